@@ -1,0 +1,55 @@
+/*
+ * cli.h - the command table shared by the command line and the shell.
+ *
+ * One table {name, handler, usage, help, flags} drives `pixvec CMD`, the
+ * shell's commands, `help`, and tab completion (the sqlite3 shell's azHelp
+ * idea). A handler gets argv with argv[0] = the command name and the
+ * database argument already taken out and opened (for CMD_DB commands).
+ * Handlers return an exit code: 0 ok, 1 error, 2 usage (3: dups --exit-code
+ * found duplicates).
+ */
+#ifndef PV_CLI_H
+#define PV_CLI_H
+
+#include <stdio.h>
+
+#include "pixvec.h"
+
+enum { CLI_OK = 0, CLI_ERR = 1, CLI_USAGE = 2, CLI_FOUND = 3 };
+
+enum {
+    CMD_DB = 1,       /* takes a database as its first argument */
+    CMD_WRITE = 2,    /* opens the database read-write */
+    CMD_NO_SHELL = 4, /* not offered inside the shell */
+};
+
+typedef struct cli_ctx {
+    pv_db *db;
+    const char *dbpath;
+    int in_shell;
+} cli_ctx;
+
+typedef struct cli_cmd {
+    const char *name;
+    int (*fn)(cli_ctx *ctx, int argc, char **argv);
+    const char *usage; /* arguments after the command (and DB) */
+    const char *help;  /* one paragraph; options listed one per line */
+    unsigned flags;
+} cli_cmd;
+
+extern const cli_cmd cli_commands[];
+const cli_cmd *cli_find(const char *name);
+
+/* Print an error as "pixvec: CMD: message" to stderr. */
+void cli_err(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void cli_print_usage(FILE *f, const cli_cmd *c);
+void cli_print_help(FILE *f, const cli_cmd *c);
+
+/* The interactive shell over an open database. */
+int cli_shell(cli_ctx *ctx);
+
+/* Run one command line (argv[0] = command) against ctx. */
+int cli_dispatch(cli_ctx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,791 @@
+/*
+ * commands.c - the command table and one handler per command, shared by
+ * `pixvec CMD` and the shell. Handlers parse their options with getopt_long
+ * (reset for every call), call the public API in pixvec.h only, and print
+ * text or, with --json, exactly one JSON document (jansson does the
+ * escaping) on stdout. Errors go to stderr as "pixvec: CMD: message".
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+void cli_err(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "pixvec: %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void cli_print_usage(FILE *f, const cli_cmd *c)
+{
+    fprintf(f, "usage: pixvec %s %s\n", c->name, c->usage);
+}
+
+void cli_print_help(FILE *f, const cli_cmd *c)
+{
+    fprintf(f, "usage: pixvec %s %s\n\n%s\n", c->name, c->usage, c->help);
+}
+
+static int print_json(json_t *doc)
+{
+    int rc;
+    if (!doc) {
+        fprintf(stderr, "pixvec: out of memory building JSON\n");
+        return CLI_ERR;
+    }
+    rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    fputc('\n', stdout);
+    json_decref(doc);
+    return rc == 0 ? CLI_OK : CLI_ERR;
+}
+
+static json_t *json_error(const char *cmd, const char *msg)
+{
+    return json_pack("{s:b, s:s, s:s}", "ok", 0, "command", cmd, "error", msg);
+}
+
+/* Report a failed API call: text on stderr, and a JSON error document on
+ * stdout when --json was asked (so a script always gets one document). */
+static int fail(const char *cmd, int json, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(const char *cmd, int json, const char *fmt, ...)
+{
+    char msg[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_err(cmd, "%s", msg);
+    if (json)
+        print_json(json_error(cmd, msg));
+    return CLI_ERR;
+}
+
+static const char *db_msg(cli_ctx *ctx, int rc)
+{
+    const char *m = pv_db_errmsg(ctx->db);
+    return m && m[0] ? m : pv_strerror(rc);
+}
+
+static void hash_hex(const uint8_t h[16], char out[33])
+{
+    for (int i = 0; i < 16; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+static json_t *item_json(const pv_item *it)
+{
+    char hex[33];
+    hash_hex(it->hash, hex);
+    return json_pack("{s:I, s:s, s:I, s:I, s:i, s:i, s:s}", "id",
+                     (json_int_t)it->id, "path", it->path, "size",
+                     (json_int_t)it->size, "mtime_ns", (json_int_t)it->mtime_ns,
+                     "width", (int)it->width, "height", (int)it->height, "hash",
+                     hex);
+}
+
+/* getopt_long over argv with argv[0] = command; returns the option or -1,
+ * CLI_USAGE-mapped '?' handled by the caller. */
+static int next_opt(int argc, char **argv, const char *shortopts,
+                    const struct option *longopts)
+{
+    return getopt_long(argc, argv, shortopts, longopts, NULL);
+}
+
+static void opt_reset(void)
+{
+    optind = 0; /* glibc: full re-initialisation, for the shell */
+    opterr = 1;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int usage_err(const cli_cmd *c, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "pixvec: %s: ", c->name);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    cli_print_usage(stderr, c);
+    return CLI_USAGE;
+}
+
+/* Embedder options shared by init, add and query. */
+#define EMB_LONGOPTS                                                          \
+    {"embedder", required_argument, NULL, 'E'},                               \
+        {"size", required_argument, NULL, 'S'}, {"rgb", no_argument, NULL, 'R'}
+
+static int emb_opt(const cli_cmd *c, int opt, const char *arg,
+                   pv_embedder_opts *e, int *given)
+{
+    long v;
+    switch (opt) {
+    case 'E': e->name = arg; break;
+    case 'S':
+        if (parse_int(arg, 2, 512, &v) != 0)
+            return usage_err(c, "--size takes 2..512, not '%s'", arg);
+        e->size = (int)v;
+        break;
+    case 'R': e->rgb = 1; break;
+    default: return -1;
+    }
+    *given = 1;
+    return CLI_OK;
+}
+
+static int check_emb(cli_ctx *ctx, const char *cmd, int json, int given,
+                     const pv_embedder_opts *e)
+{
+    int rc;
+    if (!given)
+        return CLI_OK;
+    rc = pv_db_check_embedder(ctx->db, e);
+    return rc == 0 ? CLI_OK : fail(cmd, json, "%s", db_msg(ctx, rc));
+}
+
+static const cli_cmd *self(const char *name) { return cli_find(name); }
+
+/* ---- init ------------------------------------------------------------------ */
+
+static int cmd_init(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {EMB_LONGOPTS, {"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("init");
+    pv_embedder_opts e = {"pixels", 0, 0};
+    int json = 0, given = 0, opt, rc;
+    char err[1024] = "";
+    pv_db *db = NULL;
+    pv_info info;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
+        if (opt == 'j')
+            json = 1;
+        else if (opt == 'h') {
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        } else if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
+            if (rc == -1)
+                cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if (ctx->in_shell)
+        return fail(c->name, json, "init is not available inside the shell");
+    rc = pv_db_create(ctx->dbpath, &e, &db, err, sizeof err);
+    if (rc != 0)
+        return fail(c->name, json, "%s", err[0] ? err : pv_strerror(rc));
+    rc = pv_db_info(db, &info);
+    pv_db_close(db);
+    if (rc != 0)
+        return fail(c->name, json, "%s", pv_strerror(rc));
+    if (json)
+        return print_json(json_pack("{s:b, s:s, s:s, s:s, s:i}", "ok", 1,
+                                    "database", ctx->dbpath, "embedder",
+                                    info.embedder, "embedder_desc",
+                                    info.embedder_desc, "dim", (int)info.dim));
+    printf("created %s: %s, %u dims\n", ctx->dbpath, info.embedder_desc, info.dim);
+    return CLI_OK;
+}
+
+/* ---- add ------------------------------------------------------------------- */
+
+typedef struct add_ui {
+    int bar;          /* draw a progress bar (stderr is a terminal) */
+    int bar_drawn;
+    double t0;
+    uint64_t errors;
+} add_ui;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void add_progress(void *vctx, uint64_t done, uint64_t total)
+{
+    add_ui *ui = vctx;
+    int width = 30, filled;
+    double el;
+    if (!ui->bar || total == 0)
+        return;
+    el = now_s() - ui->t0;
+    filled = (int)(width * done / total);
+    fprintf(stderr, "\r[%.*s%.*s] %llu/%llu  %.0f img/s ", filled,
+            "##############################", width - filled,
+            "..............................", (unsigned long long)done,
+            (unsigned long long)total, el > 0 ? done / el : 0.0);
+    ui->bar_drawn = 1;
+    if (done == total) {
+        fputc('\n', stderr);
+        ui->bar_drawn = 0;
+    }
+    fflush(stderr);
+}
+
+static void add_error(void *vctx, const char *path, int err, const char *reason)
+{
+    add_ui *ui = vctx;
+    if (ui->bar_drawn) {
+        fputs("\r\033[K", stderr);
+        ui->bar_drawn = 0;
+    }
+    fprintf(stderr, "pixvec: add: %s: %s%s%s\n", path, pv_strerror(err),
+            reason && strcmp(reason, pv_strerror(err)) ? ": " : "",
+            reason && strcmp(reason, pv_strerror(err)) ? reason : "");
+    ui->errors++;
+}
+
+static int cmd_add(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {EMB_LONGOPTS,
+                                       {"threads", required_argument, NULL, 't'},
+                                       {"quiet", no_argument, NULL, 'q'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("add");
+    pv_embedder_opts e = {NULL, 0, 0};
+    pv_add_opts ao = {0};
+    pv_add_stats st = {0};
+    add_ui ui = {0};
+    int json = 0, quiet = 0, given = 0, opt, rc;
+    long v;
+    double el;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "t:qh", lo)) != -1) {
+        switch (opt) {
+        case 'j': json = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': cli_print_help(stdout, c); return CLI_OK;
+        case 't':
+            if (parse_int(optarg, 1, 1024, &v) != 0)
+                return usage_err(c, "--threads takes 1..1024, not '%s'", optarg);
+            ao.threads = (int)v;
+            break;
+        default:
+            if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
+                if (rc == -1)
+                    cli_print_usage(stderr, c);
+                return CLI_USAGE;
+            }
+        }
+    }
+    if (optind >= argc)
+        return usage_err(c, "%s", "no files or folders to add");
+    if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
+        return rc;
+    ui.bar = !quiet && !json && isatty(STDERR_FILENO);
+    ui.t0 = now_s();
+    ao.progress = add_progress;
+    ao.on_error = add_error;
+    ao.ctx = &ui;
+    rc = pv_add(ctx->db, (const char *const *)argv + optind,
+                (size_t)(argc - optind), &ao, &st);
+    el = now_s() - ui.t0;
+    if (ui.bar_drawn)
+        fputc('\n', stderr);
+    if (rc != 0)
+        return fail(c->name, json, "%s (batches committed before this stay)",
+                    db_msg(ctx, rc));
+    if (json)
+        print_json(json_pack(
+            "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", st.failed == 0,
+            "seen", (json_int_t)st.seen, "added", (json_int_t)st.added,
+            "updated", (json_int_t)st.updated, "moved", (json_int_t)st.moved,
+            "unchanged", (json_int_t)st.unchanged, "failed",
+            (json_int_t)st.failed, "seconds", el));
+    else if (!quiet || st.failed)
+        printf("added %llu, updated %llu, moved %llu, unchanged %llu, failed "
+               "%llu (%llu files, %.2f s, %.0f new images/s)\n",
+               (unsigned long long)st.added, (unsigned long long)st.updated,
+               (unsigned long long)st.moved, (unsigned long long)st.unchanged,
+               (unsigned long long)st.failed, (unsigned long long)st.seen, el,
+               el > 0 ? (st.added + st.updated) / el : 0.0);
+    return st.failed ? CLI_ERR : CLI_OK;
+}
+
+/* ---- query ----------------------------------------------------------------- */
+
+static int cmd_query(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {EMB_LONGOPTS, {"k", required_argument, NULL, 'k'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("query");
+    pv_embedder_opts e = {NULL, 0, 0};
+    pv_hit *hits = NULL;
+    size_t n = 0;
+    long k = 10;
+    int json = 0, given = 0, opt, rc;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "k:h", lo)) != -1) {
+        switch (opt) {
+        case 'j': json = 1; break;
+        case 'h': cli_print_help(stdout, c); return CLI_OK;
+        case 'k':
+            if (parse_int(optarg, 1, 100000, &k) != 0)
+                return usage_err(c, "-k takes 1..100000, not '%s'", optarg);
+            break;
+        default:
+            if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
+                if (rc == -1)
+                    cli_print_usage(stderr, c);
+                return CLI_USAGE;
+            }
+        }
+    }
+    if (optind != argc - 1)
+        return usage_err(c, "%s", "give exactly one query image");
+    if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
+        return rc;
+    rc = pv_query_image(ctx->db, argv[optind], (int)k, &hits, &n);
+    if (rc != 0)
+        return fail(c->name, json, "%s", db_msg(ctx, rc));
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, json_pack("{s:i, s:I, s:s, s:f}", "rank",
+                                                 (int)(i + 1), "id",
+                                                 (json_int_t)hits[i].id, "path",
+                                                 hits[i].path, "score",
+                                                 (double)hits[i].score));
+        rc = print_json(json_pack("{s:b, s:s, s:i, s:s, s:o}", "ok", 1, "query",
+                                  argv[optind], "k", (int)k, "index", "exact",
+                                  "hits", arr));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            printf("%3zu  %.4f  %s\n", i + 1, hits[i].score, hits[i].path);
+        if (n == 0)
+            printf("(the database is empty)\n");
+    }
+    pv_hits_free(hits, n);
+    return rc;
+}
+
+/* ---- dups ------------------------------------------------------------------ */
+
+static int write_list(const char *file, const pv_dups *d, int keep,
+                      const char *cmd)
+{
+    FILE *f = fopen(file, "w");
+    if (!f) {
+        cli_err(cmd, "%s: %s", file, strerror(errno));
+        return CLI_ERR;
+    }
+    for (size_t g = 0; g < d->ngroups; g++)
+        for (size_t i = 0; i < d->groups[g].n; i++)
+            if ((i == d->groups[g].keep) == keep)
+                fprintf(f, "%s\n", d->groups[g].members[i].item.path);
+    if (fclose(f) != 0) {
+        cli_err(cmd, "%s: %s", file, strerror(errno));
+        return CLI_ERR;
+    }
+    return CLI_OK;
+}
+
+static json_t *dups_json(const pv_dups *d, double threshold)
+{
+    json_t *groups = json_array();
+    for (size_t g = 0; g < d->ngroups; g++) {
+        const pv_dup_group *gr = &d->groups[g];
+        json_t *members = json_array();
+        for (size_t i = 0; i < gr->n; i++) {
+            json_t *m = item_json(&gr->members[i].item);
+            json_object_set_new(m, "score", json_real(gr->members[i].score));
+            json_object_set_new(m, "exact", json_boolean(gr->members[i].exact));
+            json_object_set_new(m, "keep", json_boolean(i == gr->keep));
+            json_array_append_new(members, m);
+        }
+        json_array_append_new(
+            groups, json_pack("{s:i, s:s, s:s, s:o}", "group", (int)(g + 1),
+                              "kind", gr->all_exact ? "exact" : "near",
+                              "keep", gr->members[gr->keep].item.path,
+                              "members", members));
+    }
+    return json_pack("{s:b, s:f, s:I, s:I, s:I, s:f, s:f, s:o}", "ok", 1,
+                     "threshold", threshold, "groups_count",
+                     (json_int_t)d->ngroups, "images", (json_int_t)d->images,
+                     "pairs", (json_int_t)d->pairs, "seconds", d->seconds,
+                     "gflops", d->gflops, "groups", groups);
+}
+
+static int cmd_dups(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"threshold", required_argument, NULL, 't'},
+        {"keep-list", required_argument, NULL, 'K'},
+        {"drop-list", required_argument, NULL, 'D'},
+        {"json-out", required_argument, NULL, 'O'},
+        {"exit-code", no_argument, NULL, 'x'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("dups");
+    const char *keep_file = NULL, *drop_file = NULL, *json_file = NULL;
+    double thr = 0.95;
+    int json = 0, exit_code = 0, opt, rc;
+    pv_dups *d = NULL;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "t:h", lo)) != -1) {
+        switch (opt) {
+        case 'j': json = 1; break;
+        case 'x': exit_code = 1; break;
+        case 'K': keep_file = optarg; break;
+        case 'D': drop_file = optarg; break;
+        case 'O': json_file = optarg; break;
+        case 'h': cli_print_help(stdout, c); return CLI_OK;
+        case 't':
+            if (parse_float(optarg, -0.999, 1.0, &thr) != 0)
+                return usage_err(c, "--threshold takes a cosine in (-1, 1], not '%s'",
+                                 optarg);
+            break;
+        default: cli_print_usage(stderr, c); return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    rc = pv_find_dups(ctx->db, (float)thr, &d);
+    if (rc != 0)
+        return fail(c->name, json, "%s", db_msg(ctx, rc));
+    rc = CLI_OK;
+    if (keep_file)
+        rc |= write_list(keep_file, d, 1, c->name);
+    if (drop_file)
+        rc |= write_list(drop_file, d, 0, c->name);
+    if (json_file) {
+        json_t *doc = dups_json(d, thr);
+        if (!doc || json_dump_file(doc, json_file, JSON_INDENT(2)) != 0) {
+            cli_err(c->name, "%s: could not write JSON", json_file);
+            rc = CLI_ERR;
+        }
+        json_decref(doc);
+    }
+    if (json) {
+        print_json(dups_json(d, thr));
+    } else {
+        for (size_t g = 0; g < d->ngroups; g++) {
+            const pv_dup_group *gr = &d->groups[g];
+            printf("group %zu: %zu images (%s)\n", g + 1, gr->n,
+                   gr->all_exact ? "exact duplicates" : "near-duplicates");
+            for (size_t i = 0; i < gr->n; i++) {
+                const pv_dup_member *m = &gr->members[i];
+                char score[16];
+                if (i == gr->keep)
+                    snprintf(score, sizeof score, "keep  ");
+                else if (m->exact)
+                    snprintf(score, sizeof score, "exact ");
+                else
+                    snprintf(score, sizeof score, "%.4f", m->score);
+                printf("  %s  %5ux%-5u  %s\n", score, m->item.width,
+                       m->item.height, m->item.path);
+            }
+        }
+        printf("%zu groups, %llu images, %llu to drop (threshold %.3f; %llu "
+               "pairs; scan %.3f s, %.1f GFLOP/s)\n",
+               d->ngroups, (unsigned long long)d->images,
+               (unsigned long long)(d->images - d->ngroups), thr,
+               (unsigned long long)d->pairs, d->seconds, d->gflops);
+    }
+    if (rc == CLI_OK && exit_code && d->ngroups > 0)
+        rc = CLI_FOUND;
+    pv_dups_free(d);
+    return rc ? (rc == CLI_FOUND ? CLI_FOUND : CLI_ERR) : CLI_OK;
+}
+
+/* ---- info ------------------------------------------------------------------ */
+
+static int cmd_info(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("info");
+    pv_info in;
+    int json = 0, opt, rc;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
+        if (opt == 'j')
+            json = 1;
+        else if (opt == 'h') {
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        } else {
+            cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if ((rc = pv_db_info(ctx->db, &in)) != 0)
+        return fail(c->name, json, "%s", db_msg(ctx, rc));
+    if (json)
+        return print_json(json_pack(
+            "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:I, s:I}", "ok",
+            1, "database", ctx->dbpath, "format", (int)in.format, "embedder",
+            in.embedder, "embedder_desc", in.embedder_desc, "dim", (int)in.dim,
+            "items", (json_int_t)in.items, "deleted", (json_int_t)in.deleted,
+            "next_id", (json_int_t)in.next_id, "chunk", (int)in.chunk,
+            "disk_bytes", (json_int_t)in.disk_bytes, "map_bytes",
+            (json_int_t)in.map_bytes));
+    printf("database  %s\nformat    %u\nembedder  %s (%u dims)\nitems     %llu\n"
+           "removed   %llu (tombstones)\non disk   %.1f MiB (map %.1f MiB)\n",
+           ctx->dbpath, in.format, in.embedder_desc, in.dim,
+           (unsigned long long)in.items, (unsigned long long)in.deleted,
+           in.disk_bytes / 1048576.0, in.map_bytes / 1048576.0);
+    return CLI_OK;
+}
+
+/* ---- rm -------------------------------------------------------------------- */
+
+static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("rm");
+    int json = 0, opt, rc, status = CLI_OK;
+    json_t *removed, *missing;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
+        if (opt == 'j')
+            json = 1;
+        else if (opt == 'h') {
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        } else {
+            cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return usage_err(c, "%s", "name the files to remove");
+    removed = json_array();
+    missing = json_array();
+    for (int i = optind; i < argc; i++) {
+        rc = pv_remove(ctx->db, argv[i]);
+        if (rc == 0) {
+            json_array_append_new(removed, json_string(argv[i]));
+            if (!json)
+                printf("removed %s\n", argv[i]);
+        } else {
+            json_array_append_new(missing, json_string(argv[i]));
+            cli_err(c->name, "%s", db_msg(ctx, rc));
+            status = CLI_ERR;
+        }
+    }
+    if (json)
+        print_json(json_pack("{s:b, s:o, s:o}", "ok", status == CLI_OK,
+                             "removed", removed, "failed", missing));
+    else {
+        json_decref(removed);
+        json_decref(missing);
+    }
+    return status;
+}
+
+/* ---- ls -------------------------------------------------------------------- */
+
+static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("ls");
+    pv_item *items = NULL;
+    size_t n = 0;
+    int json = 0, opt, rc;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
+        if (opt == 'j')
+            json = 1;
+        else if (opt == 'h') {
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        } else {
+            cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if ((rc = pv_items(ctx->db, &items, &n)) != 0)
+        return fail(c->name, json, "%s", db_msg(ctx, rc));
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, item_json(&items[i]));
+        rc = print_json(json_pack("{s:b, s:I, s:o}", "ok", 1, "count",
+                                  (json_int_t)n, "items", arr));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            printf("%6u  %5ux%-5u  %s\n", items[i].id, items[i].width,
+                   items[i].height, items[i].path);
+        rc = CLI_OK;
+    }
+    pv_items_free(items, n);
+    return rc;
+}
+
+/* ---- shell, help, quit --------------------------------------------------- */
+
+static int cmd_shell(cli_ctx *ctx, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return cli_shell(ctx);
+}
+
+static int cmd_help(cli_ctx *ctx, int argc, char **argv)
+{
+    const cli_cmd *c;
+    (void)ctx;
+    if (argc >= 2) {
+        c = cli_find(argv[1]);
+        if (!c) {
+            fprintf(stderr, "pixvec: help: no command '%s'\n", argv[1]);
+            return CLI_USAGE;
+        }
+        cli_print_help(stdout, c);
+        return CLI_OK;
+    }
+    printf("commands (help COMMAND for options):\n");
+    for (c = cli_commands; c->name; c++) {
+        const char *u = c->usage;
+        if (ctx->in_shell && (c->flags & CMD_NO_SHELL))
+            continue;
+        if (ctx->in_shell && strncmp(u, "DB", 2) == 0) /* the shell's DB is open */
+            u += u[2] == ' ' ? 3 : 2;
+        printf("  %-6s %s\n", c->name, u);
+    }
+    return CLI_OK;
+}
+
+static int cmd_quit(cli_ctx *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    (void)argc;
+    (void)argv;
+    return CLI_OK; /* the shell loop checks for quit itself */
+}
+
+/* ---- the table -------------------------------------------------------------- */
+
+const cli_cmd cli_commands[] = {
+    {"init", cmd_init, "DB [--embedder pixels] [--size N] [--rgb] [--json]",
+     "Create a database (a directory) for one embedder, fixed for its life.\n"
+     "  --embedder NAME  pixels (default): the brightness of a downscaled image\n"
+     "  --size N         side of the square image (default 28: 784 dims)\n"
+     "  --rgb            keep colour: 3*N*N dims (default grey)\n"
+     "  --json           print the result as JSON",
+     CMD_DB | CMD_WRITE | CMD_NO_SHELL},
+    {"add", cmd_add, "DB PATH... [--threads N] [--quiet] [--json]",
+     "Add images and folders (recursively: .jpg .jpeg .jpe .png files; hidden\n"
+     "folders skipped; a file named directly is always tried). Decoding uses\n"
+     "the file's bytes, not its name. Re-running skips unchanged files (path,\n"
+     "size, mtime); a file whose content is stored under a path that no longer\n"
+     "exists is taken as moved and keeps its vector. Bad files are reported\n"
+     "with their reason, skipped and counted; the good ones are committed.\n"
+     "Exit status 1 when any file failed (the rest is committed all the same).\n"
+     "  --threads N      decoding threads (default: all cores)\n"
+     "  --quiet          no progress bar and no summary unless files failed\n"
+     "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
+     "  --json           print the summary as JSON",
+     CMD_DB | CMD_WRITE},
+    {"query", cmd_query, "DB IMAGE [-k N] [--json]",
+     "The k stored images most like IMAGE, by cosine similarity (exact scan).\n"
+     "  -k, --k N        how many (default 10)\n"
+     "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
+     "  --json           {hits: [{rank, id, path, score}]}",
+     CMD_DB},
+    {"dups", cmd_dups,
+     "DB [--threshold T] [--keep-list F] [--drop-list F] [--json-out F] "
+     "[--exit-code] [--json]",
+     "Groups of exact (same bytes) and near-duplicate images: every pair with\n"
+     "cosine >= T (exact all-pairs scan), joined into groups. The kept member\n"
+     "of a group is the largest in pixels, then the oldest. Nothing is moved\n"
+     "or deleted.\n"
+     "  --threshold T    cosine similarity, default 0.95\n"
+     "  --keep-list F    write one path per group to keep, one per line\n"
+     "  --drop-list F    write the other members, one per line\n"
+     "  --json-out F     write the groups as JSON to F\n"
+     "  --exit-code      exit 3 when any group was found (0 when none)\n"
+     "  --json           print the groups as JSON",
+     CMD_DB},
+    {"info", cmd_info, "DB [--json]",
+     "Counts, embedder, dimension and size on disk.", CMD_DB},
+    {"rm", cmd_rm, "DB PATH... [--json]",
+     "Remove stored images from the database (never the files themselves).",
+     CMD_DB | CMD_WRITE},
+    {"ls", cmd_ls, "DB [--json]", "List the stored images.", CMD_DB},
+    {"shell", cmd_shell, "DB",
+     "An interactive shell on DB: the same commands without the DB argument,\n"
+     "with history (~/.pixvec_history), tab completion and help.",
+     CMD_DB | CMD_WRITE | CMD_NO_SHELL},
+    {"help", cmd_help, "[COMMAND]", "List the commands, or one command's options.", 0},
+    {"quit", cmd_quit, "", "Leave the shell.", 0},
+    {NULL, NULL, NULL, NULL, 0},
+};
+
+const cli_cmd *cli_find(const char *name)
+{
+    for (const cli_cmd *c = cli_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+int cli_dispatch(cli_ctx *ctx, int argc, char **argv)
+{
+    const cli_cmd *c = cli_find(argv[0]);
+    if (!c) {
+        fprintf(stderr, "pixvec: unknown command '%s' (try help)\n", argv[0]);
+        return CLI_USAGE;
+    }
+    if (ctx->in_shell && (c->flags & CMD_NO_SHELL)) {
+        fprintf(stderr, "pixvec: %s is not available inside the shell\n", c->name);
+        return CLI_USAGE;
+    }
+    return c->fn(ctx, argc, argv);
+}

@@ -1,0 +1,447 @@
+/*
+ * db.c - the database handle: create, open, info, remove, items, and the
+ * helpers the other engine files share (one path from a file to a vector,
+ * one write-transaction loop that grows the map when it is full).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "db_int.h"
+#include "img.h"
+#include "pv_util.h"
+
+const char *pv_strerror(int err)
+{
+    switch (err) {
+    case PV_OK: return "ok";
+    case PV_EINVAL: return "invalid argument";
+    case PV_ENOMEM: return "out of memory";
+    case PV_EIO: return "input/output error";
+    case PV_ENOTDB: return "not a pixvec database";
+    case PV_ENEWER: return "database written by a newer pixvec";
+    case PV_EEXIST: return "database already exists";
+    case PV_ENOTFOUND: return "not found";
+    case PV_EDECODE: return "corrupt or truncated image";
+    case PV_EFORMAT: return "not a JPEG or PNG image";
+    case PV_ETOOBIG: return "image too large";
+    case PV_EEMBEDDER: return "database uses another embedder";
+    case PV_ESTORE: return "storage error";
+    case PV_ECORRUPT: return "malformed database record";
+    case PV_EEMPTY: return "empty file";
+    case PV_ERDONLY: return "database opened read-only";
+    case PV_ENUMERIC: return "NaN or infinity in a vector";
+    case STORE_FULL: return "database map full";
+    default: return "unknown error";
+    }
+}
+
+int db_fail(pv_db *db, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+const char *pv_db_errmsg(const pv_db *db) { return db ? db->errmsg : ""; }
+
+int db_abs_path(const char *path, char *out, size_t outlen)
+{
+    char buf[PATH_MAX], parent[PATH_MAX];
+    const char *slash;
+    if (!path || !*path)
+        return PV_EINVAL;
+    if (realpath(path, buf)) {
+        if (strlen(buf) >= outlen)
+            return PV_EINVAL;
+        strcpy(out, buf);
+        return PV_OK;
+    }
+    /* The file may be gone (pv_remove of a deleted file): canonicalise the
+     * parent, which usually still exists. */
+    slash = strrchr(path, '/');
+    if (slash) {
+        size_t n = (size_t)(slash - path);
+        if (n >= sizeof parent)
+            return PV_EINVAL;
+        memcpy(parent, path, n);
+        parent[n] = 0;
+        if (n == 0)
+            strcpy(parent, "/");
+    } else {
+        strcpy(parent, ".");
+    }
+    if (!realpath(parent, buf)) {
+        if (path[0] == '/') {
+            snprintf(buf, sizeof buf, "%s", path);
+        } else {
+            if (!getcwd(parent, sizeof parent))
+                return PV_EIO;
+            snprintf(buf, sizeof buf, "%s/%s", parent, path);
+        }
+        if (strlen(buf) >= outlen)
+            return PV_EINVAL;
+        strcpy(out, buf);
+        return PV_OK;
+    }
+    if ((size_t)snprintf(out, outlen, "%s/%s", strcmp(buf, "/") ? buf : "",
+                         slash ? slash + 1 : path) >= outlen)
+        return PV_EINVAL;
+    return PV_OK;
+}
+
+/* ---- open / create -------------------------------------------------------- */
+
+static int db_attach_embedder(pv_db *db)
+{
+    const store_schema *s = store_get_schema(db->st);
+    char err[256];
+    int rc = embed_create(s->embedder, s->emb_size, s->emb_rgb, &db->emb, err,
+                          sizeof err);
+    if (rc != 0)
+        return db_fail(db, PV_EEMBEDDER, "database embedder: %s", err);
+    if (db->emb->dim != s->dim)
+        return db_fail(db, PV_ECORRUPT,
+                       "database says dimension %u, embedder %s gives %u",
+                       s->dim, db->emb->desc, db->emb->dim);
+    return PV_OK;
+}
+
+int pv_db_create(const char *path, const pv_embedder_opts *emb, pv_db **out,
+                 char *err, size_t errlen)
+{
+    pv_db *db = NULL;
+    store_schema s;
+    char dummy[8];
+    int rc;
+
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = 0;
+    if (!path || !out)
+        return PV_EINVAL;
+    memset(&s, 0, sizeof s);
+    snprintf(s.embedder, sizeof s.embedder, "%s",
+             emb && emb->name ? emb->name : "pixels");
+    s.emb_size = emb && emb->size > 0 ? (uint32_t)emb->size : 0;
+    s.emb_rgb = emb && emb->rgb ? 1 : 0;
+    db = calloc(1, sizeof *db);
+    if (!db)
+        return PV_ENOMEM;
+    rc = embed_create(s.embedder, s.emb_size, s.emb_rgb, &db->emb, err,
+                      errlen);
+    if (rc != 0)
+        goto done;
+    s.dim = db->emb->dim;
+    s.emb_size = db->emb->in_w;
+    s.chunk = STORE_DEFAULT_CHUNK;
+    rc = store_create(path, &s, &db->st, err, errlen);
+    if (rc != 0)
+        goto done;
+    *out = db;
+    db = NULL;
+done:
+    pv_db_close(db);
+    return rc;
+}
+
+int pv_db_open(const char *path, int flags, pv_db **out, char *err,
+               size_t errlen)
+{
+    pv_db *db = NULL;
+    char dummy[8];
+    int rc;
+
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = 0;
+    if (!path || !out)
+        return PV_EINVAL;
+    db = calloc(1, sizeof *db);
+    if (!db)
+        return PV_ENOMEM;
+    rc = store_open(path, flags & PV_OPEN_RDONLY, &db->st, err, errlen);
+    if (rc == 0 && (rc = db_attach_embedder(db)) != 0)
+        snprintf(err, errlen, "%s: %s", path, db->errmsg);
+    if (rc != 0)
+        goto done;
+    *out = db;
+    db = NULL;
+done:
+    pv_db_close(db);
+    return rc;
+}
+
+void pv_db_close(pv_db *db)
+{
+    if (!db)
+        return;
+    embed_destroy(db->emb);
+    store_close(db->st);
+    free(db);
+}
+
+int pv_db_check_embedder(pv_db *db, const pv_embedder_opts *o)
+{
+    const store_schema *s;
+    if (!db || !o)
+        return PV_EINVAL;
+    s = store_get_schema(db->st);
+    if ((o->name && strcmp(o->name, s->embedder) != 0) ||
+        (o->size > 0 && (uint32_t)o->size != s->emb_size) ||
+        (o->rgb && !s->emb_rgb))
+        return db_fail(db, PV_EEMBEDDER,
+                       "this database uses the %s embedder (%u dims); "
+                       "it cannot take vectors of another embedder",
+                       db->emb->desc, s->dim);
+    return PV_OK;
+}
+
+/* ---- information ---------------------------------------------------------- */
+
+int pv_db_info(pv_db *db, pv_info *out)
+{
+    const store_schema *s;
+    store_txn *t = NULL;
+    store_counts c;
+    pv_info info;
+    int rc;
+
+    if (!db || !out)
+        return PV_EINVAL;
+    s = store_get_schema(db->st);
+    memset(&info, 0, sizeof info);
+    if ((rc = store_txn_begin(db->st, 0, &t)) != 0)
+        return rc;
+    rc = store_counts_get(t, &c);
+    store_txn_abort(t);
+    if (rc == 0)
+        rc = store_sizes(db->st, &info.disk_bytes, &info.map_bytes);
+    if (rc != 0)
+        return db_fail(db, rc, "reading database counters: %s",
+                       pv_strerror(rc));
+    info.items = c.live;
+    info.deleted = c.deleted;
+    info.next_id = c.next_id;
+    info.dim = s->dim;
+    info.format = PV_FORMAT_VERSION;
+    info.chunk = s->chunk;
+    snprintf(info.embedder, sizeof info.embedder, "%s", s->embedder);
+    snprintf(info.embedder_desc, sizeof info.embedder_desc, "%s",
+             db->emb->desc);
+    *out = info;
+    return PV_OK;
+}
+
+/* ---- write transactions --------------------------------------------------- */
+
+int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),
+             void *ctx)
+{
+    for (int attempt = 0; attempt < 40; attempt++) {
+        store_txn *t = NULL;
+        int rc = store_txn_begin(db->st, 1, &t);
+        if (rc != 0)
+            return rc;
+        rc = fn(db, t, ctx);
+        if (rc != 0) {
+            store_txn_abort(t);
+        } else {
+            rc = store_txn_commit(t);
+        }
+        if (rc != STORE_FULL)
+            return rc;
+        if ((rc = store_grow(db->st)) != 0)
+            return rc;
+    }
+    return PV_ESTORE;
+}
+
+/* ---- remove ----------------------------------------------------------------- */
+
+typedef struct remove_ctx {
+    const char *path;
+} remove_ctx;
+
+static int remove_txn(pv_db *db, store_txn *t, void *vctx)
+{
+    remove_ctx *rc_ = vctx;
+    store_counts c;
+    store_item it;
+    uint32_t id;
+    char path_copy[PV_MAX_PATH_BYTES + 1];
+    int rc = store_path_get(t, rc_->path, &id);
+    if (rc == PV_ENOTFOUND)
+        return db_fail(db, rc, "%s: not in the database", rc_->path);
+    if (rc == 0)
+        rc = store_item_get(t, id, &it);
+    if (rc == 0)
+        rc = store_counts_get(t, &c);
+    if (rc != 0)
+        return rc;
+    memcpy(path_copy, it.path, it.path_len);
+    path_copy[it.path_len] = 0;
+    it.path = path_copy;
+    it.flags |= STORE_ITEM_DELETED;
+    rc = store_item_put(t, id, &it);
+    if (rc == 0)
+        rc = store_path_del(t, rc_->path);
+    if (rc == 0)
+        rc = store_hash_del(t, it.hash, id);
+    if (rc == 0) {
+        c.live--;
+        c.deleted++;
+        rc = store_counts_put(t, &c);
+    }
+    return rc;
+}
+
+int pv_remove(pv_db *db, const char *path)
+{
+    char abs[PATH_MAX];
+    remove_ctx ctx;
+    int rc;
+    if (!db || !path)
+        return PV_EINVAL;
+    if ((rc = db_abs_path(path, abs, sizeof abs)) != 0)
+        return db_fail(db, rc, "%s: bad path", path);
+    ctx.path = abs;
+    rc = db_write(db, remove_txn, &ctx);
+    if (rc != 0 && rc != PV_ENOTFOUND)
+        db_fail(db, rc, "removing %s: %s", path, pv_strerror(rc));
+    return rc;
+}
+
+/* ---- items ------------------------------------------------------------------ */
+
+int db_item_copy(uint32_t id, const store_item *si, pv_item *out)
+{
+    out->id = id;
+    out->size = si->size;
+    out->mtime_ns = si->mtime_ns;
+    out->width = si->width;
+    out->height = si->height;
+    memcpy(out->hash, si->hash, 16);
+    out->path = malloc((size_t)si->path_len + 1);
+    if (!out->path)
+        return PV_ENOMEM;
+    memcpy(out->path, si->path, si->path_len);
+    out->path[si->path_len] = 0;
+    return PV_OK;
+}
+
+int pv_items(pv_db *db, pv_item **items, size_t *n)
+{
+    store_txn *t = NULL;
+    store_counts c;
+    pv_item *arr = NULL;
+    size_t cnt = 0;
+    int rc;
+
+    if (!db || !items || !n)
+        return PV_EINVAL;
+    if ((rc = store_txn_begin(db->st, 0, &t)) != 0)
+        return rc;
+    if ((rc = store_counts_get(t, &c)) != 0)
+        goto done;
+    arr = pv_calloc_array(c.live ? c.live : 1, sizeof *arr);
+    if (!arr) {
+        rc = PV_ENOMEM;
+        goto done;
+    }
+    for (uint32_t id = 0; id < c.next_id && cnt < c.live; id++) {
+        store_item si;
+        rc = store_item_get(t, id, &si);
+        if (rc == PV_ENOTFOUND)
+            continue;
+        if (rc != 0)
+            goto done;
+        if (si.flags & STORE_ITEM_DELETED)
+            continue;
+        if ((rc = db_item_copy(id, &si, &arr[cnt])) != 0)
+            goto done;
+        cnt++;
+    }
+    rc = PV_OK;
+    *items = arr;
+    *n = cnt;
+    arr = NULL;
+done:
+    if (arr)
+        pv_items_free(arr, cnt);
+    store_txn_abort(t);
+    return rc;
+}
+
+void pv_items_free(pv_item *items, size_t n)
+{
+    if (!items)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(items[i].path);
+    free(items);
+}
+
+/* ---- one file to one vector ---------------------------------------------- */
+
+int db_embed_file(const pv_db *db, const char *path, float *vec,
+                  uint32_t *w, uint32_t *h, uint8_t hash[16], char *reason,
+                  size_t reasonlen)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    img im;
+    int rc;
+
+    memset(&im, 0, sizeof im);
+    rc = img_read_file(path, &buf, &n, reason, reasonlen);
+    if (rc != 0)
+        return rc;
+    if (hash) {
+        XXH128_canonical_t cano;
+        XXH128_canonicalFromHash(&cano, XXH3_128bits(buf, n));
+        memcpy(hash, cano.digest, 16);
+    }
+    rc = img_decode(buf, n, db->emb->channels, db->emb->in_w, db->emb->in_h,
+                    &im, reason, reasonlen);
+    free(buf);
+    if (rc != 0)
+        return rc;
+    rc = db->emb->ops->embed(db->emb, &im, 1, vec);
+    if (rc != 0)
+        snprintf(reason, reasonlen, "embedding failed: %s", pv_strerror(rc));
+    if (w)
+        *w = im.orig_w;
+    if (h)
+        *h = im.orig_h;
+    img_free(&im);
+    return rc;
+}
+
+int pv_embed_file(pv_db *db, const char *path, float *vec, uint32_t dim)
+{
+    char reason[256] = "";
+    int rc;
+    if (!db || !path || !vec)
+        return PV_EINVAL;
+    if (dim != db->emb->dim)
+        return db_fail(db, PV_EEMBEDDER,
+                       "vector of %u dims asked of a %u-dim database", dim,
+                       db->emb->dim);
+    rc = db_embed_file(db, path, vec, NULL, NULL, NULL, reason, sizeof reason);
+    if (rc != 0)
+        return db_fail(db, rc, "%s: %s", path,
+                       reason[0] ? reason : pv_strerror(rc));
+    return PV_OK;
+}

@@ -1,0 +1,49 @@
+/*
+ * db_int.h - the pv_db handle and helpers shared by the engine's files
+ * (db.c: open/create/info/remove; ingest.c: pv_add; search.c: query, dups).
+ */
+#ifndef PV_DB_INT_H
+#define PV_DB_INT_H
+
+#include "embed.h"
+#include "flat.h"
+#include "pixvec.h"
+#include "store.h"
+
+struct pv_db {
+    store *st;
+    embedder *emb;
+    char errmsg[1024];
+};
+
+/* Record a message for pv_db_errmsg() and return err (printf-style). */
+int db_fail(pv_db *db, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The absolute, canonical form of path (realpath when it exists; else the
+ * canonical parent joined with the last component; else joined to the
+ * current directory). out has PATH_MAX bytes. */
+int db_abs_path(const char *path, char *out, size_t outlen);
+
+/* Read, decode and embed one file into vec (db->emb->dim floats); also
+ * returns its width/height as displayed and content hash if wanted. On
+ * failure, reason gets a short text. */
+int db_embed_file(const pv_db *db, const char *path, float *vec,
+                  uint32_t *w, uint32_t *h, uint8_t hash[16], char *reason,
+                  size_t reasonlen);
+
+/* Build a vec_set over the vectors of a read transaction. The arrays
+ * belong to the transaction. */
+int db_vec_set(const pv_db *db, store_txn *t, vec_set *set);
+
+/* Filter for flat_*: keeps live items only. ctx is the store_txn. */
+int db_keep_live(void *ctx, uint32_t id);
+
+/* Copy a store_item into a pv_item (path duplicated). */
+int db_item_copy(uint32_t id, const store_item *si, pv_item *out);
+
+/* Begin a write txn, run fn, commit; on a full map abort, grow, redo. */
+int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),
+             void *ctx);
+
+#endif

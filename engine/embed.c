@@ -1,0 +1,37 @@
+/*
+ * embed.c - embedder registry: maps a name to its constructor. Adding an
+ * embedder (cnn, clip) is one line here and one file beside embed_pixels.c.
+ */
+#include "embed.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "pixvec.h"
+
+int embed_create(const char *name, uint32_t size, uint32_t rgb,
+                 embedder **out, char *err, size_t errlen)
+{
+    if (name && strcmp(name, "pixels") == 0)
+        return embed_pixels_create(size, rgb, out, err, errlen);
+    snprintf(err, errlen, "unknown embedder '%s' (known: pixels)",
+             name ? name : "(null)");
+    return PV_EINVAL;
+}
+
+void embed_destroy(embedder *e)
+{
+    if (e)
+        e->ops->destroy(e);
+}
+
+int embed_dim(const char *name, uint32_t size, uint32_t rgb, uint32_t *dim)
+{
+    embedder *e = NULL;
+    char err[128];
+    int rc = embed_create(name, size, rgb, &e, err, sizeof err);
+    if (rc == 0)
+        *dim = e->dim;
+    embed_destroy(e);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * embed.h - the embedder interface (engine room).
+ *
+ * An embedder is a small vtable: a name, a dimension, the input size it
+ * wants from the decoder, and embed(batch of images) -> float vectors. The
+ * ingest pipeline calls embed() from several worker threads at once on the
+ * same embedder, so its state must be read-only after creation.
+ * Outputs are unit length (L2), or all zeros for an image with no contrast.
+ */
+#ifndef PV_EMBED_H
+#define PV_EMBED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "img.h"
+
+typedef struct embedder embedder;
+
+typedef struct embedder_ops {
+    const char *name;
+    /* Embed n decoded images into out (n * dim floats). 0 or a PV_E* code. */
+    int (*embed)(const embedder *e, const img *imgs, size_t n, float *out);
+    void (*destroy)(embedder *e);
+} embedder_ops;
+
+struct embedder {
+    const embedder_ops *ops;
+    uint32_t dim;
+    uint32_t channels;        /* what the decoder should produce: 1 or 3 */
+    uint32_t in_w, in_h;      /* smallest decoded size that is enough */
+    char desc[96];            /* "pixels 28x28 grey" */
+    void *state;
+};
+
+/* Make the embedder called name with its parameters (size 0 = default). */
+int embed_create(const char *name, uint32_t size, uint32_t rgb,
+                 embedder **out, char *err, size_t errlen);
+void embed_destroy(embedder *e); /* NULL is fine */
+
+/* The embedder's dimension for these parameters, without making it. */
+int embed_dim(const char *name, uint32_t size, uint32_t rgb, uint32_t *dim);
+
+/* One embedder per file; embed_create dispatches by name. */
+int embed_pixels_create(uint32_t size, uint32_t rgb, embedder **out,
+                        char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * embed_pixels.c - the `pixels` embedder: the brightness of a downscaled
+ * image, as for MNIST. The image is area-averaged to size x size (the whole
+ * image, squashed to a square: no crop, so a crop of an image stays near
+ * it), in grey (size*size values) or RGB (3*size*size), scaled to [0, 1],
+ * centred by subtracting its mean, and L2-normalised. Centring makes the
+ * score insensitive to a uniform brightness shift; an image of one colour
+ * has nothing left after centring and embeds as the zero vector, which
+ * scores 0 against everything (never NaN).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embed.h"
+#include "pixvec.h"
+#include "pv_util.h"
+#include "vec.h"
+
+#define PIXELS_DEFAULT_SIZE 28u
+#define PIXELS_MAX_SIZE 512u
+
+static int pixels_embed(const embedder *e, const img *imgs, size_t n,
+                        float *out)
+{
+    const uint32_t s = e->in_w, ch = e->channels, dim = e->dim;
+    uint8_t *small = pv_alloc_array(dim, 1);
+    if (!small)
+        return PV_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const img *im = &imgs[i];
+        float *v = out + i * dim;
+        double mean = 0;
+        if (im->channels != ch) {
+            free(small);
+            return PV_EINVAL;
+        }
+        img_resize_area(im->px, im->w, im->h, ch, small, s, s);
+        for (uint32_t j = 0; j < dim; j++)
+            mean += small[j];
+        mean /= dim * 255.0;
+        for (uint32_t j = 0; j < dim; j++)
+            v[j] = (float)(small[j] / 255.0 - mean);
+        if (isnan(vec_normalize(v, dim))) {
+            free(small);
+            return PV_ENUMERIC;
+        }
+    }
+    free(small);
+    return PV_OK;
+}
+
+static void pixels_destroy(embedder *e) { free(e); }
+
+static const embedder_ops pixels_ops = {"pixels", pixels_embed, pixels_destroy};
+
+int embed_pixels_create(uint32_t size, uint32_t rgb, embedder **out,
+                        char *err, size_t errlen)
+{
+    embedder *e;
+    if (size == 0)
+        size = PIXELS_DEFAULT_SIZE;
+    if (size < 2 || size > PIXELS_MAX_SIZE || rgb > 1) {
+        snprintf(err, errlen, "pixels: size must be 2..%u (got %u), rgb 0 or 1",
+                 PIXELS_MAX_SIZE, size);
+        return PV_EINVAL;
+    }
+    e = calloc(1, sizeof *e);
+    if (!e)
+        return PV_ENOMEM;
+    e->ops = &pixels_ops;
+    e->channels = rgb ? 3 : 1;
+    e->in_w = e->in_h = size;
+    e->dim = size * size * e->channels;
+    snprintf(e->desc, sizeof e->desc, "pixels %ux%u %s", size, size,
+             rgb ? "rgb" : "grey");
+    *out = e;
+    return PV_OK;
+}

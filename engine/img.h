@@ -1,0 +1,67 @@
+/*
+ * img.h - image decoding and resizing (engine room).
+ *
+ * Files are recognised by their magic bytes, never by their name: JPEG
+ * (FF D8 FF) through libjpeg-turbo, PNG (89 50 4E 47 0D 0A 1A 0A) through
+ * libpng. Every decoder checks the header's dimensions against PV_MAX_PIXELS
+ * before it allocates. JPEG: EXIF orientation (libexif) is applied, and DCT
+ * scaling (1/2, 1/4, 1/8) is used when the caller's target size is much
+ * smaller than the image. PNG: palette, grey, 16-bit, tRNS and alpha are all
+ * expanded to 8 bits and alpha is composited on a fixed white background.
+ *
+ * Pixels are 8-bit, row-major, channel-interleaved, with no row padding.
+ */
+#ifndef PV_IMG_H
+#define PV_IMG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct img {
+    uint32_t w, h;          /* dimensions of px */
+    uint32_t channels;      /* 1 (grey) or 3 (RGB) */
+    uint32_t orig_w, orig_h;/* full-resolution size as displayed (after EXIF
+                               orientation), before any DCT scaling */
+    uint8_t *px;            /* w*h*channels bytes, malloc'd */
+} img;
+
+typedef enum { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG } img_kind;
+
+/* The kind of image in the first n bytes of a file. */
+img_kind img_sniff(const uint8_t *buf, size_t n);
+
+/* Decode an image held in memory into `channels` (1 = grey, 3 = RGB) 8-bit
+ * channels. min_w/min_h: the smallest size the caller needs (e.g. the
+ * embedder's input); the decoder may return a smaller-than-full image, never
+ * smaller than these (unless the image itself is). 0 means full size.
+ * On failure returns a PV_E* code (PV_EFORMAT not an image, PV_EDECODE corrupt
+ * or truncated, PV_ETOOBIG too many pixels, PV_ENOMEM, PV_EEMPTY n == 0) and
+ * writes a short reason (NUL-terminated, at most errlen bytes) to err.
+ * On success *out owns px; release with img_free(). */
+int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
+               uint32_t min_w, uint32_t min_h, img *out, char *err,
+               size_t errlen);
+
+/* Read a whole file into memory (refusing more than PV_MAX_FILE_BYTES with
+ * PV_ETOOBIG, a zero-byte file with PV_EEMPTY, unreadable with PV_EIO). */
+int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
+                  size_t errlen);
+
+/* Area-averaging resize of src (any size) to dst_w x dst_h, same channels:
+ * every output pixel is the mean of the source area it covers, partial
+ * pixels weighted by their coverage. dst must hold dst_w*dst_h*channels.
+ * Returns 0, PV_EINVAL for a zero size or NULL pointer, or PV_ENOMEM (the
+ * weight tables and a float buffer of src_h*dst_w*channels are allocated);
+ * dst is untouched on failure. */
+int img_resize_area(const uint8_t *src, uint32_t src_w, uint32_t src_h,
+                     uint32_t channels, uint8_t *dst, uint32_t dst_w,
+                     uint32_t dst_h);
+
+/* Apply an EXIF orientation (1..8) in place (may swap w and h, and then
+ * orig_w and orig_h too). Values outside 2..8 leave the image as it is.
+ * Allocates a new px: PV_ENOMEM leaves the image as it was. */
+int img_orient(img *im, int orientation);
+
+void img_free(img *im);
+
+#endif

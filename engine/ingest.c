@@ -1,0 +1,505 @@
+/*
+ * ingest.c - pv_add: files and folders in, items and vectors committed.
+ *
+ * The pipeline, as DESIGN.md lays it out:
+ *  1. the calling thread walks the arguments (folders recursively, in sorted
+ *     order) and, in one read transaction, drops the files whose path, size
+ *     and mtime are already stored (unchanged);
+ *  2. worker threads take jobs in order, a few at a time: read the bytes,
+ *     hash them (XXH3-128), decode by magic bytes, embed;
+ *  3. the calling thread is the single writer: it waits for the next batch
+ *     of BATCH jobs, reports the bad ones, and commits the good ones in one
+ *     write transaction (item record, path key, hash key, vector). Workers
+ *     may run at most WINDOW jobs ahead of the last commit, which bounds the
+ *     memory held by finished vectors.
+ * A crash loses at most the batch being written; LMDB never shows half of
+ * one. A file whose content hash is already stored under a path that no
+ * longer exists is a move: the old item takes the new path and keeps its
+ * vector. A changed file (same path, other size or mtime) tombstones the old
+ * item and gets a new id, unless its bytes are unchanged, in which case only
+ * the record's size and mtime are refreshed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db_int.h"
+#include "pv_util.h"
+
+#define BATCH 256u
+#define WINDOW (8u * BATCH)
+#define GRAB 8u
+#define NO_ID UINT32_MAX
+#define MAX_HASH_PEERS 16
+
+typedef struct job {
+    char *path;
+    uint64_t size;
+    int64_t mtime_ns;
+    uint32_t old_id; /* the item now stored under path, or NO_ID */
+    /* filled by a worker */
+    int rc;
+    char reason[240];
+    float *vec;
+    uint32_t w, h;
+    uint8_t hash[16];
+    int done;
+} job;
+
+typedef struct ingest {
+    pv_db *db;
+    const pv_add_opts *opts;
+    pv_add_stats stats;
+    /* candidate files from the walk */
+    job *jobs;
+    size_t njobs, cap;
+    /* worker coordination */
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    size_t next;      /* next job a worker takes */
+    size_t committed; /* jobs [0, committed) are written */
+    int stop;
+} ingest;
+
+static void report(ingest *in, const char *path, int err, const char *reason)
+{
+    in->stats.failed++;
+    if (in->opts && in->opts->on_error)
+        in->opts->on_error(in->opts->ctx, path, err,
+                           reason && reason[0] ? reason : pv_strerror(err));
+}
+
+/* ---- walking ------------------------------------------------------------- */
+
+static int has_image_ext(const char *name)
+{
+    static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".png"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t e = strlen(exts[i]);
+        if (n > e && strcasecmp(name + n - e, exts[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int push_file(ingest *in, const char *path, const struct stat *sb)
+{
+    job *j;
+    if (strlen(path) > PV_MAX_PATH_BYTES) {
+        report(in, path, PV_EINVAL, "path longer than 480 bytes");
+        return PV_OK;
+    }
+    if (in->njobs == in->cap) {
+        size_t nc = in->cap ? in->cap * 2 : 1024;
+        job *nj = pv_realloc_array(in->jobs, nc, sizeof *nj);
+        if (!nj)
+            return PV_ENOMEM;
+        in->jobs = nj;
+        in->cap = nc;
+    }
+    j = &in->jobs[in->njobs];
+    memset(j, 0, sizeof *j);
+    j->path = strdup(path);
+    if (!j->path)
+        return PV_ENOMEM;
+    j->size = (uint64_t)sb->st_size;
+    j->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+    j->old_id = NO_ID;
+    in->njobs++;
+    return PV_OK;
+}
+
+static int walk_dir(ingest *in, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = PV_OK;
+    if (!d) {
+        report(in, dir, PV_EIO, strerror(errno));
+        return PV_OK;
+    }
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        char p[PATH_MAX];
+        struct stat sb;
+        if (e->d_name[0] == '.') /* ., .., and hidden files and folders */
+            continue;
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= sizeof p)
+            continue;
+        if (lstat(p, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode)) {
+            rc = walk_dir(in, p); /* symlinked folders are not followed */
+        } else if (has_image_ext(e->d_name)) {
+            if (S_ISLNK(sb.st_mode) && stat(p, &sb) != 0)
+                continue;
+            if (S_ISREG(sb.st_mode))
+                rc = push_file(in, p, &sb);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int walk_arg(ingest *in, const char *arg)
+{
+    char abs[PATH_MAX];
+    struct stat sb;
+    if (stat(arg, &sb) != 0) {
+        report(in, arg, errno == ENOENT ? PV_ENOTFOUND : PV_EIO,
+               strerror(errno));
+        return PV_OK;
+    }
+    if (db_abs_path(arg, abs, sizeof abs) != 0) {
+        report(in, arg, PV_EINVAL, "path too long");
+        return PV_OK;
+    }
+    if (S_ISDIR(sb.st_mode))
+        return walk_dir(in, abs);
+    return push_file(in, abs, &sb); /* a file named directly is always tried */
+}
+
+static int cmp_job_path(const void *a, const void *b)
+{
+    return strcmp(((const job *)a)->path, ((const job *)b)->path);
+}
+
+/* Sort, drop repeated paths, and drop files that are stored unchanged. */
+static int filter_unchanged(ingest *in)
+{
+    store_txn *t = NULL;
+    size_t out = 0;
+    int rc;
+    qsort(in->jobs, in->njobs, sizeof *in->jobs, cmp_job_path);
+    if ((rc = store_txn_begin(in->db->st, 0, &t)) != 0)
+        return rc;
+    for (size_t i = 0; i < in->njobs; i++) {
+        job *j = &in->jobs[i];
+        uint32_t id;
+        store_item it;
+        if (out > 0 && strcmp(in->jobs[out - 1].path, j->path) == 0) {
+            free(j->path);
+            continue;
+        }
+        in->stats.seen++;
+        rc = store_path_get(t, j->path, &id);
+        if (rc == 0) {
+            if ((rc = store_item_get(t, id, &it)) != 0)
+                break;
+            if (it.size == j->size && it.mtime_ns == j->mtime_ns) {
+                in->stats.unchanged++;
+                free(j->path);
+                continue;
+            }
+            j->old_id = id;
+        } else if (rc != PV_ENOTFOUND) {
+            break;
+        }
+        rc = PV_OK;
+        in->jobs[out++] = *j;
+    }
+    store_txn_abort(t);
+    in->njobs = out;
+    return rc;
+}
+
+/* ---- workers --------------------------------------------------------------- */
+
+static void process(ingest *in, job *j)
+{
+    const uint32_t dim = in->db->emb->dim;
+    j->vec = pv_alloc_array(dim, sizeof(float));
+    if (!j->vec) {
+        j->rc = PV_ENOMEM;
+        return;
+    }
+    j->rc = db_embed_file(in->db, j->path, j->vec, &j->w, &j->h, j->hash,
+                          j->reason, sizeof j->reason);
+    if (j->rc != 0) {
+        free(j->vec);
+        j->vec = NULL;
+    }
+}
+
+static void *worker(void *arg)
+{
+    ingest *in = arg;
+    pthread_mutex_lock(&in->mu);
+    for (;;) {
+        size_t lo, hi;
+        while (!in->stop && in->next < in->njobs &&
+               in->next >= in->committed + WINDOW)
+            pthread_cond_wait(&in->work_cv, &in->mu);
+        if (in->stop || in->next >= in->njobs)
+            break;
+        lo = in->next;
+        hi = lo + GRAB;
+        if (hi > in->njobs)
+            hi = in->njobs;
+        if (hi > in->committed + WINDOW)
+            hi = in->committed + WINDOW;
+        in->next = hi;
+        pthread_mutex_unlock(&in->mu);
+        for (size_t i = lo; i < hi; i++)
+            process(in, &in->jobs[i]);
+        pthread_mutex_lock(&in->mu);
+        for (size_t i = lo; i < hi; i++)
+            in->jobs[i].done = 1;
+        pthread_cond_broadcast(&in->done_cv);
+    }
+    pthread_mutex_unlock(&in->mu);
+    return NULL;
+}
+
+/* ---- the writer ------------------------------------------------------------ */
+
+typedef struct batch {
+    ingest *in;
+    size_t lo, hi;
+    float *newvecs; /* BATCH * dim */
+    pv_add_stats delta;
+} batch;
+
+static int path_vanished(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) != 0 && errno == ENOENT;
+}
+
+/* Is j a move of a stored item whose file is gone? Then give that item the
+ * new path and return 1. */
+static int try_move(store_txn *t, job *j, int *moved)
+{
+    uint32_t ids[MAX_HASH_PEERS];
+    size_t n = 0;
+    int rc = store_hash_get(t, j->hash, ids, MAX_HASH_PEERS, &n);
+    *moved = 0;
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < n && i < MAX_HASH_PEERS; i++) {
+        store_item it;
+        char old[PV_MAX_PATH_BYTES + 1];
+        if ((rc = store_item_get(t, ids[i], &it)) != 0)
+            return rc;
+        if (it.flags & STORE_ITEM_DELETED)
+            continue;
+        memcpy(old, it.path, it.path_len);
+        old[it.path_len] = 0;
+        if (strcmp(old, j->path) == 0 || !path_vanished(old))
+            continue;
+        it.path = j->path;
+        it.path_len = (uint16_t)strlen(j->path);
+        it.size = j->size;
+        it.mtime_ns = j->mtime_ns;
+        if ((rc = store_path_del(t, old)) != 0 ||
+            (rc = store_item_put(t, ids[i], &it)) != 0 ||
+            (rc = store_path_put(t, j->path, ids[i])) != 0)
+            return rc;
+        *moved = 1;
+        return PV_OK;
+    }
+    return PV_OK;
+}
+
+static int batch_txn(pv_db *db, store_txn *t, void *vctx)
+{
+    batch *b = vctx;
+    const uint32_t dim = db->emb->dim;
+    store_counts c;
+    uint32_t first, nnew = 0;
+    int rc;
+
+    memset(&b->delta, 0, sizeof b->delta);
+    if ((rc = store_counts_get(t, &c)) != 0)
+        return rc;
+    first = c.next_id;
+    for (size_t i = b->lo; i < b->hi; i++) {
+        job *j = &b->in->jobs[i];
+        store_item it;
+        int moved;
+        if (j->rc != 0)
+            continue;
+        if (j->old_id != NO_ID) {
+            if ((rc = store_item_get(t, j->old_id, &it)) != 0)
+                return rc;
+            if (!(it.flags & STORE_ITEM_DELETED) &&
+                memcmp(it.hash, j->hash, 16) == 0) {
+                /* touched, not changed: refresh the record only */
+                char p[PV_MAX_PATH_BYTES + 1];
+                memcpy(p, it.path, it.path_len);
+                p[it.path_len] = 0;
+                it.path = p;
+                it.size = j->size;
+                it.mtime_ns = j->mtime_ns;
+                if ((rc = store_item_put(t, j->old_id, &it)) != 0)
+                    return rc;
+                b->delta.unchanged++;
+                continue;
+            }
+            if (!(it.flags & STORE_ITEM_DELETED)) {
+                char p[PV_MAX_PATH_BYTES + 1];
+                memcpy(p, it.path, it.path_len);
+                p[it.path_len] = 0;
+                it.path = p;
+                it.flags |= STORE_ITEM_DELETED;
+                if ((rc = store_item_put(t, j->old_id, &it)) != 0 ||
+                    (rc = store_hash_del(t, it.hash, j->old_id)) != 0)
+                    return rc;
+                c.live--;
+                c.deleted++;
+            }
+            b->delta.updated++;
+        } else {
+            if ((rc = try_move(t, j, &moved)) != 0)
+                return rc;
+            if (moved) {
+                b->delta.moved++;
+                continue;
+            }
+            b->delta.added++;
+        }
+        it.size = j->size;
+        it.mtime_ns = j->mtime_ns;
+        memcpy(it.hash, j->hash, 16);
+        it.width = j->w;
+        it.height = j->h;
+        it.flags = 0;
+        it.path = j->path;
+        it.path_len = (uint16_t)strlen(j->path);
+        if ((rc = store_item_put(t, c.next_id, &it)) != 0 ||
+            (rc = store_path_put(t, j->path, c.next_id)) != 0 ||
+            (rc = store_hash_add(t, j->hash, c.next_id)) != 0)
+            return rc;
+        memcpy(b->newvecs + (size_t)nnew * dim, j->vec, dim * sizeof(float));
+        nnew++;
+        c.next_id++;
+        c.live++;
+    }
+    if (nnew > 0 && (rc = store_vec_append(t, first, nnew, b->newvecs)) != 0)
+        return rc;
+    return store_counts_put(t, &c);
+}
+
+static void stop_workers(ingest *in)
+{
+    pthread_mutex_lock(&in->mu);
+    in->stop = 1;
+    pthread_cond_broadcast(&in->work_cv);
+    pthread_mutex_unlock(&in->mu);
+}
+
+static int write_all(ingest *in)
+{
+    batch b;
+    int rc = PV_OK;
+    memset(&b, 0, sizeof b);
+    b.in = in;
+    b.newvecs = pv_alloc_array((size_t)BATCH * in->db->emb->dim, sizeof(float));
+    if (!b.newvecs)
+        return PV_ENOMEM;
+    for (size_t lo = 0; lo < in->njobs && rc == 0; lo += BATCH) {
+        size_t hi = lo + BATCH < in->njobs ? lo + BATCH : in->njobs;
+        pthread_mutex_lock(&in->mu);
+        for (size_t i = lo; i < hi; i++)
+            while (!in->jobs[i].done)
+                pthread_cond_wait(&in->done_cv, &in->mu);
+        pthread_mutex_unlock(&in->mu);
+        for (size_t i = lo; i < hi; i++)
+            if (in->jobs[i].rc != 0)
+                report(in, in->jobs[i].path, in->jobs[i].rc,
+                       in->jobs[i].reason);
+        b.lo = lo;
+        b.hi = hi;
+        rc = db_write(in->db, batch_txn, &b);
+        if (rc != 0) {
+            db_fail(in->db, rc, "committing a batch: %s", pv_strerror(rc));
+            break;
+        }
+        in->stats.added += b.delta.added;
+        in->stats.updated += b.delta.updated;
+        in->stats.moved += b.delta.moved;
+        in->stats.unchanged += b.delta.unchanged;
+        for (size_t i = lo; i < hi; i++) {
+            free(in->jobs[i].vec);
+            in->jobs[i].vec = NULL;
+        }
+        pthread_mutex_lock(&in->mu);
+        in->committed = hi;
+        pthread_cond_broadcast(&in->work_cv);
+        pthread_mutex_unlock(&in->mu);
+        if (in->opts && in->opts->progress)
+            in->opts->progress(in->opts->ctx, hi, in->njobs);
+    }
+    free(b.newvecs);
+    return rc;
+}
+
+int pv_add(pv_db *db, const char *const *paths, size_t npaths,
+           const pv_add_opts *opts, pv_add_stats *stats)
+{
+    ingest in;
+    pthread_t *threads = NULL;
+    int nthreads = 0, rc = PV_OK;
+
+    if (!db || (!paths && npaths))
+        return PV_EINVAL;
+    if (store_is_rdonly(db->st))
+        return db_fail(db, PV_ERDONLY, "database opened read-only");
+    memset(&in, 0, sizeof in);
+    in.db = db;
+    in.opts = opts;
+    pthread_mutex_init(&in.mu, NULL);
+    pthread_cond_init(&in.work_cv, NULL);
+    pthread_cond_init(&in.done_cv, NULL);
+
+    for (size_t i = 0; i < npaths && rc == 0; i++)
+        rc = walk_arg(&in, paths[i]);
+    if (rc == 0)
+        rc = filter_unchanged(&in);
+    if (rc != 0)
+        goto done;
+    if (opts && opts->progress)
+        opts->progress(opts->ctx, 0, in.njobs);
+    if (in.njobs > 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int want = opts && opts->threads > 0 ? opts->threads : (int)(cores > 0 ? cores : 1);
+        if ((size_t)want > (in.njobs + GRAB - 1) / GRAB)
+            want = (int)((in.njobs + GRAB - 1) / GRAB);
+        threads = calloc((size_t)want, sizeof *threads);
+        if (!threads) {
+            rc = PV_ENOMEM;
+            goto done;
+        }
+        for (; nthreads < want; nthreads++)
+            if (pthread_create(&threads[nthreads], NULL, worker, &in) != 0)
+                break;
+        if (nthreads == 0) {
+            rc = db_fail(db, PV_ENOMEM, "could not start worker threads");
+            goto done;
+        }
+        rc = write_all(&in);
+    }
+done:
+    stop_workers(&in);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    for (size_t i = 0; i < in.njobs; i++) {
+        free(in.jobs[i].path);
+        free(in.jobs[i].vec);
+    }
+    free(in.jobs);
+    pthread_mutex_destroy(&in.mu);
+    pthread_cond_destroy(&in.work_cv);
+    pthread_cond_destroy(&in.done_cv);
+    if (stats)
+        *stats = in.stats;
+    return rc;
+}

@@ -1,0 +1,235 @@
+/*
+ * pixvec.h - the public C API of pixvec, an embedded, persistent vector index
+ * database for images.
+ *
+ * A database is one directory holding an LMDB environment (data.mdb,
+ * lock.mdb). It stores, for every image it was given, a record (path, size,
+ * mtime, content hash, width, height), and a unit-length embedding computed by
+ * the embedder chosen at pv_db_create(). Queries return cosine similarities.
+ *
+ * Conventions, for every function below:
+ *  - the return value is 0 (PV_OK) or a negative PV_E* code; pv_strerror()
+ *    gives its text, pv_db_errmsg() a longer message about the last failure
+ *    on that handle (for example the decoder's words and the file's path);
+ *  - a failing call leaves the database as it was;
+ *  - the library never prints and never exits;
+ *  - out-parameters are written only on success;
+ *  - memory returned through an out-parameter belongs to the caller and is
+ *    released with the matching pv_*_free() function, which accepts NULL.
+ *
+ * Threads: a pv_db handle may be used by one thread at a time. Several
+ * processes may open the same database: any number of readers and one writer
+ * at a time (LMDB's rules); a reader sees the last committed state.
+ */
+#ifndef PIXVEC_H
+#define PIXVEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------ */
+
+enum {
+    PV_OK = 0,
+    PV_EINVAL = -1,     /* bad argument or option */
+    PV_ENOMEM = -2,     /* out of memory, or a size that overflows */
+    PV_EIO = -3,        /* a file could not be read or written */
+    PV_ENOTDB = -4,     /* not a pixvec database */
+    PV_ENEWER = -5,     /* written by a newer pixvec format */
+    PV_EEXIST = -6,     /* the database already exists */
+    PV_ENOTFOUND = -7,  /* no such item or file */
+    PV_EDECODE = -8,    /* the image is corrupt or truncated */
+    PV_EFORMAT = -9,    /* not a JPEG or PNG file */
+    PV_ETOOBIG = -10,   /* image or file larger than the limits */
+    PV_EEMBEDDER = -11, /* the database uses another embedder */
+    PV_ESTORE = -12,    /* the storage layer (LMDB) failed */
+    PV_ECORRUPT = -13,  /* a record in the database is malformed */
+    PV_EEMPTY = -14,    /* zero-byte file */
+    PV_ERDONLY = -15,   /* the handle was opened read-only */
+    PV_ENUMERIC = -16,  /* NaN or Inf where a number was expected */
+};
+
+/* The text of an error code; never NULL, static storage. */
+const char *pv_strerror(int err);
+
+/* ---- limits ------------------------------------------------------------ */
+
+#define PV_MAX_PIXELS (1u << 27)             /* 134 megapixels per image */
+#define PV_MAX_FILE_BYTES (512u << 20)       /* 512 MiB per image file */
+#define PV_MAX_PATH_BYTES 480                /* stored path length */
+#define PV_FORMAT_VERSION 1                  /* on-disk format written */
+
+/* ---- opening and creating ------------------------------------------------ */
+
+typedef struct pv_db pv_db;
+
+/* Embedder choice at creation. name: "pixels" (the only one so far).
+ * size: side of the square the image is resized to (0 = default 28).
+ * rgb: 0 = grey (size*size dims), 1 = RGB (3*size*size dims). */
+typedef struct pv_embedder_opts {
+    const char *name;
+    int size;
+    int rgb;
+} pv_embedder_opts;
+
+/* Create a new database directory at path (created if missing; must not
+ * already hold a database: PV_EEXIST). On success *out is an open read-write
+ * handle. On failure, err (errlen bytes, may be NULL) gets a message naming
+ * the path and the reason. */
+int pv_db_create(const char *path, const pv_embedder_opts *emb, pv_db **out,
+                 char *err, size_t errlen);
+
+#define PV_OPEN_RDONLY 1
+
+/* Open an existing database. PV_ENOTDB when path holds no pixvec database,
+ * PV_ENEWER when it was written by a newer format; neither changes a byte.
+ * err as for pv_db_create. */
+int pv_db_open(const char *path, int flags, pv_db **out, char *err,
+               size_t errlen);
+
+/* Close a handle; NULL is fine. */
+void pv_db_close(pv_db *db);
+
+/* Longer message about the last failure on this handle ("" if none). Valid
+ * until the next call on the handle. */
+const char *pv_db_errmsg(const pv_db *db);
+
+/* Check that opts (from a command line, say) names the database's embedder.
+ * Fields left 0/NULL are not compared. PV_EEMBEDDER with a message if not. */
+int pv_db_check_embedder(pv_db *db, const pv_embedder_opts *opts);
+
+/* ---- information --------------------------------------------------------- */
+
+typedef struct pv_info {
+    uint64_t items;        /* live items */
+    uint64_t deleted;      /* tombstones (removed or replaced items) */
+    uint64_t next_id;      /* ids handed out so far */
+    uint32_t dim;          /* embedding dimension */
+    uint32_t format;       /* on-disk format version */
+    uint32_t chunk;        /* vectors per storage chunk */
+    char embedder[64];     /* e.g. "pixels" */
+    char embedder_desc[96];/* e.g. "pixels 28x28 grey" */
+    uint64_t disk_bytes;   /* size of data.mdb on disk */
+    uint64_t map_bytes;    /* current LMDB map size */
+} pv_info;
+
+int pv_db_info(pv_db *db, pv_info *out);
+
+/* ---- adding images ------------------------------------------------------- */
+
+typedef struct pv_add_stats {
+    uint64_t seen;       /* files considered */
+    uint64_t added;      /* new items */
+    uint64_t updated;    /* changed files re-embedded (old item tombstoned) */
+    uint64_t unchanged;  /* skipped: same path, size and mtime */
+    uint64_t moved;      /* same content under a vanished path: vector kept */
+    uint64_t failed;     /* bad files, reported through on_error */
+} pv_add_stats;
+
+typedef struct pv_add_opts {
+    int threads; /* worker threads; 0 = number of cores */
+    /* Called from the calling thread after every commit. May be NULL. */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    /* Called from the calling thread for every bad file: its path, the
+     * error code and a human-readable reason. May be NULL. */
+    void (*on_error)(void *ctx, const char *path, int err, const char *reason);
+    void *ctx;
+} pv_add_opts;
+
+/* Add files and folders. Folders are walked recursively and contribute the
+ * files whose names end in .jpg, .jpeg, .jpe or .png (any case); a file named
+ * directly is always tried. Files are decoded by their magic bytes, never by
+ * their name. Unchanged files (path, size, mtime) are skipped; a file whose
+ * content is already stored under a path that no longer exists is taken as
+ * moved and keeps its vector. Bad files are reported through on_error and
+ * skipped; the good ones are committed in batches (one write transaction
+ * each). Paths are stored as absolute paths.
+ * Returns 0 when the run completed (even with bad files: see stats->failed);
+ * an error when it could not go on (storage failure), in which case batches
+ * committed before the failure stay. */
+int pv_add(pv_db *db, const char *const *paths, size_t npaths,
+           const pv_add_opts *opts, pv_add_stats *stats);
+
+/* Mark the item stored under path (absolute or relative to the current
+ * directory) as removed. PV_ENOTFOUND if there is none. */
+int pv_remove(pv_db *db, const char *path);
+
+/* ---- items --------------------------------------------------------------- */
+
+typedef struct pv_item {
+    uint32_t id;
+    char *path;
+    uint64_t size;
+    int64_t mtime_ns;
+    uint32_t width, height; /* as displayed (after EXIF orientation) */
+    uint8_t hash[16];       /* XXH3-128 of the file's bytes */
+} pv_item;
+
+/* Every live item, ordered by id. */
+int pv_items(pv_db *db, pv_item **items, size_t *n);
+void pv_items_free(pv_item *items, size_t n);
+
+/* ---- queries ------------------------------------------------------------- */
+
+typedef struct pv_hit {
+    uint32_t id;
+    float score; /* cosine similarity in [-1, 1] */
+    char *path;
+} pv_hit;
+
+/* The k stored images most like the image at image_path, best first, by an
+ * exact scan. *n may be less than k when the database holds fewer items. */
+int pv_query_image(pv_db *db, const char *image_path, int k, pv_hit **hits,
+                   size_t *n);
+
+/* The same for a raw vector of the database's dimension (normalized here). */
+int pv_query_vector(pv_db *db, const float *vec, uint32_t dim, int k,
+                    pv_hit **hits, size_t *n);
+
+void pv_hits_free(pv_hit *hits, size_t n);
+
+/* ---- duplicates ---------------------------------------------------------- */
+
+typedef struct pv_dup_member {
+    pv_item item;
+    float score;   /* similarity to the group's kept member (1 for itself) */
+    int exact;     /* byte-identical to the kept member */
+} pv_dup_member;
+
+typedef struct pv_dup_group {
+    pv_dup_member *members; /* members[keep] is the one to keep */
+    size_t n;
+    size_t keep;
+    int all_exact;          /* every member is a byte duplicate of the kept */
+} pv_dup_group;
+
+typedef struct pv_dups {
+    pv_dup_group *groups;
+    size_t ngroups;
+    uint64_t pairs;      /* pairs at or above the threshold */
+    uint64_t images;     /* images in groups */
+    double seconds;      /* time of the all-pairs scan */
+    double gflops;       /* its arithmetic rate */
+} pv_dups;
+
+/* Groups of images whose similarity is >= threshold, by an exact all-pairs
+ * scan. Groups are the connected components of the pairs (union-find). The
+ * kept member of a group is the largest in pixels, then the oldest (mtime),
+ * then the lowest id. Groups are ordered by size, largest first. */
+int pv_find_dups(pv_db *db, float threshold, pv_dups **out);
+void pv_dups_free(pv_dups *d);
+
+/* ---- images ------------------------------------------------------------- */
+
+/* Decode and embed one file with the database's embedder, without storing
+ * it. vec receives dim floats (unit length, or zero for a flat image). */
+int pv_embed_file(pv_db *db, const char *path, float *vec, uint32_t dim);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PIXVEC_H */

@@ -1,0 +1,66 @@
+/*
+ * flat.h - exact (brute force) search over a chunked vector set (index room).
+ *
+ * The vectors live in chunks (storage's layout, but index/ knows nothing of
+ * LMDB): chunk c holds vectors with ids c*chunk_cap .. c*chunk_cap+n[c]-1,
+ * row-major float32, dim floats each. Chunk pointers may be unaligned.
+ *
+ * Top-k: scores = Q . X^T per chunk by OpenBLAS sgemm, then a bounded
+ * min-heap per query. All-pairs: blocked sgemm of chunk i against chunks
+ * j >= i; only the upper triangle (id_a < id_b) is reported.
+ */
+#ifndef PV_FLAT_H
+#define PV_FLAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vec_set {
+    const float *const *chunks; /* nchunks pointers */
+    const uint32_t *n;          /* vectors in each chunk (<= chunk_cap) */
+    uint32_t nchunks;
+    uint32_t chunk_cap;
+    uint32_t dim;
+} vec_set;
+
+/* Keep-filter: returns nonzero if id may be returned. NULL keeps all. Called
+ * only for candidates that would enter the result (so it may be slowish). */
+typedef int (*flat_filter)(void *ctx, uint32_t id);
+
+typedef struct flat_hit {
+    uint32_t id;
+    float score;
+} flat_hit;
+
+/* For each of nq queries (row-major nq x dim), the k best ids by dot
+ * product, best first, into hits[q*k ..]; nhits[q] gets how many (<= k).
+ * Returns 0 or PV_ENOMEM / PV_EINVAL. */
+int flat_topk(const vec_set *set, const float *queries, uint32_t nq,
+              uint32_t k, flat_filter keep, void *keep_ctx, flat_hit *hits,
+              uint32_t *nhits);
+
+typedef struct flat_pair {
+    uint32_t a, b; /* a < b */
+    float score;
+} flat_pair;
+
+/* Every pair (a < b) with dot >= threshold, both kept by the filter. Pairs
+ * are appended to *pairs (realloc'd; *npairs updated). flops (may be NULL)
+ * receives the multiply-adds*2 done. Returns 0 or PV_ENOMEM / PV_EINVAL. */
+int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
+                  void *keep_ctx, flat_pair **pairs, size_t *npairs,
+                  double *flops);
+
+/* Union-find over ids 0..n-1 (path halving, union by size). */
+typedef struct uf {
+    uint32_t *parent;
+    uint32_t *size;
+    uint32_t n;
+} uf;
+
+int uf_init(uf *u, uint32_t n);
+uint32_t uf_find(uf *u, uint32_t x);
+void uf_union(uf *u, uint32_t a, uint32_t b);
+void uf_free(uf *u);
+
+#endif

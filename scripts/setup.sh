@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything pixvec needs to build, test and run its demo on a fresh
+# Debian 12 machine. Idempotent: packages already present are not touched.
+# Run as root (or with sudo available).
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config
+  liblmdb-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libexif-dev
+  libxxhash-dev libjansson-dev libedit-dev libcriterion-dev
+  dataset-fashion-mnist python3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi

@@ -1,0 +1,37 @@
+/*
+ * pv_util.c - checked allocation and a monotonic clock, used by every room.
+ * Lives in storage/, the lowest room, so that index/ and engine/ may both
+ * include it without an arrow pointing up.
+ */
+#include "pv_util.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+void *pv_alloc_array(size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        return NULL;
+    return malloc(n != 0 && size != 0 ? n * size : 1);
+}
+
+void *pv_calloc_array(size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *pv_realloc_array(void *p, size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        return NULL;
+    return realloc(p, n != 0 && size != 0 ? n * size : 1);
+}
+
+double pv_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,771 @@
+/*
+ * store.c - the LMDB environment, schema and records of a pixvec database.
+ *
+ * Layout and record formats are written down in store.h and docs/FORMAT.md.
+ * Design choices:
+ *  - MDB_NOTLS, so a read transaction is not tied to the thread that began
+ *    it (engine worker threads never hold one, but the shell may move work);
+ *  - the map starts small and doubles when a write reports MDB_MAP_FULL:
+ *    the caller aborts, calls store_grow() and redoes its batch;
+ *  - vectors live in chunks of `chunk` vectors per value, so a value is
+ *    larger than a page and LMDB keeps it in contiguous overflow pages that
+ *    mdb_get returns zero-copy; a read transaction caches the chunk pointers;
+ *  - opening checks the magic and the format version in a read-only
+ *    transaction before anything else, so "not a pixvec database" and
+ *    "written by a newer pixvec" change nothing on disk.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "pixvec.h"
+#include "pv_util.h"
+
+struct store {
+    MDB_env *env;
+    MDB_dbi meta, items, paths, hashes, vectors;
+    store_schema schema;
+    int rdonly;
+    char dir[4096];
+};
+
+struct store_txn {
+    store *st;
+    MDB_txn *txn;
+    int write;
+    /* cached vector chunks (store_vec_chunks) */
+    const float **chunk_ptrs;
+    uint32_t *chunk_counts;
+    uint32_t nchunks;
+    int chunks_valid;
+};
+
+/* ---- little-endian helpers ------------------------------------------------ */
+
+static void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Map an LMDB return code to a pv code. */
+static int map_rc(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return PV_OK;
+    case MDB_NOTFOUND: return PV_ENOTFOUND;
+    case MDB_MAP_FULL: return STORE_FULL;
+    case MDB_INVALID: return PV_ENOTDB;
+    case ENOMEM: return PV_ENOMEM;
+    case EACCES: case EIO: case ENOSPC: return PV_EIO;
+    default: return PV_ESTORE;
+    }
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, const char *a,
+                    const char *b)
+{
+    if (err && errlen)
+        snprintf(err, errlen, fmt, a, b);
+}
+
+/* ---- environment ---------------------------------------------------------- */
+
+static int env_open(store *st, const char *dir, int rdonly, char *err,
+                    size_t errlen)
+{
+    int rc = mdb_env_create(&st->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(st->env, 16);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(st->env, STORE_INITIAL_MAP);
+    if (rc == 0)
+        rc = mdb_env_open(st->env, dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0),
+                          0644);
+    if (rc != 0) {
+        set_err(err, errlen, "%s: %s", dir, mdb_strerror(rc));
+        if (st->env)
+            mdb_env_close(st->env);
+        st->env = NULL;
+        return map_rc(rc);
+    }
+    st->rdonly = rdonly;
+    snprintf(st->dir, sizeof st->dir, "%s", dir);
+    return PV_OK;
+}
+
+static int has_data_file(const char *dir)
+{
+    char p[4200];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int meta_put_raw(MDB_txn *txn, MDB_dbi dbi, const char *key,
+                        const void *v, size_t n)
+{
+    MDB_val k = {strlen(key), (void *)key}, d = {n, (void *)v};
+    return mdb_put(txn, dbi, &k, &d, 0);
+}
+
+static int meta_put_u32(MDB_txn *txn, MDB_dbi dbi, const char *key, uint32_t v)
+{
+    uint8_t b[4];
+    put_u32(b, v);
+    return meta_put_raw(txn, dbi, key, b, 4);
+}
+
+static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v)
+{
+    uint8_t b[8];
+    put_u64(b, v);
+    return meta_put_raw(txn, dbi, key, b, 8);
+}
+
+/* Fetch meta[key]; PV_ECORRUPT if it is not exactly n bytes (n == 0: any
+ * length up to cap-1, NUL-terminated into out). */
+static int meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, void *out,
+                    size_t n, size_t cap)
+{
+    MDB_val k = {strlen(key), (void *)key}, d;
+    int rc = mdb_get(txn, dbi, &k, &d);
+    if (rc != 0)
+        return rc == MDB_NOTFOUND ? PV_ECORRUPT : map_rc(rc);
+    if (n == 0) {
+        if (d.mv_size >= cap)
+            return PV_ECORRUPT;
+        memcpy(out, d.mv_data, d.mv_size);
+        ((char *)out)[d.mv_size] = 0;
+        return PV_OK;
+    }
+    if (d.mv_size != n)
+        return PV_ECORRUPT;
+    memcpy(out, d.mv_data, n);
+    return PV_OK;
+}
+
+static int meta_get_u32(MDB_txn *txn, MDB_dbi dbi, const char *key,
+                        uint32_t *v)
+{
+    uint8_t b[4];
+    int rc = meta_get(txn, dbi, key, b, 4, 0);
+    if (rc == 0)
+        *v = get_u32(b);
+    return rc;
+}
+
+static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key,
+                        uint64_t *v)
+{
+    uint8_t b[8];
+    int rc = meta_get(txn, dbi, key, b, 8, 0);
+    if (rc == 0)
+        *v = get_u64(b);
+    return rc;
+}
+
+static int open_dbis(store *st, MDB_txn *txn, unsigned create)
+{
+    int rc;
+    if ((rc = mdb_dbi_open(txn, "items", MDB_INTEGERKEY | create, &st->items)))
+        return rc;
+    if ((rc = mdb_dbi_open(txn, "paths", create, &st->paths)))
+        return rc;
+    if ((rc = mdb_dbi_open(txn, "hashes",
+                           MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP | create,
+                           &st->hashes)))
+        return rc;
+    return mdb_dbi_open(txn, "vectors", MDB_INTEGERKEY | create, &st->vectors);
+}
+
+int store_create(const char *dir, const store_schema *s, store **out,
+                 char *err, size_t errlen)
+{
+    store *st = NULL;
+    MDB_txn *txn = NULL;
+    int rc;
+
+    if (!s || s->dim == 0 || s->chunk == 0 || !s->embedder[0]) {
+        set_err(err, errlen, "%s: %s", dir, "bad schema");
+        return PV_EINVAL;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        return PV_EIO;
+    }
+    if (has_data_file(dir)) {
+        set_err(err, errlen, "%s: %s", dir, "a database already exists here");
+        return PV_EEXIST;
+    }
+    st = calloc(1, sizeof *st);
+    if (!st)
+        return PV_ENOMEM;
+    if ((rc = env_open(st, dir, 0, err, errlen)) != 0)
+        goto done;
+    if ((rc = map_rc(mdb_txn_begin(st->env, NULL, 0, &txn))) != 0)
+        goto done;
+    rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
+    if (rc == 0)
+        rc = open_dbis(st, txn, MDB_CREATE);
+    if (rc == 0)
+        rc = meta_put_raw(txn, st->meta, "magic", STORE_MAGIC, 8);
+    if (rc == 0)
+        rc = meta_put_u32(txn, st->meta, "format", PV_FORMAT_VERSION);
+    if (rc == 0)
+        rc = meta_put_u32(txn, st->meta, "dim", s->dim);
+    if (rc == 0)
+        rc = meta_put_u32(txn, st->meta, "chunk", s->chunk);
+    if (rc == 0)
+        rc = meta_put_raw(txn, st->meta, "embedder", s->embedder,
+                          strlen(s->embedder));
+    if (rc == 0)
+        rc = meta_put_u32(txn, st->meta, "emb_size", s->emb_size);
+    if (rc == 0)
+        rc = meta_put_u32(txn, st->meta, "emb_rgb", s->emb_rgb);
+    if (rc == 0)
+        rc = meta_put_u32(txn, st->meta, "next_id", 0);
+    if (rc == 0)
+        rc = meta_put_u64(txn, st->meta, "live", 0);
+    if (rc == 0)
+        rc = meta_put_u64(txn, st->meta, "deleted", 0);
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    txn = NULL;
+    if (rc != 0) {
+        set_err(err, errlen, "%s: %s", dir, mdb_strerror(rc));
+        rc = map_rc(rc);
+        goto done;
+    }
+    st->schema = *s;
+    *out = st;
+    st = NULL;
+done:
+    store_close(st);
+    return rc;
+}
+
+int store_open(const char *dir, int rdonly, store **out, char *err,
+               size_t errlen)
+{
+    store *st = NULL;
+    MDB_txn *txn = NULL;
+    int rc;
+    struct stat sb;
+    char magic[8];
+    uint32_t format = 0;
+
+    if (stat(dir, &sb) != 0) {
+        set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        return errno == ENOENT ? PV_ENOTDB : PV_EIO;
+    }
+    if (!S_ISDIR(sb.st_mode) || !has_data_file(dir)) {
+        set_err(err, errlen, "%s: %s", dir,
+                "not a pixvec database (no data.mdb in a directory)");
+        return PV_ENOTDB;
+    }
+    st = calloc(1, sizeof *st);
+    if (!st)
+        return PV_ENOMEM;
+    if ((rc = env_open(st, dir, rdonly, err, errlen)) != 0) {
+        if (rc == PV_ENOTDB)
+            set_err(err, errlen, "%s: %s", dir,
+                    "not a pixvec database (data.mdb is not an LMDB file)");
+        goto done;
+    }
+    if ((rc = map_rc(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn))) != 0)
+        goto done;
+    if (mdb_dbi_open(txn, "meta", 0, &st->meta) != 0 ||
+        meta_get(txn, st->meta, "magic", magic, 8, 0) != 0 ||
+        memcmp(magic, STORE_MAGIC, 8) != 0 ||
+        meta_get_u32(txn, st->meta, "format", &format) != 0) {
+        set_err(err, errlen, "%s: %s", dir,
+                "not a pixvec database (no pixvec magic in meta)");
+        rc = PV_ENOTDB;
+        goto done;
+    }
+    if (format > PV_FORMAT_VERSION) {
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "written by a newer pixvec (format %u; this one reads up to %u)",
+                 format, (unsigned)PV_FORMAT_VERSION);
+        set_err(err, errlen, "%s: %s", dir, msg);
+        rc = PV_ENEWER;
+        goto done;
+    }
+    rc = meta_get_u32(txn, st->meta, "dim", &st->schema.dim);
+    if (rc == 0)
+        rc = meta_get_u32(txn, st->meta, "chunk", &st->schema.chunk);
+    if (rc == 0)
+        rc = meta_get(txn, st->meta, "embedder", st->schema.embedder, 0,
+                      sizeof st->schema.embedder);
+    if (rc == 0)
+        rc = meta_get_u32(txn, st->meta, "emb_size", &st->schema.emb_size);
+    if (rc == 0)
+        rc = meta_get_u32(txn, st->meta, "emb_rgb", &st->schema.emb_rgb);
+    if (rc == 0 && (st->schema.dim == 0 || st->schema.chunk == 0))
+        rc = PV_ECORRUPT;
+    if (rc == 0 && (rc = open_dbis(st, txn, 0)) != 0)
+        rc = rc == MDB_NOTFOUND ? PV_ECORRUPT : map_rc(rc);
+    if (rc != 0) {
+        set_err(err, errlen, "%s: %s", dir, "damaged meta record");
+        goto done;
+    }
+    rc = map_rc(mdb_txn_commit(txn)); /* makes the dbi handles shared */
+    txn = NULL;
+    if (rc != 0)
+        goto done;
+    *out = st;
+    st = NULL;
+done:
+    if (txn)
+        mdb_txn_abort(txn);
+    store_close(st);
+    return rc;
+}
+
+void store_close(store *st)
+{
+    if (!st)
+        return;
+    if (st->env)
+        mdb_env_close(st->env);
+    free(st);
+}
+
+const store_schema *store_get_schema(const store *st) { return &st->schema; }
+int store_is_rdonly(const store *st) { return st->rdonly; }
+
+int store_sizes(store *st, uint64_t *disk, uint64_t *map)
+{
+    MDB_envinfo info;
+    char p[4200];
+    struct stat sb;
+    int rc = mdb_env_info(st->env, &info);
+    if (rc != 0)
+        return map_rc(rc);
+    snprintf(p, sizeof p, "%s/data.mdb", st->dir);
+    *disk = stat(p, &sb) == 0 ? (uint64_t)sb.st_blocks * 512u : 0;
+    *map = info.me_mapsize;
+    return PV_OK;
+}
+
+int store_grow(store *st)
+{
+    MDB_envinfo info;
+    int rc = mdb_env_info(st->env, &info);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+    return map_rc(rc);
+}
+
+/* ---- transactions ----------------------------------------------------------- */
+
+int store_txn_begin(store *st, int write, store_txn **out)
+{
+    store_txn *t;
+    int rc;
+    if (write && st->rdonly)
+        return PV_ERDONLY;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return PV_ENOMEM;
+    t->st = st;
+    t->write = write;
+    rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map: adopt its size and try again. */
+        rc = mdb_env_set_mapsize(st->env, 0);
+        if (rc == 0)
+            rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    }
+    if (rc != 0) {
+        free(t);
+        return map_rc(rc);
+    }
+    *out = t;
+    return PV_OK;
+}
+
+static void txn_free(store_txn *t)
+{
+    free(t->chunk_ptrs);
+    free(t->chunk_counts);
+    free(t);
+}
+
+int store_txn_commit(store_txn *t)
+{
+    int rc = mdb_txn_commit(t->txn);
+    txn_free(t);
+    return map_rc(rc);
+}
+
+void store_txn_abort(store_txn *t)
+{
+    if (!t)
+        return;
+    mdb_txn_abort(t->txn);
+    txn_free(t);
+}
+
+/* ---- counters --------------------------------------------------------------- */
+
+int store_counts_get(store_txn *t, store_counts *c)
+{
+    int rc = meta_get_u32(t->txn, t->st->meta, "next_id", &c->next_id);
+    if (rc == 0)
+        rc = meta_get_u64(t->txn, t->st->meta, "live", &c->live);
+    if (rc == 0)
+        rc = meta_get_u64(t->txn, t->st->meta, "deleted", &c->deleted);
+    return rc;
+}
+
+int store_counts_put(store_txn *t, const store_counts *c)
+{
+    int rc = meta_put_u32(t->txn, t->st->meta, "next_id", c->next_id);
+    if (rc == 0)
+        rc = meta_put_u64(t->txn, t->st->meta, "live", c->live);
+    if (rc == 0)
+        rc = meta_put_u64(t->txn, t->st->meta, "deleted", c->deleted);
+    return map_rc(rc);
+}
+
+/* ---- items ------------------------------------------------------------------ */
+
+#define ITEM_HDR 46
+
+int store_item_get(store_txn *t, uint32_t id, store_item *it)
+{
+    MDB_val k = {sizeof id, &id}, d;
+    const uint8_t *p;
+    int rc = mdb_get(t->txn, t->st->items, &k, &d);
+    if (rc != 0)
+        return map_rc(rc);
+    p = d.mv_data;
+    if (d.mv_size < ITEM_HDR || d.mv_size != ITEM_HDR + (size_t)get_u16(p + 44))
+        return PV_ECORRUPT;
+    it->size = get_u64(p);
+    it->mtime_ns = (int64_t)get_u64(p + 8);
+    memcpy(it->hash, p + 16, 16);
+    it->width = get_u32(p + 32);
+    it->height = get_u32(p + 36);
+    it->flags = get_u32(p + 40);
+    it->path_len = get_u16(p + 44);
+    it->path = (const char *)p + ITEM_HDR;
+    return PV_OK;
+}
+
+int store_item_put(store_txn *t, uint32_t id, const store_item *it)
+{
+    MDB_val k = {sizeof id, &id}, d;
+    uint8_t *p;
+    int rc;
+    if (it->path_len > PV_MAX_PATH_BYTES)
+        return PV_EINVAL;
+    d.mv_size = ITEM_HDR + it->path_len;
+    rc = mdb_put(t->txn, t->st->items, &k, &d, MDB_RESERVE);
+    if (rc != 0)
+        return map_rc(rc);
+    p = d.mv_data;
+    put_u64(p, it->size);
+    put_u64(p + 8, (uint64_t)it->mtime_ns);
+    memcpy(p + 16, it->hash, 16);
+    put_u32(p + 32, it->width);
+    put_u32(p + 36, it->height);
+    put_u32(p + 40, it->flags);
+    put_u16(p + 44, it->path_len);
+    memcpy(p + ITEM_HDR, it->path, it->path_len);
+    t->chunks_valid = 0; /* a write may move pages */
+    return PV_OK;
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+static int path_key(const char *path, MDB_val *k)
+{
+    size_t n = strlen(path);
+    if (n == 0 || n > PV_MAX_PATH_BYTES)
+        return PV_EINVAL;
+    k->mv_size = n;
+    k->mv_data = (void *)path;
+    return PV_OK;
+}
+
+int store_path_get(store_txn *t, const char *path, uint32_t *id)
+{
+    MDB_val k, d;
+    int rc = path_key(path, &k);
+    if (rc != 0)
+        return rc == PV_EINVAL ? PV_ENOTFOUND : rc;
+    rc = mdb_get(t->txn, t->st->paths, &k, &d);
+    if (rc != 0)
+        return map_rc(rc);
+    if (d.mv_size != 4)
+        return PV_ECORRUPT;
+    *id = get_u32(d.mv_data);
+    return PV_OK;
+}
+
+int store_path_put(store_txn *t, const char *path, uint32_t id)
+{
+    MDB_val k, d;
+    uint8_t b[4];
+    int rc = path_key(path, &k);
+    if (rc != 0)
+        return rc;
+    put_u32(b, id);
+    d.mv_size = 4;
+    d.mv_data = b;
+    t->chunks_valid = 0;
+    return map_rc(mdb_put(t->txn, t->st->paths, &k, &d, 0));
+}
+
+int store_path_del(store_txn *t, const char *path)
+{
+    MDB_val k;
+    int rc = path_key(path, &k);
+    if (rc != 0)
+        return rc;
+    t->chunks_valid = 0;
+    return map_rc(mdb_del(t->txn, t->st->paths, &k, NULL));
+}
+
+/* ---- hashes ----------------------------------------------------------------- */
+
+int store_hash_get(store_txn *t, const uint8_t hash[16], uint32_t *ids,
+                   size_t max, size_t *n)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k = {16, (void *)hash}, d;
+    size_t cnt = 0;
+    int rc = mdb_cursor_open(t->txn, t->st->hashes, &c);
+    if (rc != 0)
+        return map_rc(rc);
+    rc = mdb_cursor_get(c, &k, &d, MDB_SET_KEY);
+    while (rc == 0) {
+        uint32_t id;
+        memcpy(&id, d.mv_data, 4);
+        if (cnt < max)
+            ids[cnt] = id;
+        cnt++;
+        rc = mdb_cursor_get(c, &k, &d, MDB_NEXT_DUP);
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND)
+        return map_rc(rc);
+    *n = cnt;
+    return PV_OK;
+}
+
+int store_hash_add(store_txn *t, const uint8_t hash[16], uint32_t id)
+{
+    /* MDB_INTEGERDUP: dup values are native-endian u32 (LMDB's rule). */
+    MDB_val k = {16, (void *)hash}, d = {4, &id};
+    int rc = mdb_put(t->txn, t->st->hashes, &k, &d, MDB_NODUPDATA);
+    t->chunks_valid = 0;
+    return rc == MDB_KEYEXIST ? PV_OK : map_rc(rc);
+}
+
+int store_hash_del(store_txn *t, const uint8_t hash[16], uint32_t id)
+{
+    MDB_val k = {16, (void *)hash}, d = {4, &id};
+    int rc = mdb_del(t->txn, t->st->hashes, &k, &d);
+    t->chunks_valid = 0;
+    return rc == MDB_NOTFOUND ? PV_OK : map_rc(rc);
+}
+
+int store_hash_each_multi(store_txn *t,
+                          int (*fn)(void *ctx, const uint32_t *ids, size_t n),
+                          void *ctx)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, d;
+    uint32_t *ids = NULL;
+    size_t cap = 0;
+    int rc = mdb_cursor_open(t->txn, t->st->hashes, &c);
+    if (rc != 0)
+        return map_rc(rc);
+    rc = mdb_cursor_get(c, &k, &d, MDB_FIRST);
+    while (rc == 0) {
+        size_t cnt = 0;
+        if ((rc = mdb_cursor_count(c, &cnt)) != 0)
+            break;
+        if (cnt >= 2) {
+            size_t n = 0;
+            if (cnt > cap) {
+                uint32_t *nid = pv_realloc_array(ids, cnt, sizeof *ids);
+                if (!nid) {
+                    rc = ENOMEM;
+                    break;
+                }
+                ids = nid;
+                cap = cnt;
+            }
+            while (rc == 0 && n < cnt) {
+                memcpy(&ids[n++], d.mv_data, 4);
+                rc = mdb_cursor_get(c, &k, &d, MDB_NEXT_DUP);
+            }
+            if (rc != 0 && rc != MDB_NOTFOUND)
+                break;
+            if ((rc = fn(ctx, ids, n)) != 0) {
+                mdb_cursor_close(c);
+                free(ids);
+                return rc;
+            }
+        }
+        rc = mdb_cursor_get(c, &k, &d, MDB_NEXT_NODUP);
+    }
+    mdb_cursor_close(c);
+    free(ids);
+    return rc == MDB_NOTFOUND ? PV_OK : map_rc(rc);
+}
+
+/* ---- vectors ---------------------------------------------------------------- */
+
+static size_t vec_bytes(const store *st) { return (size_t)st->schema.dim * sizeof(float); }
+
+int store_vec_append(store_txn *t, uint32_t first, uint32_t n,
+                     const float *vecs)
+{
+    const store *st = t->st;
+    const uint32_t C = st->schema.chunk;
+    const size_t vb = vec_bytes(st);
+    uint32_t done = 0;
+
+    t->chunks_valid = 0;
+    while (done < n) {
+        uint32_t id = first + done;
+        uint32_t chunk = id / C, off = id % C;
+        uint32_t take = C - off < n - done ? C - off : n - done;
+        MDB_val k = {sizeof chunk, &chunk}, old = {0, NULL}, d;
+        void *prefix = NULL;
+        int rc;
+
+        if (off > 0) {
+            rc = mdb_get(t->txn, st->vectors, &k, &old);
+            if (rc != 0)
+                return rc == MDB_NOTFOUND ? PV_ECORRUPT : map_rc(rc);
+            if (old.mv_size != off * vb)
+                return PV_ECORRUPT; /* ids must be appended densely */
+            /* The old value's pages may be reused by the put below. */
+            prefix = malloc(old.mv_size);
+            if (!prefix)
+                return PV_ENOMEM;
+            memcpy(prefix, old.mv_data, old.mv_size);
+        }
+        d.mv_size = (size_t)(off + take) * vb;
+        rc = mdb_put(t->txn, st->vectors, &k, &d, MDB_RESERVE);
+        if (rc != 0) {
+            free(prefix);
+            return map_rc(rc);
+        }
+        if (off > 0)
+            memcpy(d.mv_data, prefix, (size_t)off * vb);
+        memcpy((char *)d.mv_data + (size_t)off * vb,
+               (const char *)vecs + (size_t)done * vb, (size_t)take * vb);
+        free(prefix);
+        done += take;
+    }
+    return PV_OK;
+}
+
+int store_vec_get(store_txn *t, uint32_t id, float *out)
+{
+    const uint32_t C = t->st->schema.chunk;
+    const size_t vb = vec_bytes(t->st);
+    uint32_t chunk = id / C, off = id % C;
+    MDB_val k = {sizeof chunk, &chunk}, d;
+    int rc = mdb_get(t->txn, t->st->vectors, &k, &d);
+    if (rc != 0)
+        return map_rc(rc);
+    if (d.mv_size < (size_t)(off + 1) * vb)
+        return PV_ENOTFOUND;
+    memcpy(out, (const char *)d.mv_data + (size_t)off * vb, vb);
+    return PV_OK;
+}
+
+int store_vec_chunks(store_txn *t, const float *const **ptrs,
+                     const uint32_t **counts, uint32_t *nchunks)
+{
+    const size_t vb = vec_bytes(t->st);
+    MDB_cursor *c = NULL;
+    MDB_val k, d;
+    uint32_t n = 0, cap = 0;
+    int rc;
+
+    if (!t->chunks_valid) {
+        free(t->chunk_ptrs);
+        free(t->chunk_counts);
+        t->chunk_ptrs = NULL;
+        t->chunk_counts = NULL;
+        if ((rc = mdb_cursor_open(t->txn, t->st->vectors, &c)) != 0)
+            return map_rc(rc);
+        rc = mdb_cursor_get(c, &k, &d, MDB_FIRST);
+        while (rc == 0) {
+            uint32_t key;
+            memcpy(&key, k.mv_data, 4);
+            if (key != n || d.mv_size % vb != 0) {
+                rc = -1;
+                break;
+            }
+            if (n == cap) {
+                uint32_t nc = cap ? cap * 2 : 64;
+                const float **np = pv_realloc_array(t->chunk_ptrs, nc, sizeof *np);
+                uint32_t *ncnt = np ? pv_realloc_array(t->chunk_counts, nc, sizeof *ncnt) : NULL;
+                if (np)
+                    t->chunk_ptrs = np;
+                if (!np || !ncnt) {
+                    rc = ENOMEM;
+                    break;
+                }
+                t->chunk_counts = ncnt;
+                cap = nc;
+            }
+            t->chunk_ptrs[n] = d.mv_data;
+            t->chunk_counts[n] = (uint32_t)(d.mv_size / vb);
+            n++;
+            rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
+        }
+        mdb_cursor_close(c);
+        if (rc == -1)
+            return PV_ECORRUPT;
+        if (rc != MDB_NOTFOUND)
+            return map_rc(rc);
+        t->nchunks = n;
+        t->chunks_valid = 1;
+    }
+    *ptrs = (const float *const *)t->chunk_ptrs;
+    *counts = t->chunk_counts;
+    *nchunks = t->nchunks;
+    return PV_OK;
+}

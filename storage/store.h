@@ -1,0 +1,144 @@
+/*
+ * store.h - the LMDB environment and schema of a pixvec database (storage
+ * room). Knows bytes and ids; knows nothing of images or graphs.
+ *
+ * One database is one directory holding data.mdb and lock.mdb. Named
+ * sub-databases (all keys and values little-endian):
+ *
+ *   meta     short ASCII key -> value (see below)
+ *   items    u32 id (MDB_INTEGERKEY) -> item record (see below)
+ *   paths    path bytes -> u32 id
+ *   hashes   16-byte XXH3-128 content hash -> u32 ids (MDB_DUPSORT,
+ *            MDB_DUPFIXED, MDB_INTEGERDUP)
+ *   vectors  u32 chunk number (MDB_INTEGERKEY) -> up to `chunk` float32
+ *            vectors of `dim` values, ids chunk*C .. chunk*C+n-1, n taken
+ *            from the value's length. Only the last chunk is partly full.
+ *
+ * meta records:
+ *   KEY        SIZE  DESCRIPTION
+ *   magic      8     "PIXVECDB"
+ *   format     4     u32 on-disk format version (PV_FORMAT_VERSION)
+ *   dim        4     u32 embedding dimension
+ *   chunk      4     u32 vectors per chunk (fixed at create)
+ *   embedder   <=63  embedder name, no NUL ("pixels")
+ *   emb_size   4     u32 embedder input side (pixels)
+ *   emb_rgb    4     u32 0 grey, 1 RGB
+ *   next_id    4     u32 next id to hand out (ids are dense, never reused)
+ *   live       8     u64 live items
+ *   deleted    8     u64 tombstoned items
+ *
+ * item record (value of items):
+ *   OFFSET SIZE DESCRIPTION
+ *   0      8    u64 file size in bytes
+ *   8      8    i64 mtime, nanoseconds since the epoch
+ *   16     16   XXH3-128 of the file's bytes (high 64 bits first, big-endian
+ *               canonical form of XXH128_canonicalFromHash)
+ *   32     4    u32 width as displayed
+ *   36     4    u32 height as displayed
+ *   40     4    u32 flags: bit 0 = deleted (tombstone)
+ *   44     2    u16 path length L
+ *   46     L    path bytes (absolute, no NUL)
+ *
+ * Write transactions: one per batch. When the map is full, a write returns
+ * STORE_FULL; the caller aborts the transaction, calls store_grow() and
+ * redoes the batch. Read transactions survive another process growing the
+ * map (MDB_MAP_RESIZED is handled in store_txn_begin).
+ *
+ * Pointer lifetimes: any pointer a store_ function hands out into the map
+ * (item paths, vector chunks) is valid only until the end of the
+ * transaction it came from, or the next write in that transaction.
+ */
+#ifndef PV_STORE_H
+#define PV_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_MAGIC "PIXVECDB"
+#define STORE_FULL (-100)           /* map full: abort, store_grow, retry */
+#define STORE_ITEM_DELETED 1u
+#define STORE_DEFAULT_CHUNK 1024u
+#define STORE_INITIAL_MAP (64u << 20)
+
+typedef struct store store;
+typedef struct store_txn store_txn;
+
+typedef struct store_schema {
+    uint32_t dim;
+    uint32_t chunk;
+    char embedder[64];
+    uint32_t emb_size;
+    uint32_t emb_rgb;
+} store_schema;
+
+typedef struct store_counts {
+    uint32_t next_id;
+    uint64_t live;
+    uint64_t deleted;
+} store_counts;
+
+typedef struct store_item {
+    uint64_t size;
+    int64_t mtime_ns;
+    uint8_t hash[16];
+    uint32_t width, height;
+    uint32_t flags;
+    uint16_t path_len;
+    const char *path; /* into the map, or the caller's buffer on put */
+} store_item;
+
+/* Create the directory and a new environment with schema s. PV_EEXIST if
+ * dir already holds a data.mdb. */
+int store_create(const char *dir, const store_schema *s, store **out,
+                 char *err, size_t errlen);
+/* Open an existing database. PV_ENOTDB / PV_ENEWER change nothing. */
+int store_open(const char *dir, int rdonly, store **out, char *err,
+               size_t errlen);
+void store_close(store *st);
+
+const store_schema *store_get_schema(const store *st);
+int store_is_rdonly(const store *st);
+/* Bytes of data.mdb on disk and the current map size. */
+int store_sizes(store *st, uint64_t *disk, uint64_t *map);
+/* Double the map size. No transaction of this process may be open. */
+int store_grow(store *st);
+
+int store_txn_begin(store *st, int write, store_txn **out);
+/* Commit (STORE_FULL possible: the txn is then gone; grow and redo). */
+int store_txn_commit(store_txn *t);
+void store_txn_abort(store_txn *t); /* NULL is fine */
+
+int store_counts_get(store_txn *t, store_counts *c);
+int store_counts_put(store_txn *t, const store_counts *c);
+
+/* PV_ENOTFOUND if no such id. */
+int store_item_get(store_txn *t, uint32_t id, store_item *it);
+int store_item_put(store_txn *t, uint32_t id, const store_item *it);
+
+int store_path_get(store_txn *t, const char *path, uint32_t *id);
+int store_path_put(store_txn *t, const char *path, uint32_t id);
+int store_path_del(store_txn *t, const char *path);
+
+/* Up to max ids stored under hash into ids; *n gets the total count. */
+int store_hash_get(store_txn *t, const uint8_t hash[16], uint32_t *ids,
+                   size_t max, size_t *n);
+int store_hash_add(store_txn *t, const uint8_t hash[16], uint32_t id);
+int store_hash_del(store_txn *t, const uint8_t hash[16], uint32_t id);
+/* Call fn for every hash that has two or more ids (exact duplicates). */
+int store_hash_each_multi(store_txn *t,
+                          int (*fn)(void *ctx, const uint32_t *ids, size_t n),
+                          void *ctx);
+
+/* Append n vectors for ids first..first+n-1; first must equal the number of
+ * vectors stored so far (ids are dense). Rewrites only the touched chunks. */
+int store_vec_append(store_txn *t, uint32_t first, uint32_t n,
+                     const float *vecs);
+/* Copy the vector of id into out (dim floats). */
+int store_vec_get(store_txn *t, uint32_t id, float *out);
+/* The chunk pointers of every stored vector, cached in the transaction:
+ * *ptrs[c] holds *counts[c] vectors; pointers may be unaligned (2-byte).
+ * Valid until the transaction ends or writes a vector. */
+int store_vec_chunks(store_txn *t, const float *const **ptrs,
+                     const uint32_t **counts, uint32_t *nchunks);
+
+#endif
