@@ -47,7 +47,7 @@ static int print_json(json_t *doc)
         fprintf(stderr, "pixvec: out of memory building JSON\n");
         return CLI_ERR;
     }
-    rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(7));
     fputc('\n', stdout);
     json_decref(doc);
     return rc == 0 ? CLI_OK : CLI_ERR;
@@ -496,7 +496,7 @@ static int cmd_dups(cli_ctx *ctx, int argc, char **argv)
         rc |= write_list(drop_file, d, 0, c->name);
     if (json_file) {
         json_t *doc = dups_json(d, thr);
-        if (!doc || json_dump_file(doc, json_file, JSON_INDENT(2)) != 0) {
+        if (!doc || json_dump_file(doc, json_file, JSON_INDENT(2) | JSON_REAL_PRECISION(7)) != 0) {
             cli_err(c->name, "%s: could not write JSON", json_file);
             rc = CLI_ERR;
         }
@@ -668,6 +668,41 @@ static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
     return rc;
 }
 
+/* ---- check ----------------------------------------------------------------- */
+
+static int cmd_check(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("check");
+    pv_info in;
+    int json = 0, opt, rc;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
+        if (opt == 'j')
+            json = 1;
+        else if (opt == 'h') {
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        } else {
+            cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if ((rc = pv_db_verify(ctx->db)) != 0 || (rc = pv_db_info(ctx->db, &in)) != 0)
+        return fail(c->name, json, "%s", db_msg(ctx, rc));
+    if (json)
+        return print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
+                                    (json_int_t)in.items, "deleted",
+                                    (json_int_t)in.deleted));
+    printf("ok: %llu items, %llu removed; records, paths, hashes and vectors agree\n",
+           (unsigned long long)in.items, (unsigned long long)in.deleted);
+    return CLI_OK;
+}
+
 /* ---- shell, help, quit --------------------------------------------------- */
 
 static int cmd_shell(cli_ctx *ctx, int argc, char **argv)
@@ -758,6 +793,9 @@ const cli_cmd cli_commands[] = {
     {"rm", cmd_rm, "DB PATH... [--json]",
      "Remove stored images from the database (never the files themselves).",
      CMD_DB | CMD_WRITE},
+    {"check", cmd_check, "DB [--json]",
+     "Verify the database's invariants (records, paths, hashes, vectors).",
+     CMD_DB},
     {"ls", cmd_ls, "DB [--json]", "List the stored images.", CMD_DB},
     {"shell", cmd_shell, "DB",
      "An interactive shell on DB: the same commands without the DB argument,\n"

@@ -393,6 +393,88 @@ void pv_items_free(pv_item *items, size_t n)
     free(items);
 }
 
+/* ---- verify ----------------------------------------------------------------- */
+
+static int verify_item(pv_db *db, store_txn *t, uint32_t id,
+                       const store_item *it)
+{
+    char path[PV_MAX_PATH_BYTES + 1];
+    uint32_t pid, ids[64];
+    size_t n = 0;
+    int rc, found = 0;
+    memcpy(path, it->path, it->path_len);
+    path[it->path_len] = 0;
+    rc = store_path_get(t, path, &pid);
+    if (rc != 0 || pid != id)
+        return db_fail(db, PV_ECORRUPT, "item %u (%s): its path entry %s", id,
+                       path, rc ? "is missing" : "names another item");
+    if ((rc = store_hash_get(t, it->hash, ids, 64, &n)) != 0)
+        return rc;
+    for (size_t i = 0; i < n && i < 64; i++)
+        found |= ids[i] == id;
+    if (!found && n <= 64)
+        return db_fail(db, PV_ECORRUPT, "item %u (%s): no content-hash entry",
+                       id, path);
+    return PV_OK;
+}
+
+int pv_db_verify(pv_db *db)
+{
+    store_txn *t = NULL;
+    store_counts c;
+    uint64_t live = 0, dead = 0, nitems = 0, npaths = 0, nhashes = 0, nvec = 0;
+    const float *const *ptrs;
+    const uint32_t *counts;
+    uint32_t nchunks;
+    int rc;
+
+    if (!db)
+        return PV_EINVAL;
+    db->errmsg[0] = 0;
+    if ((rc = store_txn_begin(db->st, 0, &t)) != 0)
+        return rc;
+    if ((rc = store_counts_get(t, &c)) != 0 ||
+        (rc = store_entries(t, STORE_ITEMS, &nitems)) != 0 ||
+        (rc = store_entries(t, STORE_PATHS, &npaths)) != 0 ||
+        (rc = store_entries(t, STORE_HASHES, &nhashes)) != 0 ||
+        (rc = store_vec_chunks(t, &ptrs, &counts, &nchunks)) != 0)
+        goto done;
+    for (uint32_t i = 0; i < nchunks; i++)
+        nvec += counts[i];
+    if (nitems != c.next_id || nvec != c.next_id) {
+        rc = db_fail(db, PV_ECORRUPT,
+                     "next id %u, but %llu item records and %llu vectors",
+                     c.next_id, (unsigned long long)nitems,
+                     (unsigned long long)nvec);
+        goto done;
+    }
+    for (uint32_t id = 0; id < c.next_id; id++) {
+        store_item it;
+        if ((rc = store_item_get(t, id, &it)) != 0) {
+            rc = db_fail(db, PV_ECORRUPT, "item %u: record %s", id,
+                         rc == PV_ENOTFOUND ? "missing" : "unreadable");
+            goto done;
+        }
+        if (it.flags & STORE_ITEM_DELETED) {
+            dead++;
+            continue;
+        }
+        live++;
+        if ((rc = verify_item(db, t, id, &it)) != 0)
+            goto done;
+    }
+    if (live != c.live || dead != c.deleted || npaths != live || nhashes != live)
+        rc = db_fail(db, PV_ECORRUPT,
+                     "counters say %llu live and %llu removed; records say "
+                     "%llu and %llu, with %llu paths and %llu hash entries",
+                     (unsigned long long)c.live, (unsigned long long)c.deleted,
+                     (unsigned long long)live, (unsigned long long)dead,
+                     (unsigned long long)npaths, (unsigned long long)nhashes);
+done:
+    store_txn_abort(t);
+    return rc;
+}
+
 /* ---- one file to one vector ---------------------------------------------- */
 
 int db_embed_file(const pv_db *db, const char *path, float *vec,

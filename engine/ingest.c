@@ -163,6 +163,10 @@ static int walk_arg(ingest *in, const char *arg)
     }
     if (S_ISDIR(sb.st_mode))
         return walk_dir(in, abs);
+    if (!S_ISREG(sb.st_mode)) { /* a FIFO would block the reader forever */
+        report(in, arg, PV_EIO, "not a regular file");
+        return PV_OK;
+    }
     return push_file(in, abs, &sb); /* a file named directly is always tried */
 }
 

@@ -119,6 +119,13 @@ typedef struct pv_info {
 
 int pv_db_info(pv_db *db, pv_info *out);
 
+/* Check the database's invariants in one read snapshot: every id below
+ * next_id has a record; live + removed counters match the records; every
+ * live item's path and content hash point back at it and no other path
+ * entry exists; a vector is stored for every id. PV_ECORRUPT with a message
+ * (pv_db_errmsg) naming the first broken invariant. */
+int pv_db_verify(pv_db *db);
+
 /* ---- adding images ------------------------------------------------------- */
 
 typedef struct pv_add_stats {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything pixvec needs to build, test and run its demo on a fresh
 # Debian 12 machine. Idempotent: packages already present are not touched.
-# Run as root (or with sudo available).
+# Run as root (or with sudo available). With --bench it also installs the
+# peers the benchmarks compare against (FAISS, hnswlib, scikit-learn).
 set -euo pipefail
 
 PKGS=(
@@ -10,6 +11,9 @@ PKGS=(
   libxxhash-dev libjansson-dev libedit-dev libcriterion-dev
   dataset-fashion-mnist python3
 )
+if [ "${1:-}" = "--bench" ]; then
+  PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

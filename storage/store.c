@@ -460,6 +460,20 @@ int store_counts_put(store_txn *t, const store_counts *c)
     return map_rc(rc);
 }
 
+int store_entries(store_txn *t, store_table which, uint64_t *n)
+{
+    MDB_stat ms;
+    MDB_dbi dbi = which == STORE_ITEMS    ? t->st->items
+                  : which == STORE_PATHS  ? t->st->paths
+                  : which == STORE_HASHES ? t->st->hashes
+                                          : t->st->vectors;
+    int rc = mdb_stat(t->txn, dbi, &ms);
+    if (rc != 0)
+        return map_rc(rc);
+    *n = ms.ms_entries;
+    return PV_OK;
+}
+
 /* ---- items ------------------------------------------------------------------ */
 
 #define ITEM_HDR 46

@@ -111,6 +111,10 @@ void store_txn_abort(store_txn *t); /* NULL is fine */
 int store_counts_get(store_txn *t, store_counts *c);
 int store_counts_put(store_txn *t, const store_counts *c);
 
+typedef enum { STORE_ITEMS, STORE_PATHS, STORE_HASHES, STORE_VECTORS } store_table;
+/* Number of entries (for HASHES: id values, counting duplicates). */
+int store_entries(store_txn *t, store_table which, uint64_t *n);
+
 /* PV_ENOTFOUND if no such id. */
 int store_item_get(store_txn *t, uint32_t id, store_item *it);
 int store_item_put(store_txn *t, uint32_t id, const store_item *it);
