@@ -1,0 +1,355 @@
+/*
+ * test_cli.c - end-to-end tests of the pixvec binary on images the tests
+ * write: every command in text and JSON, exit codes, bad input messages,
+ * the shell fed from a pipe, and kill -9 in the middle of `add`.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "pixvec.h"
+
+#ifndef PIXVEC_BIN
+#error "PIXVEC_BIN must name the built binary"
+#endif
+
+static char dir[GEN_PATH_MAX], imgs[GEN_PATH_MAX], db[GEN_PATH_MAX];
+static char outp[GEN_PATH_MAX], errp[GEN_PATH_MAX], inp[GEN_PATH_MAX];
+static char *out_text, *err_text;
+
+static void setup(void)
+{
+    cr_assert_eq(gen_tmpdir(dir), 0);
+    gen_path(imgs, dir, "imgs");
+    gen_path(db, dir, "t.pvdb");
+    gen_path(outp, dir, "stdout");
+    gen_path(errp, dir, "stderr");
+    gen_path(inp, dir, "stdin");
+    cr_assert_eq(mkdir(imgs, 0755), 0);
+}
+
+static void teardown(void)
+{
+    free(out_text);
+    free(err_text);
+    out_text = err_text = NULL;
+    gen_rmtree(dir);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
+
+static char *slurp(const char *p)
+{
+    uint8_t *d = NULL;
+    size_t n = 0;
+    char *s;
+    if (gen_read_bytes(p, &d, &n) != 0)
+        return strdup("");
+    s = malloc(n + 1);
+    memcpy(s, d, n);
+    s[n] = 0;
+    free(d);
+    return s;
+}
+
+static pid_t spawn(char *const argv[], const char *stdin_file)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int in = open(stdin_file ? stdin_file : "/dev/null", O_RDONLY);
+        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(PIXVEC_BIN, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Run pixvec with the NULL-terminated arguments; returns the exit status and
+ * leaves stdout/stderr in out_text/err_text. */
+static int run_in(const char *stdin_text, const char *first, ...)
+{
+    char *argv[64];
+    int argc = 0, status = 0;
+    va_list ap;
+    pid_t pid;
+    argv[argc++] = "pixvec";
+    argv[argc++] = (char *)first;
+    va_start(ap, first);
+    while (argc < 63 && (argv[argc] = va_arg(ap, char *)) != NULL)
+        argc++;
+    va_end(ap);
+    argv[argc] = NULL;
+    if (stdin_text)
+        cr_assert_eq(gen_write_bytes(inp, stdin_text, strlen(stdin_text)), 0);
+    pid = spawn(argv, stdin_text ? inp : NULL);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    free(out_text);
+    free(err_text);
+    out_text = slurp(outp);
+    err_text = slurp(errp);
+    cr_assert(WIFEXITED(status), "pixvec %s died (signal %d)", first,
+              WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return WEXITSTATUS(status);
+}
+
+#define run(...) run_in(NULL, __VA_ARGS__, (char *)NULL)
+
+static json_t *out_json(void)
+{
+    json_error_t e;
+    json_t *j = json_loads(out_text, 0, &e);
+    cr_assert_not_null(j, "stdout is not one JSON document (%s): %s", e.text, out_text);
+    return j;
+}
+
+static const char *picture(const char *name, uint32_t seed, uint32_t w, uint32_t h)
+{
+    static char p[GEN_PATH_MAX];
+    uint8_t *px = malloc((size_t)w * h * 3);
+    gen_pattern(w, h, 3, seed, px);
+    gen_path(p, imgs, name);
+    if (strstr(name, ".jpg"))
+        cr_assert_eq(gen_write_jpeg(p, w, h, 3, px, 90, 0), 0);
+    else
+        cr_assert_eq(gen_write_png(p, w, h, GEN_PNG_RGB, 8, px, NULL), 0);
+    free(px);
+    return p;
+}
+
+static void make_set(int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "p%02d.%s", i, i % 3 ? "png" : "jpg");
+        picture(name, (uint32_t)(300 + i), 60 + 4 * (uint32_t)i, 50);
+    }
+}
+
+Test(cli, init_add_query_info_rm_ls_check)
+{
+    json_t *j, *hits;
+    char q[GEN_PATH_MAX];
+    make_set(8);
+    cr_assert_eq(run("init", db), 0, "%s", err_text);
+    cr_assert(strstr(out_text, "784 dims"));
+    cr_assert_eq(run("init", db), 1, "init twice is an error");
+    cr_assert(strstr(err_text, "already exists"), "%s", err_text);
+    cr_assert_eq(run("add", db, imgs), 0, "%s", err_text);
+    cr_assert(strstr(out_text, "added 8"), "%s", out_text);
+    cr_assert_eq(run("add", db, imgs, "--json"), 0);
+    j = out_json();
+    cr_assert_eq(json_integer_value(json_object_get(j, "added")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(j, "unchanged")), 8);
+    json_decref(j);
+
+    gen_path(q, imgs, "p04.png");
+    cr_assert_eq(run("query", db, q, "-k", "3", "--json"), 0, "%s", err_text);
+    j = out_json();
+    hits = json_object_get(j, "hits");
+    cr_assert_eq(json_array_size(hits), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(hits, 0), "path")), q);
+    cr_assert_geq(json_real_value(json_object_get(json_array_get(hits, 0), "score")), 0.999);
+    json_decref(j);
+    cr_assert_eq(run("query", db, q, "-k", "2"), 0);
+    cr_assert(strstr(out_text, q), "text output names the hit: %s", out_text);
+
+    cr_assert_eq(run("info", db, "--json"), 0);
+    j = out_json();
+    cr_assert_eq(json_integer_value(json_object_get(j, "items")), 8);
+    cr_assert_eq(json_integer_value(json_object_get(j, "dim")), 784);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "embedder")), "pixels");
+    cr_assert_gt(json_integer_value(json_object_get(j, "disk_bytes")), 0);
+    json_decref(j);
+
+    cr_assert_eq(run("rm", db, q), 0, "%s", err_text);
+    cr_assert_eq(run("rm", db, q), 1, "second rm: not in the database");
+    cr_assert(strstr(err_text, "not in the database"), "%s", err_text);
+    cr_assert_eq(run("ls", db, "--json"), 0);
+    j = out_json();
+    cr_assert_eq(json_integer_value(json_object_get(j, "count")), 7);
+    json_decref(j);
+    cr_assert_eq(run("check", db), 0, "%s", err_text);
+}
+
+Test(cli, exit_codes_and_help)
+{
+    const char *cmds[] = {"init", "add", "query", "dups", "info", "rm", "ls", "check", "shell"};
+    cr_assert_eq(run("--help"), 0);
+    cr_assert_eq(run("nonesuch"), 2);
+    cr_assert_eq(run("query"), 2);
+    cr_assert_eq(run("info", "/nonexistent/x.pvdb"), 1);
+    cr_assert(strstr(err_text, "/nonexistent/x.pvdb"), "%s", err_text);
+    cr_assert_eq(run("info", dir), 1, "a folder that is not a database");
+    cr_assert(strstr(err_text, "not a pixvec database"), "%s", err_text);
+    cr_assert_eq(run("init", db), 0);
+    cr_assert_eq(run("query", db), 2, "no image");
+    cr_assert_eq(run("query", db, "x.png", "-k", "abc"), 2);
+    cr_assert_eq(run("dups", db, "--threshold", "7"), 2);
+    cr_assert_eq(run("info", db, "--bogus"), 2);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char want[64];
+        cr_assert_eq(run(cmds[i], "--help"), 0, "%s --help", cmds[i]);
+        snprintf(want, sizeof want, "usage: pixvec %s", cmds[i]);
+        cr_assert(strstr(out_text, want), "%s --help: %s", cmds[i], out_text);
+    }
+    /* --json errors are still one JSON document on stdout */
+    cr_assert_eq(run("query", db, "/nonexistent.png", "--json"), 1);
+    {
+        json_t *j = out_json();
+        cr_assert(json_is_false(json_object_get(j, "ok")));
+        cr_assert(strstr(json_string_value(json_object_get(j, "error")), "/nonexistent.png"));
+        json_decref(j);
+    }
+}
+
+Test(cli, bad_files_named_with_reason_and_good_ones_kept)
+{
+    char p[GEN_PATH_MAX];
+    json_t *j;
+    make_set(3);
+    picture("broken.jpg", 9, 120, 90);
+    gen_path(p, imgs, "broken.jpg");
+    cr_assert_eq(gen_truncate(p, 500), 0);
+    gen_path(p, imgs, "notes.jpg");
+    cr_assert_eq(gen_write_bytes(p, "just text\n", 10), 0);
+    gen_path(p, imgs, "zero.png");
+    cr_assert_eq(gen_write_bytes(p, "", 0), 0);
+    cr_assert_eq(run("init", db), 0);
+    cr_assert_eq(run("add", db, imgs), 1, "files failed: exit 1");
+    cr_assert(strstr(err_text, "broken.jpg: corrupt or truncated image"), "%s", err_text);
+    cr_assert(strstr(err_text, "notes.jpg: not a JPEG or PNG image"), "%s", err_text);
+    cr_assert(strstr(err_text, "zero.png: empty file"), "%s", err_text);
+    cr_assert(strstr(out_text, "added 3") && strstr(out_text, "failed 3"), "%s", out_text);
+    cr_assert_eq(run("info", db, "--json"), 0);
+    j = out_json();
+    cr_assert_eq(json_integer_value(json_object_get(j, "items")), 3);
+    json_decref(j);
+    /* a query image that is bad is an error naming it */
+    gen_path(p, imgs, "notes.jpg");
+    cr_assert_eq(run("query", db, p), 1);
+    cr_assert(strstr(err_text, p), "%s", err_text);
+}
+
+Test(cli, dups_lists_and_exit_code)
+{
+    char keep[GEN_PATH_MAX], drop[GEN_PATH_MAX], jf[GEN_PATH_MAX], p[GEN_PATH_MAX];
+    uint8_t *bytes = NULL;
+    size_t nb = 0;
+    char *k, *d;
+    json_t *j;
+    make_set(5);
+    gen_path(p, imgs, "p01.png");
+    cr_assert_eq(gen_read_bytes(p, &bytes, &nb), 0);
+    gen_path(p, imgs, "copy_of_p01.png");
+    cr_assert_eq(gen_write_bytes(p, bytes, nb), 0);
+    free(bytes);
+    gen_path(keep, dir, "keep.txt");
+    gen_path(drop, dir, "drop.txt");
+    gen_path(jf, dir, "dups.json");
+    cr_assert_eq(run("init", db), 0);
+    cr_assert_eq(run("add", db, imgs), 0);
+    cr_assert_eq(run("dups", db, "--keep-list", keep, "--drop-list", drop, "--json-out", jf), 0,
+                 "%s", err_text);
+    cr_assert(strstr(out_text, "1 groups, 2 images, 1 to drop"), "%s", out_text);
+    k = slurp(keep);
+    d = slurp(drop);
+    cr_assert(strstr(k, "p01.png\n") && !strstr(k, "copy_of"), "keep: %s", k);
+    cr_assert(strstr(d, "copy_of_p01.png\n"), "drop: %s", d);
+    free(k);
+    free(d);
+    cr_assert_eq(run("dups", db, "--exit-code"), 3);
+    cr_assert_eq(run("dups", db, "--json"), 0);
+    j = out_json();
+    cr_assert_eq(json_integer_value(json_object_get(j, "groups_count")), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(j, "groups"), 0), "kind")),
+                     "exact");
+    json_decref(j);
+    cr_assert_eq(run("rm", db, p), 0);
+    cr_assert_eq(run("dups", db, "--exit-code"), 0, "no duplicates left");
+}
+
+Test(cli, shell_reads_commands_from_a_pipe)
+{
+    char script[4 * GEN_PATH_MAX], q[GEN_PATH_MAX];
+    make_set(4);
+    gen_path(q, imgs, "p02.png");
+    cr_assert_eq(run("init", db), 0);
+    snprintf(script, sizeof script,
+             "# a comment\nadd %s --quiet\ninfo\nquery \"%s\" -k 1\nbogus\nhelp\nquit\ninfo\n",
+             imgs, q);
+    run_in(script, "shell", db, (char *)NULL);
+    cr_assert(strstr(out_text, "items     4"), "%s", out_text);
+    cr_assert(strstr(out_text, q), "query hit printed: %s", out_text);
+    cr_assert(strstr(err_text, "unknown command 'bogus'"), "%s", err_text);
+    cr_assert(strstr(out_text, "commands"), "help listed: %s", out_text);
+    cr_assert(strstr(out_text, "check"), "help lists check: %s", out_text);
+}
+
+Test(cli, other_embedder_and_newer_format_refused)
+{
+    char q[GEN_PATH_MAX];
+    make_set(2);
+    gen_path(q, imgs, "p01.png");
+    cr_assert_eq(run("init", db, "--size", "16", "--rgb"), 0);
+    cr_assert(strstr(out_text, "768 dims"), "%s", out_text);
+    cr_assert_eq(run("add", db, imgs), 0);
+    cr_assert_eq(run("query", db, q, "--size", "28"), 1);
+    cr_assert(strstr(err_text, "pixels 16x16 rgb"), "%s", err_text);
+    cr_assert_eq(run("add", db, imgs, "--embedder", "cnn"), 1);
+}
+
+/* kill -9 in the middle of `add`, several times: every reopen must be
+ * consistent (check), and a re-run completes the job. */
+Test(cli, kill_during_add_leaves_consistent_db, .timeout = 300)
+{
+    const int N = 2500;
+    int mid_kills = 0;
+    json_t *j;
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "k%04d.jpg", i);
+        picture(name, (uint32_t)i, 320, 240);
+    }
+    cr_assert_eq(run("init", db), 0);
+    for (int round = 0; round < 4; round++) {
+        char *argv[] = {"pixvec", "add", db, imgs, "--threads", "1", "--quiet", NULL};
+        long items;
+        struct timespec ts = {0, (50 + 120 * round) * 1000000L};
+        int status;
+        pid_t pid = spawn(argv, NULL);
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert_eq(run("check", db), 0, "round %d: %s", round, err_text);
+        cr_assert_eq(run("info", db, "--json"), 0);
+        j = out_json();
+        items = (long)json_integer_value(json_object_get(j, "items"));
+        json_decref(j);
+        if (WIFSIGNALED(status) && items < N)
+            mid_kills++;
+    }
+    cr_assert_gt(mid_kills, 0, "no kill landed in the middle of an add");
+    cr_assert_eq(run("add", db, imgs, "--json"), 0, "%s", err_text);
+    cr_assert_eq(run("info", db, "--json"), 0);
+    j = out_json();
+    cr_assert_eq(json_integer_value(json_object_get(j, "items")), N);
+    cr_assert_eq(json_integer_value(json_object_get(j, "deleted")), 0);
+    json_decref(j);
+    cr_assert_eq(run("check", db), 0, "%s", err_text);
+}
