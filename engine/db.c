@@ -84,7 +84,8 @@ int db_abs_path(const char *path, char *out, size_t outlen)
         } else {
             if (!getcwd(parent, sizeof parent))
                 return PV_EIO;
-            snprintf(buf, sizeof buf, "%s/%s", parent, path);
+            if ((size_t)snprintf(buf, sizeof buf, "%s/%s", parent, path) >= sizeof buf)
+                return PV_EINVAL;
         }
         if (strlen(buf) >= outlen)
             return PV_EINVAL;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what pixvec needs, builds it twice (optimised, and with
+# AddressSanitizer + UndefinedBehaviorSanitizer) and runs every test in both
+# builds. Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+jobs=$(nproc)
+
+echo "== build (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_BENCH=OFF >/dev/null
+cmake --build build -j "$jobs"
+
+echo "== build (ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPV_SANITIZE=ON -DPV_BENCH=OFF >/dev/null
+cmake --build build-asan -j "$jobs"
+
+echo "== tests (RelWithDebInfo)"
+./build/pixvec_tests --jobs "$jobs"
+
+echo "== tests (ASan + UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ./build-asan/pixvec_tests --jobs "$jobs"
