@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 out=${PIXVEC_OUT:-out}
 
 bash scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_TESTS=OFF >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_TESTS=ON -DPV_BENCH=ON >/dev/null
 cmake --build build -j "$(nproc)"
 pv=./build/pixvec
 

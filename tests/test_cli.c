@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -151,6 +152,7 @@ Test(cli, init_add_query_info_rm_ls_check)
     cr_assert(strstr(err_text, "already exists"), "%s", err_text);
     cr_assert_eq(run("add", db, imgs), 0, "%s", err_text);
     cr_assert(strstr(out_text, "added 8"), "%s", out_text);
+    cr_assert(!strchr(err_text, '\r'), "no progress bar when stderr is a file: %s", err_text);
     cr_assert_eq(run("add", db, imgs, "--json"), 0);
     j = out_json();
     cr_assert_eq(json_integer_value(json_object_get(j, "added")), 0);
@@ -314,6 +316,41 @@ Test(cli, other_embedder_and_newer_format_refused)
     cr_assert_eq(run("query", db, q, "--size", "28"), 1);
     cr_assert(strstr(err_text, "pixels 16x16 rgb"), "%s", err_text);
     cr_assert_eq(run("add", db, imgs, "--embedder", "cnn"), 1);
+}
+
+/* Rewrite meta/format with raw LMDB, as a newer pixvec would have. */
+static void set_format(uint32_t v)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    MDB_val k = {6, "format"}, val = {4, b};
+    cr_assert_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, db, 0, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    cr_assert_eq(mdb_put(txn, dbi, &k, &val, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+Test(cli, newer_format_refused_for_every_command)
+{
+    char q[GEN_PATH_MAX];
+    make_set(2);
+    gen_path(q, imgs, "p01.png");
+    cr_assert_eq(run("init", db), 0);
+    cr_assert_eq(run("add", db, imgs), 0);
+    set_format(PV_FORMAT_VERSION + 1);
+    cr_assert_eq(run("info", db), 1);
+    cr_assert(strstr(err_text, "newer pixvec"), "%s", err_text);
+    cr_assert_eq(run("add", db, imgs), 1);
+    cr_assert(strstr(err_text, "newer pixvec"), "%s", err_text);
+    cr_assert_eq(run("query", db, q), 1);
+    set_format(PV_FORMAT_VERSION);
+    cr_assert_eq(run("check", db), 0, "nothing was changed: %s", err_text);
 }
 
 /* kill -9 in the middle of `add`, several times: every reopen must be
