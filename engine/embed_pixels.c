@@ -32,11 +32,13 @@ static int pixels_embed(const embedder *e, const img *imgs, size_t n,
         const img *im = &imgs[i];
         float *v = out + i * dim;
         double mean = 0;
-        if (im->channels != ch) {
+        int rc = im->channels != ch
+                     ? PV_EINVAL
+                     : img_resize_area(im->px, im->w, im->h, ch, small, s, s);
+        if (rc != 0) {
             free(small);
-            return PV_EINVAL;
+            return rc;
         }
-        img_resize_area(im->px, im->w, im->h, ch, small, s, s);
         for (uint32_t j = 0; j < dim; j++)
             mean += small[j];
         mean /= dim * 255.0;

@@ -1,0 +1,707 @@
+/*
+ * img_decode.c - JPEG and PNG decoding into 8-bit grey or RGB (engine room).
+ *
+ * A file is recognised by its magic bytes and handed to libjpeg-turbo or
+ * libpng. Both libraries report errors by calling back into us; the callbacks
+ * copy the library's message and longjmp out, so no message reaches stderr
+ * and nothing calls exit(). To keep longjmp safe, each decoder keeps all of
+ * its state in a job struct owned by the caller of the function that calls
+ * setjmp(): nothing the error path needs lives in a local that longjmp could
+ * clobber, and the caller frees everything on one exit path.
+ *
+ * Limits are checked on the header, before the pixel buffer is allocated:
+ * width*height (64-bit) against PV_MAX_PIXELS.
+ *
+ * JPEG: libjpeg-turbo's warnings about lost data (premature end of file, bad
+ * Huffman code, ...) are treated as errors, so a truncated file fails instead
+ * of decoding to a grey-padded image; harmless warnings (extraneous bytes
+ * before a marker, unknown JFIF revision, bad ICC marker) are ignored, because
+ * many cameras write them and the pixels are intact. A file that lacks only
+ * its final EOI marker is refused too: the Huffman decoder reads ahead past
+ * the last scan's data, so libjpeg cannot tell it from a truncated one.
+ * DCT scaling picks the smallest 1/d (d in 1,2,4,8) that still covers the
+ * caller's minimum size as displayed. EXIF orientation comes from the first
+ * APP1 "Exif" segment, read with libexif. CMYK and YCCK files are decoded as
+ * CMYK and converted here: when an Adobe APP14 marker is present the samples
+ * are taken as inverted (Photoshop's convention, by far the most common
+ * source of CMYK JPEGs), otherwise as plain ink amounts; R = (1-C)(1-K) etc.,
+ * without colour management.
+ *
+ * PNG: palette, low-bit grey and tRNS are expanded; 16-bit samples are
+ * reduced with png_set_scale_16 (exact rounding of v*255/65535, so v*257
+ * becomes v); interlaced images are deinterlaced by png_read_image; gamma and
+ * colour profiles are ignored (samples are taken as stored). Alpha is
+ * composited here on a white background. Grey from colour is Rec.601 luma with
+ * libjpeg's fixed-point weights (19595, 38470, 7471)/65536, rounded, so a
+ * PNG and a JPEG of the same picture give the same grey.
+ */
+#include "img.h"
+
+#include "pixvec.h"
+#include "pv_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+#include <libexif/exif-data.h>
+#include <png.h>
+
+#define IMG_MSG_MAX 200 /* >= JMSG_LENGTH_MAX */
+
+static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+static const uint8_t jpeg_magic[3] = {0xff, 0xd8, 0xff};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+img_kind img_sniff(const uint8_t *buf, size_t n)
+{
+    if (buf == NULL)
+        return IMG_UNKNOWN;
+    if (n >= sizeof jpeg_magic && memcmp(buf, jpeg_magic, sizeof jpeg_magic) == 0)
+        return IMG_JPEG;
+    if (n >= sizeof png_magic && memcmp(buf, png_magic, sizeof png_magic) == 0)
+        return IMG_PNG;
+    return IMG_UNKNOWN;
+}
+
+void img_free(img *im)
+{
+    if (im == NULL)
+        return;
+    free(im->px);
+    memset(im, 0, sizeof *im);
+}
+
+/* ---- shared pixel conversions ------------------------------------------ */
+
+static inline uint8_t luma(uint32_t r, uint32_t g, uint32_t b)
+{
+    return (uint8_t)((19595u * r + 38470u * g + 7471u * b + 32768u) >> 16);
+}
+
+/* c over white, with alpha a: c*a/255 + 255*(1-a/255), rounded. */
+static inline uint32_t over_white(uint32_t c, uint32_t a)
+{
+    return (c * a + 255u * (255u - a) + 127u) / 255u;
+}
+
+/* ---- files --------------------------------------------------------------- */
+
+static void errno_text(int e, char *buf, size_t len)
+{
+    /* strerror() may share a static buffer between the worker threads. */
+    if (strerror_r(e, buf, len) != 0)
+        snprintf(buf, len, "error %d", e);
+}
+
+int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
+                  size_t errlen)
+{
+    int rc = PV_EIO, fd = -1;
+    uint8_t *data = NULL;
+    size_t size = 0, got = 0;
+    struct stat st;
+    char etext[128];
+
+    if (path == NULL || buf == NULL || n == NULL) {
+        set_err(err, errlen, "bad argument");
+        return PV_EINVAL;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        errno_text(errno, etext, sizeof etext);
+        set_err(err, errlen, "cannot open: %s", etext);
+        goto done;
+    }
+    if (fstat(fd, &st) != 0) {
+        errno_text(errno, etext, sizeof etext);
+        set_err(err, errlen, "cannot stat: %s", etext);
+        goto done;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        set_err(err, errlen, "is a directory");
+        goto done;
+    }
+    /* A pipe or device has no size to check against the limit up front. */
+    if (!S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "not a regular file");
+        goto done;
+    }
+    if (st.st_size == 0) {
+        rc = PV_EEMPTY;
+        set_err(err, errlen, "empty file (0 bytes)");
+        goto done;
+    }
+    if ((uint64_t)st.st_size > PV_MAX_FILE_BYTES) {
+        rc = PV_ETOOBIG;
+        set_err(err, errlen, "file is %llu bytes, more than the limit of %u",
+                (unsigned long long)st.st_size, (unsigned)PV_MAX_FILE_BYTES);
+        goto done;
+    }
+    size = (size_t)st.st_size;
+    data = pv_alloc_array(size, 1);
+    if (data == NULL) {
+        rc = PV_ENOMEM;
+        set_err(err, errlen, "out of memory for %zu bytes", size);
+        goto done;
+    }
+    while (got < size) {
+        ssize_t r = read(fd, data + got, size - got);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            errno_text(errno, etext, sizeof etext);
+            set_err(err, errlen, "read error: %s", etext);
+            goto done;
+        }
+        if (r == 0) /* the file shrank since fstat: keep what is there */
+            break;
+        got += (size_t)r;
+    }
+    if (got == 0) {
+        rc = PV_EEMPTY;
+        set_err(err, errlen, "empty file (0 bytes)");
+        goto done;
+    }
+    *buf = data;
+    *n = got;
+    data = NULL;
+    rc = PV_OK;
+done:
+    free(data);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* ---- JPEG ---------------------------------------------------------------- */
+
+struct jpeg_err {
+    struct jpeg_error_mgr pub; /* first: libjpeg hands us &pub */
+    jmp_buf jb;
+    int code;
+    char msg[IMG_MSG_MAX];
+};
+
+typedef struct jpeg_job {
+    struct jpeg_decompress_struct cinfo;
+    struct jpeg_err jerr;
+    int created;
+    const uint8_t *buf;
+    size_t n;
+    uint32_t channels, min_w, min_h;
+    uint8_t *px;     /* decoded samples, out_color_components per pixel */
+    int orientation;
+    int cmyk;        /* px holds CMYK that must be converted */
+    int inverted;    /* ... stored inverted (Adobe) */
+} jpeg_job;
+
+static void jpeg_fail(j_common_ptr cinfo, int code)
+{
+    struct jpeg_err *e = (struct jpeg_err *)cinfo->err;
+
+    e->code = code;
+    cinfo->err->format_message(cinfo, e->msg);
+    longjmp(e->jb, 1);
+}
+
+static void jpeg_error_exit(j_common_ptr cinfo)
+{
+    switch (cinfo->err->msg_code) {
+    case JERR_OUT_OF_MEMORY:
+        jpeg_fail(cinfo, PV_ENOMEM);
+        break;
+    case JERR_IMAGE_TOO_BIG:
+    case JERR_WIDTH_OVERFLOW:
+        jpeg_fail(cinfo, PV_ETOOBIG);
+        break;
+    default:
+        jpeg_fail(cinfo, PV_EDECODE);
+        break;
+    }
+}
+
+static void jpeg_emit_message(j_common_ptr cinfo, int msg_level)
+{
+    if (msg_level >= 0) /* trace messages */
+        return;
+    switch (cinfo->err->msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_MUST_RESYNC:
+#ifdef D_ARITH_CODING_SUPPORTED
+    case JWRN_ARITH_BAD_CODE:
+#endif
+        /* Data is missing or garbled: the rest would be made-up pixels. */
+        jpeg_fail(cinfo, PV_EDECODE);
+        break;
+    default:
+        cinfo->err->num_warnings++;
+        break;
+    }
+}
+
+static void jpeg_output_message(j_common_ptr cinfo)
+{
+    (void)cinfo; /* never print */
+}
+
+/* EXIF orientation (1..8) from the first APP1 "Exif" segment; 1 if none.
+ * A malformed EXIF block is not an error: the pixels are still good. */
+static int jpeg_exif_orientation(j_decompress_ptr cinfo)
+{
+    jpeg_saved_marker_ptr m;
+
+    for (m = cinfo->marker_list; m != NULL; m = m->next) {
+        ExifData *ed;
+        ExifEntry *e;
+        int o = 1;
+
+        if (m->marker != JPEG_APP0 + 1 || m->data_length < 6 ||
+            memcmp(m->data, "Exif\0\0", 6) != 0)
+            continue;
+        ed = exif_data_new();
+        if (ed == NULL)
+            return 1;
+        /* We only read one tag: do not let libexif "fix" the block. */
+        exif_data_unset_option(ed, EXIF_DATA_OPTION_FOLLOW_SPECIFICATION);
+        exif_data_load_data(ed, m->data, m->data_length);
+        e = exif_content_get_entry(ed->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);
+        if (e != NULL && e->format == EXIF_FORMAT_SHORT && e->components >= 1 &&
+            e->data != NULL && e->size >= 2)
+            o = exif_get_short(e->data, exif_data_get_byte_order(ed));
+        exif_data_unref(ed);
+        return o >= 1 && o <= 8 ? o : 1;
+    }
+    return 1;
+}
+
+/* The largest d in {8, 4, 2} whose 1/d output still covers min_w x min_h as
+ * displayed (after orientation); 1 otherwise. Leaves cinfo set up for it. */
+static void jpeg_pick_scale(jpeg_job *j)
+{
+    struct jpeg_decompress_struct *ci = &j->cinfo;
+    unsigned d;
+
+    ci->scale_num = 1;
+    if (j->min_w != 0 && j->min_h != 0) {
+        for (d = 8; d > 1; d /= 2) {
+            uint32_t dw, dh;
+            ci->scale_denom = d;
+            jpeg_calc_output_dimensions(ci);
+            dw = j->orientation >= 5 ? ci->output_height : ci->output_width;
+            dh = j->orientation >= 5 ? ci->output_width : ci->output_height;
+            if (dw >= j->min_w && dh >= j->min_h)
+                return;
+        }
+    }
+    ci->scale_denom = 1;
+    jpeg_calc_output_dimensions(ci);
+}
+
+/* Runs under setjmp: everything the error path needs is in *j. */
+static int jpeg_run(jpeg_job *j)
+{
+    struct jpeg_decompress_struct *ci = &j->cinfo;
+    JSAMPROW row;
+    size_t stride;
+
+    if (setjmp(j->jerr.jb))
+        return j->jerr.code;
+
+    jpeg_create_decompress(ci);
+    j->created = 1;
+    jpeg_mem_src(ci, j->buf, (unsigned long)j->n);
+    jpeg_save_markers(ci, JPEG_APP0 + 1, 0xffff);
+    if (jpeg_read_header(ci, TRUE) != JPEG_HEADER_OK) {
+        snprintf(j->jerr.msg, sizeof j->jerr.msg, "JPEG holds no image");
+        return PV_EDECODE;
+    }
+    if ((uint64_t)ci->image_width * ci->image_height > PV_MAX_PIXELS) {
+        snprintf(j->jerr.msg, sizeof j->jerr.msg,
+                 "%ux%u pixels, more than the limit of %u", ci->image_width,
+                 ci->image_height, (unsigned)PV_MAX_PIXELS);
+        return PV_ETOOBIG;
+    }
+    j->orientation = jpeg_exif_orientation(ci);
+
+    if (ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK) {
+        ci->out_color_space = JCS_CMYK;
+        j->cmyk = 1;
+        j->inverted = ci->saw_Adobe_marker ? 1 : 0;
+    } else {
+        ci->out_color_space = j->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    }
+    jpeg_pick_scale(j);
+
+    jpeg_start_decompress(ci);
+    stride = (size_t)ci->output_width * (size_t)ci->output_components;
+    j->px = pv_alloc_array(stride, ci->output_height);
+    if (j->px == NULL) {
+        snprintf(j->jerr.msg, sizeof j->jerr.msg, "out of memory for %ux%u",
+                 ci->output_width, ci->output_height);
+        return PV_ENOMEM;
+    }
+    while (ci->output_scanline < ci->output_height) {
+        row = j->px + (size_t)ci->output_scanline * stride;
+        /* A memory source never suspends; 0 rows would loop forever. */
+        if (jpeg_read_scanlines(ci, &row, 1) != 1) {
+            snprintf(j->jerr.msg, sizeof j->jerr.msg, "JPEG decoder stalled");
+            return PV_EDECODE;
+        }
+    }
+    /* No jpeg_finish_decompress: every pixel is in, and destroying the
+     * decompressor aborts it cleanly. */
+    return PV_OK;
+}
+
+/* In place: 4 samples per pixel become `channels` (never more than 4). */
+static void cmyk_convert(uint8_t *px, size_t npix, uint32_t channels,
+                         int inverted)
+{
+    size_t i;
+
+    for (i = 0; i < npix; i++) {
+        uint32_t c = px[4 * i], m = px[4 * i + 1], y = px[4 * i + 2];
+        uint32_t k = px[4 * i + 3], r, g, b;
+        if (!inverted) {
+            c = 255 - c;
+            m = 255 - m;
+            y = 255 - y;
+            k = 255 - k;
+        }
+        /* Now c, m, y, k are the amounts of paper left uncovered. */
+        r = (c * k + 127) / 255;
+        g = (m * k + 127) / 255;
+        b = (y * k + 127) / 255;
+        if (channels == 1) {
+            px[i] = luma(r, g, b);
+        } else {
+            px[3 * i] = (uint8_t)r;
+            px[3 * i + 1] = (uint8_t)g;
+            px[3 * i + 2] = (uint8_t)b;
+        }
+    }
+}
+
+static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
+                       uint32_t min_w, uint32_t min_h, img *out, char *err,
+                       size_t errlen)
+{
+    jpeg_job *j;
+    img im = {0};
+    int rc;
+
+#if SIZE_MAX > ULONG_MAX
+    if (n > ULONG_MAX) {
+        set_err(err, errlen, "file too large");
+        return PV_ETOOBIG;
+    }
+#endif
+    /* On the heap: the decompress struct and jmp_buf are large. */
+    j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        set_err(err, errlen, "out of memory");
+        return PV_ENOMEM;
+    }
+    j->buf = buf;
+    j->n = n;
+    j->channels = channels;
+    j->min_w = min_w;
+    j->min_h = min_h;
+    j->cinfo.err = jpeg_std_error(&j->jerr.pub);
+    j->jerr.pub.error_exit = jpeg_error_exit;
+    j->jerr.pub.emit_message = jpeg_emit_message;
+    j->jerr.pub.output_message = jpeg_output_message;
+
+    rc = jpeg_run(j);
+    if (rc != PV_OK) {
+        set_err(err, errlen, "%s", j->jerr.msg[0] ? j->jerr.msg : "bad JPEG");
+        goto done;
+    }
+    im.w = j->cinfo.output_width;
+    im.h = j->cinfo.output_height;
+    im.channels = channels;
+    im.orig_w = j->cinfo.image_width;
+    im.orig_h = j->cinfo.image_height;
+    im.px = j->px;
+    j->px = NULL;
+    if (j->cmyk) {
+        uint8_t *shrunk;
+        cmyk_convert(im.px, (size_t)im.w * im.h, channels, j->inverted);
+        shrunk = pv_realloc_array(im.px, (size_t)im.w * im.h, channels);
+        if (shrunk != NULL) /* a failed shrink keeps the larger block */
+            im.px = shrunk;
+    }
+    rc = img_orient(&im, j->orientation);
+    if (rc != PV_OK) {
+        set_err(err, errlen, "out of memory while applying EXIF orientation");
+        goto done;
+    }
+    *out = im;
+    im.px = NULL;
+done:
+    if (j->created)
+        jpeg_destroy_decompress(&j->cinfo);
+    free(j->px);
+    free(j);
+    img_free(&im);
+    return rc;
+}
+
+/* ---- PNG ----------------------------------------------------------------- */
+
+typedef struct png_job {
+    const uint8_t *buf;
+    size_t n, pos;
+    png_structp png;
+    png_infop info;
+    uint8_t *raw;     /* h rows of w*pc bytes */
+    png_bytep *rows;
+    uint32_t w, h, pc;
+    int code;
+    char msg[IMG_MSG_MAX];
+} png_job;
+
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+    png_job *j = png_get_error_ptr(png);
+
+    snprintf(j->msg, sizeof j->msg, "%s", msg ? msg : "bad PNG");
+    /* libpng's allocation failures say "Out of memory" / "Insufficient memory". */
+    j->code = msg && strstr(msg, "emory") ? PV_ENOMEM : PV_EDECODE;
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+    /* Warnings (a damaged ancillary chunk, an odd ICC profile) leave the
+     * pixels intact; errors that matter come through png_on_error. */
+    (void)png;
+    (void)msg;
+}
+
+static void png_mem_read(png_structp png, png_bytep dst, size_t len)
+{
+    png_job *j = png_get_io_ptr(png);
+
+    if (len > j->n - j->pos)
+        png_error(png, "file is truncated (read past the end of the data)");
+    memcpy(dst, j->buf + j->pos, len);
+    j->pos += len;
+}
+
+/* Runs under setjmp: everything the error path needs is in *j. */
+static int png_run(png_job *j)
+{
+    png_uint_32 w, h;
+    int depth, ct, interlace;
+    size_t rowbytes;
+    uint32_t y;
+
+    if (setjmp(png_jmpbuf(j->png)))
+        return j->code ? j->code : PV_EDECODE;
+
+    png_set_read_fn(j->png, j, png_mem_read);
+    /* Our own pixel limit decides, not libpng's default 1e6 per side. */
+    png_set_user_limits(j->png, 0x7fffffffu, 0x7fffffffu);
+    png_read_info(j->png, j->info);
+    png_get_IHDR(j->png, j->info, &w, &h, &depth, &ct, &interlace, NULL, NULL);
+    if ((uint64_t)w * h > PV_MAX_PIXELS) {
+        snprintf(j->msg, sizeof j->msg, "%ux%u pixels, more than the limit of %u",
+                 (unsigned)w, (unsigned)h, (unsigned)PV_MAX_PIXELS);
+        return PV_ETOOBIG;
+    }
+    if (ct == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(j->png);
+    if (ct == PNG_COLOR_TYPE_GRAY && depth < 8)
+        png_set_expand_gray_1_2_4_to_8(j->png);
+    if (png_get_valid(j->png, j->info, PNG_INFO_tRNS))
+        png_set_tRNS_to_alpha(j->png);
+    if (depth == 16)
+        png_set_scale_16(j->png);
+    (void)png_set_interlace_handling(j->png);
+    png_read_update_info(j->png, j->info);
+
+    j->w = w;
+    j->h = h;
+    j->pc = png_get_channels(j->png, j->info);
+    rowbytes = png_get_rowbytes(j->png, j->info);
+    if (png_get_bit_depth(j->png, j->info) != 8 || j->pc < 1 || j->pc > 4 ||
+        rowbytes != (size_t)w * j->pc) {
+        snprintf(j->msg, sizeof j->msg, "unexpected PNG layout after expansion");
+        return PV_EDECODE;
+    }
+    j->raw = pv_alloc_array(rowbytes, h);
+    j->rows = pv_alloc_array(h, sizeof *j->rows);
+    if (j->raw == NULL || j->rows == NULL) {
+        snprintf(j->msg, sizeof j->msg, "out of memory for %ux%u",
+                 (unsigned)w, (unsigned)h);
+        return PV_ENOMEM;
+    }
+    for (y = 0; y < h; y++)
+        j->rows[y] = j->raw + (size_t)y * rowbytes;
+    png_read_image(j->png, j->rows);
+    return PV_OK;
+}
+
+/* pc samples per pixel (grey, grey+alpha, RGB, RGBA) to `channels`. */
+static void png_convert(const uint8_t *src, uint32_t pc, uint8_t *dst,
+                        uint32_t channels, size_t npix)
+{
+    size_t i;
+
+    for (i = 0; i < npix; i++) {
+        const uint8_t *s = src + i * pc;
+        uint32_t r, g, b;
+        if (pc <= 2) {
+            r = g = b = pc == 2 ? over_white(s[0], s[1]) : s[0];
+            if (channels == 1) {
+                dst[i] = (uint8_t)r;
+                continue;
+            }
+        } else if (pc == 3) {
+            r = s[0];
+            g = s[1];
+            b = s[2];
+        } else {
+            r = over_white(s[0], s[3]);
+            g = over_white(s[1], s[3]);
+            b = over_white(s[2], s[3]);
+        }
+        if (channels == 1) {
+            dst[i] = luma(r, g, b);
+        } else {
+            dst[3 * i] = (uint8_t)r;
+            dst[3 * i + 1] = (uint8_t)g;
+            dst[3 * i + 2] = (uint8_t)b;
+        }
+    }
+}
+
+static int png_decode(const uint8_t *buf, size_t n, uint32_t channels,
+                      img *out, char *err, size_t errlen)
+{
+    png_job j;
+    img im = {0};
+    int rc;
+
+    memset(&j, 0, sizeof j);
+    j.buf = buf;
+    j.n = n;
+    j.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &j, png_on_error,
+                                   png_on_warning);
+    if (j.png != NULL)
+        j.info = png_create_info_struct(j.png);
+    if (j.png == NULL || j.info == NULL) {
+        rc = PV_ENOMEM;
+        set_err(err, errlen, "out of memory");
+        goto done;
+    }
+    rc = png_run(&j);
+    if (rc != PV_OK) {
+        set_err(err, errlen, "%s", j.msg[0] ? j.msg : "bad PNG");
+        goto done;
+    }
+    im.w = im.orig_w = j.w;
+    im.h = im.orig_h = j.h;
+    im.channels = channels;
+    if (j.pc == channels) {
+        im.px = j.raw; /* already in the requested layout */
+        j.raw = NULL;
+    } else {
+        im.px = pv_alloc_array((size_t)j.w * j.h, channels);
+        if (im.px == NULL) {
+            rc = PV_ENOMEM;
+            set_err(err, errlen, "out of memory for %ux%u", j.w, j.h);
+            goto done;
+        }
+        png_convert(j.raw, j.pc, im.px, channels, (size_t)j.w * j.h);
+    }
+    *out = im;
+    im.px = NULL;
+done:
+    if (j.png != NULL)
+        png_destroy_read_struct(&j.png, j.info ? &j.info : NULL, NULL);
+    free(j.rows);
+    free(j.raw);
+    img_free(&im);
+    return rc;
+}
+
+/* ---- entry point ----------------------------------------------------------- */
+
+/* "starts with 'hell'" for text, hex bytes otherwise. */
+static void describe_start(const uint8_t *buf, size_t n, char *out, size_t len)
+{
+    size_t i, k = n < 4 ? n : 4;
+    int printable = 1;
+
+    for (i = 0; i < k; i++)
+        if (buf[i] < 0x20 || buf[i] > 0x7e || buf[i] == '\'')
+            printable = 0;
+    if (printable) {
+        snprintf(out, len, "'%.*s'", (int)k, (const char *)buf);
+    } else {
+        size_t pos = 0;
+        out[0] = '\0';
+        for (i = 0; i < k && pos < len; i++)
+            pos += (size_t)snprintf(out + pos, len - pos, "%s%02x",
+                                    i ? " " : "bytes ", buf[i]);
+    }
+}
+
+int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
+               uint32_t min_w, uint32_t min_h, img *out, char *err,
+               size_t errlen)
+{
+    char start[32];
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (out == NULL || (channels != 1 && channels != 3) || (buf == NULL && n)) {
+        set_err(err, errlen, "bad argument");
+        return PV_EINVAL;
+    }
+    if (n == 0) {
+        set_err(err, errlen, "empty file (0 bytes)");
+        return PV_EEMPTY;
+    }
+    switch (img_sniff(buf, n)) {
+    case IMG_JPEG:
+        return jpeg_decode(buf, n, channels, min_w, min_h, out, err, errlen);
+    case IMG_PNG:
+        return png_decode(buf, n, channels, out, err, errlen);
+    default:
+        break;
+    }
+    /* Too short for a whole signature, but the start of one: truncated. */
+    if ((n < sizeof png_magic && memcmp(buf, png_magic, n) == 0) ||
+        (n < sizeof jpeg_magic && memcmp(buf, jpeg_magic, n) == 0 && n >= 2)) {
+        set_err(err, errlen, "truncated after %zu bytes of the file signature", n);
+        return PV_EDECODE;
+    }
+    describe_start(buf, n, start, sizeof start);
+    set_err(err, errlen, "not a JPEG or PNG file (starts with %s)", start);
+    return PV_EFORMAT;
+}

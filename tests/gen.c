@@ -1,0 +1,525 @@
+/*
+ * gen.c - writes test images with libjpeg-turbo and libpng, and damages
+ * files in controlled ways (see gen.h).
+ *
+ * Errors inside the libraries longjmp back to the writer, which closes its
+ * file and returns -1; a test helper must not print or exit either, or a
+ * failing fixture would look like a crash of the code under test. EXIF is
+ * written as a hand-built 32-byte blob (one IFD0 entry) rather than through
+ * libexif's writer, so the decoder's libexif reading is checked against
+ * bytes laid down independently of it.
+ */
+#include "gen.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jpeglib.h>
+#include <png.h>
+
+/* ---- pixels --------------------------------------------------------------- */
+
+static uint32_t gen_rand(uint32_t *s)
+{
+    /* xorshift32: deterministic on every platform, no global state. */
+    uint32_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *s = x;
+}
+
+/* 0..255..0 over a period of 510: a gradient that wraps without a jump. */
+static uint8_t tri(uint32_t v)
+{
+    v %= 510;
+    return (uint8_t)(v < 256 ? v : 510 - v);
+}
+
+void gen_pattern(uint32_t w, uint32_t h, uint32_t channels, uint32_t seed,
+                 uint8_t *buf)
+{
+    uint32_t s = seed * 2654435761u + 0x9e3779b9u, x, y, c, b;
+    uint32_t sx[4], sy[4], off[4];
+
+    if (s == 0)
+        s = 1;
+    for (c = 0; c < 4; c++) {
+        /* slopes in 1..4 per axis and channel, scaled to the image size */
+        sx[c] = 1 + gen_rand(&s) % 4;
+        sy[c] = 1 + gen_rand(&s) % 4;
+        off[c] = gen_rand(&s) % 510;
+    }
+    for (y = 0; y < h; y++)
+        for (x = 0; x < w; x++)
+            for (c = 0; c < channels; c++) {
+                uint32_t v = off[c & 3] + (sx[c & 3] * x * 255) / (w + 1) +
+                             (sy[c & 3] * y * 255) / (h + 1);
+                buf[((size_t)y * w + x) * channels + c] = tri(v);
+            }
+    /* A few solid blocks at seeded places make seeds clearly different. */
+    for (b = 0; b < 3; b++) {
+        uint32_t bw = w / 4 + 1, bh = h / 4 + 1;
+        uint32_t x0 = gen_rand(&s) % w, y0 = gen_rand(&s) % h;
+        uint8_t col[4];
+        for (c = 0; c < 4; c++)
+            col[c] = (uint8_t)(gen_rand(&s) & 0xff);
+        for (y = y0; y < h && y < y0 + bh; y++)
+            for (x = x0; x < w && x < x0 + bw; x++)
+                for (c = 0; c < channels; c++)
+                    buf[((size_t)y * w + x) * channels + c] = col[c & 3];
+    }
+}
+
+/* ---- JPEG ------------------------------------------------------------------ */
+
+struct gen_jerr {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+};
+
+typedef struct gen_jpeg_job {
+    struct jpeg_compress_struct ci;
+    struct gen_jerr jerr;
+    FILE *f;
+    int created;
+} gen_jpeg_job;
+
+static void gen_jpeg_error_exit(j_common_ptr ci)
+{
+    longjmp(((struct gen_jerr *)ci->err)->jb, 1);
+}
+
+static void gen_jpeg_silent(j_common_ptr ci)
+{
+    (void)ci;
+}
+
+/* "Exif\0\0", a big-endian TIFF header and IFD0 with one SHORT entry:
+ * Orientation (0x0112) = o. */
+static void gen_exif_blob(uint8_t out[32], int o)
+{
+    static const uint8_t tmpl[32] = {
+        'E', 'x', 'i', 'f', 0, 0,          /* APP1 identifier */
+        'M', 'M', 0, 42, 0, 0, 0, 8,       /* TIFF: big-endian, IFD0 at 8 */
+        0, 1,                              /* one entry */
+        0x01, 0x12, 0, 3, 0, 0, 0, 1,      /* tag, SHORT, count 1 */
+        0, 0, 0, 0,                        /* value, padded to 4 bytes */
+        0, 0, 0, 0,                        /* no next IFD */
+    };
+    memcpy(out, tmpl, sizeof tmpl);
+    out[24] = (uint8_t)(o >> 8);
+    out[25] = (uint8_t)o;
+}
+
+/* Under setjmp; state in *j so that longjmp clobbers nothing we need. */
+static int gen_jpeg_run(gen_jpeg_job *j, uint32_t w, uint32_t h,
+                        uint32_t channels, const uint8_t *px, int quality,
+                        int exif_orientation, int progressive)
+{
+    struct jpeg_compress_struct *ci = &j->ci;
+
+    if (setjmp(j->jerr.jb))
+        return -1;
+    jpeg_create_compress(ci);
+    j->created = 1;
+    jpeg_stdio_dest(ci, j->f);
+    ci->image_width = w;
+    ci->image_height = h;
+    ci->input_components = (int)channels;
+    ci->in_color_space = channels == 1 ? JCS_GRAYSCALE
+                         : channels == 3 ? JCS_RGB : JCS_CMYK;
+    jpeg_set_defaults(ci);
+    jpeg_set_quality(ci, quality, TRUE);
+    if (quality >= 90 && channels == 3) {
+        /* 4:4:4, so that high-quality round trips are close everywhere,
+         * colour edges included; below 90, libjpeg's default 4:2:0. */
+        ci->comp_info[0].h_samp_factor = 1;
+        ci->comp_info[0].v_samp_factor = 1;
+    }
+    if (progressive)
+        jpeg_simple_progression(ci);
+    if (exif_orientation != 0)
+        ci->write_JFIF_header = FALSE; /* EXIF wants APP1 first */
+    jpeg_start_compress(ci, TRUE);
+    if (exif_orientation != 0) {
+        uint8_t blob[32];
+        gen_exif_blob(blob, exif_orientation);
+        jpeg_write_marker(ci, JPEG_APP0 + 1, blob, sizeof blob);
+    }
+    while (ci->next_scanline < ci->image_height) {
+        /* libjpeg's row type is not const; it only reads the row. */
+        JSAMPROW row = (JSAMPROW)(uintptr_t)(px + (size_t)ci->next_scanline *
+                                                      w * channels);
+        jpeg_write_scanlines(ci, &row, 1);
+    }
+    jpeg_finish_compress(ci);
+    return 0;
+}
+
+static int gen_jpeg(const char *path, uint32_t w, uint32_t h,
+                    uint32_t channels, const uint8_t *px, int quality,
+                    int exif_orientation, int progressive)
+{
+    gen_jpeg_job *j;
+    int rc = -1;
+
+    if (channels != 1 && channels != 3 && channels != 4)
+        return -1;
+    if (exif_orientation < 0 || exif_orientation > 8)
+        return -1;
+    j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return -1;
+    j->f = fopen(path, "wb");
+    if (j->f == NULL)
+        goto done;
+    j->ci.err = jpeg_std_error(&j->jerr.pub);
+    j->jerr.pub.error_exit = gen_jpeg_error_exit;
+    j->jerr.pub.output_message = gen_jpeg_silent;
+    rc = gen_jpeg_run(j, w, h, channels, px, quality, exif_orientation,
+                      progressive);
+done:
+    if (j->created)
+        jpeg_destroy_compress(&j->ci);
+    if (j->f != NULL && fclose(j->f) != 0)
+        rc = -1;
+    free(j);
+    return rc;
+}
+
+int gen_write_jpeg(const char *path, uint32_t w, uint32_t h, uint32_t channels,
+                   const uint8_t *px, int quality, int exif_orientation)
+{
+    return gen_jpeg(path, w, h, channels, px, quality, exif_orientation, 0);
+}
+
+int gen_write_jpeg_progressive(const char *path, uint32_t w, uint32_t h,
+                               uint32_t channels, const uint8_t *px,
+                               int quality)
+{
+    return gen_jpeg(path, w, h, channels, px, quality, 0, 1);
+}
+
+/* ---- PNG ------------------------------------------------------------------- */
+
+typedef struct gen_png_job {
+    png_structp png;
+    png_infop info;
+    FILE *f;
+    png_color *plte;
+} gen_png_job;
+
+static void gen_png_error(png_structp png, png_const_charp msg)
+{
+    (void)msg;
+    png_longjmp(png, 1);
+}
+
+static void gen_png_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+static int gen_png_spp(int ct)
+{
+    switch (ct) {
+    case GEN_PNG_GREY: return 1;
+    case GEN_PNG_RGB: return 3;
+    case GEN_PNG_PALETTE: return 1;
+    case GEN_PNG_GREY_ALPHA: return 2;
+    case GEN_PNG_RGBA: return 4;
+    default: return 0;
+    }
+}
+
+static int gen_png_run(gen_png_job *j, uint32_t w, uint32_t h, int ct,
+                       int depth, const void *px, const gen_png_opts *o)
+{
+    const uint16_t one = 1;
+    size_t stride;
+    int passes, p;
+    uint32_t y;
+
+    if (setjmp(png_jmpbuf(j->png)))
+        return -1;
+    png_init_io(j->png, j->f);
+    /* libpng's default cap of 1e6 columns would stop tests of wide images. */
+    png_set_user_limits(j->png, 0x7fffffffu, 0x7fffffffu);
+    png_set_IHDR(j->png, j->info, w, h, depth, ct,
+                 o->interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (ct == GEN_PNG_PALETTE) {
+        int i;
+        if (o->palette == NULL || o->npalette < 1 || o->npalette > 256)
+            return -1;
+        j->plte = malloc((size_t)o->npalette * sizeof *j->plte);
+        if (j->plte == NULL)
+            return -1;
+        for (i = 0; i < o->npalette; i++) {
+            j->plte[i].red = o->palette[3 * i];
+            j->plte[i].green = o->palette[3 * i + 1];
+            j->plte[i].blue = o->palette[3 * i + 2];
+        }
+        png_set_PLTE(j->png, j->info, j->plte, o->npalette);
+        if (o->trans != NULL && o->ntrans > 0)
+            png_set_tRNS(j->png, j->info, o->trans, o->ntrans, NULL);
+    } else if (o->has_trans_color) {
+        png_color_16 tc;
+        memset(&tc, 0, sizeof tc);
+        tc.gray = o->trans_color[0];
+        tc.red = o->trans_color[0];
+        tc.green = o->trans_color[1];
+        tc.blue = o->trans_color[2];
+        png_set_tRNS(j->png, j->info, NULL, 0, &tc);
+    }
+    png_write_info(j->png, j->info);
+    if (depth < 8)
+        png_set_packing(j->png); /* we pass one sample per byte */
+    if (depth == 16 && *(const uint8_t *)&one == 1)
+        png_set_swap(j->png);    /* PNG is big-endian, the host is not */
+    stride = (size_t)w * (size_t)gen_png_spp(ct) * (depth == 16 ? 2 : 1);
+    passes = png_set_interlace_handling(j->png);
+    for (p = 0; p < passes; p++)
+        for (y = 0; y < h; y++)
+            png_write_row(j->png, (png_const_bytep)px + (size_t)y * stride);
+    png_write_end(j->png, NULL);
+    return 0;
+}
+
+int gen_write_png(const char *path, uint32_t w, uint32_t h, int ct,
+                  int bit_depth, const void *px, const gen_png_opts *opts)
+{
+    static const gen_png_opts none;
+    gen_png_job j;
+    int rc = -1;
+
+    if (gen_png_spp(ct) == 0 || px == NULL)
+        return -1;
+    memset(&j, 0, sizeof j);
+    j.f = fopen(path, "wb");
+    if (j.f == NULL)
+        return -1;
+    j.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, gen_png_error,
+                                    gen_png_warning);
+    if (j.png != NULL)
+        j.info = png_create_info_struct(j.png);
+    if (j.png != NULL && j.info != NULL)
+        rc = gen_png_run(&j, w, h, ct, bit_depth, px, opts ? opts : &none);
+    if (j.png != NULL)
+        png_destroy_write_struct(&j.png, j.info ? &j.info : NULL);
+    free(j.plte);
+    if (fclose(j.f) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+int gen_write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    int rc = 0;
+
+    if (f == NULL)
+        return -1;
+    if (n > 0 && fwrite(data, 1, n, f) != n)
+        rc = -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+int gen_read_bytes(const char *path, uint8_t **data, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    long size;
+    int rc = -1;
+
+    if (f == NULL)
+        return -1;
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
+        fseek(f, 0, SEEK_SET) != 0)
+        goto done;
+    buf = malloc(size ? (size_t)size : 1);
+    if (buf == NULL || fread(buf, 1, (size_t)size, f) != (size_t)size)
+        goto done;
+    *data = buf;
+    *n = (size_t)size;
+    buf = NULL;
+    rc = 0;
+done:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int gen_truncate(const char *path, size_t keep_bytes)
+{
+    return truncate(path, (off_t)keep_bytes) == 0 ? 0 : -1;
+}
+
+int gen_tmpdir(char *dir)
+{
+    snprintf(dir, GEN_PATH_MAX, "/tmp/pixvec-test-XXXXXX");
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+char *gen_path(char *out, const char *dir, const char *name)
+{
+    int k = snprintf(out, GEN_PATH_MAX, "%s/%s", dir, name);
+    return k < 0 || k >= GEN_PATH_MAX ? NULL : out;
+}
+
+int gen_rmtree(const char *dir)
+{
+    DIR *d;
+    struct dirent *e;
+    int rc = 0;
+
+    d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char p[GEN_PATH_MAX];
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (gen_path(p, dir, e->d_name) == NULL || lstat(p, &st) != 0) {
+            rc = -1;
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            chmod(p, 0700); /* a test may have made it unreadable */
+            if (gen_rmtree(p) != 0)
+                rc = -1;
+        } else if (unlink(p) != 0) {
+            rc = -1;
+        }
+    }
+    closedir(d);
+    if (rmdir(dir) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- damaging files ----------------------------------------------------------- */
+
+uint32_t gen_crc32(const uint8_t *data, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    size_t i;
+    int k;
+
+    for (i = 0; i < n; i++) {
+        c ^= data[i];
+        for (k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+int gen_png_set_size(const char *path, uint32_t w, uint32_t h)
+{
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    if (gen_read_bytes(path, &d, &n) != 0)
+        return -1;
+    /* signature(8) length(4) "IHDR"(4) width(4) height(4) ... CRC at 29 */
+    if (n < 33 || memcmp(d + 12, "IHDR", 4) != 0)
+        goto done;
+    put_be32(d + 16, w);
+    put_be32(d + 20, h);
+    put_be32(d + 29, gen_crc32(d + 12, 17));
+    rc = gen_write_bytes(path, d, n);
+done:
+    free(d);
+    return rc;
+}
+
+int gen_jpeg_set_size(const char *path, uint32_t w, uint32_t h)
+{
+    uint8_t *d = NULL;
+    size_t n = 0, i = 2;
+    int rc = -1;
+
+    if (w > 0xffff || h > 0xffff || gen_read_bytes(path, &d, &n) != 0)
+        return -1;
+    /* Walk the marker segments after SOI up to the first SOFn. */
+    while (i + 4 <= n && d[i] == 0xff) {
+        uint8_t m = d[i + 1];
+        size_t len = (size_t)d[i + 2] << 8 | d[i + 3];
+        if (m == 0xff) { /* fill byte */
+            i++;
+            continue;
+        }
+        if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+            /* FF Cn, length(2), precision(1), height(2), width(2) */
+            if (i + 9 > n)
+                break;
+            d[i + 5] = (uint8_t)(h >> 8);
+            d[i + 6] = (uint8_t)h;
+            d[i + 7] = (uint8_t)(w >> 8);
+            d[i + 8] = (uint8_t)w;
+            rc = gen_write_bytes(path, d, n);
+            break;
+        }
+        i += 2 + len;
+    }
+    free(d);
+    return rc;
+}
+
+int gen_png_corrupt_idat(const char *path, int crc_only)
+{
+    uint8_t *d = NULL;
+    size_t n = 0, i = 8;
+    int rc = -1;
+
+    if (gen_read_bytes(path, &d, &n) != 0)
+        return -1;
+    while (i + 12 <= n) {
+        uint32_t len = get_be32(d + i);
+        if ((size_t)len > n - i - 12)
+            break;
+        if (memcmp(d + i + 4, "IDAT", 4) == 0 && len > 0) {
+            uint8_t *data = d + i + 8;
+            if (crc_only) {
+                data[len] ^= 0x01; /* first byte of the CRC */
+            } else {
+                data[len / 2] ^= 0xff;
+                if (len > 4)
+                    data[len / 4] ^= 0x5a;
+            }
+            rc = gen_write_bytes(path, d, n);
+            break;
+        }
+        i += 12 + (size_t)len;
+    }
+    free(d);
+    return rc;
+}

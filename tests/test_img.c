@@ -1,0 +1,856 @@
+/*
+ * test_img.c - decoding (JPEG, PNG), limits, damaged files, EXIF orientation
+ * and area resizing (engine/img_decode.c, engine/img_resize.c).
+ *
+ * Every input is generated at run time with tests/gen.c into a fresh
+ * mkdtemp directory under /tmp, removed after each test.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "img.h"
+#include "pixvec.h"
+
+static char dir[GEN_PATH_MAX];
+
+static void setup(void) { cr_assert_eq(gen_tmpdir(dir), 0, "mkdtemp failed"); }
+static void teardown(void) { gen_rmtree(dir); }
+
+TestSuite(img, .init = setup, .fini = teardown);
+
+/* Path of a file in the test's directory (static buffers, a few at a time). */
+static const char *tpath(const char *name)
+{
+    static char bufs[4][GEN_PATH_MAX];
+    static int next;
+    char *p = bufs[next++ % 4];
+    cr_assert_not_null(gen_path(p, dir, name));
+    return p;
+}
+
+static int decode_path(const char *path, uint32_t channels, uint32_t min_w,
+                       uint32_t min_h, img *out, char *err, size_t errlen)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    int rc = img_read_file(path, &buf, &n, err, errlen);
+    if (rc == PV_OK)
+        rc = img_decode(buf, n, channels, min_w, min_h, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+/* Decode `name` from the test directory; the decode must succeed. */
+static void decode_ok(const char *name, uint32_t ch, uint32_t min_w,
+                      uint32_t min_h, img *im)
+{
+    char err[256] = "";
+    cr_assert_eq(decode_path(tpath(name), ch, min_w, min_h, im, err, sizeof err),
+                 PV_OK, "%s: %s", name, err);
+    cr_assert_eq(im->channels, ch);
+    cr_assert_not_null(im->px);
+}
+
+/* The decode must fail with rc, leave *out alone (out-parameters are
+ * written only on success) and say something containing want (or anything
+ * when want is NULL). */
+static void decode_fails(const char *name, uint32_t ch, int rc, const char *want)
+{
+    char err[256] = "";
+    img im;
+    memset(&im, 0x5a, sizeof im);
+    cr_assert_eq(decode_path(tpath(name), ch, 0, 0, &im, err, sizeof err), rc,
+                 "%s: %s", name, err);
+    cr_assert_eq(im.w, 0x5a5a5a5au, "%s: out written on failure", name);
+    cr_assert_neq(err[0], '\0', "%s: no message", name);
+    cr_assert(want == NULL || strstr(err, want) != NULL, "%s: message \"%s\"",
+              name, err);
+}
+
+static void expect_size(const img *im, uint32_t w, uint32_t h, uint32_t ow,
+                        uint32_t oh)
+{
+    cr_assert(im->w == w && im->h == h && im->orig_w == ow && im->orig_h == oh,
+              "got %ux%u (orig %ux%u), want %ux%u (orig %ux%u)", im->w, im->h,
+              im->orig_w, im->orig_h, w, h, ow, oh);
+}
+
+static uint8_t *pattern(uint32_t w, uint32_t h, uint32_t c, uint32_t seed)
+{
+    uint8_t *p = malloc((size_t)w * h * c);
+    cr_assert_not_null(p);
+    gen_pattern(w, h, c, seed, p);
+    return p;
+}
+
+static uint8_t luma(uint32_t r, uint32_t g, uint32_t b)
+{
+    return (uint8_t)((19595u * r + 38470u * g + 7471u * b + 32768u) >> 16);
+}
+
+/* Mean and max absolute difference of two equal-sized buffers. */
+static void diff_stats(const uint8_t *a, const uint8_t *b, size_t n,
+                       double *mean, int *max)
+{
+    double sum = 0;
+    size_t i;
+    *max = 0;
+    for (i = 0; i < n; i++) {
+        int d = abs((int)a[i] - (int)b[i]);
+        sum += d;
+        if (d > *max)
+            *max = d;
+    }
+    *mean = sum / (double)n;
+}
+
+/* ---- sniffing ---------------------------------------------------------------- */
+
+Test(img, sniff)
+{
+    static const uint8_t jpg[] = {0xff, 0xd8, 0xff, 0xe0};
+    static const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0};
+    static const uint8_t txt[] = "hello world";
+
+    cr_assert_eq(img_sniff(jpg, sizeof jpg), IMG_JPEG);
+    cr_assert_eq(img_sniff(jpg, 2), IMG_UNKNOWN);
+    cr_assert_eq(img_sniff(png, 8), IMG_PNG);
+    cr_assert_eq(img_sniff(png, 7), IMG_UNKNOWN);
+    cr_assert_eq(img_sniff(txt, sizeof txt - 1), IMG_UNKNOWN);
+    cr_assert_eq(img_sniff(NULL, 0), IMG_UNKNOWN);
+}
+
+/* ---- JPEG ------------------------------------------------------------------- */
+
+Test(img, jpeg_grey_roundtrip)
+{
+    const uint32_t w = 96, h = 64;
+    uint8_t *src = pattern(w, h, 1, 1);
+    img im = {0};
+    double mean;
+    int max;
+    size_t i;
+
+    cr_assert_eq(gen_write_jpeg(tpath("g.jpg"), w, h, 1, src, 95, 0), 0);
+    decode_ok("g.jpg", 1, 0, 0, &im);
+    expect_size(&im, w, h, w, h);
+    diff_stats(src, im.px, (size_t)w * h, &mean, &max);
+    cr_assert_lt(mean, 1.5, "mean error %f", mean);
+    cr_assert_lt(max, 40, "max error %d", max);
+    img_free(&im);
+    cr_assert_null(im.px);
+
+    /* A grey file asked for as RGB: three equal channels. */
+    decode_ok("g.jpg", 3, 0, 0, &im);
+    for (i = 0; i < (size_t)w * h; i++)
+        cr_assert(im.px[3 * i] == im.px[3 * i + 1] && im.px[3 * i] == im.px[3 * i + 2]);
+    img_free(&im);
+    free(src);
+}
+
+Test(img, jpeg_rgb_roundtrip_and_grey_output)
+{
+    const uint32_t w = 80, h = 56;
+    uint8_t *src = pattern(w, h, 3, 2), *grey;
+    img im = {0}, g = {0};
+    double mean;
+    int max;
+    size_t i;
+
+    cr_assert_eq(gen_write_jpeg(tpath("c.jpg"), w, h, 3, src, 95, 0), 0);
+    decode_ok("c.jpg", 3, 0, 0, &im);
+    expect_size(&im, w, h, w, h);
+    diff_stats(src, im.px, (size_t)w * h * 3, &mean, &max);
+    cr_assert_lt(mean, 1.5, "mean error %f", mean);
+    cr_assert_lt(max, 40, "max error %d", max);
+    img_free(&im);
+
+    /* 4:2:0 chroma (quality 85): colour edges blur, the rest stays close. */
+    cr_assert_eq(gen_write_jpeg(tpath("s.jpg"), w, h, 3, src, 85, 0), 0);
+    decode_ok("s.jpg", 3, 0, 0, &im);
+    diff_stats(src, im.px, (size_t)w * h * 3, &mean, &max);
+    cr_assert_lt(mean, 6.0, "mean error %f", mean);
+
+    /* The same file asked for as grey: close to the source's luma. */
+    decode_ok("c.jpg", 1, 0, 0, &g);
+    grey = malloc((size_t)w * h);
+    for (i = 0; i < (size_t)w * h; i++)
+        grey[i] = luma(src[3 * i], src[3 * i + 1], src[3 * i + 2]);
+    diff_stats(grey, g.px, (size_t)w * h, &mean, &max);
+    cr_assert_lt(mean, 2.0, "mean error %f", mean);
+    free(grey);
+    img_free(&im);
+    img_free(&g);
+    free(src);
+}
+
+Test(img, jpeg_cmyk_adobe_inverted)
+{
+    /* Ink amounts: left half C=0 M=1 Y=1 K=0 (red), right half C=1 M=1
+     * Y=0 K=0 (blue); stored inverted, as Photoshop does. */
+    const uint32_t w = 32, h = 16;
+    uint8_t *px = malloc((size_t)w * h * 4);
+    img im = {0};
+    uint32_t x, y;
+
+    for (y = 0; y < h; y++)
+        for (x = 0; x < w; x++) {
+            uint8_t *p = px + ((size_t)y * w + x) * 4;
+            uint8_t ink[4] = {0, 255, 255, 0};
+            if (x >= w / 2)
+                ink[0] = 255, ink[1] = 255, ink[2] = 0;
+            p[0] = 255 - ink[0];
+            p[1] = 255 - ink[1];
+            p[2] = 255 - ink[2];
+            p[3] = 255 - ink[3];
+        }
+    cr_assert_eq(gen_write_jpeg(tpath("k.jpg"), w, h, 4, px, 95, 0), 0);
+    decode_ok("k.jpg", 3, 0, 0, &im);
+    expect_size(&im, w, h, w, h);
+    {
+        const uint8_t *l = im.px + ((size_t)8 * w + 4) * 3;
+        const uint8_t *r = im.px + ((size_t)8 * w + 28) * 3;
+        cr_assert(l[0] > 240 && l[1] < 15 && l[2] < 15, "left %d %d %d", l[0], l[1], l[2]);
+        cr_assert(r[0] < 15 && r[1] < 15 && r[2] > 240, "right %d %d %d", r[0], r[1], r[2]);
+    }
+    img_free(&im);
+    decode_ok("k.jpg", 1, 0, 0, &im);
+    cr_assert(abs((int)im.px[8 * w + 4] - luma(255, 0, 0)) <= 4);
+    img_free(&im);
+    free(px);
+}
+
+Test(img, jpeg_dct_scaling)
+{
+    const uint32_t w = 800, h = 600;
+    uint8_t *src = pattern(w, h, 1, 4);
+    img im = {0};
+
+    cr_assert_eq(gen_write_jpeg(tpath("big.jpg"), w, h, 1, src, 85, 0), 0);
+    decode_ok("big.jpg", 1, 28, 28, &im);
+    expect_size(&im, 100, 75, 800, 600);
+    img_free(&im);
+    /* 1/8 would give 75 rows < 150: the next step, 1/4, gives exactly 150. */
+    decode_ok("big.jpg", 3, 150, 150, &im);
+    expect_size(&im, 200, 150, 800, 600);
+    img_free(&im);
+    decode_ok("big.jpg", 1, 0, 0, &im);
+    expect_size(&im, 800, 600, 800, 600);
+    img_free(&im);
+    /* Asking for more than the image has: full size, not an error. */
+    decode_ok("big.jpg", 1, 1000, 1000, &im);
+    expect_size(&im, 800, 600, 800, 600);
+    img_free(&im);
+    free(src);
+}
+
+/* A w x h RGB image, mid grey, with a red 8x8 block at stored top-left and
+ * a green one at stored top-right (blocks survive JPEG). */
+static uint8_t *marked(uint32_t w, uint32_t h)
+{
+    uint8_t *px = malloc((size_t)w * h * 3);
+    uint32_t x, y;
+    memset(px, 128, (size_t)w * h * 3);
+    for (y = 0; y < 8; y++)
+        for (x = 0; x < 8; x++) {
+            uint8_t *r = px + ((size_t)y * w + x) * 3;
+            uint8_t *g = px + ((size_t)y * w + (w - 8 + x)) * 3;
+            r[0] = 255, r[1] = 0, r[2] = 0;
+            g[0] = 0, g[1] = 255, g[2] = 0;
+        }
+    return px;
+}
+
+static int is_red(const img *im, uint32_t x, uint32_t y)
+{
+    const uint8_t *p = im->px + ((size_t)y * im->w + x) * 3;
+    return p[0] > 200 && p[1] < 60 && p[2] < 60;
+}
+
+static int is_green(const img *im, uint32_t x, uint32_t y)
+{
+    const uint8_t *p = im->px + ((size_t)y * im->w + x) * 3;
+    return p[1] > 200 && p[0] < 60 && p[2] < 60;
+}
+
+Test(img, jpeg_exif_orientation_6)
+{
+    const uint32_t w = 64, h = 32;
+    uint8_t *px = marked(w, h);
+    img im = {0};
+
+    cr_assert_eq(gen_write_jpeg(tpath("o6.jpg"), w, h, 3, px, 95, 6), 0);
+    decode_ok("o6.jpg", 3, 0, 0, &im);
+    expect_size(&im, 32, 64, 32, 64);
+    /* Rotated 90 degrees clockwise: stored top-left shows at top-right,
+     * stored top-right at bottom-right. */
+    cr_assert(is_red(&im, 28, 3), "red marker not at the top-right");
+    cr_assert(is_green(&im, 28, 60), "green marker not at the bottom-right");
+    cr_assert(!is_red(&im, 3, 3));
+    img_free(&im);
+    free(px);
+}
+
+Test(img, jpeg_exif_all_orientations)
+{
+    /* Where the stored top-left (red) and top-right (green) markers are
+     * displayed, as corners: 0 TL, 1 TR, 2 BL, 3 BR. */
+    static const int red_at[9] = {0, 0, 1, 3, 2, 0, 1, 3, 2};
+    static const int green_at[9] = {0, 1, 0, 2, 3, 2, 3, 1, 0};
+    const uint32_t w = 48, h = 32;
+    uint8_t *px = marked(w, h);
+    int o;
+
+    for (o = 1; o <= 8; o++) {
+        char name[32];
+        img im = {0};
+        uint32_t cx[4], cy[4], dw = o >= 5 ? h : w, dh = o >= 5 ? w : h;
+        snprintf(name, sizeof name, "o%d.jpg", o);
+        cr_assert_eq(gen_write_jpeg(tpath(name), w, h, 3, px, 95, o), 0);
+        decode_ok(name, 3, 0, 0, &im);
+        expect_size(&im, dw, dh, dw, dh);
+        cx[0] = cx[2] = 3;
+        cx[1] = cx[3] = im.w - 4;
+        cy[0] = cy[1] = 3;
+        cy[2] = cy[3] = im.h - 4;
+        cr_assert(is_red(&im, cx[red_at[o]], cy[red_at[o]]), "orientation %d red", o);
+        cr_assert(is_green(&im, cx[green_at[o]], cy[green_at[o]]),
+                  "orientation %d green", o);
+        img_free(&im);
+    }
+    free(px);
+}
+
+Test(img, jpeg_scaling_uses_displayed_size)
+{
+    /* Stored 800x400, orientation 6: displayed 400x800. For a minimum of
+     * 100x150 as displayed, 1/4 (100x200) fits; judged on the stored size
+     * (200x100) it would not. */
+    const uint32_t w = 800, h = 400;
+    uint8_t *px = pattern(w, h, 3, 5);
+    img im = {0};
+
+    cr_assert_eq(gen_write_jpeg(tpath("r.jpg"), w, h, 3, px, 80, 6), 0);
+    decode_ok("r.jpg", 3, 100, 150, &im);
+    expect_size(&im, 100, 200, 400, 800);
+    img_free(&im);
+    free(px);
+}
+
+Test(img, jpeg_truncated)
+{
+    const uint32_t w = 128, h = 96;
+    uint8_t *px = pattern(w, h, 3, 6);
+    struct stat st;
+    int k;
+    const char *names[3] = {"t.jpg", "tp.jpg", "te.jpg"};
+
+    cr_assert_eq(gen_write_jpeg(tpath(names[0]), w, h, 3, px, 90, 0), 0);
+    cr_assert_eq(gen_write_jpeg_progressive(tpath(names[1]), w, h, 3, px, 90), 0);
+    cr_assert_eq(gen_write_jpeg(tpath(names[2]), w, h, 3, px, 90, 0), 0);
+    for (k = 0; k < 3; k++) {
+        cr_assert_eq(stat(tpath(names[k]), &st), 0);
+        /* half the file; for te.jpg only the final EOI marker is missing,
+         * which libjpeg cannot tell from truncation (see img_decode.c) */
+        cr_assert_eq(gen_truncate(tpath(names[k]), k < 2 ? (size_t)st.st_size / 2
+                                                         : (size_t)st.st_size - 2), 0);
+        decode_fails(names[k], 3, PV_EDECODE, "Premature end");
+    }
+    /* Cut inside the header */
+    cr_assert_eq(gen_truncate(tpath(names[0]), 40), 0);
+    decode_fails(names[0], 1, PV_EDECODE, NULL);
+    free(px);
+}
+
+Test(img, jpeg_too_big)
+{
+    uint8_t *px = pattern(16, 16, 1, 7);
+
+    cr_assert_eq(gen_write_jpeg(tpath("h.jpg"), 16, 16, 1, px, 90, 0), 0);
+    cr_assert_eq(gen_jpeg_set_size(tpath("h.jpg"), 60000, 60000), 0);
+    decode_fails("h.jpg", 1, PV_ETOOBIG, "60000x60000");
+    /* Beyond libjpeg's own 65500 limit: still "too big", not "corrupt". */
+    cr_assert_eq(gen_jpeg_set_size(tpath("h.jpg"), 65535, 65535), 0);
+    decode_fails("h.jpg", 1, PV_ETOOBIG, NULL);
+    free(px);
+}
+
+/* ---- PNG -------------------------------------------------------------------- */
+
+Test(img, png_grey8_rgb8_exact)
+{
+    const uint32_t w = 37, h = 23;
+    uint8_t *g = pattern(w, h, 1, 8), *c = pattern(w, h, 3, 9);
+    img im = {0};
+    size_t i;
+
+    cr_assert_eq(gen_write_png(tpath("g.png"), w, h, GEN_PNG_GREY, 8, g, NULL), 0);
+    cr_assert_eq(gen_write_png(tpath("c.png"), w, h, GEN_PNG_RGB, 8, c, NULL), 0);
+    decode_ok("g.png", 1, 0, 0, &im);
+    expect_size(&im, w, h, w, h);
+    cr_assert_arr_eq(im.px, g, (size_t)w * h);
+    img_free(&im);
+
+    decode_ok("c.png", 3, 0, 0, &im);
+    cr_assert_arr_eq(im.px, c, (size_t)w * h * 3);
+    img_free(&im);
+
+    /* RGB asked for as grey: Rec.601 luma, exactly. */
+    decode_ok("c.png", 1, 0, 0, &im);
+    for (i = 0; i < (size_t)w * h; i++)
+        cr_assert_eq(im.px[i], luma(c[3 * i], c[3 * i + 1], c[3 * i + 2]));
+    img_free(&im);
+
+    /* Grey asked for as RGB: replicated. */
+    decode_ok("g.png", 3, 0, 0, &im);
+    for (i = 0; i < (size_t)w * h; i++) {
+        cr_assert_eq(im.px[3 * i], g[i]);
+        cr_assert_eq(im.px[3 * i + 2], g[i]);
+    }
+    img_free(&im);
+
+    /* PNG has no DCT scaling: minimum sizes do not change anything. */
+    decode_ok("c.png", 3, 8, 8, &im);
+    expect_size(&im, w, h, w, h);
+    img_free(&im);
+    free(g);
+    free(c);
+}
+
+Test(img, png_rgba_over_white)
+{
+    static const uint8_t px[4 * 4] = {
+        10, 20, 30, 0,     /* transparent -> white */
+        10, 20, 30, 255,   /* opaque -> itself */
+        0, 100, 200, 128,  /* half */
+        255, 0, 0, 51,     /* 20% red */
+    };
+    img im = {0};
+    uint32_t i;
+
+    cr_assert_eq(gen_write_png(tpath("a.png"), 4, 1, GEN_PNG_RGBA, 8, px, NULL), 0);
+    decode_ok("a.png", 3, 0, 0, &im);
+    for (i = 0; i < 4; i++) {
+        uint32_t c, a = px[4 * i + 3];
+        for (c = 0; c < 3; c++) {
+            uint32_t want = (px[4 * i + c] * a + 255 * (255 - a) + 127) / 255;
+            cr_assert_eq(im.px[3 * i + c], want, "pixel %u channel %u", i, c);
+        }
+    }
+    cr_assert(im.px[0] == 255 && im.px[1] == 255 && im.px[2] == 255);
+    cr_assert(im.px[3] == 10 && im.px[5] == 30);
+    img_free(&im);
+
+    decode_ok("a.png", 1, 0, 0, &im);
+    cr_assert(im.px[0] == 255 && im.px[1] == luma(10, 20, 30));
+    img_free(&im);
+}
+
+Test(img, png_grey_alpha_and_trns_key)
+{
+    static const uint8_t ga[3 * 2] = {0, 0, 0, 255, 100, 128};
+    static const uint8_t want_ga[3] = {255, 0, (100 * 128 + 255 * 127 + 127) / 255};
+    static const uint8_t g[3] = {7, 9, 7}, want_g[3] = {255, 9, 255};
+    gen_png_opts o = {0};
+    img im = {0};
+
+    cr_assert_eq(gen_write_png(tpath("ga.png"), 3, 1, GEN_PNG_GREY_ALPHA, 8, ga, NULL), 0);
+    decode_ok("ga.png", 1, 0, 0, &im);
+    cr_assert_arr_eq(im.px, want_ga, 3);
+    img_free(&im);
+
+    /* tRNS colour key: grey 7 is transparent. */
+    o.has_trans_color = 1;
+    o.trans_color[0] = 7;
+    cr_assert_eq(gen_write_png(tpath("k.png"), 3, 1, GEN_PNG_GREY, 8, g, &o), 0);
+    decode_ok("k.png", 1, 0, 0, &im);
+    cr_assert_arr_eq(im.px, want_g, 3);
+    img_free(&im);
+}
+
+Test(img, png_16bit)
+{
+    static const uint16_t c16[2 * 3] = {0xffff, 0, 0x8080, 0x1234, 0xfedc, 0x00ff};
+    const uint32_t w = 16, h = 16;
+    uint16_t *px = malloc((size_t)w * h * sizeof *px);
+    uint8_t *want = pattern(w, h, 1, 10);
+    img im = {0};
+    size_t i;
+
+    for (i = 0; i < (size_t)w * h; i++)
+        px[i] = (uint16_t)(want[i] * 257u);
+    cr_assert_eq(gen_write_png(tpath("g16.png"), w, h, GEN_PNG_GREY, 16, px, NULL), 0);
+    decode_ok("g16.png", 1, 0, 0, &im);
+    cr_assert_arr_eq(im.px, want, (size_t)w * h);
+    img_free(&im);
+    free(px);
+    free(want);
+
+    /* RGB, values that are not multiples of 257 */
+    cr_assert_eq(gen_write_png(tpath("c16.png"), 2, 1, GEN_PNG_RGB, 16, c16, NULL), 0);
+    decode_ok("c16.png", 3, 0, 0, &im);
+    for (i = 0; i < 6; i++) /* scale_16: nearest 8-bit value */
+        cr_assert_eq(im.px[i], (c16[i] * 255u + 32767u) / 65535u, "sample %zu", i);
+    img_free(&im);
+}
+
+Test(img, png_palette_and_trns)
+{
+    static const uint8_t pal[4 * 3] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 50, 60, 70};
+    static const uint8_t alpha[2] = {255, 0}; /* entry 1 transparent */
+    const uint32_t w = 9, h = 5;
+    uint8_t idx[9 * 5];
+    gen_png_opts o = {0};
+    img im = {0};
+    size_t i;
+
+    for (i = 0; i < sizeof idx; i++)
+        idx[i] = (uint8_t)((i * 7 + i / 9) % 4);
+    o.palette = pal;
+    o.npalette = 4;
+    cr_assert_eq(gen_write_png(tpath("p.png"), w, h, GEN_PNG_PALETTE, 8, idx, &o), 0);
+    decode_ok("p.png", 3, 0, 0, &im);
+    for (i = 0; i < sizeof idx; i++)
+        cr_assert_arr_eq(im.px + 3 * i, pal + 3 * idx[i], 3, "pixel %zu", i);
+    img_free(&im);
+
+    /* 2-bit palette with tRNS */
+    o.trans = alpha;
+    o.ntrans = 2;
+    cr_assert_eq(gen_write_png(tpath("p2.png"), w, h, GEN_PNG_PALETTE, 2, idx, &o), 0);
+    decode_ok("p2.png", 3, 0, 0, &im);
+    for (i = 0; i < sizeof idx; i++) {
+        static const uint8_t white[3] = {255, 255, 255};
+        cr_assert_arr_eq(im.px + 3 * i, idx[i] == 1 ? white : pal + 3 * idx[i], 3,
+                         "pixel %zu", i);
+    }
+    img_free(&im);
+}
+
+Test(img, png_grey_low_bit_depths)
+{
+    static const uint8_t one[8] = {0, 1, 1, 0, 1, 0, 0, 1};
+    static const uint8_t four[8] = {0, 15, 8, 1, 2, 3, 14, 7};
+    img im = {0};
+    size_t i;
+
+    cr_assert_eq(gen_write_png(tpath("b1.png"), 8, 1, GEN_PNG_GREY, 1, one, NULL), 0);
+    decode_ok("b1.png", 1, 0, 0, &im);
+    for (i = 0; i < 8; i++)
+        cr_assert_eq(im.px[i], one[i] ? 255 : 0);
+    img_free(&im);
+
+    cr_assert_eq(gen_write_png(tpath("b4.png"), 4, 2, GEN_PNG_GREY, 4, four, NULL), 0);
+    decode_ok("b4.png", 1, 0, 0, &im);
+    for (i = 0; i < 8; i++)
+        cr_assert_eq(im.px[i], four[i] * 17);
+    img_free(&im);
+}
+
+Test(img, png_interlaced_exact)
+{
+    const uint32_t w = 29, h = 19; /* not multiples of 8: partial Adam7 blocks */
+    uint8_t *c = pattern(w, h, 3, 11), *g = pattern(w, h, 1, 12);
+    gen_png_opts o = {0};
+    img im = {0};
+
+    o.interlace = 1;
+    cr_assert_eq(gen_write_png(tpath("i.png"), w, h, GEN_PNG_RGB, 8, c, &o), 0);
+    cr_assert_eq(gen_write_png(tpath("ig.png"), w, h, GEN_PNG_GREY, 8, g, &o), 0);
+    decode_ok("i.png", 3, 0, 0, &im);
+    cr_assert_arr_eq(im.px, c, (size_t)w * h * 3);
+    img_free(&im);
+    decode_ok("ig.png", 1, 0, 0, &im);
+    cr_assert_arr_eq(im.px, g, (size_t)w * h);
+    img_free(&im);
+    free(c);
+    free(g);
+}
+
+Test(img, png_wider_than_libpng_default_limit)
+{
+    /* libpng refuses more than 1e6 columns by default; our pixel limit is
+     * what should decide. */
+    const uint32_t w = 1100000;
+    uint8_t *px = calloc(w, 1);
+    img im = {0};
+
+    px[w - 1] = 200;
+    cr_assert_eq(gen_write_png(tpath("wide.png"), w, 1, GEN_PNG_GREY, 8, px, NULL), 0);
+    decode_ok("wide.png", 1, 0, 0, &im);
+    expect_size(&im, w, 1, w, 1);
+    cr_assert_eq(im.px[w - 1], 200);
+    img_free(&im);
+    free(px);
+}
+
+Test(img, png_truncated_and_corrupt)
+{
+    const uint32_t w = 64, h = 64;
+    uint8_t *c = pattern(w, h, 3, 13);
+    struct stat st;
+
+    cr_assert_eq(gen_write_png(tpath("t.png"), w, h, GEN_PNG_RGB, 8, c, NULL), 0);
+    cr_assert_eq(stat(tpath("t.png"), &st), 0);
+    cr_assert_eq(gen_truncate(tpath("t.png"), (size_t)st.st_size / 2), 0);
+    decode_fails("t.png", 3, PV_EDECODE, "truncated");
+
+    /* Garbled compressed data: libpng notices it (bad filter, bad zlib
+     * stream or CRC, whichever comes first). */
+    cr_assert_eq(gen_write_png(tpath("x.png"), w, h, GEN_PNG_RGB, 8, c, NULL), 0);
+    cr_assert_eq(gen_png_corrupt_idat(tpath("x.png"), 0), 0);
+    decode_fails("x.png", 3, PV_EDECODE, NULL);
+
+    /* Intact data, wrong CRC: still refused, in libpng's words. */
+    cr_assert_eq(gen_write_png(tpath("y.png"), w, h, GEN_PNG_RGB, 8, c, NULL), 0);
+    cr_assert_eq(gen_png_corrupt_idat(tpath("y.png"), 1), 0);
+    decode_fails("y.png", 3, PV_EDECODE, "CRC");
+
+    /* Only the signature and part of IHDR. */
+    cr_assert_eq(gen_truncate(tpath("x.png"), 20), 0);
+    decode_fails("x.png", 1, PV_EDECODE, NULL);
+    free(c);
+}
+
+Test(img, png_too_big)
+{
+    uint8_t px[16 * 16] = {0};
+
+    cr_assert_eq(gen_write_png(tpath("h.png"), 16, 16, GEN_PNG_GREY, 8, px, NULL), 0);
+    cr_assert_eq(gen_png_set_size(tpath("h.png"), 60000, 60000), 0);
+    decode_fails("h.png", 1, PV_ETOOBIG, "60000x60000");
+}
+
+/* ---- files and formats ---------------------------------------------------------- */
+
+Test(img, empty_file)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    img im = {0};
+    char err[256];
+
+    cr_assert_eq(gen_write_bytes(tpath("e.jpg"), "", 0), 0);
+    cr_assert_eq(img_read_file(tpath("e.jpg"), &buf, &n, err, sizeof err), PV_EEMPTY);
+    cr_assert_null(buf);
+    cr_assert_eq(img_decode((const uint8_t *)"", 0, 1, 0, 0, &im, err, sizeof err),
+                 PV_EEMPTY);
+}
+
+Test(img, not_an_image)
+{
+    static const char text[] = "hello, this is not a picture\n";
+    static const uint8_t bin[] = {0x00, 0x01, 0x7f, 0x80, 0x41};
+    img im = {0};
+    char err[256];
+
+    cr_assert_eq(gen_write_bytes(tpath("x.jpg"), text, sizeof text - 1), 0);
+    decode_fails("x.jpg", 1, PV_EFORMAT, "not a JPEG or PNG file (starts with 'hell')");
+
+    cr_assert_eq(img_decode(bin, sizeof bin, 3, 0, 0, &im, err, sizeof err), PV_EFORMAT);
+    cr_assert(strstr(err, "00 01 7f 80") != NULL, "message: %s", err);
+
+    /* The start of a signature, cut short: truncated, not "another format". */
+    cr_assert_eq(img_decode((const uint8_t *)"\x89PN", 3, 3, 0, 0, &im, err, sizeof err),
+                 PV_EDECODE);
+}
+
+Test(img, bad_arguments_and_short_err_buffer)
+{
+    static const uint8_t junk[] = "abcdefgh";
+    img im = {0};
+    char err[8];
+
+    cr_assert_eq(img_decode(junk, 8, 2, 0, 0, &im, err, sizeof err), PV_EINVAL);
+    cr_assert_eq(img_decode(junk, 8, 1, 0, 0, &im, err, sizeof err), PV_EFORMAT);
+    cr_assert_eq(strlen(err), sizeof err - 1); /* cut, and terminated */
+    cr_assert_eq(img_decode(junk, 8, 1, 0, 0, &im, NULL, 0), PV_EFORMAT);
+    img_free(NULL);
+}
+
+Test(img, read_file_errors)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    char err[256];
+
+    cr_assert_eq(img_read_file(tpath("missing.jpg"), &buf, &n, err, sizeof err), PV_EIO);
+    cr_assert(strstr(err, "No such file") != NULL, "message: %s", err);
+    cr_assert_eq(img_read_file(dir, &buf, &n, err, sizeof err), PV_EIO);
+    cr_assert(strstr(err, "directory") != NULL, "message: %s", err);
+
+    /* Larger than the limit: refused from its size, never read. A sparse
+     * file costs no disk space. */
+    cr_assert_eq(gen_write_bytes(tpath("huge.jpg"), "\xff\xd8\xff", 3), 0);
+    cr_assert_eq(gen_truncate(tpath("huge.jpg"), (size_t)PV_MAX_FILE_BYTES + 1), 0);
+    cr_assert_eq(img_read_file(tpath("huge.jpg"), &buf, &n, err, sizeof err),
+                 PV_ETOOBIG);
+    cr_assert_null(buf);
+}
+
+Test(img, read_file_roundtrip)
+{
+    uint8_t data[3000], *buf = NULL;
+    size_t n = 0, i;
+    char err[256];
+
+    for (i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 31 + 7);
+    cr_assert_eq(gen_write_bytes(tpath("d.bin"), data, sizeof data), 0);
+    cr_assert_eq(img_read_file(tpath("d.bin"), &buf, &n, err, sizeof err), PV_OK);
+    cr_assert_eq(n, sizeof data);
+    cr_assert_arr_eq(buf, data, sizeof data);
+    free(buf);
+}
+
+Test(img, read_file_unreadable)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    char err[256];
+
+    if (geteuid() == 0) {
+        gen_rmtree(dir); /* a skipped test does not reach .fini */
+        cr_skip_test("running as root: chmod 000 does not stop reading");
+    }
+    cr_assert_eq(gen_write_bytes(tpath("locked.png"), "abc", 3), 0);
+    cr_assert_eq(chmod(tpath("locked.png"), 0), 0);
+    cr_assert_eq(img_read_file(tpath("locked.png"), &buf, &n, err, sizeof err), PV_EIO);
+    cr_assert(strstr(err, "ermission") != NULL, "message: %s", err);
+}
+
+/* ---- resizing ------------------------------------------------------------------- */
+
+Test(img, resize_constant_and_identity)
+{
+    static const uint32_t sizes[][4] = {
+        {100, 75, 28, 28}, {7, 3, 28, 28}, {28, 28, 28, 28}, {1, 1, 5, 9}, {640, 480, 3, 2},
+    };
+    size_t s, i;
+
+    for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        uint32_t sw = sizes[s][0], sh = sizes[s][1], dw = sizes[s][2], dh = sizes[s][3];
+        uint8_t *src = malloc((size_t)sw * sh * 3), *dst = malloc((size_t)dw * dh * 3);
+        memset(src, 173, (size_t)sw * sh * 3);
+        cr_assert_eq(img_resize_area(src, sw, sh, 3, dst, dw, dh), PV_OK);
+        for (i = 0; i < (size_t)dw * dh * 3; i++)
+            cr_assert_eq(dst[i], 173, "case %zu at %zu: %d", s, i, dst[i]);
+        free(src);
+        free(dst);
+    }
+    /* Same size: the pixels come back unchanged. */
+    {
+        uint8_t *src = pattern(31, 17, 3, 14), *dst = malloc(31 * 17 * 3);
+        cr_assert_eq(img_resize_area(src, 31, 17, 3, dst, 31, 17), PV_OK);
+        cr_assert_arr_eq(dst, src, 31 * 17 * 3);
+        free(src);
+        free(dst);
+    }
+}
+
+Test(img, resize_4x4_to_2x2_exact)
+{
+    static const uint8_t src[16] = {
+        0, 4, 100, 101,
+        8, 12, 102, 103,
+        200, 201, 10, 20,
+        202, 203, 30, 41,
+    };
+    /* 24/4; 406/4 = 101.5 rounds up; 806/4 = 201.5; 101/4 = 25.25 */
+    static const uint8_t want[4] = {6, 102, 202, 25};
+    uint8_t dst[4];
+
+    cr_assert_eq(img_resize_area(src, 4, 4, 1, dst, 2, 2), PV_OK);
+    cr_assert_arr_eq(dst, want, 4);
+}
+
+Test(img, resize_fractional_coverage)
+{
+    /* 3 -> 2: output 0 covers [0, 1.5): 2/3 of px0 + 1/3 of px1. */
+    static const uint8_t row[3] = {0, 90, 180};
+    /* 2 -> 3 (enlarging): output 1 covers [2/3, 4/3): half of each. */
+    static const uint8_t two[2] = {0, 90};
+    /* Vertical axis, channels kept apart: a 1x3 RGB column -> 1x2, e.g.
+     * G: 2/3*30 + 1/3*60 = 40 and 1/3*60 + 2/3*90 = 80. */
+    static const uint8_t rgb[3 * 3] = {0, 30, 255, 90, 60, 0, 180, 90, 3};
+    static const uint8_t want_row[2] = {30, 150}, want_two[3] = {0, 45, 90};
+    static const uint8_t want_rgb[6] = {30, 40, 170, 150, 80, 2};
+    uint8_t dst[6];
+
+    cr_assert_eq(img_resize_area(row, 3, 1, 1, dst, 2, 1), PV_OK);
+    cr_assert_arr_eq(dst, want_row, 2);
+    cr_assert_eq(img_resize_area(two, 2, 1, 1, dst, 3, 1), PV_OK);
+    cr_assert_arr_eq(dst, want_two, 3);
+    cr_assert_eq(img_resize_area(rgb, 1, 3, 3, dst, 1, 2), PV_OK);
+    cr_assert_arr_eq(dst, want_rgb, 6);
+
+    cr_assert_eq(img_resize_area(row, 0, 1, 1, dst, 2, 1), PV_EINVAL);
+    cr_assert_eq(img_resize_area(row, 3, 1, 1, dst, 0, 1), PV_EINVAL);
+}
+
+/* ---- orientation ----------------------------------------------------------------- */
+
+Test(img, orient_all_eight)
+{
+    /* Stored 2 wide, 3 high:  1 2 / 3 4 / 5 6 */
+    static const uint8_t src[6] = {1, 2, 3, 4, 5, 6};
+    static const uint8_t want[9][6] = {
+        {0},
+        {1, 2, 3, 4, 5, 6}, /* 1: as stored */
+        {2, 1, 4, 3, 6, 5}, /* 2: mirrored left-right */
+        {6, 5, 4, 3, 2, 1}, /* 3: rotated 180 */
+        {5, 6, 3, 4, 1, 2}, /* 4: mirrored top-bottom */
+        {1, 3, 5, 2, 4, 6}, /* 5: transposed (3x2) */
+        {5, 3, 1, 6, 4, 2}, /* 6: rotated 90 clockwise */
+        {6, 4, 2, 5, 3, 1}, /* 7: transverse */
+        {2, 4, 6, 1, 3, 5}, /* 8: rotated 90 counter-clockwise */
+    };
+    int o, p;
+
+    for (o = 1; o <= 8; o++) {
+        img im = {0};
+        im.w = im.orig_w = 2;
+        im.h = im.orig_h = 3;
+        im.channels = 1;
+        im.px = malloc(6);
+        memcpy(im.px, src, 6);
+        cr_assert_eq(img_orient(&im, o), PV_OK);
+        if (o >= 5)
+            expect_size(&im, 3, 2, 3, 2);
+        else
+            expect_size(&im, 2, 3, 2, 3);
+        cr_assert_arr_eq(im.px, want[o], 6, "orientation %d", o);
+        for (p = 1; p < o; p++)
+            cr_assert(memcmp(want[p], want[o], 6) != 0);
+        img_free(&im);
+    }
+}
+
+Test(img, orient_rgb_and_out_of_range)
+{
+    static const uint8_t src[2 * 3] = {1, 2, 3, 4, 5, 6}; /* 2x1 RGB */
+    img im = {0};
+
+    im.w = im.orig_w = 2;
+    im.h = im.orig_h = 1;
+    im.channels = 3;
+    im.px = malloc(6);
+    memcpy(im.px, src, 6);
+    cr_assert_eq(img_orient(&im, 0), PV_OK);
+    cr_assert_eq(img_orient(&im, 9), PV_OK);
+    cr_assert_arr_eq(im.px, src, 6);
+    cr_assert_eq(img_orient(&im, 6), PV_OK); /* 2x1 -> 1x2, pixels whole */
+    cr_assert_eq(im.w, 1);
+    cr_assert_eq(im.h, 2);
+    cr_assert_arr_eq(im.px, src, 6);
+    cr_assert_eq(img_orient(&im, 2), PV_OK); /* 1 wide: mirror is a no-op */
+    cr_assert_arr_eq(im.px, src, 6);
+    img_free(&im);
+    cr_assert_eq(img_orient(&im, 3), PV_EINVAL);
+}
