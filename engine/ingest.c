@@ -175,23 +175,28 @@ static int cmp_job_path(const void *a, const void *b)
     return strcmp(((const job *)a)->path, ((const job *)b)->path);
 }
 
-/* Sort, drop repeated paths, and drop files that are stored unchanged. */
+/* Sort and drop repeated paths (a folder named twice, a file inside a folder
+ * also named), then drop files stored unchanged. */
 static int filter_unchanged(ingest *in)
 {
     store_txn *t = NULL;
-    size_t out = 0;
+    size_t out = 0, i;
     int rc;
     qsort(in->jobs, in->njobs, sizeof *in->jobs, cmp_job_path);
+    for (i = 0; i < in->njobs; i++) {
+        if (out > 0 && strcmp(in->jobs[out - 1].path, in->jobs[i].path) == 0)
+            free(in->jobs[i].path);
+        else
+            in->jobs[out++] = in->jobs[i];
+    }
+    in->njobs = out;
     if ((rc = store_txn_begin(in->db->st, 0, &t)) != 0)
         return rc;
-    for (size_t i = 0; i < in->njobs; i++) {
+    out = 0;
+    for (i = 0; i < in->njobs; i++) {
         job *j = &in->jobs[i];
         uint32_t id;
         store_item it;
-        if (out > 0 && strcmp(in->jobs[out - 1].path, j->path) == 0) {
-            free(j->path);
-            continue;
-        }
         in->stats.seen++;
         rc = store_path_get(t, j->path, &id);
         if (rc == 0) {
@@ -210,6 +215,8 @@ static int filter_unchanged(ingest *in)
         in->jobs[out++] = *j;
     }
     store_txn_abort(t);
+    for (; i < in->njobs; i++) /* jobs not reached after an error */
+        in->jobs[out++] = in->jobs[i];
     in->njobs = out;
     return rc;
 }

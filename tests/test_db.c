@@ -139,6 +139,24 @@ Test(db, second_add_adds_nothing)
     cr_assert_eq(st.unchanged, 6);
 }
 
+Test(db, same_path_named_twice_is_added_once)
+{
+    const char *paths[3];
+    pv_add_stats st;
+    char p[GEN_PATH_MAX];
+    make_set(3);
+    gen_path(p, imgs, "img01.jpg");
+    paths[0] = imgs;
+    paths[1] = imgs;
+    paths[2] = p;
+    cr_assert_eq(pv_add(db, paths, 3, NULL, &st), 0);
+    cr_assert_eq(st.added, 3);
+    cr_assert_eq(st.seen, 3);
+    cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(pv_add(db, paths, 3, NULL, &st), 0);
+    cr_assert_eq(st.unchanged, 3);
+}
+
 Test(db, moved_file_keeps_its_vector)
 {
     errlog log = {0};
