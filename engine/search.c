@@ -9,6 +9,7 @@
  * of items that share a content hash (byte duplicates are grouped even when
  * their vectors are zero), joined by union-find into groups.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,10 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim, int k,
         goto done;
     }
     memcpy(q, vec, dim * sizeof *q);
-    vec_normalize(q, dim);
+    if (isnan(vec_normalize(q, dim))) {
+        rc = db_fail(db, PV_ENUMERIC, "query vector holds NaN or infinity");
+        goto done;
+    }
     if ((rc = store_txn_begin(db->st, 0, &t)) != 0 ||
         (rc = db_vec_set(db, t, &set)) != 0 ||
         (rc = flat_topk(&set, q, 1, (uint32_t)k, db_keep_live, t, fh, &nh)) != 0)

@@ -364,6 +364,15 @@ Test(db, other_embedder_refused)
     cr_assert_eq(pv_query_vector(db, v, 100, 3, &hits, &n), PV_EEMBEDDER);
 }
 
+Test(db, nan_query_vector_refused)
+{
+    float v[784] = {0};
+    pv_hit *hits = NULL;
+    size_t n = 0;
+    v[3] = NAN;
+    cr_assert_eq(pv_query_vector(db, v, 784, 3, &hits, &n), PV_ENUMERIC);
+}
+
 Test(db, unknown_embedder_at_create)
 {
     pv_db *d2 = NULL;
