@@ -29,6 +29,7 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -295,6 +296,15 @@ static void vec_detect(void)
     if (__builtin_cpu_supports("avx512f"))
         best = VEC_AVX512;
 #endif
+    /* PIXVEC_MAX_ISA=avx2|scalar caps the choice, so the whole test suite can
+     * run the code a machine without AVX-512 (or AVX2) would run. */
+    {
+        const char *cap = getenv("PIXVEC_MAX_ISA");
+        if (cap && strcmp(cap, "scalar") == 0)
+            best = VEC_SCALAR;
+        else if (cap && strcmp(cap, "avx2") == 0 && best > VEC_AVX2)
+            best = VEC_AVX2;
+    }
     isa_best = best;
     isa_active = best;
 }

@@ -19,6 +19,11 @@ cmake --build build-asan -j "$jobs"
 echo "== tests (RelWithDebInfo)"
 ./build/pixvec_tests --jobs "$jobs"
 
+echo "== tests (RelWithDebInfo, kernels capped at AVX2: a machine without AVX-512)"
+PIXVEC_MAX_ISA=avx2 ./build/pixvec_tests --jobs "$jobs"
+
 echo "== tests (ASan + UBSan)"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ./build-asan/pixvec_tests --jobs "$jobs"
