@@ -353,6 +353,35 @@ Test(cli, newer_format_refused_for_every_command)
     cr_assert_eq(run("check", db), 0, "nothing was changed: %s", err_text);
 }
 
+/* Readers in other processes during an `add` see a consistent last commit. */
+Test(cli, readers_during_add_see_committed_state, .timeout = 300)
+{
+    const int N = 1500;
+    int during = 0, status;
+    char q[GEN_PATH_MAX];
+    char *argv[] = {"pixvec", "add", db, imgs, "--threads", "1", "--quiet", NULL};
+    pid_t pid;
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "r%04d.jpg", i);
+        picture(name, (uint32_t)(7000 + i), 320, 240);
+    }
+    gen_path(q, imgs, "r0000.jpg");
+    cr_assert_eq(run("init", db), 0);
+    pid = spawn(argv, NULL);
+    for (int round = 0; round < 200 && waitpid(pid, &status, WNOHANG) == 0; round++) {
+        /* spawn() reuses the stdout/stderr files: run() only after the writer
+         * was started, and only read its own output */
+        cr_assert_eq(run("check", db), 0, "check during add: %s", err_text);
+        cr_assert_eq(run("query", db, q, "-k", "1", "--json"), 0, "%s", err_text);
+        during++;
+    }
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cr_assert_gt(during, 0, "the add finished before any reader ran");
+    cr_assert_eq(run("check", db), 0, "%s", err_text);
+}
+
 /* kill -9 in the middle of `add`, several times: every reopen must be
  * consistent (check), and a re-run completes the job. */
 Test(cli, kill_during_add_leaves_consistent_db, .timeout = 300)
