@@ -180,6 +180,36 @@ static int check_emb(cli_ctx *ctx, const char *cmd, int json, int given,
 
 static const cli_cmd *self(const char *name) { return cli_find(name); }
 
+/* Options of the commands that take only --json and --help. Returns -1 to
+ * go on (with *json set and optind at the first operand), else the exit
+ * code. want_operands: 0 none allowed, 1 at least one. */
+static int parse_plain(const cli_cmd *c, int argc, char **argv, int *json,
+                       int want_operands, const char *missing)
+{
+    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    int opt;
+    *json = 0;
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
+        if (opt == 'j') {
+            *json = 1;
+        } else if (opt == 'h') {
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        } else {
+            cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (!want_operands && optind != argc)
+        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if (want_operands && optind >= argc)
+        return usage_err(c, "%s", missing);
+    return -1;
+}
+
+
 /* ---- init ------------------------------------------------------------------ */
 
 static int cmd_init(cli_ctx *ctx, int argc, char **argv)
@@ -538,26 +568,12 @@ static int cmd_dups(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_info(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("info");
     pv_info in;
-    int json = 0, opt, rc;
+    int json, rc;
 
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
-        if (opt == 'j')
-            json = 1;
-        else if (opt == 'h') {
-            cli_print_help(stdout, c);
-            return CLI_OK;
-        } else {
-            cli_print_usage(stderr, c);
-            return CLI_USAGE;
-        }
-    }
-    if (optind != argc)
-        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
+        return rc;
     if ((rc = pv_db_info(ctx->db, &in)) != 0)
         return fail(c->name, json, "%s", db_msg(ctx, rc));
     if (json)
@@ -581,26 +597,12 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("rm");
-    int json = 0, opt, rc, status = CLI_OK;
+    int json, rc, status = CLI_OK;
     json_t *removed, *missing;
 
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
-        if (opt == 'j')
-            json = 1;
-        else if (opt == 'h') {
-            cli_print_help(stdout, c);
-            return CLI_OK;
-        } else {
-            cli_print_usage(stderr, c);
-            return CLI_USAGE;
-        }
-    }
-    if (optind >= argc)
-        return usage_err(c, "%s", "name the files to remove");
+    if ((rc = parse_plain(c, argc, argv, &json, 1, "name the files to remove")) != -1)
+        return rc;
     removed = json_array();
     missing = json_array();
     for (int i = optind; i < argc; i++) {
@@ -629,27 +631,13 @@ static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("ls");
     pv_item *items = NULL;
     size_t n = 0;
-    int json = 0, opt, rc;
+    int json, rc;
 
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
-        if (opt == 'j')
-            json = 1;
-        else if (opt == 'h') {
-            cli_print_help(stdout, c);
-            return CLI_OK;
-        } else {
-            cli_print_usage(stderr, c);
-            return CLI_USAGE;
-        }
-    }
-    if (optind != argc)
-        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
+        return rc;
     if ((rc = pv_items(ctx->db, &items, &n)) != 0)
         return fail(c->name, json, "%s", db_msg(ctx, rc));
     if (json) {
@@ -672,26 +660,12 @@ static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("check");
     pv_info in;
-    int json = 0, opt, rc;
+    int json, rc;
 
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
-        if (opt == 'j')
-            json = 1;
-        else if (opt == 'h') {
-            cli_print_help(stdout, c);
-            return CLI_OK;
-        } else {
-            cli_print_usage(stderr, c);
-            return CLI_USAGE;
-        }
-    }
-    if (optind != argc)
-        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
+        return rc;
     if ((rc = pv_db_verify(ctx->db)) != 0 || (rc = pv_db_info(ctx->db, &in)) != 0)
         return fail(c->name, json, "%s", db_msg(ctx, rc));
     if (json)

@@ -115,11 +115,12 @@ static int db_attach_embedder(pv_db *db)
     return PV_OK;
 }
 
-int pv_db_create(const char *path, const pv_embedder_opts *emb, pv_db **out,
-                 char *err, size_t errlen)
+/* The one way a handle comes to be: create (schema given) or open the
+ * store, then make the embedder its meta names. */
+static int db_new(const char *path, const store_schema *create, int flags,
+                  pv_db **out, char *err, size_t errlen)
 {
     pv_db *db = NULL;
-    store_schema s;
     char dummy[8];
     int rc;
 
@@ -130,58 +131,52 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb, pv_db **out,
     err[0] = 0;
     if (!path || !out)
         return PV_EINVAL;
-    memset(&s, 0, sizeof s);
-    snprintf(s.embedder, sizeof s.embedder, "%s",
-             emb && emb->name ? emb->name : "pixels");
-    s.emb_size = emb && emb->size > 0 ? (uint32_t)emb->size : 0;
-    s.emb_rgb = emb && emb->rgb ? 1 : 0;
     db = calloc(1, sizeof *db);
     if (!db)
         return PV_ENOMEM;
-    rc = embed_create(s.embedder, s.emb_size, s.emb_rgb, &db->emb, err,
-                      errlen);
-    if (rc != 0)
-        goto done;
-    s.dim = db->emb->dim;
-    s.emb_size = db->emb->in_w;
-    s.chunk = STORE_DEFAULT_CHUNK;
-    rc = store_create(path, &s, &db->st, err, errlen);
-    if (rc != 0)
-        goto done;
+    rc = create ? store_create(path, create, &db->st, err, errlen)
+                : store_open(path, flags & PV_OPEN_RDONLY, &db->st, err, errlen);
+    if (rc == 0 && (rc = db_attach_embedder(db)) != 0)
+        snprintf(err, errlen, "%s: %s", path, db->errmsg);
+    if (rc != 0) {
+        pv_db_close(db);
+        return rc;
+    }
     *out = db;
-    db = NULL;
-done:
-    pv_db_close(db);
-    return rc;
+    return PV_OK;
+}
+
+int pv_db_create(const char *path, const pv_embedder_opts *emb, pv_db **out,
+                 char *err, size_t errlen)
+{
+    store_schema s;
+    embedder *e = NULL;
+    char dummy[8];
+    int rc;
+
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    memset(&s, 0, sizeof s);
+    snprintf(s.embedder, sizeof s.embedder, "%s",
+             emb && emb->name ? emb->name : "pixels");
+    rc = embed_create(s.embedder, emb && emb->size > 0 ? (uint32_t)emb->size : 0,
+                      emb && emb->rgb ? 1 : 0, &e, err, errlen);
+    if (rc != 0)
+        return rc;
+    s.dim = e->dim;
+    s.emb_size = e->in_w;
+    s.emb_rgb = e->channels == 3;
+    s.chunk = STORE_DEFAULT_CHUNK;
+    embed_destroy(e);
+    return db_new(path, &s, 0, out, err, errlen);
 }
 
 int pv_db_open(const char *path, int flags, pv_db **out, char *err,
                size_t errlen)
 {
-    pv_db *db = NULL;
-    char dummy[8];
-    int rc;
-
-    if (!err || errlen == 0) {
-        err = dummy;
-        errlen = sizeof dummy;
-    }
-    err[0] = 0;
-    if (!path || !out)
-        return PV_EINVAL;
-    db = calloc(1, sizeof *db);
-    if (!db)
-        return PV_ENOMEM;
-    rc = store_open(path, flags & PV_OPEN_RDONLY, &db->st, err, errlen);
-    if (rc == 0 && (rc = db_attach_embedder(db)) != 0)
-        snprintf(err, errlen, "%s: %s", path, db->errmsg);
-    if (rc != 0)
-        goto done;
-    *out = db;
-    db = NULL;
-done:
-    pv_db_close(db);
-    return rc;
+    return db_new(path, NULL, flags, out, err, errlen);
 }
 
 void pv_db_close(pv_db *db)

@@ -24,14 +24,3 @@ void embed_destroy(embedder *e)
     if (e)
         e->ops->destroy(e);
 }
-
-int embed_dim(const char *name, uint32_t size, uint32_t rgb, uint32_t *dim)
-{
-    embedder *e = NULL;
-    char err[128];
-    int rc = embed_create(name, size, rgb, &e, err, sizeof err);
-    if (rc == 0)
-        *dim = e->dim;
-    embed_destroy(e);
-    return rc;
-}

@@ -38,9 +38,6 @@ int embed_create(const char *name, uint32_t size, uint32_t rgb,
                  embedder **out, char *err, size_t errlen);
 void embed_destroy(embedder *e); /* NULL is fine */
 
-/* The embedder's dimension for these parameters, without making it. */
-int embed_dim(const char *name, uint32_t size, uint32_t rgb, uint32_t *dim);
-
 /* One embedder per file; embed_create dispatches by name. */
 int embed_pixels_create(uint32_t size, uint32_t rgb, embedder **out,
                         char *err, size_t errlen);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <jpeglib.h>
+#include <lmdb.h>
 #include <png.h>
 
 /* ---- pixels --------------------------------------------------------------- */
@@ -522,4 +523,35 @@ int gen_png_corrupt_idat(const char *path, int crc_only)
     }
     free(d);
     return rc;
+}
+
+/* ---- databases ------------------------------------------------------------ */
+
+int gen_db_set_format(const char *dir, uint32_t v)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    MDB_val k = {6, "format"}, val = {4, b};
+    int rc = mdb_env_create(&env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(env, 16);
+    if (rc == 0)
+        rc = mdb_env_open(env, dir, 0, 0644);
+    if (rc == 0)
+        rc = mdb_txn_begin(env, NULL, 0, &txn);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "meta", 0, &dbi);
+    if (rc == 0)
+        rc = mdb_put(txn, dbi, &k, &val, 0);
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    return rc == 0 ? 0 : -1;
 }

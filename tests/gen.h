@@ -121,4 +121,10 @@ int gen_jpeg_set_size(const char *path, uint32_t w, uint32_t h);
  * intact and break only the stored CRC (libpng reports "IDAT: CRC error"). */
 int gen_png_corrupt_idat(const char *path, int crc_only);
 
+/* ---- databases ------------------------------------------------------------ */
+
+/* Rewrite meta/format of the pixvec database in dir with raw LMDB, as a
+ * newer pixvec would have written it. */
+int gen_db_set_format(const char *dir, uint32_t version);
+
 #endif

@@ -6,7 +6,6 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <lmdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -318,23 +317,6 @@ Test(cli, other_embedder_and_newer_format_refused)
     cr_assert_eq(run("add", db, imgs, "--embedder", "cnn"), 1);
 }
 
-/* Rewrite meta/format with raw LMDB, as a newer pixvec would have. */
-static void set_format(uint32_t v)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    MDB_val k = {6, "format"}, val = {4, b};
-    cr_assert_eq(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 16);
-    cr_assert_eq(mdb_env_open(env, db, 0, 0644), 0);
-    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    cr_assert_eq(mdb_put(txn, dbi, &k, &val, 0), 0);
-    cr_assert_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
 
 Test(cli, newer_format_refused_for_every_command)
 {
@@ -343,13 +325,13 @@ Test(cli, newer_format_refused_for_every_command)
     gen_path(q, imgs, "p01.png");
     cr_assert_eq(run("init", db), 0);
     cr_assert_eq(run("add", db, imgs), 0);
-    set_format(PV_FORMAT_VERSION + 1);
+    cr_assert_eq(gen_db_set_format(db, PV_FORMAT_VERSION + 1), 0);
     cr_assert_eq(run("info", db), 1);
     cr_assert(strstr(err_text, "newer pixvec"), "%s", err_text);
     cr_assert_eq(run("add", db, imgs), 1);
     cr_assert(strstr(err_text, "newer pixvec"), "%s", err_text);
     cr_assert_eq(run("query", db, q), 1);
-    set_format(PV_FORMAT_VERSION);
+    cr_assert_eq(gen_db_set_format(db, PV_FORMAT_VERSION), 0);
     cr_assert_eq(run("check", db), 0, "nothing was changed: %s", err_text);
 }
 

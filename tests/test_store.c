@@ -3,7 +3,6 @@
  * nothing, records round trip, vector chunks, and map growth.
  */
 #include <criterion/criterion.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,23 +68,6 @@ Test(store, not_a_database)
     cr_assert(strstr(err, dbdir) != NULL, "message names the path: %s", err);
 }
 
-/* Rewrite meta/format with raw LMDB, as a newer pixvec would. */
-static void set_format(const char *d, uint32_t v)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    MDB_val k = {6, "format"}, val = {4, b};
-    cr_assert_eq(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 16);
-    cr_assert_eq(mdb_env_open(env, d, 0, 0644), 0);
-    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    cr_assert_eq(mdb_put(txn, dbi, &k, &val, 0), 0);
-    cr_assert_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
 
 Test(store, newer_format_refused_and_untouched)
 {
@@ -96,7 +78,7 @@ Test(store, newer_format_refused_and_untouched)
     size_t nb = 0, na = 0;
     cr_assert_eq(store_create(dbdir, &s, &st, err, sizeof err), 0);
     store_close(st);
-    set_format(dbdir, PV_FORMAT_VERSION + 1);
+    cr_assert_eq(gen_db_set_format(dbdir, PV_FORMAT_VERSION + 1), 0);
     gen_path(p, dbdir, "data.mdb");
     cr_assert_eq(gen_read_bytes(p, &before, &nb), 0);
     cr_assert_eq(store_open(dbdir, 0, &st, err, sizeof err), PV_ENEWER);
