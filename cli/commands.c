@@ -214,11 +214,15 @@ static int parse_plain(const cli_cmd *c, int argc, char **argv, int *json,
 
 static int cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option lo[] = {EMB_LONGOPTS, {"json", no_argument, NULL, 'j'},
+    static const struct option lo[] = {EMB_LONGOPTS, {"M", required_argument, NULL, 'M'},
+                                       {"ef-construction", required_argument, NULL, 'C'},
+                                       {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("init");
     pv_embedder_opts e = {"pixels", 0, 0};
+    pv_index_opts ix = {0, 0};
     int json = 0, given = 0, opt, rc;
+    long v;
     char err[1024] = "";
     pv_db *db = NULL;
     pv_info info;
@@ -230,6 +234,14 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
         else if (opt == 'h') {
             cli_print_help(stdout, c);
             return CLI_OK;
+        } else if (opt == 'M') {
+            if (parse_int(optarg, 2, 128, &v) != 0)
+                return usage_err(c, "--M takes 2..128, not '%s'", optarg);
+            ix.M = (int)v;
+        } else if (opt == 'C') {
+            if (parse_int(optarg, 1, 4096, &v) != 0)
+                return usage_err(c, "--ef-construction takes 1..4096, not '%s'", optarg);
+            ix.ef_construction = (int)v;
         } else if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
             if (rc == -1)
                 cli_print_usage(stderr, c);
@@ -240,7 +252,7 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
         return usage_err(c, "unexpected argument '%s'", argv[optind]);
     if (ctx->in_shell)
         return fail(c->name, json, "init is not available inside the shell");
-    rc = pv_db_create(ctx->dbpath, &e, &db, err, sizeof err);
+    rc = pv_db_create(ctx->dbpath, &e, &ix, &db, err, sizeof err);
     if (rc != 0)
         return fail(c->name, json, "%s", err[0] ? err : pv_strerror(rc));
     rc = pv_db_info(db, &info);
@@ -252,7 +264,8 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
                                     "database", ctx->dbpath, "embedder",
                                     info.embedder, "embedder_desc",
                                     info.embedder_desc, "dim", (int)info.dim));
-    printf("created %s: %s, %u dims\n", ctx->dbpath, info.embedder_desc, info.dim);
+    printf("created %s: %s, %u dims; HNSW M=%u ef_construction=%u\n", ctx->dbpath,
+           info.embedder_desc, info.dim, info.hnsw_m, info.hnsw_ef_construction);
     return CLI_OK;
 }
 
@@ -380,23 +393,31 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
 static int cmd_query(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option lo[] = {EMB_LONGOPTS, {"k", required_argument, NULL, 'k'},
+                                       {"ef", required_argument, NULL, 'e'},
+                                       {"exact", no_argument, NULL, 'x'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("query");
     pv_embedder_opts e = {NULL, 0, 0};
+    pv_query_opts qo = {10, 0, 0};
     pv_hit *hits = NULL;
     size_t n = 0;
-    long k = 10;
+    long k = 10, ef = 0;
     int json = 0, given = 0, opt, rc;
 
     opt_reset();
-    while ((opt = next_opt(argc, argv, "k:h", lo)) != -1) {
+    while ((opt = next_opt(argc, argv, "k:e:h", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
+        case 'x': qo.exact = 1; break;
         case 'h': cli_print_help(stdout, c); return CLI_OK;
         case 'k':
             if (parse_int(optarg, 1, 100000, &k) != 0)
                 return usage_err(c, "-k takes 1..100000, not '%s'", optarg);
+            break;
+        case 'e':
+            if (parse_int(optarg, 1, 100000, &ef) != 0)
+                return usage_err(c, "--ef takes 1..100000, not '%s'", optarg);
             break;
         default:
             if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
@@ -410,7 +431,9 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
         return usage_err(c, "%s", "give exactly one query image");
     if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
         return rc;
-    rc = pv_query_image(ctx->db, argv[optind], (int)k, &hits, &n);
+    qo.k = (int)k;
+    qo.ef = (int)ef;
+    rc = pv_query_image(ctx->db, argv[optind], &qo, &hits, &n);
     if (rc != 0)
         return fail(c->name, json, "%s", db_msg(ctx, rc));
     if (json) {
@@ -422,8 +445,8 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
                                                  hits[i].path, "score",
                                                  (double)hits[i].score));
         rc = print_json(json_pack("{s:b, s:s, s:i, s:s, s:o}", "ok", 1, "query",
-                                  argv[optind], "k", (int)k, "index", "exact",
-                                  "hits", arr));
+                                  argv[optind], "k", (int)k, "index",
+                                  qo.exact ? "exact" : "hnsw", "hits", arr));
     } else {
         for (size_t i = 0; i < n; i++)
             printf("%3zu  %.4f  %s\n", i + 1, hits[i].score, hits[i].path);
@@ -578,17 +601,22 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
         return fail(c->name, json, "%s", db_msg(ctx, rc));
     if (json)
         return print_json(json_pack(
-            "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:I, s:I}", "ok",
+            "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I}", "ok",
             1, "database", ctx->dbpath, "format", (int)in.format, "embedder",
             in.embedder, "embedder_desc", in.embedder_desc, "dim", (int)in.dim,
             "items", (json_int_t)in.items, "deleted", (json_int_t)in.deleted,
             "next_id", (json_int_t)in.next_id, "chunk", (int)in.chunk,
+            "hnsw_m", (int)in.hnsw_m, "hnsw_ef_construction",
+            (int)in.hnsw_ef_construction, "graph_nodes", (json_int_t)in.graph_nodes,
             "disk_bytes", (json_int_t)in.disk_bytes, "map_bytes",
             (json_int_t)in.map_bytes));
     printf("database  %s\nformat    %u\nembedder  %s (%u dims)\nitems     %llu\n"
-           "removed   %llu (tombstones)\non disk   %.1f MiB (map %.1f MiB)\n",
+           "removed   %llu (tombstones)\nindex     HNSW M=%u ef_construction=%u, "
+           "%llu nodes, %u levels\non disk   %.1f MiB (map %.1f MiB)\n",
            ctx->dbpath, in.format, in.embedder_desc, in.dim,
            (unsigned long long)in.items, (unsigned long long)in.deleted,
+           in.hnsw_m, in.hnsw_ef_construction, (unsigned long long)in.graph_nodes,
+           in.graph_levels,
            in.disk_bytes / 1048576.0, in.map_bytes / 1048576.0);
     return CLI_OK;
 }
@@ -625,6 +653,25 @@ static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
         json_decref(missing);
     }
     return status;
+}
+
+/* ---- vacuum ------------------------------------------------------------------ */
+
+static int cmd_vacuum(cli_ctx *ctx, int argc, char **argv)
+{
+    const cli_cmd *c = self("vacuum");
+    pv_info in;
+    int json, rc;
+    if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
+        return rc;
+    if ((rc = pv_vacuum(ctx->db)) != 0 || (rc = pv_db_info(ctx->db, &in)) != 0)
+        return fail(c->name, json, "%s", db_msg(ctx, rc));
+    if (json)
+        return print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
+                                    (json_int_t)in.items, "graph_nodes",
+                                    (json_int_t)in.graph_nodes));
+    printf("rebuilt the HNSW graph over %llu items\n", (unsigned long long)in.items);
+    return CLI_OK;
 }
 
 /* ---- ls -------------------------------------------------------------------- */
@@ -722,11 +769,15 @@ static int cmd_quit(cli_ctx *ctx, int argc, char **argv)
 /* ---- the table -------------------------------------------------------------- */
 
 const cli_cmd cli_commands[] = {
-    {"init", cmd_init, "DB [--embedder pixels] [--size N] [--rgb] [--json]",
-     "Create a database (a directory) for one embedder, fixed for its life.\n"
+    {"init", cmd_init,
+     "DB [--embedder pixels] [--size N] [--rgb] [--M M] [--ef-construction N] [--json]",
+     "Create a database (a directory) for one embedder and HNSW graph, fixed\n"
+     "for its life.\n"
      "  --embedder NAME  pixels (default): the brightness of a downscaled image\n"
      "  --size N         side of the square image (default 28: 784 dims)\n"
      "  --rgb            keep colour: 3*N*N dims (default grey)\n"
+     "  --M M            HNSW links per node, 2*M on level 0 (default 16)\n"
+     "  --ef-construction N  HNSW candidates while inserting (default 200)\n"
      "  --json           print the result as JSON",
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
     {"add", cmd_add, "DB PATH... [--threads N] [--quiet] [--json]",
@@ -742,11 +793,15 @@ const cli_cmd cli_commands[] = {
      "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
      "  --json           print the summary as JSON",
      CMD_DB | CMD_WRITE},
-    {"query", cmd_query, "DB IMAGE [-k N] [--json]",
-     "The k stored images most like IMAGE, by cosine similarity (exact scan).\n"
+    {"query", cmd_query, "DB IMAGE [-k N] [-e EF] [--exact] [--json]",
+     "The k stored images most like IMAGE, by cosine similarity, found with the\n"
+     "HNSW graph (or, with --exact, by scanning every vector).\n"
      "  -k, --k N        how many (default 10)\n"
+     "  -e, --ef EF      HNSW candidate list: larger is slower and more exact\n"
+     "                   (default 64, at least k)\n"
+     "  --exact          exact scan instead of the graph\n"
      "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
-     "  --json           {hits: [{rank, id, path, score}]}",
+     "  --json           {hits: [{rank, id, path, score}], index}",
      CMD_DB},
     {"dups", cmd_dups,
      "DB [--threshold T] [--keep-list F] [--drop-list F] [--json-out F] "
@@ -770,6 +825,8 @@ const cli_cmd cli_commands[] = {
     {"check", cmd_check, "DB [--json]",
      "Verify the database's invariants (records, paths, hashes, vectors).",
      CMD_DB},
+    {"vacuum", cmd_vacuum, "DB [--json]",
+     "Rebuild the HNSW graph without the removed items.", CMD_DB | CMD_WRITE},
     {"ls", cmd_ls, "DB [--json]", "List the stored images.", CMD_DB},
     {"shell", cmd_shell, "DB",
      "An interactive shell on DB: the same commands without the DB argument,\n"

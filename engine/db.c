@@ -146,8 +146,12 @@ static int db_new(const char *path, const store_schema *create, int flags,
     return PV_OK;
 }
 
-int pv_db_create(const char *path, const pv_embedder_opts *emb, pv_db **out,
-                 char *err, size_t errlen)
+#define HNSW_DEFAULT_M 16
+#define HNSW_DEFAULT_EFC 200
+
+int pv_db_create(const char *path, const pv_embedder_opts *emb,
+                 const pv_index_opts *idx, pv_db **out, char *err,
+                 size_t errlen)
 {
     store_schema s;
     embedder *e = NULL;
@@ -159,6 +163,14 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb, pv_db **out,
         errlen = sizeof dummy;
     }
     memset(&s, 0, sizeof s);
+    s.hnsw_m = idx && idx->M > 0 ? (uint32_t)idx->M : HNSW_DEFAULT_M;
+    s.hnsw_efc = idx && idx->ef_construction > 0 ? (uint32_t)idx->ef_construction
+                                                 : HNSW_DEFAULT_EFC;
+    if (s.hnsw_m < 2 || s.hnsw_m > 128 || s.hnsw_efc > 4096) {
+        snprintf(err, errlen, "%s: M must be 2..128 and ef_construction 1..4096",
+                 path ? path : "");
+        return PV_EINVAL;
+    }
     snprintf(s.embedder, sizeof s.embedder, "%s",
              emb && emb->name ? emb->name : "pixels");
     rc = embed_create(s.embedder, emb && emb->size > 0 ? (uint32_t)emb->size : 0,
@@ -184,6 +196,7 @@ void pv_db_close(pv_db *db)
     if (!db)
         return;
     embed_destroy(db->emb);
+    hnsw_scratch_free(db->scratch);
     store_close(db->st);
     free(db);
 }
@@ -204,6 +217,13 @@ int pv_db_check_embedder(pv_db *db, const pv_embedder_opts *o)
     return PV_OK;
 }
 
+hnsw_scratch *db_scratch(pv_db *db)
+{
+    if (!db->scratch)
+        db->scratch = hnsw_scratch_new();
+    return db->scratch;
+}
+
 /* ---- information ---------------------------------------------------------- */
 
 int pv_db_info(pv_db *db, pv_info *out)
@@ -221,6 +241,16 @@ int pv_db_info(pv_db *db, pv_info *out)
     if ((rc = store_txn_begin(db->st, 0, &t)) != 0)
         return rc;
     rc = store_counts_get(t, &c);
+    if (rc == 0) {
+        graph *g = NULL;
+        rc = graph_open(db->st, t, 0, &g);
+        if (rc == 0) {
+            const hnsw_state *gs = graph_state(g);
+            info.graph_nodes = gs->nodes;
+            info.graph_levels = gs->entry == HNSW_NONE ? 0 : gs->max_level + 1;
+        }
+        graph_close(g);
+    }
     store_txn_abort(t);
     if (rc == 0)
         rc = store_sizes(db->st, &info.disk_bytes, &info.map_bytes);
@@ -233,6 +263,8 @@ int pv_db_info(pv_db *db, pv_info *out)
     info.dim = s->dim;
     info.format = PV_FORMAT_VERSION;
     info.chunk = s->chunk;
+    info.hnsw_m = s->hnsw_m;
+    info.hnsw_ef_construction = s->hnsw_efc;
     snprintf(info.embedder, sizeof info.embedder, "%s", s->embedder);
     snprintf(info.embedder_desc, sizeof info.embedder_desc, "%s",
              db->emb->desc);
@@ -266,6 +298,18 @@ int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),
 
 /* ---- remove ----------------------------------------------------------------- */
 
+int db_graph_delete(pv_db *db, store_txn *t, const uint32_t *ids, size_t n)
+{
+    graph *g = NULL;
+    int rc = graph_open(db->st, t, 1, &g);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = graph_delete(g, ids[i]);
+    if (rc == 0)
+        rc = graph_flush(g);
+    graph_close(g);
+    return rc;
+}
+
 typedef struct remove_ctx {
     const char *path;
 } remove_ctx;
@@ -295,6 +339,8 @@ static int remove_txn(pv_db *db, store_txn *t, void *vctx)
         rc = store_path_del(t, rc_->path);
     if (rc == 0)
         rc = store_hash_del(t, it.hash, id);
+    if (rc == 0)
+        rc = db_graph_delete(db, t, &id, 1);
     if (rc == 0) {
         c.live--;
         c.deleted++;

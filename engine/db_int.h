@@ -7,14 +7,19 @@
 
 #include "embed.h"
 #include "flat.h"
+#include "graph.h"
 #include "pixvec.h"
 #include "store.h"
 
 struct pv_db {
     store *st;
     embedder *emb;
+    hnsw_scratch *scratch; /* HNSW search/insert memory, made on first use */
     char errmsg[1024];
 };
+
+/* The handle's HNSW scratch (NULL: out of memory). */
+hnsw_scratch *db_scratch(pv_db *db);
 
 /* Record a message for pv_db_errmsg() and return err (printf-style). */
 int db_fail(pv_db *db, int err, const char *fmt, ...)
@@ -41,6 +46,9 @@ int db_keep_live(void *ctx, uint32_t id);
 
 /* Copy a store_item into a pv_item (path duplicated). */
 int db_item_copy(uint32_t id, const store_item *si, pv_item *out);
+
+/* Tombstone ids in the HNSW graph, in write transaction t. */
+int db_graph_delete(pv_db *db, store_txn *t, const uint32_t *ids, size_t n);
 
 /* Begin a write txn, run fn, commit; on a full map abort, grow, redo. */
 int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),

@@ -275,8 +275,33 @@ typedef struct batch {
     ingest *in;
     size_t lo, hi;
     float *newvecs; /* BATCH * dim */
+    uint32_t dead[BATCH]; /* ids tombstoned by this batch */
+    size_t ndead;
     pv_add_stats delta;
 } batch;
+
+/* The batch's graph work, after its records are written and before its
+ * vectors are: tombstones, then one insert per new id. */
+static int batch_graph(pv_db *db, store_txn *t, batch *b, uint32_t first,
+                       uint32_t nnew)
+{
+    hnsw_scratch *s = db_scratch(db);
+    graph *g = NULL;
+    int rc;
+    if (!s)
+        return PV_ENOMEM;
+    if ((rc = graph_open(db->st, t, 1, &g)) != 0)
+        return rc;
+    for (size_t i = 0; i < b->ndead && rc == 0; i++)
+        rc = graph_delete(g, b->dead[i]);
+    graph_set_pending(g, first, nnew, b->newvecs);
+    for (uint32_t i = 0; i < nnew && rc == 0; i++)
+        rc = graph_insert(g, s, first + i);
+    if (rc == 0)
+        rc = graph_flush(g);
+    graph_close(g);
+    return rc;
+}
 
 static int path_vanished(const char *path)
 {
@@ -328,6 +353,7 @@ static int batch_txn(pv_db *db, store_txn *t, void *vctx)
     int rc;
 
     memset(&b->delta, 0, sizeof b->delta);
+    b->ndead = 0;
     if ((rc = store_counts_get(t, &c)) != 0)
         return rc;
     first = c.next_id;
@@ -365,6 +391,7 @@ static int batch_txn(pv_db *db, store_txn *t, void *vctx)
                     return rc;
                 c.live--;
                 c.deleted++;
+                b->dead[b->ndead++] = j->old_id;
             }
             b->delta.updated++;
         } else {
@@ -393,6 +420,8 @@ static int batch_txn(pv_db *db, store_txn *t, void *vctx)
         c.next_id++;
         c.live++;
     }
+    if ((nnew > 0 || b->ndead > 0) && (rc = batch_graph(db, t, b, first, nnew)) != 0)
+        return rc;
     if (nnew > 0 && (rc = store_vec_append(t, first, nnew, b->newvecs)) != 0)
         return rc;
     return store_counts_put(t, &c);

@@ -42,26 +42,53 @@ int db_keep_live(void *ctx, uint32_t id)
 
 /* ---- query ------------------------------------------------------------------ */
 
-int pv_query_vector(pv_db *db, const float *vec, uint32_t dim, int k,
-                    pv_hit **hits, size_t *n)
+#define QUERY_DEFAULT_K 10
+#define QUERY_DEFAULT_EF 64
+
+/* The hits of one search: exact (flat) or HNSW, in snapshot t. */
+static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
+                     const pv_query_opts *o, flat_hit *fh, uint32_t *nh)
+{
+    vec_set set;
+    int rc;
+    if (o && o->exact) {
+        if ((rc = db_vec_set(db, t, &set)) != 0)
+            return rc;
+        return flat_topk(&set, q, 1, k, db_keep_live, t, fh, nh);
+    } else {
+        uint32_t ef = o && o->ef > 0 ? (uint32_t)o->ef : QUERY_DEFAULT_EF;
+        hnsw_scratch *s = db_scratch(db);
+        graph *g = NULL;
+        hnsw_hit *hh = (hnsw_hit *)fh; /* same layout: id, score */
+        if (!s)
+            return PV_ENOMEM;
+        if ((rc = graph_open(db->st, t, 0, &g)) == 0)
+            rc = graph_search(g, s, q, k, ef < k ? k : ef, hh, nh);
+        graph_close(g);
+        return rc;
+    }
+}
+
+int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
+                    const pv_query_opts *o, pv_hit **hits, size_t *n)
 {
     store_txn *t = NULL;
     float *q = NULL;
     flat_hit *fh = NULL;
     pv_hit *out = NULL;
-    uint32_t nh = 0;
+    uint32_t nh = 0, k;
     size_t filled = 0;
-    vec_set set;
     int rc;
 
-    if (!db || !vec || !hits || !n || k <= 0)
+    if (!db || !vec || !hits || !n || (o && o->k < 0))
         return PV_EINVAL;
+    k = o && o->k > 0 ? (uint32_t)o->k : QUERY_DEFAULT_K;
     if (dim != db->emb->dim)
         return db_fail(db, PV_EEMBEDDER,
                        "query vector has %u dims; this database (%s) has %u",
                        dim, db->emb->desc, db->emb->dim);
     q = pv_alloc_array(dim, sizeof *q);
-    fh = pv_alloc_array((size_t)k, sizeof *fh);
+    fh = pv_alloc_array(k, sizeof *fh);
     if (!q || !fh) {
         rc = PV_ENOMEM;
         goto done;
@@ -72,8 +99,7 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim, int k,
         goto done;
     }
     if ((rc = store_txn_begin(db->st, 0, &t)) != 0 ||
-        (rc = db_vec_set(db, t, &set)) != 0 ||
-        (rc = flat_topk(&set, q, 1, (uint32_t)k, db_keep_live, t, fh, &nh)) != 0)
+        (rc = query_ids(db, t, q, k, o, fh, &nh)) != 0)
         goto done;
     out = pv_calloc_array(nh ? nh : 1, sizeof *out);
     if (!out) {
@@ -103,8 +129,8 @@ done:
     return rc;
 }
 
-int pv_query_image(pv_db *db, const char *image_path, int k, pv_hit **hits,
-                   size_t *n)
+int pv_query_image(pv_db *db, const char *image_path, const pv_query_opts *o,
+                   pv_hit **hits, size_t *n)
 {
     float *v;
     int rc;
@@ -116,8 +142,49 @@ int pv_query_image(pv_db *db, const char *image_path, int k, pv_hit **hits,
         return PV_ENOMEM;
     rc = pv_embed_file(db, image_path, v, db->emb->dim);
     if (rc == 0)
-        rc = pv_query_vector(db, v, db->emb->dim, k, hits, n);
+        rc = pv_query_vector(db, v, db->emb->dim, o, hits, n);
     free(v);
+    return rc;
+}
+
+/* ---- vacuum ----------------------------------------------------------------- */
+
+static int vacuum_txn(pv_db *db, store_txn *t, void *ctx)
+{
+    hnsw_scratch *s = db_scratch(db);
+    graph *g = NULL;
+    store_counts c;
+    int rc;
+    (void)ctx;
+    if (!s)
+        return PV_ENOMEM;
+    if ((rc = store_counts_get(t, &c)) != 0 ||
+        (rc = graph_open(db->st, t, 1, &g)) != 0 || (rc = graph_reset(g)) != 0)
+        goto done;
+    for (uint32_t id = 0; id < c.next_id && rc == 0; id++)
+        if (db_keep_live(t, id))
+            rc = graph_insert(g, s, id);
+    /* tombstones below the last live id hold empty records: mark them */
+    for (uint32_t id = 0; id < graph_state(g)->nodes && rc == 0; id++)
+        if (!db_keep_live(t, id))
+            rc = graph_delete(g, id);
+    if (rc == 0)
+        rc = graph_flush(g);
+done:
+    graph_close(g);
+    return rc;
+}
+
+int pv_vacuum(pv_db *db)
+{
+    int rc;
+    if (!db)
+        return PV_EINVAL;
+    if (store_is_rdonly(db->st))
+        return db_fail(db, PV_ERDONLY, "database opened read-only");
+    rc = db_write(db, vacuum_txn, NULL);
+    if (rc != 0)
+        db_fail(db, rc, "vacuum: %s", pv_strerror(rc));
     return rc;
 }
 

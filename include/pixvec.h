@@ -76,12 +76,19 @@ typedef struct pv_embedder_opts {
     int rgb;
 } pv_embedder_opts;
 
+/* HNSW parameters, fixed at creation (hnswlib's meaning). 0 = default. */
+typedef struct pv_index_opts {
+    int M;               /* links per node (level 0: 2*M); default 16 */
+    int ef_construction; /* candidate list while inserting; default 200 */
+} pv_index_opts;
+
 /* Create a new database directory at path (created if missing; must not
- * already hold a database: PV_EEXIST). On success *out is an open read-write
- * handle. On failure, err (errlen bytes, may be NULL) gets a message naming
- * the path and the reason. */
-int pv_db_create(const char *path, const pv_embedder_opts *emb, pv_db **out,
-                 char *err, size_t errlen);
+ * already hold a database: PV_EEXIST). emb and idx may be NULL (defaults).
+ * On success *out is an open read-write handle. On failure, err (errlen
+ * bytes, may be NULL) gets a message naming the path and the reason. */
+int pv_db_create(const char *path, const pv_embedder_opts *emb,
+                 const pv_index_opts *idx, pv_db **out, char *err,
+                 size_t errlen);
 
 #define PV_OPEN_RDONLY 1
 
@@ -106,6 +113,9 @@ int pv_db_check_embedder(pv_db *db, const pv_embedder_opts *opts);
 
 typedef struct pv_info {
     uint64_t items;        /* live items */
+    uint64_t graph_nodes;  /* nodes in the HNSW graph (tombstones included) */
+    uint32_t hnsw_m, hnsw_ef_construction;
+    uint32_t graph_levels; /* top level of the graph + 1 (0 when empty) */
     uint64_t deleted;      /* tombstones (removed or replaced items) */
     uint64_t next_id;      /* ids handed out so far */
     uint32_t dim;          /* embedding dimension */
@@ -165,6 +175,11 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
  * directory) as removed. PV_ENOTFOUND if there is none. */
 int pv_remove(pv_db *db, const char *path);
 
+/* Rebuild the HNSW graph from the live items only, so removed items no
+ * longer take part in searches. One write transaction: a reader sees the
+ * old graph or the new one. */
+int pv_vacuum(pv_db *db);
+
 /* ---- items --------------------------------------------------------------- */
 
 typedef struct pv_item {
@@ -188,14 +203,21 @@ typedef struct pv_hit {
     char *path;
 } pv_hit;
 
-/* The k stored images most like the image at image_path, best first, by an
- * exact scan. *n may be less than k when the database holds fewer items. */
-int pv_query_image(pv_db *db, const char *image_path, int k, pv_hit **hits,
-                   size_t *n);
+typedef struct pv_query_opts {
+    int k;     /* how many hits (default 10) */
+    int exact; /* 1: exact scan of every vector; 0: HNSW graph (default) */
+    int ef;    /* HNSW candidate list size (default 64; raised to k) */
+} pv_query_opts;
+
+/* The k stored images most like the image at image_path, best first. o may
+ * be NULL (defaults). *n may be less than k when the database holds fewer
+ * items. Removed items are never returned. */
+int pv_query_image(pv_db *db, const char *image_path, const pv_query_opts *o,
+                   pv_hit **hits, size_t *n);
 
 /* The same for a raw vector of the database's dimension (normalized here). */
-int pv_query_vector(pv_db *db, const float *vec, uint32_t dim, int k,
-                    pv_hit **hits, size_t *n);
+int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
+                    const pv_query_opts *o, pv_hit **hits, size_t *n);
 
 void pv_hits_free(pv_hit *hits, size_t n);
 

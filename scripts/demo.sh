@@ -15,7 +15,7 @@ pv=./build/pixvec
 
 mkdir -p "$out"
 if [ ! -d "$out/fmnist/test/bag" ]; then
-  ./build/bench/fmnist_export "$out/fmnist"
+  ./build/fmnist_export "$out/fmnist"
 fi
 
 db="$out/fmnist.pvdb"

@@ -29,7 +29,7 @@
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, items, paths, hashes, vectors;
+    MDB_dbi meta, items, paths, hashes, vectors, hnsw, hnsw_upper;
     store_schema schema;
     int rdonly;
     char dir[4096];
@@ -203,7 +203,11 @@ static int open_dbis(store *st, MDB_txn *txn, unsigned create)
                            MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP | create,
                            &st->hashes)))
         return rc;
-    return mdb_dbi_open(txn, "vectors", MDB_INTEGERKEY | create, &st->vectors);
+    if ((rc = mdb_dbi_open(txn, "vectors", MDB_INTEGERKEY | create, &st->vectors)))
+        return rc;
+    if ((rc = mdb_dbi_open(txn, "hnsw", MDB_INTEGERKEY | create, &st->hnsw)))
+        return rc;
+    return mdb_dbi_open(txn, "hnsw_upper", MDB_INTEGERKEY | create, &st->hnsw_upper);
 }
 
 int store_create(const char *dir, const store_schema *s, store **out,
@@ -213,7 +217,8 @@ int store_create(const char *dir, const store_schema *s, store **out,
     MDB_txn *txn = NULL;
     int rc;
 
-    if (!s || s->dim == 0 || s->chunk == 0 || !s->embedder[0]) {
+    if (!s || s->dim == 0 || s->chunk == 0 || !s->embedder[0] ||
+        s->hnsw_m < 2 || s->hnsw_efc == 0) {
         set_err(err, errlen, "%s: %s", dir, "bad schema");
         return PV_EINVAL;
     }
@@ -250,6 +255,10 @@ int store_create(const char *dir, const store_schema *s, store **out,
         rc = meta_put_u32(txn, st->meta, "emb_size", s->emb_size);
     if (rc == 0)
         rc = meta_put_u32(txn, st->meta, "emb_rgb", s->emb_rgb);
+    if (rc == 0)
+        rc = meta_put_u32(txn, st->meta, "hnsw_m", s->hnsw_m);
+    if (rc == 0)
+        rc = meta_put_u32(txn, st->meta, "hnsw_efc", s->hnsw_efc);
     if (rc == 0)
         rc = meta_put_u32(txn, st->meta, "next_id", 0);
     if (rc == 0)
@@ -332,6 +341,12 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
         rc = meta_get_u32(txn, st->meta, "emb_size", &st->schema.emb_size);
     if (rc == 0)
         rc = meta_get_u32(txn, st->meta, "emb_rgb", &st->schema.emb_rgb);
+    if (rc == 0)
+        rc = meta_get_u32(txn, st->meta, "hnsw_m", &st->schema.hnsw_m);
+    if (rc == 0)
+        rc = meta_get_u32(txn, st->meta, "hnsw_efc", &st->schema.hnsw_efc);
+    if (rc == 0 && (st->schema.hnsw_m < 2 || st->schema.hnsw_efc == 0))
+        rc = PV_ECORRUPT;
     if (rc == 0 && (st->schema.dim == 0 || st->schema.chunk == 0))
         rc = PV_ECORRUPT;
     if (rc == 0 && (rc = open_dbis(st, txn, 0)) != 0)
@@ -460,18 +475,68 @@ int store_counts_put(store_txn *t, const store_counts *c)
     return map_rc(rc);
 }
 
+static MDB_dbi table_dbi(const store *st, store_table which)
+{
+    switch (which) {
+    case STORE_ITEMS: return st->items;
+    case STORE_PATHS: return st->paths;
+    case STORE_HASHES: return st->hashes;
+    case STORE_VECTORS: return st->vectors;
+    case STORE_HNSW: return st->hnsw;
+    case STORE_HNSW_UPPER: return st->hnsw_upper;
+    default: return 0;
+    }
+}
+
 int store_entries(store_txn *t, store_table which, uint64_t *n)
 {
     MDB_stat ms;
-    MDB_dbi dbi = which == STORE_ITEMS    ? t->st->items
-                  : which == STORE_PATHS  ? t->st->paths
-                  : which == STORE_HASHES ? t->st->hashes
-                                          : t->st->vectors;
-    int rc = mdb_stat(t->txn, dbi, &ms);
+    int rc = mdb_stat(t->txn, table_dbi(t->st, which), &ms);
     if (rc != 0)
         return map_rc(rc);
     *n = ms.ms_entries;
     return PV_OK;
+}
+
+int store_blob_get(store_txn *t, store_table table, uint32_t key,
+                   const void **p, size_t *n)
+{
+    MDB_val k = {sizeof key, &key}, d;
+    int rc = mdb_get(t->txn, table_dbi(t->st, table), &k, &d);
+    if (rc != 0)
+        return map_rc(rc);
+    *p = d.mv_data;
+    *n = d.mv_size;
+    return PV_OK;
+}
+
+/* p must not point into the map (the put may reuse those pages). */
+int store_blob_put(store_txn *t, store_table table, uint32_t key,
+                   const void *p, size_t n)
+{
+    MDB_val k = {sizeof key, &key}, d = {n, NULL};
+    int rc = mdb_put(t->txn, table_dbi(t->st, table), &k, &d, MDB_RESERVE);
+    t->chunks_valid = 0;
+    if (rc != 0)
+        return map_rc(rc);
+    memcpy(d.mv_data, p, n);
+    return PV_OK;
+}
+
+int store_blob_drop(store_txn *t, store_table table)
+{
+    t->chunks_valid = 0;
+    return map_rc(mdb_drop(t->txn, table_dbi(t->st, table), 0));
+}
+
+int store_meta_get_u64(store_txn *t, const char *key, uint64_t *v)
+{
+    return meta_get_u64(t->txn, t->st->meta, key, v);
+}
+
+int store_meta_put_u64(store_txn *t, const char *key, uint64_t v)
+{
+    return map_rc(meta_put_u64(t->txn, t->st->meta, key, v));
 }
 
 /* ---- items ------------------------------------------------------------------ */

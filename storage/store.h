@@ -13,6 +13,12 @@
  *   vectors  u32 chunk number (MDB_INTEGERKEY) -> up to `chunk` float32
  *            vectors of `dim` values, ids chunk*C .. chunk*C+n-1, n taken
  *            from the value's length. Only the last chunk is partly full.
+ *   hnsw     u32 chunk number (MDB_INTEGERKEY) -> up to `chunk` level-0
+ *            node records of (1 + 2*M) u32: word 0 = link count in bits
+ *            0..30, bit 31 = deleted; then 2*M neighbour ids (unused slots
+ *            are garbage). Ids as for vectors.
+ *   hnsw_upper u32 id (MDB_INTEGERKEY) -> nodes with level >= 1 only:
+ *            u32 level L, then for each level 1..L: u32 count, M u32 ids.
  *
  * meta records:
  *   KEY        SIZE  DESCRIPTION
@@ -23,6 +29,12 @@
  *   embedder   <=63  embedder name, no NUL ("pixels")
  *   emb_size   4     u32 embedder input side (pixels)
  *   emb_rgb    4     u32 0 grey, 1 RGB
+ *   hnsw_m     4     u32 HNSW M (fixed at create)
+ *   hnsw_efc   4     u32 HNSW ef_construction (fixed at create)
+ *   hnsw_entry 8     u64 entry point id (UINT32_MAX: empty graph)
+ *   hnsw_level 8     u64 level of the entry point
+ *   hnsw_nodes 8     u64 ids 0..nodes-1 are in the graph
+ *   hnsw_rng   8     u64 level generator state
  *   next_id    4     u32 next id to hand out (ids are dense, never reused)
  *   live       8     u64 live items
  *   deleted    8     u64 tombstoned items
@@ -69,6 +81,8 @@ typedef struct store_schema {
     char embedder[64];
     uint32_t emb_size;
     uint32_t emb_rgb;
+    uint32_t hnsw_m;   /* HNSW links per node (level 0 has 2*M) */
+    uint32_t hnsw_efc; /* HNSW ef_construction */
 } store_schema;
 
 typedef struct store_counts {
@@ -111,9 +125,30 @@ void store_txn_abort(store_txn *t); /* NULL is fine */
 int store_counts_get(store_txn *t, store_counts *c);
 int store_counts_put(store_txn *t, const store_counts *c);
 
-typedef enum { STORE_ITEMS, STORE_PATHS, STORE_HASHES, STORE_VECTORS } store_table;
+typedef enum {
+    STORE_ITEMS,
+    STORE_PATHS,
+    STORE_HASHES,
+    STORE_VECTORS,
+    STORE_HNSW,       /* u32 chunk -> level-0 neighbour arrays */
+    STORE_HNSW_UPPER, /* u32 id -> upper-level neighbour arrays */
+    STORE_NTABLES
+} store_table;
 /* Number of entries (for HASHES: id values, counting duplicates). */
 int store_entries(store_txn *t, store_table which, uint64_t *n);
+
+/* Raw values of the u32-keyed tables (HNSW, HNSW_UPPER): get is zero-copy
+ * (pointer into the map, 2-byte aligned at least; lifetime as above);
+ * put copies n bytes; drop empties the table. */
+int store_blob_get(store_txn *t, store_table table, uint32_t key,
+                   const void **p, size_t *n);
+int store_blob_put(store_txn *t, store_table table, uint32_t key,
+                   const void *p, size_t n);
+int store_blob_drop(store_txn *t, store_table table);
+
+/* Fixed-width meta values for the rooms above storage (index state). */
+int store_meta_get_u64(store_txn *t, const char *key, uint64_t *v);
+int store_meta_put_u64(store_txn *t, const char *key, uint64_t v);
 
 /* PV_ENOTFOUND if no such id. */
 int store_item_get(store_txn *t, uint32_t id, store_item *it);

@@ -44,7 +44,7 @@ static void setup(void)
     gen_path(imgs, dir, "imgs");
     gen_path(dbdir, dir, "t.pvdb");
     cr_assert_eq(mkdir(imgs, 0755), 0);
-    cr_assert_eq(pv_db_create(dbdir, NULL, &db, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pv_db_create(dbdir, NULL, NULL, &db, err, sizeof err), 0, "%s", err);
 }
 
 static void teardown(void)
@@ -111,7 +111,7 @@ Test(db, add_then_query_finds_itself_first)
         char name[32];
         snprintf(name, sizeof name, "img%02d.%s", i, i % 2 ? "jpg" : "png");
         gen_path(p, imgs, name);
-        cr_assert_eq(pv_query_image(db, p, 5, &hits, &n), 0, "%s", pv_db_errmsg(db));
+        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){5, 0, 0}, &hits, &n), 0, "%s", pv_db_errmsg(db));
         cr_assert_eq(n, 5);
         cr_assert(strstr(hits[0].path, name) != NULL, "query %s got %s first", name, hits[0].path);
         cr_assert_geq(hits[0].score, 0.999f);
@@ -178,7 +178,7 @@ Test(db, moved_file_keeps_its_vector)
     cr_assert_eq(pv_db_info(db, &info), 0);
     cr_assert_eq(info.items, 4);
     cr_assert_eq(info.next_id, 4, "no new id for a move");
-    cr_assert_eq(pv_query_image(db, to, 1, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, to, &(pv_query_opts){1, 0, 0}, &hits, &n), 0);
     cr_assert_str_eq(hits[0].path, to);
     pv_hits_free(hits, n);
     cr_assert_eq(pv_remove(db, from), PV_ENOTFOUND, "old path is gone");
@@ -205,7 +205,7 @@ Test(db, changed_file_is_reembedded)
     cr_assert_eq(pv_db_info(db, &info), 0);
     cr_assert_eq(info.items, 3);
     cr_assert_eq(info.deleted, 1);
-    cr_assert_eq(pv_query_image(db, p, 3, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){3, 0, 0}, &hits, &n), 0);
     cr_assert_eq(n, 3, "the old version is never returned");
     cr_assert_geq(hits[0].score, 0.999f);
     cr_assert_eq(hits[0].id, 3, "new id for new content");
@@ -224,7 +224,7 @@ Test(db, removed_item_never_returned)
     gen_path(p, imgs, "img02.png");
     cr_assert_eq(pv_remove(db, p), 0);
     cr_assert_eq(pv_remove(db, p), PV_ENOTFOUND);
-    cr_assert_eq(pv_query_image(db, p, 10, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){10, 0, 0}, &hits, &n), 0);
     cr_assert_eq(n, 4);
     for (size_t i = 0; i < n; i++)
         cr_assert(strstr(hits[i].path, "img02.png") == NULL);
@@ -334,7 +334,7 @@ Test(db, flat_image_stored_and_searched_without_nan)
     st = add_dir(&log);
     cr_assert_eq(st.added, 4);
     cr_assert_eq(st.failed, 0);
-    cr_assert_eq(pv_query_image(db, p, 4, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){4, 0, 0}, &hits, &n), 0);
     cr_assert_eq(n, 4);
     for (size_t i = 0; i < n; i++) {
         cr_assert(isfinite(hits[i].score), "score %zu is %f", i, hits[i].score);
@@ -343,7 +343,7 @@ Test(db, flat_image_stored_and_searched_without_nan)
     pv_hits_free(hits, n);
     /* and a normal query sees the flat item at score 0, not NaN */
     gen_path(p, imgs, "img00.png");
-    cr_assert_eq(pv_query_image(db, p, 4, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){4, 0, 0}, &hits, &n), 0);
     for (size_t i = 0; i < n; i++)
         cr_assert(isfinite(hits[i].score));
     pv_hits_free(hits, n);
@@ -361,7 +361,7 @@ Test(db, other_embedder_refused)
     cr_assert_eq(pv_db_check_embedder(db, &other), PV_EEMBEDDER);
     cr_assert(strstr(pv_db_errmsg(db), "pixels 28x28") != NULL, "%s", pv_db_errmsg(db));
     cr_assert_eq(pv_db_check_embedder(db, &cnn), PV_EEMBEDDER);
-    cr_assert_eq(pv_query_vector(db, v, 100, 3, &hits, &n), PV_EEMBEDDER);
+    cr_assert_eq(pv_query_vector(db, v, 100, &(pv_query_opts){3, 0, 0}, &hits, &n), PV_EEMBEDDER);
 }
 
 Test(db, nan_query_vector_refused)
@@ -370,7 +370,7 @@ Test(db, nan_query_vector_refused)
     pv_hit *hits = NULL;
     size_t n = 0;
     v[3] = NAN;
-    cr_assert_eq(pv_query_vector(db, v, 784, 3, &hits, &n), PV_ENUMERIC);
+    cr_assert_eq(pv_query_vector(db, v, 784, &(pv_query_opts){3, 0, 0}, &hits, &n), PV_ENUMERIC);
 }
 
 Test(db, unknown_embedder_at_create)
@@ -379,7 +379,7 @@ Test(db, unknown_embedder_at_create)
     char p[GEN_PATH_MAX], err[512] = "";
     pv_embedder_opts bad = {"nonesuch", 0, 0};
     gen_path(p, dir, "x.pvdb");
-    cr_assert_eq(pv_db_create(p, &bad, &d2, err, sizeof err), PV_EINVAL);
+    cr_assert_eq(pv_db_create(p, &bad, NULL, &d2, err, sizeof err), PV_EINVAL);
     cr_assert(strstr(err, "nonesuch") != NULL, "%s", err);
 }
 

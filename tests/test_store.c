@@ -31,6 +31,8 @@ static store_schema schema(uint32_t dim, uint32_t chunk)
     s.chunk = chunk;
     strcpy(s.embedder, "pixels");
     s.emb_size = 28;
+    s.hnsw_m = 16;
+    s.hnsw_efc = 200;
     return s;
 }
 

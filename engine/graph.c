@@ -1,0 +1,471 @@
+/*
+ * graph.c - hnsw_io on LMDB: level-0 node records in chunks, upper levels
+ * per node, vectors from the vector chunks, graph state in meta.
+ *
+ * Reading is zero-copy: graph_open() looks up each level-0 chunk once and
+ * from then on a node's links are pointer arithmetic into the map, as its
+ * vector is. Writing copies a chunk (or an upper record) into an overlay
+ * the first time a batch changes it; graph_flush() writes the overlays back
+ * with one put each, in the caller's write transaction. A chunk holds
+ * store's `chunk` nodes, so a batch of inserts rewrites only the chunks its
+ * new nodes and their neighbours live in.
+ *
+ * Node record (level 0), native little-endian u32 words:
+ *   word 0     link count (bits 0..30), deleted flag (bit 31)
+ *   words 1..  M0 neighbour ids
+ * Upper record: u32 level L, then L blocks of (u32 count, M u32 ids).
+ */
+#include "graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pixvec.h"
+#include "pv_util.h"
+
+#define DELETED_BIT 0x80000000u
+
+typedef struct upper_rec {
+    uint32_t id; /* HNSW_NONE: empty slot */
+    uint32_t len;
+    uint8_t *buf;
+} upper_rec;
+
+struct graph {
+    store_txn *t;
+    int write;
+    hnsw_params p;
+    hnsw_state state;
+    uint32_t C, rec_bytes, up_block;
+    /* vectors */
+    const float *const *vptr;
+    const uint32_t *vcnt;
+    uint32_t nvchunks;
+    uint32_t pend_first, pend_n;
+    const float *pend;
+    /* level 0: per chunk the bytes (map or overlay), the records present,
+     * and whether the bytes are our overlay */
+    uint8_t **l0;
+    uint32_t *l0n;
+    uint8_t *l0own;
+    uint32_t nl0;
+    /* upper-level overlay: open addressing on id */
+    upper_rec *up;
+    size_t upcap, upn;
+    hnsw_io io;
+};
+
+static uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static void st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* ---- vectors ----------------------------------------------------------- */
+
+static const float *io_vec(void *ctx, uint32_t id)
+{
+    graph *g = ctx;
+    uint32_t c = id / g->C, off = id % g->C;
+    if (g->pend && id >= g->pend_first && id - g->pend_first < g->pend_n)
+        return g->pend + (size_t)(id - g->pend_first) * g->p.dim;
+    if (c >= g->nvchunks || off >= g->vcnt[c])
+        return NULL;
+    return g->vptr[c] + (size_t)off * g->p.dim;
+}
+
+/* ---- level 0 ------------------------------------------------------------ */
+
+static uint8_t *rec0(graph *g, uint32_t id)
+{
+    uint32_t c = id / g->C, off = id % g->C;
+    if (c >= g->nl0 || off >= g->l0n[c])
+        return NULL;
+    return g->l0[c] + (size_t)off * g->rec_bytes;
+}
+
+static int grow_l0(graph *g, uint32_t nchunks)
+{
+    uint8_t **nl;
+    uint32_t *nn;
+    uint8_t *no;
+    if (nchunks <= g->nl0)
+        return PV_OK;
+    nl = pv_realloc_array(g->l0, nchunks, sizeof *nl);
+    if (!nl)
+        return PV_ENOMEM;
+    g->l0 = nl;
+    nn = pv_realloc_array(g->l0n, nchunks, sizeof *nn);
+    if (!nn)
+        return PV_ENOMEM;
+    g->l0n = nn;
+    no = pv_realloc_array(g->l0own, nchunks, 1);
+    if (!no)
+        return PV_ENOMEM;
+    g->l0own = no;
+    for (uint32_t c = g->nl0; c < nchunks; c++) {
+        g->l0[c] = NULL;
+        g->l0n[c] = 0;
+        g->l0own[c] = 0;
+    }
+    g->nl0 = nchunks;
+    return PV_OK;
+}
+
+/* Make chunk c ours (a full-size copy) before changing it. */
+static int own_chunk(graph *g, uint32_t c)
+{
+    uint8_t *buf;
+    int rc = grow_l0(g, c + 1);
+    if (rc != 0)
+        return rc;
+    if (g->l0own[c])
+        return PV_OK;
+    buf = pv_alloc_array(g->C, g->rec_bytes);
+    if (!buf)
+        return PV_ENOMEM;
+    if (g->l0n[c])
+        memcpy(buf, g->l0[c], (size_t)g->l0n[c] * g->rec_bytes);
+    g->l0[c] = buf;
+    g->l0own[c] = 1;
+    return PV_OK;
+}
+
+/* ---- upper levels ---------------------------------------------------------- */
+
+static upper_rec *up_find(graph *g, uint32_t id, int insert)
+{
+    size_t mask, i;
+    if (insert && (g->upn + 1) * 2 > g->upcap) {
+        size_t ncap = g->upcap ? g->upcap * 2 : 64;
+        upper_rec *nu = pv_alloc_array(ncap, sizeof *nu);
+        if (!nu)
+            return NULL;
+        for (size_t k = 0; k < ncap; k++)
+            nu[k].id = HNSW_NONE;
+        for (size_t k = 0; k < g->upcap; k++) {
+            if (g->up[k].id == HNSW_NONE)
+                continue;
+            i = (g->up[k].id * 2654435761u) & (ncap - 1);
+            while (nu[i].id != HNSW_NONE)
+                i = (i + 1) & (ncap - 1);
+            nu[i] = g->up[k];
+        }
+        free(g->up);
+        g->up = nu;
+        g->upcap = ncap;
+    }
+    if (!g->upcap)
+        return NULL;
+    mask = g->upcap - 1;
+    i = (id * 2654435761u) & mask;
+    while (g->up[i].id != HNSW_NONE) {
+        if (g->up[i].id == id)
+            return &g->up[i];
+        i = (i + 1) & mask;
+    }
+    if (!insert)
+        return NULL;
+    g->up[i].id = id;
+    g->up[i].buf = NULL;
+    g->up[i].len = 0;
+    g->upn++;
+    return &g->up[i];
+}
+
+/* The upper record of id: overlay first, then the map. */
+static int up_get(graph *g, uint32_t id, const uint8_t **p, size_t *n)
+{
+    upper_rec *r = up_find(g, id, 0);
+    const void *v;
+    int rc;
+    if (r) {
+        *p = r->buf;
+        *n = r->len;
+        return PV_OK;
+    }
+    rc = store_blob_get(g->t, STORE_HNSW_UPPER, id, &v, n);
+    if (rc == 0)
+        *p = v;
+    return rc;
+}
+
+/* ---- hnsw_io --------------------------------------------------------------- */
+
+static int io_links_get(void *ctx, uint32_t id, uint32_t level,
+                        const uint32_t **ids, uint32_t *n)
+{
+    graph *g = ctx;
+    const uint8_t *p;
+    size_t len, off;
+    int rc;
+    if (level == 0) {
+        p = rec0(g, id);
+        if (!p)
+            return PV_EINVAL;
+        *n = ld32(p) & ~DELETED_BIT;
+        *ids = (const uint32_t *)(const void *)(p + 4);
+        return PV_OK;
+    }
+    if ((rc = up_get(g, id, &p, &len)) != 0)
+        return rc == PV_ENOTFOUND ? PV_EINVAL : rc;
+    off = 4 + (size_t)(level - 1) * g->up_block;
+    if (len < 4 || level > ld32(p) || off + g->up_block > len)
+        return PV_EINVAL;
+    *n = ld32(p + off);
+    *ids = (const uint32_t *)(const void *)(p + off + 4);
+    return PV_OK;
+}
+
+static int io_links_set(void *ctx, uint32_t id, uint32_t level,
+                        const uint32_t *ids, uint32_t n)
+{
+    graph *g = ctx;
+    int rc;
+    if (!g->write)
+        return PV_ERDONLY;
+    if (level == 0) {
+        uint8_t *p;
+        if (n > g->p.M0 || (rc = own_chunk(g, id / g->C)) != 0)
+            return n > g->p.M0 ? PV_EINVAL : rc;
+        p = rec0(g, id);
+        if (!p)
+            return PV_EINVAL;
+        st32(p, (ld32(p) & DELETED_BIT) | n);
+        memcpy(p + 4, ids, (size_t)n * 4);
+        return PV_OK;
+    } else {
+        upper_rec *r = up_find(g, id, 0);
+        size_t off = 4 + (size_t)(level - 1) * g->up_block;
+        if (n > g->p.M)
+            return PV_EINVAL;
+        if (!r) {
+            const uint8_t *src;
+            size_t len;
+            if ((rc = up_get(g, id, &src, &len)) != 0)
+                return rc == PV_ENOTFOUND ? PV_EINVAL : rc;
+            if (!(r = up_find(g, id, 1)))
+                return PV_ENOMEM;
+            if (!(r->buf = malloc(len)))
+                return PV_ENOMEM;
+            memcpy(r->buf, src, len);
+            r->len = (uint32_t)len;
+        }
+        if (level > ld32(r->buf) || off + g->up_block > r->len)
+            return PV_EINVAL;
+        st32(r->buf + off, n);
+        memcpy(r->buf + off + 4, ids, (size_t)n * 4);
+        return PV_OK;
+    }
+}
+
+static int io_node_add(void *ctx, uint32_t id, uint32_t level)
+{
+    graph *g = ctx;
+    uint32_t c = id / g->C, off = id % g->C;
+    int rc;
+    if (!g->write)
+        return PV_ERDONLY;
+    if ((rc = own_chunk(g, c)) != 0)
+        return rc;
+    /* records up to off exist (ids are dense) */
+    while (g->l0n[c] <= off) {
+        st32(g->l0[c] + (size_t)g->l0n[c] * g->rec_bytes, 0);
+        g->l0n[c]++;
+    }
+    st32(g->l0[c] + (size_t)off * g->rec_bytes, 0);
+    if (level > 0) {
+        upper_rec *r = up_find(g, id, 1);
+        if (!r)
+            return PV_ENOMEM;
+        free(r->buf);
+        r->len = 4 + level * g->up_block;
+        r->buf = calloc(1, r->len);
+        if (!r->buf)
+            return PV_ENOMEM;
+        st32(r->buf, level);
+    }
+    return PV_OK;
+}
+
+static int io_deleted(void *ctx, uint32_t id)
+{
+    const uint8_t *p = rec0(ctx, id);
+    return p ? (ld32(p) & DELETED_BIT) != 0 : 0;
+}
+
+/* ---- open / flush ----------------------------------------------------------- */
+
+static int load_state(graph *g)
+{
+    uint64_t entry, level, nodes, rng;
+    int rc = store_meta_get_u64(g->t, "hnsw_entry", &entry);
+    if (rc == PV_ECORRUPT) { /* absent: an empty graph */
+        hnsw_state_init(&g->state, 0x5eed5eedULL);
+        return PV_OK;
+    }
+    if (rc == 0)
+        rc = store_meta_get_u64(g->t, "hnsw_level", &level);
+    if (rc == 0)
+        rc = store_meta_get_u64(g->t, "hnsw_nodes", &nodes);
+    if (rc == 0)
+        rc = store_meta_get_u64(g->t, "hnsw_rng", &rng);
+    if (rc != 0)
+        return rc;
+    g->state.entry = (uint32_t)entry;
+    g->state.max_level = (uint32_t)level;
+    g->state.nodes = (uint32_t)nodes;
+    g->state.rng = rng;
+    return PV_OK;
+}
+
+int graph_open(store *st, store_txn *t, int write, graph **out)
+{
+    const store_schema *s = store_get_schema(st);
+    graph *g = calloc(1, sizeof *g);
+    uint32_t nchunks;
+    int rc;
+    if (!g)
+        return PV_ENOMEM;
+    g->t = t;
+    g->write = write;
+    g->C = s->chunk;
+    g->p.M = s->hnsw_m;
+    g->p.M0 = 2 * s->hnsw_m;
+    g->p.ef_construction = s->hnsw_efc;
+    g->p.dim = s->dim;
+    g->rec_bytes = (1 + g->p.M0) * 4;
+    g->up_block = (1 + g->p.M) * 4;
+    g->io = (hnsw_io){g, io_vec, io_links_get, io_links_set, io_node_add, io_deleted};
+    if ((rc = load_state(g)) != 0 ||
+        (rc = store_vec_chunks(t, &g->vptr, &g->vcnt, &g->nvchunks)) != 0)
+        goto fail;
+    nchunks = (g->state.nodes + g->C - 1) / g->C;
+    if ((rc = grow_l0(g, nchunks)) != 0)
+        goto fail;
+    for (uint32_t c = 0; c < nchunks; c++) {
+        const void *p;
+        size_t n;
+        rc = store_blob_get(t, STORE_HNSW, c, &p, &n);
+        if (rc != 0 || n % g->rec_bytes != 0) {
+            rc = rc ? rc : PV_ECORRUPT;
+            goto fail;
+        }
+        g->l0[c] = (uint8_t *)p; /* read only unless owned */
+        g->l0n[c] = (uint32_t)(n / g->rec_bytes);
+    }
+    *out = g;
+    return PV_OK;
+fail:
+    graph_close(g);
+    return rc == PV_ENOTFOUND ? PV_ECORRUPT : rc;
+}
+
+void graph_close(graph *g)
+{
+    if (!g)
+        return;
+    for (uint32_t c = 0; c < g->nl0; c++)
+        if (g->l0own[c])
+            free(g->l0[c]);
+    free(g->l0);
+    free(g->l0n);
+    free(g->l0own);
+    for (size_t i = 0; i < g->upcap; i++)
+        if (g->up[i].id != HNSW_NONE)
+            free(g->up[i].buf);
+    free(g->up);
+    free(g);
+}
+
+void graph_set_pending(graph *g, uint32_t first, uint32_t n, const float *vecs)
+{
+    g->pend_first = first;
+    g->pend_n = n;
+    g->pend = vecs;
+}
+
+int graph_insert(graph *g, hnsw_scratch *s, uint32_t id)
+{
+    uint32_t level = hnsw_random_level(&g->state, &g->p);
+    return hnsw_insert(&g->p, &g->state, &g->io, s, id, level);
+}
+
+int graph_delete(graph *g, uint32_t id)
+{
+    uint8_t *p;
+    int rc;
+    if (id >= g->state.nodes)
+        return PV_OK; /* not in the graph (never inserted) */
+    if ((rc = own_chunk(g, id / g->C)) != 0)
+        return rc;
+    if (!(p = rec0(g, id)))
+        return PV_ECORRUPT;
+    st32(p, ld32(p) | DELETED_BIT);
+    return PV_OK;
+}
+
+int graph_flush(graph *g)
+{
+    int rc;
+    for (uint32_t c = 0; c < g->nl0; c++) {
+        if (!g->l0own[c])
+            continue;
+        rc = store_blob_put(g->t, STORE_HNSW, c, g->l0[c],
+                            (size_t)g->l0n[c] * g->rec_bytes);
+        if (rc != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < g->upcap; i++) {
+        if (g->up[i].id == HNSW_NONE)
+            continue;
+        rc = store_blob_put(g->t, STORE_HNSW_UPPER, g->up[i].id, g->up[i].buf,
+                            g->up[i].len);
+        if (rc != 0)
+            return rc;
+    }
+    if ((rc = store_meta_put_u64(g->t, "hnsw_entry", g->state.entry)) != 0 ||
+        (rc = store_meta_put_u64(g->t, "hnsw_level", g->state.max_level)) != 0 ||
+        (rc = store_meta_put_u64(g->t, "hnsw_nodes", g->state.nodes)) != 0 ||
+        (rc = store_meta_put_u64(g->t, "hnsw_rng", g->state.rng)) != 0)
+        return rc;
+    return PV_OK;
+}
+
+int graph_search(graph *g, hnsw_scratch *s, const float *q, uint32_t k,
+                 uint32_t ef, hnsw_hit *out, uint32_t *n)
+{
+    return hnsw_search(&g->p, &g->state, &g->io, s, q, k, ef, out, n);
+}
+
+int graph_is_deleted(graph *g, uint32_t id) { return io_deleted(g, id); }
+
+const hnsw_state *graph_state(const graph *g) { return &g->state; }
+
+int graph_reset(graph *g)
+{
+    int rc;
+    if (!g->write)
+        return PV_ERDONLY;
+    if ((rc = store_blob_drop(g->t, STORE_HNSW)) != 0 ||
+        (rc = store_blob_drop(g->t, STORE_HNSW_UPPER)) != 0)
+        return rc;
+    for (uint32_t c = 0; c < g->nl0; c++) {
+        if (g->l0own[c])
+            free(g->l0[c]);
+        g->l0[c] = NULL;
+        g->l0own[c] = 0;
+        g->l0n[c] = 0;
+    }
+    for (size_t i = 0; i < g->upcap; i++)
+        if (g->up[i].id != HNSW_NONE) {
+            free(g->up[i].buf);
+            g->up[i].id = HNSW_NONE;
+        }
+    g->upn = 0;
+    hnsw_state_init(&g->state, g->state.rng);
+    return PV_OK;
+}

@@ -1,0 +1,50 @@
+/*
+ * graph.h - the HNSW graph of a database, on LMDB (engine room).
+ *
+ * Binds index/hnsw.c's hnsw_io to storage: level-0 links in chunks of
+ * fixed-width node records (STORE_HNSW), upper levels per node
+ * (STORE_HNSW_UPPER), vectors in the vector chunks, the graph state in meta.
+ * In a read transaction every access is pointer arithmetic into the map
+ * (zero-copy, no load step). In a write transaction the chunks a batch
+ * touches are copied once into an overlay, changed there, and written back
+ * by graph_flush() inside the same transaction as the items, so the graph
+ * and the items commit or vanish together.
+ */
+#ifndef PV_GRAPH_H
+#define PV_GRAPH_H
+
+#include "hnsw.h"
+#include "store.h"
+
+typedef struct graph graph;
+
+/* Open the graph of transaction t (read or write). dim and the vector
+ * chunk pointers come from the store. */
+int graph_open(store *st, store_txn *t, int write, graph **out);
+/* Release; a write graph not flushed leaves the transaction's tables as
+ * they were (the caller aborts or commits). NULL is fine. */
+void graph_close(graph *g);
+
+/* Vectors of ids [first, first+n) that are not stored yet (the batch being
+ * written); they stay the caller's and must outlive the inserts. */
+void graph_set_pending(graph *g, uint32_t first, uint32_t n, const float *vecs);
+
+/* Insert id (its vector stored or pending). */
+int graph_insert(graph *g, hnsw_scratch *s, uint32_t id);
+/* Mark id deleted (tombstone): walked through, never returned. */
+int graph_delete(graph *g, uint32_t id);
+/* Write the changed chunks, upper records and state into the txn. */
+int graph_flush(graph *g);
+
+int graph_search(graph *g, hnsw_scratch *s, const float *q, uint32_t k,
+                 uint32_t ef, hnsw_hit *out, uint32_t *n);
+
+/* Whether id is a deleted node (for other scans' filters). */
+int graph_is_deleted(graph *g, uint32_t id);
+
+const hnsw_state *graph_state(const graph *g);
+
+/* Drop the whole graph (for vacuum: then insert the live ids again). */
+int graph_reset(graph *g);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * hnsw.h - Hierarchical Navigable Small World graph (index room).
+ *
+ * Malkov and Yashunin, "Efficient and robust approximate nearest neighbor
+ * search using Hierarchical Navigable Small World graphs" (TPAMI 2018):
+ * insertion is Algorithm 1, layer search Algorithm 2, neighbour selection the
+ * heuristic of Algorithm 4 (with keepPrunedConnections, as hnswlib), k-NN
+ * search Algorithm 5. Parameters have hnswlib's meaning and defaults:
+ * M = 16 links per node on upper levels, M0 = 2*M on level 0,
+ * ef_construction = 200, level multiplier 1/ln(M).
+ *
+ * The graph lives wherever the caller keeps it: every read and write of a
+ * node's links and every vector goes through hnsw_io, so the same code runs
+ * on LMDB chunks (engine) and on plain arrays (tests). Similarity is the dot
+ * product of unit vectors (cosine); larger is closer.
+ *
+ * Deleted nodes (tombstones) are walked through but never returned.
+ */
+#ifndef PV_HNSW_H
+#define PV_HNSW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HNSW_MAX_LEVEL 16
+#define HNSW_NONE UINT32_MAX
+
+typedef struct hnsw_params {
+    uint32_t M;               /* links per node, levels >= 1 (default 16) */
+    uint32_t M0;              /* links per node, level 0 (default 2*M) */
+    uint32_t ef_construction; /* default 200 */
+    uint32_t dim;
+} hnsw_params;
+
+/* Where the graph is kept. All functions return 0 or a PV_E* code, except
+ * vec (NULL if the id has no vector) and deleted (nonzero = tombstone). */
+typedef struct hnsw_io {
+    void *ctx;
+    /* The vector of id (dim floats); may be unaligned (read with memcpy or
+     * unaligned loads). Valid until the next links_set. */
+    const float *(*vec)(void *ctx, uint32_t id);
+    /* The links of id at level: *n ids at *ids (u32, may be unaligned: read
+     * with memcpy). Valid until the next links_set. A node above its own
+     * level is a caller bug (PV_EINVAL). */
+    int (*links_get)(void *ctx, uint32_t id, uint32_t level,
+                     const uint32_t **ids, uint32_t *n);
+    /* Replace the links of id at level (n <= M0 on level 0, <= M above). */
+    int (*links_set)(void *ctx, uint32_t id, uint32_t level,
+                     const uint32_t *ids, uint32_t n);
+    /* Make room for a new node with the given top level (links empty). */
+    int (*node_add)(void *ctx, uint32_t id, uint32_t level);
+    int (*deleted)(void *ctx, uint32_t id);
+} hnsw_io;
+
+/* The graph's global state, kept by the caller (in meta, for LMDB). */
+typedef struct hnsw_state {
+    uint32_t entry;     /* entry point id, HNSW_NONE when empty */
+    uint32_t max_level; /* level of the entry point */
+    uint32_t nodes;     /* ids 0..nodes-1 are in the graph */
+    uint64_t rng;       /* level generator state (reproducible builds) */
+} hnsw_state;
+
+void hnsw_state_init(hnsw_state *st, uint64_t seed);
+
+/* Scratch memory for searches and inserts (visited marks, heaps); one per
+ * thread. capacity grows as ids grow. */
+typedef struct hnsw_scratch hnsw_scratch;
+hnsw_scratch *hnsw_scratch_new(void);
+void hnsw_scratch_free(hnsw_scratch *s); /* NULL is fine */
+
+/* The level a new node gets: floor(-ln(U) * 1/ln(M)), capped. */
+uint32_t hnsw_random_level(hnsw_state *st, const hnsw_params *p);
+
+/* Insert node id (its vector available through io->vec, id == st->nodes
+ * or any id not yet in the graph) with the given level. Updates st. */
+int hnsw_insert(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
+                hnsw_scratch *s, uint32_t id, uint32_t level);
+
+typedef struct hnsw_hit {
+    uint32_t id;
+    float score;
+} hnsw_hit;
+
+/* The k nearest non-deleted nodes to q (unit length, dim floats), best
+ * first, searching level 0 with a candidate list of max(ef, k). *n gets how
+ * many (<= k). */
+int hnsw_search(const hnsw_params *p, const hnsw_state *st,
+                const hnsw_io *io, hnsw_scratch *s, const float *q,
+                uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n);
+
+#endif
