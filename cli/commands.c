@@ -719,7 +719,7 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
         return print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
                                     (json_int_t)in.items, "deleted",
                                     (json_int_t)in.deleted));
-    printf("ok: %llu items, %llu removed; records, paths, hashes and vectors agree\n",
+    printf("ok: %llu items, %llu removed; records, paths, hashes, vectors and graph agree\n",
            (unsigned long long)in.items, (unsigned long long)in.deleted);
     return CLI_OK;
 }

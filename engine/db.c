@@ -468,6 +468,7 @@ int pv_db_verify(pv_db *db)
     const float *const *ptrs;
     const uint32_t *counts;
     uint32_t nchunks;
+    graph *g = NULL;
     int rc;
 
     if (!db)
@@ -490,18 +491,41 @@ int pv_db_verify(pv_db *db)
                      (unsigned long long)nvec);
         goto done;
     }
+    if ((rc = graph_open(db->st, t, 0, &g)) != 0) {
+        rc = db_fail(db, rc, "the HNSW graph cannot be read: %s", pv_strerror(rc));
+        goto done;
+    }
+    if (graph_state(g)->nodes > c.next_id) {
+        rc = db_fail(db, PV_ECORRUPT, "the graph has %u nodes but only %u ids exist",
+                     graph_state(g)->nodes, c.next_id);
+        goto done;
+    }
     for (uint32_t id = 0; id < c.next_id; id++) {
         store_item it;
+        int in_graph = id < graph_state(g)->nodes;
         if ((rc = store_item_get(t, id, &it)) != 0) {
             rc = db_fail(db, PV_ECORRUPT, "item %u: record %s", id,
                          rc == PV_ENOTFOUND ? "missing" : "unreadable");
             goto done;
         }
+        if (in_graph && (rc = graph_check_node(g, id)) != 0) {
+            rc = db_fail(db, rc, "item %u: graph node malformed", id);
+            goto done;
+        }
         if (it.flags & STORE_ITEM_DELETED) {
             dead++;
+            if (in_graph && !graph_is_deleted(g, id)) {
+                rc = db_fail(db, PV_ECORRUPT, "item %u removed but live in the graph", id);
+                goto done;
+            }
             continue;
         }
         live++;
+        if (!in_graph || graph_is_deleted(g, id)) {
+            rc = db_fail(db, PV_ECORRUPT, "live item %u is %s the graph", id,
+                         in_graph ? "deleted in" : "missing from");
+            goto done;
+        }
         if ((rc = verify_item(db, t, id, &it)) != 0)
             goto done;
     }
@@ -513,6 +537,7 @@ int pv_db_verify(pv_db *db)
                      (unsigned long long)live, (unsigned long long)dead,
                      (unsigned long long)npaths, (unsigned long long)nhashes);
 done:
+    graph_close(g);
     store_txn_abort(t);
     return rc;
 }

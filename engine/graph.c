@@ -445,6 +445,46 @@ int graph_is_deleted(graph *g, uint32_t id) { return io_deleted(g, id); }
 
 const hnsw_state *graph_state(const graph *g) { return &g->state; }
 
+static int check_links(graph *g, uint32_t id, uint32_t level, uint32_t max)
+{
+    const uint32_t *ids;
+    uint32_t n;
+    int rc = io_links_get(g, id, level, &ids, &n);
+    if (rc != 0 || n > max)
+        return PV_ECORRUPT;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t v;
+        memcpy(&v, ids + i, 4);
+        if (v >= g->state.nodes || v == id)
+            return PV_ECORRUPT;
+    }
+    return PV_OK;
+}
+
+int graph_check_node(graph *g, uint32_t id)
+{
+    const uint8_t *p;
+    size_t len;
+    uint32_t levels;
+    int rc;
+    if (id >= g->state.nodes || !rec0(g, id))
+        return PV_ECORRUPT;
+    if ((rc = check_links(g, id, 0, g->p.M0)) != 0)
+        return rc;
+    rc = up_get(g, id, &p, &len);
+    if (rc == PV_ENOTFOUND)
+        return id == g->state.entry && g->state.max_level > 0 ? PV_ECORRUPT : PV_OK;
+    if (rc != 0 || len < 4)
+        return PV_ECORRUPT;
+    levels = ld32(p);
+    if (levels == 0 || levels >= HNSW_MAX_LEVEL || len != 4 + levels * g->up_block)
+        return PV_ECORRUPT;
+    for (uint32_t l = 1; l <= levels; l++)
+        if ((rc = check_links(g, id, l, g->p.M)) != 0)
+            return rc;
+    return PV_OK;
+}
+
 int graph_reset(graph *g)
 {
     int rc;

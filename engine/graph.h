@@ -44,6 +44,11 @@ int graph_is_deleted(graph *g, uint32_t id);
 
 const hnsw_state *graph_state(const graph *g);
 
+/* Check node id's records: link counts within M0 (level 0) and M, every
+ * link names a node below state.nodes and not id itself, the upper record
+ * present for the node's levels. PV_ECORRUPT otherwise. */
+int graph_check_node(graph *g, uint32_t id);
+
 /* Drop the whole graph (for vacuum: then insert the live ids again). */
 int graph_reset(graph *g);
 

@@ -177,9 +177,25 @@ Test(cli, init_add_query_info_rm_ls_check)
     cr_assert_gt(json_integer_value(json_object_get(j, "disk_bytes")), 0);
     json_decref(j);
 
+    cr_assert_eq(run("query", db, q, "-k", "3", "--exact", "--json"), 0);
+    j = out_json();
+    cr_assert_str_eq(json_string_value(json_object_get(j, "index")), "exact");
+    json_decref(j);
+    cr_assert_eq(run("query", db, q, "-k", "3", "-e", "10", "--json"), 0);
+    j = out_json();
+    {
+        const char *ix = json_string_value(json_object_get(j, "index"));
+        cr_assert(ix && strcmp(ix, "hnsw") == 0);
+    }
+    json_decref(j);
+    cr_assert_eq(run("query", db, q, "--ef", "0"), 2);
+
     cr_assert_eq(run("rm", db, q), 0, "%s", err_text);
     cr_assert_eq(run("rm", db, q), 1, "second rm: not in the database");
-    cr_assert(strstr(err_text, "not in the database"), "%s", err_text);
+    cr_assert(strstr(err_text, "not in the database"), "stderr: %s", err_text);
+    cr_assert_eq(run("vacuum", db), 0, "%s", err_text);
+    cr_assert_eq(run("query", db, q, "-k", "8"), 0);
+    cr_assert(!strstr(out_text, q), "a removed image came back: %s", out_text);
     cr_assert_eq(run("ls", db, "--json"), 0);
     j = out_json();
     cr_assert_eq(json_integer_value(json_object_get(j, "count")), 7);
@@ -189,7 +205,8 @@ Test(cli, init_add_query_info_rm_ls_check)
 
 Test(cli, exit_codes_and_help)
 {
-    const char *cmds[] = {"init", "add", "query", "dups", "info", "rm", "ls", "check", "shell"};
+    const char *cmds[] = {"init", "add", "query", "dups", "info", "rm", "ls", "check",
+                          "vacuum", "shell"};
     cr_assert_eq(run("--help"), 0);
     cr_assert_eq(run("nonesuch"), 2);
     cr_assert_eq(run("query"), 2);

@@ -232,6 +232,67 @@ Test(db, removed_item_never_returned)
     cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
 }
 
+Test(db, vacuum_rebuilds_graph_without_removed)
+{
+    errlog log = {0};
+    pv_hit *hits = NULL;
+    size_t n = 0;
+    char p[GEN_PATH_MAX];
+    pv_info info;
+    make_set(20);
+    add_dir(&log);
+    for (int i = 0; i < 20; i += 2) {
+        char name[32];
+        snprintf(name, sizeof name, "img%02d.%s", i, i % 2 ? "jpg" : "png");
+        gen_path(p, imgs, name);
+        cr_assert_eq(pv_remove(db, p), 0);
+    }
+    cr_assert_eq(pv_db_verify(db), 0, "before vacuum: %s", pv_db_errmsg(db));
+    cr_assert_eq(pv_vacuum(db), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(pv_db_verify(db), 0, "after vacuum: %s", pv_db_errmsg(db));
+    cr_assert_eq(pv_db_info(db, &info), 0);
+    cr_assert_eq(info.items, 10);
+    cr_assert_eq(info.graph_nodes, 20, "ids up to the last live one");
+    gen_path(p, imgs, "img00.png");
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){20, 0, 0}, &hits, &n), 0);
+    cr_assert_eq(n, 10, "every live item and no removed one");
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(hits[i].id % 2, 1, "removed id %u returned", hits[i].id);
+    pv_hits_free(hits, n);
+    /* adding after a vacuum goes on from the rebuilt graph */
+    picture("after.png", 4321, 50, 50, 'p');
+    add_dir(&log);
+    gen_path(p, imgs, "after.png");
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){1, 0, 0}, &hits, &n), 0);
+    cr_assert(strstr(hits[0].path, "after.png"));
+    pv_hits_free(hits, n);
+    cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
+}
+
+Test(db, hnsw_and_exact_agree_on_small_sets)
+{
+    errlog log = {0};
+    char p[GEN_PATH_MAX];
+    make_set(30);
+    add_dir(&log);
+    for (int i = 0; i < 30; i += 3) {
+        char name[32];
+        pv_hit *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        snprintf(name, sizeof name, "img%02d.%s", i, i % 2 ? "jpg" : "png");
+        gen_path(p, imgs, name);
+        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){5, 1, 0}, &a, &na), 0);
+        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){5, 0, 0}, &b, &nb), 0);
+        cr_assert_eq(na, nb);
+        for (size_t j = 0; j < na; j++) {
+            cr_assert_eq(a[j].id, b[j].id, "query %d rank %zu", i, j);
+            cr_assert_float_eq(a[j].score, b[j].score, 1e-5);
+        }
+        pv_hits_free(a, na);
+        pv_hits_free(b, nb);
+    }
+}
+
 /* Every bad input of issue 2 in one batch with good files: each is reported
  * with its path, skipped and counted; the good ones are committed. */
 Test(db, bad_files_reported_good_ones_kept)

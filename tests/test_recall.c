@@ -47,20 +47,21 @@ static void export_once(void)
 }
 
 /* The first n test images, in a stable order (class folder, then name). */
-static int list_queries(char paths[][96], int n)
+static int list_queries(char paths[][256], int n)
 {
     static const char *const cls[] = {"ankle_boot", "bag", "coat", "dress", "pullover",
                                       "sandal", "shirt", "sneaker", "trouser", "tshirt_top"};
     int got = 0;
     for (int c = 0; c < 10 && got < n; c++) {
-        char d[128];
+        char d[96];
         struct dirent **ents = NULL;
         int ne;
         snprintf(d, sizeof d, CACHE "/test/%s", cls[c]);
         ne = scandir(d, &ents, NULL, alphasort);
         for (int i = 0; i < ne; i++) {
             if (got < n && i < 1 + n / 10 && ents[i]->d_name[0] != '.')
-                snprintf(paths[got++], 96, "%s/%s", d, ents[i]->d_name);
+                if ((size_t)snprintf(paths[got], 256, "%s/%.100s", d, ents[i]->d_name) < 256)
+                    got++;
             free(ents[i]);
         }
         free(ents);
@@ -71,7 +72,7 @@ static int list_queries(char paths[][96], int n)
 Test(recall, hnsw_recall_at_10_on_fashion_mnist, .timeout = 1200)
 {
     char dir[GEN_PATH_MAX], dbp[GEN_PATH_MAX], err[512];
-    static char queries[NQUERIES][96];
+    static char queries[NQUERIES][256];
     const char *paths[1] = {CACHE "/train"};
     pv_db *db = NULL;
     pv_add_stats st;
