@@ -326,6 +326,7 @@ int graph_open(store *st, store_txn *t, int write, graph **out)
 {
     const store_schema *s = store_get_schema(st);
     graph *g = calloc(1, sizeof *g);
+    store_counts counts;
     uint32_t nchunks;
     int rc;
     if (!g)
@@ -341,8 +342,12 @@ int graph_open(store *st, store_txn *t, int write, graph **out)
     g->up_block = (1 + g->p.M) * 4;
     g->io = (hnsw_io){g, io_vec, io_links_get, io_links_set, io_node_add, io_deleted};
     if ((rc = load_state(g)) != 0 ||
+        (rc = store_counts_get(t, &counts)) != 0 ||
         (rc = store_vec_chunks(t, &g->vptr, &g->vcnt, &g->nvchunks)) != 0)
         goto fail;
+    /* With no tombstone anywhere, searches skip the per-result check. */
+    if (counts.deleted == 0)
+        g->io.deleted = NULL;
     nchunks = (g->state.nodes + g->C - 1) / g->C;
     if ((rc = grow_l0(g, nchunks)) != 0)
         goto fail;
@@ -405,6 +410,7 @@ int graph_delete(graph *g, uint32_t id)
     if (!(p = rec0(g, id)))
         return PV_ECORRUPT;
     st32(p, ld32(p) | DELETED_BIT);
+    g->io.deleted = io_deleted; /* from now on searches must check */
     return PV_OK;
 }
 

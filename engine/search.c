@@ -59,11 +59,10 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
         uint32_t ef = o && o->ef > 0 ? (uint32_t)o->ef : QUERY_DEFAULT_EF;
         hnsw_scratch *s = db_scratch(db);
         graph *g = NULL;
-        hnsw_hit *hh = (hnsw_hit *)fh; /* same layout: id, score */
         if (!s)
             return PV_ENOMEM;
         if ((rc = graph_open(db->st, t, 0, &g)) == 0)
-            rc = graph_search(g, s, q, k, ef < k ? k : ef, hh, nh);
+            rc = graph_search(g, s, q, k, ef < k ? k : ef, fh, nh);
         graph_close(g);
         return rc;
     }

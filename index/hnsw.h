@@ -4,7 +4,7 @@
  * Malkov and Yashunin, "Efficient and robust approximate nearest neighbor
  * search using Hierarchical Navigable Small World graphs" (TPAMI 2018):
  * insertion is Algorithm 1, layer search Algorithm 2, neighbour selection the
- * heuristic of Algorithm 4 (with keepPrunedConnections, as hnswlib), k-NN
+ * heuristic of Algorithm 4 (without keepPrunedConnections, as hnswlib), k-NN
  * search Algorithm 5. Parameters have hnswlib's meaning and defaults:
  * M = 16 links per node on upper levels, M0 = 2*M on level 0,
  * ef_construction = 200, level multiplier 1/ln(M).
@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "flat.h"
 
 #define HNSW_MAX_LEVEL 16
 #define HNSW_NONE UINT32_MAX
@@ -49,6 +51,8 @@ typedef struct hnsw_io {
                      const uint32_t *ids, uint32_t n);
     /* Make room for a new node with the given top level (links empty). */
     int (*node_add)(void *ctx, uint32_t id, uint32_t level);
+    /* NULL when no node is deleted: saves a call (and a cache miss on
+     * the node's record) for every node entering a search's results. */
     int (*deleted)(void *ctx, uint32_t id);
 } hnsw_io;
 
@@ -72,18 +76,19 @@ void hnsw_scratch_free(hnsw_scratch *s); /* NULL is fine */
 uint32_t hnsw_random_level(hnsw_state *st, const hnsw_params *p);
 
 /* Insert node id (its vector available through io->vec, id == st->nodes
- * or any id not yet in the graph) with the given level. Updates st. */
+ * or any id not yet in the graph) with the given level. Updates st.
+ * PV_ENUMERIC if the vector holds a NaN or Inf (nothing changed then). On
+ * any other error the graph may be partly linked and st is unchanged: the
+ * caller drops the transaction. */
 int hnsw_insert(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
                 hnsw_scratch *s, uint32_t id, uint32_t level);
 
-typedef struct hnsw_hit {
-    uint32_t id;
-    float score;
-} hnsw_hit;
+/* A result: the same record as flat.h's, so callers share one array. */
+typedef flat_hit hnsw_hit;
 
 /* The k nearest non-deleted nodes to q (unit length, dim floats), best
  * first, searching level 0 with a candidate list of max(ef, k). *n gets how
- * many (<= k). */
+ * many (<= k). PV_ENUMERIC if q holds a NaN or Inf. */
 int hnsw_search(const hnsw_params *p, const hnsw_state *st,
                 const hnsw_io *io, hnsw_scratch *s, const float *q,
                 uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n);

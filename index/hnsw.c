@@ -1,0 +1,699 @@
+/*
+ * hnsw.c - Hierarchical Navigable Small World graph: insert and k-NN search
+ * (index room).
+ *
+ * Follows Malkov and Yashunin, "Efficient and robust approximate nearest
+ * neighbor search using Hierarchical Navigable Small World graphs", TPAMI
+ * 2018: insertion is Algorithm 1 (hnsw_insert), the beam search of one layer
+ * Algorithm 2 (search_layer), neighbour selection the heuristic of Algorithm
+ * 4 (select_neighbors), k-NN search Algorithm 5 (hnsw_search). Where the
+ * paper leaves a choice open we do what hnswlib (0.6-0.8) does, because the
+ * benchmark compares recall with hnswlib at the same M and ef_construction:
+ *   - the heuristic runs without extendCandidates and without
+ *     keepPrunedConnections: a node gets only the candidates the heuristic
+ *     keeps, possibly fewer than M (hnswlib's getNeighborsByHeuristic2). A
+ *     candidate list shorter than the limit is kept whole, unpruned;
+ *   - a new node gets at most M links on every level, level 0 included; the
+ *     M0 = 2*M room on level 0 is filled only by reverse links;
+ *   - a reverse link that overflows a neighbour's list re-runs the heuristic
+ *     over (its current links + the new node), as seen from that neighbour
+ *     (hnswlib's mutuallyConnectNewElement);
+ *   - each layer's search starts from the single closest node the previous
+ *     layer selected, not from the whole previous result set;
+ *   - tombstoned nodes are expanded like any other (they keep the graph
+ *     navigable) but never enter a result set, so they are never returned
+ *     and never linked to by new nodes - except a tombstoned entry point,
+ *     which new nodes still link to so the top of the graph stays reachable
+ *     (hnswlib's markDelete).
+ * ef_construction below M is raised to M, as hnswlib does.
+ *
+ * Similarity is the dot product of unit vectors (larger is closer), from
+ * vec_dot. The graph is reached only through the caller's hnsw_io, so no
+ * pointer it hands out is assumed aligned (links are copied out with
+ * memcpy, vectors go to vec_dot, which loads unaligned) or long-lived: the
+ * inserted node's vector is copied into scratch first, and no pointer from
+ * io is kept across a links_set.
+ *
+ * Speed: a search allocates nothing once its scratch has grown to the graph
+ * (visited marks are u16 epoch tags, cleared only when the tag wraps; the
+ * two heaps live in preallocated arrays). Expanding a node first filters its
+ * links against the visited marks and asks io for every fresh neighbour's
+ * vector, prefetching each, and only then computes the distances, so the
+ * memory loads of a whole neighbourhood are in flight together instead of
+ * one vector at a time.
+ */
+#include "hnsw.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pixvec.h"
+#include "pv_util.h"
+#include "vec.h"
+
+/* Limits that keep every size computation far from overflow. */
+#define HNSW_MAX_LINKS 4096u
+#define HNSW_MAX_EF (1u << 24)
+
+/* Bytes of every fresh neighbour's vector prefetched as soon as it is
+ * found unvisited (before any distance of that expansion is computed).
+ * Measured on Fashion-MNIST (784-d, 3136-byte vectors, 60k nodes): no
+ * prefetch is ~15-20% slower; 256 bytes beats 64, 128, 512, 1024 and the
+ * whole vector, and beats also prefetching the whole next vector while
+ * scoring the current one, prefetching the first lines past a 4 KiB page
+ * boundary (-20%: each extra prefetch that needs a page walk costs more
+ * than it saves) and prefetching the next candidate's links. */
+#define HNSW_PF_BYTES 256u
+
+typedef struct cand {
+    float s; /* similarity to the query */
+    uint32_t id;
+} cand;
+
+struct hnsw_scratch {
+    uint16_t *vis; /* visited tags per id */
+    size_t vis_cap;
+    uint16_t tag;
+
+    cand *cq; /* candidates to expand: max-heap on s */
+    cand *rq; /* results: min-heap on s, at most ef */
+    uint32_t nrq;
+
+    /* One node's links (copied out of io) and their vectors. */
+    uint32_t *nb;
+    const float **nbv;
+
+    /* Insert: the sorted result set (w) and the new node's selected links
+     * (sel); a neighbour's overflowing list (w2) and its re-selection
+     * (sel2); the kept candidates' vectors (selv); ids for links_set. */
+    cand *w, *w2, *sel, *sel2;
+    const float **selv;
+    uint32_t *ids;
+
+    float *q; /* copy of the vector being inserted */
+
+    uint32_t cq_cap, rq_cap, nb_cap, nbv_cap, w_cap, w2_cap, sel_cap,
+        sel2_cap, selv_cap, ids_cap, q_cap;
+};
+
+hnsw_scratch *hnsw_scratch_new(void)
+{
+    return calloc(1, sizeof(hnsw_scratch));
+}
+
+void hnsw_scratch_free(hnsw_scratch *s)
+{
+    if (!s)
+        return;
+    free(s->vis);
+    free(s->cq);
+    free(s->rq);
+    free(s->nb);
+    free(s->nbv);
+    free(s->w);
+    free(s->w2);
+    free(s->sel);
+    free(s->sel2);
+    free(s->selv);
+    free(s->ids);
+    free(s->q);
+    free(s);
+}
+
+/* Grow the array *pp (capacity *cap) to hold n elements of size bytes,
+ * keeping its contents. */
+static int grow(void *pp, uint32_t *cap, uint32_t n, size_t size)
+{
+    void **p = pp;
+    if (n <= *cap)
+        return 0;
+    void *np = pv_realloc_array(*p, n, size);
+    if (!np)
+        return PV_ENOMEM;
+    *p = np;
+    *cap = n;
+    return 0;
+}
+
+/* Make the scratch big enough for a graph of `nodes` ids, link lists of up
+ * to maxl ids, a result set of ef and vectors of dim floats. */
+static int scratch_reserve(hnsw_scratch *s, uint32_t nodes, uint32_t maxl,
+                           uint32_t ef, uint32_t dim)
+{
+    if (nodes > s->vis_cap) {
+        /* Geometric growth: inserts add one id at a time. */
+        size_t cap = s->vis_cap + s->vis_cap / 2;
+        if (cap < nodes)
+            cap = nodes;
+        if (cap < 1024)
+            cap = 1024;
+        uint16_t *v = pv_realloc_array(s->vis, cap, sizeof *v);
+        if (!v)
+            return PV_ENOMEM;
+        /* Zero is never a live tag, so new slots read as unvisited. */
+        memset(v + s->vis_cap, 0, (cap - s->vis_cap) * sizeof *v);
+        s->vis = v;
+        s->vis_cap = cap;
+    }
+    /* The candidate heap grows further during a search if it must. */
+    int rc = grow(&s->cq, &s->cq_cap, 2 * ef + 2 * maxl + 64, sizeof(cand));
+    if (!rc)
+        rc = grow(&s->rq, &s->rq_cap, ef + 1, sizeof(cand));
+    if (!rc)
+        rc = grow(&s->nb, &s->nb_cap, maxl + 1, sizeof(uint32_t));
+    if (!rc)
+        rc = grow(&s->nbv, &s->nbv_cap, maxl + 1, sizeof(float *));
+    if (!rc)
+        rc = grow(&s->w, &s->w_cap, ef + 1, sizeof(cand));
+    if (!rc)
+        rc = grow(&s->w2, &s->w2_cap, maxl + 1, sizeof(cand));
+    if (!rc)
+        rc = grow(&s->sel, &s->sel_cap, maxl + 1, sizeof(cand));
+    if (!rc)
+        rc = grow(&s->sel2, &s->sel2_cap, maxl + 1, sizeof(cand));
+    if (!rc)
+        rc = grow(&s->selv, &s->selv_cap, maxl + 1, sizeof(float *));
+    if (!rc)
+        rc = grow(&s->ids, &s->ids_cap, maxl + 1, sizeof(uint32_t));
+    if (!rc && dim)
+        rc = grow(&s->q, &s->q_cap, dim, sizeof(float));
+    return rc;
+}
+
+/* A fresh visited epoch; all marks are cleared only when the tag wraps. */
+static uint16_t next_tag(hnsw_scratch *s)
+{
+    if (++s->tag == 0) {
+        memset(s->vis, 0, s->vis_cap * sizeof *s->vis);
+        s->tag = 1;
+    }
+    return s->tag;
+}
+
+/* ---- binary heaps on preallocated arrays ---------------------------------- */
+
+static inline void maxheap_push(cand *h, uint32_t *n, cand x)
+{
+    uint32_t i = (*n)++;
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (h[p].s >= x.s)
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static inline void maxheap_pop(cand *h, uint32_t *n)
+{
+    uint32_t m = --(*n), i = 0;
+    cand x = h[m];
+    if (m == 0)
+        return;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= m)
+            break;
+        if (c + 1 < m && h[c + 1].s > h[c].s)
+            c++;
+        if (h[c].s <= x.s)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+static inline void minheap_push(cand *h, uint32_t *n, cand x)
+{
+    uint32_t i = (*n)++;
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (h[p].s <= x.s)
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+/* Put x in place of the root (the worst kept) and sift it down: the same
+ * set as push-then-pop when x beats the root, in one pass. */
+static inline void minheap_replace_top(cand *h, uint32_t n, cand x)
+{
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && h[c + 1].s < h[c].s)
+            c++;
+        if (h[c].s >= x.s)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+/* Heapsort of a min-heap in place: afterwards h[0..n) is best first. */
+static void minheap_sort_desc(cand *h, uint32_t n)
+{
+    while (n > 1) {
+        cand last = h[--n];
+        h[n] = h[0];
+        minheap_replace_top(h, n, last);
+    }
+}
+
+/* ---- level generator ------------------------------------------------------ */
+
+void hnsw_state_init(hnsw_state *st, uint64_t seed)
+{
+    st->entry = HNSW_NONE;
+    st->max_level = 0;
+    st->nodes = 0;
+    st->rng = seed;
+}
+
+/* splitmix64 (Steele, Lea, Flood 2014): one u64 of state, any seed works. */
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint32_t hnsw_random_level(hnsw_state *st, const hnsw_params *p)
+{
+    /* U in (0, 1]: never 0, so -ln(U) is finite. */
+    double u = (double)((splitmix64(&st->rng) >> 11) + 1) * 0x1.0p-53;
+    if (!p || p->M < 2)
+        return 0;
+    double l = -log(u) / log((double)p->M);
+    if (!(l < (double)(HNSW_MAX_LEVEL - 1)))
+        return HNSW_MAX_LEVEL - 1;
+    return (uint32_t)l;
+}
+
+/* ---- layer search --------------------------------------------------------- */
+
+static int params_check(const hnsw_params *p)
+{
+    /* M0 >= M: a new node gets up to M links on level 0 too. */
+    if (!p || p->M < 2 || p->M > HNSW_MAX_LINKS || p->M0 < p->M ||
+        p->M0 > HNSW_MAX_LINKS || p->dim == 0 || p->dim > (1u << 24))
+        return PV_EINVAL;
+    return 0;
+}
+
+static uint32_t max_links(const hnsw_params *p, uint32_t level)
+{
+    return level == 0 ? p->M0 : p->M;
+}
+
+static inline void prefetch_vec(const float *v)
+{
+    const char *c = (const char *)v;
+    for (unsigned b = 0; b < HNSW_PF_BYTES; b += 64)
+        __builtin_prefetch(c + b, 0, 3);
+}
+
+/* Copy the links of id at level into s->nb (the ids may be unaligned);
+ * *n gets their count. Ids beyond the graph are refused: a corrupt record
+ * must not index past the visited array. */
+static int get_links(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
+                     uint32_t id, uint32_t level, uint32_t nodes, uint32_t *n)
+{
+    const uint32_t *ids;
+    uint32_t k;
+    int rc = io->links_get(io->ctx, id, level, &ids, &k);
+    if (rc)
+        return rc;
+    if (k > max_links(p, level) || (k && !ids))
+        return PV_ECORRUPT;
+    /* One fixed-size memcpy per id compiles to a plain (unaligned-safe)
+     * load; a memcpy of k * 4 bytes was a libc call costing ~4% of a
+     * build. */
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t t;
+        memcpy(&t, ids + j, sizeof t);
+        if (t >= nodes)
+            return PV_ECORRUPT;
+        s->nb[j] = t;
+    }
+    *n = k;
+    return 0;
+}
+
+/* Greedy descent (ef = 1) from *ep through levels top..stop+1 (Algorithm 5,
+ * and the first loop of Algorithm 1): move to the best neighbour while one
+ * is better than where we stand. */
+static int greedy(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
+                  const float *q, uint32_t nodes, uint32_t top, uint32_t stop,
+                  uint32_t *ep, float *eps)
+{
+    uint32_t cur = *ep;
+    float cs = *eps;
+    for (uint32_t level = top; level > stop; level--) {
+        int changed = 1;
+        while (changed) {
+            uint32_t n;
+            int rc = get_links(p, io, s, cur, level, nodes, &n);
+            if (rc)
+                return rc;
+            changed = 0;
+            for (uint32_t j = 0; j < n; j++) {
+                const float *v = io->vec(io->ctx, s->nb[j]);
+                if (!v)
+                    return PV_ECORRUPT;
+                s->nbv[j] = v;
+                prefetch_vec(v);
+            }
+            for (uint32_t j = 0; j < n; j++) {
+                float d = vec_dot(q, s->nbv[j], p->dim);
+                if (d > cs) {
+                    cs = d;
+                    cur = s->nb[j];
+                    changed = 1;
+                }
+            }
+        }
+    }
+    *ep = cur;
+    *eps = cs;
+    return 0;
+}
+
+/* Algorithm 2: beam search of one level from ep (similarity eps) keeping
+ * the ef best non-deleted nodes in s->rq (a min-heap, s->nrq of them).
+ * Stops when the best unexpanded candidate is worse than the worst of a
+ * full result set (the paper's early termination). */
+static int search_layer(const hnsw_params *p, const hnsw_io *io,
+                        hnsw_scratch *s, const float *q, uint32_t nodes,
+                        uint32_t ep, float eps, uint32_t level, uint32_t ef)
+{
+    void *ctx = io->ctx;
+    const uint16_t tag = next_tag(s);
+    uint16_t *vis = s->vis;
+    cand *cq = s->cq, *rq = s->rq;
+    uint32_t ncq = 0, nrq = 0;
+    const uint32_t dim = p->dim;
+    float lower = -INFINITY; /* worst similarity in the results */
+
+    int (*const deleted)(void *, uint32_t) = io->deleted;
+
+    vis[ep] = tag;
+    cq[ncq++] = (cand){eps, ep};
+    if (!deleted || !deleted(ctx, ep)) {
+        rq[nrq++] = (cand){eps, ep};
+        lower = eps;
+    }
+    while (ncq > 0) {
+        const cand c = cq[0];
+        if (c.s < lower && nrq == ef)
+            break;
+        maxheap_pop(cq, &ncq);
+
+        uint32_t n, m = 0;
+        int rc = get_links(p, io, s, c.id, level, nodes, &n);
+        if (rc)
+            return rc;
+        /* Filter first and prefetch every fresh neighbour's vector, so their
+         * cache misses overlap; then score them. */
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t id = s->nb[j];
+            if (vis[id] == tag)
+                continue;
+            vis[id] = tag;
+            const float *v = io->vec(ctx, id);
+            if (!v)
+                return PV_ECORRUPT;
+            prefetch_vec(v);
+            s->nb[m] = id;
+            s->nbv[m++] = v;
+        }
+        if (ncq + m > s->cq_cap) {
+            uint32_t want = ncq + m;
+            int g = grow(&s->cq, &s->cq_cap,
+                         want <= UINT32_MAX / 2 ? 2 * want : want,
+                         sizeof(cand));
+            if (g)
+                return g;
+            cq = s->cq;
+        }
+        for (uint32_t j = 0; j < m; j++) {
+            float d = vec_dot(q, s->nbv[j], dim);
+            if (nrq < ef || d > lower) {
+                uint32_t id = s->nb[j];
+                maxheap_push(cq, &ncq, (cand){d, id});
+                if (!deleted || !deleted(ctx, id)) {
+                    if (nrq < ef)
+                        minheap_push(rq, &nrq, (cand){d, id});
+                    else
+                        minheap_replace_top(rq, nrq, (cand){d, id});
+                    lower = rq[0].s;
+                }
+            }
+        }
+    }
+    s->nrq = nrq;
+    return 0;
+}
+
+/* ---- neighbour selection (Algorithm 4) ------------------------------------ */
+
+/* From c[0..n) (best first, similarities to the base point), keep at most m:
+ * a candidate is kept when it is closer to the base point than to every
+ * one kept before it, so links spread over directions instead of crowding
+ * into one cluster. Lists shorter than m are kept whole (hnswlib). */
+static int select_neighbors(const hnsw_io *io, hnsw_scratch *s, uint32_t dim,
+                            const cand *c, uint32_t n, uint32_t m, cand *out,
+                            uint32_t *nout)
+{
+    uint32_t k = 0;
+    if (n < m) {
+        memcpy(out, c, (size_t)n * sizeof *c);
+        *nout = n;
+        return 0;
+    }
+    for (uint32_t i = 0; i < n && k < m; i++) {
+        const float *v = io->vec(io->ctx, c[i].id);
+        int good = 1;
+        if (!v)
+            return PV_ECORRUPT;
+        for (uint32_t j = 0; j < k; j++) {
+            if (vec_dot(s->selv[j], v, dim) > c[i].s) {
+                good = 0;
+                break;
+            }
+        }
+        if (good) {
+            s->selv[k] = v;
+            out[k++] = c[i];
+        }
+    }
+    *nout = k;
+    return 0;
+}
+
+/* Add the reverse link e -> id (similarity es) at level; if e's list is
+ * full, re-select e's links from (its links + id) with the heuristic. */
+static int connect_back(const hnsw_params *p, const hnsw_io *io,
+                        hnsw_scratch *s, uint32_t nodes, uint32_t e, float es,
+                        uint32_t id, uint32_t level)
+{
+    const uint32_t mmax = max_links(p, level);
+    uint32_t n, k;
+    int rc = get_links(p, io, s, e, level, nodes, &n);
+    if (rc)
+        return rc;
+    for (uint32_t j = 0; j < n; j++)
+        if (s->nb[j] == id)
+            return 0; /* already linked */
+    if (n < mmax) {
+        s->nb[n] = id;
+        return io->links_set(io->ctx, e, level, s->nb, n + 1);
+    }
+    const float *ve = io->vec(io->ctx, e);
+    if (!ve)
+        return PV_ECORRUPT;
+    /* Candidates as seen from e, sorted best first (insertion sort: at most
+     * M0 + 1 of them). */
+    cand *w = s->w2;
+    for (uint32_t j = 0; j <= n; j++) {
+        cand x;
+        if (j < n) {
+            const float *v = io->vec(io->ctx, s->nb[j]);
+            if (!v)
+                return PV_ECORRUPT;
+            x = (cand){vec_dot(ve, v, p->dim), s->nb[j]};
+        } else {
+            x = (cand){es, id};
+        }
+        uint32_t i = j;
+        while (i > 0 && w[i - 1].s < x.s) {
+            w[i] = w[i - 1];
+            i--;
+        }
+        w[i] = x;
+    }
+    rc = select_neighbors(io, s, p->dim, w, n + 1, mmax, s->sel2, &k);
+    if (rc)
+        return rc;
+    for (uint32_t j = 0; j < k; j++)
+        s->ids[j] = s->sel2[j].id;
+    return io->links_set(io->ctx, e, level, s->ids, k);
+}
+
+/* ---- insert (Algorithm 1) ------------------------------------------------- */
+
+int hnsw_insert(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
+                hnsw_scratch *s, uint32_t id, uint32_t level)
+{
+    int rc = params_check(p);
+    if (rc)
+        return rc;
+    if (!st || !io || !s || id == HNSW_NONE || level >= HNSW_MAX_LEVEL ||
+        (st->entry != HNSW_NONE &&
+         (st->entry >= st->nodes || st->max_level >= HNSW_MAX_LEVEL)))
+        return PV_EINVAL;
+    const uint32_t nodes = id >= st->nodes ? id + 1 : st->nodes;
+    const uint32_t efc = p->ef_construction > p->M ? p->ef_construction : p->M;
+    if (efc > HNSW_MAX_EF)
+        return PV_EINVAL;
+    rc = scratch_reserve(s, nodes, p->M0, efc, p->dim);
+    if (rc)
+        return rc;
+
+    /* Our own copy: io's pointers die at the next links_set. */
+    const float *v = io->vec(io->ctx, id);
+    if (!v)
+        return PV_EINVAL;
+    memcpy(s->q, v, (size_t)p->dim * sizeof(float));
+    const float *q = s->q;
+    /* A NaN or Inf would compare false against everything and poison
+     * every list it entered; refuse it before touching the graph. */
+    for (uint32_t j = 0; j < p->dim; j++)
+        if (!isfinite(q[j]))
+            return PV_ENUMERIC;
+    rc = io->node_add(io->ctx, id, level);
+    if (rc)
+        return rc;
+
+    if (st->entry == HNSW_NONE) {
+        st->entry = id;
+        st->max_level = level;
+        st->nodes = nodes;
+        return 0;
+    }
+
+    const uint32_t entry = st->entry, top = st->max_level;
+    v = io->vec(io->ctx, entry);
+    if (!v)
+        return PV_ECORRUPT;
+    uint32_t ep = entry;
+    float eps = vec_dot(q, v, p->dim);
+    const float entry_s = eps;
+    const int entry_deleted = io->deleted && io->deleted(io->ctx, entry);
+
+    rc = greedy(p, io, s, q, nodes, top, level, &ep, &eps);
+    if (rc)
+        return rc;
+
+    for (uint32_t l = level < top ? level : top;; l--) {
+        rc = search_layer(p, io, s, q, nodes, ep, eps, l, efc);
+        if (rc)
+            return rc;
+        /* A deleted entry point is not in the results; link to it anyway so
+         * the levels above stay reachable from new nodes (hnswlib). */
+        if (entry_deleted) {
+            if (s->nrq < efc)
+                minheap_push(s->rq, &s->nrq, (cand){entry_s, entry});
+            else if (entry_s > s->rq[0].s)
+                minheap_replace_top(s->rq, s->nrq, (cand){entry_s, entry});
+        }
+        minheap_sort_desc(s->rq, s->nrq);
+        uint32_t nw = 0, nsel;
+        for (uint32_t j = 0; j < s->nrq; j++)
+            if (s->rq[j].id != id) /* a caller re-inserting a live id */
+                s->w[nw++] = s->rq[j];
+
+        rc = select_neighbors(io, s, p->dim, s->w, nw, p->M, s->sel, &nsel);
+        if (rc)
+            return rc;
+        if (nsel > 0) {
+            for (uint32_t j = 0; j < nsel; j++)
+                s->ids[j] = s->sel[j].id;
+            rc = io->links_set(io->ctx, id, l, s->ids, nsel);
+            if (rc)
+                return rc;
+            for (uint32_t j = 0; j < nsel; j++) {
+                rc = connect_back(p, io, s, nodes, s->sel[j].id, s->sel[j].s,
+                                  id, l);
+                if (rc)
+                    return rc;
+            }
+            /* The next level's search starts at the closest one kept. */
+            ep = s->sel[0].id;
+            eps = s->sel[0].s;
+        }
+        if (l == 0)
+            break;
+    }
+    if (level > top) {
+        st->entry = id;
+        st->max_level = level;
+    }
+    st->nodes = nodes;
+    return 0;
+}
+
+/* ---- k-NN search (Algorithm 5) -------------------------------------------- */
+
+int hnsw_search(const hnsw_params *p, const hnsw_state *st,
+                const hnsw_io *io, hnsw_scratch *s, const float *q,
+                uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n)
+{
+    int rc = params_check(p);
+    if (rc)
+        return rc;
+    if (!st || !io || !s || !q || !n || (k && !out))
+        return PV_EINVAL;
+    *n = 0;
+    if (st->entry == HNSW_NONE || k == 0)
+        return 0;
+    if (st->entry >= st->nodes || st->max_level >= HNSW_MAX_LEVEL)
+        return PV_EINVAL;
+    if (ef < k)
+        ef = k;
+    if (ef > HNSW_MAX_EF)
+        return PV_EINVAL;
+    rc = scratch_reserve(s, st->nodes, p->M0, ef, 0);
+    if (rc)
+        return rc;
+
+    uint32_t ep = st->entry;
+    const float *v = io->vec(io->ctx, ep);
+    if (!v)
+        return PV_ECORRUPT;
+    float eps = vec_dot(q, v, p->dim);
+    /* Stored vectors are finite and unit length, so only a NaN or Inf in q
+     * makes this non-finite: checked once here, not per component. */
+    if (!isfinite(eps))
+        return PV_ENUMERIC;
+    rc = greedy(p, io, s, q, st->nodes, st->max_level, 0, &ep, &eps);
+    if (!rc)
+        rc = search_layer(p, io, s, q, st->nodes, ep, eps, 0, ef);
+    if (rc)
+        return rc;
+    minheap_sort_desc(s->rq, s->nrq);
+    uint32_t m = s->nrq < k ? s->nrq : k;
+    for (uint32_t j = 0; j < m; j++)
+        out[j] = (hnsw_hit){s->rq[j].id, s->rq[j].s};
+    *n = m;
+    return 0;
+}
