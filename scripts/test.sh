@@ -9,7 +9,7 @@ bash scripts/setup.sh
 jobs=$(nproc)
 
 echo "== build (RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_BENCH=OFF >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_TESTS=ON -DPV_BENCH=ON >/dev/null
 cmake --build build -j "$jobs"
 
 echo "== build (ASan + UBSan)"
