@@ -197,6 +197,7 @@ void pv_db_close(pv_db *db)
         return;
     embed_destroy(db->emb);
     hnsw_scratch_free(db->scratch);
+    graph_cache_free(&db->gcache);
     store_close(db->st);
     free(db);
 }
@@ -243,7 +244,7 @@ int pv_db_info(pv_db *db, pv_info *out)
     rc = store_counts_get(t, &c);
     if (rc == 0) {
         graph *g = NULL;
-        rc = graph_open(db->st, t, 0, &g);
+        rc = graph_open(db->st, t, 0, &db->gcache, &g);
         if (rc == 0) {
             const hnsw_state *gs = graph_state(g);
             info.graph_nodes = gs->nodes;
@@ -301,7 +302,7 @@ int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),
 int db_graph_delete(pv_db *db, store_txn *t, const uint32_t *ids, size_t n)
 {
     graph *g = NULL;
-    int rc = graph_open(db->st, t, 1, &g);
+    int rc = graph_open(db->st, t, 1, NULL, &g);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = graph_delete(g, ids[i]);
     if (rc == 0)
@@ -491,7 +492,7 @@ int pv_db_verify(pv_db *db)
                      (unsigned long long)nvec);
         goto done;
     }
-    if ((rc = graph_open(db->st, t, 0, &g)) != 0) {
+    if ((rc = graph_open(db->st, t, 0, &db->gcache, &g)) != 0) {
         rc = db_fail(db, rc, "the HNSW graph cannot be read: %s", pv_strerror(rc));
         goto done;
     }

@@ -15,6 +15,7 @@ struct pv_db {
     store *st;
     embedder *emb;
     hnsw_scratch *scratch; /* HNSW search/insert memory, made on first use */
+    graph_cache gcache;    /* graph pointers of the last read snapshot */
     char errmsg[1024];
 };
 

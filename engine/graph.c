@@ -322,10 +322,47 @@ static int load_state(graph *g)
     return PV_OK;
 }
 
-int graph_open(store *st, store_txn *t, int write, graph **out)
+void graph_cache_free(graph_cache *c)
+{
+    if (!c)
+        return;
+    free(c->l0);
+    free(c->l0n);
+    memset(c, 0, sizeof *c);
+}
+
+/* Keep what a read open found for the next snapshot with the same key. */
+static void cache_fill(graph_cache *c, const graph *g, uint64_t key)
+{
+    c->key = 0;
+    if (g->nl0 > c->cap) {
+        uint8_t **nl = pv_realloc_array(c->l0, g->nl0, sizeof *nl);
+        uint32_t *nn;
+        if (!nl)
+            return;
+        c->l0 = nl;
+        nn = pv_realloc_array(c->l0n, g->nl0, sizeof *nn);
+        if (!nn)
+            return;
+        c->l0n = nn;
+        c->cap = g->nl0;
+    }
+    if (g->nl0) {
+        memcpy(c->l0, g->l0, g->nl0 * sizeof *c->l0);
+        memcpy(c->l0n, g->l0n, g->nl0 * sizeof *c->l0n);
+    }
+    c->n = g->nl0;
+    c->state = g->state;
+    c->has_deleted = g->io.deleted != NULL;
+    c->key = key;
+}
+
+int graph_open(store *st, store_txn *t, int write, graph_cache *cache,
+               graph **out)
 {
     const store_schema *s = store_get_schema(st);
     graph *g = calloc(1, sizeof *g);
+    uint64_t key = write ? 0 : store_snapshot(t);
     store_counts counts;
     uint32_t nchunks;
     int rc;
@@ -341,9 +378,22 @@ int graph_open(store *st, store_txn *t, int write, graph **out)
     g->rec_bytes = (1 + g->p.M0) * 4;
     g->up_block = (1 + g->p.M) * 4;
     g->io = (hnsw_io){g, io_vec, io_links_get, io_links_set, io_node_add, io_deleted};
-    if ((rc = load_state(g)) != 0 ||
-        (rc = store_counts_get(t, &counts)) != 0 ||
-        (rc = store_vec_chunks(t, &g->vptr, &g->vcnt, &g->nvchunks)) != 0)
+    if ((rc = store_vec_chunks(t, &g->vptr, &g->vcnt, &g->nvchunks)) != 0)
+        goto fail;
+    if (cache && key != 0 && cache->key == key) {
+        if ((rc = grow_l0(g, cache->n)) != 0)
+            goto fail;
+        if (cache->n) {
+            memcpy(g->l0, cache->l0, cache->n * sizeof *g->l0);
+            memcpy(g->l0n, cache->l0n, cache->n * sizeof *g->l0n);
+        }
+        g->state = cache->state;
+        if (!cache->has_deleted)
+            g->io.deleted = NULL;
+        *out = g;
+        return PV_OK;
+    }
+    if ((rc = load_state(g)) != 0 || (rc = store_counts_get(t, &counts)) != 0)
         goto fail;
     /* With no tombstone anywhere, searches skip the per-result check. */
     if (counts.deleted == 0)
@@ -362,6 +412,8 @@ int graph_open(store *st, store_txn *t, int write, graph **out)
         g->l0[c] = (uint8_t *)p; /* read only unless owned */
         g->l0n[c] = (uint32_t)(n / g->rec_bytes);
     }
+    if (cache && key != 0)
+        cache_fill(cache, g, key);
     *out = g;
     return PV_OK;
 fail:

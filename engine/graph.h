@@ -18,9 +18,25 @@
 
 typedef struct graph graph;
 
+/* What a read graph_open found, kept by the caller between queries: when the
+ * next read transaction has the same store_snapshot(), the level-0 chunk
+ * pointers and the state are reused instead of looked up again. */
+typedef struct graph_cache {
+    uint64_t key; /* 0: empty */
+    hnsw_state state;
+    int has_deleted;
+    uint8_t **l0;
+    uint32_t *l0n;
+    uint32_t n, cap;
+} graph_cache;
+
+void graph_cache_free(graph_cache *c); /* the arrays; c itself stays */
+
 /* Open the graph of transaction t (read or write). dim and the vector
- * chunk pointers come from the store. */
-int graph_open(store *st, store_txn *t, int write, graph **out);
+ * chunk pointers come from the store. cache (read only; may be NULL) is
+ * used and refreshed as described above. */
+int graph_open(store *st, store_txn *t, int write, graph_cache *cache,
+               graph **out);
 /* Release; a write graph not flushed leaves the transaction's tables as
  * they were (the caller aborts or commits). NULL is fine. */
 void graph_close(graph *g);

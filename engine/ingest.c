@@ -290,7 +290,7 @@ static int batch_graph(pv_db *db, store_txn *t, batch *b, uint32_t first,
     int rc;
     if (!s)
         return PV_ENOMEM;
-    if ((rc = graph_open(db->st, t, 1, &g)) != 0)
+    if ((rc = graph_open(db->st, t, 1, NULL, &g)) != 0)
         return rc;
     for (size_t i = 0; i < b->ndead && rc == 0; i++)
         rc = graph_delete(g, b->dead[i]);

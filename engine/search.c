@@ -61,7 +61,7 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
         graph *g = NULL;
         if (!s)
             return PV_ENOMEM;
-        if ((rc = graph_open(db->st, t, 0, &g)) == 0)
+        if ((rc = graph_open(db->st, t, 0, &db->gcache, &g)) == 0)
             rc = graph_search(g, s, q, k, ef < k ? k : ef, fh, nh);
         graph_close(g);
         return rc;
@@ -158,7 +158,7 @@ static int vacuum_txn(pv_db *db, store_txn *t, void *ctx)
     if (!s)
         return PV_ENOMEM;
     if ((rc = store_counts_get(t, &c)) != 0 ||
-        (rc = graph_open(db->st, t, 1, &g)) != 0 || (rc = graph_reset(g)) != 0)
+        (rc = graph_open(db->st, t, 1, NULL, &g)) != 0 || (rc = graph_reset(g)) != 0)
         goto done;
     for (uint32_t id = 0; id < c.next_id && rc == 0; id++)
         if (db_keep_live(t, id))

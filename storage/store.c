@@ -32,6 +32,12 @@ struct store {
     MDB_dbi meta, items, paths, hashes, vectors, hnsw, hnsw_upper;
     store_schema schema;
     int rdonly;
+    uint64_t mapgen; /* bumped whenever the map may have moved */
+    /* vector chunk pointers of the last read snapshot (see store_snapshot) */
+    const float **vc_ptrs;
+    uint32_t *vc_counts;
+    uint32_t vc_n, vc_cap;
+    uint64_t vc_key;
     char dir[4096];
 };
 
@@ -374,7 +380,16 @@ void store_close(store *st)
         return;
     if (st->env)
         mdb_env_close(st->env);
+    free(st->vc_ptrs);
+    free(st->vc_counts);
     free(st);
+}
+
+uint64_t store_snapshot(store_txn *t)
+{
+    if (t->write)
+        return 0;
+    return ((t->st->mapgen + 1) << 48) ^ (uint64_t)mdb_txn_id(t->txn);
 }
 
 const store_schema *store_get_schema(const store *st) { return &st->schema; }
@@ -400,6 +415,7 @@ int store_grow(store *st)
     int rc = mdb_env_info(st->env, &info);
     if (rc == 0)
         rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+    st->mapgen++;
     return map_rc(rc);
 }
 
@@ -420,6 +436,7 @@ int store_txn_begin(store *st, int write, store_txn **out)
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map: adopt its size and try again. */
         rc = mdb_env_set_mapsize(st->env, 0);
+        st->mapgen++;
         if (rc == 0)
             rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     }
@@ -793,54 +810,86 @@ int store_vec_get(store_txn *t, uint32_t id, float *out)
     return PV_OK;
 }
 
-int store_vec_chunks(store_txn *t, const float *const **ptrs,
-                     const uint32_t **counts, uint32_t *nchunks)
+/* Walk the vectors table into growing arrays (*p, *cnt, capacity *cap). */
+static int load_chunks(store_txn *t, const float ***p, uint32_t **cnt,
+                       uint32_t *cap, uint32_t *out_n)
 {
     const size_t vb = vec_bytes(t->st);
     MDB_cursor *c = NULL;
     MDB_val k, d;
-    uint32_t n = 0, cap = 0;
+    uint32_t n = 0;
+    int rc;
+    if ((rc = mdb_cursor_open(t->txn, t->st->vectors, &c)) != 0)
+        return map_rc(rc);
+    rc = mdb_cursor_get(c, &k, &d, MDB_FIRST);
+    while (rc == 0) {
+        uint32_t key;
+        memcpy(&key, k.mv_data, 4);
+        if (key != n || d.mv_size % vb != 0) {
+            rc = -1;
+            break;
+        }
+        if (n == *cap) {
+            uint32_t nc = *cap ? *cap * 2 : 64;
+            const float **np = pv_realloc_array(*p, nc, sizeof *np);
+            uint32_t *ncnt;
+            if (np)
+                *p = np;
+            ncnt = np ? pv_realloc_array(*cnt, nc, sizeof *ncnt) : NULL;
+            if (!np || !ncnt) {
+                rc = ENOMEM;
+                break;
+            }
+            *cnt = ncnt;
+            *cap = nc;
+        }
+        (*p)[n] = d.mv_data;
+        (*cnt)[n] = (uint32_t)(d.mv_size / vb);
+        n++;
+        rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc == -1)
+        return PV_ECORRUPT;
+    if (rc != MDB_NOTFOUND)
+        return map_rc(rc);
+    *out_n = n;
+    return PV_OK;
+}
+
+int store_vec_chunks(store_txn *t, const float *const **ptrs,
+                     const uint32_t **counts, uint32_t *nchunks)
+{
+    store *st = t->st;
+    uint64_t key = store_snapshot(t);
     int rc;
 
+    if (key != 0) {
+        /* A read snapshot: the pointers found for an earlier snapshot with
+         * the same transaction id and map are still right (nothing was
+         * committed since, and the map has not moved), so a query does not
+         * walk the table again. */
+        if (st->vc_key != key) {
+            st->vc_key = 0;
+            if ((rc = load_chunks(t, &st->vc_ptrs, &st->vc_counts, &st->vc_cap,
+                                  &st->vc_n)) != 0)
+                return rc;
+            st->vc_key = key;
+        }
+        *ptrs = (const float *const *)st->vc_ptrs;
+        *counts = st->vc_counts;
+        *nchunks = st->vc_n;
+        return PV_OK;
+    }
     if (!t->chunks_valid) {
+        uint32_t cap = 0; /* the txn keeps no capacity: start afresh */
         free(t->chunk_ptrs);
         free(t->chunk_counts);
         t->chunk_ptrs = NULL;
         t->chunk_counts = NULL;
-        if ((rc = mdb_cursor_open(t->txn, t->st->vectors, &c)) != 0)
-            return map_rc(rc);
-        rc = mdb_cursor_get(c, &k, &d, MDB_FIRST);
-        while (rc == 0) {
-            uint32_t key;
-            memcpy(&key, k.mv_data, 4);
-            if (key != n || d.mv_size % vb != 0) {
-                rc = -1;
-                break;
-            }
-            if (n == cap) {
-                uint32_t nc = cap ? cap * 2 : 64;
-                const float **np = pv_realloc_array(t->chunk_ptrs, nc, sizeof *np);
-                uint32_t *ncnt = np ? pv_realloc_array(t->chunk_counts, nc, sizeof *ncnt) : NULL;
-                if (np)
-                    t->chunk_ptrs = np;
-                if (!np || !ncnt) {
-                    rc = ENOMEM;
-                    break;
-                }
-                t->chunk_counts = ncnt;
-                cap = nc;
-            }
-            t->chunk_ptrs[n] = d.mv_data;
-            t->chunk_counts[n] = (uint32_t)(d.mv_size / vb);
-            n++;
-            rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
-        }
-        mdb_cursor_close(c);
-        if (rc == -1)
-            return PV_ECORRUPT;
-        if (rc != MDB_NOTFOUND)
-            return map_rc(rc);
-        t->nchunks = n;
+        if ((rc = load_chunks(t, &t->chunk_ptrs, &t->chunk_counts, &cap,
+                              &t->nchunks)) != 0)
+            return rc;
         t->chunks_valid = 1;
     }
     *ptrs = (const float *const *)t->chunk_ptrs;

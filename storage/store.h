@@ -118,6 +118,10 @@ int store_sizes(store *st, uint64_t *disk, uint64_t *map);
 int store_grow(store *st);
 
 int store_txn_begin(store *st, int write, store_txn **out);
+/* A key for the data a read transaction sees: two read transactions with
+ * the same key see the same bytes at the same addresses, so pointers found
+ * in one are valid in the other. 0 for write transactions (never equal). */
+uint64_t store_snapshot(store_txn *t);
 /* Commit (STORE_FULL possible: the txn is then gone; grow and redo). */
 int store_txn_commit(store_txn *t);
 void store_txn_abort(store_txn *t); /* NULL is fine */
