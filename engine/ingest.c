@@ -33,8 +33,8 @@
 #include "db_int.h"
 #include "pv_util.h"
 
-#define BATCH 256u
-#define WINDOW (8u * BATCH)
+#define BATCH 1024u
+#define WINDOW (4u * BATCH)
 #define GRAB 8u
 #define NO_ID UINT32_MAX
 #define MAX_HASH_PEERS 16
