@@ -198,7 +198,8 @@ int main(int argc, char **argv)
         std::fprintf(f, "batch_per_q_ms=%.4f\n", batch_s / nq * 1e3);
         std::fprintf(f, "range_s=%.3f\nrange_gflops=%.1f\nrange_pairs=%zu\n", range_s,
                      range_gf, pairs);
-        std::fprintf(f, "others_q_pct=%.0f\nothers_range_pct=%.0f\n", o_q, o_r);
+        std::fprintf(f, "others_q_pct=%.0f\nothers_batch_pct=%.0f\nothers_range_pct=%.0f\n", o_q,
+                     o_b, o_r);
         std::fprintf(f, "top1_id_pct=%.1f\ntop1_score_pct=%.1f\ntop10_overlap_pct=%.1f\n",
                      100.0 * top1_id / nq, 100.0 * top1_score / nq,
                      100.0 * overlap / (nq * k));

@@ -77,8 +77,11 @@ awk -F= '
   function ms(a, k) { return has(a, k) ? sprintf("%.3f", a[k]) : "" }
   function ratio(what, x, y) { return (x != "" && y != "" && y + 0 > 0) ? what " " sprintf("%.2f", x / y) : "—" }
   function busy(pk, fk) { return (has(p, pk) ? p[pk] " %" : "—") (fk != "" && has(f, fk) ? " / " f[fk] " %" : "") }
-  function row(name, pv, fv, r, o) {
+  function row(name, pv, fv, r, o,   n, i, x) {
     printf "| %s | %s | %s | %s | %s |\n", name, pv == "" ? "—" : pv, fv == "" ? "—" : fv, r, o
+    n = split(o, x, /[^0-9]+/)
+    for (i = 1; i <= n; i++)
+      if (x[i] + 0 > 10) { noisy++; break }
   }
   END {
     printf "- OpenBLAS: %s; core %s (%s threads)\n", p["openblas"], p["openblas_core"], p["blas_threads"]
@@ -93,7 +96,7 @@ awk -F= '
     row("exact top-10, one vector query, median (ms)", ms(p, "qvec_med_ms"), ms(f, "q_med_ms"), ratio("time", p["qvec_med_ms"], f["q_med_ms"]), busy("others_q_pct", "others_q_pct"))
     row("exact top-10, one vector query, p95 (ms)", ms(p, "qvec_p95_ms"), ms(f, "q_p95_ms"), ratio("time", p["qvec_p95_ms"], f["q_p95_ms"]), busy("others_q_pct", "others_q_pct"))
     row("exact top-10, one image query, median (ms)", ms(p, "qimg_med_ms"), "", "—", busy("others_q_pct", ""))
-    row("exact top-10, " p["nq"] " queries in one call (ms/query)", "no batched API", ms(f, "batch_per_q_ms"), "—", "")
+    row("exact top-10, " p["nq"] " queries in one call (ms/query)", "no batched API", ms(f, "batch_per_q_ms"), "—", has(f, "others_batch_pct") ? "— / " f["others_batch_pct"] " %" : "")
     row("all pairs: pixvec scan / FAISS range_search (s)", p["dups_scan_s"], f["range_s"], ratio("time", p["dups_scan_s"], f["range_s"]), busy("others_dups_pct", "others_range_pct"))
     row("all pairs: pv_find_dups incl. grouping (s)", p["dups_wall_s"], f["range_s"], ratio("time", p["dups_wall_s"], f["range_s"]), busy("others_dups_pct", "others_range_pct"))
     row("all pairs: pairs found", p["dups_pairs"], f["range_pairs"], "—", "")
@@ -102,4 +105,6 @@ awk -F= '
     row("sgemm 2048^3 peak, " p["blas_threads"] " threads / 1 (GFLOP/s)", p["peak_all"] " / " p["peak_1"], "same OpenBLAS", "—", busy("others_peak_pct", ""))
     if (has(f, "top1_id_pct"))
       row("agreement: top-1 id / top-1 score / top-10 overlap (%)", "reference", f["top1_id_pct"] " / " f["top1_score_pct"] " / " f["top10_overlap_pct"], "—", "")
+    if (noisy)
+      printf "\nWARNING: %d rows were measured while other processes used over 10 %% of the machine; re-run on a quiet machine before quoting them.\n", noisy
   }' "$WORK/pixvec.kv" "$WORK/faiss.kv"
