@@ -166,7 +166,7 @@ int main(int argc, char **argv)
     bench_write_file(work, "gt.u32", gt, nq * K * sizeof *gt);
     size_t agree = 0, checked = 0;
     for (size_t i = 0; i < nq && i < 20; i++) {
-        pv_query_opts qo = {K, 1, 0};
+        pv_query_opts qo = {.k = K, .exact = 1};
         pv_hit *h;
         size_t nh;
         if (pv_query_vector(db, qv + i * dim, dim, &qo, &h, &nh) != PV_OK)
@@ -182,7 +182,7 @@ int main(int argc, char **argv)
     double recall[NEFS], qps[NEFS], others[NEFS];
     double *rt = bench_alloc((size_t)reps * sizeof *rt);
     for (int e = 0; e < NEFS; e++) {
-        pv_query_opts qo = {K, 0, EFS[e]};
+        pv_query_opts qo = {.k = K, .ef = EFS[e], .ids_only = 1};
         size_t hit = 0;
         bench_mark me = bench_mark_now();
         for (int r = 0; r < reps; r++) {

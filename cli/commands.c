@@ -399,7 +399,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("query");
     pv_embedder_opts e = {NULL, 0, 0};
-    pv_query_opts qo = {10, 0, 0};
+    pv_query_opts qo = {.k = 10};
     pv_hit *hits = NULL;
     size_t n = 0;
     long k = 10, ef = 0;

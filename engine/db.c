@@ -218,6 +218,14 @@ int pv_db_check_embedder(pv_db *db, const pv_embedder_opts *o)
     return PV_OK;
 }
 
+unsigned db_threads(int requested)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (requested > 0)
+        return (unsigned)requested;
+    return cores > 0 ? (unsigned)cores : 1u;
+}
+
 hnsw_scratch *db_scratch(pv_db *db)
 {
     if (!db->scratch)

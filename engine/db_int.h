@@ -19,6 +19,9 @@ struct pv_db {
     char errmsg[1024];
 };
 
+/* Threads to use: requested if > 0, else the cores online (>= 1). */
+unsigned db_threads(int requested);
+
 /* The handle's HNSW scratch (NULL: out of memory). */
 hnsw_scratch *db_scratch(pv_db *db);
 

@@ -28,7 +28,8 @@
 typedef struct upper_rec {
     uint32_t id; /* HNSW_NONE: empty slot */
     uint32_t len;
-    uint8_t *buf;
+    uint8_t *buf; /* ours (own) or, preloaded and unchanged, the map's */
+    int own;
 } upper_rec;
 
 struct graph {
@@ -52,6 +53,7 @@ struct graph {
     /* upper-level overlay: open addressing on id */
     upper_rec *up;
     size_t upcap, upn;
+    int up_all; /* every upper record is in the overlay (graph_preload) */
     hnsw_io io;
 };
 
@@ -172,6 +174,7 @@ static upper_rec *up_find(graph *g, uint32_t id, int insert)
     g->up[i].id = id;
     g->up[i].buf = NULL;
     g->up[i].len = 0;
+    g->up[i].own = 0;
     g->upn++;
     return &g->up[i];
 }
@@ -187,6 +190,8 @@ static int up_get(graph *g, uint32_t id, const uint8_t **p, size_t *n)
         *n = r->len;
         return PV_OK;
     }
+    if (g->up_all)
+        return PV_ENOTFOUND;
     rc = store_blob_get(g->t, STORE_HNSW_UPPER, id, &v, n);
     if (rc == 0)
         *p = v;
@@ -242,17 +247,22 @@ static int io_links_set(void *ctx, uint32_t id, uint32_t level,
         size_t off = 4 + (size_t)(level - 1) * g->up_block;
         if (n > g->p.M)
             return PV_EINVAL;
-        if (!r) {
+        if (!r || !r->own) {
             const uint8_t *src;
             size_t len;
+            uint8_t *copy;
             if ((rc = up_get(g, id, &src, &len)) != 0)
                 return rc == PV_ENOTFOUND ? PV_EINVAL : rc;
-            if (!(r = up_find(g, id, 1)))
+            if (!(copy = malloc(len)))
                 return PV_ENOMEM;
-            if (!(r->buf = malloc(len)))
+            memcpy(copy, src, len);
+            if (!r && !(r = up_find(g, id, 1))) {
+                free(copy);
                 return PV_ENOMEM;
-            memcpy(r->buf, src, len);
+            }
+            r->buf = copy;
             r->len = (uint32_t)len;
+            r->own = 1;
         }
         if (level > ld32(r->buf) || off + g->up_block > r->len)
             return PV_EINVAL;
@@ -281,9 +291,11 @@ static int io_node_add(void *ctx, uint32_t id, uint32_t level)
         upper_rec *r = up_find(g, id, 1);
         if (!r)
             return PV_ENOMEM;
-        free(r->buf);
+        if (r->own)
+            free(r->buf);
         r->len = 4 + level * g->up_block;
         r->buf = calloc(1, r->len);
+        r->own = 1;
         if (!r->buf)
             return PV_ENOMEM;
         st32(r->buf, level);
@@ -432,7 +444,7 @@ void graph_close(graph *g)
     free(g->l0n);
     free(g->l0own);
     for (size_t i = 0; i < g->upcap; i++)
-        if (g->up[i].id != HNSW_NONE)
+        if (g->up[i].id != HNSW_NONE && g->up[i].own)
             free(g->up[i].buf);
     free(g->up);
     free(g);
@@ -445,11 +457,63 @@ void graph_set_pending(graph *g, uint32_t first, uint32_t n, const float *vecs)
     g->pend = vecs;
 }
 
-int graph_insert(graph *g, hnsw_scratch *s, uint32_t id)
+static int preload_one(void *ctx, uint32_t id, const void *p, size_t n)
 {
-    uint32_t level = hnsw_random_level(&g->state, &g->p);
-    return hnsw_insert(&g->p, &g->state, &g->io, s, id, level);
+    graph *g = ctx;
+    upper_rec *r;
+    if (n > UINT32_MAX)
+        return PV_ECORRUPT;
+    if (up_find(g, id, 0))
+        return PV_OK; /* the overlay's is newer */
+    if (!(r = up_find(g, id, 1)))
+        return PV_ENOMEM;
+    r->buf = (uint8_t *)p; /* read only until links_set copies it */
+    r->len = (uint32_t)n;
+    return PV_OK;
 }
+
+/* Put every upper record into the overlay (the map's, uncopied), so that
+ * no read of the graph calls into LMDB: the planning threads of a batch
+ * insert read the graph concurrently, and a write transaction belongs to
+ * one thread. At 1/ln(M) of the nodes with upper levels this is one
+ * cursor walk over a small table per batch. */
+static int graph_preload(graph *g)
+{
+    int rc;
+    if (g->up_all)
+        return PV_OK;
+    if ((rc = store_blob_each(g->t, STORE_HNSW_UPPER, preload_one, g)) != 0)
+        return rc;
+    g->up_all = 1;
+    return PV_OK;
+}
+
+int graph_insert_batch(graph *g, hnsw_scratch *s, uint32_t first, uint32_t n,
+                       unsigned nthreads)
+{
+    uint32_t *levels;
+    int rc;
+    if (!g->write)
+        return PV_ERDONLY;
+    if (n == 0)
+        return PV_OK;
+    if ((rc = graph_preload(g)) != 0)
+        return rc;
+    if (!(levels = pv_alloc_array(n, sizeof *levels)))
+        return PV_ENOMEM;
+    /* Levels drawn in id order: the same graph for any batch split of the
+     * same rng state's draws. */
+    hnsw_state before = g->state;
+    for (uint32_t i = 0; i < n; i++)
+        levels[i] = hnsw_random_level(&g->state, &g->p);
+    rc = hnsw_insert_batch(&g->p, &g->state, &g->io, s, first, n, levels,
+                           nthreads);
+    if (rc != 0)
+        g->state = before; /* the caller drops the transaction */
+    free(levels);
+    return rc;
+}
+
 
 int graph_delete(graph *g, uint32_t id)
 {
@@ -478,7 +542,7 @@ int graph_flush(graph *g)
             return rc;
     }
     for (size_t i = 0; i < g->upcap; i++) {
-        if (g->up[i].id == HNSW_NONE)
+        if (g->up[i].id == HNSW_NONE || !g->up[i].own)
             continue;
         rc = store_blob_put(g->t, STORE_HNSW_UPPER, g->up[i].id, g->up[i].buf,
                             g->up[i].len);
@@ -560,10 +624,12 @@ int graph_reset(graph *g)
     }
     for (size_t i = 0; i < g->upcap; i++)
         if (g->up[i].id != HNSW_NONE) {
-            free(g->up[i].buf);
+            if (g->up[i].own)
+                free(g->up[i].buf);
             g->up[i].id = HNSW_NONE;
         }
     g->upn = 0;
+    g->up_all = 1; /* the table is empty now */
     hnsw_state_init(&g->state, g->state.rng);
     return PV_OK;
 }

@@ -45,8 +45,10 @@ void graph_close(graph *g);
  * written); they stay the caller's and must outlive the inserts. */
 void graph_set_pending(graph *g, uint32_t first, uint32_t n, const float *vecs);
 
-/* Insert id (its vector stored or pending). */
-int graph_insert(graph *g, hnsw_scratch *s, uint32_t id);
+/* Insert ids first..first+n-1 (vectors stored or pending), planning on
+ * nthreads threads (hnsw_insert_batch). */
+int graph_insert_batch(graph *g, hnsw_scratch *s, uint32_t first, uint32_t n,
+                       unsigned nthreads);
 /* Mark id deleted (tombstone): walked through, never returned. */
 int graph_delete(graph *g, uint32_t id);
 /* Write the changed chunks, upper records and state into the txn. */

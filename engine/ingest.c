@@ -66,6 +66,7 @@ typedef struct ingest {
     size_t next;      /* next job a worker takes */
     size_t committed; /* jobs [0, committed) are written */
     int stop;
+    unsigned threads; /* workers, and the graph's planning threads */
 } ingest;
 
 static void report(ingest *in, const char *path, int err, const char *reason)
@@ -295,8 +296,8 @@ static int batch_graph(pv_db *db, store_txn *t, batch *b, uint32_t first,
     for (size_t i = 0; i < b->ndead && rc == 0; i++)
         rc = graph_delete(g, b->dead[i]);
     graph_set_pending(g, first, nnew, b->newvecs);
-    for (uint32_t i = 0; i < nnew && rc == 0; i++)
-        rc = graph_insert(g, s, first + i);
+    if (rc == 0)
+        rc = graph_insert_batch(g, s, first, nnew, b->in->threads);
     if (rc == 0)
         rc = graph_flush(g);
     graph_close(g);
@@ -508,8 +509,8 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
     if (opts && opts->progress)
         opts->progress(opts->ctx, 0, in.njobs);
     if (in.njobs > 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        int want = opts && opts->threads > 0 ? opts->threads : (int)(cores > 0 ? cores : 1);
+        int want = (int)db_threads(opts ? opts->threads : 0);
+        in.threads = (unsigned)want;
         if ((size_t)want > (in.njobs + GRAB - 1) / GRAB)
             want = (int)((in.njobs + GRAB - 1) / GRAB);
         threads = calloc((size_t)want, sizeof *threads);

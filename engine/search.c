@@ -108,6 +108,11 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
     for (; filled < nh; filled++) {
         store_item it;
         pv_item tmp;
+        if (o && o->ids_only) {
+            out[filled].id = fh[filled].id;
+            out[filled].score = fh[filled].score;
+            continue;
+        }
         if ((rc = store_item_get(t, fh[filled].id, &it)) != 0 ||
             (rc = db_item_copy(fh[filled].id, &it, &tmp)) != 0)
             goto done;
@@ -160,9 +165,15 @@ static int vacuum_txn(pv_db *db, store_txn *t, void *ctx)
     if ((rc = store_counts_get(t, &c)) != 0 ||
         (rc = graph_open(db->st, t, 1, NULL, &g)) != 0 || (rc = graph_reset(g)) != 0)
         goto done;
-    for (uint32_t id = 0; id < c.next_id && rc == 0; id++)
-        if (db_keep_live(t, id))
-            rc = graph_insert(g, s, id);
+    /* Runs of live ids go in as batches. */
+    for (uint32_t id = 0; id < c.next_id && rc == 0;) {
+        uint32_t n = 0;
+        while (id + n < c.next_id && n < 1024 && db_keep_live(t, id + n))
+            n++;
+        if (n > 0)
+            rc = graph_insert_batch(g, s, id, n, db_threads(0));
+        id += n > 0 ? n : 1;
+    }
     /* tombstones below the last live id hold empty records: mark them */
     for (uint32_t id = 0; id < graph_state(g)->nodes && rc == 0; id++)
         if (!db_keep_live(t, id))

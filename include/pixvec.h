@@ -207,6 +207,8 @@ typedef struct pv_query_opts {
     int k;     /* how many hits (default 10) */
     int exact; /* 1: exact scan of every vector; 0: HNSW graph (default) */
     int ef;    /* HNSW candidate list size (default 64; raised to k) */
+    int ids_only; /* 1: hits carry id and score only, path NULL (saves
+                   * one item lookup per hit; pv_items maps ids to paths) */
 } pv_query_opts;
 
 /* The k stored images most like the image at image_path, best first. o may

@@ -45,6 +45,7 @@
 #include "hnsw.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -549,107 +550,307 @@ static int connect_back(const hnsw_params *p, const hnsw_io *io,
     return io->links_set(io->ctx, e, level, s->ids, k);
 }
 
-/* ---- insert (Algorithm 1) ------------------------------------------------- */
+/* ---- insert (Algorithm 1), a batch at a time ----------------------------- */
 
-int hnsw_insert(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
-                hnsw_scratch *s, uint32_t id, uint32_t level)
+/* A batch insert in two phases. Plan (read only, on nthreads threads): for
+ * every new node and each of its levels, the ef_construction best
+ * candidates are the union of a layer search of the graph as it stood
+ * before the batch and the batch's earlier nodes on that level, scored
+ * exactly (brute force within the batch); the heuristic then
+ * picks the node's links from them. Link (serial, in id order): the node's
+ * links are written and each neighbour gets its reverse link, with the same
+ * re-selection as a single insert. A node thus sees every earlier node of
+ * its batch exactly and the rest through the graph, so its candidates are
+ * at least as good as a one-at-a-time insert's, and the graph built does
+ * not depend on the number of threads. */
+typedef struct batch {
+    const hnsw_params *p;
+    const hnsw_io *io;
+    hnsw_state frozen; /* the graph the plans search: as before the batch */
+    uint32_t first, n, efc, nodes;
+    const uint32_t *levels;
+    const float *x;    /* n x dim: the new vectors, checked finite */
+    size_t *off;       /* node i's plan for level l is slot off[i] + l */
+    uint32_t *nsel;    /* per slot: links chosen */
+    cand *sel;         /* per slot: M links, best first */
+    pthread_mutex_t mu;
+    uint32_t next; /* next node to plan */
+    int rc;
+} batch;
+
+static int cand_cmp_desc(const void *a, const void *b)
 {
-    int rc = params_check(p);
-    if (rc)
-        return rc;
-    if (!st || !io || !s || id == HNSW_NONE || level >= HNSW_MAX_LEVEL ||
-        (st->entry != HNSW_NONE &&
-         (st->entry >= st->nodes || st->max_level >= HNSW_MAX_LEVEL)))
-        return PV_EINVAL;
+    float x = ((const cand *)a)->s, y = ((const cand *)b)->s;
+    return (x < y) - (x > y);
+}
+
+/* Plan node i: its candidates on every level and the links it will get. bb
+ * and row have room for n entries. */
+static int plan_node(batch *b, hnsw_scratch *s, cand *bb, float *row,
+                     uint32_t i)
+{
+    const hnsw_params *p = b->p;
+    const hnsw_io *io = b->io;
+    const hnsw_state *fz = &b->frozen;
+    const uint32_t id = b->first + i, top = b->levels[i], efc = b->efc;
+    const float *q = b->x + (size_t)i * p->dim;
+    uint32_t ep = fz->entry;
+    float eps = 0, entry_s = 0;
+    int entry_deleted = 0, rc;
+
+    /* Similarities to the batch's earlier nodes. (One sgemm for the whole
+     * batch's Gram matrix was no faster: OpenBLAS's threads then spin in
+     * sched_yield beside the planning threads.) */
+    for (uint32_t j = 0; j < i; j++)
+        row[j] = vec_dot(q, b->x + (size_t)j * p->dim, p->dim);
+    if (fz->entry != HNSW_NONE) {
+        const float *v = io->vec(io->ctx, fz->entry);
+        if (!v)
+            return PV_ECORRUPT;
+        eps = entry_s = vec_dot(q, v, p->dim);
+        entry_deleted = io->deleted && io->deleted(io->ctx, fz->entry);
+        rc = greedy(p, io, s, q, fz->nodes, fz->max_level, top, &ep, &eps);
+        if (rc)
+            return rc;
+    }
+    for (uint32_t l = top;; l--) {
+        uint32_t nf = 0, nb = 0, nw = 0, a = 0, c = 0;
+        if (fz->entry != HNSW_NONE && l <= fz->max_level) {
+            rc = search_layer(p, io, s, q, fz->nodes, ep, eps, l, efc);
+            if (rc)
+                return rc;
+            /* A deleted entry point is not in the results; link to it
+             * anyway so the levels above stay reachable (hnswlib). */
+            if (entry_deleted) {
+                if (s->nrq < efc)
+                    minheap_push(s->rq, &s->nrq, (cand){entry_s, fz->entry});
+                else if (entry_s > s->rq[0].s)
+                    minheap_replace_top(s->rq, s->nrq,
+                                        (cand){entry_s, fz->entry});
+            }
+            minheap_sort_desc(s->rq, s->nrq);
+            nf = s->nrq;
+            if (nf > 0) { /* the next level's search starts here */
+                ep = s->rq[0].id;
+                eps = s->rq[0].s;
+            }
+        }
+        /* The batch's earlier nodes on this level that can make the top
+         * efc, best first. */
+        {
+            const float floor_s = nf == efc ? s->rq[nf - 1].s : -INFINITY;
+            for (uint32_t j = 0; j < i; j++)
+                if (b->levels[j] >= l && row[j] > floor_s)
+                    bb[nb++] = (cand){row[j], b->first + j};
+            qsort(bb, nb, sizeof *bb, cand_cmp_desc);
+        }
+        /* Merge the two lists, keeping the top efc; a caller re-inserting
+         * a live id must not link it to itself. */
+        while (nw < efc && (a < nf || c < nb)) {
+            cand x = c >= nb || (a < nf && s->rq[a].s >= bb[c].s) ? s->rq[a++]
+                                                                  : bb[c++];
+            if (x.id != id)
+                s->w[nw++] = x;
+        }
+        const size_t slot = b->off[i] + l;
+        rc = select_neighbors(io, s, p->dim, s->w, nw, p->M,
+                              b->sel + slot * p->M, &b->nsel[slot]);
+        if (rc)
+            return rc;
+        if (l == 0)
+            return 0;
+    }
+}
+
+typedef struct planner {
+    batch *b;
+    hnsw_scratch *s;
+    cand *bb;
+    float *row;
+    pthread_t thr;
+} planner;
+
+static void *plan_worker(void *arg)
+{
+    planner *w = arg;
+    batch *b = w->b;
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        uint32_t i = b->next++;
+        int stop = b->rc != 0 || i >= b->n;
+        pthread_mutex_unlock(&b->mu);
+        if (stop)
+            return NULL;
+        int rc = plan_node(b, w->s, w->bb, w->row, i);
+        if (rc) {
+            pthread_mutex_lock(&b->mu);
+            if (b->rc == 0)
+                b->rc = rc;
+            pthread_mutex_unlock(&b->mu);
+        }
+    }
+}
+
+/* Run the plans on up to nthreads threads: the caller's scratch s and
+ * scratches of their own for the others. */
+static int plan_all(batch *b, hnsw_scratch *s, unsigned nthreads)
+{
+    planner w[HNSW_MAX_THREADS];
+    unsigned started = 0, made = 0;
+    int rc = 0;
+    if (nthreads < 1)
+        nthreads = 1;
+    if (nthreads > HNSW_MAX_THREADS)
+        nthreads = HNSW_MAX_THREADS;
+    if (nthreads > b->n)
+        nthreads = b->n;
+    memset(w, 0, sizeof w);
+    for (unsigned t = 0; t < nthreads && !rc; t++, made++) {
+        w[t].b = b;
+        w[t].s = t == 0 ? s : hnsw_scratch_new();
+        w[t].bb = pv_alloc_array(b->n, sizeof(cand));
+        w[t].row = pv_alloc_array(b->n, sizeof(float));
+        if (!w[t].s || !w[t].bb || !w[t].row)
+            rc = PV_ENOMEM;
+        else
+            rc = scratch_reserve(w[t].s, b->nodes, b->p->M0, b->efc, b->p->dim);
+    }
+    if (!rc && pthread_mutex_init(&b->mu, NULL) != 0)
+        rc = PV_ENOMEM;
+    if (!rc) {
+        for (unsigned t = 1; t < made; t++) {
+            if (pthread_create(&w[t].thr, NULL, plan_worker, &w[t]) != 0)
+                break; /* the threads already running share the work */
+            started = t;
+        }
+        plan_worker(&w[0]);
+        for (unsigned t = 1; t <= started; t++)
+            pthread_join(w[t].thr, NULL);
+        pthread_mutex_destroy(&b->mu);
+        rc = b->rc;
+    }
+    for (unsigned t = 0; t < made; t++) {
+        if (t > 0)
+            hnsw_scratch_free(w[t].s);
+        free(w[t].bb);
+        free(w[t].row);
+    }
+    return rc;
+}
+
+/* Link node i as planned: its own links, then the reverse links. */
+static int link_node(batch *b, hnsw_state *st, hnsw_scratch *s, uint32_t i)
+{
+    const hnsw_params *p = b->p;
+    const hnsw_io *io = b->io;
+    const uint32_t id = b->first + i, top = b->levels[i];
     const uint32_t nodes = id >= st->nodes ? id + 1 : st->nodes;
-    const uint32_t efc = p->ef_construction > p->M ? p->ef_construction : p->M;
-    if (efc > HNSW_MAX_EF)
-        return PV_EINVAL;
-    rc = scratch_reserve(s, nodes, p->M0, efc, p->dim);
+    int rc = io->node_add(io->ctx, id, top);
     if (rc)
         return rc;
-
-    /* Our own copy: io's pointers die at the next links_set. */
-    const float *v = io->vec(io->ctx, id);
-    if (!v)
-        return PV_EINVAL;
-    memcpy(s->q, v, (size_t)p->dim * sizeof(float));
-    const float *q = s->q;
-    /* A NaN or Inf would compare false against everything and poison
-     * every list it entered; refuse it before touching the graph. */
-    for (uint32_t j = 0; j < p->dim; j++)
-        if (!isfinite(q[j]))
-            return PV_ENUMERIC;
-    rc = io->node_add(io->ctx, id, level);
-    if (rc)
-        return rc;
-
     if (st->entry == HNSW_NONE) {
         st->entry = id;
-        st->max_level = level;
+        st->max_level = top;
         st->nodes = nodes;
         return 0;
     }
-
-    const uint32_t entry = st->entry, top = st->max_level;
-    v = io->vec(io->ctx, entry);
-    if (!v)
-        return PV_ECORRUPT;
-    uint32_t ep = entry;
-    float eps = vec_dot(q, v, p->dim);
-    const float entry_s = eps;
-    const int entry_deleted = io->deleted && io->deleted(io->ctx, entry);
-
-    rc = greedy(p, io, s, q, nodes, top, level, &ep, &eps);
-    if (rc)
-        return rc;
-
-    for (uint32_t l = level < top ? level : top;; l--) {
-        rc = search_layer(p, io, s, q, nodes, ep, eps, l, efc);
-        if (rc)
-            return rc;
-        /* A deleted entry point is not in the results; link to it anyway so
-         * the levels above stay reachable from new nodes (hnswlib). */
-        if (entry_deleted) {
-            if (s->nrq < efc)
-                minheap_push(s->rq, &s->nrq, (cand){entry_s, entry});
-            else if (entry_s > s->rq[0].s)
-                minheap_replace_top(s->rq, s->nrq, (cand){entry_s, entry});
-        }
-        minheap_sort_desc(s->rq, s->nrq);
-        uint32_t nw = 0, nsel;
-        for (uint32_t j = 0; j < s->nrq; j++)
-            if (s->rq[j].id != id) /* a caller re-inserting a live id */
-                s->w[nw++] = s->rq[j];
-
-        rc = select_neighbors(io, s, p->dim, s->w, nw, p->M, s->sel, &nsel);
-        if (rc)
-            return rc;
-        if (nsel > 0) {
-            for (uint32_t j = 0; j < nsel; j++)
-                s->ids[j] = s->sel[j].id;
-            rc = io->links_set(io->ctx, id, l, s->ids, nsel);
-            if (rc)
+    for (uint32_t l = top;; l--) {
+        const size_t slot = b->off[i] + l;
+        const cand *sel = b->sel + slot * p->M;
+        const uint32_t k = b->nsel[slot];
+        if (k > 0) {
+            for (uint32_t j = 0; j < k; j++)
+                s->ids[j] = sel[j].id;
+            if ((rc = io->links_set(io->ctx, id, l, s->ids, k)) != 0)
                 return rc;
-            for (uint32_t j = 0; j < nsel; j++) {
-                rc = connect_back(p, io, s, nodes, s->sel[j].id, s->sel[j].s,
-                                  id, l);
-                if (rc)
+            for (uint32_t j = 0; j < k; j++)
+                if ((rc = connect_back(p, io, s, nodes, sel[j].id, sel[j].s,
+                                       id, l)) != 0)
                     return rc;
-            }
-            /* The next level's search starts at the closest one kept. */
-            ep = s->sel[0].id;
-            eps = s->sel[0].s;
         }
         if (l == 0)
             break;
     }
-    if (level > top) {
+    if (top > st->max_level) {
         st->entry = id;
-        st->max_level = level;
+        st->max_level = top;
     }
     st->nodes = nodes;
     return 0;
+}
+
+int hnsw_insert_batch(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
+                      hnsw_scratch *s, uint32_t first, uint32_t n,
+                      const uint32_t *levels, unsigned nthreads)
+{
+    int rc = params_check(p);
+    if (rc)
+        return rc;
+    if (!st || !io || !s || (n && !levels) || first == HNSW_NONE ||
+        n > HNSW_NONE - first ||
+        (st->entry != HNSW_NONE &&
+         (st->entry >= st->nodes || st->max_level >= HNSW_MAX_LEVEL)))
+        return PV_EINVAL;
+    if (n == 0)
+        return 0;
+    batch b = {.p = p, .io = io, .frozen = *st, .first = first, .n = n,
+               .levels = levels};
+    b.efc = p->ef_construction > p->M ? p->ef_construction : p->M;
+    b.nodes = first + n > st->nodes ? first + n : st->nodes;
+    if (b.efc > HNSW_MAX_EF || n > HNSW_MAX_BATCH)
+        return PV_EINVAL;
+    if ((rc = scratch_reserve(s, b.nodes, p->M0, b.efc, p->dim)) != 0)
+        return rc;
+
+    /* Own copies of the new vectors (io's pointers die at the next
+     * links_set), checked: a NaN or Inf would compare false against
+     * everything and poison every list it entered. */
+    float *x = n == 1 ? s->q : pv_alloc_array((size_t)n * p->dim, sizeof(float));
+    size_t nslots = 0;
+    if (!x)
+        return PV_ENOMEM;
+    b.x = x;
+    b.off = pv_alloc_array(n, sizeof *b.off);
+    rc = b.off ? 0 : PV_ENOMEM;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        const float *v = io->vec(io->ctx, first + i);
+        if (!v || levels[i] >= HNSW_MAX_LEVEL) {
+            rc = PV_EINVAL;
+            break;
+        }
+        memcpy(x + (size_t)i * p->dim, v, (size_t)p->dim * sizeof(float));
+        for (uint32_t j = 0; j < p->dim; j++)
+            if (!isfinite(x[(size_t)i * p->dim + j]))
+                rc = PV_ENUMERIC;
+        b.off[i] = nslots;
+        nslots += levels[i] + 1;
+    }
+    if (!rc) {
+        b.nsel = pv_alloc_array(nslots, sizeof *b.nsel);
+        b.sel = pv_alloc_array(nslots * p->M, sizeof *b.sel);
+        rc = b.nsel && b.sel ? 0 : PV_ENOMEM;
+    }
+    if (!rc)
+        rc = plan_all(&b, s, nthreads);
+    if (!rc) {
+        hnsw_state ns = *st;
+        for (uint32_t i = 0; i < n && !rc; i++)
+            rc = link_node(&b, &ns, s, i);
+        if (!rc)
+            *st = ns;
+    }
+    if (x != s->q)
+        free(x);
+    free(b.off);
+    free(b.nsel);
+    free(b.sel);
+    return rc;
+}
+
+int hnsw_insert(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
+                hnsw_scratch *s, uint32_t id, uint32_t level)
+{
+    return hnsw_insert_batch(p, st, io, s, id, 1, &level, 1);
 }
 
 /* ---- k-NN search (Algorithm 5) -------------------------------------------- */

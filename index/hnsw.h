@@ -26,6 +26,8 @@
 
 #define HNSW_MAX_LEVEL 16
 #define HNSW_NONE UINT32_MAX
+#define HNSW_MAX_THREADS 64
+#define HNSW_MAX_BATCH 65536u /* nodes per hnsw_insert_batch */
 
 typedef struct hnsw_params {
     uint32_t M;               /* links per node, levels >= 1 (default 16) */
@@ -82,6 +84,20 @@ uint32_t hnsw_random_level(hnsw_state *st, const hnsw_params *p);
  * caller drops the transaction. */
 int hnsw_insert(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
                 hnsw_scratch *s, uint32_t id, uint32_t level);
+
+/* Insert nodes first..first+n-1 (none in the graph yet, every vector
+ * available through io->vec), node first+i at level levels[i], as if one
+ * at a time in id order, except that each node's candidates come from the
+ * graph as it was before the batch plus the batch's earlier nodes, scored
+ * exactly (see hnsw.c). The candidate searches run on nthreads threads
+ * (1..HNSW_MAX_THREADS), s serving the first; while they run, io's vec,
+ * links_get and deleted are called concurrently and nothing is changed, so
+ * they must be safe to call from several threads at once. The graph built
+ * is the same for any nthreads. Errors as hnsw_insert; PV_ENUMERIC leaves
+ * the graph unchanged. */
+int hnsw_insert_batch(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
+                      hnsw_scratch *s, uint32_t first, uint32_t n,
+                      const uint32_t *levels, unsigned nthreads);
 
 /* A result: the same record as flat.h's, so callers share one array. */
 typedef flat_hit hnsw_hit;

@@ -540,6 +540,32 @@ int store_blob_put(store_txn *t, store_table table, uint32_t key,
     return PV_OK;
 }
 
+int store_blob_each(store_txn *t, store_table table,
+                    int (*fn)(void *ctx, uint32_t key, const void *p, size_t n),
+                    void *ctx)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, d;
+    int rc = mdb_cursor_open(t->txn, table_dbi(t->st, table), &c);
+    if (rc != 0)
+        return map_rc(rc);
+    for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+        uint32_t key;
+        if (k.mv_size != sizeof key) {
+            mdb_cursor_close(c);
+            return PV_ECORRUPT;
+        }
+        memcpy(&key, k.mv_data, sizeof key);
+        if ((rc = fn(ctx, key, d.mv_data, d.mv_size)) != 0) {
+            mdb_cursor_close(c);
+            return rc;
+        }
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? PV_OK : map_rc(rc);
+}
+
 int store_blob_drop(store_txn *t, store_table table)
 {
     t->chunks_valid = 0;

@@ -149,6 +149,12 @@ int store_blob_get(store_txn *t, store_table table, uint32_t key,
 int store_blob_put(store_txn *t, store_table table, uint32_t key,
                    const void *p, size_t n);
 int store_blob_drop(store_txn *t, store_table table);
+/* Call fn for every record of the table in key order, with the same
+ * zero-copy pointers as store_blob_get; a nonzero return from fn stops the
+ * walk and is returned. */
+int store_blob_each(store_txn *t, store_table table,
+                    int (*fn)(void *ctx, uint32_t key, const void *p, size_t n),
+                    void *ctx);
 
 /* Fixed-width meta values for the rooms above storage (index state). */
 int store_meta_get_u64(store_txn *t, const char *key, uint64_t *v);

@@ -111,7 +111,7 @@ Test(db, add_then_query_finds_itself_first)
         char name[32];
         snprintf(name, sizeof name, "img%02d.%s", i, i % 2 ? "jpg" : "png");
         gen_path(p, imgs, name);
-        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){5, 0, 0}, &hits, &n), 0, "%s", pv_db_errmsg(db));
+        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 5}, &hits, &n), 0, "%s", pv_db_errmsg(db));
         cr_assert_eq(n, 5);
         cr_assert(strstr(hits[0].path, name) != NULL, "query %s got %s first", name, hits[0].path);
         cr_assert_geq(hits[0].score, 0.999f);
@@ -178,7 +178,7 @@ Test(db, moved_file_keeps_its_vector)
     cr_assert_eq(pv_db_info(db, &info), 0);
     cr_assert_eq(info.items, 4);
     cr_assert_eq(info.next_id, 4, "no new id for a move");
-    cr_assert_eq(pv_query_image(db, to, &(pv_query_opts){1, 0, 0}, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, to, &(pv_query_opts){.k = 1}, &hits, &n), 0);
     cr_assert_str_eq(hits[0].path, to);
     pv_hits_free(hits, n);
     cr_assert_eq(pv_remove(db, from), PV_ENOTFOUND, "old path is gone");
@@ -205,7 +205,7 @@ Test(db, changed_file_is_reembedded)
     cr_assert_eq(pv_db_info(db, &info), 0);
     cr_assert_eq(info.items, 3);
     cr_assert_eq(info.deleted, 1);
-    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){3, 0, 0}, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 3}, &hits, &n), 0);
     cr_assert_eq(n, 3, "the old version is never returned");
     cr_assert_geq(hits[0].score, 0.999f);
     cr_assert_eq(hits[0].id, 3, "new id for new content");
@@ -224,7 +224,7 @@ Test(db, removed_item_never_returned)
     gen_path(p, imgs, "img02.png");
     cr_assert_eq(pv_remove(db, p), 0);
     cr_assert_eq(pv_remove(db, p), PV_ENOTFOUND);
-    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){10, 0, 0}, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 10}, &hits, &n), 0);
     cr_assert_eq(n, 4);
     for (size_t i = 0; i < n; i++)
         cr_assert(strstr(hits[i].path, "img02.png") == NULL);
@@ -254,7 +254,7 @@ Test(db, vacuum_rebuilds_graph_without_removed)
     cr_assert_eq(info.items, 10);
     cr_assert_eq(info.graph_nodes, 20, "ids up to the last live one");
     gen_path(p, imgs, "img00.png");
-    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){20, 0, 0}, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 20}, &hits, &n), 0);
     cr_assert_eq(n, 10, "every live item and no removed one");
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(hits[i].id % 2, 1, "removed id %u returned", hits[i].id);
@@ -263,7 +263,7 @@ Test(db, vacuum_rebuilds_graph_without_removed)
     picture("after.png", 4321, 50, 50, 'p');
     add_dir(&log);
     gen_path(p, imgs, "after.png");
-    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){1, 0, 0}, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 1}, &hits, &n), 0);
     cr_assert(strstr(hits[0].path, "after.png"));
     pv_hits_free(hits, n);
     cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
@@ -277,19 +277,25 @@ Test(db, hnsw_and_exact_agree_on_small_sets)
     add_dir(&log);
     for (int i = 0; i < 30; i += 3) {
         char name[32];
-        pv_hit *a = NULL, *b = NULL;
-        size_t na = 0, nb = 0;
+        pv_hit *a = NULL, *b = NULL, *c = NULL;
+        size_t na = 0, nb = 0, nc = 0;
         snprintf(name, sizeof name, "img%02d.%s", i, i % 2 ? "jpg" : "png");
         gen_path(p, imgs, name);
-        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){5, 1, 0}, &a, &na), 0);
-        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){5, 0, 0}, &b, &nb), 0);
+        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 5, .exact = 1}, &a, &na), 0);
+        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 5}, &b, &nb), 0);
+        cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 5, .ids_only = 1}, &c, &nc), 0);
         cr_assert_eq(na, nb);
+        cr_assert_eq(nb, nc);
         for (size_t j = 0; j < na; j++) {
             cr_assert_eq(a[j].id, b[j].id, "query %d rank %zu", i, j);
             cr_assert_float_eq(a[j].score, b[j].score, 1e-5);
+            cr_assert(b[j].path != NULL);
+            cr_assert_eq(c[j].id, b[j].id);
+            cr_assert(c[j].path == NULL, "ids_only hit has no path");
         }
         pv_hits_free(a, na);
         pv_hits_free(b, nb);
+        pv_hits_free(c, nc);
     }
 }
 
@@ -395,7 +401,7 @@ Test(db, flat_image_stored_and_searched_without_nan)
     st = add_dir(&log);
     cr_assert_eq(st.added, 4);
     cr_assert_eq(st.failed, 0);
-    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){4, 0, 0}, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 4}, &hits, &n), 0);
     cr_assert_eq(n, 4);
     for (size_t i = 0; i < n; i++) {
         cr_assert(isfinite(hits[i].score), "score %zu is %f", i, hits[i].score);
@@ -404,7 +410,7 @@ Test(db, flat_image_stored_and_searched_without_nan)
     pv_hits_free(hits, n);
     /* and a normal query sees the flat item at score 0, not NaN */
     gen_path(p, imgs, "img00.png");
-    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){4, 0, 0}, &hits, &n), 0);
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 4}, &hits, &n), 0);
     for (size_t i = 0; i < n; i++)
         cr_assert(isfinite(hits[i].score));
     pv_hits_free(hits, n);
@@ -422,7 +428,7 @@ Test(db, other_embedder_refused)
     cr_assert_eq(pv_db_check_embedder(db, &other), PV_EEMBEDDER);
     cr_assert(strstr(pv_db_errmsg(db), "pixels 28x28") != NULL, "%s", pv_db_errmsg(db));
     cr_assert_eq(pv_db_check_embedder(db, &cnn), PV_EEMBEDDER);
-    cr_assert_eq(pv_query_vector(db, v, 100, &(pv_query_opts){3, 0, 0}, &hits, &n), PV_EEMBEDDER);
+    cr_assert_eq(pv_query_vector(db, v, 100, &(pv_query_opts){.k = 3}, &hits, &n), PV_EEMBEDDER);
 }
 
 Test(db, nan_query_vector_refused)
@@ -431,7 +437,7 @@ Test(db, nan_query_vector_refused)
     pv_hit *hits = NULL;
     size_t n = 0;
     v[3] = NAN;
-    cr_assert_eq(pv_query_vector(db, v, 784, &(pv_query_opts){3, 0, 0}, &hits, &n), PV_ENUMERIC);
+    cr_assert_eq(pv_query_vector(db, v, 784, &(pv_query_opts){.k = 3}, &hits, &n), PV_ENUMERIC);
 }
 
 Test(db, unknown_embedder_at_create)

@@ -93,7 +93,7 @@ Test(recall, hnsw_recall_at_10_on_fashion_mnist, .timeout = 1200)
     for (int q = 0; q < nq; q++) {
         pv_hit *ex = NULL, *ap = NULL;
         size_t nex = 0, nap = 0;
-        pv_query_opts exact = {10, 1, 0}, hnsw = {10, 0, 0};
+        pv_query_opts exact = {.k = 10, .exact = 1}, hnsw = {.k = 10};
         cr_assert_eq(pv_query_image(db, queries[q], &exact, &ex, &nex), 0);
         cr_assert_eq(pv_query_image(db, queries[q], &hnsw, &ap, &nap), 0);
         cr_assert_eq(nex, 10);
