@@ -108,11 +108,12 @@ awk -F= -v T="$T" '
     print ""
     print "| build | seconds | pixvec/this | others CPU |"
     print "|---|---|---|---|"
-    printf "| pixvec pv_add, %d workers + 1 writer, decode + embed + graph + fsync per batch | %s | 1.00 | %s %% |\n", T, n2(g(p, "build_s")), n0(g(p, "build_others"))
+    printf "| pixvec pv_add, %d threads (decode + embed, then graph candidates), serial linking + fsync per batch | %s | 1.00 | %s %% |\n", T, n2(g(p, "build_s")), n0(g(p, "build_others"))
     printf "| hnswlib, 1 thread | %s | %s | %s %% |\n", n2(g(h, "build1_s")), r(g(p, "build_s"), g(h, "build1_s")), n0(g(h, "build1_others"))
     printf "| hnswlib, %d threads | %s | %s | %s %% |\n", T, n2(g(h, "buildT_s")), r(g(p, "build_s"), g(h, "buildT_s")), n0(g(h, "buildT_others"))
     printf "| FAISS, %d threads (no SIMD kernels) | %s | %s | %s %% |\n", T, n2(g(f, "buildT_s")), r(g(p, "build_s"), g(f, "buildT_s")), n0(g(f, "buildT_others"))
     print ""
     printf "- bytes on disk per vector: pixvec %s (data.mdb / items), hnswlib %s (saveIndex), FAISS %s (write_index); the raw vector is 3136\n", n0(g(p, "bytes_per_vec")), n0(g(h, "bytes_per_vec")), n0(g(f, "bytes_per_vec"))
+    printf "- pixvec q/s are ids and scores (pv_query_opts.ids_only), as hnswlib returns labels; with each hit'"'"'s path looked up (the default), ef = 20: %s q/s\n", n0(g(p, "ef20_qps_paths"))
     printf "- start to first answer, `pixvec query DB IMG -k 10` as a whole process, page cache warm: median of 10 = %.1f ms\n", g(p, "first_answer_us") / 1000
   }' "$WORK/pv.kv" "$WORK/hl.kv" "$WORK/fa.kv"
