@@ -21,6 +21,7 @@ enum {
     CMD_DB = 1,       /* takes a database as its first argument */
     CMD_WRITE = 2,    /* opens the database read-write */
     CMD_NO_SHELL = 4, /* not offered inside the shell */
+    CMD_SUBCMD = 8,   /* `pixvec CMD train DB ...`: the sub-command word first */
 };
 
 typedef struct cli_ctx {

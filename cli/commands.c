@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -395,6 +396,8 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
     static const struct option lo[] = {EMB_LONGOPTS, {"k", required_argument, NULL, 'k'},
                                        {"ef", required_argument, NULL, 'e'},
                                        {"exact", no_argument, NULL, 'x'},
+                                       {"index", required_argument, NULL, 'I'},
+                                       {"nprobe", required_argument, NULL, 'p'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("query");
@@ -402,14 +405,26 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
     pv_query_opts qo = {.k = 10};
     pv_hit *hits = NULL;
     size_t n = 0;
-    long k = 10, ef = 0;
+    long k = 10, ef = 0, nprobe = 0;
     int json = 0, given = 0, opt, rc;
 
     opt_reset();
-    while ((opt = next_opt(argc, argv, "k:e:h", lo)) != -1) {
+    while ((opt = next_opt(argc, argv, "k:e:p:h", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
         case 'x': qo.exact = 1; break;
+        case 'I':
+            if (strcmp(optarg, "exact") == 0)
+                qo.exact = 1;
+            else if (strcmp(optarg, "ivf") == 0)
+                qo.ivf = 1;
+            else if (strcmp(optarg, "hnsw") != 0)
+                return usage_err(c, "--index takes hnsw, ivf or exact, not '%s'", optarg);
+            break;
+        case 'p':
+            if (parse_int(optarg, 1, 1 << 20, &nprobe) != 0)
+                return usage_err(c, "--nprobe takes 1..1048576, not '%s'", optarg);
+            break;
         case 'h': cli_print_help(stdout, c); return CLI_OK;
         case 'k':
             if (parse_int(optarg, 1, 100000, &k) != 0)
@@ -433,6 +448,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
         return rc;
     qo.k = (int)k;
     qo.ef = (int)ef;
+    qo.nprobe = (int)nprobe;
     rc = pv_query_image(ctx->db, argv[optind], &qo, &hits, &n);
     if (rc != 0)
         return fail(c->name, json, "%s", db_msg(ctx, rc));
@@ -446,7 +462,8 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
                                                  (double)hits[i].score));
         rc = print_json(json_pack("{s:b, s:s, s:i, s:s, s:o}", "ok", 1, "query",
                                   argv[optind], "k", (int)k, "index",
-                                  qo.exact ? "exact" : "hnsw", "hits", arr));
+                                  qo.exact ? "exact" : qo.ivf ? "ivf" : "hnsw",
+                                  "hits", arr));
     } else {
         for (size_t i = 0; i < n; i++)
             printf("%3zu  %.4f  %s\n", i + 1, hits[i].score, hits[i].path);
@@ -601,7 +618,7 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
         return fail(c->name, json, "%s", db_msg(ctx, rc));
     if (json)
         return print_json(json_pack(
-            "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I}", "ok",
+            "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i}", "ok",
             1, "database", ctx->dbpath, "format", (int)in.format, "embedder",
             in.embedder, "embedder_desc", in.embedder_desc, "dim", (int)in.dim,
             "items", (json_int_t)in.items, "deleted", (json_int_t)in.deleted,
@@ -609,7 +626,8 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
             "hnsw_m", (int)in.hnsw_m, "hnsw_ef_construction",
             (int)in.hnsw_ef_construction, "graph_nodes", (json_int_t)in.graph_nodes,
             "disk_bytes", (json_int_t)in.disk_bytes, "map_bytes",
-            (json_int_t)in.map_bytes));
+            (json_int_t)in.map_bytes, "ivf_nlist", (int)in.ivf_nlist,
+            "cluster_k", (int)in.cluster_k));
     printf("database  %s\nformat    %u\nembedder  %s (%u dims)\nitems     %llu\n"
            "removed   %llu (tombstones)\nindex     HNSW M=%u ef_construction=%u, "
            "%llu nodes, %u levels\non disk   %.1f MiB (map %.1f MiB)\n",
@@ -618,6 +636,10 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
            in.hnsw_m, in.hnsw_ef_construction, (unsigned long long)in.graph_nodes,
            in.graph_levels,
            in.disk_bytes / 1048576.0, in.map_bytes / 1048576.0);
+    if (in.ivf_nlist)
+        printf("ivf       %u lists\n", in.ivf_nlist);
+    if (in.cluster_k)
+        printf("clusters  k=%u stored\n", in.cluster_k);
     return CLI_OK;
 }
 
@@ -766,6 +788,361 @@ static int cmd_quit(cli_ctx *ctx, int argc, char **argv)
     return CLI_OK; /* the shell loop checks for quit itself */
 }
 
+/* ---- cluster and ivf ------------------------------------------------------- */
+
+/* The k-means options shared by `cluster` and `ivf train`. */
+#define KMEANS_LONGOPTS                                            \
+    {"iters", required_argument, NULL, 'i'},                       \
+        {"seed", required_argument, NULL, 'S'},                    \
+        {"sample", required_argument, NULL, 'P'}
+
+/* Parse one of KMEANS_LONGOPTS into o; 1 if it was one, -1 if bad. */
+static int kmeans_opt(const cli_cmd *c, int opt, const char *arg,
+                      pv_cluster_opts *o)
+{
+    long v;
+    switch (opt) {
+    case 'i':
+        if (parse_int(arg, 1, 100000, &v) != 0)
+            return usage_err(c, "--iters takes 1..100000, not '%s'", arg), -1;
+        o->iters = (int)v;
+        return 1;
+    case 'S':
+        if (parse_int(arg, 1, LONG_MAX, &v) != 0)
+            return usage_err(c, "--seed takes a positive integer, not '%s'", arg), -1;
+        o->seed = (uint64_t)v;
+        return 1;
+    case 'P':
+        if (strcmp(arg, "all") == 0) {
+            o->sample = -1;
+            return 1;
+        }
+        if (parse_int(arg, 1, 1 << 20, &v) != 0)
+            return usage_err(c, "--sample takes 1..1048576 or 'all', not '%s'", arg), -1;
+        o->sample = (int)v;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The class of an image by the ImageFolder convention: its folder's name. */
+static const char *folder_label(const char *path, size_t *len)
+{
+    const char *slash = strrchr(path, '/'), *start;
+    if (!slash || slash == path) {
+        *len = 0;
+        return "";
+    }
+    start = slash;
+    while (start > path && start[-1] != '/')
+        start--;
+    *len = (size_t)(slash - start);
+    return start;
+}
+
+/* Labels as small integers: a string table with open addressing. */
+typedef struct labels {
+    char **name;
+    size_t n, cap; /* cap: hash slots, a power of two */
+    size_t *slot;  /* index + 1 into name, 0 empty */
+} labels;
+
+static size_t label_id(labels *L, const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    if ((L->n + 1) * 2 > L->cap) {
+        size_t ncap = L->cap ? L->cap * 2 : 64;
+        size_t *ns = calloc(ncap, sizeof *ns);
+        char **nn = realloc(L->name, ncap * sizeof *nn);
+        if (!ns || !nn) {
+            free(ns);
+            if (nn)
+                L->name = nn;
+            return SIZE_MAX;
+        }
+        L->name = nn;
+        for (size_t i = 0; i < L->n; i++) {
+            uint64_t g = 1469598103934665603ull;
+            for (const char *p = L->name[i]; *p; p++)
+                g = (g ^ (unsigned char)*p) * 1099511628211ull;
+            size_t j = g & (ncap - 1);
+            while (ns[j])
+                j = (j + 1) & (ncap - 1);
+            ns[j] = i + 1;
+        }
+        free(L->slot);
+        L->slot = ns;
+        L->cap = ncap;
+    }
+    size_t j = h & (L->cap - 1);
+    while (L->slot[j]) {
+        const char *t = L->name[L->slot[j] - 1];
+        if (strlen(t) == len && memcmp(t, s, len) == 0)
+            return L->slot[j] - 1;
+        j = (j + 1) & (L->cap - 1);
+    }
+    if (!(L->name[L->n] = strndup(s, len)))
+        return SIZE_MAX;
+    L->slot[j] = L->n + 1;
+    return L->n++;
+}
+
+static void labels_free(labels *L)
+{
+    for (size_t i = 0; i < L->n; i++)
+        free(L->name[i]);
+    free(L->name);
+    free(L->slot);
+}
+
+typedef struct label_count {
+    size_t label, n;
+} label_count;
+
+static int count_desc(const void *a, const void *b)
+{
+    const label_count *x = a, *y = b;
+    return x->n != y->n ? (x->n < y->n ? 1 : -1) : (x->label > y->label) - (x->label < y->label);
+}
+
+/* The report of a clustering: sizes, nearest members, label mix, purity. */
+static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
+                          long show, const pv_cluster_stats *st)
+{
+    labels L = {0};
+    size_t **cnt = calloc((size_t)cl->k, sizeof *cnt), correct = 0;
+    label_count *mix = NULL;
+    int rc = CLI_OK, with_labels;
+    if (!cnt)
+        return fail(cmd, json, "%s", "out of memory");
+    /* Labels from folder names; used when they split the images at all. */
+    for (int j = 0; j < cl->k; j++)
+        for (size_t i = 0; i < cl->clusters[j].n; i++) {
+            size_t len;
+            const char *s = folder_label(cl->clusters[j].members[i].path, &len);
+            if (label_id(&L, s, len) == SIZE_MAX) {
+                rc = fail(cmd, json, "%s", "out of memory");
+                goto done;
+            }
+        }
+    with_labels = L.n >= 2 && L.n < cl->items;
+    if (with_labels) {
+        mix = calloc(L.n, sizeof *mix);
+        if (!mix) {
+            rc = fail(cmd, json, "%s", "out of memory");
+            goto done;
+        }
+        for (int j = 0; j < cl->k; j++) {
+            if (!(cnt[j] = calloc(L.n, sizeof **cnt))) {
+                rc = fail(cmd, json, "%s", "out of memory");
+                goto done;
+            }
+            size_t best = 0;
+            for (size_t i = 0; i < cl->clusters[j].n; i++) {
+                size_t len;
+                const char *s = folder_label(cl->clusters[j].members[i].path, &len);
+                cnt[j][label_id(&L, s, len)]++;
+            }
+            for (size_t l = 0; l < L.n; l++)
+                if (cnt[j][l] > best)
+                    best = cnt[j][l];
+            correct += best;
+        }
+    }
+    double purity = with_labels && cl->items ? (double)correct / (double)cl->items : 0;
+    json_t *arr = json ? json_array() : NULL;
+    if (!json) {
+        if (st)
+            printf("trained k-means: k=%d on %llu of %llu items, %d iterations, "
+                   "inertia %.4g%s\n",
+                   cl->k, (unsigned long long)st->trained, (unsigned long long)st->items,
+                   st->iters, st->inertia,
+                   st->reseeded ? " (empty clusters re-seeded)" : "");
+        printf("%d clusters over %zu images%s, inertia %.4g", cl->k, cl->items,
+               cl->standardized ? " (standardized features)" : "", cl->inertia);
+        if (with_labels)
+            printf(", purity %.4f over %zu folder labels", purity, L.n);
+        printf("\n");
+    }
+    for (int j = 0; j < cl->k; j++) {
+        const pv_cluster *c = &cl->clusters[j];
+        size_t nl = 0;
+        if (with_labels) {
+            for (size_t l = 0; l < L.n; l++)
+                if (cnt[j][l])
+                    mix[nl++] = (label_count){l, cnt[j][l]};
+            qsort(mix, nl, sizeof *mix, count_desc);
+        }
+        if (json) {
+            json_t *near = json_array(), *lab = json_array();
+            for (size_t i = 0; i < c->n && (long)i < show; i++)
+                json_array_append_new(near, json_pack("{s:I, s:s, s:f}", "id",
+                                                      (json_int_t)c->members[i].id, "path",
+                                                      c->members[i].path, "dist2",
+                                                      (double)c->members[i].dist2));
+            for (size_t l = 0; l < nl; l++)
+                json_array_append_new(lab, json_pack("{s:s, s:I}", "label", L.name[mix[l].label],
+                                                     "count", (json_int_t)mix[l].n));
+            json_t *o = json_pack("{s:i, s:I, s:o}", "cluster", j, "size", (json_int_t)c->n,
+                                  "nearest", near);
+            if (with_labels)
+                json_object_set_new(o, "labels", lab);
+            else
+                json_decref(lab);
+            json_array_append_new(arr, o);
+            continue;
+        }
+        printf("\ncluster %d: %zu images", j, c->n);
+        if (nl) {
+            printf(" |");
+            for (size_t l = 0; l < nl && l < 3; l++)
+                printf(" %s %.0f%%", L.name[mix[l].label], 100.0 * mix[l].n / c->n);
+            if (nl > 3)
+                printf(" (+%zu labels)", nl - 3);
+        }
+        printf("\n");
+        for (size_t i = 0; i < c->n && (long)i < show; i++)
+            printf("    %.4f  %s\n", c->members[i].dist2, c->members[i].path);
+    }
+    if (json) {
+        json_t *doc = json_pack("{s:b, s:i, s:I, s:f, s:b, s:o}", "ok", 1, "k", cl->k,
+                                "items", (json_int_t)cl->items, "inertia", cl->inertia,
+                                "standardized", cl->standardized, "clusters", arr);
+        json_object_set_new(doc, "purity", with_labels ? json_real(purity) : json_null());
+        if (st)
+            json_object_set_new(doc, "trained",
+                                json_pack("{s:I, s:I, s:i, s:f, s:i}", "items",
+                                          (json_int_t)st->items, "sample",
+                                          (json_int_t)st->trained, "iterations", st->iters,
+                                          "inertia", st->inertia, "reseeded", st->reseeded));
+        rc = print_json(doc);
+    }
+done:
+    for (int j = 0; j < cl->k; j++)
+        free(cnt[j]);
+    free(cnt);
+    free(mix);
+    labels_free(&L);
+    return rc;
+}
+
+static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {{"k", required_argument, NULL, 'k'},
+                                       {"show", required_argument, NULL, 's'},
+                                       {"of", required_argument, NULL, 'o'},
+                                       {"standardize", no_argument, NULL, 'z'},
+                                       KMEANS_LONGOPTS,
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("cluster");
+    pv_cluster_opts o = {0};
+    pv_cluster_stats st;
+    pv_clustering *cl = NULL;
+    const char *of = NULL;
+    long k = 0, show = 5;
+    int json = 0, opt, rc;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "k:s:h", lo)) != -1) {
+        switch (opt) {
+        case 'j': json = 1; break;
+        case 'z': o.standardize = 1; break;
+        case 'o': of = optarg; break;
+        case 'h': cli_print_help(stdout, c); return CLI_OK;
+        case 'k':
+            if (parse_int(optarg, 1, 1 << 20, &k) != 0)
+                return usage_err(c, "-k takes 1..1048576, not '%s'", optarg);
+            break;
+        case 's':
+            if (parse_int(optarg, 0, 1000000, &show) != 0)
+                return usage_err(c, "--show takes 0..1000000, not '%s'", optarg);
+            break;
+        default:
+            if ((rc = kmeans_opt(c, opt, optarg, &o)) == 1)
+                break;
+            if (rc == 0)
+                cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if (k > 0) {
+        o.k = (int)k;
+        if ((rc = pv_cluster_train(ctx->db, &o, &st)) != 0)
+            return fail(c->name, json, "%s", db_msg(ctx, rc));
+    }
+    if (of) {
+        int which;
+        float d2;
+        if ((rc = pv_cluster_of(ctx->db, of, &which, &d2)) != 0)
+            return fail(c->name, json, "%s", db_msg(ctx, rc));
+        if (json)
+            return print_json(json_pack("{s:b, s:s, s:i, s:f}", "ok", 1, "image", of,
+                                        "cluster", which, "dist2", (double)d2));
+        printf("%s: cluster %d (squared distance to its centre %.4f)\n", of, which, d2);
+        return CLI_OK;
+    }
+    if ((rc = pv_cluster_get(ctx->db, &cl)) != 0)
+        return fail(c->name, json, "%s", db_msg(ctx, rc));
+    rc = cluster_report(c->name, json, cl, show, k > 0 ? &st : NULL);
+    pv_clustering_free(cl);
+    return rc;
+}
+
+static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {{"nlist", required_argument, NULL, 'n'},
+                                       KMEANS_LONGOPTS,
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = self("ivf");
+    pv_cluster_opts o = {0};
+    pv_cluster_stats st;
+    long nlist = 0;
+    int json = 0, opt, rc;
+
+    opt_reset();
+    while ((opt = next_opt(argc, argv, "n:h", lo)) != -1) {
+        switch (opt) {
+        case 'j': json = 1; break;
+        case 'h': cli_print_help(stdout, c); return CLI_OK;
+        case 'n':
+            if (parse_int(optarg, 1, 1 << 20, &nlist) != 0)
+                return usage_err(c, "--nlist takes 1..1048576, not '%s'", optarg);
+            break;
+        default:
+            if ((rc = kmeans_opt(c, opt, optarg, &o)) == 1)
+                break;
+            if (rc == 0)
+                cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc - 1 || strcmp(argv[optind], "train") != 0)
+        return usage_err(c, "%s", "the only sub-command is 'train'");
+    if (nlist == 0)
+        return usage_err(c, "%s", "--nlist N is required");
+    o.k = (int)nlist;
+    double t0 = now_s();
+    if ((rc = pv_ivf_train(ctx->db, &o, &st)) != 0)
+        return fail(c->name, json, "%s", db_msg(ctx, rc));
+    double el = now_s() - t0;
+    if (json)
+        return print_json(json_pack("{s:b, s:i, s:I, s:I, s:i, s:f, s:f}", "ok", 1, "nlist",
+                                    (int)nlist, "items", (json_int_t)st.items, "sample",
+                                    (json_int_t)st.trained, "iterations", st.iters,
+                                    "inertia", st.inertia, "seconds", el));
+    printf("IVF: %ld lists over %llu items (k-means on %llu, %d iterations, %.2f s); "
+           "query with --index ivf\n",
+           nlist, (unsigned long long)st.items, (unsigned long long)st.trained, st.iters, el);
+    return CLI_OK;
+}
+
 /* ---- the table -------------------------------------------------------------- */
 
 const cli_cmd cli_commands[] = {
@@ -793,13 +1170,17 @@ const cli_cmd cli_commands[] = {
      "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
      "  --json           print the summary as JSON",
      CMD_DB | CMD_WRITE},
-    {"query", cmd_query, "DB IMAGE [-k N] [-e EF] [--exact] [--json]",
+    {"query", cmd_query,
+     "DB IMAGE [-k N] [-e EF] [--index hnsw|ivf|exact] [-p NPROBE] [--json]",
      "The k stored images most like IMAGE, by cosine similarity, found with the\n"
-     "HNSW graph (or, with --exact, by scanning every vector).\n"
+     "HNSW graph (or the IVF lists, or by scanning every vector).\n"
      "  -k, --k N        how many (default 10)\n"
      "  -e, --ef EF      HNSW candidate list: larger is slower and more exact\n"
      "                   (default 64, at least k)\n"
-     "  --exact          exact scan instead of the graph\n"
+     "  --index I        hnsw (default); ivf: the lists of `ivf train`;\n"
+     "                   exact: scan every vector\n"
+     "  -p, --nprobe P   IVF lists scanned (default 8)\n"
+     "  --exact          the same as --index exact\n"
      "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
      "  --json           {hits: [{rank, id, path, score}], index}",
      CMD_DB},
@@ -817,6 +1198,33 @@ const cli_cmd cli_commands[] = {
      "  --exit-code      exit 3 when any group was found (0 when none)\n"
      "  --json           print the groups as JSON",
      CMD_DB},
+    {"cluster", cmd_cluster,
+     "DB [-k K] [--show N] [--of IMAGE] [--standardize] [--iters N] [--seed S] "
+     "[--sample N|all] [--json]",
+     "Group the images into k clusters (k-means) and show each cluster's size,\n"
+     "the images nearest its centre and, when images sit in class-named\n"
+     "folders (train/cat/x.jpg), its label mix and the overall purity. With\n"
+     "-k the clustering is computed and stored (replacing the stored one);\n"
+     "without, the stored one is shown, items added since included.\n"
+     "  -k, --k K        clusters: train and store\n"
+     "  -s, --show N     images shown per cluster, nearest first (default 5)\n"
+     "  --of IMAGE       which stored cluster IMAGE falls in\n"
+     "  --standardize    cluster standardized features (mean 0, variance 1)\n"
+     "  --iters N        Lloyd iterations at most (default 20)\n"
+     "  --seed S         sampling and k-means++ seed (default 1234)\n"
+     "  --sample N|all   training points per cluster at most (default 256)\n"
+     "  --json           {k, items, inertia, purity, clusters: [{cluster, size,\n"
+     "                   nearest, labels}]}",
+     CMD_DB | CMD_WRITE},
+    {"ivf", cmd_ivf, "DB train --nlist N [--iters N] [--seed S] [--sample N|all] [--json]",
+     "Train IVF lists: k-means with N centroids, every image listed under its\n"
+     "nearest. Replaces any lists at once (readers see the old or the new);\n"
+     "images added later are listed as they arrive. Search them with\n"
+     "`query --index ivf --nprobe P`. Written `pixvec ivf train DB ...`.\n"
+     "  --nlist N        lists (about sqrt of the number of images)\n"
+     "  --iters/--seed/--sample  as for cluster\n"
+     "  --json           print the result as JSON",
+     CMD_DB | CMD_WRITE | CMD_SUBCMD},
     {"info", cmd_info, "DB [--json]",
      "Counts, embedder, dimension and size on disk.", CMD_DB},
     {"rm", cmd_rm, "DB PATH... [--json]",

@@ -42,6 +42,12 @@ int main(int argc, char **argv)
     }
     if (!(c->flags & CMD_DB))
         return c->fn(&ctx, argc - 1, argv + 1);
+    /* `pixvec ivf train DB ...`: the database still comes first below. */
+    if ((c->flags & CMD_SUBCMD) && argc >= 4 && strcmp(argv[2], "train") == 0) {
+        char *word = argv[2];
+        argv[2] = argv[3];
+        argv[3] = word;
+    }
     if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
         cli_print_help(stdout, c);
         return CLI_OK;

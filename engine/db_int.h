@@ -54,6 +54,15 @@ int db_item_copy(uint32_t id, const store_item *si, pv_item *out);
 /* Tombstone ids in the HNSW graph, in write transaction t. */
 int db_graph_delete(pv_db *db, store_txn *t, const uint32_t *ids, size_t n);
 
+/* IVF lists (cluster.c): how many are trained in snapshot t (0: none);
+ * list the batch's new vectors, ids first..first+n-1, in write txn t (no-op
+ * without lists); the k best of q's nprobe nearest lists (0: default). */
+int db_ivf_nlist(store_txn *t, uint32_t *nlist);
+int db_ivf_add(pv_db *db, store_txn *t, uint32_t first, uint32_t n,
+               const float *vecs);
+int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
+                  int nprobe, flat_hit *out, uint32_t *n);
+
 /* Begin a write txn, run fn, commit; on a full map abort, grow, redo. */
 int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),
              void *ctx);

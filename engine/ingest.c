@@ -425,6 +425,8 @@ static int batch_txn(pv_db *db, store_txn *t, void *vctx)
         return rc;
     if (nnew > 0 && (rc = store_vec_append(t, first, nnew, b->newvecs)) != 0)
         return rc;
+    if (nnew > 0 && (rc = db_ivf_add(db, t, first, nnew, b->newvecs)) != 0)
+        return rc;
     return store_counts_put(t, &c);
 }
 

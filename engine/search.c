@@ -55,6 +55,8 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
         if ((rc = db_vec_set(db, t, &set)) != 0)
             return rc;
         return flat_topk(&set, q, 1, k, db_keep_live, t, fh, nh);
+    } else if (o && o->ivf) {
+        return db_ivf_search(db, t, q, k, o->nprobe, fh, nh);
     } else {
         uint32_t ef = o && o->ef > 0 ? (uint32_t)o->ef : QUERY_DEFAULT_EF;
         hnsw_scratch *s = db_scratch(db);

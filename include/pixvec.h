@@ -125,6 +125,8 @@ typedef struct pv_info {
     char embedder_desc[96];/* e.g. "pixels 28x28 grey" */
     uint64_t disk_bytes;   /* size of data.mdb on disk */
     uint64_t map_bytes;    /* current LMDB map size */
+    uint32_t ivf_nlist;    /* IVF lists (0: no IVF index trained) */
+    uint32_t cluster_k;    /* clusters of the stored clustering (0: none) */
 } pv_info;
 
 int pv_db_info(pv_db *db, pv_info *out);
@@ -209,6 +211,9 @@ typedef struct pv_query_opts {
     int ef;    /* HNSW candidate list size (default 64; raised to k) */
     int ids_only; /* 1: hits carry id and score only, path NULL (saves
                    * one item lookup per hit; pv_items maps ids to paths) */
+    int ivf;      /* 1: search the IVF lists (pv_ivf_train) instead of the
+                   * graph; PV_ENOTFOUND if none were trained */
+    int nprobe;   /* IVF lists scanned (default 8; raised to at most nlist) */
 } pv_query_opts;
 
 /* The k stored images most like the image at image_path, best first. o may
@@ -222,6 +227,73 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
                     const pv_query_opts *o, pv_hit **hits, size_t *n);
 
 void pv_hits_free(pv_hit *hits, size_t n);
+
+/* ---- clustering and IVF lists --------------------------------------------- */
+
+/* k-means (k-means++ seeding on a sample, Lloyd iterations on OpenBLAS
+ * sgemm, empty clusters re-seeded; index/kmeans.h) over the live vectors. */
+typedef struct pv_cluster_opts {
+    int k;             /* clusters (lists, for pv_ivf_train); required */
+    int iters;         /* Lloyd iterations at most (default 20) */
+    double tol;        /* stop when an iteration lowers the inertia by less
+                        * than this fraction (default 1e-4; < 0: never) */
+    uint64_t seed;     /* sample and seeding (default 1234) */
+    int sample;        /* training points per cluster at most (default 256;
+                        * < 0: every live item) */
+    int standardize;   /* cluster (x - mean) / std per feature, as
+                        * scikit-learn's StandardScaler (pv_cluster_train) */
+} pv_cluster_opts;
+
+typedef struct pv_cluster_stats {
+    uint64_t items;    /* live items when trained */
+    uint64_t trained;  /* of which in the training sample */
+    double inertia;    /* sum of squared distances of the sample */
+    int iters;         /* Lloyd iterations run */
+    int reseeded;      /* empty clusters re-seeded along the way */
+} pv_cluster_stats;
+
+/* Cluster the live items and store the result (the centroids, and the
+ * standardisation if asked), replacing any stored clustering, in one
+ * transaction. PV_EINVAL when k < 1 or k exceeds the live items. stats may
+ * be NULL. */
+int pv_cluster_train(pv_db *db, const pv_cluster_opts *o,
+                     pv_cluster_stats *stats);
+
+typedef struct pv_cluster_member {
+    uint32_t id;
+    float dist2;  /* squared distance to the centroid (clustered space) */
+    char *path;
+} pv_cluster_member;
+
+typedef struct pv_cluster {
+    size_t n;
+    pv_cluster_member *members; /* nearest the centroid first */
+} pv_cluster;
+
+typedef struct pv_clustering {
+    int k;
+    int standardized;
+    size_t items;               /* live items assigned */
+    double inertia;             /* their sum of squared distances */
+    pv_cluster *clusters;       /* k of them; empty ones have n = 0 */
+} pv_clustering;
+
+/* The stored clustering applied to every live item now (items added since
+ * it was trained included). PV_ENOTFOUND if none is stored. */
+int pv_cluster_get(pv_db *db, pv_clustering **out);
+void pv_clustering_free(pv_clustering *c);
+
+/* The stored cluster the image at image_path falls in, and its squared
+ * distance to that centroid (dist2 may be NULL). */
+int pv_cluster_of(pv_db *db, const char *image_path, int *cluster,
+                  float *dist2);
+
+/* Train IVF lists: k-means with o->k = nlist lists on the live vectors
+ * (standardize is ignored: lists partition the cosine space), then every
+ * live item goes to the list of its nearest centroid. Replaces any lists in
+ * the same transaction, so a reader sees the old lists or the new, never a
+ * mix. From then on every insert is listed in its batch's transaction. */
+int pv_ivf_train(pv_db *db, const pv_cluster_opts *o, pv_cluster_stats *stats);
 
 /* ---- duplicates ---------------------------------------------------------- */
 

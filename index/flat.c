@@ -163,8 +163,14 @@ static void heap_offer(flat_hit *h, uint32_t *cnt, uint32_t k,
     *cnt = m;
 }
 
+void flat_heap_offer(flat_hit *h, uint32_t *cnt, uint32_t k, uint32_t id,
+                     float score)
+{
+    heap_offer(h, cnt, k, &score, 1, id, NULL, NULL);
+}
+
 /* Heap sort: popping the worst to the end leaves the array best first. */
-static void heap_sort(flat_hit *h, uint32_t m)
+void flat_heap_sort(flat_hit *h, uint32_t m)
 {
     while (m > 1) {
         flat_hit t = h[0];
@@ -247,7 +253,7 @@ int flat_topk(const vec_set *set, const float *queries, uint32_t nq,
         }
     }
     for (uint32_t q = 0; q < nq; q++)
-        heap_sort(hits + (size_t)q * k, nhits[q]);
+        flat_heap_sort(hits + (size_t)q * k, nhits[q]);
 
 done:
     free(scores);

@@ -39,6 +39,13 @@ int flat_topk(const vec_set *set, const float *queries, uint32_t nq,
               uint32_t k, flat_filter keep, void *keep_ctx, flat_hit *hits,
               uint32_t *nhits);
 
+/* A bounded top-k on a caller's array h of capacity k holding *cnt hits:
+ * offer one (id, score); NaN never enters. The root h[0] is the worst kept.
+ * flat_heap_sort then orders h[0..m) best first (ties by lower id). */
+void flat_heap_offer(flat_hit *h, uint32_t *cnt, uint32_t k, uint32_t id,
+                     float score);
+void flat_heap_sort(flat_hit *h, uint32_t m);
+
 typedef struct flat_pair {
     uint32_t a, b; /* a < b */
     float score;

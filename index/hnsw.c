@@ -279,19 +279,9 @@ void hnsw_state_init(hnsw_state *st, uint64_t seed)
     st->rng = seed;
 }
 
-/* splitmix64 (Steele, Lea, Flood 2014): one u64 of state, any seed works. */
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 uint32_t hnsw_random_level(hnsw_state *st, const hnsw_params *p)
 {
-    /* U in (0, 1]: never 0, so -ln(U) is finite. */
-    double u = (double)((splitmix64(&st->rng) >> 11) + 1) * 0x1.0p-53;
+    double u = pv_rand_unit(&st->rng); /* (0, 1]: -ln(u) is finite */
     if (!p || p->M < 2)
         return 0;
     double l = -log(u) / log((double)p->M);

@@ -29,6 +29,19 @@ void *pv_realloc_array(void *p, size_t n, size_t size)
     return realloc(p, n != 0 && size != 0 ? n * size : 1);
 }
 
+uint64_t pv_rand64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double pv_rand_unit(uint64_t *state)
+{
+    return (double)((pv_rand64(state) >> 11) + 1) * 0x1.0p-53;
+}
+
 double pv_now(void)
 {
     struct timespec ts;

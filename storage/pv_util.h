@@ -16,4 +16,10 @@ void *pv_realloc_array(void *p, size_t n, size_t size);
 /* Monotonic seconds. */
 double pv_now(void);
 
+/* splitmix64 (Steele, Lea, Flood 2014): the next 64 random bits of the
+ * generator *state; any seed works. Reproducible across machines. */
+uint64_t pv_rand64(uint64_t *state);
+/* Uniform in (0, 1], from pv_rand64: never 0, so log() of it is finite. */
+double pv_rand_unit(uint64_t *state);
+
 #endif

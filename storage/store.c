@@ -30,6 +30,9 @@
 struct store {
     MDB_env *env;
     MDB_dbi meta, items, paths, hashes, vectors, hnsw, hnsw_upper;
+    MDB_dbi ivf_centroids, ivf_lists;
+    int has_ivf; /* the two tables exist (a read-only open of a database
+                  * made before they did sees none) */
     store_schema schema;
     int rdonly;
     uint64_t mapgen; /* bumped whenever the map may have moved */
@@ -216,6 +219,21 @@ static int open_dbis(store *st, MDB_txn *txn, unsigned create)
     return mdb_dbi_open(txn, "hnsw_upper", MDB_INTEGERKEY | create, &st->hnsw_upper);
 }
 
+/* The IVF tables, added after format 1's first release: a database made
+ * before them gets them on its first writable open (older readers ignore
+ * them); a read-only open sees empty lists. */
+static int open_ivf_dbis(store *st, MDB_txn *txn, unsigned create)
+{
+    int rc = mdb_dbi_open(txn, "ivf_centroids", MDB_INTEGERKEY | create,
+                          &st->ivf_centroids);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "ivf_lists",
+                          MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED |
+                              MDB_INTEGERDUP | create,
+                          &st->ivf_lists);
+    return rc;
+}
+
 int store_create(const char *dir, const store_schema *s, store **out,
                  char *err, size_t errlen)
 {
@@ -246,6 +264,8 @@ int store_create(const char *dir, const store_schema *s, store **out,
     rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta);
     if (rc == 0)
         rc = open_dbis(st, txn, MDB_CREATE);
+    if (rc == 0)
+        rc = open_ivf_dbis(st, txn, MDB_CREATE);
     if (rc == 0)
         rc = meta_put_raw(txn, st->meta, "magic", STORE_MAGIC, 8);
     if (rc == 0)
@@ -282,6 +302,7 @@ int store_create(const char *dir, const store_schema *s, store **out,
         goto done;
     }
     st->schema = *s;
+    st->has_ivf = 1;
     *out = st;
     st = NULL;
 done:
@@ -361,10 +382,28 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
         set_err(err, errlen, "%s: %s", dir, "damaged meta record");
         goto done;
     }
+    rc = open_ivf_dbis(st, txn, 0);
+    st->has_ivf = rc == 0;
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = map_rc(rc);
+        goto done;
+    }
     rc = map_rc(mdb_txn_commit(txn)); /* makes the dbi handles shared */
     txn = NULL;
     if (rc != 0)
         goto done;
+    if (!st->has_ivf && !rdonly) {
+        if ((rc = map_rc(mdb_txn_begin(st->env, NULL, 0, &txn))) != 0)
+            goto done;
+        if ((rc = map_rc(open_ivf_dbis(st, txn, MDB_CREATE))) == 0)
+            rc = map_rc(mdb_txn_commit(txn));
+        else
+            mdb_txn_abort(txn);
+        txn = NULL;
+        if (rc != 0)
+            goto done;
+        st->has_ivf = 1;
+    }
     *out = st;
     st = NULL;
 done:
@@ -501,13 +540,26 @@ static MDB_dbi table_dbi(const store *st, store_table which)
     case STORE_VECTORS: return st->vectors;
     case STORE_HNSW: return st->hnsw;
     case STORE_HNSW_UPPER: return st->hnsw_upper;
+    case STORE_IVF_CENTROIDS: return st->ivf_centroids;
+    case STORE_IVF_LISTS: return st->ivf_lists;
     default: return 0;
     }
+}
+
+/* A table this open of the database does not have (see open_ivf_dbis). */
+static int absent(const store *st, store_table which)
+{
+    return (which == STORE_IVF_CENTROIDS || which == STORE_IVF_LISTS) &&
+           !st->has_ivf;
 }
 
 int store_entries(store_txn *t, store_table which, uint64_t *n)
 {
     MDB_stat ms;
+    if (absent(t->st, which)) {
+        *n = 0;
+        return PV_OK;
+    }
     int rc = mdb_stat(t->txn, table_dbi(t->st, which), &ms);
     if (rc != 0)
         return map_rc(rc);
@@ -519,7 +571,10 @@ int store_blob_get(store_txn *t, store_table table, uint32_t key,
                    const void **p, size_t *n)
 {
     MDB_val k = {sizeof key, &key}, d;
-    int rc = mdb_get(t->txn, table_dbi(t->st, table), &k, &d);
+    int rc;
+    if (absent(t->st, table))
+        return PV_ENOTFOUND;
+    rc = mdb_get(t->txn, table_dbi(t->st, table), &k, &d);
     if (rc != 0)
         return map_rc(rc);
     *p = d.mv_data;
@@ -532,7 +587,10 @@ int store_blob_put(store_txn *t, store_table table, uint32_t key,
                    const void *p, size_t n)
 {
     MDB_val k = {sizeof key, &key}, d = {n, NULL};
-    int rc = mdb_put(t->txn, table_dbi(t->st, table), &k, &d, MDB_RESERVE);
+    int rc;
+    if (absent(t->st, table))
+        return PV_ERDONLY;
+    rc = mdb_put(t->txn, table_dbi(t->st, table), &k, &d, MDB_RESERVE);
     t->chunks_valid = 0;
     if (rc != 0)
         return map_rc(rc);
@@ -546,8 +604,10 @@ int store_blob_each(store_txn *t, store_table table,
 {
     MDB_cursor *c = NULL;
     MDB_val k, d;
-    int rc = mdb_cursor_open(t->txn, table_dbi(t->st, table), &c);
-    if (rc != 0)
+    int rc;
+    if (absent(t->st, table))
+        return PV_OK;
+    if ((rc = mdb_cursor_open(t->txn, table_dbi(t->st, table), &c)) != 0)
         return map_rc(rc);
     for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
@@ -568,6 +628,8 @@ int store_blob_each(store_txn *t, store_table table,
 
 int store_blob_drop(store_txn *t, store_table table)
 {
+    if (absent(t->st, table))
+        return PV_OK;
     t->chunks_valid = 0;
     return map_rc(mdb_drop(t->txn, table_dbi(t->st, table), 0));
 }
@@ -575,6 +637,73 @@ int store_blob_drop(store_txn *t, store_table table)
 int store_meta_get_u64(store_txn *t, const char *key, uint64_t *v)
 {
     return meta_get_u64(t->txn, t->st->meta, key, v);
+}
+
+int store_meta_get_blob(store_txn *t, const char *key, const void **p,
+                        size_t *n)
+{
+    MDB_val k = {strlen(key), (void *)key}, d;
+    int rc = mdb_get(t->txn, t->st->meta, &k, &d);
+    if (rc != 0)
+        return map_rc(rc);
+    *p = d.mv_data;
+    *n = d.mv_size;
+    return PV_OK;
+}
+
+int store_meta_put_blob(store_txn *t, const char *key, const void *p, size_t n)
+{
+    t->chunks_valid = 0;
+    return map_rc(meta_put_raw(t->txn, t->st->meta, key, p, n));
+}
+
+int store_meta_del(store_txn *t, const char *key)
+{
+    MDB_val k = {strlen(key), (void *)key};
+    int rc = mdb_del(t->txn, t->st->meta, &k, NULL);
+    t->chunks_valid = 0;
+    return rc == MDB_NOTFOUND ? PV_OK : map_rc(rc);
+}
+
+int store_list_add(store_txn *t, uint32_t list, uint32_t id)
+{
+    MDB_val k = {sizeof list, &list}, d = {sizeof id, &id};
+    int rc;
+    if (absent(t->st, STORE_IVF_LISTS))
+        return PV_ERDONLY;
+    rc = mdb_put(t->txn, t->st->ivf_lists, &k, &d, MDB_NODUPDATA);
+    t->chunks_valid = 0;
+    return rc == MDB_KEYEXIST ? PV_OK : map_rc(rc);
+}
+
+int store_list_each(store_txn *t, uint32_t list,
+                    int (*fn)(void *ctx, const void *ids, size_t n),
+                    void *ctx)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k = {sizeof list, &list}, d;
+    int rc;
+    if (absent(t->st, STORE_IVF_LISTS))
+        return PV_OK;
+    if ((rc = mdb_cursor_open(t->txn, t->st->ivf_lists, &c)) != 0)
+        return map_rc(rc);
+    int frc = PV_OK;
+    rc = mdb_cursor_get(c, &k, &d, MDB_SET);
+    if (rc == 0)
+        rc = mdb_cursor_get(c, &k, &d, MDB_GET_MULTIPLE);
+    while (rc == 0) {
+        if (d.mv_size % sizeof(uint32_t) != 0)
+            frc = PV_ECORRUPT;
+        else
+            frc = fn(ctx, d.mv_data, d.mv_size / sizeof(uint32_t));
+        if (frc != PV_OK)
+            break;
+        rc = mdb_cursor_get(c, &k, &d, MDB_NEXT_MULTIPLE);
+    }
+    mdb_cursor_close(c);
+    if (frc != PV_OK)
+        return frc;
+    return rc == MDB_NOTFOUND ? PV_OK : map_rc(rc);
 }
 
 int store_meta_put_u64(store_txn *t, const char *key, uint64_t v)

@@ -19,6 +19,9 @@
  *            are garbage). Ids as for vectors.
  *   hnsw_upper u32 id (MDB_INTEGERKEY) -> nodes with level >= 1 only:
  *            u32 level L, then for each level 1..L: u32 count, M u32 ids.
+ *   ivf_centroids u32 list (MDB_INTEGERKEY) -> float32[dim] centroid
+ *   ivf_lists u32 list (MDB_INTEGERKEY) -> u32 member ids (MDB_DUPSORT,
+ *            MDB_DUPFIXED, MDB_INTEGERDUP: a page of ids per read)
  *
  * meta records:
  *   KEY        SIZE  DESCRIPTION
@@ -38,6 +41,8 @@
  *   next_id    4     u32 next id to hand out (ids are dense, never reused)
  *   live       8     u64 live items
  *   deleted    8     u64 tombstoned items
+ *   ivf_nlist  8     u64 IVF lists (absent or 0: no IVF index)
+ *   cluster    var   the stored clustering (engine/cluster.c's layout)
  *
  * item record (value of items):
  *   OFFSET SIZE DESCRIPTION
@@ -136,6 +141,8 @@ typedef enum {
     STORE_VECTORS,
     STORE_HNSW,       /* u32 chunk -> level-0 neighbour arrays */
     STORE_HNSW_UPPER, /* u32 id -> upper-level neighbour arrays */
+    STORE_IVF_CENTROIDS, /* u32 list -> centroid */
+    STORE_IVF_LISTS,     /* u32 list -> u32 ids (dupsort) */
     STORE_NTABLES
 } store_table;
 /* Number of entries (for HASHES: id values, counting duplicates). */
@@ -154,6 +161,23 @@ int store_blob_drop(store_txn *t, store_table table);
  * walk and is returned. */
 int store_blob_each(store_txn *t, store_table table,
                     int (*fn)(void *ctx, uint32_t key, const void *p, size_t n),
+                    void *ctx);
+
+/* Variable-size meta values: get is zero-copy (PV_ENOTFOUND if absent);
+ * del of an absent key is not an error. */
+int store_meta_get_blob(store_txn *t, const char *key, const void **p,
+                        size_t *n);
+int store_meta_put_blob(store_txn *t, const char *key, const void *p,
+                        size_t n);
+int store_meta_del(store_txn *t, const char *key);
+
+/* IVF lists: add id to list; call fn with the ids of list, a page at a
+ * time (ids may be unaligned: read with memcpy); a nonzero return from fn
+ * stops the walk and is returned. A database without the tables (opened
+ * read-only, made before they existed) has empty lists. */
+int store_list_add(store_txn *t, uint32_t list, uint32_t id);
+int store_list_each(store_txn *t, uint32_t list,
+                    int (*fn)(void *ctx, const void *ids, size_t n),
                     void *ctx);
 
 /* Fixed-width meta values for the rooms above storage (index state). */
