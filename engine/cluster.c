@@ -545,3 +545,65 @@ int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
     free(c.rows);
     return rc;
 }
+
+/* ---- verification --------------------------------------------------------------- */
+
+typedef struct seen_ctx {
+    uint8_t *seen;
+    uint32_t next_id, dup, beyond;
+} seen_ctx;
+
+static int mark_ids(void *ctx, const void *ids, size_t n)
+{
+    seen_ctx *s = ctx;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id;
+        memcpy(&id, (const uint8_t *)ids + i * sizeof id, sizeof id);
+        if (id >= s->next_id)
+            s->beyond++;
+        else if (s->seen[id]++)
+            s->dup++;
+    }
+    return PV_OK;
+}
+
+int db_ivf_verify(pv_db *db, store_txn *t, uint32_t next_id)
+{
+    uint32_t nlist;
+    uint64_t ncent = 0, nentries = 0, listed = 0;
+    int rc = db_ivf_nlist(t, &nlist);
+    if (rc != 0 || nlist == 0)
+        return rc;
+    if ((rc = store_entries(t, STORE_IVF_CENTROIDS, &ncent)) != 0 ||
+        (rc = store_entries(t, STORE_IVF_LISTS, &nentries)) != 0)
+        return rc;
+    if (ncent != nlist)
+        return db_fail(db, PV_ECORRUPT, "IVF: %llu centroids for %u lists",
+                       (unsigned long long)ncent, nlist);
+    seen_ctx s = {pv_calloc_array(next_id ? next_id : 1, 1), next_id, 0, 0};
+    if (!s.seen)
+        return PV_ENOMEM;
+    for (uint32_t l = 0; l < nlist && rc == 0; l++) {
+        const void *p;
+        size_t n;
+        if ((rc = store_blob_get(t, STORE_IVF_CENTROIDS, l, &p, &n)) != 0 ||
+            n != (size_t)db->emb->dim * sizeof(float)) {
+            rc = db_fail(db, PV_ECORRUPT, "IVF: centroid %u is missing or damaged", l);
+            break;
+        }
+        rc = store_list_each(t, l, mark_ids, &s);
+    }
+    for (uint32_t id = 0; id < next_id && rc == 0; id++) {
+        listed += s.seen[id] != 0;
+        if (!s.seen[id] && db_keep_live(t, id))
+            rc = db_fail(db, PV_ECORRUPT, "IVF: live item %u is in no list", id);
+    }
+    if (rc == 0 && (s.dup || s.beyond || listed + s.dup + s.beyond != nentries))
+        rc = db_fail(db, PV_ECORRUPT,
+                     "IVF: %u ids listed twice, %u beyond the last id, %llu entries "
+                     "outside lists 0..%u",
+                     s.dup, s.beyond,
+                     (unsigned long long)(nentries - listed - s.dup - s.beyond), nlist - 1);
+    free(s.seen);
+    return rc;
+}

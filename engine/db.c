@@ -557,6 +557,8 @@ int pv_db_verify(pv_db *db)
                      (unsigned long long)c.live, (unsigned long long)c.deleted,
                      (unsigned long long)live, (unsigned long long)dead,
                      (unsigned long long)npaths, (unsigned long long)nhashes);
+    if (rc == 0)
+        rc = db_ivf_verify(db, t, c.next_id);
 done:
     graph_close(g);
     store_txn_abort(t);

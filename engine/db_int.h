@@ -62,6 +62,10 @@ int db_ivf_add(pv_db *db, store_txn *t, uint32_t first, uint32_t n,
                const float *vecs);
 int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
                   int nprobe, flat_hit *out, uint32_t *n);
+/* The IVF invariants (for pv_db_verify): nlist centroids of the right
+ * size, list numbers below nlist, ids below next_id, no id twice, every
+ * live item listed. PV_ECORRUPT with a message otherwise. */
+int db_ivf_verify(pv_db *db, store_txn *t, uint32_t next_id);
 
 /* Begin a write txn, run fn, commit; on a full map abort, grow, redo. */
 int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),

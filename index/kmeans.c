@@ -8,11 +8,13 @@
  * so it is still in cache when scanned for each row's best.
  *
  * Seeding: k-means++ (D^2 sampling) run on a uniform subsample of the
- * training points of at most KM_SEED_PER_CENTROID * k points: each new
- * centre costs one pass over the points it is drawn from, so over all the
- * training points the seeding alone would cost k passes, more than the
- * Lloyd iterations it saves. The subsample keeps the spread of the
- * centres; the Lloyd iterations then run on the whole training sample.
+ * training points of max(min(64 k, 4096), 4 k) points at most: each new centre costs one pass (an sgemv) over the points it is
+ * drawn from, so over all the training points the seeding alone would cost
+ * k memory-bound passes, more than the Lloyd iterations it saves. On
+ * Fashion-MNIST at k = 1024, 1, 4 and 16 points per centroid gave the same
+ * final inertia within 0.3 %. Small k get more points per centroid: with 4
+ * per centroid, 12 equal blobs drew 48 seeds and one blob none, which Lloyd
+ * never repairs.
  *
  * Skipping work without changing the answer (after Hamerly 2010, "Making
  * k-means even faster"): when a point goes through the sgemm it keeps its
@@ -46,6 +48,8 @@
 
 #define KM_BLOCK_FLOATS (1u << 18) /* 1 MiB of scores per block */
 #define KM_SEED_PER_CENTROID 4u
+#define KM_SEED_RICH 64u
+#define KM_SEED_POINTS 4096u
 #define KM_CAND 8u /* candidate centroids kept per point */
 
 void kmeans_defaults(kmeans_params *p, uint32_t k)
@@ -131,9 +135,11 @@ static int seed_plusplus(const float *x, size_t s, uint32_t dim, uint32_t k,
 {
     float *d = pv_alloc_array(s, sizeof *d);
     float *xn = pv_alloc_array(s, sizeof *xn);
-    if (!d || !xn) {
+    float *dots = pv_alloc_array(s, sizeof *dots);
+    if (!d || !xn || !dots) {
         free(d);
         free(xn);
+        free(dots);
         return PV_ENOMEM;
     }
     size_t first = (size_t)(pv_rand64(rng) % s);
@@ -147,8 +153,10 @@ static int seed_plusplus(const float *x, size_t s, uint32_t dim, uint32_t k,
         const float *cj = c + (size_t)j * dim;
         const float cnj = vec_dot(cj, cj, dim);
         double total = 0;
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)s, (int)dim, 1.0f, x,
+                    (int)dim, cj, 1, 0.0f, dots, 1);
         for (size_t i = 0; i < s; i++) {
-            float e = xn[i] + cnj - 2.0f * vec_dot(x + i * dim, cj, dim);
+            float e = xn[i] + cnj - 2.0f * dots[i];
             if (e < 0.0f)
                 e = 0.0f;
             if (e < d[i])
@@ -176,6 +184,7 @@ static int seed_plusplus(const float *x, size_t s, uint32_t dim, uint32_t k,
     }
     free(d);
     free(xn);
+    free(dots);
     return 0;
 }
 
@@ -423,7 +432,13 @@ int kmeans_train(const float *x, size_t n, uint32_t dim,
     for (size_t i = 0; i < nt; i++)
         st.xn[i] = vec_dot(xt + i * dim, xt + i * dim, dim);
 
-    size_t ns = (size_t)KM_SEED_PER_CENTROID * k;
+    /* max(min(64 k, KM_SEED_POINTS), 4 k): many points per centroid while
+     * that is cheap, then 4. */
+    size_t ns = (size_t)KM_SEED_RICH * k;
+    if (ns > KM_SEED_POINTS)
+        ns = KM_SEED_POINTS;
+    if (ns < (size_t)KM_SEED_PER_CENTROID * k)
+        ns = (size_t)KM_SEED_PER_CENTROID * k;
     if ((rc = seed_plusplus(xt, ns < nt ? ns : nt, dim, k, &rng,
                             m->centroids)) != 0)
         goto done;

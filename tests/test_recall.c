@@ -1,7 +1,9 @@
 /*
  * test_recall.c - HNSW against the exact scan on Fashion-MNIST (Debian's
  * dataset-fashion-mnist): the 60,000 train images are the base, test images
- * the queries; recall@10 at the default ef must be at least 0.95.
+ * the queries; recall@10 at the default ef must be at least 0.95, and so
+ * must the IVF lists' at the default nprobe 8 of 256 (and at nprobe 256,
+ * the exact scan's answers).
  *
  * The images are exported to PNG by the fmnist_export tool and added through
  * pv_add, the path a user takes. The export is cached under /tmp between
@@ -69,14 +71,35 @@ static int list_queries(char paths[][256], int n)
     return got;
 }
 
-Test(recall, hnsw_recall_at_10_on_fashion_mnist, .timeout = 1200)
+/* Mean recall@10 of opts over the first nq queries against exact[q*10..]. */
+static double recall_of(pv_db *db, char queries[][256], int nq,
+                        const uint32_t *exact, pv_query_opts opts)
+{
+    int found = 0;
+    for (int q = 0; q < nq; q++) {
+        pv_hit *ap = NULL;
+        size_t nap = 0;
+        cr_assert_eq(pv_query_image(db, queries[q], &opts, &ap, &nap), 0, "%s",
+                     pv_db_errmsg(db));
+        for (size_t i = 0; i < nap; i++)
+            for (int j = 0; j < 10; j++)
+                found += ap[i].id == exact[q * 10 + j];
+        pv_hits_free(ap, nap);
+    }
+    return (double)found / (10.0 * nq);
+}
+
+/* One 60k database for both approximate indexes: HNSW (issue 3) and the
+ * IVF lists (issue 4), each against the exact scan. */
+Test(recall, hnsw_and_ivf_recall_at_10_on_fashion_mnist, .timeout = 1200)
 {
     char dir[GEN_PATH_MAX], dbp[GEN_PATH_MAX], err[512];
     static char queries[NQUERIES][256];
+    static uint32_t exact[NQUERIES * 10];
     const char *paths[1] = {CACHE "/train"};
     pv_db *db = NULL;
     pv_add_stats st;
-    int nq, found = 0, total = 0;
+    int nq;
 
     if (sanitized())
         cr_skip_test("recall test skipped in the sanitizer build (graph build too slow there)");
@@ -91,25 +114,37 @@ Test(recall, hnsw_recall_at_10_on_fashion_mnist, .timeout = 1200)
     nq = list_queries(queries, NQUERIES);
     cr_assert_geq(nq, 900);
     for (int q = 0; q < nq; q++) {
-        pv_hit *ex = NULL, *ap = NULL;
-        size_t nex = 0, nap = 0;
-        pv_query_opts exact = {.k = 10, .exact = 1}, hnsw = {.k = 10};
-        cr_assert_eq(pv_query_image(db, queries[q], &exact, &ex, &nex), 0);
-        cr_assert_eq(pv_query_image(db, queries[q], &hnsw, &ap, &nap), 0);
+        pv_hit *ex = NULL;
+        size_t nex = 0;
+        pv_query_opts o = {.k = 10, .exact = 1, .ids_only = 1};
+        cr_assert_eq(pv_query_image(db, queries[q], &o, &ex, &nex), 0);
         cr_assert_eq(nex, 10);
-        for (size_t i = 0; i < nap; i++)
-            for (size_t j = 0; j < nex; j++)
-                found += ap[i].id == ex[j].id;
-        total += (int)nex;
+        for (int j = 0; j < 10; j++)
+            exact[q * 10 + j] = ex[j].id;
         pv_hits_free(ex, nex);
-        pv_hits_free(ap, nap);
     }
-    {
-        double recall = (double)found / total;
-        cr_log_info("HNSW recall@10 at ef=64 (M=16, efc=200), %d queries: %.4f", nq, recall);
-        printf("recall: HNSW recall@10 at ef=64 over %d Fashion-MNIST queries: %.4f\n", nq, recall);
-        cr_assert_geq(recall, 0.95, "recall@10 %.4f below 0.95", recall);
-    }
+
+    double r = recall_of(db, queries, nq, exact, (pv_query_opts){.k = 10});
+    cr_log_info("HNSW recall@10 at ef=64 (M=16, efc=200), %d queries: %.4f", nq, r);
+    printf("recall: HNSW recall@10 at ef=64 over %d Fashion-MNIST queries: %.4f\n", nq, r);
+    cr_assert_geq(r, 0.95, "HNSW recall@10 %.4f below 0.95", r);
+
+    /* IVF with 256 lists: every list probed is the exact scan; the default
+     * nprobe, 8, must reach 0.95. */
+    pv_cluster_stats cs;
+    cr_assert_eq(pv_ivf_train(db, &(pv_cluster_opts){.k = 256}, &cs), 0, "%s",
+                 pv_db_errmsg(db));
+    cr_assert_eq(cs.items, 60000);
+    double all = recall_of(db, queries, 200, exact,
+                           (pv_query_opts){.k = 10, .ivf = 1, .nprobe = 256});
+    cr_assert_geq(all, 0.999, "IVF at nprobe = nlist: recall %.4f, not the exact scan", all);
+    double r8 = recall_of(db, queries, nq, exact, (pv_query_opts){.k = 10, .ivf = 1, .nprobe = 8});
+    double r16 = recall_of(db, queries, nq, exact,
+                           (pv_query_opts){.k = 10, .ivf = 1, .nprobe = 16});
+    printf("recall: IVF nlist=256 recall@10 over %d queries: nprobe 8 %.4f, 16 %.4f, "
+           "256 %.4f (200 queries)\n", nq, r8, r16, all);
+    cr_assert_geq(r8, 0.95, "IVF recall@10 at nprobe 8: %.4f", r8);
+    cr_assert_geq(r16, r8, "more lists probed, lower recall: %.4f < %.4f", r16, r8);
     cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
     pv_db_close(db);
     gen_rmtree(dir);
