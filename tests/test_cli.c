@@ -420,3 +420,73 @@ Test(cli, kill_during_add_leaves_consistent_db, .timeout = 300)
     json_decref(j);
     cr_assert_eq(run("check", db), 0, "%s", err_text);
 }
+
+/* cluster and ivf from the command line: JSON shapes, folder labels and
+ * purity, --of, IVF queries, and the errors' exit codes. */
+Test(cli, cluster_and_ivf)
+{
+    json_t *j, *cl;
+    char sub[GEN_PATH_MAX], q[GEN_PATH_MAX];
+    make_set(12);
+    /* Two class folders below imgs: labels for the purity. */
+    gen_path(sub, imgs, "cats");
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    picture("cats/c1.png", 901, 64, 48);
+    picture("cats/c2.png", 902, 64, 48);
+    cr_assert_eq(run("init", db), 0, "%s", err_text);
+    cr_assert_eq(run("add", db, imgs, "--quiet"), 0, "%s", err_text);
+
+    cr_assert_eq(run("cluster", db), 1, "no clustering stored yet");
+    cr_assert(strstr(err_text, "no clustering"), "%s", err_text);
+    cr_assert_eq(run("cluster", db, "-k", "15"), 1);
+    cr_assert(strstr(err_text, "more than the 14 items"), "%s", err_text);
+    cr_assert_eq(run("cluster", db, "-k", "0"), 2);
+
+    cr_assert_eq(run("cluster", db, "-k", "3", "--show", "2", "--json"), 0, "%s", err_text);
+    j = out_json();
+    cr_assert_eq(json_integer_value(json_object_get(j, "k")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(j, "items")), 14);
+    cr_assert(json_is_real(json_object_get(j, "purity")), "folder labels give a purity");
+    cl = json_object_get(j, "clusters");
+    cr_assert_eq(json_array_size(cl), 3);
+    json_int_t total = 0;
+    for (size_t i = 0; i < 3; i++) {
+        json_t *c = json_array_get(cl, i);
+        total += json_integer_value(json_object_get(c, "size"));
+        cr_assert_leq(json_array_size(json_object_get(c, "nearest")), 2);
+        cr_assert(json_is_array(json_object_get(c, "labels")));
+    }
+    cr_assert_eq(total, 14);
+    json_decref(j);
+    cr_assert_eq(run("cluster", db), 0, "the stored clustering is shown: %s", err_text);
+    cr_assert(strstr(out_text, "3 clusters over 14 images"), "%s", out_text);
+
+    gen_path(q, imgs, "p05.png");
+    cr_assert_eq(run("cluster", db, "--of", q, "--json"), 0, "%s", err_text);
+    j = out_json();
+    cr_assert(json_is_integer(json_object_get(j, "cluster")));
+    json_decref(j);
+
+    cr_assert_eq(run("query", db, q, "--index", "ivf"), 1, "no lists yet");
+    cr_assert(strstr(err_text, "ivf train"), "%s", err_text);
+    cr_assert_eq(run("ivf", "train", db, "--nlist", "0"), 2);
+    cr_assert_eq(run("ivf", "train", db), 2, "--nlist is required");
+    cr_assert_eq(run("ivf", "train", db, "--nlist", "4", "--json"), 0, "%s", err_text);
+    j = out_json();
+    cr_assert_eq(json_integer_value(json_object_get(j, "nlist")), 4);
+    json_decref(j);
+    cr_assert_eq(run("query", db, q, "--index", "ivf", "-p", "4", "-k", "3", "--json"), 0,
+                 "%s", err_text);
+    j = out_json();
+    cr_assert_str_eq(json_string_value(json_object_get(j, "index")), "ivf");
+    cr_assert_eq(json_array_size(json_object_get(j, "hits")), 3);
+    cr_assert(strstr(json_string_value(json_object_get(
+                         json_array_get(json_object_get(j, "hits"), 0), "path")),
+                     "p05.png"),
+              "an image's own file is its best IVF hit");
+    json_decref(j);
+    cr_assert_eq(run("query", db, q, "--index", "graph"), 2);
+    cr_assert_eq(run("info", db), 0);
+    cr_assert(strstr(out_text, "ivf       4 lists"), "%s", out_text);
+    cr_assert_eq(run("check", db), 0, "%s", out_text);
+}
