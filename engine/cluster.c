@@ -480,6 +480,7 @@ typedef struct ivf_ctx {
     store_txn *t;
     vec_set set;
     const float **rows; /* centroid pointers (the map's) */
+    uint32_t nlist;
     graph *g;           /* for tombstones, or NULL */
 } ivf_ctx;
 
@@ -507,7 +508,7 @@ static int ivf_deleted(void *ctx, uint32_t id)
 static int collect_row(void *ctx, uint32_t key, const void *p, size_t n)
 {
     ivf_ctx *c = ctx;
-    if (n != (size_t)c->set.dim * sizeof(float))
+    if (key >= c->nlist || n != (size_t)c->set.dim * sizeof(float))
         return PV_ECORRUPT;
     c->rows[key] = p;
     return PV_OK;
@@ -525,14 +526,29 @@ int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
     if (nlist == 0)
         return db_fail(db, PV_ENOTFOUND,
                        "no IVF lists: run `pixvec ivf train DB --nlist N` first");
+    c.nlist = nlist;
     if ((rc = db_vec_set(db, t, &c.set)) != 0)
         return rc;
-    if (!(c.rows = pv_calloc_array(nlist, sizeof *c.rows)))
-        return PV_ENOMEM;
-    rc = store_blob_each(t, STORE_IVF_CENTROIDS, collect_row, &c);
-    for (uint32_t l = 0; l < nlist && rc == 0; l++)
-        if (!c.rows[l])
-            rc = PV_ECORRUPT;
+    /* The centroid pointers, looked up once per read snapshot: a snapshot
+     * with the same transaction id and map reuses them. */
+    const uint64_t key = store_snapshot(t); /* queries read: never 0 */
+    if (key != 0 && db->ivfcache.key == key && db->ivfcache.nlist == nlist) {
+        c.rows = db->ivfcache.rows;
+    } else {
+        db->ivfcache.key = 0;
+        free(db->ivfcache.rows);
+        if (!(db->ivfcache.rows = pv_calloc_array(nlist, sizeof *c.rows)))
+            return PV_ENOMEM;
+        c.rows = db->ivfcache.rows;
+        rc = store_blob_each(t, STORE_IVF_CENTROIDS, collect_row, &c);
+        for (uint32_t l = 0; l < nlist && rc == 0; l++)
+            if (!c.rows[l])
+                rc = PV_ECORRUPT;
+        if (rc == 0) {
+            db->ivfcache.key = key;
+            db->ivfcache.nlist = nlist;
+        }
+    }
     if (rc == 0 && counts.deleted > 0)
         rc = graph_open(db->st, t, 0, &db->gcache, &c.g);
     if (rc == 0) {
@@ -542,7 +558,6 @@ int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
                         out, n);
     }
     graph_close(c.g);
-    free(c.rows);
     return rc;
 }
 

@@ -198,6 +198,7 @@ void pv_db_close(pv_db *db)
     embed_destroy(db->emb);
     hnsw_scratch_free(db->scratch);
     graph_cache_free(&db->gcache);
+    free(db->ivfcache.rows);
     store_close(db->st);
     free(db);
 }

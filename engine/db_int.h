@@ -16,6 +16,11 @@ struct pv_db {
     embedder *emb;
     hnsw_scratch *scratch; /* HNSW search/insert memory, made on first use */
     graph_cache gcache;    /* graph pointers of the last read snapshot */
+    struct {               /* IVF centroid pointers of the last read snapshot */
+        uint64_t key;      /* store_snapshot(); 0: empty */
+        uint32_t nlist;
+        const float **rows;
+    } ivfcache;
     char errmsg[1024];
 };
 

@@ -2,7 +2,8 @@
 # The main job on a default data set: installs what pixvec needs, builds it,
 # exports Fashion-MNIST (Debian's dataset-fashion-mnist) to PNG files in
 # class folders, ingests the 70,000 images, asks for the images most like a
-# few test images, scans for duplicates, and prints what it found.
+# few test images, scans for duplicates, clusters the collection, builds
+# IVF lists and queries them, and prints what it found.
 # Everything it writes goes under out/ (override with PIXVEC_OUT=DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,4 +40,11 @@ $pv dups "$db" --threshold 0.99 --keep-list "$out/keep.txt" \
 head -n 12 "$out/dups.txt"
 echo "..."
 tail -n 1 "$out/dups.txt"
+echo "== k-means: 10 clusters, the 3 images nearest each centre, label mix and purity"
+$pv cluster "$db" -k 10 --show 3 > "$out/clusters.txt"
+head -n 14 "$out/clusters.txt"
+echo "... (all of it in $out/clusters.txt)"
+echo "== IVF lists (256) and a query through them"
+$pv ivf train "$db" --nlist 256
+$pv query "$db" "$out/fmnist/test/bag/00019.png" -k 5 --index ivf --nprobe 8
 $pv check "$db"

@@ -714,19 +714,22 @@ Test(hnsw, batch_insert_after_deletes_and_nan)
     for (uint32_t k = 1; k < n / 10; k++)
         mem_delete(&g, (uint32_t)(rng_next(&seed) % n));
 
-    /* NaN in the 3rd vector of the next batch. */
-    float *v = (float *)(void *)(g.vbuf + OFF + (size_t)(n + 2) * d * sizeof(float));
-    float keep = v[5];
+    /* NaN in the 3rd vector of the next batch (the buffer is deliberately
+     * misaligned: bytes, not a float pointer). */
+    char *v = g.vbuf + OFF + ((size_t)(n + 2) * d + 5) * sizeof(float);
+    const float nan_ = NAN;
+    float keep;
+    memcpy(&keep, v, sizeof keep);
     hnsw_state before = st;
     uint64_t sets = g.sets;
     uint32_t lv[10] = {0};
     hnsw_io io = mem_io(&g);
-    v[5] = NAN;
+    memcpy(v, &nan_, sizeof nan_);
     cr_assert_eq(hnsw_insert_batch(&p, &st, &io, s, n, 10, lv, 2), PV_ENUMERIC);
     cr_assert_eq(memcmp(&st, &before, sizeof st), 0);
     cr_assert_eq(g.sets, sets);
     cr_assert_eq(g.level[n], -1, "node added by a refused batch");
-    v[5] = keep;
+    memcpy(v, &keep, sizeof keep);
 
     build_batch(&g, &p, &st, s, n, n + extra, 512, 2);
     check_graph(&g, &st);
