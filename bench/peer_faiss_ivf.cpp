@@ -68,8 +68,8 @@ int main(int argc, char **argv)
         omp_set_num_threads(threads);
         bench_mark mt = bench_mark_now();
         double t0 = bench_now();
-        index.train((faiss::idx_t)n, x.data());
-        index.add((faiss::idx_t)n, x.data());
+        index.train((faiss::Index::idx_t)n, x.data());
+        index.add((faiss::Index::idx_t)n, x.data());
         double train_s = bench_now() - t0, train_oth = bench_others_pct(mt, ncpu);
         printf("nlist %d: train + add %.2f s on %d threads (others' CPU %.0f %%)\n\n", nlist,
                train_s, threads, train_oth);
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
         if (kv) fprintf(kv, "l%d_train_s=%.4f\nl%d_train_others=%.1f\n", nlist, train_s, nlist, train_oth);
         omp_set_num_threads(1);
         std::vector<float> dist(10);
-        std::vector<faiss::idx_t> lab(10);
+        std::vector<faiss::Index::idx_t> lab(10);
         std::vector<double> rt(reps);
         for (int e = 0; e < NNP; e++) {
             index.nprobe = (size_t)NPROBES[e];
