@@ -24,7 +24,7 @@
 #include "pixvec.h"
 
 #define K 10
-static const int NPROBES[] = {1, 2, 4, 8, 16, 32, 64};
+static const int NPROBES[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
 #define NNP (int)(sizeof NPROBES / sizeof NPROBES[0])
 
 /* Exact top-K of each query by dot product (rows of base), blocked. */

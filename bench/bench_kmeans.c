@@ -8,12 +8,14 @@
  *       writes WORK/kshape ("N dim").
  *   bench_kmeans train --work DIR --k K[,K...] [--iters I] [--reps R] [--out FILE]
  *       index/kmeans.c on those vectors: I Lloyd iterations (tol 0: all of
- *       them), seed 1234, at most 256 training points per centroid; median
- *       seconds of R runs; centroids to WORK/pixvec_k<K>.f32.
+ *       them), at most 256 training points per centroid, R runs with seeds
+ *       1234, 1235, ...; median seconds; run r's centroids to
+ *       WORK/pixvec_k<K>_r<r>.f32.
  *   bench_kmeans score --work DIR --k K[,K...] [--out FILE]
  *       the inertia (sum of squared distances to the nearest centroid) of
- *       all N vectors for each WORK/{pixvec,faiss,sklearn}_k<K>.f32 found,
- *       with the same code for all, so the peers are compared on one scale.
+ *       all N vectors for each WORK/{pixvec,faiss,sklearn}_k<K>_r<r>.f32
+ *       found, with the same code for all, so the peers are compared on one
+ *       scale: the mean over a peer's runs (seeds), and their range.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,17 +113,18 @@ static void train(const char *work, const char *ks, int iters, int reps, FILE *k
         kp.tol = 0;
         bench_mark mk = bench_mark_now();
         for (int r = 0; r < reps; r++) {
+            char name[64];
             kmeans_model_free(&m);
+            kp.seed = 1234 + (uint64_t)r;
             double t0 = bench_now();
             if (kmeans_train(x, n, (uint32_t)d, &kp, &m) != 0)
                 bench_die("kmeans_train", "failed");
             t[r] = bench_now() - t0;
+            snprintf(name, sizeof name, "pixvec_k%d_r%d.f32", k, r);
+            bench_write_file(work, name, m.centroids, (size_t)k * d * sizeof(float));
         }
         double med = bench_median(t, (size_t)reps), oth = bench_others_pct(mk, ncpu);
         printf("| %d | %zu | %.3f | %.0f %% |\n", k, m.ntrain, med, oth);
-        char name[64];
-        snprintf(name, sizeof name, "pixvec_k%d.f32", k);
-        bench_write_file(work, name, m.centroids, (size_t)k * d * sizeof(float));
         if (kv)
             fprintf(kv, "k%d_s=%.4f\nk%d_others=%.1f\nk%d_ntrain=%zu\n", k, med, k, oth, k, m.ntrain);
         kmeans_model_free(&m);
@@ -140,35 +143,48 @@ static void score(const char *work, const char *ks, FILE *kv)
     float *d2 = bench_alloc(n * sizeof *d2);
     if (!x)
         bench_die("cannot read", "base.f32");
-    printf("## inertia of all %zu vectors against each one's centroids\n\n", n);
+    printf("## inertia of all %zu vectors against each one's centroids: mean over "
+           "seeds [min, max] (runs)\n\n", n);
     printf("| k | pixvec | FAISS | scikit-learn |\n|---|---|---|---|\n");
     for (const char *p = ks; *p;) {
         int k = next_k(&p);
         printf("| %d", k);
         for (int w = 0; w < 3; w++) {
-            char name[64];
-            snprintf(name, sizeof name, "%s_k%d.f32", who[w], k);
-            float *c = read_f32(work, name, (size_t)k * d);
-            if (!c) {
+            double sum = 0, lo = 0, hi = 0;
+            size_t empty = 0;
+            int runs = 0;
+            for (;; runs++) {
+                char name[64];
+                snprintf(name, sizeof name, "%s_k%d_r%d.f32", who[w], k, runs);
+                float *c = read_f32(work, name, (size_t)k * d);
+                if (!c)
+                    break;
+                kmeans_model m = {.k = (uint32_t)k, .dim = (uint32_t)d, .centroids = c};
+                if (kmeans_assign(&m, x, n, lab, d2) != 0)
+                    bench_die("kmeans_assign", name);
+                double in = 0;
+                size_t *size = calloc((size_t)k, sizeof *size);
+                for (size_t i = 0; i < n; i++) {
+                    in += d2[i];
+                    size[lab[i]]++;
+                }
+                for (int j = 0; j < k; j++)
+                    empty += size[j] == 0;
+                sum += in;
+                lo = runs == 0 || in < lo ? in : lo;
+                hi = runs == 0 || in > hi ? in : hi;
+                free(size);
+                free(c);
+            }
+            if (runs == 0) {
                 printf(" | -");
                 continue;
             }
-            kmeans_model m = {.k = (uint32_t)k, .dim = (uint32_t)d, .centroids = c};
-            if (kmeans_assign(&m, x, n, lab, d2) != 0)
-                bench_die("kmeans_assign", name);
-            double in = 0;
-            size_t *size = calloc((size_t)k, sizeof *size), empty = 0;
-            for (size_t i = 0; i < n; i++) {
-                in += d2[i];
-                size[lab[i]]++;
-            }
-            for (int j = 0; j < k; j++)
-                empty += size[j] == 0;
-            printf(" | %.2f%s", in, empty ? " (empty clusters)" : "");
+            printf(" | %.2f [%.2f, %.2f] (%d)%s", sum / runs, lo, hi, runs,
+                   empty ? " (empty clusters)" : "");
             if (kv)
-                fprintf(kv, "k%d_%s_inertia=%.4f\nk%d_%s_empty=%zu\n", k, who[w], in, k, who[w], empty);
-            free(size);
-            free(c);
+                fprintf(kv, "k%d_%s_inertia=%.4f\nk%d_%s_min=%.4f\nk%d_%s_max=%.4f\nk%d_%s_runs=%d\n",
+                        k, who[w], sum / runs, k, who[w], lo, k, who[w], hi, k, who[w], runs);
         }
         printf(" |\n");
     }

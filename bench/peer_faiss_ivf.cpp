@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <vector>
 
-static const int NPROBES[] = {1, 2, 4, 8, 16, 32, 64};
+static const int NPROBES[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
 static const int NNP = sizeof NPROBES / sizeof NPROBES[0];
 
 template <class T> static std::vector<T> slurp(const std::string &p, size_t count)

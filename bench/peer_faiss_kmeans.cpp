@@ -3,9 +3,9 @@
 // centroid, as FAISS does by default) with an IndexFlatL2 for the
 // assignment, which runs on BLAS sgemm (Debian's missing SIMD kernels do not
 // touch this path). Trains on WORK/base.f32 (shape from WORK/shape) for each
-// k given, niter iterations, T OpenMP threads; writes the centroids to
-// WORK/faiss_k<K>.f32 for bench_kmeans to score, and key=value lines to
-// FILE.
+// k given, niter iterations, T OpenMP threads, R runs with seeds 1234,
+// 1235, ...; writes run r's centroids to WORK/faiss_k<K>_r<r>.f32 for
+// bench_kmeans to score, and key=value lines to FILE.
 // usage: peer_faiss_kmeans WORK --k K[,K...] [--iters I] [--reps R]
 //        [--threads T] [--out FILE]
 #include "bench_util.h"
@@ -54,26 +54,25 @@ int main(int argc, char **argv)
     for (const char *p = ks.c_str(); *p;) {
         int k = atoi(p);
         std::vector<double> t(reps);
-        std::vector<float> cent;
         size_t ntrain = 0;
         bench_mark m = bench_mark_now();
         for (int r = 0; r < reps; r++) {
             faiss::ClusteringParameters cp;
             cp.niter = iters;
-            cp.seed = 1234;
+            cp.seed = 1234 + r;
             faiss::Clustering clus((int)d, k, cp);
             faiss::IndexFlatL2 index((int)d);
             double t0 = bench_now();
             clus.train(n, x.data(), index);
             t[r] = bench_now() - t0;
-            cent = clus.centroids;
+            char name[64];
+            snprintf(name, sizeof name, "faiss_k%d_r%d.f32", k, r);
+            bench_write_file(work.c_str(), name, clus.centroids.data(),
+                             clus.centroids.size() * sizeof(float));
             ntrain = n < (size_t)k * cp.max_points_per_centroid ? n : (size_t)k * cp.max_points_per_centroid;
         }
         double med = bench_median(t.data(), (size_t)reps), oth = bench_others_pct(m, ncpu);
         printf("| %d | %zu | %.3f | %.0f %% |\n", k, ntrain, med, oth);
-        char name[64];
-        snprintf(name, sizeof name, "faiss_k%d.f32", k);
-        bench_write_file(work.c_str(), name, cent.data(), cent.size() * sizeof(float));
         if (kv) fprintf(kv, "k%d_s=%.4f\nk%d_others=%.1f\nk%d_ntrain=%zu\n", k, med, k, oth, k, ntrain);
         while (*p && *p != ',') p++;
         if (*p == ',') p++;

@@ -3,7 +3,7 @@
 (issue 4): sklearn.cluster.KMeans as the source project called it (its
 default k-means++ init, one init, Lloyd), max_iter iterations with tol=0 so
 every run does them all, on WORK/base.f32; writes the centroids to
-WORK/sklearn_k<K>.f32 for bench_kmeans to score and key=value lines to FILE.
+WORK/sklearn_k<K>_r<r>.f32 (seed 1234 + r) for bench_kmeans to score and key=value lines to FILE.
 
 usage: peer_sklearn_kmeans.py WORK --k K[,K...] [--iters I] [--reps R] [--out FILE]
 """
@@ -33,16 +33,16 @@ def main():
     print(f"| k | seconds (median of {a.reps}) | iterations run |\n|---|---|---|")
     for k in (int(v) for v in a.k.split(",")):
         ts = []
-        for _ in range(a.reps):
+        for r in range(a.reps):
             km = KMeans(n_clusters=k, init="k-means++", n_init=1, max_iter=a.iters,
-                        tol=0.0, algorithm="lloyd", random_state=1234)
+                        tol=0.0, algorithm="lloyd", random_state=1234 + r)
             t0 = time.perf_counter()
             km.fit(x)
             ts.append(time.perf_counter() - t0)
+            km.cluster_centers_.astype(np.float32).tofile(
+                os.path.join(a.work, f"sklearn_k{k}_r{r}.f32"))
         med = statistics.median(ts)
         print(f"| {k} | {med:.3f} | {km.n_iter_} |")
-        km.cluster_centers_.astype(np.float32).tofile(
-            os.path.join(a.work, f"sklearn_k{k}.f32"))
         if kv:
             kv.write(f"k{k}_s={med:.4f}\nk{k}_iters={km.n_iter_}\n")
     if kv:

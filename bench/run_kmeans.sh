@@ -89,7 +89,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
   echo "- tree: $(git rev-parse --short HEAD)${dirty:+, with uncommitted changes outside bench/}"
 fi
 echo "- $N vectors (pixvec's pixels embedding of the Fashion-MNIST train images), $Q queries;" \
-  "seconds and queries/s are medians of $REPS (scikit-learn: 1 run)"
+  "seconds and queries/s are medians of $REPS runs (k-means: seeds 1234..; scikit-learn: 1 run)"
 echo
 
 awk -F= '
@@ -100,27 +100,28 @@ awk -F= '
   function n0(x) { return x == "" ? "—" : sprintf("%.0f", x) }
   function n2(x) { return x == "" ? "—" : sprintf("%.2f", x) }
   function n4(x) { return x == "" ? "—" : sprintf("%.4f", x) }
+  function iv(p) { return g(4, p "_inertia") == "" ? "—" : sprintf("%.1f [%.1f, %.1f]", g(4, p "_inertia"), g(4, p "_min"), g(4, p "_max")) }
   END {
     # sides: 1 pixvec km, 2 faiss km, 3 sklearn km, 4 scores, 5 pixvec ivf, 6 faiss ivf
-    print "| k | pixvec s | FAISS s | scikit-learn s | pixvec/FAISS time | pixvec inertia | FAISS inertia | scikit-learn inertia | pixvec/FAISS inertia |"
+    print "| k | pixvec s | FAISS s | scikit-learn s | pixvec/FAISS time | pixvec inertia, mean [min, max] | FAISS inertia | scikit-learn inertia | pixvec/FAISS mean inertia |"
     print "|---|---|---|---|---|---|---|---|---|"
     split("100 1024", ks, " ")
     for (i = 1; i <= 2; i++) {
       k = "k" ks[i]
       printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", ks[i],
         n2(g(1, k "_s")), n2(g(2, k "_s")), n2(g(3, k "_s")), r(g(1, k "_s"), g(2, k "_s")),
-        n2(g(4, k "_pixvec_inertia")), n2(g(4, k "_faiss_inertia")), n2(g(4, k "_sklearn_inertia")),
+        iv(k "_pixvec"), iv(k "_faiss"), iv(k "_sklearn"),
         (g(4, k "_faiss_inertia") != "" ? sprintf("%.4f", g(4, k "_pixvec_inertia") / g(4, k "_faiss_inertia")) : "—")
     }
     print ""
     split("256 1024", ls, " ")
-    split("1 2 4 8 16 32 64", ps, " ")
+    split("1 2 3 4 6 8 12 16 24 32 48 64", ps, " ")
     for (i = 1; i <= 2; i++) {
       l = "l" ls[i]
       printf "IVF-Flat, nlist %s: train (k-means + listing every item) pixvec %s s, FAISS %s s (train + add)\n\n", ls[i], n2(g(5, l "_train_s")), n2(g(6, l "_train_s"))
       print "| nprobe | pixvec recall@10 | pixvec q/s | FAISS recall@10 | FAISS q/s (no SIMD kernels) | pixvec/FAISS q/s |"
       print "|---|---|---|---|---|---|"
-      for (j = 1; j <= 7; j++) {
+      for (j = 1; j <= 12; j++) {
         p = l "_p" ps[j]
         printf "| %s | %s | %s | %s | %s | %s |\n", ps[j], n4(g(5, p "_recall")), n0(g(5, p "_qps")),
           n4(g(6, p "_recall")), n0(g(6, p "_qps")), r(g(5, p "_qps"), g(6, p "_qps"))

@@ -490,3 +490,40 @@ Test(cli, cluster_and_ivf)
     cr_assert(strstr(out_text, "ivf       4 lists"), "%s", out_text);
     cr_assert_eq(run("check", db), 0, "%s", out_text);
 }
+
+/* Readers in other processes while the IVF lists are retrained over and
+ * over (a shell fed a script): every `check` sees one whole set of lists
+ * (nlist centroids, every live item listed once), never a mix of two. */
+Test(cli, readers_during_ivf_retraining_see_whole_lists, .timeout = 300)
+{
+    int during = 0, status;
+    char q[GEN_PATH_MAX], script[GEN_PATH_MAX];
+    char *argv[] = {"pixvec", "shell", db, NULL};
+    static char text[1000 * 32];
+    size_t len = 0;
+    pid_t pid;
+    make_set(60);
+    gen_path(q, imgs, "p07.png");
+    cr_assert_eq(run("init", db), 0);
+    cr_assert_eq(run("add", db, imgs, "--quiet"), 0, "%s", err_text);
+    cr_assert_eq(run("ivf", "train", db, "--nlist", "2"), 0, "%s", err_text);
+    for (int i = 0; i < 1000; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "ivf train --nlist %d\n",
+                                3 + i % 9);
+    gen_path(script, dir, "retrain.txt");
+    cr_assert_eq(gen_write_bytes(script, text, len), 0);
+    pid = spawn(argv, script);
+    for (int round = 0; round < 300 && waitpid(pid, &status, WNOHANG) == 0; round++) {
+        cr_assert_eq(run("check", db), 0, "check during retraining: %s", err_text);
+        cr_assert_eq(run("query", db, q, "--index", "ivf", "-p", "3", "-k", "1"), 0, "%s",
+                     err_text);
+        during++;
+    }
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the shell failed");
+    cr_assert_gt(during, 0, "the retraining finished before any reader ran");
+    cr_assert_eq(run("check", db), 0, "%s", err_text);
+    cr_assert_eq(run("info", db), 0);
+    cr_assert(strstr(out_text, "ivf       3 lists"), "the last retrain (nlist 3) won: %s",
+              out_text);
+}
