@@ -230,8 +230,9 @@ void pv_hits_free(pv_hit *hits, size_t n);
 
 /* ---- clustering and IVF lists --------------------------------------------- */
 
-/* k-means (k-means++ seeding on a sample, Lloyd iterations on OpenBLAS
- * sgemm, empty clusters re-seeded; index/kmeans.h) over the live vectors. */
+/* k-means (greedy k-means++ seeding for k <= 128, a uniform draw above;
+ * Lloyd iterations on OpenBLAS sgemm; empty clusters re-seeded;
+ * index/kmeans.h) over the live vectors. */
 typedef struct pv_cluster_opts {
     int k;             /* clusters (lists, for pv_ivf_train); required */
     int iters;         /* Lloyd iterations at most (default 20) */

@@ -1,8 +1,10 @@
 /*
  * kmeans.h - k-means clustering of plain float arrays (index room).
  *
- * Lloyd's algorithm: k-means++ seeding (Arthur and Vassilvitskii 2007) on
- * a sample, assignment by OpenBLAS sgemm (nearest centroid by
+ * Lloyd's algorithm: greedy k-means++ seeding (Arthur and Vassilvitskii
+ * 2007, with scikit-learn's local trials) on a sample for k <= 128, a
+ * uniform draw of k points above (measured choice, kmeans.c), assignment
+ * by OpenBLAS sgemm (nearest centroid by
  * ||x||^2 - 2 x.c + ||c||^2, blocked so a block of scores stays in cache),
  * centroid update as the mean of the members, empty clusters re-seeded at
  * the points farthest from their centroids, a fixed seed for reproducible
