@@ -9,7 +9,9 @@
  *
  * Seeding, measured on Fashion-MNIST (pixels, 60k x 784; inertia of all
  * points after 20 iterations, mean of 3 seeds unless said):
- *   - k <= 128 (KM_SEED_POINTS / KM_SEED_PER_CENTROID): greedy k-means++,
+ *   - k <= 128 (KM_GREEDY_MAX_K: at least 32 seeding points per centroid
+ *     when the sample is large; at most ~7 GFLOP of seeding): greedy
+ *     k-means++,
  *     scikit-learn's: each step draws 2 + ~ln k candidates by D^2 sampling
  *     and keeps the one that lowers the total squared distance most, on the
  *     first 4096 points of the (shuffled) training sample. k = 100: 14839,
@@ -56,7 +58,7 @@
 
 #define KM_BLOCK_FLOATS (1u << 18) /* 1 MiB of scores per block */
 #define KM_SEED_POINTS 4096u      /* seeding sample */
-#define KM_SEED_PER_CENTROID 32u  /* k-means++ only with this many per centroid */
+#define KM_GREEDY_MAX_K 128u      /* k-means++ up to this k (>= 32 per centroid) */
 #define KM_MAX_TRIALS 16u         /* greedy k-means++ candidates per step */
 #define KM_CAND 8u /* candidate centroids kept per point */
 
@@ -481,10 +483,10 @@ int kmeans_train(const float *x, size_t n, uint32_t dim,
         st.xn[i] = vec_dot(xt + i * dim, xt + i * dim, dim);
 
     /* Seeding (see the top of the file): greedy k-means++ on the first
-     * KM_SEED_POINTS sample points while that leaves KM_SEED_PER_CENTROID
-     * per centroid; else the first k sample points (a uniform draw). */
+     * KM_SEED_POINTS sample points up to KM_GREEDY_MAX_K centroids; else the
+     * first k sample points (a uniform draw). */
     const size_t ns = nt < KM_SEED_POINTS ? nt : KM_SEED_POINTS;
-    if (ns >= (size_t)KM_SEED_PER_CENTROID * k) {
+    if (k <= KM_GREEDY_MAX_K) {
         if ((rc = seed_plusplus(xt, ns, dim, k, &rng, m->centroids)) != 0)
             goto done;
     } else {

@@ -215,3 +215,19 @@ Test(cluster, ivf_lists_follow_inserts_removals_and_retraining)
     cr_assert_eq(pv_db_info(db, &in), 0);
     cr_assert_eq(in.ivf_nlist, 6, "a failed retrain changed the lists");
 }
+
+/* Vectors of the wrong dimension are refused with the dimensions named, on
+ * every search path. */
+Test(cluster, dimension_mismatch_is_a_clear_error)
+{
+    float v[10] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    pv_hit *h = NULL;
+    size_t n = 0;
+    make_classes(4, 0);
+    add_all();
+    cr_assert_eq(pv_ivf_train(db, &(pv_cluster_opts){.k = 2}, NULL), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(pv_query_vector(db, v, 10, &(pv_query_opts){.k = 3, .ivf = 1}, &h, &n),
+                 PV_EEMBEDDER);
+    cr_assert(strstr(pv_db_errmsg(db), "10 dims") && strstr(pv_db_errmsg(db), "784"), "%s",
+              pv_db_errmsg(db));
+}
