@@ -31,3 +31,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup: all packages present"
 fi
+
+# The cnn embedder's weights (npm package nsfwjs 4.4.0, converted once).
+bash "$(dirname "$0")/fetch_model.sh"
