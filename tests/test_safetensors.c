@@ -1,0 +1,167 @@
+/*
+ * test_safetensors.c - the safetensors reader and the MobileNetV2 weight
+ * check: the installed model (scripts/fetch_model.sh) loads and has every
+ * backbone tensor; small hand-made files check alignment and each refusal
+ * (truncated, wrong dtype, bad header, overlapping data, missing or
+ * misshapen tensor), each with the file and the reason in the message.
+ */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "mobilenet.h"
+#include "pixvec.h"
+#include "safetensors.h"
+
+#define MODEL "/usr/local/share/pixvec/mobilenet_v2_nsfwjs.safetensors"
+
+static char dir[GEN_PATH_MAX];
+
+static void setup(void) { cr_assert_eq(gen_tmpdir(dir), 0); }
+static void teardown(void) { gen_rmtree(dir); }
+
+TestSuite(safetensors, .init = setup, .fini = teardown);
+
+/* Write a safetensors file: header (padded with pad spaces), then data. */
+static const char *write_st(const char *name, const char *header, int pad, const void *data,
+                            size_t n)
+{
+    static char p[GEN_PATH_MAX];
+    size_t hl = strlen(header) + (size_t)pad;
+    uint8_t *b = malloc(8 + hl + n);
+    cr_assert_not_null(b);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(hl >> (8 * i));
+    memcpy(b + 8, header, strlen(header));
+    memset(b + 8 + strlen(header), ' ', (size_t)pad);
+    memcpy(b + 8 + hl, data, n);
+    gen_path(p, dir, name);
+    cr_assert_eq(gen_write_bytes(p, b, 8 + hl + n), 0);
+    free(b);
+    return p;
+}
+
+Test(safetensors, installed_mobilenet_has_every_backbone_tensor)
+{
+    st_file f;
+    char err[512] = "";
+    if (access(MODEL, R_OK) != 0)
+        cr_skip_test("%s is not installed (scripts/setup.sh runs scripts/fetch_model.sh)", MODEL);
+    cr_assert_eq(st_load(MODEL, &f, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(f.nt, 266);
+    cr_assert_eq(mnv2_check(&f, MODEL, err, sizeof err), 0, "%s", err);
+    const st_tensor *t = st_find(&f, "Conv1/kernel");
+    cr_assert_not_null(t);
+    cr_assert_eq(t->ndim, 4);
+    cr_assert(t->shape[0] == 3 && t->shape[1] == 3 && t->shape[2] == 3 && t->shape[3] == 32);
+    const st_tensor *v = st_find(&f, "Conv_1_bn/moving_variance");
+    cr_assert_not_null(v);
+    for (size_t i = 0; i < v->n; i++)
+        cr_assert(isfinite(v->data[i]) && v->data[i] >= 0, "variance %zu = %g", i, v->data[i]);
+    cr_assert_null(st_find(&f, "no/such"));
+    static const uint8_t zero[16] = {0};
+    cr_assert_neq(memcmp(f.hash, zero, 16), 0);
+    const mnv2_block *b = mnv2_blocks();
+    cr_assert_eq(b[0].expand, 32);
+    cr_assert_eq(b[16].out, 320);
+    cr_assert_eq(b[13].stride, 2);
+    st_free(&f);
+
+    /* The same file cut short is refused, naming it. */
+    uint8_t *bytes;
+    size_t n;
+    char cut[GEN_PATH_MAX];
+    cr_assert_eq(gen_read_bytes(MODEL, &bytes, &n), 0);
+    gen_path(cut, dir, "cut.safetensors");
+    cr_assert_eq(gen_write_bytes(cut, bytes, n / 2), 0);
+    free(bytes);
+    cr_assert_eq(st_load(cut, &f, err, sizeof err), PV_ECORRUPT);
+    cr_assert(strstr(err, "cut.safetensors") && strstr(err, "truncated"), "%s", err);
+}
+
+Test(safetensors, small_files_and_alignment)
+{
+    st_file f;
+    char err[512] = "";
+    const float v[6] = {1, 2, 3, 4, 5, 6};
+    /* Header length 3 mod 4: the data starts unaligned in the file. */
+    const char *p = write_st("ok.safetensors",
+                             "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]},"
+                             "\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                             "\"__metadata__\":{\"x\":\"y\"}}",
+                             1, v, sizeof v);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(f.nt, 2);
+    const st_tensor *a = st_find(&f, "a"), *b = st_find(&f, "b");
+    cr_assert(a && b);
+    cr_assert_eq(((uintptr_t)a->data) % sizeof(float), 0);
+    cr_assert(a->data[0] == 1 && a->data[3] == 4 && b->data[0] == 5 && b->data[1] == 6);
+    st_free(&f);
+}
+
+static void refused(const char *name, const char *header, size_t n, const char *why)
+{
+    st_file f;
+    char err[512] = "";
+    float v[8] = {0};
+    const char *p = write_st(name, header, 0, v, n);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), PV_ECORRUPT, "%s loaded", name);
+    cr_assert(strstr(err, name), "the message names the file: %s", err);
+    cr_assert(strstr(err, why), "expected '%s' in: %s", why, err);
+}
+
+Test(safetensors, bad_files_are_refused_with_the_reason)
+{
+    refused("bf16.st", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
+            "dtype BF16");
+    refused("garbage.st", "{not json", 4, "not a JSON object");
+    refused("short.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8,
+            "truncated");
+    refused("count.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16,
+            "3 floats");
+    refused("overlap.st",
+            "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+            "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+            16, "share bytes");
+    refused("noshape.st", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4,
+            "needs dtype, shape");
+
+    /* A header length beyond the file. */
+    st_file f;
+    char err[512] = "", p[GEN_PATH_MAX];
+    const uint8_t big[12] = {0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}', 0, 0};
+    gen_path(p, dir, "len.st");
+    cr_assert_eq(gen_write_bytes(p, big, sizeof big), 0);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), PV_ECORRUPT);
+    cr_assert(strstr(err, "header length"), "%s", err);
+    gen_path(p, dir, "missing.st");
+    cr_assert_eq(st_load(p, &f, err, sizeof err), PV_EIO);
+    cr_assert(strstr(err, "missing.st") && strstr(err, "No such file"), "%s", err);
+}
+
+Test(safetensors, weights_of_another_network_are_refused)
+{
+    st_file f;
+    char err[512] = "";
+    float v[8] = {0};
+    const char *p = write_st("other.st",
+                             "{\"Conv1/kernel\":{\"dtype\":\"F32\",\"shape\":[2,2,1,1],"
+                             "\"data_offsets\":[0,16]}}",
+                             0, v, 16);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(mnv2_check(&f, p, err, sizeof err), PV_ECORRUPT);
+    cr_assert(strstr(err, "Conv1/kernel has shape [2,2,1,1]") && strstr(err, "[3,3,3,32]"),
+              "%s", err);
+    st_free(&f);
+    p = write_st("empty.st", "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                 0, v, 4);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(mnv2_check(&f, p, err, sizeof err), PV_ECORRUPT);
+    cr_assert(strstr(err, "no tensor Conv1/kernel"), "%s", err);
+    st_free(&f);
+}
