@@ -217,10 +217,11 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option lo[] = {EMB_LONGOPTS, {"M", required_argument, NULL, 'M'},
                                        {"ef-construction", required_argument, NULL, 'C'},
+                                       {"model", required_argument, NULL, 'W'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("init");
-    pv_embedder_opts e = {"pixels", 0, 0};
+    pv_embedder_opts e = {.name = "pixels"};
     pv_index_opts ix = {0, 0};
     int json = 0, given = 0, opt, rc;
     long v;
@@ -235,6 +236,8 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
         else if (opt == 'h') {
             cli_print_help(stdout, c);
             return CLI_OK;
+        } else if (opt == 'W') {
+            e.model = optarg;
         } else if (opt == 'M') {
             if (parse_int(optarg, 2, 128, &v) != 0)
                 return usage_err(c, "--M takes 2..128, not '%s'", optarg);
@@ -328,7 +331,7 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("add");
-    pv_embedder_opts e = {NULL, 0, 0};
+    pv_embedder_opts e = {.name = NULL};
     pv_add_opts ao = {0};
     pv_add_stats st = {0};
     add_ui ui = {0};
@@ -401,7 +404,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = self("query");
-    pv_embedder_opts e = {NULL, 0, 0};
+    pv_embedder_opts e = {.name = NULL};
     pv_query_opts qo = {.k = 10};
     pv_hit *hits = NULL;
     size_t n = 0;
@@ -1147,10 +1150,14 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
 
 const cli_cmd cli_commands[] = {
     {"init", cmd_init,
-     "DB [--embedder pixels] [--size N] [--rgb] [--M M] [--ef-construction N] [--json]",
+     "DB [--embedder pixels|cnn] [--model FILE] [--size N] [--rgb] [--M M] "
+     "[--ef-construction N] [--json]",
      "Create a database (a directory) for one embedder and HNSW graph, fixed\n"
      "for its life.\n"
-     "  --embedder NAME  pixels (default): the brightness of a downscaled image\n"
+     "  --embedder NAME  pixels (default): the brightness of a downscaled image;\n"
+     "                   cnn: MobileNetV2's 1280 pooled features (photos)\n"
+     "  --model FILE     cnn weights (safetensors, MobileNetV2's Keras names;\n"
+     "                   default: the file scripts/setup.sh installs)\n"
      "  --size N         side of the square image (default 28: 784 dims)\n"
      "  --rgb            keep colour: 3*N*N dims (default grey)\n"
      "  --M M            HNSW links per node, 2*M on level 0 (default 16)\n"

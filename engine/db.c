@@ -104,10 +104,16 @@ static int db_attach_embedder(pv_db *db)
 {
     const store_schema *s = store_get_schema(db->st);
     char err[256];
-    int rc = embed_create(s->embedder, s->emb_size, s->emb_rgb, &db->emb, err,
+    int rc = embed_create(s->embedder, s->emb_size, s->emb_rgb, s->model, &db->emb, err,
                           sizeof err);
     if (rc != 0)
         return db_fail(db, PV_EEMBEDDER, "database embedder: %s", err);
+    /* The weights must be the ones the vectors were made with. */
+    if (s->model[0] && memcmp(db->emb->model_hash, s->model_hash, 16) != 0)
+        return db_fail(db, PV_EEMBEDDER,
+                       "%s changed since the database was created (its hash differs): "
+                       "the stored vectors came from other weights",
+                       s->model);
     if (db->emb->dim != s->dim)
         return db_fail(db, PV_ECORRUPT,
                        "database says dimension %u, embedder %s gives %u",
@@ -174,10 +180,12 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb,
     snprintf(s.embedder, sizeof s.embedder, "%s",
              emb && emb->name ? emb->name : "pixels");
     rc = embed_create(s.embedder, emb && emb->size > 0 ? (uint32_t)emb->size : 0,
-                      emb && emb->rgb ? 1 : 0, &e, err, errlen);
+                      emb && emb->rgb ? 1 : 0, emb ? emb->model : NULL, &e, err, errlen);
     if (rc != 0)
         return rc;
     s.dim = e->dim;
+    snprintf(s.model, sizeof s.model, "%s", e->model);
+    memcpy(s.model_hash, e->model_hash, 16);
     s.emb_size = e->in_w;
     s.emb_rgb = e->channels == 3;
     s.chunk = STORE_DEFAULT_CHUNK;

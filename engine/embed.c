@@ -9,12 +9,14 @@
 
 #include "pixvec.h"
 
-int embed_create(const char *name, uint32_t size, uint32_t rgb,
+int embed_create(const char *name, uint32_t size, uint32_t rgb, const char *model,
                  embedder **out, char *err, size_t errlen)
 {
     if (name && strcmp(name, "pixels") == 0)
         return embed_pixels_create(size, rgb, out, err, errlen);
-    snprintf(err, errlen, "unknown embedder '%s' (known: pixels)",
+    if (name && strcmp(name, "cnn") == 0)
+        return embed_cnn_create(model, out, err, errlen);
+    snprintf(err, errlen, "unknown embedder '%s' (known: pixels, cnn)",
              name ? name : "(null)");
     return PV_EINVAL;
 }

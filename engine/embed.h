@@ -30,16 +30,24 @@ struct embedder {
     uint32_t channels;        /* what the decoder should produce: 1 or 3 */
     uint32_t in_w, in_h;      /* smallest decoded size that is enough */
     char desc[96];            /* "pixels 28x28 grey" */
+    char model[512];          /* weight file, absolute path ("" if none) */
+    uint8_t model_hash[16];   /* XXH3-128 of its bytes */
     void *state;
 };
 
-/* Make the embedder called name with its parameters (size 0 = default). */
-int embed_create(const char *name, uint32_t size, uint32_t rgb,
+/* Make the embedder called name with its parameters (size 0 = default;
+ * model: a weight file for embedders that have one, NULL = the default). */
+int embed_create(const char *name, uint32_t size, uint32_t rgb, const char *model,
                  embedder **out, char *err, size_t errlen);
 void embed_destroy(embedder *e); /* NULL is fine */
 
 /* One embedder per file; embed_create dispatches by name. */
 int embed_pixels_create(uint32_t size, uint32_t rgb, embedder **out,
                         char *err, size_t errlen);
+int embed_cnn_create(const char *model, embedder **out, char *err, size_t errlen);
+
+/* Where the cnn embedder's default weights are installed
+ * (scripts/fetch_model.sh). */
+#define EMBED_CNN_DEFAULT_MODEL "/usr/local/share/pixvec/mobilenet_v2_nsfwjs.safetensors"
 
 #endif

@@ -71,9 +71,13 @@ typedef struct pv_db pv_db;
  * size: side of the square the image is resized to (0 = default 28).
  * rgb: 0 = grey (size*size dims), 1 = RGB (3*size*size dims). */
 typedef struct pv_embedder_opts {
-    const char *name;
+    const char *name;  /* "pixels" (default) or "cnn" (MobileNetV2, 1280 dims) */
     int size;
     int rgb;
+    const char *model; /* cnn: weight file (safetensors, MobileNetV2 names);
+                        * NULL: the one scripts/setup.sh installs. Its path
+                        * and hash go into meta; reopening with other bytes
+                        * there is refused. */
 } pv_embedder_opts;
 
 /* HNSW parameters, fixed at creation (hnswlib's meaning). 0 = default. */

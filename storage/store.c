@@ -285,6 +285,10 @@ int store_create(const char *dir, const store_schema *s, store **out,
         rc = meta_put_u32(txn, st->meta, "hnsw_m", s->hnsw_m);
     if (rc == 0)
         rc = meta_put_u32(txn, st->meta, "hnsw_efc", s->hnsw_efc);
+    if (rc == 0 && s->model[0])
+        rc = meta_put_raw(txn, st->meta, "emb_model", s->model, strlen(s->model));
+    if (rc == 0 && s->model[0])
+        rc = meta_put_raw(txn, st->meta, "emb_model_hash", s->model_hash, 16);
     if (rc == 0)
         rc = meta_put_u32(txn, st->meta, "next_id", 0);
     if (rc == 0)
@@ -374,6 +378,16 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
         rc = meta_get_u32(txn, st->meta, "hnsw_efc", &st->schema.hnsw_efc);
     if (rc == 0 && (st->schema.hnsw_m < 2 || st->schema.hnsw_efc == 0))
         rc = PV_ECORRUPT;
+    if (rc == 0) { /* optional: only an embedder with a weight file has it */
+        int mrc = meta_get(txn, st->meta, "emb_model", st->schema.model, 0,
+                           sizeof st->schema.model);
+        if (mrc == 0)
+            rc = meta_get(txn, st->meta, "emb_model_hash", st->schema.model_hash, 16, 0);
+        else if (mrc != PV_ECORRUPT) /* PV_ECORRUPT: absent */
+            rc = mrc;
+        else
+            st->schema.model[0] = 0;
+    }
     if (rc == 0 && (st->schema.dim == 0 || st->schema.chunk == 0))
         rc = PV_ECORRUPT;
     if (rc == 0 && (rc = open_dbis(st, txn, 0)) != 0)

@@ -34,6 +34,8 @@
  *   emb_rgb    4     u32 0 grey, 1 RGB
  *   hnsw_m     4     u32 HNSW M (fixed at create)
  *   hnsw_efc   4     u32 HNSW ef_construction (fixed at create)
+ *   emb_model  <=511 the embedder's weight file, absolute path (cnn only)
+ *   emb_model_hash 16 XXH3-128 of that file's bytes (cnn only)
  *   hnsw_entry 8     u64 entry point id (UINT32_MAX: empty graph)
  *   hnsw_level 8     u64 level of the entry point
  *   hnsw_nodes 8     u64 ids 0..nodes-1 are in the graph
@@ -88,6 +90,10 @@ typedef struct store_schema {
     uint32_t emb_rgb;
     uint32_t hnsw_m;   /* HNSW links per node (level 0 has 2*M) */
     uint32_t hnsw_efc; /* HNSW ef_construction */
+    /* The embedder's weight file (cnn): absolute path and XXH3-128 of its
+     * bytes; model[0] == 0 when the embedder has none. */
+    char model[512];
+    uint8_t model_hash[16];
 } store_schema;
 
 typedef struct store_counts {

@@ -527,3 +527,51 @@ Test(cli, readers_during_ivf_retraining_see_whole_lists, .timeout = 300)
     cr_assert(strstr(out_text, "ivf       3 lists"), "the last retrain (nlist 3) won: %s",
               out_text);
 }
+
+/* The cnn embedder end to end: init with the installed weights (or a copy
+ * named with --model), add, query finds the image itself first; a weight
+ * file that is not MobileNetV2, or that changed after init, is refused
+ * with the file named. */
+Test(cli, cnn_embedder_init_add_query, .timeout = 300)
+{
+    const char *model = "/usr/local/share/pixvec/mobilenet_v2_nsfwjs.safetensors";
+    char copy[GEN_PATH_MAX], q[GEN_PATH_MAX], db2[GEN_PATH_MAX];
+    uint8_t *bytes;
+    size_t n;
+    json_t *j;
+    if (access(model, R_OK) != 0)
+        cr_skip_test("%s is not installed (scripts/setup.sh runs scripts/fetch_model.sh)", model);
+    make_set(6);
+    gen_path(copy, dir, "weights.safetensors");
+    cr_assert_eq(gen_read_bytes(model, &bytes, &n), 0);
+    cr_assert_eq(gen_write_bytes(copy, bytes, n), 0);
+    cr_assert_eq(run("init", db, "--embedder", "cnn", "--model", copy, "--json"), 0, "%s",
+                 err_text);
+    j = out_json();
+    cr_assert_eq(json_integer_value(json_object_get(j, "dim")), 1280);
+    json_decref(j);
+    cr_assert_eq(run("add", db, imgs, "--quiet"), 0, "%s", err_text);
+    gen_path(q, imgs, "p04.png");
+    cr_assert_eq(run("query", db, q, "-k", "2", "--json"), 0, "%s", err_text);
+    j = out_json();
+    json_t *h0 = json_array_get(json_object_get(j, "hits"), 0);
+    cr_assert(strstr(json_string_value(json_object_get(h0, "path")), "p04.png"));
+    cr_assert_float_eq(json_real_value(json_object_get(h0, "score")), 1.0, 1e-4);
+    json_decref(j);
+    cr_assert_eq(run("check", db), 0, "%s", out_text);
+
+    /* The weights change under the database: refused, naming the file. */
+    bytes[n - 5] ^= 0x40;
+    cr_assert_eq(gen_write_bytes(copy, bytes, n), 0);
+    cr_assert_eq(run("info", db), 1);
+    cr_assert(strstr(err_text, "weights.safetensors") && strstr(err_text, "changed"), "%s",
+              err_text);
+
+    /* Not MobileNetV2 weights (a truncated copy) at init. */
+    cr_assert_eq(gen_write_bytes(copy, bytes, n / 3), 0);
+    gen_path(db2, dir, "two.pvdb");
+    cr_assert_eq(run("init", db2, "--embedder", "cnn", "--model", copy), 1);
+    cr_assert(strstr(err_text, "weights.safetensors") && strstr(err_text, "truncated"), "%s",
+              err_text);
+    free(bytes);
+}

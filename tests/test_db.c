@@ -418,9 +418,9 @@ Test(db, flat_image_stored_and_searched_without_nan)
 
 Test(db, other_embedder_refused)
 {
-    pv_embedder_opts other = {"pixels", 32, 0};
-    pv_embedder_opts same = {"pixels", 28, 0};
-    pv_embedder_opts cnn = {"cnn", 0, 0};
+    pv_embedder_opts other = {.name = "pixels", .size = 32};
+    pv_embedder_opts same = {.name = "pixels", .size = 28};
+    pv_embedder_opts cnn = {.name = "cnn"};
     float v[100] = {1};
     pv_hit *hits = NULL;
     size_t n = 0;
@@ -444,7 +444,7 @@ Test(db, unknown_embedder_at_create)
 {
     pv_db *d2 = NULL;
     char p[GEN_PATH_MAX], err[512] = "";
-    pv_embedder_opts bad = {"nonesuch", 0, 0};
+    pv_embedder_opts bad = {.name = "nonesuch"};
     gen_path(p, dir, "x.pvdb");
     cr_assert_eq(pv_db_create(p, &bad, NULL, &d2, err, sizeof err), PV_EINVAL);
     cr_assert(strstr(err, "nonesuch") != NULL, "%s", err);

@@ -39,7 +39,7 @@ Test(embed, pixels_grey_unit_length)
     char err[128];
     img im = make_img(100, 80, 1, 5);
     float v[784];
-    cr_assert_eq(embed_create("pixels", 0, 0, &e, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(embed_create("pixels", 0, 0, NULL, &e, err, sizeof err), 0, "%s", err);
     cr_assert_eq(e->dim, 784);
     cr_assert_eq(e->channels, 1);
     cr_assert_str_eq(e->desc, "pixels 28x28 grey");
@@ -65,7 +65,7 @@ Test(embed, brightness_shift_does_not_move_the_vector)
         a.px[i] = (uint8_t)(a.px[i] / 2);      /* keep room for the shift */
         b.px[i] = (uint8_t)(a.px[i] + 40);
     }
-    cr_assert_eq(embed_create("pixels", 28, 0, &e, err, sizeof err), 0);
+    cr_assert_eq(embed_create("pixels", 28, 0, NULL, &e, err, sizeof err), 0);
     cr_assert_eq(e->ops->embed(e, &a, 1, va), 0);
     cr_assert_eq(e->ops->embed(e, &b, 1, vb), 0);
     cr_assert_geq(vec_dot(va, vb, 784), 0.9999f);
@@ -81,7 +81,7 @@ Test(embed, flat_image_is_zero_vector)
     img im = make_img(30, 30, 3, 1);
     float v[16 * 16 * 3];
     memset(im.px, 77, 30 * 30 * 3);
-    cr_assert_eq(embed_create("pixels", 16, 1, &e, err, sizeof err), 0);
+    cr_assert_eq(embed_create("pixels", 16, 1, NULL, &e, err, sizeof err), 0);
     cr_assert_eq(e->dim, 768);
     cr_assert_eq(e->ops->embed(e, &im, 1, v), 0);
     for (int i = 0; i < 768; i++)
@@ -96,7 +96,7 @@ Test(embed, batch_equals_singles)
     char err[128];
     img ims[3] = {make_img(40, 30, 3, 1), make_img(28, 28, 3, 2), make_img(300, 7, 3, 3)};
     float batch[3 * 192], one[192];
-    cr_assert_eq(embed_create("pixels", 8, 1, &e, err, sizeof err), 0);
+    cr_assert_eq(embed_create("pixels", 8, 1, NULL, &e, err, sizeof err), 0);
     cr_assert_eq(e->ops->embed(e, ims, 3, batch), 0);
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(e->ops->embed(e, &ims[i], 1, one), 0);
@@ -112,13 +112,13 @@ Test(embed, wrong_channels_and_bad_params_refused)
     char err[128];
     img im = make_img(10, 10, 3, 1);
     float v[784];
-    cr_assert_eq(embed_create("pixels", 28, 0, &e, err, sizeof err), 0);
+    cr_assert_eq(embed_create("pixels", 28, 0, NULL, &e, err, sizeof err), 0);
     cr_assert_eq(e->ops->embed(e, &im, 1, v), PV_EINVAL, "RGB image to a grey embedder");
     embed_destroy(e);
     e = NULL;
-    cr_assert_eq(embed_create("pixels", 1, 0, &e, err, sizeof err), PV_EINVAL);
-    cr_assert_eq(embed_create("pixels", 4096, 0, &e, err, sizeof err), PV_EINVAL);
-    cr_assert_eq(embed_create("clip", 0, 0, &e, err, sizeof err), PV_EINVAL);
+    cr_assert_eq(embed_create("pixels", 1, 0, NULL, &e, err, sizeof err), PV_EINVAL);
+    cr_assert_eq(embed_create("pixels", 4096, 0, NULL, &e, err, sizeof err), PV_EINVAL);
+    cr_assert_eq(embed_create("clip", 0, 0, NULL, &e, err, sizeof err), PV_EINVAL);
     cr_assert(strstr(err, "clip") != NULL, "%s", err);
     img_free(&im);
 }

@@ -1,0 +1,143 @@
+/*
+ * embed_cnn.c - the `cnn` embedder: MobileNetV2's 1280 pooled features
+ * (engine/cnn.c), L2-normalised.
+ *
+ * Preprocessing follows the code that trained and ships the weights
+ * (nsfwjs 4.4.0: divide by 255, resize to 224 x 224 with no crop): the
+ * image, RGB, is area-averaged to 224 x 224 (the whole image, squashed, no
+ * crop), scaled to [0, 1]. Area averaging rather than nsfwjs' bilinear
+ * resize: downscaling a photo by 10x or more bilinearly samples a few
+ * pixels and aliases.
+ *
+ * The network's buffers (cnn_work, about 14 MB per image of the batch) are
+ * kept per thread: embed() is called from several ingest workers at once
+ * on the same embedder, whose state (the folded weights) is read-only.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnn.h"
+#include "embed.h"
+#include "pixvec.h"
+#include "pv_util.h"
+#include "vec.h"
+
+typedef struct thread_work {
+    cnn_work *w;
+    size_t cap;
+} thread_work;
+
+static pthread_key_t work_key;
+static pthread_once_t work_once = PTHREAD_ONCE_INIT;
+
+static void work_free(void *p)
+{
+    thread_work *t = p;
+    if (t) {
+        cnn_work_free(t->w);
+        free(t);
+    }
+}
+
+static void work_key_make(void) { (void)pthread_key_create(&work_key, work_free); }
+
+/* This thread's work buffers for batches of n images. */
+static cnn_work *thread_work_get(size_t n)
+{
+    thread_work *t;
+    pthread_once(&work_once, work_key_make);
+    t = pthread_getspecific(work_key);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t)))
+            return NULL;
+        if (pthread_setspecific(work_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    if (t->cap < n) {
+        cnn_work_free(t->w);
+        t->w = cnn_work_new(n);
+        t->cap = t->w ? n : 0;
+    }
+    return t->w;
+}
+
+#define CNN_BATCH 8u /* images per forward pass */
+
+static int cnn_embed(const embedder *e, const img *imgs, size_t n, float *out)
+{
+    const cnn *m = e->state;
+    const size_t px = (size_t)CNN_SIDE * CNN_SIDE * 3;
+    const size_t batch = n < CNN_BATCH ? n : CNN_BATCH;
+    cnn_work *w = thread_work_get(batch);
+    uint8_t *small = pv_alloc_array(px, 1);
+    float *in = pv_alloc_array(batch * px, sizeof(float));
+    int rc = w && small && in ? PV_OK : PV_ENOMEM;
+    for (size_t b = 0; b < n && rc == 0; b += batch) {
+        const size_t k = n - b < batch ? n - b : batch;
+        for (size_t i = 0; i < k && rc == 0; i++) {
+            const img *im = &imgs[b + i];
+            rc = im->channels != 3 ? PV_EINVAL
+                                   : img_resize_area(im->px, im->w, im->h, 3, small,
+                                                     CNN_SIDE, CNN_SIDE);
+            for (size_t p = 0; p < px && rc == 0; p++)
+                in[i * px + p] = small[p] * (1.0f / 255.0f);
+        }
+        if (rc == 0)
+            rc = cnn_forward(m, w, in, k, out + b * MNV2_FEATURES);
+        for (size_t i = 0; i < k && rc == 0; i++)
+            vec_normalize(out + (b + i) * MNV2_FEATURES, MNV2_FEATURES);
+    }
+    free(small);
+    free(in);
+    return rc;
+}
+
+static void cnn_destroy(embedder *e)
+{
+    cnn_free(e->state);
+    free(e);
+}
+
+static const embedder_ops CNN_OPS = {"cnn", cnn_embed, cnn_destroy};
+
+int embed_cnn_create(const char *model, embedder **out, char *err, size_t errlen)
+{
+    const char *path = model && model[0] ? model : EMBED_CNN_DEFAULT_MODEL;
+    embedder *e = calloc(1, sizeof *e);
+    char abs[PATH_MAX];
+    cnn *m = NULL;
+    int rc;
+    if (!e)
+        return PV_ENOMEM;
+    if (!realpath(path, abs)) {
+        snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
+                 model && model[0] ? "" : " (scripts/setup.sh installs the default weights)");
+        free(e);
+        return PV_EIO;
+    }
+    if (strlen(abs) >= sizeof e->model) {
+        snprintf(err, errlen, "%s: path too long", abs);
+        free(e);
+        return PV_EINVAL;
+    }
+    if ((rc = cnn_load(abs, &m, e->model_hash, err, errlen)) != 0) {
+        free(e);
+        return rc;
+    }
+    e->ops = &CNN_OPS;
+    e->dim = MNV2_FEATURES;
+    e->channels = 3;
+    e->in_w = e->in_h = CNN_SIDE;
+    snprintf(e->model, sizeof e->model, "%s", abs);
+    snprintf(e->desc, sizeof e->desc, "cnn MobileNetV2 224x224 RGB");
+    e->state = m;
+    *out = e;
+    return PV_OK;
+}
