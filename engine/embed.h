@@ -32,6 +32,7 @@ struct embedder {
     char desc[96];            /* "pixels 28x28 grey" */
     char model[512];          /* weight file, absolute path ("" if none) */
     uint8_t model_hash[16];   /* XXH3-128 of its bytes */
+    int blas_heavy;           /* embed() is mostly sgemm: one BLAS thread per worker */
     void *state;
 };
 

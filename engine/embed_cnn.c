@@ -135,6 +135,7 @@ int embed_cnn_create(const char *model, embedder **out, char *err, size_t errlen
     e->dim = MNV2_FEATURES;
     e->channels = 3;
     e->in_w = e->in_h = CNN_SIDE;
+    e->blas_heavy = 1;
     memcpy(e->model, abs, strlen(abs) + 1); /* fits: checked above */
     snprintf(e->desc, sizeof e->desc, "cnn MobileNetV2 224x224 RGB");
     e->state = m;

@@ -19,6 +19,7 @@
  * item and gets a new id, unless its bytes are unchanged, in which case only
  * the record's size and mtime are refreshed.
  */
+#include <cblas.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -489,7 +490,7 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
 {
     ingest in;
     pthread_t *threads = NULL;
-    int nthreads = 0, rc = PV_OK;
+    int nthreads = 0, rc = PV_OK, blas_threads = 0;
 
     if (!db || (!paths && npaths))
         return PV_EINVAL;
@@ -520,6 +521,13 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
             rc = PV_ENOMEM;
             goto done;
         }
+        /* An embedder that runs on sgemm (cnn) gets one BLAS thread per
+         * worker while the workers run: OpenBLAS's own threads, asked for by
+         * several workers at once, queue and spin beside them. */
+        if (db->emb->blas_heavy && want > 1 && blas_threads == 0) {
+            blas_threads = openblas_get_num_threads();
+            openblas_set_num_threads(1);
+        }
         for (; nthreads < want; nthreads++)
             if (pthread_create(&threads[nthreads], NULL, worker, &in) != 0)
                 break;
@@ -533,6 +541,8 @@ done:
     stop_workers(&in);
     for (int i = 0; i < nthreads; i++)
         pthread_join(threads[i], NULL);
+    if (blas_threads > 0)
+        openblas_set_num_threads(blas_threads);
     free(threads);
     for (size_t i = 0; i < in.njobs; i++) {
         free(in.jobs[i].path);
