@@ -58,14 +58,6 @@ static int live_ids(store_txn *t, uint32_t **ids, size_t *n)
     return PV_OK;
 }
 
-static const float *set_vec(const vec_set *s, uint32_t id)
-{
-    uint32_t c = id / s->chunk_cap, off = id % s->chunk_cap;
-    if (c >= s->nchunks || off >= s->n[c])
-        return NULL;
-    return s->chunks[c] + (size_t)off * s->dim;
-}
-
 /* Train k-means with o on the live vectors (a sample of o->sample per
  * cluster at most). */
 static int train(pv_db *db, const pv_cluster_opts *o, int standardize,
@@ -106,7 +98,7 @@ static int train(pv_db *db, const pv_cluster_opts *o, int standardize,
         goto done;
     }
     for (size_t i = 0; i < nt; i++) {
-        const float *v = set_vec(&set, ids[i]);
+        const float *v = vec_set_get(&set, ids[i]);
         if (!v) {
             rc = db_fail(db, PV_ECORRUPT, "item %u has no vector", ids[i]);
             goto done;
@@ -143,14 +135,6 @@ done:
 
 /* ---- the stored clustering -------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 static int cluster_txn(pv_db *db, store_txn *t, void *ctx)
 {
     const kmeans_model *m = ctx;
@@ -163,12 +147,12 @@ static int cluster_txn(pv_db *db, store_txn *t, void *ctx)
     (void)db;
     if (!b)
         return PV_ENOMEM;
-    put32(b, CLUSTER_MAGIC);
-    put32(b + 4, m->k);
-    put32(b + 8, m->dim);
-    put32(b + 12, std_ ? 1u : 0u);
-    put32(b + 16, m->iters);
-    put32(b + 20, 0);
+    pv_st32(b, CLUSTER_MAGIC);
+    pv_st32(b + 4, m->k);
+    pv_st32(b + 8, m->dim);
+    pv_st32(b + 12, std_ ? 1u : 0u);
+    pv_st32(b + 16, m->iters);
+    pv_st32(b + 20, 0);
     memcpy(b + 24, &m->inertia, 8);
     u = m->ntrain;
     memcpy(b + 32, &u, 8);
@@ -201,6 +185,19 @@ int pv_cluster_train(pv_db *db, const pv_cluster_opts *o, pv_cluster_stats *st)
     return rc;
 }
 
+int db_cluster_k(store_txn *t, uint32_t *k)
+{
+    const void *p;
+    size_t n;
+    int rc = store_meta_get_blob(t, "cluster", &p, &n);
+    *k = 0;
+    if (rc == PV_ENOTFOUND)
+        return PV_OK;
+    if (rc == 0 && n >= 8 && pv_ld32(p) == CLUSTER_MAGIC)
+        *k = pv_ld32((const uint8_t *)p + 4);
+    return rc;
+}
+
 /* The stored model of snapshot t, copied out (the record may be unaligned). */
 static int load_model(pv_db *db, store_txn *t, kmeans_model *m)
 {
@@ -213,16 +210,16 @@ static int load_model(pv_db *db, store_txn *t, kmeans_model *m)
     if (rc != 0)
         return rc;
     const uint8_t *b = v;
-    if (len < CLUSTER_HDR || get32(b) != CLUSTER_MAGIC)
+    if (len < CLUSTER_HDR || pv_ld32(b) != CLUSTER_MAGIC)
         return db_fail(db, PV_ECORRUPT, "the stored clustering is damaged");
-    uint32_t k = get32(b + 4), dim = get32(b + 8), std_ = get32(b + 12) & 1;
+    uint32_t k = pv_ld32(b + 4), dim = pv_ld32(b + 8), std_ = pv_ld32(b + 12) & 1;
     const size_t fl = (size_t)dim * sizeof(float);
     if (dim != db->emb->dim || k == 0 || k > KMEANS_MAX_K ||
         len != CLUSTER_HDR + (std_ ? 2 * fl : 0) + (size_t)k * fl)
         return db_fail(db, PV_ECORRUPT, "the stored clustering is damaged");
     m->k = k;
     m->dim = dim;
-    m->iters = get32(b + 16);
+    m->iters = pv_ld32(b + 16);
     memcpy(&m->inertia, b + 24, 8);
     b += CLUSTER_HDR;
     m->centroids = pv_alloc_array(k, fl);
@@ -497,7 +494,7 @@ static int ivf_list_each(void *ctx, uint32_t l,
 
 static const float *ivf_vec(void *ctx, uint32_t id)
 {
-    return set_vec(&((ivf_ctx *)ctx)->set, id);
+    return vec_set_get(&((ivf_ctx *)ctx)->set, id);
 }
 
 static int ivf_deleted(void *ctx, uint32_t id)

@@ -181,16 +181,22 @@ void cnn_work_free(cnn_work *w)
 
 static inline float relu6(float x) { return x < 0 ? 0 : x > 6 ? 6 : x; }
 
-/* out (rows x cout) = in (rows x cin) * w + b, then ReLU6 if act. */
-static void conv1x1(const layer *L, const float *in, size_t rows, float *out, int act)
+/* out (rows x cout) = in (rows x K) * w + b, then ReLU6 if act; K is
+ * cin for a 1x1 convolution, k*k*cin for im2col rows. */
+static void gemm_layer(const layer *L, const float *in, size_t rows, int K, float *out, int act)
 {
     for (size_t r = 0; r < rows; r++)
         memcpy(out + r * (size_t)L->cout, L->b, (size_t)L->cout * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, L->cout, L->cin, 1.0f, in,
-                L->cin, L->w, L->cout, 1.0f, out, L->cout);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, L->cout, K, 1.0f, in, K,
+                L->w, L->cout, 1.0f, out, L->cout);
     if (act)
         for (size_t i = 0; i < rows * (size_t)L->cout; i++)
             out[i] = relu6(out[i]);
+}
+
+static void conv1x1(const layer *L, const float *in, size_t rows, float *out, int act)
+{
+    gemm_layer(L, in, rows, L->cin, out, act);
 }
 
 /* Padding before (top/left) for a 3x3 kernel: 'same' at stride 1 pads one
@@ -224,13 +230,7 @@ static void stem(const layer *L, const float *in, size_t n, int h, float *col, f
                         }
                     }
             }
-    const size_t rows = n * (size_t)oh * (size_t)oh;
-    for (size_t r = 0; r < rows; r++)
-        memcpy(out + r * 32, L->b, 32 * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, 32, (int)K, 1.0f, col,
-                (int)K, L->w, 32, 1.0f, out, 32);
-    for (size_t i = 0; i < rows * 32; i++)
-        out[i] = relu6(out[i]);
+    gemm_layer(L, col, n * (size_t)oh * (size_t)oh, (int)K, out, 1);
 }
 
 /* Depthwise 3x3 of n images h x h x c at stride s, + bias, ReLU6. */

@@ -271,16 +271,8 @@ int pv_db_info(pv_db *db, pv_info *out)
     }
     if (rc == 0)
         rc = db_ivf_nlist(t, &info.ivf_nlist);
-    if (rc == 0) {
-        const void *p;
-        size_t n;
-        uint32_t k;
-        /* the clustering record starts with its magic, then k */
-        if (store_meta_get_blob(t, "cluster", &p, &n) == 0 && n >= 8) {
-            memcpy(&k, (const char *)p + 4, 4);
-            info.cluster_k = k;
-        }
-    }
+    if (rc == 0)
+        rc = db_cluster_k(t, &info.cluster_k);
     store_txn_abort(t);
     if (rc == 0)
         rc = store_sizes(db->st, &info.disk_bytes, &info.map_bytes);

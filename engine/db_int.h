@@ -63,6 +63,8 @@ int db_graph_delete(pv_db *db, store_txn *t, const uint32_t *ids, size_t n);
  * list the batch's new vectors, ids first..first+n-1, in write txn t (no-op
  * without lists); the k best of q's nprobe nearest lists (0: default). */
 int db_ivf_nlist(store_txn *t, uint32_t *nlist);
+/* k of the stored clustering in snapshot t (0: none). */
+int db_cluster_k(store_txn *t, uint32_t *k);
 int db_ivf_add(pv_db *db, store_txn *t, uint32_t first, uint32_t n,
                const float *vecs);
 int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,

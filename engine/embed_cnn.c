@@ -29,7 +29,9 @@
 
 typedef struct thread_work {
     cnn_work *w;
-    size_t cap;
+    uint8_t *small; /* one image resized to 224 x 224 x 3 */
+    float *in;      /* a batch of network inputs */
+    size_t cap;     /* images per batch the buffers hold */
 } thread_work;
 
 static pthread_key_t work_key;
@@ -40,14 +42,16 @@ static void work_free(void *p)
     thread_work *t = p;
     if (t) {
         cnn_work_free(t->w);
+        free(t->small);
+        free(t->in);
         free(t);
     }
 }
 
 static void work_key_make(void) { (void)pthread_key_create(&work_key, work_free); }
 
-/* This thread's work buffers for batches of n images. */
-static cnn_work *thread_work_get(size_t n)
+/* This thread's buffers for batches of n images (NULL: out of memory). */
+static thread_work *thread_work_get(size_t n)
 {
     thread_work *t;
     pthread_once(&work_once, work_key_make);
@@ -61,11 +65,16 @@ static cnn_work *thread_work_get(size_t n)
         }
     }
     if (t->cap < n) {
+        const size_t px = (size_t)CNN_SIDE * CNN_SIDE * 3;
         cnn_work_free(t->w);
+        free(t->small);
+        free(t->in);
         t->w = cnn_work_new(n);
-        t->cap = t->w ? n : 0;
+        t->small = pv_alloc_array(px, 1);
+        t->in = pv_alloc_array(n * px, sizeof(float));
+        t->cap = t->w && t->small && t->in ? n : 0;
     }
-    return t->w;
+    return t->cap >= n ? t : NULL;
 }
 
 #define CNN_BATCH 8u /* images per forward pass */
@@ -75,10 +84,10 @@ static int cnn_embed(const embedder *e, const img *imgs, size_t n, float *out)
     const cnn *m = e->state;
     const size_t px = (size_t)CNN_SIDE * CNN_SIDE * 3;
     const size_t batch = n < CNN_BATCH ? n : CNN_BATCH;
-    cnn_work *w = thread_work_get(batch);
-    uint8_t *small = pv_alloc_array(px, 1);
-    float *in = pv_alloc_array(batch * px, sizeof(float));
-    int rc = w && small && in ? PV_OK : PV_ENOMEM;
+    thread_work *tw = thread_work_get(batch);
+    int rc = tw ? PV_OK : PV_ENOMEM;
+    uint8_t *small = tw ? tw->small : NULL;
+    float *in = tw ? tw->in : NULL;
     for (size_t b = 0; b < n && rc == 0; b += batch) {
         const size_t k = n - b < batch ? n - b : batch;
         for (size_t i = 0; i < k && rc == 0; i++) {
@@ -90,12 +99,10 @@ static int cnn_embed(const embedder *e, const img *imgs, size_t n, float *out)
                 in[i * px + p] = small[p] * (1.0f / 255.0f);
         }
         if (rc == 0)
-            rc = cnn_forward(m, w, in, k, out + b * MNV2_FEATURES);
+            rc = cnn_forward(m, tw->w, in, k, out + b * MNV2_FEATURES);
         for (size_t i = 0; i < k && rc == 0; i++)
             vec_normalize(out + (b + i) * MNV2_FEATURES, MNV2_FEATURES);
     }
-    free(small);
-    free(in);
     return rc;
 }
 

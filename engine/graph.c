@@ -57,15 +57,6 @@ struct graph {
     hnsw_io io;
 };
 
-static uint32_t ld32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static void st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-
 /* ---- vectors ----------------------------------------------------------- */
 
 static const float *io_vec(void *ctx, uint32_t id)
@@ -211,16 +202,16 @@ static int io_links_get(void *ctx, uint32_t id, uint32_t level,
         p = rec0(g, id);
         if (!p)
             return PV_EINVAL;
-        *n = ld32(p) & ~DELETED_BIT;
+        *n = pv_ld32(p) & ~DELETED_BIT;
         *ids = (const uint32_t *)(const void *)(p + 4);
         return PV_OK;
     }
     if ((rc = up_get(g, id, &p, &len)) != 0)
         return rc == PV_ENOTFOUND ? PV_EINVAL : rc;
     off = 4 + (size_t)(level - 1) * g->up_block;
-    if (len < 4 || level > ld32(p) || off + g->up_block > len)
+    if (len < 4 || level > pv_ld32(p) || off + g->up_block > len)
         return PV_EINVAL;
-    *n = ld32(p + off);
+    *n = pv_ld32(p + off);
     *ids = (const uint32_t *)(const void *)(p + off + 4);
     return PV_OK;
 }
@@ -239,7 +230,7 @@ static int io_links_set(void *ctx, uint32_t id, uint32_t level,
         p = rec0(g, id);
         if (!p)
             return PV_EINVAL;
-        st32(p, (ld32(p) & DELETED_BIT) | n);
+        pv_st32(p, (pv_ld32(p) & DELETED_BIT) | n);
         memcpy(p + 4, ids, (size_t)n * 4);
         return PV_OK;
     } else {
@@ -264,9 +255,9 @@ static int io_links_set(void *ctx, uint32_t id, uint32_t level,
             r->len = (uint32_t)len;
             r->own = 1;
         }
-        if (level > ld32(r->buf) || off + g->up_block > r->len)
+        if (level > pv_ld32(r->buf) || off + g->up_block > r->len)
             return PV_EINVAL;
-        st32(r->buf + off, n);
+        pv_st32(r->buf + off, n);
         memcpy(r->buf + off + 4, ids, (size_t)n * 4);
         return PV_OK;
     }
@@ -283,10 +274,10 @@ static int io_node_add(void *ctx, uint32_t id, uint32_t level)
         return rc;
     /* records up to off exist (ids are dense) */
     while (g->l0n[c] <= off) {
-        st32(g->l0[c] + (size_t)g->l0n[c] * g->rec_bytes, 0);
+        pv_st32(g->l0[c] + (size_t)g->l0n[c] * g->rec_bytes, 0);
         g->l0n[c]++;
     }
-    st32(g->l0[c] + (size_t)off * g->rec_bytes, 0);
+    pv_st32(g->l0[c] + (size_t)off * g->rec_bytes, 0);
     if (level > 0) {
         upper_rec *r = up_find(g, id, 1);
         if (!r)
@@ -298,7 +289,7 @@ static int io_node_add(void *ctx, uint32_t id, uint32_t level)
         r->own = 1;
         if (!r->buf)
             return PV_ENOMEM;
-        st32(r->buf, level);
+        pv_st32(r->buf, level);
     }
     return PV_OK;
 }
@@ -306,7 +297,7 @@ static int io_node_add(void *ctx, uint32_t id, uint32_t level)
 static int io_deleted(void *ctx, uint32_t id)
 {
     const uint8_t *p = rec0(ctx, id);
-    return p ? (ld32(p) & DELETED_BIT) != 0 : 0;
+    return p ? (pv_ld32(p) & DELETED_BIT) != 0 : 0;
 }
 
 /* ---- open / flush ----------------------------------------------------------- */
@@ -525,7 +516,7 @@ int graph_delete(graph *g, uint32_t id)
         return rc;
     if (!(p = rec0(g, id)))
         return PV_ECORRUPT;
-    st32(p, ld32(p) | DELETED_BIT);
+    pv_st32(p, pv_ld32(p) | DELETED_BIT);
     g->io.deleted = io_deleted; /* from now on searches must check */
     return PV_OK;
 }
@@ -598,7 +589,7 @@ int graph_check_node(graph *g, uint32_t id)
         return id == g->state.entry && g->state.max_level > 0 ? PV_ECORRUPT : PV_OK;
     if (rc != 0 || len < 4)
         return PV_ECORRUPT;
-    levels = ld32(p);
+    levels = pv_ld32(p);
     if (levels == 0 || levels >= HNSW_MAX_LEVEL || len != 4 + levels * g->up_block)
         return PV_ECORRUPT;
     for (uint32_t l = 1; l <= levels; l++)

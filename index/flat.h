@@ -23,6 +23,15 @@ typedef struct vec_set {
     uint32_t dim;
 } vec_set;
 
+/* The vector of id in s (may be unaligned), NULL if s has none. */
+static inline const float *vec_set_get(const vec_set *s, uint32_t id)
+{
+    uint32_t c = id / s->chunk_cap, off = id % s->chunk_cap;
+    if (c >= s->nchunks || off >= s->n[c])
+        return NULL;
+    return s->chunks[c] + (size_t)off * s->dim;
+}
+
 /* Keep-filter: returns nonzero if id may be returned. NULL keeps all. Called
  * only for candidates that would enter the result (so it may be slowish). */
 typedef int (*flat_filter)(void *ctx, uint32_t id);

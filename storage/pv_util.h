@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* malloc(n * size), NULL on overflow or failure (pgvector's mul_size). */
 void *pv_alloc_array(size_t n, size_t size);
@@ -21,5 +22,16 @@ double pv_now(void);
 uint64_t pv_rand64(uint64_t *state);
 /* Uniform in (0, 1], from pv_rand64: never 0, so log() of it is finite. */
 double pv_rand_unit(uint64_t *state);
+
+/* A u32 at p, which may be unaligned (LMDB values are 2-byte aligned at
+ * least), in host order: the records that use these are documented as
+ * native little-endian. */
+static inline uint32_t pv_ld32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void pv_st32(void *p, uint32_t v) { memcpy(p, &v, sizeof v); }
 
 #endif
