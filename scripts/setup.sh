@@ -12,7 +12,7 @@ PKGS=(
   dataset-fashion-mnist python3 python3-numpy python3-torch
 )
 if [ "${1:-}" = "--bench" ]; then
-  PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy)
+  PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy lomiri-wallpapers-20.04)
 fi
 
 missing=()
