@@ -337,6 +337,60 @@ void pv_dups_free(pv_dups *d);
  * it. vec receives dim floats (unit length, or zero for a flat image). */
 int pv_embed_file(pv_db *db, const char *path, float *vec, uint32_t dim);
 
+/* ---- thumbnails, plots, moving files (used by `dups`) -------------------- */
+
+/* Decode the image at src (JPEG or PNG, EXIF orientation applied), scale it
+ * by area averaging so that its longer side is at most max_side (never up),
+ * and write it as a baseline RGB JPEG of the given quality (1..100) to dst,
+ * through a temporary file renamed into place (dst is never left half
+ * written). src_w/src_h (may be NULL) receive the source's size. err gets a
+ * message naming the file and the reason. */
+int pv_thumbnail(const char *src, uint32_t max_side, int quality,
+                 const char *dst, uint32_t *src_w, uint32_t *src_h,
+                 char *err, size_t errlen);
+
+/* A histogram drawn as a PNG: values counted in bins equal bins over
+ * [lo, hi] (values outside are clamped into the end bins; NaN skipped), bars
+ * on a white ground with axes, tick labels and counts on a log or linear
+ * scale, and a vertical line at mark (not drawn if mark is outside
+ * [lo, hi]) labelled with its value. width/height 0 = 800 x 400. */
+typedef struct pv_hist_plot {
+    const float *values;
+    size_t n;
+    float lo, hi;
+    uint32_t bins;        /* 0 = 100 */
+    float mark;           /* the threshold line */
+    int log_counts;       /* 1: counts on a log scale */
+    const char *title;    /* drawn at the top, may be NULL; ASCII */
+    uint32_t width, height;
+} pv_hist_plot;
+int pv_histogram_png(const pv_hist_plot *p, const char *dst, char *err,
+                     size_t errlen);
+
+/* Move files into dest_dir keeping their paths relative to root (an
+ * absolute directory that every path lies under, say the common parent of
+ * the collection): root/a/b.jpg goes to dest_dir/a/b.jpg, folders created as
+ * needed. Never overwrites: when the destination exists the file gets a
+ * free name (b.1.jpg, b.2.jpg, ...). Works across file systems (copy,
+ * fsync, then unlink). Before each move a line "DEST\tSOURCE\n" is appended
+ * to undo_file and flushed to disk, so a crash leaves an undo list naming
+ * every file that may have moved. A file that cannot be moved (missing,
+ * outside root, permission) is skipped: the others
+ * still move. moved/failed (may be NULL) receive the counts; the result is
+ * PV_OK when nothing failed, else the code of the first failure, with err
+ * naming that file and the reason. */
+int pv_move_files(const char *const *paths, size_t n, const char *root,
+                  const char *dest_dir, const char *undo_file, size_t *moved,
+                  size_t *failed, char *err, size_t errlen);
+
+/* Undo pv_move_files: every line of undo_file moves DEST back to SOURCE,
+ * last line first, never overwriting an existing SOURCE (that line fails
+ * and is reported). Lines whose DEST no longer exists but whose SOURCE does
+ * (already undone) are skipped and counted as restored. Counts and result
+ * as for pv_move_files. */
+int pv_undo_moves(const char *undo_file, size_t *restored, size_t *failed,
+                  char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
