@@ -131,6 +131,8 @@ typedef struct pv_info {
     uint64_t map_bytes;    /* current LMDB map size */
     uint32_t ivf_nlist;    /* IVF lists (0: no IVF index trained) */
     uint32_t cluster_k;    /* clusters of the stored clustering (0: none) */
+    float dups_threshold;  /* the embedder's default `dups` threshold, chosen
+                            * from bench/README.md's near-duplicate runs */
 } pv_info;
 
 int pv_db_info(pv_db *db, pv_info *out);
@@ -304,31 +306,85 @@ int pv_ivf_train(pv_db *db, const pv_cluster_opts *o, pv_cluster_stats *stats);
 
 typedef struct pv_dup_member {
     pv_item item;
-    float score;   /* similarity to the group's kept member (1 for itself) */
-    int exact;     /* byte-identical to the kept member */
+    float score;   /* cosine similarity to the group's representative
+                    * (members[0]; 1 for itself) */
+    int exact;     /* byte-identical to the representative (same XXH3-128) */
+    int keep;      /* 1: kept (the representative, or a file in the
+                    * preferred folder); 0: on the drop list */
 } pv_dup_member;
 
 typedef struct pv_dup_group {
-    pv_dup_member *members; /* members[keep] is the one to keep */
+    pv_dup_member *members; /* members[0] is the representative, always kept;
+                             * the others by score, highest first */
     size_t n;
-    size_t keep;
-    int all_exact;          /* every member is a byte duplicate of the kept */
+    float weakest;          /* lowest score in the group (>= the threshold) */
+    int all_exact;          /* every member is a byte duplicate of members[0] */
 } pv_dup_group;
 
+/* How pv_find_dups looks for candidate pairs. */
+enum {
+    PV_DUPS_AUTO = 0,  /* exact below PV_DUPS_EXACT_MAX live items, else HNSW */
+    PV_DUPS_EXACT,     /* all pairs, blocked sgemm */
+    PV_DUPS_APPROX,    /* each item's neighbours from the HNSW graph */
+};
+#define PV_DUPS_EXACT_MAX 20000u
+
+/* Which member of a group is kept: the representative is the first image in
+ * this order among those not yet grouped. Ties fall to the next rule, then
+ * the lowest id. */
+enum {
+    PV_KEEP_LARGEST = 0, /* most pixels, then the biggest file */
+    PV_KEEP_OLDEST,      /* earliest mtime */
+    PV_KEEP_NEWEST,      /* latest mtime */
+};
+
+typedef struct pv_dups_opts {
+    float threshold;     /* cosine; 0 = the embedder's default
+                          * (pv_info.dups_threshold) */
+    int mode;            /* PV_DUPS_* */
+    int keep;            /* PV_KEEP_* */
+    const char *prefer;  /* a folder (absolute, or relative to the cwd) whose
+                          * files are never dropped; NULL = none */
+    const char *across_a;/* both set: only pairs with one image under folder A
+                          * (say train/) and one under folder B (test/); the
+                          * representative is always A's, B's images are the
+                          * ones to drop */
+    const char *across_b;
+    uint32_t neighbours; /* approximate mode: neighbours asked per item
+                          * (0 = 32; doubled for items whose list is full of
+                          * pairs above the threshold) */
+    uint32_t ef;         /* approximate mode: HNSW ef (0 = 2 * neighbours) */
+    float fraction;      /* > 0: ignore threshold and pick the one at which
+                          * this fraction of the scanned images has a
+                          * neighbour at or above it */
+} pv_dups_opts;
+
 typedef struct pv_dups {
-    pv_dup_group *groups;
+    pv_dup_group *groups;  /* largest first, then by representative id */
     size_t ngroups;
-    uint64_t pairs;      /* pairs at or above the threshold */
-    uint64_t images;     /* images in groups */
-    double seconds;      /* time of the all-pairs scan */
-    double gflops;       /* its arithmetic rate */
+    uint64_t pairs;        /* candidate pairs at or above the threshold */
+    uint64_t images;       /* images in groups (each counted once) */
+    uint64_t dropped;      /* images with keep == 0 */
+    uint64_t exact_images; /* images byte-identical to their representative */
+    uint64_t scanned;      /* live items scanned (across: in A or B) */
+    float threshold;       /* the threshold used */
+    int approximate;       /* 1 if candidates came from the HNSW graph */
+    double seconds;        /* the candidate search */
+    double gflops;         /* its arithmetic rate (exact mode) */
+    float *nn_score;       /* scanned entries: each scanned image's nearest
+                            * other image's similarity (across: the nearest
+                            * in the other set; -1 if none), for histograms */
 } pv_dups;
 
-/* Groups of images whose similarity is >= threshold, by an exact all-pairs
- * scan. Groups are the connected components of the pairs (union-find). The
- * kept member of a group is the largest in pixels, then the oldest (mtime),
- * then the lowest id. Groups are ordered by size, largest first. */
-int pv_find_dups(pv_db *db, float threshold, pv_dups **out);
+/* Groups of near-duplicate images. Candidate pairs (>= threshold) come from
+ * an exact all-pairs scan or, above PV_DUPS_EXACT_MAX items or when asked,
+ * from each item's nearest neighbours in the HNSW graph, each scored
+ * exactly; byte-identical files are always paired. Groups are built around
+ * representatives, so they never chain: taking images in the keep order,
+ * each image not yet grouped that has ungrouped partners becomes a
+ * representative, and its ungrouped partners its members; every member
+ * scores >= threshold with its representative. o may be NULL (defaults). */
+int pv_find_dups(pv_db *db, const pv_dups_opts *o, pv_dups **out);
 void pv_dups_free(pv_dups *d);
 
 /* ---- images ------------------------------------------------------------- */
