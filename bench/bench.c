@@ -492,7 +492,8 @@ int main(int argc, char **argv)
         flat_pair *fp = NULL;
         size_t np = 0;
         double t0 = bench_now();
-        if (pv_find_dups(db, thr, &dp) != 0)
+        pv_dups_opts dopt = {.threshold = thr, .mode = PV_DUPS_EXACT};
+        if (pv_find_dups(db, &dopt, &dp) != 0)
             bench_die("pv_find_dups", pv_db_errmsg(db));
         d[0][i] = bench_now() - t0;
         d[1][i] = dp->seconds;
@@ -500,7 +501,7 @@ int main(int argc, char **argv)
         pairs = dp->pairs, groups = dp->ngroups, dimages = dp->images;
         pv_dups_free(dp);
         t0 = bench_now();
-        if (flat_allpairs(&set, thr, NULL, NULL, &fp, &np, &mem_flops) != 0)
+        if (flat_allpairs(&set, thr, NULL, NULL, NULL, NULL, &fp, &np, &mem_flops) != 0)
             bench_die("flat_allpairs", NULL);
         d[3][i] = bench_now() - t0;
         free(fp);

@@ -11,6 +11,8 @@
 #ifndef PV_CLI_H
 #define PV_CLI_H
 
+#include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #include "pixvec.h"
@@ -46,6 +48,26 @@ void cli_err(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cli_print_usage(FILE *f, const cli_cmd *c);
 void cli_print_help(FILE *f, const cli_cmd *c);
+
+/* Helpers the command files share (commands.c). */
+/* Report a failed API call: text on stderr, and a JSON error document on
+ * stdout when --json was asked (so a script always gets one document). */
+int cli_fail(const char *cmd, int json, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *cli_db_msg(cli_ctx *ctx, int rc); /* errmsg, else the code's text */
+json_t *cli_item_json(const pv_item *it);
+int cli_print_json(json_t *doc);               /* prints and frees doc */
+void cli_opt_reset(void);                      /* before each getopt loop */
+int cli_next_opt(int argc, char **argv, const char *shortopts,
+                 const struct option *longopts);
+int cli_parse_int(const char *s, long lo, long hi, long *out);
+int cli_parse_float(const char *s, double lo, double hi, double *out);
+/* A usage error: the message (fmt with one %s = arg) and the usage line. */
+int cli_usage_err(const cli_cmd *c, const char *fmt, const char *arg);
+
+/* Command handlers that live in their own files. */
+int cmd_dups(cli_ctx *ctx, int argc, char **argv);     /* dups.c */
+int cmd_undo_move(cli_ctx *ctx, int argc, char **argv);
 
 /* The interactive shell over an open database. */
 int cli_shell(cli_ctx *ctx);

@@ -41,7 +41,7 @@ void cli_print_help(FILE *f, const cli_cmd *c)
     fprintf(f, "usage: pixvec %s %s\n\n%s\n", c->name, c->usage, c->help);
 }
 
-static int print_json(json_t *doc)
+int cli_print_json(json_t *doc)
 {
     int rc;
     if (!doc) {
@@ -61,9 +61,7 @@ static json_t *json_error(const char *cmd, const char *msg)
 
 /* Report a failed API call: text on stderr, and a JSON error document on
  * stdout when --json was asked (so a script always gets one document). */
-static int fail(const char *cmd, int json, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(const char *cmd, int json, const char *fmt, ...)
+int cli_fail(const char *cmd, int json, const char *fmt, ...)
 {
     char msg[1400];
     va_list ap;
@@ -72,11 +70,11 @@ static int fail(const char *cmd, int json, const char *fmt, ...)
     va_end(ap);
     cli_err(cmd, "%s", msg);
     if (json)
-        print_json(json_error(cmd, msg));
+        cli_print_json(json_error(cmd, msg));
     return CLI_ERR;
 }
 
-static const char *db_msg(cli_ctx *ctx, int rc)
+const char *cli_db_msg(cli_ctx *ctx, int rc)
 {
     const char *m = pv_db_errmsg(ctx->db);
     return m && m[0] ? m : pv_strerror(rc);
@@ -88,7 +86,7 @@ static void hash_hex(const uint8_t h[16], char out[33])
         sprintf(out + 2 * i, "%02x", h[i]);
 }
 
-static json_t *item_json(const pv_item *it)
+json_t *cli_item_json(const pv_item *it)
 {
     char hex[33];
     hash_hex(it->hash, hex);
@@ -101,19 +99,19 @@ static json_t *item_json(const pv_item *it)
 
 /* getopt_long over argv with argv[0] = command; returns the option or -1,
  * CLI_USAGE-mapped '?' handled by the caller. */
-static int next_opt(int argc, char **argv, const char *shortopts,
+int cli_next_opt(int argc, char **argv, const char *shortopts,
                     const struct option *longopts)
 {
     return getopt_long(argc, argv, shortopts, longopts, NULL);
 }
 
-static void opt_reset(void)
+void cli_opt_reset(void)
 {
     optind = 0; /* glibc: full re-initialisation, for the shell */
     opterr = 1;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
+int cli_parse_int(const char *s, long lo, long hi, long *out)
 {
     char *end;
     long v;
@@ -125,7 +123,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int parse_float(const char *s, double lo, double hi, double *out)
+int cli_parse_float(const char *s, double lo, double hi, double *out)
 {
     char *end;
     double v;
@@ -137,7 +135,7 @@ static int parse_float(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
-static int usage_err(const cli_cmd *c, const char *fmt, const char *arg)
+int cli_usage_err(const cli_cmd *c, const char *fmt, const char *arg)
 {
     fprintf(stderr, "pixvec: %s: ", c->name);
     fprintf(stderr, fmt, arg);
@@ -158,8 +156,8 @@ static int emb_opt(const cli_cmd *c, int opt, const char *arg,
     switch (opt) {
     case 'E': e->name = arg; break;
     case 'S':
-        if (parse_int(arg, 2, 512, &v) != 0)
-            return usage_err(c, "--size takes 2..512, not '%s'", arg);
+        if (cli_parse_int(arg, 2, 512, &v) != 0)
+            return cli_usage_err(c, "--size takes 2..512, not '%s'", arg);
         e->size = (int)v;
         break;
     case 'R': e->rgb = 1; break;
@@ -176,10 +174,9 @@ static int check_emb(cli_ctx *ctx, const char *cmd, int json, int given,
     if (!given)
         return CLI_OK;
     rc = pv_db_check_embedder(ctx->db, e);
-    return rc == 0 ? CLI_OK : fail(cmd, json, "%s", db_msg(ctx, rc));
+    return rc == 0 ? CLI_OK : cli_fail(cmd, json, "%s", cli_db_msg(ctx, rc));
 }
 
-static const cli_cmd *self(const char *name) { return cli_find(name); }
 
 /* Options of the commands that take only --json and --help. Returns -1 to
  * go on (with *json set and optind at the first operand), else the exit
@@ -191,8 +188,8 @@ static int parse_plain(const cli_cmd *c, int argc, char **argv, int *json,
                                        {"help", no_argument, NULL, 'h'}, {0}};
     int opt;
     *json = 0;
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "h", lo)) != -1) {
         if (opt == 'j') {
             *json = 1;
         } else if (opt == 'h') {
@@ -204,9 +201,9 @@ static int parse_plain(const cli_cmd *c, int argc, char **argv, int *json,
         }
     }
     if (!want_operands && optind != argc)
-        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+        return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
     if (want_operands && optind >= argc)
-        return usage_err(c, "%s", missing);
+        return cli_usage_err(c, "%s", missing);
     return -1;
 }
 
@@ -220,7 +217,7 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
                                        {"model", required_argument, NULL, 'W'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
-    const cli_cmd *c = self("init");
+    const cli_cmd *c = cli_find("init");
     pv_embedder_opts e = {.name = "pixels"};
     pv_index_opts ix = {0, 0};
     int json = 0, given = 0, opt, rc;
@@ -229,8 +226,8 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
     pv_db *db = NULL;
     pv_info info;
 
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "h", lo)) != -1) {
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "h", lo)) != -1) {
         if (opt == 'j')
             json = 1;
         else if (opt == 'h') {
@@ -239,12 +236,12 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
         } else if (opt == 'W') {
             e.model = optarg;
         } else if (opt == 'M') {
-            if (parse_int(optarg, 2, 128, &v) != 0)
-                return usage_err(c, "--M takes 2..128, not '%s'", optarg);
+            if (cli_parse_int(optarg, 2, 128, &v) != 0)
+                return cli_usage_err(c, "--M takes 2..128, not '%s'", optarg);
             ix.M = (int)v;
         } else if (opt == 'C') {
-            if (parse_int(optarg, 1, 4096, &v) != 0)
-                return usage_err(c, "--ef-construction takes 1..4096, not '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 4096, &v) != 0)
+                return cli_usage_err(c, "--ef-construction takes 1..4096, not '%s'", optarg);
             ix.ef_construction = (int)v;
         } else if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
             if (rc == -1)
@@ -253,18 +250,18 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind != argc)
-        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+        return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
     if (ctx->in_shell)
-        return fail(c->name, json, "init is not available inside the shell");
+        return cli_fail(c->name, json, "init is not available inside the shell");
     rc = pv_db_create(ctx->dbpath, &e, &ix, &db, err, sizeof err);
     if (rc != 0)
-        return fail(c->name, json, "%s", err[0] ? err : pv_strerror(rc));
+        return cli_fail(c->name, json, "%s", err[0] ? err : pv_strerror(rc));
     rc = pv_db_info(db, &info);
     pv_db_close(db);
     if (rc != 0)
-        return fail(c->name, json, "%s", pv_strerror(rc));
+        return cli_fail(c->name, json, "%s", pv_strerror(rc));
     if (json)
-        return print_json(json_pack("{s:b, s:s, s:s, s:s, s:i}", "ok", 1,
+        return cli_print_json(json_pack("{s:b, s:s, s:s, s:s, s:i}", "ok", 1,
                                     "database", ctx->dbpath, "embedder",
                                     info.embedder, "embedder_desc",
                                     info.embedder_desc, "dim", (int)info.dim));
@@ -330,7 +327,7 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
-    const cli_cmd *c = self("add");
+    const cli_cmd *c = cli_find("add");
     pv_embedder_opts e = {.name = NULL};
     pv_add_opts ao = {0};
     pv_add_stats st = {0};
@@ -339,15 +336,15 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
     long v;
     double el;
 
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "t:qh", lo)) != -1) {
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "t:qh", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': cli_print_help(stdout, c); return CLI_OK;
         case 't':
-            if (parse_int(optarg, 1, 1024, &v) != 0)
-                return usage_err(c, "--threads takes 1..1024, not '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 1024, &v) != 0)
+                return cli_usage_err(c, "--threads takes 1..1024, not '%s'", optarg);
             ao.threads = (int)v;
             break;
         default:
@@ -359,7 +356,7 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return usage_err(c, "%s", "no files or folders to add");
+        return cli_usage_err(c, "%s", "no files or folders to add");
     if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
         return rc;
     ui.bar = !quiet && !json && isatty(STDERR_FILENO);
@@ -373,10 +370,10 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
     if (ui.bar_drawn)
         fputc('\n', stderr);
     if (rc != 0)
-        return fail(c->name, json, "%s (batches committed before this stay)",
-                    db_msg(ctx, rc));
+        return cli_fail(c->name, json, "%s (batches committed before this stay)",
+                    cli_db_msg(ctx, rc));
     if (json)
-        print_json(json_pack(
+        cli_print_json(json_pack(
             "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", st.failed == 0,
             "seen", (json_int_t)st.seen, "added", (json_int_t)st.added,
             "updated", (json_int_t)st.updated, "moved", (json_int_t)st.moved,
@@ -403,7 +400,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
                                        {"nprobe", required_argument, NULL, 'p'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
-    const cli_cmd *c = self("query");
+    const cli_cmd *c = cli_find("query");
     pv_embedder_opts e = {.name = NULL};
     pv_query_opts qo = {.k = 10};
     pv_hit *hits = NULL;
@@ -411,8 +408,8 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
     long k = 10, ef = 0, nprobe = 0;
     int json = 0, given = 0, opt, rc;
 
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "k:e:p:h", lo)) != -1) {
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "k:e:p:h", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
         case 'x': qo.exact = 1; break;
@@ -422,20 +419,20 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
             else if (strcmp(optarg, "ivf") == 0)
                 qo.ivf = 1;
             else if (strcmp(optarg, "hnsw") != 0)
-                return usage_err(c, "--index takes hnsw, ivf or exact, not '%s'", optarg);
+                return cli_usage_err(c, "--index takes hnsw, ivf or exact, not '%s'", optarg);
             break;
         case 'p':
-            if (parse_int(optarg, 1, 1 << 20, &nprobe) != 0)
-                return usage_err(c, "--nprobe takes 1..1048576, not '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 1 << 20, &nprobe) != 0)
+                return cli_usage_err(c, "--nprobe takes 1..1048576, not '%s'", optarg);
             break;
         case 'h': cli_print_help(stdout, c); return CLI_OK;
         case 'k':
-            if (parse_int(optarg, 1, 100000, &k) != 0)
-                return usage_err(c, "-k takes 1..100000, not '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 100000, &k) != 0)
+                return cli_usage_err(c, "-k takes 1..100000, not '%s'", optarg);
             break;
         case 'e':
-            if (parse_int(optarg, 1, 100000, &ef) != 0)
-                return usage_err(c, "--ef takes 1..100000, not '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 100000, &ef) != 0)
+                return cli_usage_err(c, "--ef takes 1..100000, not '%s'", optarg);
             break;
         default:
             if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
@@ -446,7 +443,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind != argc - 1)
-        return usage_err(c, "%s", "give exactly one query image");
+        return cli_usage_err(c, "%s", "give exactly one query image");
     if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
         return rc;
     qo.k = (int)k;
@@ -454,7 +451,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
     qo.nprobe = (int)nprobe;
     rc = pv_query_image(ctx->db, argv[optind], &qo, &hits, &n);
     if (rc != 0)
-        return fail(c->name, json, "%s", db_msg(ctx, rc));
+        return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
@@ -463,7 +460,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
                                                  (json_int_t)hits[i].id, "path",
                                                  hits[i].path, "score",
                                                  (double)hits[i].score));
-        rc = print_json(json_pack("{s:b, s:s, s:i, s:s, s:o}", "ok", 1, "query",
+        rc = cli_print_json(json_pack("{s:b, s:s, s:i, s:s, s:o}", "ok", 1, "query",
                                   argv[optind], "k", (int)k, "index",
                                   qo.exact ? "exact" : qo.ivf ? "ivf" : "hnsw",
                                   "hits", arr));
@@ -477,150 +474,20 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
     return rc;
 }
 
-/* ---- dups ------------------------------------------------------------------ */
-
-static int write_list(const char *file, const pv_dups *d, int keep,
-                      const char *cmd)
-{
-    FILE *f = fopen(file, "w");
-    if (!f) {
-        cli_err(cmd, "%s: %s", file, strerror(errno));
-        return CLI_ERR;
-    }
-    for (size_t g = 0; g < d->ngroups; g++)
-        for (size_t i = 0; i < d->groups[g].n; i++)
-            if ((i == d->groups[g].keep) == keep)
-                fprintf(f, "%s\n", d->groups[g].members[i].item.path);
-    if (fclose(f) != 0) {
-        cli_err(cmd, "%s: %s", file, strerror(errno));
-        return CLI_ERR;
-    }
-    return CLI_OK;
-}
-
-static json_t *dups_json(const pv_dups *d, double threshold)
-{
-    json_t *groups = json_array();
-    for (size_t g = 0; g < d->ngroups; g++) {
-        const pv_dup_group *gr = &d->groups[g];
-        json_t *members = json_array();
-        for (size_t i = 0; i < gr->n; i++) {
-            json_t *m = item_json(&gr->members[i].item);
-            json_object_set_new(m, "score", json_real(gr->members[i].score));
-            json_object_set_new(m, "exact", json_boolean(gr->members[i].exact));
-            json_object_set_new(m, "keep", json_boolean(i == gr->keep));
-            json_array_append_new(members, m);
-        }
-        json_array_append_new(
-            groups, json_pack("{s:i, s:s, s:s, s:o}", "group", (int)(g + 1),
-                              "kind", gr->all_exact ? "exact" : "near",
-                              "keep", gr->members[gr->keep].item.path,
-                              "members", members));
-    }
-    return json_pack("{s:b, s:f, s:I, s:I, s:I, s:f, s:f, s:o}", "ok", 1,
-                     "threshold", threshold, "groups_count",
-                     (json_int_t)d->ngroups, "images", (json_int_t)d->images,
-                     "pairs", (json_int_t)d->pairs, "seconds", d->seconds,
-                     "gflops", d->gflops, "groups", groups);
-}
-
-static int cmd_dups(cli_ctx *ctx, int argc, char **argv)
-{
-    static const struct option lo[] = {
-        {"threshold", required_argument, NULL, 't'},
-        {"keep-list", required_argument, NULL, 'K'},
-        {"drop-list", required_argument, NULL, 'D'},
-        {"json-out", required_argument, NULL, 'O'},
-        {"exit-code", no_argument, NULL, 'x'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'}, {0}};
-    const cli_cmd *c = self("dups");
-    const char *keep_file = NULL, *drop_file = NULL, *json_file = NULL;
-    double thr = 0.95;
-    int json = 0, exit_code = 0, opt, rc;
-    pv_dups *d = NULL;
-
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "t:h", lo)) != -1) {
-        switch (opt) {
-        case 'j': json = 1; break;
-        case 'x': exit_code = 1; break;
-        case 'K': keep_file = optarg; break;
-        case 'D': drop_file = optarg; break;
-        case 'O': json_file = optarg; break;
-        case 'h': cli_print_help(stdout, c); return CLI_OK;
-        case 't':
-            if (parse_float(optarg, -0.999, 1.0, &thr) != 0)
-                return usage_err(c, "--threshold takes a cosine in (-1, 1], not '%s'",
-                                 optarg);
-            break;
-        default: cli_print_usage(stderr, c); return CLI_USAGE;
-        }
-    }
-    if (optind != argc)
-        return usage_err(c, "unexpected argument '%s'", argv[optind]);
-    rc = pv_find_dups(ctx->db, (float)thr, &d);
-    if (rc != 0)
-        return fail(c->name, json, "%s", db_msg(ctx, rc));
-    rc = CLI_OK;
-    if (keep_file)
-        rc |= write_list(keep_file, d, 1, c->name);
-    if (drop_file)
-        rc |= write_list(drop_file, d, 0, c->name);
-    if (json_file) {
-        json_t *doc = dups_json(d, thr);
-        if (!doc || json_dump_file(doc, json_file, JSON_INDENT(2) | JSON_REAL_PRECISION(7)) != 0) {
-            cli_err(c->name, "%s: could not write JSON", json_file);
-            rc = CLI_ERR;
-        }
-        json_decref(doc);
-    }
-    if (json) {
-        print_json(dups_json(d, thr));
-    } else {
-        for (size_t g = 0; g < d->ngroups; g++) {
-            const pv_dup_group *gr = &d->groups[g];
-            printf("group %zu: %zu images (%s)\n", g + 1, gr->n,
-                   gr->all_exact ? "exact duplicates" : "near-duplicates");
-            for (size_t i = 0; i < gr->n; i++) {
-                const pv_dup_member *m = &gr->members[i];
-                char score[16];
-                if (i == gr->keep)
-                    snprintf(score, sizeof score, "keep  ");
-                else if (m->exact)
-                    snprintf(score, sizeof score, "exact ");
-                else
-                    snprintf(score, sizeof score, "%.4f", m->score);
-                printf("  %s  %5ux%-5u  %s\n", score, m->item.width,
-                       m->item.height, m->item.path);
-            }
-        }
-        printf("%zu groups, %llu images, %llu to drop (threshold %.3f; %llu "
-               "pairs; scan %.3f s, %.1f GFLOP/s)\n",
-               d->ngroups, (unsigned long long)d->images,
-               (unsigned long long)(d->images - d->ngroups), thr,
-               (unsigned long long)d->pairs, d->seconds, d->gflops);
-    }
-    if (rc == CLI_OK && exit_code && d->ngroups > 0)
-        rc = CLI_FOUND;
-    pv_dups_free(d);
-    return rc ? (rc == CLI_FOUND ? CLI_FOUND : CLI_ERR) : CLI_OK;
-}
-
 /* ---- info ------------------------------------------------------------------ */
 
 static int cmd_info(cli_ctx *ctx, int argc, char **argv)
 {
-    const cli_cmd *c = self("info");
+    const cli_cmd *c = cli_find("info");
     pv_info in;
     int json, rc;
 
     if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
         return rc;
     if ((rc = pv_db_info(ctx->db, &in)) != 0)
-        return fail(c->name, json, "%s", db_msg(ctx, rc));
+        return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json)
-        return print_json(json_pack(
+        return cli_print_json(json_pack(
             "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i}", "ok",
             1, "database", ctx->dbpath, "format", (int)in.format, "embedder",
             in.embedder, "embedder_desc", in.embedder_desc, "dim", (int)in.dim,
@@ -650,7 +517,7 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
 {
-    const cli_cmd *c = self("rm");
+    const cli_cmd *c = cli_find("rm");
     int json, rc, status = CLI_OK;
     json_t *removed, *missing;
 
@@ -666,12 +533,12 @@ static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
                 printf("removed %s\n", argv[i]);
         } else {
             json_array_append_new(missing, json_string(argv[i]));
-            cli_err(c->name, "%s", db_msg(ctx, rc));
+            cli_err(c->name, "%s", cli_db_msg(ctx, rc));
             status = CLI_ERR;
         }
     }
     if (json)
-        print_json(json_pack("{s:b, s:o, s:o}", "ok", status == CLI_OK,
+        cli_print_json(json_pack("{s:b, s:o, s:o}", "ok", status == CLI_OK,
                              "removed", removed, "failed", missing));
     else {
         json_decref(removed);
@@ -684,15 +551,15 @@ static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_vacuum(cli_ctx *ctx, int argc, char **argv)
 {
-    const cli_cmd *c = self("vacuum");
+    const cli_cmd *c = cli_find("vacuum");
     pv_info in;
     int json, rc;
     if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
         return rc;
     if ((rc = pv_vacuum(ctx->db)) != 0 || (rc = pv_db_info(ctx->db, &in)) != 0)
-        return fail(c->name, json, "%s", db_msg(ctx, rc));
+        return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json)
-        return print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
+        return cli_print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
                                     (json_int_t)in.items, "graph_nodes",
                                     (json_int_t)in.graph_nodes));
     printf("rebuilt the HNSW graph over %llu items\n", (unsigned long long)in.items);
@@ -703,7 +570,7 @@ static int cmd_vacuum(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 {
-    const cli_cmd *c = self("ls");
+    const cli_cmd *c = cli_find("ls");
     pv_item *items = NULL;
     size_t n = 0;
     int json, rc;
@@ -711,12 +578,12 @@ static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
     if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
         return rc;
     if ((rc = pv_items(ctx->db, &items, &n)) != 0)
-        return fail(c->name, json, "%s", db_msg(ctx, rc));
+        return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, item_json(&items[i]));
-        rc = print_json(json_pack("{s:b, s:I, s:o}", "ok", 1, "count",
+            json_array_append_new(arr, cli_item_json(&items[i]));
+        rc = cli_print_json(json_pack("{s:b, s:I, s:o}", "ok", 1, "count",
                                   (json_int_t)n, "items", arr));
     } else {
         for (size_t i = 0; i < n; i++)
@@ -732,16 +599,16 @@ static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
-    const cli_cmd *c = self("check");
+    const cli_cmd *c = cli_find("check");
     pv_info in;
     int json, rc;
 
     if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
         return rc;
     if ((rc = pv_db_verify(ctx->db)) != 0 || (rc = pv_db_info(ctx->db, &in)) != 0)
-        return fail(c->name, json, "%s", db_msg(ctx, rc));
+        return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json)
-        return print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
+        return cli_print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
                                     (json_int_t)in.items, "deleted",
                                     (json_int_t)in.deleted));
     printf("ok: %llu items, %llu removed; records, paths, hashes, vectors and graph agree\n",
@@ -806,13 +673,13 @@ static int kmeans_opt(const cli_cmd *c, int opt, const char *arg,
     long v;
     switch (opt) {
     case 'i':
-        if (parse_int(arg, 1, 100000, &v) != 0)
-            return usage_err(c, "--iters takes 1..100000, not '%s'", arg), -1;
+        if (cli_parse_int(arg, 1, 100000, &v) != 0)
+            return cli_usage_err(c, "--iters takes 1..100000, not '%s'", arg), -1;
         o->iters = (int)v;
         return 1;
     case 'S':
-        if (parse_int(arg, 1, LONG_MAX, &v) != 0)
-            return usage_err(c, "--seed takes a positive integer, not '%s'", arg), -1;
+        if (cli_parse_int(arg, 1, LONG_MAX, &v) != 0)
+            return cli_usage_err(c, "--seed takes a positive integer, not '%s'", arg), -1;
         o->seed = (uint64_t)v;
         return 1;
     case 'P':
@@ -820,8 +687,8 @@ static int kmeans_opt(const cli_cmd *c, int opt, const char *arg,
             o->sample = -1;
             return 1;
         }
-        if (parse_int(arg, 1, 1 << 20, &v) != 0)
-            return usage_err(c, "--sample takes 1..1048576 or 'all', not '%s'", arg), -1;
+        if (cli_parse_int(arg, 1, 1 << 20, &v) != 0)
+            return cli_usage_err(c, "--sample takes 1..1048576 or 'all', not '%s'", arg), -1;
         o->sample = (int)v;
         return 1;
     default:
@@ -920,14 +787,14 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
     label_count *mix = NULL;
     int rc = CLI_OK, with_labels;
     if (!cnt)
-        return fail(cmd, json, "%s", "out of memory");
+        return cli_fail(cmd, json, "%s", "out of memory");
     /* Labels from folder names; used when they split the images at all. */
     for (int j = 0; j < cl->k; j++)
         for (size_t i = 0; i < cl->clusters[j].n; i++) {
             size_t len;
             const char *s = folder_label(cl->clusters[j].members[i].path, &len);
             if (label_id(&L, s, len) == SIZE_MAX) {
-                rc = fail(cmd, json, "%s", "out of memory");
+                rc = cli_fail(cmd, json, "%s", "out of memory");
                 goto done;
             }
         }
@@ -935,12 +802,12 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
     if (with_labels) {
         mix = calloc(L.n, sizeof *mix);
         if (!mix) {
-            rc = fail(cmd, json, "%s", "out of memory");
+            rc = cli_fail(cmd, json, "%s", "out of memory");
             goto done;
         }
         for (int j = 0; j < cl->k; j++) {
             if (!(cnt[j] = calloc(L.n, sizeof **cnt))) {
-                rc = fail(cmd, json, "%s", "out of memory");
+                rc = cli_fail(cmd, json, "%s", "out of memory");
                 goto done;
             }
             size_t best = 0;
@@ -1021,7 +888,7 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
                                           (json_int_t)st->items, "sample",
                                           (json_int_t)st->trained, "iterations", st->iters,
                                           "inertia", st->inertia, "reseeded", st->reseeded));
-        rc = print_json(doc);
+        rc = cli_print_json(doc);
     }
 done:
     for (int j = 0; j < cl->k; j++)
@@ -1041,7 +908,7 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
                                        KMEANS_LONGOPTS,
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
-    const cli_cmd *c = self("cluster");
+    const cli_cmd *c = cli_find("cluster");
     pv_cluster_opts o = {0};
     pv_cluster_stats st;
     pv_clustering *cl = NULL;
@@ -1049,20 +916,20 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
     long k = 0, show = 5;
     int json = 0, opt, rc;
 
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "k:s:h", lo)) != -1) {
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "k:s:h", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
         case 'z': o.standardize = 1; break;
         case 'o': of = optarg; break;
         case 'h': cli_print_help(stdout, c); return CLI_OK;
         case 'k':
-            if (parse_int(optarg, 1, 1 << 20, &k) != 0)
-                return usage_err(c, "-k takes 1..1048576, not '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 1 << 20, &k) != 0)
+                return cli_usage_err(c, "-k takes 1..1048576, not '%s'", optarg);
             break;
         case 's':
-            if (parse_int(optarg, 0, 1000000, &show) != 0)
-                return usage_err(c, "--show takes 0..1000000, not '%s'", optarg);
+            if (cli_parse_int(optarg, 0, 1000000, &show) != 0)
+                return cli_usage_err(c, "--show takes 0..1000000, not '%s'", optarg);
             break;
         default:
             if ((rc = kmeans_opt(c, opt, optarg, &o)) == 1)
@@ -1073,25 +940,25 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind != argc)
-        return usage_err(c, "unexpected argument '%s'", argv[optind]);
+        return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
     if (k > 0) {
         o.k = (int)k;
         if ((rc = pv_cluster_train(ctx->db, &o, &st)) != 0)
-            return fail(c->name, json, "%s", db_msg(ctx, rc));
+            return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     }
     if (of) {
         int which;
         float d2;
         if ((rc = pv_cluster_of(ctx->db, of, &which, &d2)) != 0)
-            return fail(c->name, json, "%s", db_msg(ctx, rc));
+            return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
         if (json)
-            return print_json(json_pack("{s:b, s:s, s:i, s:f}", "ok", 1, "image", of,
+            return cli_print_json(json_pack("{s:b, s:s, s:i, s:f}", "ok", 1, "image", of,
                                         "cluster", which, "dist2", (double)d2));
         printf("%s: cluster %d (squared distance to its centre %.4f)\n", of, which, d2);
         return CLI_OK;
     }
     if ((rc = pv_cluster_get(ctx->db, &cl)) != 0)
-        return fail(c->name, json, "%s", db_msg(ctx, rc));
+        return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     rc = cluster_report(c->name, json, cl, show, k > 0 ? &st : NULL);
     pv_clustering_free(cl);
     return rc;
@@ -1103,20 +970,20 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
                                        KMEANS_LONGOPTS,
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
-    const cli_cmd *c = self("ivf");
+    const cli_cmd *c = cli_find("ivf");
     pv_cluster_opts o = {0};
     pv_cluster_stats st;
     long nlist = 0;
     int json = 0, opt, rc;
 
-    opt_reset();
-    while ((opt = next_opt(argc, argv, "n:h", lo)) != -1) {
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "n:h", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
         case 'h': cli_print_help(stdout, c); return CLI_OK;
         case 'n':
-            if (parse_int(optarg, 1, 1 << 20, &nlist) != 0)
-                return usage_err(c, "--nlist takes 1..1048576, not '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 1 << 20, &nlist) != 0)
+                return cli_usage_err(c, "--nlist takes 1..1048576, not '%s'", optarg);
             break;
         default:
             if ((rc = kmeans_opt(c, opt, optarg, &o)) == 1)
@@ -1127,16 +994,16 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind != argc - 1 || strcmp(argv[optind], "train") != 0)
-        return usage_err(c, "%s", "the only sub-command is 'train'");
+        return cli_usage_err(c, "%s", "the only sub-command is 'train'");
     if (nlist == 0)
-        return usage_err(c, "%s", "--nlist N is required");
+        return cli_usage_err(c, "%s", "--nlist N is required");
     o.k = (int)nlist;
     double t0 = now_s();
     if ((rc = pv_ivf_train(ctx->db, &o, &st)) != 0)
-        return fail(c->name, json, "%s", db_msg(ctx, rc));
+        return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     double el = now_s() - t0;
     if (json)
-        return print_json(json_pack("{s:b, s:i, s:I, s:I, s:i, s:f, s:f}", "ok", 1, "nlist",
+        return cli_print_json(json_pack("{s:b, s:i, s:I, s:I, s:i, s:f, s:f}", "ok", 1, "nlist",
                                     (int)nlist, "items", (json_int_t)st.items, "sample",
                                     (json_int_t)st.trained, "iterations", st.iters,
                                     "inertia", st.inertia, "seconds", el));
@@ -1192,19 +1059,46 @@ const cli_cmd cli_commands[] = {
      "  --json           {hits: [{rank, id, path, score}], index}",
      CMD_DB},
     {"dups", cmd_dups,
-     "DB [--threshold T] [--keep-list F] [--drop-list F] [--json-out F] "
+     "DB [-t T | --fraction F] [--exact|--approx] [--across A B] [--keep RULE] "
+     "[--prefer DIR] [--keep-list F] [--drop-list F] [--json-out F] [--html F] "
+     "[--histogram] [--histogram-png F] [--move-to DIR [--undo-list F]] "
      "[--exit-code] [--json]",
-     "Groups of exact (same bytes) and near-duplicate images: every pair with\n"
-     "cosine >= T (exact all-pairs scan), joined into groups. The kept member\n"
-     "of a group is the largest in pixels, then the oldest. Nothing is moved\n"
-     "or deleted.\n"
-     "  --threshold T    cosine similarity, default 0.95\n"
-     "  --keep-list F    write one path per group to keep, one per line\n"
-     "  --drop-list F    write the other members, one per line\n"
+     "Groups of exact (same bytes) and near-duplicate images. Candidate pairs\n"
+     "(cosine >= T) come from an exact all-pairs scan up to 20,000 images and\n"
+     "from the HNSW graph above (each pair scored exactly). Groups form around\n"
+     "a representative, the image kept: every member scores >= T with it, so\n"
+     "groups never chain unrelated images. Counts are of images. Nothing is\n"
+     "moved unless --move-to is given.\n"
+     "  -t, --threshold T  cosine similarity (default: the embedder's, see info)\n"
+     "  --fraction F     pick the threshold at which a fraction F of the images\n"
+     "                   has a near-duplicate (printed)\n"
+     "  --exact          force the all-pairs scan; --approx: force the graph\n"
+     "  --neighbours K   graph neighbours asked per image (default 32, doubled\n"
+     "                   while all are above T); --ef EF: its search list\n"
+     "  --across A B     only pairs with one image under folder A (train) and\n"
+     "                   one under B (test): B's images to drop are the leaks\n"
+     "  --keep RULE      largest (default: most pixels, then biggest file),\n"
+     "                   oldest or newest (mtime)\n"
+     "  --prefer DIR     images under DIR are kept first and never dropped\n"
+     "  --keep-list F    write the kept images of the groups, one per line\n"
+     "  --drop-list F    write the images to drop, one per line\n"
      "  --json-out F     write the groups as JSON to F\n"
+     "  --html F         a report page with thumbnails (in F's _files folder)\n"
+     "  --histogram      print each image's nearest-neighbour similarity as a\n"
+     "                   histogram with the threshold marked\n"
+     "  --histogram-png F  the same histogram as a PNG\n"
+     "  --move-to DIR    move the images to drop into DIR, keeping their paths\n"
+     "                   relative to the collection's common folder, never\n"
+     "                   overwriting; removes them from the database; writes an\n"
+     "                   undo list (`pixvec undo-move DB LIST` puts them back)\n"
+     "  --undo-list F    where (default DIR/pixvec-undo-TIME.tsv)\n"
      "  --exit-code      exit 3 when any group was found (0 when none)\n"
      "  --json           print the groups as JSON",
-     CMD_DB},
+     CMD_DB | CMD_WRITE},
+    {"undo-move", cmd_undo_move, "DB UNDO_LIST [--json]",
+     "Put back the files a `dups --move-to` moved (last moved first, never\n"
+     "overwriting a file that is there now), and add them to the database again.",
+     CMD_DB | CMD_WRITE},
     {"cluster", cmd_cluster,
      "DB [-k K] [--show N] [--of IMAGE] [--standardize] [--iters N] [--seed S] "
      "[--sample N|all] [--json]",

@@ -33,6 +33,7 @@ struct embedder {
     char model[512];          /* weight file, absolute path ("" if none) */
     uint8_t model_hash[16];   /* XXH3-128 of its bytes */
     int blas_heavy;           /* embed() is mostly sgemm: one BLAS thread per worker */
+    float dups_threshold;     /* default `dups` threshold (bench/README.md) */
     void *state;
 };
 
@@ -46,6 +47,13 @@ void embed_destroy(embedder *e); /* NULL is fine */
 int embed_pixels_create(uint32_t size, uint32_t rgb, embedder **out,
                         char *err, size_t errlen);
 int embed_cnn_create(const char *model, embedder **out, char *err, size_t errlen);
+
+/* Default `dups` thresholds, from the near-duplicate runs in bench/README.md
+ * ("Near-duplicates in photographs"): each embedder's best-F1 threshold
+ * there, rounded up (a scan before training would rather miss a far
+ * variant than merge distinct images). */
+#define EMBED_PIXELS_DUPS_THRESHOLD 0.95f
+#define EMBED_CNN_DUPS_THRESHOLD 0.90f
 
 /* Where the cnn embedder's default weights are installed
  * (scripts/fetch_model.sh). */

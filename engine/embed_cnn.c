@@ -143,6 +143,7 @@ int embed_cnn_create(const char *model, embedder **out, char *err, size_t errlen
     e->channels = 3;
     e->in_w = e->in_h = CNN_SIDE;
     e->blas_heavy = 1;
+    e->dups_threshold = EMBED_CNN_DUPS_THRESHOLD;
     memcpy(e->model, abs, strlen(abs) + 1); /* fits: checked above */
     snprintf(e->desc, sizeof e->desc, "cnn MobileNetV2 224x224 RGB");
     e->state = m;

@@ -75,6 +75,7 @@ int embed_pixels_create(uint32_t size, uint32_t rgb, embedder **out,
     e->channels = rgb ? 3 : 1;
     e->in_w = e->in_h = size;
     e->dim = size * size * e->channels;
+    e->dups_threshold = EMBED_PIXELS_DUPS_THRESHOLD;
     snprintf(e->desc, sizeof e->desc, "pixels %ux%u %s", size, size,
              rgb ? "rgb" : "grey");
     *out = e;

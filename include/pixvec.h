@@ -330,10 +330,10 @@ enum {
 #define PV_DUPS_EXACT_MAX 20000u
 
 /* Which member of a group is kept: the representative is the first image in
- * this order among those not yet grouped. Ties fall to the next rule, then
- * the lowest id. */
+ * this order among those not yet grouped. Ties fall to most pixels, then the
+ * biggest file, then the oldest mtime, then the lowest id. */
 enum {
-    PV_KEEP_LARGEST = 0, /* most pixels, then the biggest file */
+    PV_KEEP_LARGEST = 0, /* most pixels (the default) */
     PV_KEEP_OLDEST,      /* earliest mtime */
     PV_KEEP_NEWEST,      /* latest mtime */
 };
@@ -366,14 +366,16 @@ typedef struct pv_dups {
     uint64_t images;       /* images in groups (each counted once) */
     uint64_t dropped;      /* images with keep == 0 */
     uint64_t exact_images; /* images byte-identical to their representative */
-    uint64_t scanned;      /* live items scanned (across: in A or B) */
+    uint64_t scanned;      /* live items scanned (across: B's images, each
+                            * scanned against A's) */
     float threshold;       /* the threshold used */
     int approximate;       /* 1 if candidates came from the HNSW graph */
     double seconds;        /* the candidate search */
     double gflops;         /* its arithmetic rate (exact mode) */
-    float *nn_score;       /* scanned entries: each scanned image's nearest
-                            * other image's similarity (across: the nearest
-                            * in the other set; -1 if none), for histograms */
+    float *nn_score;       /* scanned entries, in id order: each scanned
+                            * image's similarity to its nearest other image
+                            * (across: nearest of A's; -1 if none was
+                            * found), for histograms */
 } pv_dups;
 
 /* Groups of near-duplicate images. Candidate pairs (>= threshold) come from

@@ -292,8 +292,8 @@ static int pair_push(struct pair_buf *pb, uint32_t a, uint32_t b, float s)
  * moved by realloc (it always points at the caller's live array), and what
  * lies past *npairs in it is not part of the answer. */
 int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
-                  void *keep_ctx, flat_pair **pairs, size_t *npairs,
-                  double *flops)
+                  void *keep_ctx, const uint8_t *side, float *best,
+                  flat_pair **pairs, size_t *npairs, double *flops)
 {
     uint8_t *kept = NULL, *chunk_live = NULL;
     float *scores = NULL, *ibuf = NULL, *jbuf = NULL;
@@ -394,16 +394,39 @@ int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
                     /* In the diagonal block, column cc is id c0+cc; the
                      * first one above a is a+1-ibase, i.e. cc = r. */
                     size_t cc = (j == i) ? r : 0;
+                    if (!side && !best) {
+                        for (; cc < cols; cc++) {
+                            if (!(row[cc] >= threshold))
+                                continue;
+                            if (jkept && !jkept[c0 + cc])
+                                continue;
+                            uint32_t b = jbase + (uint32_t)(c0 + cc);
+                            rc = pair_push(&pb, a, b, row[cc]);
+                            if (rc)
+                                goto done;
+                        }
+                        continue;
+                    }
+                    /* Sides and nearest scores: every kept pair is looked
+                     * at, not only those above the threshold. */
+                    const uint8_t sa = side ? side[a] : 0;
+                    float ba = best ? best[a] : 0.0f;
                     for (; cc < cols; cc++) {
-                        if (!(row[cc] >= threshold))
-                            continue;
-                        if (jkept && !jkept[c0 + cc])
-                            continue;
                         uint32_t b = jbase + (uint32_t)(c0 + cc);
-                        rc = pair_push(&pb, a, b, row[cc]);
-                        if (rc)
+                        float sc = row[cc];
+                        if ((jkept && !jkept[c0 + cc]) || (side && side[b] == sa))
+                            continue;
+                        if (best) {
+                            if (sc > ba)
+                                ba = sc;
+                            if (sc > best[b])
+                                best[b] = sc;
+                        }
+                        if (sc >= threshold && (rc = pair_push(&pb, a, b, sc)) != 0)
                             goto done;
                     }
+                    if (best)
+                        best[a] = ba;
                 }
             }
         }

@@ -62,10 +62,14 @@ typedef struct flat_pair {
 
 /* Every pair (a < b) with dot >= threshold, both kept by the filter. Pairs
  * are appended to *pairs (realloc'd; *npairs updated). flops (may be NULL)
- * receives the multiply-adds*2 done. Returns 0 or PV_ENOMEM / PV_EINVAL. */
+ * receives the multiply-adds*2 done. side (may be NULL; indexed by id, for
+ * every id of the set): only pairs with side[a] != side[b] are looked at.
+ * best (may be NULL; indexed by id, set by the caller, say to -2): raised to
+ * each kept id's highest score with another kept id (of the other side).
+ * Returns 0 or PV_ENOMEM / PV_EINVAL. */
 int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
-                  void *keep_ctx, flat_pair **pairs, size_t *npairs,
-                  double *flops);
+                  void *keep_ctx, const uint8_t *side, float *best,
+                  flat_pair **pairs, size_t *npairs, double *flops);
 
 /* Union-find over ids 0..n-1 (path halving, union by size). */
 typedef struct uf {

@@ -480,18 +480,21 @@ Test(db, dups_groups_exact_and_near_and_keeps_largest)
     gen_path(copy, imgs, "dup_copy.png");
     cr_assert_eq(gen_write_bytes(copy, bytes, nb), 0);
     add_dir(&log);
-    cr_assert_eq(pv_find_dups(db, 0.97f, &d), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(pv_find_dups(db, &(pv_dups_opts){.threshold = 0.97f}, &d), 0, "%s", pv_db_errmsg(db));
     cr_assert_eq(d->ngroups, 1, "got %zu groups", d->ngroups);
     cr_assert_eq(d->groups[0].n, 3);
     cr_assert_eq(d->images, 3);
     {
         const pv_dup_group *g = &d->groups[0];
-        const pv_dup_member *keep = &g->members[g->keep];
+        const pv_dup_member *keep = &g->members[0];
         int exact = 0, near = 0;
         cr_assert_eq(keep->item.width, 128, "largest kept");
         for (size_t i = 0; i < g->n; i++) {
-            if (i == g->keep)
+            if (i == 0) {
+                cr_assert(g->members[i].keep, "the representative is kept");
                 continue;
+            }
+            cr_assert(!g->members[i].keep, "the others are dropped");
             if (strstr(g->members[i].item.path, "dup_copy"))
                 exact += g->members[i].exact;
             if (strstr(g->members[i].item.path, "dup_small")) {
@@ -505,7 +508,7 @@ Test(db, dups_groups_exact_and_near_and_keeps_largest)
     }
     pv_dups_free(d);
     /* at a threshold above everything but 1.0, only the byte copy remains */
-    cr_assert_eq(pv_find_dups(db, 1.0f, &d), 0);
+    cr_assert_eq(pv_find_dups(db, &(pv_dups_opts){.threshold = 1.0f}, &d), 0);
     cr_assert_eq(d->ngroups, 1);
     cr_assert_eq(d->groups[0].n, 2);
     cr_assert_eq(d->groups[0].all_exact, 1);
@@ -528,7 +531,7 @@ Test(db, exact_duplicates_of_flat_images_still_grouped)
     cr_assert_eq(gen_write_png(p, 16, 16, GEN_PNG_GREY, 8, px, NULL), 0);
     make_set(2);
     add_dir(&log);
-    cr_assert_eq(pv_find_dups(db, 0.95f, &d), 0);
+    cr_assert_eq(pv_find_dups(db, &(pv_dups_opts){.threshold = 0.95f}, &d), 0);
     cr_assert_eq(d->ngroups, 1, "zero vectors score 0, but same bytes are duplicates");
     cr_assert_eq(d->groups[0].all_exact, 1);
     pv_dups_free(d);

@@ -584,7 +584,7 @@ Test(flat, allpairs_planted_vs_double)
             flat_pair *pairs = NULL;
             size_t np = 0;
             double flops = -1;
-            cr_assert_eq(flat_allpairs(&t.set, thr, NULL, NULL, &pairs, &np, &flops), 0);
+            cr_assert_eq(flat_allpairs(&t.set, thr, NULL, NULL, NULL, NULL, &pairs, &np, &flops), 0);
             char what[64];
             snprintf(what, sizeof what, "cap %u mis %zu", caps[ci], mis);
             assert_same_pairs(pairs, np, ref, nref, 1e-5, what);
@@ -618,7 +618,7 @@ Test(flat, allpairs_integers_threshold_inclusive)
         tset_build(&t, data, N, DIM, caps[ci], 2);
         flat_pair *pairs = NULL;
         size_t np = 0;
-        cr_assert_eq(flat_allpairs(&t.set, 3.0f, NULL, NULL, &pairs, &np, NULL), 0);
+        cr_assert_eq(flat_allpairs(&t.set, 3.0f, NULL, NULL, NULL, NULL, &pairs, &np, NULL), 0);
         char what[32];
         snprintf(what, sizeof what, "cap %u", caps[ci]);
         assert_same_pairs(pairs, np, ref, nref, 0.0, what);
@@ -645,7 +645,7 @@ Test(flat, allpairs_filter)
         keep_ctx kc = {5, 0, per_id};
         flat_pair *pairs = NULL;
         size_t np = 0;
-        cr_assert_eq(flat_allpairs(&t.set, 0.8f, keep_mod, &kc, &pairs, &np, NULL), 0);
+        cr_assert_eq(flat_allpairs(&t.set, 0.8f, keep_mod, &kc, NULL, NULL, &pairs, &np, NULL), 0);
         for (size_t i = 0; i < np; i++)
             cr_assert(pairs[i].a % 5 != 0 && pairs[i].b % 5 != 0);
         char what[32];
@@ -661,7 +661,7 @@ Test(flat, allpairs_filter)
         double flops = -1;
         pairs = NULL;
         np = 0;
-        cr_assert_eq(flat_allpairs(&t.set, -1.0f, keep_none, &none, &pairs, &np, &flops), 0);
+        cr_assert_eq(flat_allpairs(&t.set, -1.0f, keep_none, &none, NULL, NULL, &pairs, &np, &flops), 0);
         cr_assert_eq(np, 0);
         cr_assert_eq(flops, 0.0);
         cr_assert_gt(none.calls, 0);
@@ -687,7 +687,7 @@ Test(flat, allpairs_appends)
     pairs[0] = (flat_pair){1000, 2000, 42.0f};
     pairs[1] = (flat_pair){3000, 4000, 43.0f};
     size_t np = 2;
-    cr_assert_eq(flat_allpairs(&t.set, 0.5f, NULL, NULL, &pairs, &np, NULL), 0);
+    cr_assert_eq(flat_allpairs(&t.set, 0.5f, NULL, NULL, NULL, NULL, &pairs, &np, NULL), 0);
     cr_assert_eq(np, 2 + nref);
     cr_assert(pairs[0].a == 1000 && pairs[0].b == 2000 && pairs[0].score == 42.0f);
     cr_assert(pairs[1].a == 3000 && pairs[1].b == 4000 && pairs[1].score == 43.0f);
@@ -708,32 +708,32 @@ Test(flat, allpairs_edges_and_errors)
     tset t;
     tset_build(&t, one, 1, DIM, 1, 0);
     /* A single vector has no pairs (and no self-pair). */
-    cr_assert_eq(flat_allpairs(&t.set, -2.0f, NULL, NULL, &pairs, &np, &flops), 0);
+    cr_assert_eq(flat_allpairs(&t.set, -2.0f, NULL, NULL, NULL, NULL, &pairs, &np, &flops), 0);
     cr_assert_eq(np, 0);
     vec_set empty = {NULL, NULL, 0, 8, DIM};
-    cr_assert_eq(flat_allpairs(&empty, 0.0f, NULL, NULL, &pairs, &np, &flops), 0);
+    cr_assert_eq(flat_allpairs(&empty, 0.0f, NULL, NULL, NULL, NULL, &pairs, &np, &flops), 0);
     cr_assert_eq(np, 0);
     cr_assert_eq(flops, 0.0);
-    cr_assert_eq(flat_allpairs(&t.set, NAN, NULL, NULL, &pairs, &np, NULL), PV_EINVAL);
-    cr_assert_eq(flat_allpairs(&t.set, 0.5f, NULL, NULL, NULL, &np, NULL), PV_EINVAL);
-    cr_assert_eq(flat_allpairs(&t.set, 0.5f, NULL, NULL, &pairs, NULL, NULL), PV_EINVAL);
+    cr_assert_eq(flat_allpairs(&t.set, NAN, NULL, NULL, NULL, NULL, &pairs, &np, NULL), PV_EINVAL);
+    cr_assert_eq(flat_allpairs(&t.set, 0.5f, NULL, NULL, NULL, NULL, NULL, &np, NULL), PV_EINVAL);
+    cr_assert_eq(flat_allpairs(&t.set, 0.5f, NULL, NULL, NULL, NULL, &pairs, NULL, NULL), PV_EINVAL);
     size_t bogus = 3; /* a count with no array */
-    cr_assert_eq(flat_allpairs(&t.set, 0.5f, NULL, NULL, &pairs, &bogus, NULL), PV_EINVAL);
+    cr_assert_eq(flat_allpairs(&t.set, 0.5f, NULL, NULL, NULL, NULL, &pairs, &bogus, NULL), PV_EINVAL);
     vec_set bad = t.set;
     bad.dim = 0;
-    cr_assert_eq(flat_allpairs(&bad, 0.5f, NULL, NULL, &pairs, &np, NULL), PV_EINVAL);
+    cr_assert_eq(flat_allpairs(&bad, 0.5f, NULL, NULL, NULL, NULL, &pairs, &np, NULL), PV_EINVAL);
     /* A huge chunk_cap holding little: scratch follows what is held. */
     float two[2 * DIM] = {1, 0, 0, 0, 1, 0, 0, 0};
     uint32_t counts[2] = {1, 1};
     const float *ptrs[2] = {two, two + DIM};
     vec_set sparse = {ptrs, counts, 2, 0x7fffffffu, DIM};
     keep_ctx kc = {0, 0, NULL};
-    cr_assert_eq(flat_allpairs(&sparse, 0.5f, keep_mod, &kc, &pairs, &np, &flops), 0);
+    cr_assert_eq(flat_allpairs(&sparse, 0.5f, keep_mod, &kc, NULL, NULL, &pairs, &np, &flops), 0);
     cr_assert_eq(np, 1);
     cr_assert(pairs[0].a == 0 && pairs[0].b == 0x7fffffffu && pairs[0].score == 1.0f);
     cr_assert_eq(kc.calls, 2);
     sparse.nchunks = 3; /* ids past UINT32_MAX */
-    cr_assert_eq(flat_allpairs(&sparse, 0.5f, NULL, NULL, &pairs, &np, NULL), PV_EINVAL);
+    cr_assert_eq(flat_allpairs(&sparse, 0.5f, NULL, NULL, NULL, NULL, &pairs, &np, NULL), PV_EINVAL);
     free(pairs);
     tset_free(&t);
 }
@@ -805,7 +805,7 @@ Test(flat, groups_from_pairs)
     tset_build(&t, data, N, DIM, 64, 2);
     flat_pair *pairs = NULL;
     size_t np = 0;
-    cr_assert_eq(flat_allpairs(&t.set, 0.95f, NULL, NULL, &pairs, &np, NULL), 0);
+    cr_assert_eq(flat_allpairs(&t.set, 0.95f, NULL, NULL, NULL, NULL, &pairs, &np, NULL), 0);
     uf u;
     cr_assert_eq(uf_init(&u, N), 0);
     for (size_t i = 0; i < np; i++)

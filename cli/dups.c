@@ -1,0 +1,495 @@
+/*
+ * dups.c - `pixvec dups` and `pixvec undo-move`: the duplicate scan's
+ * command line. The scan itself is pv_find_dups (engine/dups.c); this file
+ * turns its groups into what people act on: a listing, keep and drop lists,
+ * JSON, a histogram of nearest-neighbour similarities (text or PNG) for
+ * choosing a threshold, the HTML report (report.c), and --move-to, which
+ * moves the images to drop aside with an undo list and never deletes.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef struct dups_args {
+    pv_dups_opts o;
+    const char *keep_file, *drop_file, *json_file, *html_file, *hist_png;
+    const char *move_to, *undo_list;
+    int json, exit_code, histogram;
+} dups_args;
+
+enum {
+    OPT_FRACTION = 256, OPT_EXACT, OPT_APPROX, OPT_ACROSS, OPT_KEEP, OPT_PREFER,
+    OPT_NEIGHBOURS, OPT_EF, OPT_HTML, OPT_HIST, OPT_HIST_PNG, OPT_MOVE_TO, OPT_UNDO_LIST,
+};
+
+static int parse_dups(const cli_cmd *c, int argc, char **argv, dups_args *a)
+{
+    static const struct option lo[] = {
+        {"threshold", required_argument, NULL, 't'},
+        {"fraction", required_argument, NULL, OPT_FRACTION},
+        {"exact", no_argument, NULL, OPT_EXACT},
+        {"approx", no_argument, NULL, OPT_APPROX},
+        {"across", required_argument, NULL, OPT_ACROSS},
+        {"keep", required_argument, NULL, OPT_KEEP},
+        {"prefer", required_argument, NULL, OPT_PREFER},
+        {"neighbours", required_argument, NULL, OPT_NEIGHBOURS},
+        {"ef", required_argument, NULL, OPT_EF},
+        {"keep-list", required_argument, NULL, 'K'},
+        {"drop-list", required_argument, NULL, 'D'},
+        {"json-out", required_argument, NULL, 'O'},
+        {"html", required_argument, NULL, OPT_HTML},
+        {"histogram", no_argument, NULL, OPT_HIST},
+        {"histogram-png", required_argument, NULL, OPT_HIST_PNG},
+        {"move-to", required_argument, NULL, OPT_MOVE_TO},
+        {"undo-list", required_argument, NULL, OPT_UNDO_LIST},
+        {"exit-code", no_argument, NULL, 'x'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'}, {0}};
+    double v;
+    long n;
+    int opt;
+    memset(a, 0, sizeof *a);
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "t:h", lo)) != -1) {
+        switch (opt) {
+        case 'j': a->json = 1; break;
+        case 'x': a->exit_code = 1; break;
+        case 'K': a->keep_file = optarg; break;
+        case 'D': a->drop_file = optarg; break;
+        case 'O': a->json_file = optarg; break;
+        case OPT_HTML: a->html_file = optarg; break;
+        case OPT_HIST: a->histogram = 1; break;
+        case OPT_HIST_PNG: a->hist_png = optarg; break;
+        case OPT_MOVE_TO: a->move_to = optarg; break;
+        case OPT_UNDO_LIST: a->undo_list = optarg; break;
+        case OPT_PREFER: a->o.prefer = optarg; break;
+        case OPT_EXACT: a->o.mode = PV_DUPS_EXACT; break;
+        case OPT_APPROX: a->o.mode = PV_DUPS_APPROX; break;
+        case 'h': cli_print_help(stdout, c); return CLI_OK;
+        case 't':
+            if (cli_parse_float(optarg, -0.999, 1.0, &v) != 0)
+                return cli_usage_err(c, "--threshold takes a cosine in (-1, 1], not '%s'", optarg);
+            a->o.threshold = (float)v;
+            break;
+        case OPT_FRACTION:
+            if (cli_parse_float(optarg, 1e-9, 1.0, &v) != 0)
+                return cli_usage_err(c, "--fraction takes a number in (0, 1], not '%s'", optarg);
+            a->o.fraction = (float)v;
+            break;
+        case OPT_NEIGHBOURS:
+        case OPT_EF:
+            if (cli_parse_int(optarg, 1, 4096, &n) != 0)
+                return cli_usage_err(c, "--neighbours and --ef take 1..4096, not '%s'", optarg);
+            *(opt == OPT_EF ? &a->o.ef : &a->o.neighbours) = (uint32_t)n;
+            break;
+        case OPT_KEEP:
+            if (strcmp(optarg, "largest") == 0)
+                a->o.keep = PV_KEEP_LARGEST;
+            else if (strcmp(optarg, "oldest") == 0)
+                a->o.keep = PV_KEEP_OLDEST;
+            else if (strcmp(optarg, "newest") == 0)
+                a->o.keep = PV_KEEP_NEWEST;
+            else
+                return cli_usage_err(c, "--keep takes largest, oldest or newest, not '%s'",
+                                     optarg);
+            break;
+        case OPT_ACROSS:
+            /* Two folders: the option's argument and the word after it. */
+            if (optind >= argc || argv[optind][0] == '-')
+                return cli_usage_err(c, "--across takes two folders (A B), got only '%s'",
+                                     optarg);
+            a->o.across_a = optarg;
+            a->o.across_b = argv[optind++];
+            break;
+        default: cli_print_usage(stderr, c); return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if (a->o.threshold != 0 && a->o.fraction > 0)
+        return cli_usage_err(c, "%s: give --threshold or --fraction, not both", "dups");
+    if (a->undo_list && !a->move_to)
+        return cli_usage_err(c, "%s: --undo-list goes with --move-to", "dups");
+    return -1;
+}
+
+/* ---- outputs -------------------------------------------------------------- */
+
+static int write_list(const char *file, const pv_dups *d, int keep, const char *cmd)
+{
+    FILE *f = fopen(file, "w");
+    if (!f) {
+        cli_err(cmd, "%s: %s", file, strerror(errno));
+        return CLI_ERR;
+    }
+    for (size_t g = 0; g < d->ngroups; g++)
+        for (size_t i = 0; i < d->groups[g].n; i++)
+            if (d->groups[g].members[i].keep == keep)
+                fprintf(f, "%s\n", d->groups[g].members[i].item.path);
+    if (fclose(f) != 0) {
+        cli_err(cmd, "%s: %s", file, strerror(errno));
+        return CLI_ERR;
+    }
+    return CLI_OK;
+}
+
+static json_t *dups_json(const pv_dups *d, const dups_args *a)
+{
+    json_t *groups = json_array();
+    for (size_t g = 0; g < d->ngroups; g++) {
+        const pv_dup_group *gr = &d->groups[g];
+        json_t *members = json_array();
+        for (size_t i = 0; i < gr->n; i++) {
+            json_t *m = cli_item_json(&gr->members[i].item);
+            json_object_set_new(m, "score", json_real(gr->members[i].score));
+            json_object_set_new(m, "exact", json_boolean(gr->members[i].exact));
+            json_object_set_new(m, "keep", json_boolean(gr->members[i].keep));
+            json_object_set_new(m, "representative", json_boolean(i == 0));
+            json_array_append_new(members, m);
+        }
+        json_array_append_new(
+            groups, json_pack("{s:i, s:s, s:s, s:f, s:o}", "group", (int)(g + 1), "kind",
+                              gr->all_exact ? "exact" : "near", "keep",
+                              gr->members[0].item.path, "weakest", (double)gr->weakest,
+                              "members", members));
+    }
+    json_t *doc = json_pack(
+        "{s:b, s:f, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:o}", "ok", 1, "threshold",
+        (double)d->threshold, "scan", d->approximate ? "approximate" : "exact", "scanned",
+        (json_int_t)d->scanned, "groups_count", (json_int_t)d->ngroups, "images",
+        (json_int_t)d->images, "to_drop", (json_int_t)d->dropped, "exact_images",
+        (json_int_t)d->exact_images, "pairs", (json_int_t)d->pairs, "seconds", d->seconds,
+        "gflops", d->gflops, "groups", groups);
+    if (doc && a->o.across_a)
+        json_object_set_new(doc, "across", json_pack("{s:s, s:s}", "a", a->o.across_a, "b",
+                                                     a->o.across_b));
+    return doc;
+}
+
+static void print_groups(const pv_dups *d, const dups_args *a)
+{
+    for (size_t g = 0; g < d->ngroups; g++) {
+        const pv_dup_group *gr = &d->groups[g];
+        printf("group %zu: %zu images (%s; weakest %.4f)\n", g + 1, gr->n,
+               gr->all_exact ? "exact duplicates" : "near-duplicates", gr->weakest);
+        for (size_t i = 0; i < gr->n; i++) {
+            const pv_dup_member *m = &gr->members[i];
+            char score[16];
+            if (m->exact && i > 0)
+                snprintf(score, sizeof score, "exact ");
+            else if (i > 0)
+                snprintf(score, sizeof score, "%.4f", m->score);
+            else
+                snprintf(score, sizeof score, "      ");
+            printf("  %s  %s  %5ux%-5u  %s\n", m->keep ? "keep" : "drop", score,
+                   m->item.width, m->item.height, m->item.path);
+        }
+    }
+    if (a->o.across_a)
+        printf("%llu of %llu images under %s have a near-duplicate under %s: "
+               "%llu to drop (threshold %.4f; %llu pairs; %s scan %.2f s)\n",
+               (unsigned long long)d->dropped, (unsigned long long)d->scanned,
+               a->o.across_b, a->o.across_a, (unsigned long long)d->dropped, d->threshold,
+               (unsigned long long)d->pairs, d->approximate ? "graph" : "exact", d->seconds);
+    else
+        printf("%zu groups, %llu images, %llu to drop, %llu byte-identical (threshold "
+               "%.4f; %llu of %llu images scanned; %llu pairs; %s scan %.2f s%s)\n",
+               d->ngroups, (unsigned long long)d->images, (unsigned long long)d->dropped,
+               (unsigned long long)d->exact_images, d->threshold,
+               (unsigned long long)d->scanned, (unsigned long long)d->scanned,
+               (unsigned long long)d->pairs, d->approximate ? "graph" : "exact",
+               d->seconds, "");
+}
+
+#define HIST_BINS 20
+
+/* Each scanned image's nearest-neighbour similarity, binned from the 1st
+ * percentile (rounded down to 0.05) up to 1, the threshold's bin marked. */
+static void print_histogram(const pv_dups *d, float *lo_out)
+{
+    uint64_t cnt[HIST_BINS] = {0}, above = 0, none = 0, maxc = 1;
+    float lo = 1.0f;
+    size_t m = 0;
+    for (uint64_t i = 0; i < d->scanned; i++)
+        if (d->nn_score[i] >= -1.0f && d->nn_score[i] > -1.0f + 1e-6f)
+            m++;
+    /* lo: the 1st percentile, by a coarse count over 0.05 steps. */
+    for (float t = 1.0f; t >= -1.0f; t -= 0.05f) {
+        size_t below = 0;
+        for (uint64_t i = 0; i < d->scanned; i++)
+            below += d->nn_score[i] > -1.0f && d->nn_score[i] < t;
+        lo = t;
+        if (below <= m / 100)
+            break;
+    }
+    if (d->threshold < lo)
+        lo = floorf(d->threshold * 20.0f) / 20.0f;
+    const float w = (1.0f - lo) / HIST_BINS;
+    for (uint64_t i = 0; i < d->scanned; i++) {
+        float s = d->nn_score[i];
+        if (!(s > -1.0f)) {
+            none++;
+            continue;
+        }
+        int b = w > 0 ? (int)((s - lo) / w) : 0;
+        b = b < 0 ? 0 : b >= HIST_BINS ? HIST_BINS - 1 : b;
+        cnt[b]++;
+        above += s >= d->threshold;
+    }
+    for (int b = 0; b < HIST_BINS; b++)
+        maxc = cnt[b] > maxc ? cnt[b] : maxc;
+    printf("nearest-neighbour similarity of %llu images (%s)\n",
+           (unsigned long long)d->scanned, d->approximate ? "from the graph" : "exact");
+    for (int b = HIST_BINS - 1; b >= 0; b--) {
+        float a0 = lo + w * (float)b, a1 = a0 + w;
+        int bar = (int)((cnt[b] * 50 + maxc - 1) / maxc), mark = d->threshold >= a0 &&
+                                                                 (d->threshold < a1 || b == HIST_BINS - 1);
+        printf("  %s%.3f-%.3f %8llu |%.*s%s\n", b == 0 ? "<=" : "  ", a0, a1,
+               (unsigned long long)cnt[b], bar,
+               "##################################################", mark ? "  <- threshold" : "");
+    }
+    printf("%llu of %llu images (%.2f %%) have a neighbour >= %.4f%s\n",
+           (unsigned long long)above, (unsigned long long)d->scanned,
+           d->scanned ? 100.0 * (double)above / (double)d->scanned : 0.0, d->threshold,
+           none ? " (some had no neighbour scored)" : "");
+    *lo_out = lo;
+}
+
+/* ---- --move-to ------------------------------------------------------------ */
+
+/* The deepest folder holding every live item: the collection's root. */
+static int common_root(pv_db *db, char *root, size_t len)
+{
+    pv_item *items = NULL;
+    size_t n = 0, keep = 0;
+    int rc = pv_items(db, &items, &n);
+    if (rc != 0)
+        return rc;
+    if (n == 0) {
+        pv_items_free(items, n);
+        return PV_ENOTFOUND;
+    }
+    const char *first = items[0].path;
+    char *slash = strrchr(first, '/');
+    keep = slash ? (size_t)(slash - first) : 0;
+    for (size_t i = 1; i < n; i++) {
+        size_t j = 0;
+        while (j < keep && items[i].path[j] == first[j])
+            j++;
+        keep = j;
+    }
+    /* Back to a whole folder name: "/data/tr" of /data/train and /data/trap. */
+    while (keep > 0 && first[keep] != '/')
+        keep--;
+    if (keep + 1 > len) {
+        pv_items_free(items, n);
+        return PV_EINVAL;
+    }
+    if (keep == 0)
+        snprintf(root, len, "/");
+    else
+        snprintf(root, len, "%.*s", (int)keep, first);
+    pv_items_free(items, n);
+    return PV_OK;
+}
+
+static int move_dropped(cli_ctx *ctx, const pv_dups *d, const dups_args *a, json_t *report)
+{
+    char root[PATH_MAX], undo[PATH_MAX + 64], err[PATH_MAX + 256] = "";
+    const char **paths = NULL;
+    size_t np = 0, moved = 0, failed = 0, removed = 0;
+    int rc;
+    if (d->dropped == 0) {
+        if (!a->json)
+            printf("nothing to move\n");
+        return CLI_OK;
+    }
+    if ((rc = common_root(ctx->db, root, sizeof root)) != 0)
+        return cli_fail("dups", a->json, "--move-to: %s", pv_strerror(rc));
+    if (a->undo_list) {
+        snprintf(undo, sizeof undo, "%s", a->undo_list);
+    } else {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tm));
+        snprintf(undo, sizeof undo, "%s/pixvec-undo-%s.tsv", a->move_to, stamp);
+        if (mkdir(a->move_to, 0755) != 0 && errno != EEXIST)
+            return cli_fail("dups", a->json, "--move-to %s: %s", a->move_to, strerror(errno));
+    }
+    paths = calloc(d->dropped, sizeof *paths);
+    if (!paths)
+        return cli_fail("dups", a->json, "out of memory");
+    for (size_t g = 0; g < d->ngroups; g++)
+        for (size_t i = 0; i < d->groups[g].n; i++)
+            if (!d->groups[g].members[i].keep && np < d->dropped)
+                paths[np++] = d->groups[g].members[i].item.path;
+    rc = pv_move_files(paths, np, root, a->move_to, undo, &moved, &failed, err, sizeof err);
+    if (rc != 0)
+        cli_err("dups", "--move-to: %s (%zu files not moved; the others were)", err, failed);
+    /* The database follows the files: what moved is removed from it. */
+    for (size_t i = 0; i < np; i++) {
+        if (access(paths[i], F_OK) == 0 || errno != ENOENT)
+            continue;
+        if (pv_remove(ctx->db, paths[i]) == 0)
+            removed++;
+    }
+    if (a->json)
+        json_object_set_new(report, "moved",
+                            json_pack("{s:s, s:s, s:I, s:I, s:I}", "to", a->move_to, "undo_list",
+                                      undo, "files", (json_int_t)moved, "failed",
+                                      (json_int_t)failed, "removed_from_db", (json_int_t)removed));
+    else
+        printf("moved %zu files from %s to %s (%zu failed), removed them from the database; "
+               "undo: pixvec undo-move %s %s\n",
+               moved, root, a->move_to, failed, ctx->dbpath ? ctx->dbpath : "DB", undo);
+    free(paths);
+    return rc == 0 ? CLI_OK : CLI_ERR;
+}
+
+/* ---- the command ------------------------------------------------------------ */
+
+int cmd_dups(cli_ctx *ctx, int argc, char **argv)
+{
+    const cli_cmd *c = cli_find("dups");
+    dups_args a;
+    pv_dups *d = NULL;
+    json_t *doc = NULL;
+    int rc = parse_dups(c, argc, argv, &a);
+    if (rc != -1)
+        return rc;
+    if ((rc = pv_find_dups(ctx->db, &a.o, &d)) != 0)
+        return cli_fail(c->name, a.json, "%s", cli_db_msg(ctx, rc));
+    rc = CLI_OK;
+    if (a.keep_file)
+        rc |= write_list(a.keep_file, d, 1, c->name);
+    if (a.drop_file)
+        rc |= write_list(a.drop_file, d, 0, c->name);
+    if (a.json_file) {
+        json_t *f = dups_json(d, &a);
+        if (!f || json_dump_file(f, a.json_file, JSON_INDENT(2) | JSON_REAL_PRECISION(7)) != 0) {
+            cli_err(c->name, "%s: could not write JSON", a.json_file);
+            rc |= CLI_ERR;
+        }
+        json_decref(f);
+    }
+    if (a.html_file) { /* HTML_REPORT_CALL */
+        cli_err(c->name, "--html: not wired yet");
+        rc |= CLI_ERR;
+    }
+    float lo = 0.0f;
+    if (!a.json && (a.histogram || a.o.fraction > 0))
+        print_histogram(d, &lo);
+    else
+        lo = d->threshold - 0.2f > -1.0f ? floorf((d->threshold - 0.2f) * 20.0f) / 20.0f : -1.0f;
+    if (a.hist_png) {
+        char err[PATH_MAX + 256], title[160];
+        snprintf(title, sizeof title, "nearest-neighbour similarity, %llu images, threshold %.4f",
+                 (unsigned long long)d->scanned, d->threshold);
+        pv_hist_plot p = {.values = d->nn_score, .n = d->scanned, .lo = lo, .hi = 1.0f,
+                          .bins = 100, .mark = d->threshold, .log_counts = 1, .title = title};
+        if (pv_histogram_png(&p, a.hist_png, err, sizeof err) != 0) {
+            cli_err(c->name, "--histogram-png: %s", err);
+            rc |= CLI_ERR;
+        }
+    }
+    if (a.json)
+        doc = dups_json(d, &a);
+    else
+        print_groups(d, &a);
+    if (a.move_to)
+        rc |= move_dropped(ctx, d, &a, doc);
+    if (a.json)
+        cli_print_json(doc);
+    if (rc == CLI_OK && a.exit_code && d->ngroups > 0)
+        rc = CLI_FOUND;
+    pv_dups_free(d);
+    return rc ? (rc == CLI_FOUND ? CLI_FOUND : CLI_ERR) : CLI_OK;
+}
+
+/* ---- undo-move -------------------------------------------------------------- */
+
+int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = cli_find("undo-move");
+    char err[PATH_MAX + 256] = "", line[2 * PATH_MAX + 4];
+    size_t restored = 0, failed = 0, np = 0, cap = 0;
+    char **paths = NULL;
+    int json = 0, opt, rc, status = CLI_OK;
+    FILE *f;
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "h", lo)) != -1) {
+        if (opt == 'j')
+            json = 1;
+        else if (opt == 'h') {
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        } else {
+            cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_usage_err(c, "name one undo list (%s)", "pixvec-undo-*.tsv");
+    /* The sources, read before the undo: they are added back afterwards. */
+    if (!(f = fopen(argv[optind], "r")))
+        return cli_fail(c->name, json, "%s: %s", argv[optind], strerror(errno));
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t'), *nl = strchr(line, '\n');
+        if (!tab || !nl)
+            continue;
+        *nl = '\0';
+        if (np == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            char **pp = realloc(paths, ncap * sizeof *pp);
+            if (!pp)
+                break;
+            paths = pp;
+            cap = ncap;
+        }
+        if (!(paths[np] = strdup(tab + 1)))
+            break;
+        np++;
+    }
+    fclose(f);
+    rc = pv_undo_moves(argv[optind], &restored, &failed, err, sizeof err);
+    if (rc != 0) {
+        cli_err(c->name, "%s (%zu files not restored)", err, failed);
+        status = CLI_ERR;
+    }
+    pv_add_stats st;
+    memset(&st, 0, sizeof st);
+    size_t back = 0;
+    for (size_t i = 0; i < np; i++)
+        if (access(paths[i], F_OK) == 0)
+            paths[back++] = paths[i];
+        else
+            free(paths[i]);
+    pv_add_opts ao = {.threads = 0};
+    if (back > 0 && (rc = pv_add(ctx->db, (const char *const *)paths, back, &ao, &st)) != 0 &&
+        rc != PV_EDECODE) {
+        cli_err(c->name, "adding the restored files back: %s", cli_db_msg(ctx, rc));
+        status = CLI_ERR;
+    }
+    if (json)
+        cli_print_json(json_pack("{s:b, s:I, s:I, s:I}", "ok", status == CLI_OK, "restored",
+                                 (json_int_t)restored, "failed", (json_int_t)failed,
+                                 "added", (json_int_t)st.added));
+    else
+        printf("restored %zu files (%zu failed); %llu added back to the database\n", restored,
+               failed, (unsigned long long)st.added);
+    for (size_t i = 0; i < back; i++)
+        free(paths[i]);
+    free(paths);
+    return status;
+}
