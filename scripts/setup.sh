@@ -10,9 +10,10 @@ PKGS=(
   liblmdb-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libexif-dev
   libxxhash-dev libjansson-dev libedit-dev libcriterion-dev
   dataset-fashion-mnist python3 python3-numpy python3-torch chromium
+  lomiri-wallpapers-20.04
 )
 if [ "${1:-}" = "--bench" ]; then
-  PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy lomiri-wallpapers-20.04)
+  PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy)
 fi
 
 missing=()
