@@ -608,6 +608,17 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
     d->pairs = ds.pairs.n;
     if ((rc = store_hash_each_multi(ds.t, hash_pairs, &ds)) != 0)
         goto done;
+    if (o.want_pairs) {
+        pairs_unique(&ds.pairs); /* byte duplicates may repeat a vector pair */
+        d->pairs = ds.pairs.n;
+        d->pair = pv_alloc_array(ds.pairs.n ? ds.pairs.n : 1, sizeof *d->pair);
+        if (!d->pair) {
+            rc = PV_ENOMEM;
+            goto done;
+        }
+        for (size_t i = 0; i < ds.pairs.n; i++)
+            d->pair[i] = (pv_dup_pair){ds.pairs.p[i].a, ds.pairs.p[i].b, ds.pairs.p[i].score};
+    }
     if ((rc = make_groups(&ds, d)) != 0)
         goto done;
     d->nn_score = pv_alloc_array(ds.scanned ? ds.scanned : 1, sizeof *d->nn_score);
@@ -640,5 +651,6 @@ void pv_dups_free(pv_dups *d)
         group_free(&d->groups[i]);
     free(d->groups);
     free(d->nn_score);
+    free(d->pair);
     free(d);
 }

@@ -357,7 +357,13 @@ typedef struct pv_dups_opts {
     float fraction;      /* > 0: ignore threshold and pick the one at which
                           * this fraction of the scanned images has a
                           * neighbour at or above it */
+    int want_pairs;      /* 1: also return every candidate pair (pv_dups.pair) */
 } pv_dups_opts;
+
+typedef struct pv_dup_pair {
+    uint32_t a, b;       /* item ids, a < b */
+    float score;
+} pv_dup_pair;
 
 typedef struct pv_dups {
     pv_dup_group *groups;  /* largest first, then by representative id */
@@ -372,6 +378,8 @@ typedef struct pv_dups {
     int approximate;       /* 1 if candidates came from the HNSW graph */
     double seconds;        /* the candidate search */
     double gflops;         /* its arithmetic rate (exact mode) */
+    pv_dup_pair *pair;     /* want_pairs: the `pairs` candidate pairs, by
+                            * (a, b); byte duplicates included (score 1) */
     float *nn_score;       /* scanned entries, in id order: each scanned
                             * image's similarity to its nearest other image
                             * (across: nearest of A's; -1 if none was
