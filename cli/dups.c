@@ -176,7 +176,8 @@ static json_t *dups_json(const pv_dups *d, const dups_args *a)
 
 static void print_groups(const pv_dups *d, const dups_args *a)
 {
-    for (size_t g = 0; g < d->ngroups; g++) {
+    /* --histogram is for choosing a threshold: the summary, not the list. */
+    for (size_t g = 0; g < d->ngroups && !a->histogram; g++) {
         const pv_dup_group *gr = &d->groups[g];
         printf("group %zu: %zu images (%s; weakest %.4f)\n", g + 1, gr->n,
                gr->all_exact ? "exact duplicates" : "near-duplicates", gr->weakest);
@@ -201,28 +202,25 @@ static void print_groups(const pv_dups *d, const dups_args *a)
                (unsigned long long)d->pairs, d->approximate ? "graph" : "exact", d->seconds);
     else
         printf("%zu groups, %llu images, %llu to drop, %llu byte-identical (threshold "
-               "%.4f; %llu of %llu images scanned; %llu pairs; %s scan %.2f s%s)\n",
+               "%.4f; %llu images scanned; %llu pairs; %s scan %.2f s)\n",
                d->ngroups, (unsigned long long)d->images, (unsigned long long)d->dropped,
                (unsigned long long)d->exact_images, d->threshold,
-               (unsigned long long)d->scanned, (unsigned long long)d->scanned,
-               (unsigned long long)d->pairs, d->approximate ? "graph" : "exact",
-               d->seconds, "");
+               (unsigned long long)d->scanned, (unsigned long long)d->pairs,
+               d->approximate ? "graph" : "exact", d->seconds);
 }
 
 #define HIST_BINS 20
 
-/* Each scanned image's nearest-neighbour similarity, binned from the 1st
- * percentile (rounded down to 0.05) up to 1, the threshold's bin marked. */
-static void print_histogram(const pv_dups *d, float *lo_out)
+/* The histogram's left end: the 1st percentile of the nearest scores,
+ * rounded down to 0.05, and never above the threshold. */
+static float hist_lo(const pv_dups *d)
 {
-    uint64_t cnt[HIST_BINS] = {0}, above = 0, none = 0, maxc = 1;
-    float lo = 1.0f;
     size_t m = 0;
+    float lo = 1.0f;
     for (uint64_t i = 0; i < d->scanned; i++)
-        if (d->nn_score[i] >= -1.0f && d->nn_score[i] > -1.0f + 1e-6f)
-            m++;
-    /* lo: the 1st percentile, by a coarse count over 0.05 steps. */
-    for (float t = 1.0f; t >= -1.0f; t -= 0.05f) {
+        m += d->nn_score[i] > -1.0f;
+    for (int step = 0; step <= 40; step++) {
+        float t = 1.0f - 0.05f * (float)step;
         size_t below = 0;
         for (uint64_t i = 0; i < d->scanned; i++)
             below += d->nn_score[i] > -1.0f && d->nn_score[i] < t;
@@ -232,6 +230,15 @@ static void print_histogram(const pv_dups *d, float *lo_out)
     }
     if (d->threshold < lo)
         lo = floorf(d->threshold * 20.0f) / 20.0f;
+    return lo < -1.0f ? -1.0f : lo;
+}
+
+/* Each scanned image's nearest-neighbour similarity in HIST_BINS bins from
+ * hist_lo() to 1 (lower scores in the first), the threshold's bin marked. */
+static void print_histogram(const pv_dups *d)
+{
+    uint64_t cnt[HIST_BINS] = {0}, above = 0, none = 0, maxc = 1;
+    const float lo = hist_lo(d);
     const float w = (1.0f - lo) / HIST_BINS;
     for (uint64_t i = 0; i < d->scanned; i++) {
         float s = d->nn_score[i];
@@ -260,7 +267,6 @@ static void print_histogram(const pv_dups *d, float *lo_out)
            (unsigned long long)above, (unsigned long long)d->scanned,
            d->scanned ? 100.0 * (double)above / (double)d->scanned : 0.0, d->threshold,
            none ? " (some had no neighbour scored)" : "");
-    *lo_out = lo;
 }
 
 /* ---- --move-to ------------------------------------------------------------ */
@@ -385,26 +391,23 @@ int cmd_dups(cli_ctx *ctx, int argc, char **argv)
         cli_err(c->name, "--html: not wired yet");
         rc |= CLI_ERR;
     }
-    float lo = 0.0f;
-    if (!a.json && (a.histogram || a.o.fraction > 0))
-        print_histogram(d, &lo);
+    if (a.json)
+        doc = dups_json(d, &a);
     else
-        lo = d->threshold - 0.2f > -1.0f ? floorf((d->threshold - 0.2f) * 20.0f) / 20.0f : -1.0f;
+        print_groups(d, &a);
+    if (!a.json && (a.histogram || a.o.fraction > 0))
+        print_histogram(d);
     if (a.hist_png) {
         char err[PATH_MAX + 256], title[160];
         snprintf(title, sizeof title, "nearest-neighbour similarity, %llu images, threshold %.4f",
                  (unsigned long long)d->scanned, d->threshold);
-        pv_hist_plot p = {.values = d->nn_score, .n = d->scanned, .lo = lo, .hi = 1.0f,
+        pv_hist_plot p = {.values = d->nn_score, .n = d->scanned, .lo = hist_lo(d), .hi = 1.0f,
                           .bins = 100, .mark = d->threshold, .log_counts = 1, .title = title};
         if (pv_histogram_png(&p, a.hist_png, err, sizeof err) != 0) {
             cli_err(c->name, "--histogram-png: %s", err);
             rc |= CLI_ERR;
         }
     }
-    if (a.json)
-        doc = dups_json(d, &a);
-    else
-        print_groups(d, &a);
     if (a.move_to)
         rc |= move_dropped(ctx, d, &a, doc);
     if (a.json)

@@ -304,6 +304,128 @@ Test(cli, dups_lists_and_exit_code)
     cr_assert_eq(run("dups", db, "--exit-code"), 0, "no duplicates left");
 }
 
+/* Copy a file's bytes to a new path (folders must exist). */
+static void copy_file(const char *from, const char *to)
+{
+    uint8_t *b = NULL;
+    size_t n = 0;
+    cr_assert_eq(gen_read_bytes(from, &b, &n), 0);
+    cr_assert_eq(gen_write_bytes(to, b, n), 0);
+    free(b);
+}
+
+/* --move-to keeps relative paths, never overwrites (a clash gets .1), takes
+ * the moved files out of the database, and undo-move puts every byte back
+ * and adds them again. */
+Test(cli, dups_move_to_clash_and_undo)
+{
+    char sub[GEN_PATH_MAX], orig[GEN_PATH_MAX], copy[GEN_PATH_MAX], dest[GEN_PATH_MAX];
+    char clash_dir[GEN_PATH_MAX], clash[GEN_PATH_MAX], moved[GEN_PATH_MAX], undo[GEN_PATH_MAX];
+    make_set(4);
+    gen_path(sub, imgs, "sub");
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    gen_path(orig, imgs, "p01.png");
+    gen_path(copy, sub, "copy.png");
+    copy_file(orig, copy);
+    gen_path(dest, dir, "moved");
+    gen_path(clash_dir, dest, "sub");
+    cr_assert_eq(mkdir(dest, 0755), 0);
+    cr_assert_eq(mkdir(clash_dir, 0755), 0);
+    gen_path(clash, clash_dir, "copy.png");
+    cr_assert_eq(gen_write_bytes(clash, "not an image", 12), 0);
+    gen_path(undo, dir, "undo.tsv");
+    cr_assert_eq(run("init", db), 0);
+    cr_assert_eq(run("add", db, imgs), 0, "%s", err_text);
+    cr_assert_eq(run("dups", db, "--move-to", dest, "--undo-list", undo), 0, "%s", err_text);
+    cr_assert(strstr(out_text, "moved 1 files"), "%s", out_text);
+    gen_path(moved, clash_dir, "copy.1.png");
+    cr_assert_eq(access(copy, F_OK), -1, "the copy left its place");
+    cr_assert_eq(access(moved, F_OK), 0, "and went to sub/copy.1.png beside the clash");
+    char *c = slurp(clash);
+    cr_assert_str_eq(c, "not an image", "the existing file is untouched");
+    free(c);
+    cr_assert_eq(run("ls", db), 0);
+    cr_assert(!strstr(out_text, "copy.png") && strstr(out_text, "p01.png"), "%s", out_text);
+    cr_assert_eq(run("dups", db, "--exit-code"), 0, "nothing left to drop");
+    cr_assert_eq(run("undo-move", db, undo), 0, "%s", err_text);
+    cr_assert(strstr(out_text, "restored 1 files"), "%s", out_text);
+    cr_assert_eq(access(copy, F_OK), 0, "back in place");
+    cr_assert_eq(access(moved, F_OK), -1);
+    {
+        uint8_t *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        cr_assert_eq(gen_read_bytes(orig, &a, &na), 0);
+        cr_assert_eq(gen_read_bytes(copy, &b, &nb), 0);
+        cr_assert(na == nb && memcmp(a, b, na) == 0, "byte-identical after the round trip");
+        free(a);
+        free(b);
+    }
+    cr_assert_eq(run("dups", db, "--exit-code"), 3, "the copy is in the database again");
+    cr_assert_eq(run("undo-move", db, undo), 0, "a second undo changes nothing: %s", err_text);
+    cr_assert_eq(run("dups", db, "--move-to"), 2, "--move-to needs a folder");
+}
+
+/* --across lists only test images that copy a train image. */
+Test(cli, dups_across_train_test)
+{
+    char train[GEN_PATH_MAX], test[GEN_PATH_MAX], p[GEN_PATH_MAX], q[GEN_PATH_MAX], drop[GEN_PATH_MAX];
+    gen_path(train, dir, "train");
+    gen_path(test, dir, "test");
+    cr_assert_eq(mkdir(train, 0755), 0);
+    cr_assert_eq(mkdir(test, 0755), 0);
+    make_set(6);
+    gen_path(p, imgs, "p01.png");
+    gen_path(q, train, "a.png");
+    copy_file(p, q);
+    gen_path(q, train, "a_again.png"); /* a dup inside train: not reported */
+    copy_file(p, q);
+    gen_path(p, imgs, "p02.png");
+    gen_path(q, train, "b.png");
+    copy_file(p, q);
+    gen_path(q, test, "leak.png");
+    copy_file(p, q);
+    gen_path(p, imgs, "p04.png");
+    gen_path(q, test, "fine.png");
+    copy_file(p, q);
+    gen_path(drop, dir, "drop.txt");
+    cr_assert_eq(run("init", db), 0);
+    cr_assert_eq(run("add", db, train, test), 0, "%s", err_text);
+    cr_assert_eq(run("dups", db, "--across", train, test, "--drop-list", drop), 0, "%s", err_text);
+    char *d = slurp(drop);
+    cr_assert(strstr(d, "/test/leak.png\n") && !strstr(d, "fine") && !strstr(d, "train"), "%s", d);
+    free(d);
+    cr_assert(strstr(out_text, "1 of 2 images under"), "%s", out_text);
+    cr_assert_eq(run("dups", db, "--across", train), 2, "two folders");
+}
+
+Test(cli, dups_histogram_fraction_png)
+{
+    char png[GEN_PATH_MAX], p[GEN_PATH_MAX], q[GEN_PATH_MAX];
+    make_set(10);
+    gen_path(p, imgs, "p04.png");
+    gen_path(q, imgs, "p04_copy.png");
+    copy_file(p, q);
+    gen_path(png, dir, "hist.png");
+    cr_assert_eq(run("init", db), 0);
+    cr_assert_eq(run("add", db, imgs), 0, "%s", err_text);
+    cr_assert_eq(run("dups", db, "--histogram", "--histogram-png", png), 0, "%s", err_text);
+    cr_assert(strstr(out_text, "<- threshold") && strstr(out_text, "nearest-neighbour"), "%s",
+              out_text);
+    cr_assert(strstr(out_text, "2 of 11 images"), "the byte pair: %s", out_text);
+    uint8_t *b = NULL;
+    size_t n = 0;
+    cr_assert_eq(gen_read_bytes(png, &b, &n), 0);
+    cr_assert(n > 8 && memcmp(b, "\x89PNG", 4) == 0, "a PNG was written");
+    free(b);
+    /* Half the images flagged: the threshold falls to the 6th nearest score. */
+    cr_assert_eq(run("dups", db, "--fraction", "0.5", "--json"), 0, "%s", err_text);
+    json_t *j = out_json();
+    cr_assert_geq(json_integer_value(json_object_get(j, "images")), 4);
+    cr_assert_lt(json_real_value(json_object_get(j, "threshold")), 1.0);
+    json_decref(j);
+    cr_assert_eq(run("dups", db, "--fraction", "0.5", "-t", "0.9"), 2, "one or the other");
+}
+
 Test(cli, shell_reads_commands_from_a_pipe)
 {
     char script[4 * GEN_PATH_MAX], q[GEN_PATH_MAX];
