@@ -566,18 +566,16 @@ done:
     return rc;
 }
 
-/* ---- one file to one vector ---------------------------------------------- */
+/* ---- files to vectors -------------------------------------------------- */
 
-int db_embed_file(const pv_db *db, const char *path, float *vec,
-                  uint32_t *w, uint32_t *h, uint8_t hash[16], char *reason,
-                  size_t reasonlen)
+int db_decode_file(const pv_db *db, const char *path, img *im, uint8_t hash[16],
+                   char *reason, size_t reasonlen)
 {
     uint8_t *buf = NULL;
     size_t n = 0;
-    img im;
     int rc;
 
-    memset(&im, 0, sizeof im);
+    memset(im, 0, sizeof *im);
     rc = img_read_file(path, &buf, &n, reason, reasonlen);
     if (rc != 0)
         return rc;
@@ -586,33 +584,54 @@ int db_embed_file(const pv_db *db, const char *path, float *vec,
         XXH128_canonicalFromHash(&cano, XXH3_128bits(buf, n));
         memcpy(hash, cano.digest, 16);
     }
+    /* Decoded no larger than the embedder needs (JPEG DCT scaling), and the
+     * file's bytes freed at once: a caller holding several images holds
+     * their small decoded pixels only. */
     rc = img_decode(buf, n, db->emb->channels, db->emb->in_w, db->emb->in_h,
-                    &im, reason, reasonlen);
+                    im, reason, reasonlen);
     free(buf);
-    if (rc != 0)
-        return rc;
-    rc = db->emb->ops->embed(db->emb, &im, 1, vec);
-    if (rc != 0)
-        snprintf(reason, reasonlen, "embedding failed: %s", pv_strerror(rc));
-    if (w)
-        *w = im.orig_w;
-    if (h)
-        *h = im.orig_h;
-    img_free(&im);
     return rc;
+}
+
+int db_embed_images(const pv_db *db, const img *ims, size_t n, float *vecs,
+                    int *rcs)
+{
+    const embedder *e = db->emb;
+    int rc, first = PV_OK;
+
+    if (n == 0)
+        return PV_OK;
+    rc = e->ops->embed(e, ims, n, vecs);
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = rc;
+    if (rc == 0 || n == 1)
+        return rc;
+    /* The embedder says only that the batch failed, not which image: one
+     * image at a time, so a bad one costs its neighbours nothing. */
+    for (size_t i = 0; i < n; i++) {
+        rcs[i] = e->ops->embed(e, &ims[i], 1, vecs + i * e->dim);
+        if (rcs[i] != 0 && first == PV_OK)
+            first = rcs[i];
+    }
+    return first;
 }
 
 int pv_embed_file(pv_db *db, const char *path, float *vec, uint32_t dim)
 {
     char reason[256] = "";
-    int rc;
+    img im;
+    int rc, erc;
+    memset(&im, 0, sizeof im);
     if (!db || !path || !vec)
         return PV_EINVAL;
     if (dim != db->emb->dim)
         return db_fail(db, PV_EEMBEDDER,
                        "vector of %u dims asked of a %u-dim database", dim,
                        db->emb->dim);
-    rc = db_embed_file(db, path, vec, NULL, NULL, NULL, reason, sizeof reason);
+    rc = db_decode_file(db, path, &im, NULL, reason, sizeof reason);
+    if (rc == 0 && (rc = db_embed_images(db, &im, 1, vec, &erc)) != 0)
+        snprintf(reason, sizeof reason, "embedding failed: %s", pv_strerror(rc));
+    img_free(&im);
     if (rc != 0)
         return db_fail(db, rc, "%s: %s", path,
                        reason[0] ? reason : pv_strerror(rc));

@@ -39,12 +39,21 @@ int db_fail(pv_db *db, int err, const char *fmt, ...)
  * current directory). out has PATH_MAX bytes. */
 int db_abs_path(const char *path, char *out, size_t outlen);
 
-/* Read, decode and embed one file into vec (db->emb->dim floats); also
- * returns its width/height as displayed and content hash if wanted. On
- * failure, reason gets a short text. */
-int db_embed_file(const pv_db *db, const char *path, float *vec,
-                  uint32_t *w, uint32_t *h, uint8_t hash[16], char *reason,
-                  size_t reasonlen);
+/* The one path from files to vectors, in two steps so that ingest can
+ * embed a worker's images in one call (the cnn embedder runs them through
+ * the network together) while pv_embed_file embeds one:
+ * db_decode_file reads path, hashes its bytes (XXH3-128, if hash is not
+ * NULL) and decodes it as the embedder wants it (its channels, no smaller
+ * than its input size); the bytes are freed before it returns. On success
+ * *im owns its pixels (img_free); on failure reason gets a short text.
+ * im->orig_w/orig_h are the size as displayed.
+ * db_embed_images embeds n decoded images into vecs (n * dim floats) in one
+ * embedder call; if that call fails it embeds them one at a time, so rcs[i]
+ * (n ints) is image i's own status. Returns the first nonzero rcs[i], or 0. */
+int db_decode_file(const pv_db *db, const char *path, img *im, uint8_t hash[16],
+                   char *reason, size_t reasonlen);
+int db_embed_images(const pv_db *db, const img *ims, size_t n, float *vecs,
+                    int *rcs);
 
 /* Build a vec_set over the vectors of a read transaction. The arrays
  * belong to the transaction. */

@@ -1,13 +1,19 @@
 /*
  * test_embed.c - the `pixels` embedder: dimensions, unit length, centring
  * (a uniform brightness shift leaves the vector as it was), flat images as
- * the zero vector, RGB layout, and the registry's errors.
+ * the zero vector, RGB layout, and the registry's errors. Then ingest's
+ * batching (engine/ingest.c, db.c): a worker's grab is embedded in one
+ * call, and a file that fails to decode or to embed costs only itself.
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "db_int.h"
 #include "embed.h"
 #include "gen.h"
 #include "pixvec.h"
@@ -121,4 +127,181 @@ Test(embed, wrong_channels_and_bad_params_refused)
     cr_assert_eq(embed_create("clip", 0, 0, NULL, &e, err, sizeof err), PV_EINVAL);
     cr_assert(strstr(err, "clip") != NULL, "%s", err);
     img_free(&im);
+}
+
+/* ---- ingest: batches with bad files in them ------------------------------ */
+
+#define CNN_MODEL "/usr/local/share/pixvec/mobilenet_v2_nsfwjs.safetensors"
+#define POISON_W 77 /* a good image the failing embedder below refuses */
+
+typedef struct badlog {
+    int n;
+    char paths[16][GEN_PATH_MAX];
+    char reasons[16][256];
+} badlog;
+
+static void log_bad(void *ctx, const char *path, int err, const char *reason)
+{
+    badlog *l = ctx;
+    (void)err;
+    if (l->n < 16) {
+        snprintf(l->paths[l->n], GEN_PATH_MAX, "%s", path);
+        snprintf(l->reasons[l->n], 256, "%s", reason);
+    }
+    l->n++;
+}
+
+static const char *bad_reason(const badlog *l, const char *name)
+{
+    for (int i = 0; i < l->n && i < 16; i++) {
+        const char *slash = strrchr(l->paths[i], '/');
+        if (slash && strcmp(slash + 1, name) == 0)
+            return l->reasons[i];
+    }
+    return NULL;
+}
+
+/* The embedder under test, wrapped: counts the calls that carry more than
+ * one image, and refuses any call holding an image POISON_W wide, as an
+ * embedder does that finds a NaN in one image of a batch. */
+static const embedder_ops *real_ops;
+static int multi_calls;
+
+static int failing_embed(const embedder *e, const img *imgs, size_t n, float *out)
+{
+    if (n > 1)
+        __atomic_fetch_add(&multi_calls, 1, __ATOMIC_SEQ_CST);
+    for (size_t i = 0; i < n; i++)
+        if (imgs[i].orig_w == POISON_W)
+            return PV_ENUMERIC;
+    return real_ops->embed(e, imgs, n, out);
+}
+
+/* 13 good pictures (PNG and JPEG, all sizes different) with 3 broken files
+ * named among them, so that every grab of 8 holds both; with poison, one
+ * more good PNG the wrapped embedder refuses. Adds the folder to a new
+ * database of the named embedder on 2 workers, then checks: every good
+ * file stored, with the vector pv_embed_file gives it alone (a batch
+ * that put a vector on the wrong item fails here); every bad one named. */
+static void batch_with_bad_files(const char *embedder_name, int poison)
+{
+    static const char *const broken[] = {"03-trunc.jpg", "06-text.png", "11-corrupt.png"};
+    char dir[GEN_PATH_MAX], imgs[GEN_PATH_MAX], dbp[GEN_PATH_MAX], p[GEN_PATH_MAX], err[512];
+    pv_embedder_opts eo = {.name = embedder_name};
+    pv_add_opts ao = {.threads = 2};
+    pv_add_stats st;
+    badlog log = {0};
+    pv_db *db = NULL;
+    const char *paths[1];
+    const int ngood = 13;
+    int i;
+
+    cr_assert_eq(gen_tmpdir(dir), 0);
+    gen_path(imgs, dir, "imgs");
+    gen_path(dbp, dir, "t.pvdb");
+    cr_assert_eq(mkdir(imgs, 0755), 0);
+    for (i = 0; i < ngood; i++) {
+        uint32_t w = 60 + 9 * (uint32_t)i, h = 50 + 5 * (uint32_t)i;
+        uint8_t *px = malloc((size_t)w * h * 3);
+        char name[32];
+        cr_assert_not_null(px);
+        gen_pattern(w, h, 3, (uint32_t)(40 + i), px);
+        snprintf(name, sizeof name, "%02d-good.%s", i, i % 3 ? "png" : "jpg");
+        gen_path(p, imgs, name);
+        if (i % 3)
+            cr_assert_eq(gen_write_png(p, w, h, GEN_PNG_RGB, 8, px, NULL), 0);
+        else
+            cr_assert_eq(gen_write_jpeg(p, w, h, 3, px, 90, 0), 0);
+        if (strcmp(name, "03-good.jpg") == 0) { /* 03-trunc.jpg: its first 600 bytes */
+            char q[GEN_PATH_MAX];
+            gen_path(q, imgs, broken[0]);
+            cr_assert_eq(gen_write_jpeg(q, w, h, 3, px, 90, 0), 0);
+            cr_assert_eq(gen_truncate(q, 600), 0);
+        }
+        if (strcmp(name, "11-good.png") == 0) {
+            char q[GEN_PATH_MAX];
+            gen_path(q, imgs, broken[2]);
+            cr_assert_eq(gen_write_png(q, w, h, GEN_PNG_RGB, 8, px, NULL), 0);
+            cr_assert_eq(gen_png_corrupt_idat(q, 0), 0);
+        }
+        free(px);
+    }
+    gen_path(p, imgs, broken[1]);
+    cr_assert_eq(gen_write_bytes(p, "not a picture\n", 14), 0);
+    if (poison) {
+        uint8_t *px = malloc((size_t)POISON_W * 40 * 3);
+        cr_assert_not_null(px);
+        gen_pattern(POISON_W, 40, 3, 7, px);
+        gen_path(p, imgs, "05-poison.png");
+        cr_assert_eq(gen_write_png(p, POISON_W, 40, GEN_PNG_RGB, 8, px, NULL), 0);
+        free(px);
+    }
+
+    cr_assert_eq(pv_db_create(dbp, &eo, NULL, &db, err, sizeof err), 0, "%s", err);
+    if (poison) {
+        static embedder_ops wrapped;
+        real_ops = db->emb->ops;
+        wrapped = *real_ops;
+        wrapped.embed = failing_embed;
+        db->emb->ops = &wrapped;
+        multi_calls = 0;
+    }
+    paths[0] = imgs;
+    ao.on_error = log_bad;
+    ao.ctx = &log;
+    cr_assert_eq(pv_add(db, paths, 1, &ao, &st), 0, "%s", pv_db_errmsg(db));
+    if (poison) {
+        db->emb->ops = real_ops; /* its destroy, and pv_embed_file below */
+        cr_assert_gt(multi_calls, 0, "no embedder call held more than one image");
+    }
+
+    cr_assert_eq(st.added, (uint64_t)ngood, "added %llu", (unsigned long long)st.added);
+    cr_assert_eq(st.failed, 3u + (poison ? 1u : 0u));
+    cr_assert_eq(log.n, 3 + (poison ? 1 : 0));
+    for (i = 0; i < 3; i++) {
+        const char *r = bad_reason(&log, broken[i]);
+        cr_assert_not_null(r, "%s was not named", broken[i]);
+        cr_assert(r[0], "no reason for %s", broken[i]);
+    }
+    if (poison) {
+        const char *r = bad_reason(&log, "05-poison.png");
+        cr_assert_not_null(r, "05-poison.png was not named");
+        cr_assert(strstr(r, "embedding failed"), "05-poison.png: %s", r);
+    }
+    for (i = 0; i < ngood; i++) {
+        char name[32];
+        float *v = malloc(db->emb->dim * sizeof(float));
+        pv_query_opts qo = {.k = 1, .exact = 1};
+        pv_hit *hits = NULL;
+        size_t nh = 0;
+        cr_assert_not_null(v);
+        snprintf(name, sizeof name, "%02d-good.%s", i, i % 3 ? "png" : "jpg");
+        gen_path(p, imgs, name);
+        cr_assert_eq(pv_embed_file(db, p, v, db->emb->dim), 0, "%s", pv_db_errmsg(db));
+        cr_assert_eq(pv_query_vector(db, v, db->emb->dim, &qo, &hits, &nh), 0);
+        cr_assert_eq(nh, 1);
+        cr_assert_str_eq(hits[0].path, p, "%s's vector is nearest %s", name, hits[0].path);
+        /* the cnn's batch-of-8 forward pass sums in another order than
+         * batch 1; pixels is the same arithmetic either way */
+        cr_assert_geq(hits[0].score, 0.9999f, "%s: cosine %.6f to itself alone", name,
+                      hits[0].score);
+        pv_hits_free(hits, nh);
+        free(v);
+    }
+    cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
+    pv_db_close(db);
+    gen_rmtree(dir);
+}
+
+Test(embed, ingest_batch_failure_costs_only_the_failing_image)
+{
+    batch_with_bad_files("pixels", 1);
+}
+
+Test(embed, ingest_cnn_batch_with_bad_files_keeps_the_good, .timeout = 300)
+{
+    if (access(CNN_MODEL, R_OK) != 0)
+        cr_skip_test("%s is not installed (scripts/setup.sh runs scripts/fetch_model.sh)",
+                     CNN_MODEL);
+    batch_with_bad_files("cnn", 0);
 }
