@@ -319,8 +319,8 @@ static void write_summary(FILE *f, const pv_dups *d, const char *prefix)
     }
     fputs("<br>Each group is shown around its representative (first, kept); "
           "every other image's score is its cosine similarity to the "
-          "representative. Green: kept. Red: on the drop list. Click a path "
-          "to open the original.</p>\n", f);
+          "representative, \"exact\" a byte-identical file. Green: kept. Red: "
+          "on the drop list. Click a path to open the original.</p>\n", f);
 }
 
 /* The folder (ending in '/') that holds every image of the report, or ""
@@ -386,21 +386,23 @@ static void write_member(FILE *f, const pv_dup_member *m, int rep,
         html_esc(f, name);
         fputs("\">", f);
     } else {
+        /* The caption names the file already: show only the reason. */
+        const char *why = t->reason;
+        size_t plen = strlen(it->path);
+        if (strncmp(why, it->path, plen) == 0 && strncmp(why + plen, ": ", 2) == 0)
+            why += plen + 2;
         fputs("<div class=\"missing\">no thumbnail: ", f);
-        html_esc(f, t->reason);
+        html_esc(f, why);
         fputs("</div>", f);
     }
     fputs("</div>\n<figcaption>", f);
     fprintf(f, "<span class=\"badge\">%s</span>", m->keep ? "keep" : "drop");
     if (rep)
-        fputs("<span class=\"score\" title=\"the image the others are compared "
-              "with\">representative</span>", f);
+        fputs("<span class=\"score\">representative</span>", f);
     else if (m->exact)
-        fputs("<span class=\"score\" title=\"byte-identical to the "
-              "representative\">exact</span>", f);
+        fputs("<span class=\"score\">exact</span>", f);
     else
-        fprintf(f, "<span class=\"score\" title=\"cosine similarity to the "
-                "representative\">score %.4f</span>", (double)m->score);
+        fprintf(f, "<span class=\"score\">score %.4f</span>", (double)m->score);
     fputs("<br><span class=\"meta\">", f);
     if (it->width > 0 && it->height > 0)
         fprintf(f, "%u&times;%u", it->width, it->height);
@@ -408,9 +410,9 @@ static void write_member(FILE *f, const pv_dup_member *m, int rep,
         fputs("?&times;?", f);
     fprintf(f, " &middot; %s</span>", size);
     fputs("<a class=\"path\" href=\"", f);
+    /* No title attribute: the browser shows the link's full path on hover,
+     * and a 10,000-group page is smaller without a third copy of it. */
     write_file_url(f, it->path, pc->cwd);
-    fputs("\" title=\"", f);
-    html_esc(f, it->path);
     fputs("\">", f);
     html_esc(f, strlen(it->path) > pc->prefix_len ? it->path + pc->prefix_len
                                                   : it->path);
