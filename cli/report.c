@@ -259,14 +259,16 @@ static const char report_css[] =
  * data-broken>. "#eager" in the URL asks for every thumbnail at once. */
 static const char report_js[] =
     "(function(){\n"
-    "var b=document.body,im=document.querySelectorAll('img.thumb');\n"
+    "var b=document.body,im=document.querySelectorAll('img.thumb'),bad=0;\n"
     "b.dataset.thumbs=im.length;\n"
     "if(location.hash==='#eager')im.forEach(function(i){i.loading='eager';});\n"
-    "function count(){var ok=0,bad=0;im.forEach(function(i){"
-    "if(i.complete&&i.naturalWidth>0)ok++;else if(i.complete)bad++;});"
+    /* Broken ones are counted from their error events: a lazy image not yet
+     * fetched also has naturalWidth 0, and is not broken. */
+    "function count(){var ok=0;im.forEach(function(i){"
+    "if(i.complete&&i.naturalWidth>0)ok++;});"
     "b.dataset.loaded=ok;b.dataset.broken=bad;}\n"
     "im.forEach(function(i){i.addEventListener('load',count);"
-    "i.addEventListener('error',function(){count();"
+    "i.addEventListener('error',function(){bad++;count();"
     "var d=document.createElement('div');d.className='missing';"
     "d.textContent='thumbnail missing';i.replaceWith(d);});});\n"
     "count();\n"
