@@ -488,7 +488,8 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json)
         return cli_print_json(json_pack(
-            "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i}", "ok",
+            "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:f}",
+            "ok",
             1, "database", ctx->dbpath, "format", (int)in.format, "embedder",
             in.embedder, "embedder_desc", in.embedder_desc, "dim", (int)in.dim,
             "items", (json_int_t)in.items, "deleted", (json_int_t)in.deleted,
@@ -497,7 +498,7 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
             (int)in.hnsw_ef_construction, "graph_nodes", (json_int_t)in.graph_nodes,
             "disk_bytes", (json_int_t)in.disk_bytes, "map_bytes",
             (json_int_t)in.map_bytes, "ivf_nlist", (int)in.ivf_nlist,
-            "cluster_k", (int)in.cluster_k));
+            "cluster_k", (int)in.cluster_k, "dups_threshold", (double)in.dups_threshold));
     printf("database  %s\nformat    %u\nembedder  %s (%u dims)\nitems     %llu\n"
            "removed   %llu (tombstones)\nindex     HNSW M=%u ef_construction=%u, "
            "%llu nodes, %u levels\non disk   %.1f MiB (map %.1f MiB)\n",
@@ -510,6 +511,7 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
         printf("ivf       %u lists\n", in.ivf_nlist);
     if (in.cluster_k)
         printf("clusters  k=%u stored\n", in.cluster_k);
+    printf("dups      default threshold %.2f (this embedder's)\n", in.dups_threshold);
     return CLI_OK;
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
 
 typedef struct dups_args {
     pv_dups_opts o;
@@ -387,9 +388,15 @@ int cmd_dups(cli_ctx *ctx, int argc, char **argv)
         }
         json_decref(f);
     }
-    if (a.html_file) { /* HTML_REPORT_CALL */
-        cli_err(c->name, "--html: not wired yet");
-        rc |= CLI_ERR;
+    if (a.html_file) {
+        char err[PATH_MAX + 256] = "", title[PATH_MAX + 64];
+        snprintf(title, sizeof title, "pixvec dups: %s", ctx->dbpath ? ctx->dbpath : "");
+        if (cli_report_html(a.html_file, d, title, err, sizeof err) != 0) {
+            cli_err(c->name, "--html: %s", err);
+            rc |= CLI_ERR;
+        } else if (err[0]) {
+            cli_err(c->name, "--html: %s", err); /* thumbnails that failed: a warning */
+        }
     }
     if (a.json)
         doc = dups_json(d, &a);

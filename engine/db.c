@@ -290,6 +290,7 @@ int pv_db_info(pv_db *db, pv_info *out)
     snprintf(info.embedder, sizeof info.embedder, "%s", s->embedder);
     snprintf(info.embedder_desc, sizeof info.embedder_desc, "%s",
              db->emb->desc);
+    info.dups_threshold = db->emb->dups_threshold;
     *out = info;
     return PV_OK;
 }
