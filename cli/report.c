@@ -309,11 +309,14 @@ static void write_summary(FILE *f, const pv_dups *d, const char *prefix)
     snprintf(v, sizeof v, "%llu", (unsigned long long)d->scanned);
     summary_item(f, "images scanned", v);
     fputs("</dl>\n<p class=\"legend\">", f);
-    fprintf(f, "%s scan: %llu pairs at or above the threshold, found in "
-            "%.3g s. ", d->approximate
-                ? "Approximate (HNSW neighbours, each scored exactly)"
-                : "Exact (all pairs)",
-            (unsigned long long)d->pairs, d->seconds);
+    fprintf(f, "%s scan: %llu pairs at or above the threshold, found in ",
+            d->approximate ? "Approximate (HNSW neighbours, each scored exactly)"
+                           : "Exact (all pairs)",
+            (unsigned long long)d->pairs);
+    if (d->seconds < 0.01)
+        fputs("under 0.01 s. ", f);
+    else
+        fprintf(f, "%.2f s. ", d->seconds);
     if (prefix[0] != '\0') {
         fputs("Paths are shown relative to <code>", f);
         html_esc(f, prefix);
