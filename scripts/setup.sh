@@ -13,7 +13,7 @@ PKGS=(
   lomiri-wallpapers-20.04
 )
 if [ "${1:-}" = "--bench" ]; then
-  PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy)
+  PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy ukui-wallpapers sway-backgrounds)
 fi
 
 missing=()
