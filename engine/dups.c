@@ -217,7 +217,7 @@ static void *approx_run(void *arg)
                 break;
             /* A full list whose last hit is still a pair: there may be more
              * partners beyond it. Ask again with twice as many. */
-            if (nh < k + 1 || !(hits[nh - 1].score >= w->thr) || k >= ds->scanned)
+            if (nh < k + 1 || !(hits[nh - 1].score >= w->thr) || k >= ds->n)
                 break;
             k *= 2;
         }
