@@ -291,6 +291,32 @@ static int pair_push(struct pair_buf *pb, uint32_t a, uint32_t b, float s)
 /* On failure *npairs and *flops are left as they were; *pairs may have been
  * moved by realloc (it always points at the caller's live array), and what
  * lies past *npairs in it is not part of the answer. */
+/* Nearest scores of one score row: *ba = max(*ba, row[c0..n)) and
+ * bcol[c] = max(bcol[c], row[c]); separate loops the compiler vectorises
+ * (one pass over scores the sgemm just wrote, still in cache). */
+static void row_max(const float *row, size_t c0, size_t n, float *bcol, float *ba)
+{
+    float m = *ba;
+    for (size_t c = c0; c < n; c++)
+        m = row[c] > m ? row[c] : m;
+    for (size_t c = c0; c < n; c++)
+        bcol[c] = row[c] > bcol[c] ? row[c] : bcol[c];
+    *ba = m;
+}
+
+static void row_max_kept(const float *row, size_t c0, size_t n, const uint8_t *kept,
+                         float *bcol, float *ba)
+{
+    float m = *ba;
+    for (size_t c = c0; c < n; c++) {
+        if (!kept[c])
+            continue;
+        m = row[c] > m ? row[c] : m;
+        bcol[c] = row[c] > bcol[c] ? row[c] : bcol[c];
+    }
+    *ba = m;
+}
+
 int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
                   void *keep_ctx, const uint8_t *side, float *best,
                   flat_pair **pairs, size_t *npairs, double *flops)
@@ -324,15 +350,17 @@ int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
             goto done;
         }
     }
+    /* chunk_live[c]: 0 none kept, 1 some, 2 all (then no per-row test). */
     for (uint32_t c = 0; c < nch; c++) {
-        uint8_t any = 0;
+        uint8_t any = 0, all = 1;
         for (uint32_t r = 0; r < set->n[c]; r++) {
             uint8_t k = keep ? (keep(keep_ctx, c * set->chunk_cap + r) != 0) : 1;
             if (kept)
                 kept[c * cap + r] = k;
             any |= k;
+            all &= k;
         }
-        chunk_live[c] = any;
+        chunk_live[c] = (uint8_t)(any + (any && all));
     }
 
     /* Rows of chunk i per sgemm: the score block (rows x <= cap) stays
@@ -358,7 +386,7 @@ int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
             goto done;
         }
         const uint32_t ibase = i * set->chunk_cap;
-        const uint8_t *ikept = kept ? kept + i * cap : NULL;
+        const uint8_t *ikept = kept && chunk_live[i] != 2 ? kept + i * cap : NULL;
         for (uint32_t j = i; j < nch; j++) {
             const size_t nj = set->n[j];
             if (!nj || !chunk_live[j])
@@ -372,7 +400,7 @@ int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
                 }
             }
             const uint32_t jbase = j * set->chunk_cap;
-            const uint8_t *jkept = kept ? kept + j * cap : NULL;
+            const uint8_t *jkept = kept && chunk_live[j] != 2 ? kept + j * cap : NULL;
             for (size_t r0 = 0; r0 < ni; r0 += rb) {
                 size_t rows = ni - r0 < rb ? ni - r0 : rb;
                 /* Diagonal block: row r pairs only with columns > r, so
@@ -394,7 +422,8 @@ int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
                     /* In the diagonal block, column cc is id c0+cc; the
                      * first one above a is a+1-ibase, i.e. cc = r. */
                     size_t cc = (j == i) ? r : 0;
-                    if (!side && !best) {
+                    if (!side) {
+                        const size_t cc0 = cc;
                         for (; cc < cols; cc++) {
                             if (!(row[cc] >= threshold))
                                 continue;
@@ -405,6 +434,11 @@ int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
                             if (rc)
                                 goto done;
                         }
+                        if (best && !jkept)
+                            row_max(row, cc0, cols, best + jbase + c0, &best[a]);
+                        else if (best)
+                            row_max_kept(row, cc0, cols, jkept + c0, best + jbase + c0,
+                                         &best[a]);
                         continue;
                     }
                     /* Sides and nearest scores: every kept pair is looked

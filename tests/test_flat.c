@@ -826,3 +826,54 @@ Test(flat, groups_from_pairs)
     tset_free(&t);
     free(data);
 }
+
+/* Sides and nearest scores (the dups scan's --across and histograms):
+ * against a double-precision brute force, with and without a keep filter,
+ * over chunk sizes that split the set unevenly. */
+Test(flat, allpairs_sides_and_nearest_scores)
+{
+    enum { N = 300, DIM = 24 };
+    const float thr = 0.9f;
+    static const uint32_t caps[] = {7, 64, 300};
+    float *data = planted(N, DIM);
+    uint8_t side[N];
+    for (uint32_t i = 0; i < N; i++)
+        side[i] = (uint8_t)(1 + (i * 7919u) % 3 % 2); /* 1 or 2, mixed */
+    for (size_t ci = 0; ci < 3; ci++)
+        for (uint32_t mod = 0; mod <= 5; mod += 5)
+            for (int use_side = 0; use_side <= 1; use_side++) {
+                tset t;
+                keep_ctx kc = {mod, 0, NULL};
+                float best[N];
+                flat_pair *pairs = NULL;
+                size_t np = 0;
+                for (uint32_t i = 0; i < N; i++)
+                    best[i] = -2.0f;
+                tset_build(&t, data, N, DIM, caps[ci], 0);
+                cr_assert_eq(flat_allpairs(&t.set, thr, keep_mod, &kc, use_side ? side : NULL,
+                                           best, &pairs, &np, NULL),
+                             0);
+                size_t want = 0;
+                for (uint32_t a = 0; a < N; a++) {
+                    double b_ref = -2.0;
+                    for (uint32_t b = 0; b < N; b++) {
+                        if (b == a || !kept(mod, a) || !kept(mod, b) ||
+                            (use_side && side[a] == side[b]))
+                            continue;
+                        double s = dot_d(data + (size_t)a * DIM, data + (size_t)b * DIM, DIM);
+                        b_ref = s > b_ref ? s : b_ref;
+                        want += b > a && s >= thr + 1e-5;
+                    }
+                    cr_assert(fabs(best[a] - b_ref) < 1e-5, "cap %u mod %u side %d id %u: %f vs %f",
+                              caps[ci], mod, use_side, a, best[a], b_ref);
+                }
+                for (size_t p = 0; p < np; p++) {
+                    cr_assert(kept(mod, pairs[p].a) && kept(mod, pairs[p].b));
+                    cr_assert(!use_side || side[pairs[p].a] != side[pairs[p].b]);
+                }
+                cr_assert_geq(np, want, "every pair clearly above the threshold is found");
+                free(pairs);
+                tset_free(&t);
+            }
+    free(data);
+}
