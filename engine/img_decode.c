@@ -44,7 +44,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,17 +59,6 @@
 
 static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 static const uint8_t jpeg_magic[3] = {0xff, 0xd8, 0xff};
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 img_kind img_sniff(const uint8_t *buf, size_t n)
 {
@@ -106,13 +94,6 @@ static inline uint32_t over_white(uint32_t c, uint32_t a)
 
 /* ---- files --------------------------------------------------------------- */
 
-static void errno_text(int e, char *buf, size_t len)
-{
-    /* strerror() may share a static buffer between the worker threads. */
-    if (strerror_r(e, buf, len) != 0)
-        snprintf(buf, len, "error %d", e);
-}
-
 int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
                   size_t errlen)
 {
@@ -123,45 +104,45 @@ int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
     char etext[128];
 
     if (path == NULL || buf == NULL || n == NULL) {
-        set_err(err, errlen, "bad argument");
+        pv_set_err(err, errlen, "bad argument");
         return PV_EINVAL;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        errno_text(errno, etext, sizeof etext);
-        set_err(err, errlen, "cannot open: %s", etext);
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "cannot open: %s", etext);
         goto done;
     }
     if (fstat(fd, &st) != 0) {
-        errno_text(errno, etext, sizeof etext);
-        set_err(err, errlen, "cannot stat: %s", etext);
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "cannot stat: %s", etext);
         goto done;
     }
     if (S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "is a directory");
+        pv_set_err(err, errlen, "is a directory");
         goto done;
     }
     /* A pipe or device has no size to check against the limit up front. */
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "not a regular file");
+        pv_set_err(err, errlen, "not a regular file");
         goto done;
     }
     if (st.st_size == 0) {
         rc = PV_EEMPTY;
-        set_err(err, errlen, "empty file (0 bytes)");
+        pv_set_err(err, errlen, "empty file (0 bytes)");
         goto done;
     }
     if ((uint64_t)st.st_size > PV_MAX_FILE_BYTES) {
         rc = PV_ETOOBIG;
-        set_err(err, errlen, "file is %llu bytes, more than the limit of %u",
-                (unsigned long long)st.st_size, (unsigned)PV_MAX_FILE_BYTES);
+        pv_set_err(err, errlen, "file is %llu bytes, more than the limit of %u",
+                   (unsigned long long)st.st_size, (unsigned)PV_MAX_FILE_BYTES);
         goto done;
     }
     size = (size_t)st.st_size;
     data = pv_alloc_array(size, 1);
     if (data == NULL) {
         rc = PV_ENOMEM;
-        set_err(err, errlen, "out of memory for %zu bytes", size);
+        pv_set_err(err, errlen, "out of memory for %zu bytes", size);
         goto done;
     }
     while (got < size) {
@@ -169,8 +150,8 @@ int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            errno_text(errno, etext, sizeof etext);
-            set_err(err, errlen, "read error: %s", etext);
+            pv_errno_text(errno, etext, sizeof etext);
+            pv_set_err(err, errlen, "read error: %s", etext);
             goto done;
         }
         if (r == 0) /* the file shrank since fstat: keep what is there */
@@ -179,7 +160,7 @@ int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
     }
     if (got == 0) {
         rc = PV_EEMPTY;
-        set_err(err, errlen, "empty file (0 bytes)");
+        pv_set_err(err, errlen, "empty file (0 bytes)");
         goto done;
     }
     *buf = data;
@@ -414,14 +395,14 @@ static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
 
 #if SIZE_MAX > ULONG_MAX
     if (n > ULONG_MAX) {
-        set_err(err, errlen, "file too large");
+        pv_set_err(err, errlen, "file too large");
         return PV_ETOOBIG;
     }
 #endif
     /* On the heap: the decompress struct and jmp_buf are large. */
     j = calloc(1, sizeof *j);
     if (j == NULL) {
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         return PV_ENOMEM;
     }
     j->buf = buf;
@@ -436,7 +417,8 @@ static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
 
     rc = jpeg_run(j);
     if (rc != PV_OK) {
-        set_err(err, errlen, "%s", j->jerr.msg[0] ? j->jerr.msg : "bad JPEG");
+        pv_set_err(err, errlen, "%s",
+                   j->jerr.msg[0] ? j->jerr.msg : "bad JPEG");
         goto done;
     }
     im.w = j->cinfo.output_width;
@@ -455,7 +437,8 @@ static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
     }
     rc = img_orient(&im, j->orientation);
     if (rc != PV_OK) {
-        set_err(err, errlen, "out of memory while applying EXIF orientation");
+        pv_set_err(err, errlen,
+                   "out of memory while applying EXIF orientation");
         goto done;
     }
     *out = im;
@@ -615,12 +598,12 @@ static int png_decode(const uint8_t *buf, size_t n, uint32_t channels,
         j.info = png_create_info_struct(j.png);
     if (j.png == NULL || j.info == NULL) {
         rc = PV_ENOMEM;
-        set_err(err, errlen, "out of memory");
+        pv_set_err(err, errlen, "out of memory");
         goto done;
     }
     rc = png_run(&j);
     if (rc != PV_OK) {
-        set_err(err, errlen, "%s", j.msg[0] ? j.msg : "bad PNG");
+        pv_set_err(err, errlen, "%s", j.msg[0] ? j.msg : "bad PNG");
         goto done;
     }
     im.w = im.orig_w = j.w;
@@ -633,7 +616,7 @@ static int png_decode(const uint8_t *buf, size_t n, uint32_t channels,
         im.px = pv_alloc_array((size_t)j.w * j.h, channels);
         if (im.px == NULL) {
             rc = PV_ENOMEM;
-            set_err(err, errlen, "out of memory for %ux%u", j.w, j.h);
+            pv_set_err(err, errlen, "out of memory for %ux%u", j.w, j.h);
             goto done;
         }
         png_convert(j.raw, j.pc, im.px, channels, (size_t)j.w * j.h);
@@ -680,11 +663,11 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (out == NULL || (channels != 1 && channels != 3) || (buf == NULL && n)) {
-        set_err(err, errlen, "bad argument");
+        pv_set_err(err, errlen, "bad argument");
         return PV_EINVAL;
     }
     if (n == 0) {
-        set_err(err, errlen, "empty file (0 bytes)");
+        pv_set_err(err, errlen, "empty file (0 bytes)");
         return PV_EEMPTY;
     }
     switch (img_sniff(buf, n)) {
@@ -698,10 +681,11 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
     /* Too short for a whole signature, but the start of one: truncated. */
     if ((n < sizeof png_magic && memcmp(buf, png_magic, n) == 0) ||
         (n < sizeof jpeg_magic && memcmp(buf, jpeg_magic, n) == 0 && n >= 2)) {
-        set_err(err, errlen, "truncated after %zu bytes of the file signature", n);
+        pv_set_err(err, errlen,
+                   "truncated after %zu bytes of the file signature", n);
         return PV_EDECODE;
     }
     describe_start(buf, n, start, sizeof start);
-    set_err(err, errlen, "not a JPEG or PNG file (starts with %s)", start);
+    pv_set_err(err, errlen, "not a JPEG or PNG file (starts with %s)", start);
     return PV_EFORMAT;
 }

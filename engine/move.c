@@ -63,23 +63,6 @@
 
 /* ---- messages -------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void errno_text(int e, char *buf, size_t len)
-{
-    if (strerror_r(e, buf, len) != 0)
-        snprintf(buf, len, "error %d", e);
-}
-
 static int code_of_errno(int e)
 {
     switch (e) {
@@ -476,7 +459,7 @@ static int move_fail(move_ctx *m, int rc, const char *path, const char *fmt,
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        set_err(m->err, m->errlen, "%s: %s", path, msg);
+        pv_set_err(m->err, m->errlen, "%s: %s", path, msg);
     }
     return rc;
 }
@@ -485,7 +468,7 @@ static int move_errno(move_ctx *m, const char *path, const char *what, int e)
 {
     char etext[128];
 
-    errno_text(e, etext, sizeof etext);
+    pv_errno_text(e, etext, sizeof etext);
     return move_fail(m, code_of_errno(e), path, "%s: %s", what, etext);
 }
 
@@ -627,34 +610,34 @@ int pv_move_files(const char *const *paths, size_t n, const char *root,
     m.errlen = errlen;
     if ((paths == NULL && n > 0) || root == NULL || dest_dir == NULL ||
         undo_file == NULL || dest_dir[0] == '\0' || undo_file[0] == '\0') {
-        set_err(err, errlen, "move: missing paths, root, destination or undo "
-                "file");
+        pv_set_err(err, errlen,
+                   "move: missing paths, root, destination or undo file");
         goto done;
     }
     if (root[0] != '/') {
-        set_err(err, errlen, "%s: root must be an absolute folder", root);
+        pv_set_err(err, errlen, "%s: root must be an absolute folder", root);
         goto done;
     }
     rroot = realpath(root, NULL);
     if (rroot == NULL || stat(rroot, &st) != 0 || !S_ISDIR(st.st_mode)) {
         e = rroot == NULL ? errno : ENOTDIR;
-        errno_text(e, etext, sizeof etext);
-        set_err(err, errlen, "%s: root: %s", root, etext);
+        pv_errno_text(e, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: root: %s", root, etext);
         rc = code_of_errno(e);
         goto done;
     }
     if ((e = mkdir_p(dest_dir)) != 0 || (rdest = realpath(dest_dir, NULL)) == NULL) {
         e = e ? e : errno;
-        errno_text(e, etext, sizeof etext);
-        set_err(err, errlen, "%s: cannot create the destination: %s", dest_dir,
-                etext);
+        pv_errno_text(e, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot create the destination: %s",
+                   dest_dir, etext);
         rc = code_of_errno(e);
         goto done;
     }
     /* Moving into root itself would only rename files in place. */
     if (strcmp(rroot, rdest) == 0) {
-        set_err(err, errlen, "%s: the destination is the root folder itself",
-                dest_dir);
+        pv_set_err(err, errlen, "%s: the destination is the root folder itself",
+                   dest_dir);
         goto done;
     }
     created = lstat(undo_file, &st) != 0;
@@ -662,9 +645,9 @@ int pv_move_files(const char *const *paths, size_t n, const char *root,
     m.undo_fd = open(undo_file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (m.undo_fd < 0 || (created && (e = fsync_parent(undo_file)) != 0)) {
         e = m.undo_fd < 0 ? errno : e;
-        errno_text(e, etext, sizeof etext);
-        set_err(err, errlen, "%s: cannot open the undo list: %s", undo_file,
-                etext);
+        pv_errno_text(e, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot open the undo list: %s", undo_file,
+                   etext);
         rc = PV_EIO;
         goto done;
     }
@@ -707,21 +690,21 @@ static int undo_read(const char *undo_file, char **out, size_t *len, char *err,
     fd = open(undo_file, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0) {
         e = errno;
-        errno_text(e, etext, sizeof etext);
-        set_err(err, errlen, "%s: cannot read the undo list: %s", undo_file,
-                etext);
+        pv_errno_text(e, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot read the undo list: %s", undo_file,
+                   etext);
         rc = e == ENOENT ? PV_ENOTFOUND : PV_EIO;
         goto done;
     }
     if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MOVE_MAX_UNDO_BYTES) {
-        set_err(err, errlen, "%s: not an undo list (not a regular file, or "
-                "larger than 1 GiB)", undo_file);
+        pv_set_err(err, errlen, "%s: not an undo list (not a regular file, or "
+                   "larger than 1 GiB)", undo_file);
         rc = PV_EINVAL;
         goto done;
     }
     buf = malloc((size_t)st.st_size + 1);
     if (buf == NULL) {
-        set_err(err, errlen, "%s: out of memory", undo_file);
+        pv_set_err(err, errlen, "%s: out of memory", undo_file);
         rc = PV_ENOMEM;
         goto done;
     }
@@ -730,9 +713,9 @@ static int undo_read(const char *undo_file, char **out, size_t *len, char *err,
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
-            errno_text(errno, etext, sizeof etext);
-            set_err(err, errlen, "%s: cannot read the undo list: %s",
-                    undo_file, etext);
+            pv_errno_text(errno, etext, sizeof etext);
+            pv_set_err(err, errlen, "%s: cannot read the undo list: %s",
+                       undo_file, etext);
             goto done;
         }
         if (k == 0)
@@ -838,7 +821,7 @@ int pv_undo_moves(const char *undo_file, size_t *restored, size_t *failed,
     m.errlen = errlen;
     m.undo_fd = -1;
     if (undo_file == NULL || undo_file[0] == '\0') {
-        set_err(err, errlen, "undo: no undo list given");
+        pv_set_err(err, errlen, "undo: no undo list given");
         rc = PV_EINVAL;
         goto done;
     }
@@ -849,7 +832,7 @@ int pv_undo_moves(const char *undo_file, size_t *restored, size_t *failed,
      * counts too. len + 1 bounds the count. */
     lines = pv_alloc_array(len + 1, sizeof *lines);
     if (lines == NULL) {
-        set_err(err, errlen, "%s: out of memory", undo_file);
+        pv_set_err(err, errlen, "%s: out of memory", undo_file);
         rc = PV_ENOMEM;
         goto done;
     }

@@ -31,7 +31,6 @@
 #include <limits.h>
 #include <math.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,23 +486,6 @@ static int png_out_run(png_out *o, const canvas *c)
     return 0;
 }
 
-static void errno_text(int e, char *buf, size_t len)
-{
-    if (strerror_r(e, buf, len) != 0)
-        snprintf(buf, len, "error %d", e);
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* fsync the directory holding path, so a rename into it is durable. */
 static int fsync_parent(const char *path)
 {
@@ -542,22 +524,22 @@ static int write_png_atomic(const canvas *c, const char *dst, char *err,
         k = snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%d", dst, (long)getpid(),
                      attempt);
         if (k < 0 || (size_t)k >= sizeof tmp) {
-            set_err(err, errlen, "%s: path too long", dst);
+            pv_set_err(err, errlen, "%s: path too long", dst);
             rc = PV_EINVAL;
             tmp[0] = '\0';
             goto done;
         }
         o.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (o.fd < 0 && errno != EEXIST) {
-            errno_text(errno, etext, sizeof etext);
-            set_err(err, errlen, "%s: cannot create a temporary file: %s", dst,
-                    etext);
+            pv_errno_text(errno, etext, sizeof etext);
+            pv_set_err(err, errlen, "%s: cannot create a temporary file: %s", dst,
+                       etext);
             tmp[0] = '\0';
             goto done;
         }
     }
     if (o.fd < 0) {
-        set_err(err, errlen, "%s: no free temporary name", dst);
+        pv_set_err(err, errlen, "%s: no free temporary name", dst);
         tmp[0] = '\0';
         goto done;
     }
@@ -567,42 +549,42 @@ static int write_png_atomic(const canvas *c, const char *dst, char *err,
     if (o.png != NULL)
         o.info = png_create_info_struct(o.png);
     if (o.rows == NULL || o.png == NULL || o.info == NULL) {
-        set_err(err, errlen, "%s: out of memory", dst);
+        pv_set_err(err, errlen, "%s: out of memory", dst);
         rc = PV_ENOMEM;
         goto done;
     }
     if (png_out_run(&o, c) != 0) {
         if (o.eno != 0) {
-            errno_text(o.eno, etext, sizeof etext);
-            set_err(err, errlen, "%s: cannot write: %s", dst, etext);
+            pv_errno_text(o.eno, etext, sizeof etext);
+            pv_set_err(err, errlen, "%s: cannot write: %s", dst, etext);
         } else {
-            set_err(err, errlen, "%s: libpng: %s", dst, o.msg);
+            pv_set_err(err, errlen, "%s: libpng: %s", dst, o.msg);
         }
         goto done;
     }
     if (fsync(o.fd) != 0) {
-        errno_text(errno, etext, sizeof etext);
-        set_err(err, errlen, "%s: cannot sync: %s", dst, etext);
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot sync: %s", dst, etext);
         goto done;
     }
     k = close(o.fd);
     o.fd = -1;
     if (k != 0) {
-        errno_text(errno, etext, sizeof etext);
-        set_err(err, errlen, "%s: cannot write: %s", dst, etext);
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot write: %s", dst, etext);
         goto done;
     }
     if (rename(tmp, dst) != 0) {
-        errno_text(errno, etext, sizeof etext);
-        set_err(err, errlen, "%s: cannot rename into place: %s", dst, etext);
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot rename into place: %s", dst, etext);
         goto done;
     }
     tmp[0] = '\0'; /* renamed: nothing to remove */
     /* The file is complete either way; a failed directory sync only means
      * the rename might not survive a crash, which the caller should hear. */
     if (fsync_parent(dst) != 0) {
-        errno_text(errno, etext, sizeof etext);
-        set_err(err, errlen, "%s: cannot sync its folder: %s", dst, etext);
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot sync its folder: %s", dst, etext);
         goto done;
     }
     rc = PV_OK;
@@ -631,51 +613,51 @@ int pv_histogram_png(const pv_hist_plot *p, const char *dst, char *err,
 
     memset(&c, 0, sizeof c);
     if (p == NULL || dst == NULL || dst[0] == '\0') {
-        set_err(err, errlen, "histogram: no plot or no destination given");
+        pv_set_err(err, errlen, "histogram: no plot or no destination given");
         goto done;
     }
     if (p->values == NULL && p->n > 0) {
-        set_err(err, errlen, "%s: %zu values but no array", dst, p->n);
+        pv_set_err(err, errlen, "%s: %zu values but no array", dst, p->n);
         goto done;
     }
     /* isfinite: a NaN or infinite end leaves no bin width to divide by. */
     if (!isfinite(p->lo) || !isfinite(p->hi) || !(p->lo < p->hi)) {
-        set_err(err, errlen, "%s: the range [%g, %g] is not finite and "
-                "increasing", dst, (double)p->lo, (double)p->hi);
+        pv_set_err(err, errlen, "%s: the range [%g, %g] is not finite and "
+                   "increasing", dst, (double)p->lo, (double)p->hi);
         goto done;
     }
     /* An infinite mark is outside [lo, hi], so not drawn; NaN is a caller's
      * bug (a threshold computed from nothing), not a request for no line. */
     if (isnan(p->mark)) {
-        set_err(err, errlen, "%s: the mark is NaN", dst);
+        pv_set_err(err, errlen, "%s: the mark is NaN", dst);
         goto done;
     }
     w = p->width ? p->width : PLOT_DEFAULT_W;
     h = p->height ? p->height : PLOT_DEFAULT_H;
     if (w < PLOT_MIN_SIDE || w > PLOT_MAX_SIDE || h < PLOT_MIN_SIDE ||
         h > PLOT_MAX_SIDE) {
-        set_err(err, errlen, "%s: size %ux%u is outside %u..%u per side", dst,
-                (unsigned)w, (unsigned)h, PLOT_MIN_SIDE, PLOT_MAX_SIDE);
+        pv_set_err(err, errlen, "%s: size %ux%u is outside %u..%u per side",
+                   dst, (unsigned)w, (unsigned)h, PLOT_MIN_SIDE, PLOT_MAX_SIDE);
         goto done;
     }
     bins = p->bins ? p->bins : PLOT_DEFAULT_BINS;
     if (bins > PLOT_MAX_BINS) {
-        set_err(err, errlen, "%s: %u bins, more than %u", dst, (unsigned)bins,
-                PLOT_MAX_BINS);
+        pv_set_err(err, errlen, "%s: %u bins, more than %u", dst,
+                   (unsigned)bins, PLOT_MAX_BINS);
         goto done;
     }
     range = (double)p->hi - (double)p->lo;
     if (!isfinite(range)) {
-        set_err(err, errlen, "%s: the range [%g, %g] is too wide", dst,
-                (double)p->lo, (double)p->hi);
+        pv_set_err(err, errlen, "%s: the range [%g, %g] is too wide", dst,
+                   (double)p->lo, (double)p->hi);
         goto done;
     }
 
     counts = pv_calloc_array(bins, sizeof *counts);
     c.px = pv_alloc_array((size_t)w * h, 3);
     if (counts == NULL || c.px == NULL) {
-        set_err(err, errlen, "%s: out of memory for %ux%u", dst, (unsigned)w,
-                (unsigned)h);
+        pv_set_err(err, errlen, "%s: out of memory for %ux%u", dst, (unsigned)w,
+                   (unsigned)h);
         rc = PV_ENOMEM;
         goto done;
     }

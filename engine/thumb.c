@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,23 +39,6 @@
 
 #define THUMB_MAX_SIDE 4096u  /* a thumbnail, not a re-encode of the photo */
 #define THUMB_TMP_TRIES 100
-
-static void thumb_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void thumb_errno(int e, char *buf, size_t len)
-{
-    if (strerror_r(e, buf, len) != 0)
-        snprintf(buf, len, "error %d", e);
-}
 
 /* ---- size ---------------------------------------------------------------- */
 
@@ -178,7 +160,7 @@ static int thumb_write_atomic(const char *dst, const unsigned char *data,
     for (i = 0; i < THUMB_TMP_TRIES && fd < 0; i++) {
         k = snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%d", dst, (long)getpid(), i);
         if (k < 0 || (size_t)k >= sizeof tmp) {
-            thumb_err(err, errlen, "%s: path too long", dst);
+            pv_set_err(err, errlen, "%s: path too long", dst);
             tmp[0] = '\0';
             rc = PV_EINVAL;
             goto done;
@@ -187,14 +169,14 @@ static int thumb_write_atomic(const char *dst, const unsigned char *data,
          * made; 0666 leaves the permissions to the umask. */
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST) {
-            thumb_errno(errno, why, sizeof why);
-            thumb_err(err, errlen, "%s: cannot create: %s", dst, why);
+            pv_errno_text(errno, why, sizeof why);
+            pv_set_err(err, errlen, "%s: cannot create: %s", dst, why);
             tmp[0] = '\0';
             goto done;
         }
     }
     if (fd < 0) {
-        thumb_err(err, errlen, "%s: no free temporary name", dst);
+        pv_set_err(err, errlen, "%s: no free temporary name", dst);
         tmp[0] = '\0';
         goto done;
     }
@@ -203,22 +185,22 @@ static int thumb_write_atomic(const char *dst, const unsigned char *data,
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            thumb_errno(w < 0 ? errno : ENOSPC, why, sizeof why);
-            thumb_err(err, errlen, "%s: cannot write: %s", dst, why);
+            pv_errno_text(w < 0 ? errno : ENOSPC, why, sizeof why);
+            pv_set_err(err, errlen, "%s: cannot write: %s", dst, why);
             goto done;
         }
         off += (size_t)w;
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
         fd = -1;
-        thumb_errno(errno, why, sizeof why);
-        thumb_err(err, errlen, "%s: cannot write: %s", dst, why);
+        pv_errno_text(errno, why, sizeof why);
+        pv_set_err(err, errlen, "%s: cannot write: %s", dst, why);
         goto done;
     }
     fd = -1;
     if (rename(tmp, dst) != 0) {
-        thumb_errno(errno, why, sizeof why);
-        thumb_err(err, errlen, "%s: cannot rename into place: %s", dst, why);
+        pv_errno_text(errno, why, sizeof why);
+        pv_set_err(err, errlen, "%s: cannot rename into place: %s", dst, why);
         goto done;
     }
     tmp[0] = '\0';
@@ -253,27 +235,27 @@ int pv_thumbnail(const char *src, uint32_t max_side, int quality,
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (src == NULL || dst == NULL || src[0] == '\0' || dst[0] == '\0') {
-        thumb_err(err, errlen, "thumbnail: no source or destination given");
+        pv_set_err(err, errlen, "thumbnail: no source or destination given");
         goto done;
     }
     if (max_side == 0 || max_side > THUMB_MAX_SIDE || quality < 1 ||
         quality > 100) {
-        thumb_err(err, errlen,
-                  "%s: thumbnail side %u (1..%u) or quality %d (1..100) out "
-                  "of range", src, max_side, THUMB_MAX_SIDE, quality);
+        pv_set_err(err, errlen,
+                   "%s: thumbnail side %u (1..%u) or quality %d (1..100) out "
+                   "of range", src, max_side, THUMB_MAX_SIDE, quality);
         goto done;
     }
     why[0] = '\0';
     rc = img_read_file(src, &buf, &n, why, sizeof why);
     if (rc != PV_OK) {
-        thumb_err(err, errlen, "%s: %s", src, why);
+        pv_set_err(err, errlen, "%s: %s", src, why);
         goto done;
     }
     rc = img_decode(buf, n, 3, max_side, max_side, &im, why, sizeof why);
     free(buf);
     buf = NULL;
     if (rc != PV_OK) {
-        thumb_err(err, errlen, "%s: %s", src, why);
+        pv_set_err(err, errlen, "%s: %s", src, why);
         goto done;
     }
     if (src_w != NULL)
@@ -297,14 +279,14 @@ int pv_thumbnail(const char *src, uint32_t max_side, int quality,
         th.px = pv_alloc_array((size_t)tw * tht, 3);
         if (th.px == NULL) {
             rc = PV_ENOMEM;
-            thumb_err(err, errlen, "%s: out of memory for a %ux%u thumbnail",
-                      src, tw, tht);
+            pv_set_err(err, errlen, "%s: out of memory for a %ux%u thumbnail",
+                       src, tw, tht);
             goto done;
         }
         rc = img_resize_area(im.px, im.w, im.h, 3, th.px, tw, tht);
         if (rc != PV_OK) {
-            thumb_err(err, errlen, "%s: cannot scale: %s", src,
-                      pv_strerror(rc));
+            pv_set_err(err, errlen, "%s: cannot scale: %s", src,
+                       pv_strerror(rc));
             goto done;
         }
     }
@@ -312,7 +294,7 @@ int pv_thumbnail(const char *src, uint32_t max_side, int quality,
     j = calloc(1, sizeof *j);
     if (j == NULL) {
         rc = PV_ENOMEM;
-        thumb_err(err, errlen, "%s: out of memory", src);
+        pv_set_err(err, errlen, "%s: out of memory", src);
         goto done;
     }
     j->ci.err = jpeg_std_error(&j->jerr.pub);
@@ -320,8 +302,8 @@ int pv_thumbnail(const char *src, uint32_t max_side, int quality,
     j->jerr.pub.output_message = thumb_jpeg_output_message;
     if (thumb_encode_run(j, &th, quality) != 0) {
         rc = PV_EIO;
-        thumb_err(err, errlen, "%s: cannot encode the thumbnail: %s", dst,
-                  j->jerr.msg);
+        pv_set_err(err, errlen, "%s: cannot encode the thumbnail: %s", dst,
+                   j->jerr.msg);
         goto done;
     }
     rc = thumb_write_atomic(dst, j->out, (size_t)j->outlen, err, errlen);

@@ -1,11 +1,15 @@
 /*
- * pv_util.c - checked allocation and a monotonic clock, used by every room.
+ * pv_util.c - checked allocation, a monotonic clock and error messages, used
+ * by every room.
  * Lives in storage/, the lowest room, so that index/ and engine/ may both
  * include it without an arrow pointing up.
  */
 #include "pv_util.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 void *pv_alloc_array(size_t n, size_t size)
@@ -47,4 +51,22 @@ double pv_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void pv_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void pv_errno_text(int e, char *buf, size_t len)
+{
+    /* XSI strerror_r (int result): _XOPEN_SOURCE=700 and no _GNU_SOURCE. */
+    if (strerror_r(e, buf, len) != 0)
+        snprintf(buf, len, "error %d", e);
 }

@@ -1,5 +1,6 @@
 /*
- * util.h - small helpers shared by every room: checked allocation, timing.
+ * util.h - small helpers shared by every room: checked allocation, timing,
+ * error messages, and writing a whole file atomically.
  */
 #ifndef PV_UTIL_H
 #define PV_UTIL_H
@@ -16,6 +17,20 @@ void *pv_calloc_array(size_t n, size_t size);
 void *pv_realloc_array(void *p, size_t n, size_t size);
 /* Monotonic seconds. */
 double pv_now(void);
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PV_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PV_PRINTF(f, a)
+#endif
+
+/* Format a message into err (errlen bytes, always NUL-terminated, cut to
+ * fit); does nothing when err is NULL or errlen is 0. The err/errlen pair
+ * that every engine call takes for its human-readable reason. */
+void pv_set_err(char *err, size_t errlen, const char *fmt, ...) PV_PRINTF(3, 4);
+/* strerror_r(e) into buf (len bytes), or "error E" when there is no text;
+ * thread-safe, unlike strerror. */
+void pv_errno_text(int e, char *buf, size_t len);
 
 /* splitmix64 (Steele, Lea, Flood 2014): the next 64 random bits of the
  * generator *state; any seed works. Reproducible across machines. */
