@@ -17,25 +17,23 @@
  * overlap. On a log scale the axis runs from 0.5 to the next power of ten
  * above the largest count, so a bin holding a single value still shows a bar.
  *
- * The PNG goes to a temporary file next to dst (created with O_EXCL), is
- * fsync'ed and renamed over dst, and the directory is fsync'ed: dst is either
- * the old file or the whole new one, never half written. libpng reports
- * errors through a callback that longjmps; as in img_decode.c all state the
- * error path needs lives in a job struct, not in locals setjmp could clobber.
+ * The PNG is encoded in memory (a plot is mostly flat colour and compresses
+ * to a few tens of KiB) and then written by pv_write_file_atomic: a
+ * temporary file next to dst (created with O_EXCL), fsync'ed and renamed over
+ * dst, and the directory fsync'ed: dst is either the old file or the whole
+ * new one, never half written. A failed directory sync is reported, since the
+ * rename might then not survive a crash. libpng reports errors through a
+ * callback that longjmps; as in img_decode.c all state the error path needs
+ * lives in a job struct, not in locals setjmp could clobber.
  */
 #include "pixvec.h"
 #include "pv_util.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <png.h>
 
@@ -426,12 +424,13 @@ static void draw_plot(canvas *c, const pv_hist_plot *p, uint32_t bins,
 /* ---- writing --------------------------------------------------------------- */
 
 typedef struct png_out {
-    int fd;
     png_structp png;
     png_infop info;
     png_bytep *rows;
-    int eno;        /* errno of a failed write, 0 for a libpng error */
-    char msg[128];  /* libpng's message */
+    unsigned char *buf; /* the encoded PNG so far */
+    size_t len, cap;
+    int oom;            /* buf could not grow */
+    char msg[128];      /* libpng's message */
 } png_out;
 
 static void out_error(png_structp png, png_const_charp msg)
@@ -448,21 +447,28 @@ static void out_warning(png_structp png, png_const_charp msg)
     (void)msg;
 }
 
+/* Append to o->buf, doubling it as needed. */
 static void out_write(png_structp png, png_bytep data, size_t len)
 {
     png_out *o = png_get_io_ptr(png);
+    size_t cap = o->cap ? o->cap : 65536, need;
+    unsigned char *nb = o->buf;
 
-    while (len > 0) {
-        ssize_t k = write(o->fd, data, len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            o->eno = k < 0 ? errno : EIO;
-            png_error(png, "write failed");
-        }
-        data += k;
-        len -= (size_t)k;
+    if (len > SIZE_MAX - o->len) {
+        o->oom = 1;
+        png_error(png, "out of memory");
     }
+    need = o->len + len;
+    while (cap < need && cap <= SIZE_MAX / 2)
+        cap *= 2;
+    if (cap < need || (cap != o->cap && (nb = realloc(o->buf, cap)) == NULL)) {
+        o->oom = 1;
+        png_error(png, "out of memory");
+    }
+    o->buf = nb;
+    o->cap = cap;
+    memcpy(o->buf + o->len, data, len);
+    o->len = need;
 }
 
 static void out_flush(png_structp png) { (void)png; }
@@ -486,63 +492,14 @@ static int png_out_run(png_out *o, const canvas *c)
     return 0;
 }
 
-/* fsync the directory holding path, so a rename into it is durable. */
-static int fsync_parent(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int fd, rc;
-
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Encode c as PNG to dst through a temporary file beside it. */
-static int write_png_atomic(const canvas *c, const char *dst, char *err,
-                            size_t errlen)
+/* Encode c as PNG in memory, then write it to dst atomically. */
+static int write_png(const canvas *c, const char *dst, char *err,
+                     size_t errlen)
 {
     png_out o;
-    char tmp[PATH_MAX], etext[128];
-    int rc = PV_EIO, attempt, k;
+    int rc = PV_EIO;
 
     memset(&o, 0, sizeof o);
-    o.fd = -1;
-    tmp[0] = '\0';
-    /* O_EXCL on a name of our own: never follows or reuses another file,
-     * and 0666 leaves the permissions to the umask, as for any new file. */
-    for (attempt = 0; attempt < 100 && o.fd < 0; attempt++) {
-        k = snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%d", dst, (long)getpid(),
-                     attempt);
-        if (k < 0 || (size_t)k >= sizeof tmp) {
-            pv_set_err(err, errlen, "%s: path too long", dst);
-            rc = PV_EINVAL;
-            tmp[0] = '\0';
-            goto done;
-        }
-        o.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (o.fd < 0 && errno != EEXIST) {
-            pv_errno_text(errno, etext, sizeof etext);
-            pv_set_err(err, errlen, "%s: cannot create a temporary file: %s", dst,
-                       etext);
-            tmp[0] = '\0';
-            goto done;
-        }
-    }
-    if (o.fd < 0) {
-        pv_set_err(err, errlen, "%s: no free temporary name", dst);
-        tmp[0] = '\0';
-        goto done;
-    }
     o.rows = pv_alloc_array((size_t)c->h, sizeof *o.rows);
     o.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &o, out_error,
                                     out_warning);
@@ -554,48 +511,20 @@ static int write_png_atomic(const canvas *c, const char *dst, char *err,
         goto done;
     }
     if (png_out_run(&o, c) != 0) {
-        if (o.eno != 0) {
-            pv_errno_text(o.eno, etext, sizeof etext);
-            pv_set_err(err, errlen, "%s: cannot write: %s", dst, etext);
+        if (o.oom) {
+            pv_set_err(err, errlen, "%s: out of memory for the PNG", dst);
+            rc = PV_ENOMEM;
         } else {
             pv_set_err(err, errlen, "%s: libpng: %s", dst, o.msg);
         }
         goto done;
     }
-    if (fsync(o.fd) != 0) {
-        pv_errno_text(errno, etext, sizeof etext);
-        pv_set_err(err, errlen, "%s: cannot sync: %s", dst, etext);
-        goto done;
-    }
-    k = close(o.fd);
-    o.fd = -1;
-    if (k != 0) {
-        pv_errno_text(errno, etext, sizeof etext);
-        pv_set_err(err, errlen, "%s: cannot write: %s", dst, etext);
-        goto done;
-    }
-    if (rename(tmp, dst) != 0) {
-        pv_errno_text(errno, etext, sizeof etext);
-        pv_set_err(err, errlen, "%s: cannot rename into place: %s", dst, etext);
-        goto done;
-    }
-    tmp[0] = '\0'; /* renamed: nothing to remove */
-    /* The file is complete either way; a failed directory sync only means
-     * the rename might not survive a crash, which the caller should hear. */
-    if (fsync_parent(dst) != 0) {
-        pv_errno_text(errno, etext, sizeof etext);
-        pv_set_err(err, errlen, "%s: cannot sync its folder: %s", dst, etext);
-        goto done;
-    }
-    rc = PV_OK;
+    rc = pv_write_file_atomic(dst, o.buf, o.len, 1, err, errlen);
 done:
     if (o.png != NULL)
         png_destroy_write_struct(&o.png, o.info ? &o.info : NULL);
     free(o.rows);
-    if (o.fd >= 0)
-        close(o.fd);
-    if (tmp[0] != '\0')
-        unlink(tmp);
+    free(o.buf);
     return rc;
 }
 
@@ -682,7 +611,7 @@ int pv_histogram_png(const pv_hist_plot *p, const char *dst, char *err,
         c.s = 8;
     memset(c.px, 255, (size_t)w * h * 3);
     draw_plot(&c, p, bins, counts);
-    rc = write_png_atomic(&c, dst, err, errlen);
+    rc = write_png(&c, dst, err, errlen);
 done:
     free(counts);
     free(c.px);

@@ -13,10 +13,13 @@
  * never enlarged.
  *
  * The JPEG is encoded in memory (libjpeg-turbo, jpeg_mem_dest, baseline,
- * 4:2:0 as libjpeg defaults) and only then written: a temporary file in
- * dst's folder (O_EXCL, a name of our own), fsync, rename over dst, fsync of
- * the folder. dst is the old file or the whole new one, never half written,
- * and a failure removes the temporary file. libjpeg reports errors through
+ * 4:2:0 as libjpeg defaults) and only then written, by pv_write_file_atomic:
+ * a temporary file in dst's folder (O_EXCL, a name of our own), fsync,
+ * rename over dst, fsync of the folder. dst is the old file or the whole new
+ * one, never half written, and a failure removes the temporary file. A
+ * failed folder fsync is ignored: the thumbnail is whole either way, only its
+ * durability is in doubt, and a report can be made again. libjpeg reports
+ * errors through
  * error_exit; ours copies the message and longjmps, and as in img_decode.c
  * all state the error path touches lives in a job struct, not in locals that
  * longjmp could clobber.
@@ -25,20 +28,14 @@
 #include "pixvec.h"
 #include "pv_util.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jpeglib.h>
 
 #define THUMB_MAX_SIDE 4096u  /* a thumbnail, not a re-encode of the photo */
-#define THUMB_TMP_TRIES 100
 
 /* ---- size ---------------------------------------------------------------- */
 
@@ -120,100 +117,6 @@ static int thumb_encode_run(thumb_enc *j, const img *im, int quality)
     }
     jpeg_finish_compress(&j->ci);
     return 0;
-}
-
-/* ---- writing ------------------------------------------------------------- */
-
-/* fsync the folder holding path, so the rename into it survives a crash. */
-static int thumb_sync_folder(const char *path)
-{
-    char folder[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int fd, rc;
-
-    if (slash == NULL)
-        strcpy(folder, ".");
-    else if (slash == path)
-        strcpy(folder, "/");
-    else if ((size_t)(slash - path) < sizeof folder)
-        snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
-    else
-        return -1;
-    fd = open(folder, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Write n bytes to dst through a temporary file beside it. */
-static int thumb_write_atomic(const char *dst, const unsigned char *data,
-                              size_t n, char *err, size_t errlen)
-{
-    char tmp[PATH_MAX], why[128];
-    int fd = -1, rc = PV_EIO, i, k;
-    size_t off = 0;
-    ssize_t w;
-
-    tmp[0] = '\0';
-    for (i = 0; i < THUMB_TMP_TRIES && fd < 0; i++) {
-        k = snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%d", dst, (long)getpid(), i);
-        if (k < 0 || (size_t)k >= sizeof tmp) {
-            pv_set_err(err, errlen, "%s: path too long", dst);
-            tmp[0] = '\0';
-            rc = PV_EINVAL;
-            goto done;
-        }
-        /* O_EXCL: never write through a link or over a file someone else
-         * made; 0666 leaves the permissions to the umask. */
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) {
-            pv_errno_text(errno, why, sizeof why);
-            pv_set_err(err, errlen, "%s: cannot create: %s", dst, why);
-            tmp[0] = '\0';
-            goto done;
-        }
-    }
-    if (fd < 0) {
-        pv_set_err(err, errlen, "%s: no free temporary name", dst);
-        tmp[0] = '\0';
-        goto done;
-    }
-    while (off < n) {
-        w = write(fd, data + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            pv_errno_text(w < 0 ? errno : ENOSPC, why, sizeof why);
-            pv_set_err(err, errlen, "%s: cannot write: %s", dst, why);
-            goto done;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
-        pv_errno_text(errno, why, sizeof why);
-        pv_set_err(err, errlen, "%s: cannot write: %s", dst, why);
-        goto done;
-    }
-    fd = -1;
-    if (rename(tmp, dst) != 0) {
-        pv_errno_text(errno, why, sizeof why);
-        pv_set_err(err, errlen, "%s: cannot rename into place: %s", dst, why);
-        goto done;
-    }
-    tmp[0] = '\0';
-    /* The thumbnail is whole either way; only its durability is in doubt,
-     * and a report can be made again, so this is not worth failing for. */
-    (void)thumb_sync_folder(dst);
-    rc = PV_OK;
-done:
-    if (fd >= 0)
-        close(fd);
-    if (tmp[0] != '\0')
-        unlink(tmp);
-    return rc;
 }
 
 /* ---- the public call ----------------------------------------------------- */
@@ -306,7 +209,7 @@ int pv_thumbnail(const char *src, uint32_t max_side, int quality,
                    j->jerr.msg);
         goto done;
     }
-    rc = thumb_write_atomic(dst, j->out, (size_t)j->outlen, err, errlen);
+    rc = pv_write_file_atomic(dst, j->out, (size_t)j->outlen, 0, err, errlen);
 done:
     if (j != NULL) {
         if (j->created)

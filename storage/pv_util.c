@@ -1,16 +1,27 @@
 /*
- * pv_util.c - checked allocation, a monotonic clock and error messages, used
- * by every room.
+ * pv_util.c - checked allocation, a monotonic clock, error messages and an
+ * atomic whole-file write (temporary file, fsync, rename, folder fsync: the
+ * sequence LMDB-free files such as plots and thumbnails need), used by every
+ * room.
  * Lives in storage/, the lowest room, so that index/ and engine/ may both
  * include it without an arrow pointing up.
  */
 #include "pv_util.h"
 
+#include "pixvec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+/* How many temporary names DST.tmp-PID-I to try before giving up. */
+#define PV_TMP_TRIES 100
 
 void *pv_alloc_array(size_t n, size_t size)
 {
@@ -69,4 +80,103 @@ void pv_errno_text(int e, char *buf, size_t len)
     /* XSI strerror_r (int result): _XOPEN_SOURCE=700 and no _GNU_SOURCE. */
     if (strerror_r(e, buf, len) != 0)
         snprintf(buf, len, "error %d", e);
+}
+
+/* fsync the folder holding path, so a rename into it survives a crash. */
+static int fsync_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int fd, rc;
+
+    if (slash == NULL)
+        strcpy(dir, ".");
+    else if (slash == path)
+        strcpy(dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return -1;
+    fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int pv_write_file_atomic(const char *dst, const void *data, size_t n,
+                         int folder_sync_required, char *err, size_t errlen)
+{
+    const unsigned char *p = data;
+    char tmp[PATH_MAX], etext[128];
+    int fd = -1, rc = PV_EIO, i, k;
+    size_t off = 0;
+    ssize_t w;
+
+    tmp[0] = '\0';
+    for (i = 0; i < PV_TMP_TRIES && fd < 0; i++) {
+        k = snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%d", dst, (long)getpid(), i);
+        if (k < 0 || (size_t)k >= sizeof tmp) {
+            pv_set_err(err, errlen, "%s: path too long", dst);
+            tmp[0] = '\0';
+            rc = PV_EINVAL;
+            goto done;
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) {
+            pv_errno_text(errno, etext, sizeof etext);
+            pv_set_err(err, errlen, "%s: cannot create a temporary file: %s",
+                       dst, etext);
+            tmp[0] = '\0';
+            goto done;
+        }
+    }
+    if (fd < 0) {
+        pv_set_err(err, errlen, "%s: no free temporary name", dst);
+        tmp[0] = '\0';
+        goto done;
+    }
+    while (off < n) {
+        w = write(fd, p + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            /* write() of a regular file returns 0 only when it is full. */
+            pv_errno_text(w < 0 ? errno : ENOSPC, etext, sizeof etext);
+            pv_set_err(err, errlen, "%s: cannot write: %s", dst, etext);
+            goto done;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot sync: %s", dst, etext);
+        goto done;
+    }
+    k = close(fd);
+    fd = -1;
+    if (k != 0) {
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot write: %s", dst, etext);
+        goto done;
+    }
+    if (rename(tmp, dst) != 0) {
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot rename into place: %s", dst, etext);
+        goto done;
+    }
+    tmp[0] = '\0'; /* renamed: nothing to remove */
+    if (fsync_parent(dst) != 0 && folder_sync_required) {
+        pv_errno_text(errno, etext, sizeof etext);
+        pv_set_err(err, errlen, "%s: cannot sync its folder: %s", dst, etext);
+        goto done;
+    }
+    rc = PV_OK;
+done:
+    if (fd >= 0)
+        close(fd);
+    if (tmp[0] != '\0')
+        unlink(tmp);
+    return rc;
 }

@@ -32,6 +32,19 @@ void pv_set_err(char *err, size_t errlen, const char *fmt, ...) PV_PRINTF(3, 4);
  * thread-safe, unlike strerror. */
 void pv_errno_text(int e, char *buf, size_t len);
 
+/* Write n bytes of data to dst so that dst is always either the old file or
+ * the whole new one, never half written: a temporary file "DST.tmp-PID-I"
+ * beside it (O_EXCL, so no link is followed and no file of someone else's is
+ * reused; mode 0666 before the umask), write, fsync, close, rename over dst,
+ * then fsync of dst's folder so the rename survives a crash. On any failure
+ * the temporary file is removed and err names dst and the step that failed.
+ * folder_sync_required: 1 makes a failed folder fsync an error (PV_EIO,
+ * though dst is already whole and in place); 0 ignores it, for files that
+ * can simply be made again. Returns 0, PV_EINVAL (dst's name too long) or
+ * PV_EIO. */
+int pv_write_file_atomic(const char *dst, const void *data, size_t n,
+                         int folder_sync_required, char *err, size_t errlen);
+
 /* splitmix64 (Steele, Lea, Flood 2014): the next 64 random bits of the
  * generator *state; any seed works. Reproducible across machines. */
 uint64_t pv_rand64(uint64_t *state);
