@@ -254,6 +254,8 @@ static int cmp_pair(const void *x, const void *y)
 static void pairs_unique(pair_list *l)
 {
     size_t out = 0;
+    if (l->n < 2)
+        return;
     qsort(l->p, l->n, sizeof *l->p, cmp_pair);
     for (size_t i = 0; i < l->n; i++)
         if (out == 0 || cmp_pair(&l->p[out - 1], &l->p[i]) != 0)
@@ -364,30 +366,45 @@ static int hash_pairs(void *ctx, const uint32_t *ids, size_t n)
     return rc;
 }
 
-static const dscan *sort_ctx; /* qsort has no context argument */
+/* An image's place in the keep order, with the rule folded into `rule` so
+ * the comparison needs no context: preferred folder first, across' A before
+ * B, then the rule, then most pixels, the biggest file, the oldest (a byte
+ * copy is usually younger), the lowest id. */
+typedef struct okey {
+    uint8_t prefer, side;
+    int64_t rule; /* oldest: mtime; newest: -mtime; largest: 0 */
+    uint64_t pixels, size;
+    int64_t mtime_ns;
+    uint32_t id;
+} okey;
 
-/* The keep order: preferred folder first, across' A before B, then the rule,
- * then the lowest id. */
-static int cmp_keep(const void *x, const void *y)
+static okey okey_of(const dscan *ds, uint32_t id)
 {
-    const dscan *ds = sort_ctx;
-    uint32_t ia = *(const uint32_t *)x, ib = *(const uint32_t *)y;
-    const dmeta *a = &ds->meta[ia], *b = &ds->meta[ib];
+    const dmeta *m = &ds->meta[id];
+    okey k = {m->prefer, m->side, 0, m->pixels, m->size, m->mtime_ns, id};
+    if (ds->keep == PV_KEEP_OLDEST)
+        k.rule = m->mtime_ns;
+    else if (ds->keep == PV_KEEP_NEWEST)
+        k.rule = m->mtime_ns == INT64_MIN ? INT64_MAX : -m->mtime_ns;
+    return k;
+}
+
+static int cmp_okey(const void *x, const void *y)
+{
+    const okey *a = x, *b = y;
     if (a->prefer != b->prefer)
         return a->prefer ? -1 : 1;
     if (a->side != b->side)
         return a->side < b->side ? -1 : 1;
-    /* The rule first, then the others as tie-breaks: most pixels, the
-     * biggest file, the oldest (a byte copy is usually younger). */
-    if (ds->keep != PV_KEEP_LARGEST && a->mtime_ns != b->mtime_ns)
-        return (a->mtime_ns < b->mtime_ns) == (ds->keep == PV_KEEP_OLDEST) ? -1 : 1;
+    if (a->rule != b->rule)
+        return a->rule < b->rule ? -1 : 1;
     if (a->pixels != b->pixels)
         return a->pixels > b->pixels ? -1 : 1;
     if (a->size != b->size)
         return a->size > b->size ? -1 : 1;
     if (a->mtime_ns != b->mtime_ns)
         return a->mtime_ns < b->mtime_ns ? -1 : 1;
-    return ia < ib ? -1 : ia > ib ? 1 : 0;
+    return a->id < b->id ? -1 : a->id > b->id ? 1 : 0;
 }
 
 static int cmp_member(const void *x, const void *y)
@@ -430,7 +447,9 @@ static void group_free(pv_dup_group *g)
 
 static int make_groups(dscan *ds, pv_dups *d)
 {
-    uint32_t *deg = NULL, *adj_start = NULL, *order = NULL, *cand = NULL;
+    uint32_t *deg = NULL, *order = NULL, *cand = NULL;
+    size_t *adj_start = NULL; /* 2 * pairs may pass 2^32 at a low threshold */
+    okey *keys = NULL;
     uint8_t *taken = NULL;
     struct nb {
         uint32_t id;
@@ -467,15 +486,24 @@ static int make_groups(dscan *ds, pv_dups *d)
     }
     for (uint32_t id = 0; id < n; id++)
         if (ds->side[id] && adj_start[id + 1] > adj_start[id])
-            order[no++] = id;
-    sort_ctx = ds;
-    qsort(order, no, sizeof *order, cmp_keep);
+            no++;
+    if (!(keys = pv_alloc_array(no ? no : 1, sizeof *keys))) {
+        rc = PV_ENOMEM;
+        goto done;
+    }
+    no = 0;
+    for (uint32_t id = 0; id < n; id++)
+        if (ds->side[id] && adj_start[id + 1] > adj_start[id])
+            keys[no++] = okey_of(ds, id);
+    qsort(keys, no, sizeof *keys, cmp_okey);
+    for (size_t i = 0; i < no; i++)
+        order[i] = keys[i].id;
 
     for (size_t oi = 0; oi < no && rc == 0; oi++) {
         uint32_t rep = order[oi], nc = 0;
         if (taken[rep] || (ds->across && ds->side[rep] != SIDE_A))
             continue;
-        for (uint32_t j = adj_start[rep]; j < adj_start[rep + 1]; j++) {
+        for (size_t j = adj_start[rep]; j < adj_start[rep + 1]; j++) {
             uint32_t b = adj[j].id;
             if (!taken[b]) {
                 /* A pair can be listed twice (a byte duplicate whose
@@ -530,6 +558,7 @@ static int make_groups(dscan *ds, pv_dups *d)
         qsort(d->groups, ng, sizeof *d->groups, cmp_group);
 done:
     free(deg);
+    free(keys);
     free(adj_start);
     free(adj);
     free(order);
