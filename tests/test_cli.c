@@ -4,7 +4,6 @@
  * the shell fed from a pipe, and kill -9 in the middle of `add`.
  */
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "gen.h"
 #include "pixvec.h"
 
@@ -48,35 +48,10 @@ static void teardown(void)
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
 
-static char *slurp(const char *p)
-{
-    uint8_t *d = NULL;
-    size_t n = 0;
-    char *s;
-    if (gen_read_bytes(p, &d, &n) != 0)
-        return strdup("");
-    s = malloc(n + 1);
-    memcpy(s, d, n);
-    s[n] = 0;
-    free(d);
-    return s;
-}
-
+/* Run pixvec with argv, its output to outp and errp. */
 static pid_t spawn(char *const argv[], const char *stdin_file)
 {
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        int in = open(stdin_file ? stdin_file : "/dev/null", O_RDONLY);
-        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(PIXVEC_BIN, argv);
-        _exit(127);
-    }
-    return pid;
+    return cli_spawn(PIXVEC_BIN, argv, stdin_file, outp, errp);
 }
 
 /* Run pixvec with the NULL-terminated arguments; returns the exit status and
@@ -84,9 +59,8 @@ static pid_t spawn(char *const argv[], const char *stdin_file)
 static int run_in(const char *stdin_text, const char *first, ...)
 {
     char *argv[64];
-    int argc = 0, status = 0;
+    int argc = 0;
     va_list ap;
-    pid_t pid;
     argv[argc++] = "pixvec";
     argv[argc++] = (char *)first;
     va_start(ap, first);
@@ -96,15 +70,8 @@ static int run_in(const char *stdin_text, const char *first, ...)
     argv[argc] = NULL;
     if (stdin_text)
         cr_assert_eq(gen_write_bytes(inp, stdin_text, strlen(stdin_text)), 0);
-    pid = spawn(argv, stdin_text ? inp : NULL);
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    free(out_text);
-    free(err_text);
-    out_text = slurp(outp);
-    err_text = slurp(errp);
-    cr_assert(WIFEXITED(status), "pixvec %s died (signal %d)", first,
-              WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    return WEXITSTATUS(status);
+    return cli_wait(spawn(argv, stdin_text ? inp : NULL), first, outp, errp,
+                    &out_text, &err_text);
 }
 
 #define run(...) run_in(NULL, __VA_ARGS__, (char *)NULL)
@@ -284,8 +251,8 @@ Test(cli, dups_lists_and_exit_code)
     cr_assert_eq(run("dups", db, "--keep-list", keep, "--drop-list", drop, "--json-out", jf), 0,
                  "%s", err_text);
     cr_assert(strstr(out_text, "1 groups, 2 images, 1 to drop"), "%s", out_text);
-    k = slurp(keep);
-    d = slurp(drop);
+    k = cli_slurp(keep);
+    d = cli_slurp(drop);
     cr_assert(strstr(k, "p01.png\n") && !strstr(k, "copy_of"), "keep: %s", k);
     cr_assert(strstr(d, "copy_of_p01.png\n"), "drop: %s", d);
     free(k);
@@ -341,7 +308,7 @@ Test(cli, dups_move_to_clash_and_undo)
     gen_path(moved, clash_dir, "copy.1.png");
     cr_assert_eq(access(copy, F_OK), -1, "the copy left its place");
     cr_assert_eq(access(moved, F_OK), 0, "and went to sub/copy.1.png beside the clash");
-    char *c = slurp(clash);
+    char *c = cli_slurp(clash);
     cr_assert_str_eq(c, "not an image", "the existing file is untouched");
     free(c);
     cr_assert_eq(run("ls", db), 0);
@@ -391,7 +358,7 @@ Test(cli, dups_across_train_test)
     cr_assert_eq(run("init", db), 0);
     cr_assert_eq(run("add", db, train, test), 0, "%s", err_text);
     cr_assert_eq(run("dups", db, "--across", train, test, "--drop-list", drop), 0, "%s", err_text);
-    char *d = slurp(drop);
+    char *d = cli_slurp(drop);
     cr_assert(strstr(d, "/test/leak.png\n") && !strstr(d, "fine") && !strstr(d, "train"), "%s", d);
     free(d);
     cr_assert(strstr(out_text, "1 of 2 images under"), "%s", out_text);

@@ -14,16 +14,15 @@
  * PV_CHROMIUM=/path to use another chromium binary.
  */
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "gen.h"
 #include "pixvec.h"
 
@@ -67,45 +66,12 @@ static void teardown(void)
 
 TestSuite(report, .init = setup, .fini = teardown, .timeout = 180);
 
-static char *slurp(const char *p)
-{
-    uint8_t *d = NULL;
-    size_t n = 0;
-    char *s;
-    if (gen_read_bytes(p, &d, &n) != 0)
-        return strdup("");
-    s = malloc(n + 1);
-    memcpy(s, d, n);
-    s[n] = 0;
-    free(d);
-    return s;
-}
-
 /* Run argv[0] (a path, or a name looked up in PATH) with stdout and stderr
  * to files; returns the exit status, 127 if it could not be started. */
 static int run_argv(char *const argv[])
 {
-    int status = 0;
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    free(out_text);
-    free(err_text);
-    out_text = slurp(outp);
-    err_text = slurp(errp);
-    cr_assert(WIFEXITED(status), "%s died (signal %d)", argv[0],
-              WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    return WEXITSTATUS(status);
+    return cli_wait(cli_spawn(argv[0], argv, NULL, outp, errp), argv[0], outp,
+                    errp, &out_text, &err_text);
 }
 
 static int pixvec(const char *first, ...)
@@ -371,7 +337,7 @@ Test(report, chromium_renders_every_group_and_thumbnail)
     cr_assert_not_null(keep, "no file:// link to an original");
     {
         /* The file as written: every markup character escaped. */
-        char *html = slurp(page);
+        char *html = cli_slurp(page);
         cr_assert_geq(count_of(html, NASTY_HTML), 2, "caption and alt text");
         cr_assert_eq(count_of(html, "<copy"), 0);
         free(html);
@@ -413,7 +379,7 @@ Test(report, missing_original_shows_a_placeholder)
     cr_assert_not_null(strstr(err_text, "thumbnails could not be made"),
                        "no warning: %s", err_text);
     cr_assert_not_null(strstr(err_text, "bright2.jpg"), "%s", err_text);
-    html = slurp(page);
+    html = cli_slurp(page);
     cr_assert_gt(strlen(html), 0, "no report written: %s", err_text);
     cr_assert_eq(count_of(html, "class=\"missing\""), 1, "%s", html);
     cr_assert_geq(count_of(html, "No such file"), 1, "the reason is not shown");

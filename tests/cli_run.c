@@ -1,0 +1,62 @@
+/*
+ * cli_run.c - fork, redirect, exec and wait for a child of a test, and read
+ * what it printed (see cli_run.h). The output goes to files, not pipes, so a
+ * child that prints a lot cannot block on a full pipe while the test waits.
+ */
+#include "cli_run.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gen.h"
+
+char *cli_slurp(const char *path)
+{
+    uint8_t *d = NULL;
+    size_t n = 0;
+    char *s;
+    if (gen_read_bytes(path, &d, &n) != 0)
+        return strdup("");
+    s = malloc(n + 1);
+    memcpy(s, d, n);
+    s[n] = 0;
+    free(d);
+    return s;
+}
+
+pid_t cli_spawn(const char *file, char *const argv[], const char *stdin_file,
+                const char *outp, const char *errp)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int in = open(stdin_file ? stdin_file : "/dev/null", O_RDONLY);
+        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        execvp(file, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int cli_wait(pid_t pid, const char *name, const char *outp, const char *errp,
+             char **out_text, char **err_text)
+{
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    free(*out_text);
+    free(*err_text);
+    *out_text = cli_slurp(outp);
+    *err_text = cli_slurp(errp);
+    cr_assert(WIFEXITED(status), "%s died (signal %d)", name,
+              WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return WEXITSTATUS(status);
+}

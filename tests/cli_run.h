@@ -1,0 +1,35 @@
+/*
+ * cli_run.h - running a program from a test, its stdout and stderr caught in
+ * files and read back as text (tests only; used by test_cli.c and
+ * test_report.c to run the pixvec binary, and chromium).
+ *
+ * Failures to fork or a child killed by a signal fail the calling test
+ * through Criterion's assertions, so callers only look at exit statuses.
+ *
+ * Typical use:
+ *     pid_t pid = cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp);
+ *     int status = cli_wait(pid, "pixvec", outp, errp, &out_text, &err_text);
+ */
+#ifndef PV_TEST_CLI_RUN_H
+#define PV_TEST_CLI_RUN_H
+
+#include <sys/types.h>
+
+/* The whole file at path as a NUL-terminated string (malloc'd, caller
+ * frees); "" when it cannot be read. */
+char *cli_slurp(const char *path);
+
+/* Start file (a path, or a name looked up in PATH) with argv (NULL-ended),
+ * stdin from stdin_file (NULL: /dev/null), stdout and stderr to the files
+ * outp and errp (created or truncated). Returns the child's pid; a child that
+ * cannot exec exits with 127. */
+pid_t cli_spawn(const char *file, char *const argv[], const char *stdin_file,
+                const char *outp, const char *errp);
+
+/* Wait for pid, then replace *out_text and *err_text (freed first, may be
+ * NULL) by the text of outp and errp. Fails the test, naming name, if the
+ * child died of a signal; else returns its exit status. */
+int cli_wait(pid_t pid, const char *name, const char *outp, const char *errp,
+             char **out_text, char **err_text);
+
+#endif
