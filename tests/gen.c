@@ -78,6 +78,20 @@ void gen_pattern(uint32_t w, uint32_t h, uint32_t channels, uint32_t seed,
     }
 }
 
+void gen_marked(uint32_t w, uint32_t h, uint32_t side, uint8_t *buf)
+{
+    uint32_t x, y;
+
+    memset(buf, 128, (size_t)w * h * 3);
+    for (y = 0; y < side; y++)
+        for (x = 0; x < side; x++) {
+            uint8_t *r = buf + ((size_t)y * w + x) * 3;
+            uint8_t *g = buf + ((size_t)y * w + (w - side + x)) * 3;
+            r[0] = 255, r[1] = 0, r[2] = 0;
+            g[0] = 0, g[1] = 255, g[2] = 0;
+        }
+}
+
 /* ---- JPEG ------------------------------------------------------------------ */
 
 struct gen_jerr {

@@ -43,6 +43,13 @@
 void gen_pattern(uint32_t w, uint32_t h, uint32_t channels, uint32_t seed,
                  uint8_t *buf);
 
+/* Fill buf (w*h*3 bytes, RGB) with mid grey (128) and two side x side
+ * blocks at the stored top corners: pure red at the top-left, pure green at
+ * the top-right, so a test can tell how an image was turned or flipped.
+ * Blocks of 8 or more survive JPEG; scale side with any later reduction.
+ * side <= w/2 and side <= h. */
+void gen_marked(uint32_t w, uint32_t h, uint32_t side, uint8_t *buf);
+
 /* ---- writing images ------------------------------------------------------- */
 
 /* Baseline JPEG. channels: 1 grey, 3 RGB, 4 CMYK (samples written as given,

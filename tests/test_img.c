@@ -250,23 +250,6 @@ Test(img, jpeg_dct_scaling)
     free(src);
 }
 
-/* A w x h RGB image, mid grey, with a red 8x8 block at stored top-left and
- * a green one at stored top-right (blocks survive JPEG). */
-static uint8_t *marked(uint32_t w, uint32_t h)
-{
-    uint8_t *px = malloc((size_t)w * h * 3);
-    uint32_t x, y;
-    memset(px, 128, (size_t)w * h * 3);
-    for (y = 0; y < 8; y++)
-        for (x = 0; x < 8; x++) {
-            uint8_t *r = px + ((size_t)y * w + x) * 3;
-            uint8_t *g = px + ((size_t)y * w + (w - 8 + x)) * 3;
-            r[0] = 255, r[1] = 0, r[2] = 0;
-            g[0] = 0, g[1] = 255, g[2] = 0;
-        }
-    return px;
-}
-
 static int is_red(const img *im, uint32_t x, uint32_t y)
 {
     const uint8_t *p = im->px + ((size_t)y * im->w + x) * 3;
@@ -282,9 +265,10 @@ static int is_green(const img *im, uint32_t x, uint32_t y)
 Test(img, jpeg_exif_orientation_6)
 {
     const uint32_t w = 64, h = 32;
-    uint8_t *px = marked(w, h);
+    uint8_t *px = malloc((size_t)w * h * 3);
     img im = {0};
 
+    gen_marked(w, h, 8, px);
     cr_assert_eq(gen_write_jpeg(tpath("o6.jpg"), w, h, 3, px, 95, 6), 0);
     decode_ok("o6.jpg", 3, 0, 0, &im);
     expect_size(&im, 32, 64, 32, 64);
@@ -304,9 +288,10 @@ Test(img, jpeg_exif_all_orientations)
     static const int red_at[9] = {0, 0, 1, 3, 2, 0, 1, 3, 2};
     static const int green_at[9] = {0, 1, 0, 2, 3, 2, 3, 1, 0};
     const uint32_t w = 48, h = 32;
-    uint8_t *px = marked(w, h);
+    uint8_t *px = malloc((size_t)w * h * 3);
     int o;
 
+    gen_marked(w, h, 8, px);
     for (o = 1; o <= 8; o++) {
         char name[32];
         img im = {0};

@@ -220,34 +220,19 @@ Test(thumb, grey_png_gives_rgb_jpeg)
     free(j.px);
 }
 
-/* 256x128 mid-grey with a red block at the stored top-left corner and a
- * green one at the top-right, 32 pixels square: after a reduction to 64 or
- * 128 they are still solid 8+ pixel blocks. */
-static uint8_t *marked(uint32_t w, uint32_t h)
-{
-    uint8_t *px = malloc((size_t)w * h * 3);
-    uint32_t x, y;
-    memset(px, 128, (size_t)w * h * 3);
-    for (y = 0; y < 32; y++)
-        for (x = 0; x < 32; x++) {
-            uint8_t *r = px + ((size_t)y * w + x) * 3;
-            uint8_t *g = px + ((size_t)y * w + (w - 32 + x)) * 3;
-            r[0] = 255, r[1] = 0, r[2] = 0;
-            g[0] = 0, g[1] = 255, g[2] = 0;
-        }
-    return px;
-}
-
 static int is_red(const uint8_t *p) { return p[0] > 180 && p[1] < 80 && p[2] < 80; }
 static int is_green(const uint8_t *p) { return p[1] > 180 && p[0] < 80 && p[2] < 80; }
 
 Test(thumb, exif_orientation_applied)
 {
-    uint8_t *px = marked(256, 128);
+    uint8_t *px = malloc((size_t)256 * 128 * 3);
     char err[512] = "";
     uint32_t sw = 0, sh = 0;
     jpeg_info j;
 
+    /* 32-pixel blocks: after a reduction to 64 or 128 they are still solid
+     * 8+ pixel blocks. */
+    gen_marked(256, 128, 32, px);
     /* Orientation 6: shown turned 90 degrees clockwise, 128 wide and 256
      * tall; the stored top-left (red) shows at the top-right, the stored
      * top-right (green) at the bottom-right. */
