@@ -104,6 +104,7 @@ static size_t under(const char *path, const char *dir)
 static int load_meta(dscan *ds, const pv_dups_opts *o)
 {
     char a[PATH_MAX] = "", b[PATH_MAX] = "", pref[PATH_MAX] = "";
+    uint64_t na = 0;
     int rc;
     if (ds->across && (db_abs_path(o->across_a, a, sizeof a) != 0 ||
                        db_abs_path(o->across_b, b, sizeof b) != 0))
@@ -144,7 +145,12 @@ static int load_meta(dscan *ds, const pv_dups_opts *o)
         }
         ds->side[id] = m->side;
         ds->scanned += ds->across ? m->side == SIDE_B : m->side != 0;
+        na += m->side == SIDE_A;
     }
+    /* A typo in a folder name would otherwise report "no leaks". */
+    if (ds->across && (na == 0 || ds->scanned == 0))
+        return db_fail(ds->db, PV_EINVAL, "--across: no stored image lies under %s",
+                       na == 0 ? a : b);
     return PV_OK;
 }
 

@@ -322,6 +322,11 @@ Test(dups, across_reports_only_train_test_leaks)
                               &d),
                  PV_EINVAL);
     cr_assert(strstr(pv_db_errmsg(db), "both"), "%s", pv_db_errmsg(db));
+    char typo[GEN_PATH_MAX];
+    gen_path(typo, dir, "tset");
+    cr_assert_eq(pv_find_dups(db, &(pv_dups_opts){.across_a = a, .across_b = typo}, &d),
+                 PV_EINVAL, "a folder with no stored image is an error, not 'no leaks'");
+    cr_assert(strstr(pv_db_errmsg(db), "tset"), "%s", pv_db_errmsg(db));
 }
 
 Test(dups, fraction_picks_the_threshold_that_flags_it)
