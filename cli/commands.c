@@ -1066,7 +1066,7 @@ const cli_cmd cli_commands[] = {
      "[--histogram] [--histogram-png F] [--move-to DIR [--undo-list F]] "
      "[--exit-code] [--json]",
      "Groups of exact (same bytes) and near-duplicate images. Candidate pairs\n"
-     "(cosine >= T) come from an exact all-pairs scan up to 20,000 images and\n"
+     "(cosine >= T) come from an exact all-pairs scan up to 10,000 images and\n"
      "from the HNSW graph above (each pair scored exactly). Groups form around\n"
      "a representative, the image kept: every member scores >= T with it, so\n"
      "groups never chain unrelated images. Counts are of images. Nothing is\n"
