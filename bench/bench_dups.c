@@ -11,7 +11,7 @@
  *     family (K = 0 the original), uNNNNNNN.png for the others.
  *
  *   bench_dups run --db DB [--threshold T] [--modes exact,approx]
- *                  [--neighbours K] [--ef EF] [--out FILE]
+ *                  [--neighbours K] [--ef EF] [--kv FILE] [--pairs-out FILE]
  *     Each mode runs in a child process (so each has its own peak RSS):
  *     pv_find_dups with want_pairs, on a read-only handle. Prints the scan's
  *     wall time, pairs, groups, images and the child's peak RSS (VmHWM:
@@ -19,7 +19,18 @@
  *     peak (heap: VmHWM minus the map's resident pages is not tracked by the
  *     kernel, so RssAnon at the end is printed too). Then the pair recall of
  *     each mode against the exact one, and, when the names follow gen's
- *     scheme, recall of the planted pairs.
+ *     scheme, recall of the planted pairs. --pairs-out FILE keeps the
+ *     exact mode's pairs (the binary array of pv_dup_pair, by (a, b)) as
+ *     the reference for a peer (peer_hnswlib_dups --ref).
+ *
+ *   bench_dups export --db DB --out FILE.f32
+ *     Every live item's vector in id order, as raw float32 rows (no
+ *     header: the row count is FILE.ids', the dimension follows from the
+ *     sizes), and FILE.ids, the uint32 id of each row (ids equal rows only
+ *     when nothing was removed). Public API only: pv_items, then
+ *     pv_embed_file on each path, which for a deterministic embedder gives
+ *     the stored vector again; a sample of rows is checked by an exact
+ *     pv_query_vector, which must find the row's own id at score ~1.
  */
 #include <errno.h>
 #include <math.h>
@@ -130,6 +141,73 @@ static int cmd_gen(const char *out, uint64_t n, uint64_t seed, double planted)
     }
     printf("gen: %llu pictures in %s, %llu planted families with %llu near copies\n",
            (unsigned long long)n, out, (unsigned long long)fam, (unsigned long long)copies);
+    return 0;
+}
+
+/* ---- export ------------------------------------------------------------ */
+
+static int cmd_export(const char *dbpath, const char *out)
+{
+    char err[1024], idsfile[4096];
+    pv_db *db;
+    pv_info info;
+    pv_item *it;
+    size_t n, len = strlen(out);
+    if (len > 4 && !strcmp(out + len - 4, ".f32"))
+        snprintf(idsfile, sizeof idsfile, "%.*s.ids", (int)(len - 4), out);
+    else
+        snprintf(idsfile, sizeof idsfile, "%s.ids", out);
+    if (pv_db_open(dbpath, PV_OPEN_RDONLY, &db, err, sizeof err) != 0)
+        bench_die("pv_db_open", err);
+    if (pv_db_info(db, &info) != 0 || pv_items(db, &it, &n) != 0)
+        bench_die("pv_items", pv_db_errmsg(db));
+    if (n == 0)
+        bench_die("export", "the database holds no live item");
+    const uint32_t dim = info.dim;
+    float *v = bench_alloc(n * dim * sizeof *v);
+    uint32_t *ids = bench_alloc(n * sizeof *ids);
+    double t0 = bench_now();
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = it[i].id;
+        if (pv_embed_file(db, it[i].path, v + i * dim, dim) != 0)
+            bench_die("pv_embed_file", pv_db_errmsg(db));
+    }
+    double embed_s = bench_now() - t0;
+    /* Same vectors as stored? The row's own id must come back at ~1 (a
+     * flat image's zero vector has no direction to check). */
+    const size_t nsample = n < 32 ? n : 32;
+    pv_query_opts qo = {.k = 4, .exact = 1, .ids_only = 1};
+    for (size_t s = 0; s < nsample; s++) {
+        size_t i = s * n / nsample;
+        pv_hit *h;
+        size_t nh, found = 0;
+        double norm2 = 0;
+        for (uint32_t j = 0; j < dim; j++)
+            norm2 += (double)v[i * dim + j] * v[i * dim + j];
+        if (norm2 == 0)
+            continue;
+        if (pv_query_vector(db, v + i * dim, dim, &qo, &h, &nh) != 0)
+            bench_die("pv_query_vector", pv_db_errmsg(db));
+        for (size_t j = 0; j < nh; j++)
+            found |= h[j].id == ids[i] && h[j].score > 0.9999f;
+        pv_hits_free(h, nh);
+        if (!found)
+            bench_die("export: the re-embedded vector is not the stored one", it[i].path);
+    }
+    FILE *f = fopen(out, "wb");
+    if (!f || fwrite(v, sizeof *v * dim, n, f) != n || fclose(f) != 0)
+        bench_die("write", out);
+    f = fopen(idsfile, "wb");
+    if (!f || fwrite(ids, sizeof *ids, n, f) != n || fclose(f) != 0)
+        bench_die("write", idsfile);
+    printf("export: %zu vectors of %u dims (%s) to %s and %s in %.1f s; %zu rows checked "
+           "against the stored vectors; graph M=%u ef_construction=%u\n",
+           n, dim, info.embedder_desc, out, idsfile, embed_s, nsample, info.hnsw_m,
+           info.hnsw_ef_construction);
+    free(v);
+    free(ids);
+    pv_items_free(it, n);
+    pv_db_close(db);
     return 0;
 }
 
@@ -280,7 +358,7 @@ static long *families(const char *dbpath, uint32_t *nids, uint64_t *truth)
 }
 
 static int cmd_run(const char *dbpath, const char *modes, const pv_dups_opts *o,
-                   const char *outfile)
+                   const char *outfile, const char *pairs_out)
 {
     char work[] = "/tmp/pixvec-bench-dups.XXXXXX", pf[2][256], rf[2][256];
     const char *names[2] = {"exact", "approx"};
@@ -330,6 +408,11 @@ static int cmd_run(const char *dbpath, const char *modes, const pv_dups_opts *o,
                r[m].hwm_kb / 1024.0, r[m].anon_kb / 1024.0, others);
         fflush(stdout);
     }
+    if (pairs_out) {
+        FILE *f = fopen(pairs_out, "wb");
+        if (!f || fwrite(p[0], sizeof *p[0], np[0], f) != np[0] || fclose(f) != 0)
+            bench_die("write", pairs_out);
+    }
     FILE *kv = outfile ? fopen(outfile, "w") : NULL;
     if (want[0] && want[1]) {
         size_t c = common_pairs(p[0], np[0], p[1], np[1]);
@@ -372,6 +455,7 @@ static int cmd_run(const char *dbpath, const char *modes, const pv_dups_opts *o,
 int main(int argc, char **argv)
 {
     const char *out = NULL, *db = NULL, *modes = "exact,approx", *kvout = NULL;
+    const char *pairs_out = NULL;
     uint64_t n = 0, seed = 1;
     double planted = 0.02;
     pv_dups_opts o = {.threshold = 0.95f};
@@ -401,17 +485,23 @@ int main(int argc, char **argv)
             o.ef = (uint32_t)atoi(v);
         else if (!strcmp(a, "--kv"))
             kvout = v;
+        else if (!strcmp(a, "--pairs-out"))
+            pairs_out = v;
         else
             goto usage;
         i++;
     }
     if (!strcmp(argv[1], "gen") && out && n)
         return cmd_gen(out, n, seed, planted);
-    if (!strcmp(argv[1], "run") && db)
-        return cmd_run(db, modes, &o, kvout);
+    if (!strcmp(argv[1], "run") && db && (!pairs_out || strstr(modes, "exact")))
+        return cmd_run(db, modes, &o, kvout, pairs_out);
+    if (!strcmp(argv[1], "export") && db && out)
+        return cmd_export(db, out);
 usage:
     fprintf(stderr, "usage: bench_dups gen --out DIR --n N [--seed S] [--planted F]\n"
                     "       bench_dups run --db DB [--threshold T] [--modes exact,approx] "
-                    "[--neighbours K] [--ef EF] [--kv FILE]\n");
+                    "[--neighbours K] [--ef EF] [--kv FILE]\n"
+                    "                      [--pairs-out FILE (needs the exact mode)]\n"
+                    "       bench_dups export --db DB --out FILE.f32 (and FILE.ids)\n");
     return 2;
 }

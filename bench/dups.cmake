@@ -5,3 +5,5 @@ add_executable(bench_dups bench_dups.c bench_util.c ${CMAKE_SOURCE_DIR}/tests/ge
 target_compile_definitions(bench_dups PRIVATE _XOPEN_SOURCE=700 _DEFAULT_SOURCE)
 target_include_directories(bench_dups PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/tests)
 target_link_libraries(bench_dups PRIVATE pixvec_static PkgConfig::JPEG PkgConfig::PNG Threads::Threads m)
+
+include(${CMAKE_CURRENT_SOURCE_DIR}/dups_peer.cmake OPTIONAL)

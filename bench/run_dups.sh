@@ -8,7 +8,11 @@
 #     the same comparison, plus recall of the planted pairs.
 # Each scan runs in its own process (bench_dups run), which prints its time,
 # pairs, groups and peak RSS; then the approximate mode's pair recall
-# against the exact scan.
+# against the exact scan. When peer_hnswlib_dups is built (libhnswlib-dev),
+# the 60k vectors are exported (bench_dups export) and hnswlib builds its own
+# index on them and runs the same self-join at the same thresholds, on as
+# many threads as pixvec's scan uses; its pair recall is against pixvec's
+# exact pairs.
 #
 # usage: bench/run_dups.sh [--big [N]]
 #   env: PV_BENCH_BUILD (default build-bench-hnsw), PV_BENCH_SKIP_SETUP=1,
@@ -45,11 +49,28 @@ if [ ! -d "$DB60" ]; then
   "$PX" init "$DB60" >/dev/null
   /usr/bin/time -f "add 60k: %e s, peak RSS %M KiB" "$PX" add "$DB60" "$FM/train" --quiet
 fi
-for t in 0.95 0.98; do
+PEER="$BUILD/bench/peer_hnswlib_dups"
+THRS="0.95 0.98"
+REFS=()
+for t in $THRS; do
   echo
   echo "## Fashion-MNIST 60k, threshold $t"
-  "$BUILD/bench/bench_dups" run --db "$DB60" --threshold "$t"
+  if [ -x "$PEER" ]; then
+    REFS+=("$WORK/fmnist60k-exact-$t.pairs")
+    "$BUILD/bench/bench_dups" run --db "$DB60" --threshold "$t" --pairs-out "${REFS[-1]}"
+  else
+    "$BUILD/bench/bench_dups" run --db "$DB60" --threshold "$t"
+  fi
 done
+if [ -x "$PEER" ]; then
+  echo
+  echo "## Fashion-MNIST 60k, hnswlib on the same vectors (thresholds ${THRS// /, })"
+  "$BUILD/bench/bench_dups" export --db "$DB60" --out "$WORK/fmnist60k.f32"
+  # pixvec's scan uses every core up to 16 (engine/dups.c)
+  PT=$(( T < 16 ? T : 16 ))
+  "$PEER" "$WORK/fmnist60k.f32" --threads "$PT" --threshold "${THRS// /,}" \
+    --ref "$(IFS=,; echo "${REFS[*]}")"
+fi
 
 if [ "$BIG" = 1 ]; then
   SYN=$WORK/syn$N
