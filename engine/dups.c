@@ -74,6 +74,7 @@ typedef struct dscan {
     pair_list pairs;
     float *best;        /* n entries: nearest other image's score */
     uint64_t scanned;
+    uint64_t involved;  /* images in the scan (across: A's and B's) */
 } dscan;
 
 static int pairs_push(pair_list *l, uint32_t a, uint32_t b, float s)
@@ -146,6 +147,7 @@ static int load_meta(dscan *ds, const pv_dups_opts *o)
         ds->side[id] = m->side;
         ds->scanned += ds->across ? m->side == SIDE_B : m->side != 0;
         na += m->side == SIDE_A;
+        ds->involved += m->side != 0;
     }
     /* A typo in a folder name would otherwise report "no leaks". */
     if (ds->across && (na == 0 || ds->scanned == 0))
@@ -617,7 +619,7 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
         goto done;
     d->scanned = ds.scanned;
     d->approximate = o.mode == PV_DUPS_APPROX ||
-                     (o.mode == PV_DUPS_AUTO && ds.scanned > PV_DUPS_EXACT_MAX);
+                     (o.mode == PV_DUPS_AUTO && ds.involved > PV_DUPS_EXACT_MAX);
     t0 = pv_now();
     if (o.fraction > 0) {
         /* First the nearest scores alone, then the threshold, then pairs. */

@@ -323,7 +323,8 @@ typedef struct pv_dup_group {
 
 /* How pv_find_dups looks for candidate pairs. */
 enum {
-    PV_DUPS_AUTO = 0,  /* exact below PV_DUPS_EXACT_MAX live items, else HNSW */
+    PV_DUPS_AUTO = 0,  /* exact up to PV_DUPS_EXACT_MAX images (across: A and B
+                        * together), else HNSW */
     PV_DUPS_EXACT,     /* all pairs, blocked sgemm */
     PV_DUPS_APPROX,    /* each item's neighbours from the HNSW graph */
 };

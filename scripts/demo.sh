@@ -2,7 +2,8 @@
 # The main job on a default data set: installs what pixvec needs, builds it,
 # exports Fashion-MNIST (Debian's dataset-fashion-mnist) to PNG files in
 # class folders, ingests the 70,000 images, asks for the images most like a
-# few test images, scans for duplicates, clusters the collection, builds
+# few test images, scans for duplicates (inside the set, and test images
+# that copy training images), clusters the collection, builds
 # IVF lists and queries them, and prints what it found.
 # Everything it writes goes under out/ (override with PIXVEC_OUT=DIR).
 set -euo pipefail
@@ -34,12 +35,18 @@ for q in "$out/fmnist/test/sneaker/00010.png" "$out/fmnist/test/bag/00019.png" \
   $pv query "$db" "$q" -k 5
 done
 
-echo "== duplicates at cosine >= 0.99 (first groups; keep-list in $out/keep.txt)"
-$pv dups "$db" --threshold 0.99 --keep-list "$out/keep.txt" \
-  --drop-list "$out/drop.txt" --json-out "$out/dups.json" > "$out/dups.txt"
+echo "== duplicates at the embedder's default threshold (report with thumbnails: $out/dups.html)"
+$pv dups "$db" --keep-list "$out/keep.txt" --drop-list "$out/drop.txt" \
+  --json-out "$out/dups.json" --html "$out/dups.html" > "$out/dups.txt"
 head -n 12 "$out/dups.txt"
 echo "..."
 tail -n 1 "$out/dups.txt"
+echo "== test images that copy a training image (leaks) at cosine >= 0.99: $out/leaks.txt"
+$pv dups "$db" --across "$out/fmnist/train" "$out/fmnist/test" --threshold 0.99 \
+  --drop-list "$out/leaks.txt" > "$out/leaks-groups.txt"
+tail -n 1 "$out/leaks-groups.txt"
+echo "== every image's nearest-neighbour similarity (PNG: $out/nn-histogram.png)"
+$pv dups "$db" --histogram --histogram-png "$out/nn-histogram.png" | tail -n 22
 echo "== k-means: 10 clusters, the 3 images nearest each centre, label mix and purity"
 $pv cluster "$db" -k 10 --show 3 > "$out/clusters.txt"
 head -n 14 "$out/clusters.txt"
