@@ -240,7 +240,7 @@ static const char report_css[] =
     ".box{width:164px;height:164px;display:flex;align-items:center;"
     "justify-content:center;background:#eaeef2;border-radius:4px;"
     "overflow:hidden}\n"
-    ".box img{max-width:160px;max-height:160px;display:block}\n"
+    ".box img{width:160px;height:160px;object-fit:contain;image-rendering:pixelated;display:block}\n" /* small images (28 x 28) shown scaled up, sharp */
     ".missing{padding:8px;font-size:12px;color:#cf222e;text-align:center;"
     "overflow-wrap:anywhere}\n"
     "figcaption{margin-top:6px;font-size:12px}\n"
