@@ -342,12 +342,17 @@ static int move_dropped(cli_ctx *ctx, const pv_dups *d, const dups_args *a, json
     rc = pv_move_files(paths, np, root, a->move_to, undo, &moved, &failed, err, sizeof err);
     if (rc != 0)
         cli_err("dups", "--move-to: %s (%zu files not moved; the others were)", err, failed);
-    /* The database follows the files: what moved is removed from it. */
-    for (size_t i = 0; i < np; i++) {
-        if (access(paths[i], F_OK) == 0 || errno != ENOENT)
-            continue;
-        if (pv_remove(ctx->db, paths[i]) == 0)
-            removed++;
+    /* The database follows the files: what moved is removed from it, in one
+     * transaction (a file still in place stays). */
+    size_t gone = 0;
+    for (size_t i = 0; i < np; i++)
+        if (access(paths[i], F_OK) != 0 && errno == ENOENT)
+            paths[gone++] = paths[i];
+    int rrc = pv_remove_many(ctx->db, paths, gone, &removed);
+    if (rrc != 0) {
+        cli_err("dups", "--move-to: the files moved, but removing them from the database "
+                "failed: %s", cli_db_msg(ctx, rrc));
+        rc = rrc;
     }
     if (a->json)
         json_object_set_new(report, "moved",

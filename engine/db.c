@@ -334,58 +334,105 @@ int db_graph_delete(pv_db *db, store_txn *t, const uint32_t *ids, size_t n)
 }
 
 typedef struct remove_ctx {
-    const char *path;
+    char **paths;     /* absolute */
+    size_t n;
+    int strict;       /* 1: a path not stored fails the whole call */
+    uint32_t *ids;    /* n entries of scratch */
+    size_t removed;   /* out */
 } remove_ctx;
 
+/* Tombstone every stored path of ctx in write transaction t: the record
+ * flagged, path and hash keys deleted, the graph told, the counters moved.
+ * db_write may run it again after growing the map, so it starts from zero. */
 static int remove_txn(pv_db *db, store_txn *t, void *vctx)
 {
-    remove_ctx *rc_ = vctx;
+    remove_ctx *x = vctx;
     store_counts c;
-    store_item it;
-    uint32_t id;
-    char path_copy[PV_MAX_PATH_BYTES + 1];
-    int rc = store_path_get(t, rc_->path, &id);
-    if (rc == PV_ENOTFOUND)
-        return db_fail(db, rc, "%s: not in the database", rc_->path);
-    if (rc == 0)
-        rc = store_item_get(t, id, &it);
-    if (rc == 0)
-        rc = store_counts_get(t, &c);
-    if (rc != 0)
-        return rc;
-    memcpy(path_copy, it.path, it.path_len);
-    path_copy[it.path_len] = 0;
-    it.path = path_copy;
-    it.flags |= STORE_ITEM_DELETED;
-    rc = store_item_put(t, id, &it);
-    if (rc == 0)
-        rc = store_path_del(t, rc_->path);
-    if (rc == 0)
-        rc = store_hash_del(t, it.hash, id);
-    if (rc == 0)
-        rc = db_graph_delete(db, t, &id, 1);
-    if (rc == 0) {
-        c.live--;
-        c.deleted++;
+    size_t nid = 0;
+    int rc = store_counts_get(t, &c);
+    x->removed = 0;
+    for (size_t i = 0; i < x->n && rc == 0; i++) {
+        store_item it;
+        uint32_t id;
+        char path_copy[PV_MAX_PATH_BYTES + 1];
+        rc = store_path_get(t, x->paths[i], &id);
+        if (rc == PV_ENOTFOUND && !x->strict) {
+            rc = PV_OK; /* not stored, or named twice: nothing to do */
+            continue;
+        }
+        if (rc == PV_ENOTFOUND)
+            return db_fail(db, rc, "%s: not in the database", x->paths[i]);
+        if (rc == 0)
+            rc = store_item_get(t, id, &it);
+        if (rc != 0)
+            break;
+        memcpy(path_copy, it.path, it.path_len);
+        path_copy[it.path_len] = 0;
+        it.path = path_copy;
+        it.flags |= STORE_ITEM_DELETED;
+        if ((rc = store_item_put(t, id, &it)) == 0 &&
+            (rc = store_path_del(t, x->paths[i])) == 0)
+            rc = store_hash_del(t, it.hash, id);
+        x->ids[nid++] = id;
+    }
+    if (rc == 0 && nid > 0)
+        rc = db_graph_delete(db, t, x->ids, nid);
+    if (rc == 0 && nid > 0) {
+        c.live -= nid;
+        c.deleted += nid;
         rc = store_counts_put(t, &c);
     }
+    if (rc == 0)
+        x->removed = nid;
+    return rc;
+}
+
+static int remove_paths(pv_db *db, const char *const *paths, size_t n, int strict,
+                        size_t *removed)
+{
+    remove_ctx x = {NULL, 0, strict, NULL, 0};
+    int rc = PV_OK;
+    if (!db || (n && !paths))
+        return PV_EINVAL;
+    if (store_is_rdonly(db->st))
+        return db_fail(db, PV_ERDONLY, "database opened read-only");
+    x.paths = pv_calloc_array(n ? n : 1, sizeof *x.paths);
+    x.ids = pv_alloc_array(n ? n : 1, sizeof *x.ids);
+    if (!x.paths || !x.ids)
+        rc = PV_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char abs[PATH_MAX];
+        if (!paths[i] || (rc = db_abs_path(paths[i], abs, sizeof abs)) != 0) {
+            rc = db_fail(db, PV_EINVAL, "%s: bad path", paths[i] ? paths[i] : "(null)");
+            break;
+        }
+        if (!(x.paths[i] = strdup(abs)))
+            rc = PV_ENOMEM;
+        x.n = i + 1;
+    }
+    if (rc == 0)
+        rc = db_write(db, remove_txn, &x);
+    if (rc != 0 && rc != PV_ENOTFOUND && rc != PV_EINVAL && rc != PV_ERDONLY)
+        db_fail(db, rc, "removing %zu images: %s", n, pv_strerror(rc));
+    if (rc == 0 && removed)
+        *removed = x.removed;
+    for (size_t i = 0; x.paths && i < x.n; i++)
+        free(x.paths[i]);
+    free(x.paths);
+    free(x.ids);
     return rc;
 }
 
 int pv_remove(pv_db *db, const char *path)
 {
-    char abs[PATH_MAX];
-    remove_ctx ctx;
-    int rc;
-    if (!db || !path)
+    if (!path)
         return PV_EINVAL;
-    if ((rc = db_abs_path(path, abs, sizeof abs)) != 0)
-        return db_fail(db, rc, "%s: bad path", path);
-    ctx.path = abs;
-    rc = db_write(db, remove_txn, &ctx);
-    if (rc != 0 && rc != PV_ENOTFOUND)
-        db_fail(db, rc, "removing %s: %s", path, pv_strerror(rc));
-    return rc;
+    return remove_paths(db, &path, 1, 1, NULL);
+}
+
+int pv_remove_many(pv_db *db, const char *const *paths, size_t n, size_t *removed)
+{
+    return remove_paths(db, paths, n, 0, removed);
 }
 
 /* ---- items ------------------------------------------------------------------ */

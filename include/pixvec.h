@@ -183,6 +183,11 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
  * directory) as removed. PV_ENOTFOUND if there is none. */
 int pv_remove(pv_db *db, const char *path);
 
+/* Remove every stored image among paths in one write transaction (all or
+ * none). Paths not stored are skipped; removed (may be NULL) receives how
+ * many were. */
+int pv_remove_many(pv_db *db, const char *const *paths, size_t n, size_t *removed);
+
 /* Rebuild the HNSW graph from the live items only, so removed items no
  * longer take part in searches. One write transaction: a reader sees the
  * old graph or the new one. */

@@ -232,6 +232,32 @@ Test(db, removed_item_never_returned)
     cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
 }
 
+/* pv_remove_many: one transaction; paths not stored (or named twice) are
+ * skipped and not counted; the invariants hold after. */
+Test(db, remove_many_in_one_transaction)
+{
+    errlog log = {0};
+    char a[GEN_PATH_MAX], b[GEN_PATH_MAX], c[GEN_PATH_MAX], none[GEN_PATH_MAX];
+    pv_info info;
+    size_t removed = 99;
+    make_set(6);
+    add_dir(&log);
+    gen_path(a, imgs, "img00.png");
+    gen_path(b, imgs, "img02.png");
+    gen_path(c, imgs, "img03.jpg");
+    gen_path(none, imgs, "not_stored.png");
+    const char *paths[] = {a, none, b, a, c};
+    cr_assert_eq(pv_remove_many(db, paths, 5, &removed), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(removed, 3);
+    cr_assert_eq(pv_db_info(db, &info), 0);
+    cr_assert_eq(info.items, 3);
+    cr_assert_eq(info.deleted, 3);
+    cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(pv_remove_many(db, paths, 5, &removed), 0);
+    cr_assert_eq(removed, 0, "nothing left to remove");
+    cr_assert_eq(pv_remove_many(db, NULL, 0, &removed), 0);
+}
+
 Test(db, vacuum_rebuilds_graph_without_removed)
 {
     errlog log = {0};
