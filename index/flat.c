@@ -1,6 +1,6 @@
 /*
- * flat.c - exact search over a chunked vector set: top-k, all-pairs, and the
- * union-find that turns pairs into groups (index room).
+ * flat.c - exact search over a chunked vector set: top-k and all-pairs
+ * (index room).
  *
  * Both searches hand the arithmetic to OpenBLAS: top-k computes a block of
  * scores S = Q . X_c^T (queries x one chunk) with one sgemm per chunk and
@@ -27,9 +27,6 @@
  * values live in LMDB overflow pages and start just past a page header, so
  * in practice they are aligned and the copy is the fallback. The queries
  * are treated the same way.
- *
- * Union-find: path halving and union by size (Tarjan and van Leeuwen, 1984),
- * near-constant time per operation.
  */
 #include "flat.h"
 
@@ -476,62 +473,4 @@ done:
     free(ibuf);
     free(jbuf);
     return rc;
-}
-
-/* ---- union-find ----------------------------------------------------------- */
-
-int uf_init(uf *u, uint32_t n)
-{
-    if (!u)
-        return PV_EINVAL;
-    u->parent = pv_alloc_array(n, sizeof(uint32_t));
-    u->size = pv_alloc_array(n, sizeof(uint32_t));
-    u->n = n;
-    if (!u->parent || !u->size) {
-        uf_free(u);
-        return PV_ENOMEM;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        u->parent[i] = i;
-        u->size[i] = 1;
-    }
-    return 0;
-}
-
-uint32_t uf_find(uf *u, uint32_t x)
-{
-    assert(x < u->n);
-    while (u->parent[x] != x) {
-        /* Path halving: point x at its grandparent while walking up. */
-        u->parent[x] = u->parent[u->parent[x]];
-        x = u->parent[x];
-    }
-    return x;
-}
-
-void uf_union(uf *u, uint32_t a, uint32_t b)
-{
-    a = uf_find(u, a);
-    b = uf_find(u, b);
-    if (a == b)
-        return;
-    if (u->size[a] < u->size[b] || (u->size[a] == u->size[b] && b < a)) {
-        uint32_t t = a;
-        a = b;
-        b = t;
-    }
-    /* a is the larger tree (the lower root on a tie, for determinism). */
-    u->parent[b] = a;
-    u->size[a] += u->size[b];
-}
-
-void uf_free(uf *u)
-{
-    if (!u)
-        return;
-    free(u->parent);
-    free(u->size);
-    u->parent = NULL;
-    u->size = NULL;
-    u->n = 0;
 }

@@ -71,16 +71,4 @@ int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
                   void *keep_ctx, const uint8_t *side, float *best,
                   flat_pair **pairs, size_t *npairs, double *flops);
 
-/* Union-find over ids 0..n-1 (path halving, union by size). */
-typedef struct uf {
-    uint32_t *parent;
-    uint32_t *size;
-    uint32_t n;
-} uf;
-
-int uf_init(uf *u, uint32_t n);
-uint32_t uf_find(uf *u, uint32_t x);
-void uf_union(uf *u, uint32_t a, uint32_t b);
-void uf_free(uf *u);
-
 #endif
