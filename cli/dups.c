@@ -195,10 +195,10 @@ static void print_groups(const pv_dups *d, const dups_args *a)
                    m->item.width, m->item.height, m->item.path);
         }
     }
-    if (a->o.across_a)
+    if (a->o.across_a) /* members are B's images; kept ones (--prefer) count too */
         printf("%llu of %llu images under %s have a near-duplicate under %s: "
                "%llu to drop (threshold %.4f; %llu pairs; %s scan %.2f s)\n",
-               (unsigned long long)d->dropped, (unsigned long long)d->scanned,
+               (unsigned long long)(d->images - d->ngroups), (unsigned long long)d->scanned,
                a->o.across_b, a->o.across_a, (unsigned long long)d->dropped, d->threshold,
                (unsigned long long)d->pairs, d->approximate ? "graph" : "exact", d->seconds);
     else
@@ -272,6 +272,32 @@ static void print_histogram(const pv_dups *d)
 
 /* ---- --move-to ------------------------------------------------------------ */
 
+/* mkdir -p: 0 when path is a folder afterwards, else -1 with errno. */
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    struct stat st;
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return -1;
+    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
 /* The deepest folder holding every live item: the collection's root. */
 static int common_root(pv_db *db, char *root, size_t len)
 {
@@ -291,11 +317,12 @@ static int common_root(pv_db *db, char *root, size_t len)
         size_t j = 0;
         while (j < keep && items[i].path[j] == first[j])
             j++;
+        /* Back to a folder boundary of both paths: /data/train/x and
+         * /data/train2/y share "/data/train", but their folder is /data. */
+        while (j > 0 && !(first[j] == '/' && items[i].path[j] == '/'))
+            j--;
         keep = j;
     }
-    /* Back to a whole folder name: "/data/tr" of /data/train and /data/trap. */
-    while (keep > 0 && first[keep] != '/')
-        keep--;
     if (keep + 1 > len) {
         pv_items_free(items, n);
         return PV_EINVAL;
@@ -329,9 +356,9 @@ static int move_dropped(cli_ctx *ctx, const pv_dups *d, const dups_args *a, json
         struct tm tm;
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tm));
         snprintf(undo, sizeof undo, "%s/pixvec-undo-%s.tsv", a->move_to, stamp);
-        if (mkdir(a->move_to, 0755) != 0 && errno != EEXIST)
-            return cli_fail("dups", a->json, "--move-to %s: %s", a->move_to, strerror(errno));
     }
+    if (mkdir_p(a->move_to) != 0)
+        return cli_fail("dups", a->json, "--move-to %s: %s", a->move_to, strerror(errno));
     paths = calloc(d->dropped, sizeof *paths);
     if (!paths)
         return cli_fail("dups", a->json, "out of memory");
@@ -359,10 +386,13 @@ static int move_dropped(cli_ctx *ctx, const pv_dups *d, const dups_args *a, json
                             json_pack("{s:s, s:s, s:I, s:I, s:I}", "to", a->move_to, "undo_list",
                                       undo, "files", (json_int_t)moved, "failed",
                                       (json_int_t)failed, "removed_from_db", (json_int_t)removed));
-    else
-        printf("moved %zu files from %s to %s (%zu failed), removed them from the database; "
+    else if (moved > 0)
+        printf("moved %zu files from %s to %s (%zu failed); %zu removed from the database; "
                "undo: pixvec undo-move %s %s\n",
-               moved, root, a->move_to, failed, ctx->dbpath ? ctx->dbpath : "DB", undo);
+               moved, root, a->move_to, failed, removed, ctx->dbpath ? ctx->dbpath : "DB",
+               undo);
+    else
+        printf("moved no files (%zu failed)\n", failed);
     free(paths);
     return rc == 0 ? CLI_OK : CLI_ERR;
 }

@@ -45,6 +45,9 @@
 #include "vec.h"
 
 #define DUPS_DEFAULT_NEIGHBOURS 32u
+/* A unit vector's dot product with its own copy can come out 0.99999994:
+ * pairs are kept from threshold - DUPS_EPS, so threshold 1 finds them. */
+#define DUPS_EPS 1e-6f
 #define SIDE_A 1u
 #define SIDE_B 2u
 
@@ -220,8 +223,12 @@ static void *approx_run(void *arg)
                 hits = nh2;
                 cap = k + 1;
             }
-            uint32_t ef = w->ef > k + 1 ? w->ef : k + 1;
-            if ((rc = graph_search(g, s, q, k + 1, ef, hits, &nh)) != 0)
+            /* ef grows with k: a doubled list keeps the first one's ratio. */
+            uint64_t efk = (uint64_t)w->ef * (k / w->k);
+            uint32_t ef = efk > k + 1 ? (uint32_t)(efk < HNSW_MAX_EF ? efk : HNSW_MAX_EF) : k + 1;
+            /* From the image's own node: the search starts at its answer, so
+             * a dense cluster elsewhere in the graph cannot trap it. */
+            if ((rc = graph_search_from(g, s, id, q, k + 1, ef, hits, &nh)) != 0)
                 break;
             /* A full list whose last hit is still a pair: there may be more
              * partners beyond it. Ask again with twice as many. */
@@ -359,18 +366,24 @@ static int fraction_threshold(dscan *ds, float fraction, float *thr)
 
 /* ---- step 2: groups around representatives ------------------------------ */
 
+/* A set of byte-identical files: each paired with the set's first scanned
+ * file (across: its first A file), a star rather than every pair, so 50,000
+ * copies of a placeholder cost 50,000 pairs, not 1.25e9. make_groups reaches
+ * the rest of the star through its second hop. */
 static int hash_pairs(void *ctx, const uint32_t *ids, size_t n)
 {
     dscan *ds = ctx;
     int rc = PV_OK;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        for (size_t j = i + 1; j < n && rc == 0; j++) {
-            uint32_t a = ids[i], b = ids[j];
-            if (a >= ds->n || b >= ds->n || !ds->side[a] || !ds->side[b] ||
-                (ds->across && ds->side[a] == ds->side[b]))
-                continue;
-            rc = pairs_push(&ds->pairs, a, b, 1.0f);
-        }
+    size_t hub = n;
+    for (size_t i = 0; i < n && hub == n; i++)
+        if (ids[i] < ds->n && ds->side[ids[i]] && (!ds->across || ds->side[ids[i]] == SIDE_A))
+            hub = i;
+    for (size_t j = 0; hub < n && j < n && rc == 0; j++) {
+        uint32_t a = ids[hub], b = ids[j];
+        if (j == hub || b >= ds->n || !ds->side[b] || (ds->across && ds->side[b] == ds->side[a]))
+            continue;
+        rc = pairs_push(&ds->pairs, a, b, 1.0f);
+    }
     return rc;
 }
 
@@ -459,6 +472,7 @@ static int make_groups(dscan *ds, pv_dups *d)
     size_t *adj_start = NULL; /* 2 * pairs may pass 2^32 at a low threshold */
     okey *keys = NULL;
     uint8_t *taken = NULL;
+    uint32_t *seen = NULL; /* rep + 1: already scored for that representative */
     struct nb {
         uint32_t id;
         float score;
@@ -474,9 +488,10 @@ static int make_groups(dscan *ds, pv_dups *d)
     adj = pv_alloc_array(2 * ds->pairs.n + 1, sizeof *adj);
     order = pv_alloc_array(n + 1, sizeof *order);
     taken = pv_calloc_array(n + 1, 1);
+    seen = pv_calloc_array(n + 1, sizeof *seen);
     cand = pv_alloc_array(n + 1, sizeof *cand);
     cscore = pv_alloc_array(n + 1, sizeof *cscore);
-    if (!deg || !adj_start || !adj || !order || !taken || !cand || !cscore) {
+    if (!deg || !adj_start || !adj || !order || !taken || !seen || !cand || !cscore) {
         rc = PV_ENOMEM;
         goto done;
     }
@@ -519,6 +534,30 @@ static int make_groups(dscan *ds, pv_dups *d)
                 taken[b] = 1;
                 cand[nc] = b;
                 cscore[nc++] = adj[j].score;
+            }
+        }
+        /* Second hop: partners of partners, scored against the
+         * representative. The graph lists at most a few dozen of a set of
+         * identical images (its link pruning keeps one of each direction),
+         * and byte copies are paired as a star: both would otherwise leave
+         * most of a big cluster ungrouped. */
+        const float *rv = vec_set_get(&ds->set, rep);
+        for (size_t j = adj_start[rep]; rv && j < adj_start[rep + 1]; j++) {
+            const uint32_t p = adj[j].id;
+            for (size_t h = adj_start[p]; h < adj_start[p + 1]; h++) {
+                const uint32_t q = adj[h].id;
+                if (q == rep || taken[q] || seen[q] == rep + 1 ||
+                    (ds->across && ds->side[q] == ds->side[rep]))
+                    continue;
+                seen[q] = rep + 1;
+                const float *qv = vec_set_get(&ds->set, q);
+                int same = memcmp(ds->meta[q].hash, ds->meta[rep].hash, 16) == 0;
+                float sc = same ? 1.0f : qv ? vec_dot(rv, qv, ds->set.dim) : -1.0f;
+                if (sc >= ds->thr) {
+                    taken[q] = 1;
+                    cand[nc] = q;
+                    cscore[nc++] = sc;
+                }
             }
         }
         if (nc == 0)
@@ -571,6 +610,7 @@ done:
     free(adj);
     free(order);
     free(taken);
+    free(seen);
     free(cand);
     free(cscore);
     return rc;
@@ -631,23 +671,23 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
             goto done;
         free(ds.pairs.p);
         memset(&ds.pairs, 0, sizeof ds.pairs);
-        rc = d->approximate ? approx_pairs(&ds, thr, k, ef) : exact_pairs(&ds, thr, &flops);
+        rc = d->approximate ? approx_pairs(&ds, thr - DUPS_EPS, k, ef)
+                            : exact_pairs(&ds, thr - DUPS_EPS, &flops);
     } else if (d->approximate) {
-        rc = approx_pairs(&ds, thr, k, ef);
+        rc = approx_pairs(&ds, thr - DUPS_EPS, k, ef);
     } else {
-        rc = exact_pairs(&ds, thr, &flops);
+        rc = exact_pairs(&ds, thr - DUPS_EPS, &flops);
     }
     if (rc != 0)
         goto done;
     d->seconds = pv_now() - t0;
     d->gflops = d->seconds > 0 ? flops / d->seconds * 1e-9 : 0;
     d->threshold = thr;
-    d->pairs = ds.pairs.n;
     if ((rc = store_hash_each_multi(ds.t, hash_pairs, &ds)) != 0)
         goto done;
+    pairs_unique(&ds.pairs); /* byte duplicates may repeat a vector pair */
+    d->pairs = ds.pairs.n;
     if (o.want_pairs) {
-        pairs_unique(&ds.pairs); /* byte duplicates may repeat a vector pair */
-        d->pairs = ds.pairs.n;
         d->pair = pv_alloc_array(ds.pairs.n ? ds.pairs.n : 1, sizeof *d->pair);
         if (!d->pair) {
             rc = PV_ENOMEM;
@@ -656,6 +696,7 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
         for (size_t i = 0; i < ds.pairs.n; i++)
             d->pair[i] = (pv_dup_pair){ds.pairs.p[i].a, ds.pairs.p[i].b, ds.pairs.p[i].score};
     }
+    ds.thr = thr - DUPS_EPS;
     if ((rc = make_groups(&ds, d)) != 0)
         goto done;
     d->nn_score = pv_alloc_array(ds.scanned ? ds.scanned : 1, sizeof *d->nn_score);

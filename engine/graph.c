@@ -554,6 +554,12 @@ int graph_search(graph *g, hnsw_scratch *s, const float *q, uint32_t k,
     return hnsw_search(&g->p, &g->state, &g->io, s, q, k, ef, out, n);
 }
 
+int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
+                      uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n)
+{
+    return hnsw_search_from(&g->p, &g->state, &g->io, s, q, start, k, ef, out, n);
+}
+
 int graph_is_deleted(graph *g, uint32_t id) { return io_deleted(g, id); }
 
 const hnsw_state *graph_state(const graph *g) { return &g->state; }

@@ -56,6 +56,9 @@ int graph_flush(graph *g);
 
 int graph_search(graph *g, hnsw_scratch *s, const float *q, uint32_t k,
                  uint32_t ef, hnsw_hit *out, uint32_t *n);
+/* The same from node start at level 0 (hnsw_search_from). */
+int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
+                      uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n);
 
 /* Whether id is a deleted node (for other scans' filters). */
 int graph_is_deleted(graph *g, uint32_t id);

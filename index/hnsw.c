@@ -55,7 +55,6 @@
 
 /* Limits that keep every size computation far from overflow. */
 #define HNSW_MAX_LINKS 4096u
-#define HNSW_MAX_EF (1u << 24)
 
 /* Bytes of every fresh neighbour's vector prefetched as soon as it is
  * found unvisited (before any distance of that expansion is computed).
@@ -849,6 +848,14 @@ int hnsw_search(const hnsw_params *p, const hnsw_state *st,
                 const hnsw_io *io, hnsw_scratch *s, const float *q,
                 uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n)
 {
+    return hnsw_search_from(p, st, io, s, q, HNSW_NONE, k, ef, out, n);
+}
+
+int hnsw_search_from(const hnsw_params *p, const hnsw_state *st,
+                     const hnsw_io *io, hnsw_scratch *s, const float *q,
+                     uint32_t start, uint32_t k, uint32_t ef, hnsw_hit *out,
+                     uint32_t *n)
+{
     int rc = params_check(p);
     if (rc)
         return rc;
@@ -867,7 +874,9 @@ int hnsw_search(const hnsw_params *p, const hnsw_state *st,
     if (rc)
         return rc;
 
-    uint32_t ep = st->entry;
+    if (start != HNSW_NONE && start >= st->nodes)
+        return PV_EINVAL;
+    uint32_t ep = start != HNSW_NONE ? start : st->entry;
     const float *v = io->vec(io->ctx, ep);
     if (!v)
         return PV_ECORRUPT;
@@ -876,7 +885,9 @@ int hnsw_search(const hnsw_params *p, const hnsw_state *st,
      * makes this non-finite: checked once here, not per component. */
     if (!isfinite(eps))
         return PV_ENUMERIC;
-    rc = greedy(p, io, s, q, st->nodes, st->max_level, 0, &ep, &eps);
+    /* A given start is already where the query is: no descent. */
+    if (start == HNSW_NONE)
+        rc = greedy(p, io, s, q, st->nodes, st->max_level, 0, &ep, &eps);
     if (!rc)
         rc = search_layer(p, io, s, q, st->nodes, ep, eps, 0, ef);
     if (rc)

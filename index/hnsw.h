@@ -99,6 +99,9 @@ int hnsw_insert_batch(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
                       hnsw_scratch *s, uint32_t first, uint32_t n,
                       const uint32_t *levels, unsigned nthreads);
 
+/* The largest candidate list a search takes (PV_EINVAL above). */
+#define HNSW_MAX_EF (1u << 24)
+
 /* A result: the same record as flat.h's, so callers share one array. */
 typedef flat_hit hnsw_hit;
 
@@ -108,5 +111,15 @@ typedef flat_hit hnsw_hit;
 int hnsw_search(const hnsw_params *p, const hnsw_state *st,
                 const hnsw_io *io, hnsw_scratch *s, const float *q,
                 uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n);
+
+/* The same, searching level 0 from node start instead of descending from the
+ * entry point (start = HNSW_NONE: from the entry point). For a self-join,
+ * where q is node start's own vector: the search begins where its answer
+ * is, and a dense cluster elsewhere cannot trap it. PV_EINVAL if start is
+ * not a node. */
+int hnsw_search_from(const hnsw_params *p, const hnsw_state *st,
+                     const hnsw_io *io, hnsw_scratch *s, const float *q,
+                     uint32_t start, uint32_t k, uint32_t ef, hnsw_hit *out,
+                     uint32_t *n);
 
 #endif

@@ -332,6 +332,38 @@ Test(cli, dups_move_to_clash_and_undo)
     cr_assert_eq(run("dups", db, "--move-to"), 2, "--move-to needs a folder");
 }
 
+/* Folders whose names share a prefix (train, train2): the common folder is
+ * their parent, not "train", and the moved file keeps "train2/". */
+Test(cli, dups_move_to_keeps_sibling_folders_apart)
+{
+    char t1[GEN_PATH_MAX], t2[GEN_PATH_MAX], p[GEN_PATH_MAX], q[GEN_PATH_MAX];
+    char dest[GEN_PATH_MAX], want[GEN_PATH_MAX];
+    uint8_t *px = malloc(128 * 96 * 3), *half = malloc(64 * 48 * 3);
+    cr_assert(px && half);
+    gen_path(t1, imgs, "train");
+    gen_path(t2, imgs, "train2");
+    cr_assert_eq(mkdir(t1, 0755), 0);
+    cr_assert_eq(mkdir(t2, 0755), 0);
+    gen_pattern(128, 96, 3, 999, px);
+    gen_path(p, t1, "a.png");
+    cr_assert_eq(gen_write_png(p, 128, 96, GEN_PNG_RGB, 8, px, NULL), 0);
+    for (int y = 0; y < 48; y++)
+        for (int x = 0; x < 64; x++)
+            for (int c = 0; c < 3; c++)
+                half[(y * 64 + x) * 3 + c] = px[((2 * y) * 128 + 2 * x) * 3 + c];
+    gen_path(q, t2, "a_small.png");
+    cr_assert_eq(gen_write_png(q, 64, 48, GEN_PNG_RGB, 8, half, NULL), 0);
+    gen_path(dest, dir, "moved/deeper");
+    cr_assert_eq(run("init", db), 0);
+    cr_assert_eq(run("add", db, imgs), 0, "%s", err_text);
+    cr_assert_eq(run("dups", db, "-t", "0.9", "--move-to", dest), 0, "%s %s", out_text, err_text);
+    gen_path(want, dest, "train2/a_small.png");
+    cr_assert_eq(access(want, F_OK), 0, "moved under train2/: %s", out_text);
+    cr_assert_eq(access(p, F_OK), 0, "the larger one stays");
+    free(px);
+    free(half);
+}
+
 /* --across lists only test images that copy a train image. */
 Test(cli, dups_across_train_test)
 {

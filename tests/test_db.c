@@ -560,5 +560,6 @@ Test(db, exact_duplicates_of_flat_images_still_grouped)
     cr_assert_eq(pv_find_dups(db, &(pv_dups_opts){.threshold = 0.95f}, &d), 0);
     cr_assert_eq(d->ngroups, 1, "zero vectors score 0, but same bytes are duplicates");
     cr_assert_eq(d->groups[0].all_exact, 1);
+    cr_assert_eq(d->pairs, 1, "the byte pair is counted");
     pv_dups_free(d);
 }

@@ -389,3 +389,51 @@ Test(dups, keep_rules_and_preferred_folder)
     cr_assert_eq(d->dropped, 2);
     pv_dups_free(d);
 }
+
+/* 300 images with the same pixels and different bytes (trailing data after
+ * the PNG's end): the graph lists only a few dozen of a set of identical
+ * vectors, yet the group must hold all 300, in both modes and at
+ * threshold 1 (a unit vector's dot with its copy may be 0.99999994). */
+Test(dups, a_big_set_of_identical_images_is_one_group, .timeout = 300)
+{
+    enum { N = 300 };
+    char folder[GEN_PATH_MAX], p[GEN_PATH_MAX];
+    uint8_t *px = malloc(W * H * 3), *bytes = NULL;
+    size_t nb = 0;
+    cr_assert_not_null(px);
+    gen_path(folder, dir, "same");
+    cr_assert_eq(mkdir(folder, 0755), 0);
+    gen_pattern(W, H, 3, 4242, px);
+    gen_path(p, folder, "orig.png");
+    cr_assert_eq(gen_write_png(p, W, H, GEN_PNG_RGB, 8, px, NULL), 0);
+    cr_assert_eq(gen_read_bytes(p, &bytes, &nb), 0);
+    uint8_t *buf = calloc(1, nb + 16);
+    cr_assert_not_null(buf);
+    memcpy(buf, bytes, nb);
+    for (int i = 1; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "copy%03d.png", i);
+        gen_path(p, folder, name);
+        memcpy(buf + nb, &i, sizeof i); /* other bytes, same pixels */
+        /* The last copy is the biggest file, so the keep rule makes it the
+         * representative: inserted last, it is no hub of the graph. */
+        cr_assert_eq(gen_write_bytes(p, buf, nb + (i == N - 1 ? 16 : sizeof i)), 0);
+    }
+    plant(0, 30); /* unrelated pictures around them */
+    add_folder("same");
+    for (int mode = PV_DUPS_EXACT; mode <= PV_DUPS_APPROX; mode++)
+        for (int t = 0; t < 2; t++) {
+            pv_dups *d = NULL;
+            pv_dups_opts o = {.threshold = t ? 1.0f : 0.99f, .mode = mode};
+            cr_assert_eq(pv_find_dups(db, &o, &d), 0, "%s", pv_db_errmsg(db));
+            cr_assert_eq(d->ngroups, 1, "mode %d threshold %.2f: %zu groups", mode, o.threshold,
+                         d->ngroups);
+            cr_assert_eq(d->groups[0].n, N, "mode %d threshold %.2f: %zu of %d in the group",
+                         mode, o.threshold, d->groups[0].n, N);
+            cr_assert_eq(d->dropped, N - 1);
+            pv_dups_free(d);
+        }
+    free(px);
+    free(bytes);
+    free(buf);
+}
