@@ -187,7 +187,8 @@ static int filter_unchanged(ingest *in)
     store_txn *t = NULL;
     size_t out = 0, i;
     int rc;
-    qsort(in->jobs, in->njobs, sizeof *in->jobs, cmp_job_path);
+    if (in->njobs > 1) /* jobs is NULL when nothing was found: no qsort(NULL) */
+        qsort(in->jobs, in->njobs, sizeof *in->jobs, cmp_job_path);
     for (i = 0; i < in->njobs; i++) {
         if (out > 0 && strcmp(in->jobs[out - 1].path, in->jobs[i].path) == 0)
             free(in->jobs[i].path);

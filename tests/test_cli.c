@@ -192,6 +192,10 @@ Test(cli, exit_codes_and_help)
         snprintf(want, sizeof want, "usage: pixvec %s", cmds[i]);
         cr_assert(strstr(out_text, want), "%s --help: %s", cmds[i], out_text);
     }
+    /* add of nothing but a missing file: named, exit 1 (and no qsort of a
+     * NULL job list, which UBSan flags in the sanitizer run) */
+    cr_assert_eq(run("add", db, "/nonexistent/x.png"), 1);
+    cr_assert(strstr(err_text, "/nonexistent/x.png"), "%s", err_text);
     /* --json errors are still one JSON document on stdout */
     cr_assert_eq(run("query", db, "/nonexistent.png", "--json"), 1);
     {
