@@ -1,29 +1,35 @@
 /*
  * dups.c - pv_find_dups: near-duplicate groups, at any size.
  *
- * Three steps, all in one read snapshot:
+ * Three steps, in one read snapshot:
  *  1. Candidate pairs at or above the threshold. Exact mode: the blocked
  *     sgemm all-pairs scan of index/flat.c (upper triangle). Approximate
  *     mode, the default above PV_DUPS_EXACT_MAX items: every scanned item
  *     asks the HNSW graph for its nearest neighbours (a self-join, as FAISS's
- *     range search or a k-NN graph build does), on every core, each thread
- *     in its own read transaction of the same snapshot. Scores are exact dot
+ *     range search or a k-NN graph build does), searching level 0 from its
+ *     own node, so a dense cluster elsewhere cannot trap the search. It runs
+ *     on every core, each thread in its own read transaction (begun at the
+ *     start: a writer committing meanwhile can only hide an image removed
+ *     in between from a thread; newer ids are ignored). Scores are exact dot
  *     products of the stored vectors, so approximation only costs recall,
  *     never a wrong score. An item whose whole neighbour list is above the
- *     threshold may have more partners: it asks again with twice as many,
- *     until its list ends below the threshold or holds every item.
- *     Byte-identical files (same XXH3-128) are always paired (score 1), even
- *     when their vectors are zero.
+ *     threshold may have more partners: it asks again with twice as many
+ *     (and twice the ef), until its list ends below the threshold or holds
+ *     every item. Byte-identical files (same XXH3-128) are always paired
+ *     (score 1), even when their vectors are zero, as a star around the
+ *     set's first file. Pairs are kept from threshold - DUPS_EPS.
  *  2. Groups around representatives, so that groups never chain (A~B, B~C,
  *     A and C unrelated is not one group): images are taken in the keep
  *     order (preferred folder first, then the keep rule, then id); an image
  *     not yet grouped with partners not yet grouped becomes a
- *     representative and those partners its members. Every member thus
- *     scores >= threshold with its representative, which is kept. This is
- *     the greedy "star" clustering of a similarity graph (leader clustering
- *     ordered by a priority); an image with a higher priority than its
- *     representative is never a member, since it would have been taken
- *     first.
+ *     representative and those partners its members, together with the
+ *     partners of its partners that score >= threshold with it (the graph
+ *     lists only a few dozen of a set of identical images, and byte copies
+ *     are a star). Every member thus scores >= threshold with its
+ *     representative, which is kept. This is the greedy "star" clustering
+ *     of a similarity graph (leader clustering ordered by a priority); an
+ *     image with a higher priority than its representative is never a
+ *     member, since it would have been taken first.
  *  3. --across A B: only pairs with one image under A and one under B are
  *     candidates, A's images are the only representatives, and B's
  *     near-copies of them are the ones listed to drop: the train/test leak
