@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -272,32 +271,6 @@ static void print_histogram(const pv_dups *d)
 
 /* ---- --move-to ------------------------------------------------------------ */
 
-/* mkdir -p: 0 when path is a folder afterwards, else -1 with errno. */
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    struct stat st;
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return -1;
-    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
 /* The deepest folder holding every live item: the collection's root. */
 static int common_root(pv_db *db, char *root, size_t len)
 {
@@ -357,8 +330,6 @@ static int move_dropped(cli_ctx *ctx, const pv_dups *d, const dups_args *a, json
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tm));
         snprintf(undo, sizeof undo, "%s/pixvec-undo-%s.tsv", a->move_to, stamp);
     }
-    if (mkdir_p(a->move_to) != 0)
-        return cli_fail("dups", a->json, "--move-to %s: %s", a->move_to, strerror(errno));
     paths = calloc(d->dropped, sizeof *paths);
     if (!paths)
         return cli_fail("dups", a->json, "out of memory");

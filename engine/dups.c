@@ -62,7 +62,6 @@ typedef struct dmeta {
     uint64_t pixels, size;
     int64_t mtime_ns;
     uint8_t hash[16];
-    uint8_t side;   /* 0: not scanned (dead, or outside --across' folders) */
     uint8_t prefer; /* under the preferred folder */
 } dmeta;
 
@@ -76,7 +75,8 @@ typedef struct dscan {
     store_txn *t;
     vec_set set;
     uint32_t n;         /* ids 0..n-1 */
-    uint8_t *side;      /* n entries (dmeta.side, for flat_allpairs) */
+    uint8_t *side;      /* n entries: 0 not scanned (dead, or outside --across'
+                         * folders), SIDE_A, SIDE_B; flat_allpairs reads it */
     dmeta *meta;        /* n entries */
     int across, keep;
     float thr;
@@ -146,17 +146,16 @@ static int load_meta(dscan *ds, const pv_dups_opts *o)
         m->mtime_ns = it.mtime_ns;
         memcpy(m->hash, it.hash, 16);
         m->prefer = pref[0] && under(path, pref);
+        uint8_t side = SIDE_A;
         if (ds->across) {
             /* Nested folders (A = data, B = data/test): the deeper wins. */
             size_t ua = under(path, a), ub = under(path, b);
-            m->side = ua > ub ? SIDE_A : ub > ua ? SIDE_B : 0;
-        } else {
-            m->side = SIDE_A;
+            side = ua > ub ? SIDE_A : ub > ua ? SIDE_B : 0;
         }
-        ds->side[id] = m->side;
-        ds->scanned += ds->across ? m->side == SIDE_B : m->side != 0;
-        na += m->side == SIDE_A;
-        ds->involved += m->side != 0;
+        ds->side[id] = side;
+        ds->scanned += ds->across ? side == SIDE_B : side != 0;
+        na += side == SIDE_A;
+        ds->involved += side != 0;
     }
     /* A typo in a folder name would otherwise report "no leaks". */
     if (ds->across && (na == 0 || ds->scanned == 0))
@@ -408,7 +407,7 @@ typedef struct okey {
 static okey okey_of(const dscan *ds, uint32_t id)
 {
     const dmeta *m = &ds->meta[id];
-    okey k = {m->prefer, m->side, 0, m->pixels, m->size, m->mtime_ns, id};
+    okey k = {m->prefer, ds->side[id], 0, m->pixels, m->size, m->mtime_ns, id};
     if (ds->keep == PV_KEEP_OLDEST)
         k.rule = m->mtime_ns;
     else if (ds->keep == PV_KEEP_NEWEST)
