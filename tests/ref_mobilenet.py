@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """ref_mobilenet.py - a reference MobileNetV2 forward pass written with
-PyTorch operators, for checking pixvec's C forward pass (engine/cnn.c).
+PyTorch operators, for checking pixvec's C forward pass (engine/embed/cnn.c).
 
 It shares nothing with the C code but the weight file: it reads the
 safetensors file itself, keeps batch norm as a separate operation (the C

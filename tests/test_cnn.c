@@ -1,5 +1,5 @@
 /*
- * test_cnn.c - the C MobileNetV2 forward pass (engine/cnn.c) against a
+ * test_cnn.c - the C MobileNetV2 forward pass (engine/embed/cnn.c) against a
  * reference written with PyTorch operators (tests/ref_mobilenet.py, run with
  * Debian's python3-torch), on the same weight file and the same 30 inputs:
  * the 1280-d features must agree to cosine >= 0.9999 per image. Inputs: 20
@@ -7,7 +7,7 @@
  * 224, and 10 real photographs, the first 10 JPEGs by name in
  * /usr/share/backgrounds (Debian's lomiri-wallpapers-20.04, which
  * scripts/setup.sh installs), preprocessed as the cnn embedder does
- * (engine/embed_cnn.c: img_decode to RGB no smaller than 224 x 224, area
+ * (engine/embed/embed_cnn.c: img_decode to RGB no smaller than 224 x 224, area
  * resize to 224 x 224); all scaled to [0, 1] as nsfwjs does. Batches of 8,
  * 8, 8 and 6 go through one work buffer, so batching and buffer reuse are
  * covered too.

@@ -1,6 +1,6 @@
 /*
  * test_img.c - decoding (JPEG, PNG), limits, damaged files, EXIF orientation
- * and area resizing (engine/img_decode.c, engine/img_resize.c).
+ * and area resizing (engine/image/img_decode.c, engine/image/img_resize.c).
  *
  * Every input is generated at run time with tests/gen.c into a fresh
  * mkdtemp directory under /tmp, removed after each test.

@@ -1,5 +1,5 @@
 /*
- * test_plot.c - pv_histogram_png (engine/plot.c): the PNG it writes is read
+ * test_plot.c - pv_histogram_png (engine/image/plot.c): the PNG it writes is read
  * back with libpng and checked by its pixels (size, where the red threshold
  * line stands against the x axis, bar heights), and bad arguments and
  * unwritable destinations fail with messages that say which file and why,

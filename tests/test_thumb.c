@@ -1,5 +1,5 @@
 /*
- * test_thumb.c - pv_thumbnail (engine/thumb.c): the thumbnail's size and
+ * test_thumb.c - pv_thumbnail (engine/image/thumb.c): the thumbnail's size and
  * aspect, never enlarged; grey input gives an RGB baseline JPEG; EXIF
  * orientation applied; a corrupt source fails naming the file and leaves
  * neither dst nor a temporary file behind; an existing dst is replaced whole.

@@ -1,5 +1,5 @@
 /*
- * cnn.h - the MobileNetV2 forward pass in C (engine room), up to the global
+ * cnn.h - the MobileNetV2 forward pass in C (engine/embed room), up to the global
  * average pool: 1280 features per image.
  *
  * Weights come from a safetensors file checked by mnv2_check; batch norm is

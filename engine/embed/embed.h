@@ -1,5 +1,5 @@
 /*
- * embed.h - the embedder interface (engine room).
+ * embed.h - the embedder interface (engine/embed room).
  *
  * An embedder is a small vtable: a name, a dimension, the input size it
  * wants from the decoder, and embed(batch of images) -> float vectors. The

@@ -1,6 +1,6 @@
 /*
  * embed_cnn.c - the `cnn` embedder: MobileNetV2's 1280 pooled features
- * (engine/cnn.c), L2-normalised.
+ * (engine/embed/cnn.c), L2-normalised.
  *
  * Preprocessing follows the code that trained and ships the weights
  * (nsfwjs 4.4.0: divide by 255, resize to 224 x 224 with no crop): the

@@ -1,6 +1,6 @@
 /*
  * mobilenet.h - MobileNetV2 (alpha 1.0, 224x224, Keras layer names) as the
- * cnn embedder's network (engine room).
+ * cnn embedder's network (engine/embed room).
  *
  * This step: the architecture as data (the 17 inverted residual blocks of
  * Sandler et al. 2018, Table 2) and the check of a weight file against it:

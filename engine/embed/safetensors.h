@@ -1,5 +1,5 @@
 /*
- * safetensors.h - read a safetensors file of float32 tensors (engine room).
+ * safetensors.h - read a safetensors file of float32 tensors (engine/embed room).
  *
  * Layout: an 8-byte little-endian header length N, N bytes of JSON
  * {"name": {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...,

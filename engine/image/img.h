@@ -1,5 +1,5 @@
 /*
- * img.h - image decoding and resizing (engine room).
+ * img.h - image decoding and resizing (engine/image room).
  *
  * Files are recognised by their magic bytes, never by their name: JPEG
  * (FF D8 FF) through libjpeg-turbo, PNG (89 50 4E 47 0D 0A 1A 0A) through

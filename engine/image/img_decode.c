@@ -1,5 +1,5 @@
 /*
- * img_decode.c - JPEG and PNG decoding into 8-bit grey or RGB (engine room).
+ * img_decode.c - JPEG and PNG decoding into 8-bit grey or RGB (engine/image room).
  *
  * A file is recognised by its magic bytes and handed to libjpeg-turbo or
  * libpng. Both libraries report errors by calling back into us; the callbacks

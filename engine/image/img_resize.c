@@ -1,5 +1,5 @@
 /*
- * img_resize.c - area-averaging resize and EXIF orientation (engine room).
+ * img_resize.c - area-averaging resize and EXIF orientation (engine/image room).
  *
  * Area averaging ("box filter with exact coverage", what OpenCV calls
  * INTER_AREA for shrinking): output pixel i on an axis covers the source

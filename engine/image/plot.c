@@ -1,5 +1,5 @@
 /*
- * plot.c - a histogram drawn as a PNG (engine room; pv_histogram_png).
+ * plot.c - a histogram drawn as a PNG (engine/image room; pv_histogram_png).
  *
  * `dups` shows the distribution of nearest-neighbour scores with the chosen
  * threshold on it, so a user can see where the duplicates separate from the

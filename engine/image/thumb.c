@@ -1,5 +1,5 @@
 /*
- * thumb.c - thumbnails for the duplicate report (engine room; pv_thumbnail).
+ * thumb.c - thumbnails for the duplicate report (engine/image room; pv_thumbnail).
  *
  * A thumbnail goes through the same decoder as an insert (img_decode: magic
  * bytes, limits, EXIF orientation, JPEG DCT scaling), so the report shows the
