@@ -461,7 +461,7 @@ int main(int argc, char **argv)
     pv_dups_opts o = {.threshold = 0.95f};
     if (argc < 2)
         goto usage;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             goto usage;
@@ -489,7 +489,6 @@ int main(int argc, char **argv)
             pairs_out = v;
         else
             goto usage;
-        i++;
     }
     if (!strcmp(argv[1], "gen") && out && n)
         return cmd_gen(out, n, seed, planted);

@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     const char *data = NULL, *work = NULL, *out = NULL;
     size_t n = 60000, nq = 1000;
     int reps = 3, M = 16, efc = 200;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             bench_die("usage", "bench_hnsw --data DIR --work DIR [--n N] [--queries Q] [--reps R] [--M M] [--efc EFC] [--out FILE]");
@@ -92,7 +92,6 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--M")) M = atoi(v);
         else if (!strcmp(a, "--efc")) efc = atoi(v);
         else bench_die("unknown option", a);
-        i++;
     }
     if (!data || !work || n == 0 || nq == 0 || reps < 1)
         bench_die("usage", "--data and --work are required; N, Q, R > 0");

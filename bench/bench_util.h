@@ -15,7 +15,9 @@ extern "C" {
 
 double bench_now(void);         /* monotonic seconds */
 double bench_cpu_seconds(void); /* this process's CPU time, all threads */
-void bench_die(const char *what, const char *detail);
+/* Prints what failed and exits 1; marked noreturn so that compilers know a
+ * value set before a failed check is never read after it. */
+__attribute__((noreturn)) void bench_die(const char *what, const char *detail);
 void *bench_alloc(size_t n);
 /* dir/name into out; a path that does not fit is an error, never cut. */
 void bench_path_join(char *out, size_t len, const char *dir, const char *name);

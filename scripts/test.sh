@@ -9,11 +9,11 @@ bash scripts/setup.sh
 jobs=$(nproc)
 
 echo "== build (RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_TESTS=ON -DPV_BENCH=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_TESTS=ON -DPV_BENCH=ON -DPV_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 
 echo "== build (ASan + UBSan)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPV_SANITIZE=ON -DPV_BENCH=OFF >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPV_SANITIZE=ON -DPV_BENCH=OFF -DPV_WERROR=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 
 echo "== tests (RelWithDebInfo)"

@@ -608,8 +608,8 @@ Test(hnsw, same_seed_same_graph)
     int differs = memcmp(g[0].level, g[2].level, n) != 0;
     for (uint32_t id = 0; id < n; id++) {
         for (int l = 0; l <= g[0].level[id]; l++) {
-            const uint32_t *a, *b;
-            uint32_t na, nb;
+            const uint32_t *a = NULL, *b = NULL;
+            uint32_t na = 0, nb = 0;
             m_links_get(&g[0], id, (uint32_t)l, &a, &na);
             m_links_get(&g[1], id, (uint32_t)l, &b, &nb);
             cr_assert_eq(na, nb);
@@ -648,8 +648,8 @@ static void same_links(mem *a, mem *b, uint32_t n)
     cr_assert_eq(memcmp(a->level, b->level, n), 0);
     for (uint32_t id = 0; id < n; id++)
         for (int l = 0; l <= a->level[id]; l++) {
-            const uint32_t *x, *y;
-            uint32_t nx, ny;
+            const uint32_t *x = NULL, *y = NULL;
+            uint32_t nx = 0, ny = 0;
             m_links_get(a, id, (uint32_t)l, &x, &nx);
             m_links_get(b, id, (uint32_t)l, &y, &ny);
             cr_assert_eq(nx, ny, "node %u level %d: %u vs %u links", id, l,
