@@ -4,13 +4,13 @@
  * Debian's python3-torch), on the same weight file and the same 30 inputs:
  * the 1280-d features must agree to cosine >= 0.9999 per image. Inputs: 20
  * generated pictures (patterns, gradients, noise, a flat image) at 224 x
- * 224, and 10 real photographs, the first 10 JPEGs by name in
- * /usr/share/backgrounds (Debian's lomiri-wallpapers-20.04, which
- * scripts/setup.sh installs), preprocessed as the cnn embedder does
- * (engine/embed/embed_cnn.c: img_decode to RGB no smaller than 224 x 224, area
- * resize to 224 x 224); all scaled to [0, 1] as nsfwjs does. Batches of 8,
- * 8, 8 and 6 go through one work buffer, so batching and buffer reuse are
- * covered too.
+ * 224, and the real photographs of Debian's lomiri-wallpapers-20.04 (which
+ * scripts/setup.sh installs; 4 JPEGs, taken by the package's own file list,
+ * never by listing the shared /usr/share/backgrounds), preprocessed as the
+ * cnn embedder does (engine/embed/embed_cnn.c: img_decode to RGB no smaller
+ * than 224 x 224, area resize to 224 x 224); all scaled to [0, 1] as nsfwjs
+ * does. Batches of 7 (the last one shorter) go through one work buffer made
+ * for 8, so batching, a partial batch and buffer reuse are covered too.
  *
  * Skipped, saying so, when the model is not installed (scripts/setup.sh
  * installs it) or when python3-torch cannot be imported. Missing
@@ -19,7 +19,6 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,16 +29,18 @@
 #include "gen.h"
 #include "img.h"
 #include "pixvec.h"
+#include "pkgdata.h"
 
 #ifndef PIXVEC_SRC_DIR
 #error "PIXVEC_SRC_DIR must name the source tree"
 #endif
 
 #define MODEL "/usr/local/share/pixvec/mobilenet_v2_nsfwjs.safetensors"
-#define PHOTO_DIR "/usr/share/backgrounds"
-#define NGEN 20  /* generated inputs; the last is the flat image */
-#define NREAL 10 /* photographs */
-#define N (NGEN + NREAL)
+#define PHOTO_PKG "lomiri-wallpapers-20.04"
+#define NGEN 20     /* generated inputs; the last is the flat image */
+#define NREAL_MIN 4 /* photographs: the package ships 4 */
+#define NREAL_MAX 10
+#define BATCH 7
 #define PIX ((size_t)CNN_SIDE * CNN_SIDE * 3)
 
 static void make_input(int i, float *x)
@@ -78,56 +79,39 @@ static double cosine(const float *a, const float *b)
     return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0;
 }
 
-static int cmp_name(const void *a, const void *b)
+/* Up to NREAL_MAX JPEGs of PHOTO_PKG (at least NREAL_MIN), decoded and
+ * resized exactly as the cnn embedder does it (db_decode_file, then
+ * embed_cnn.c), into network inputs at x; their names into names. Returns
+ * how many. */
+static size_t load_photos(float *x, char names[NREAL_MAX][256])
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The first NREAL JPEGs in PHOTO_DIR by name, decoded and resized exactly
- * as the cnn embedder does it (db_decode_file, then embed_cnn.c), into
- * NREAL network inputs at x. Fails the test, naming the package, if there
- * are fewer. */
-static void load_photos(float *x, char names[NREAL][256])
-{
-    char *all[256];
-    size_t n = 0;
-    DIR *d = opendir(PHOTO_DIR);
-    struct dirent *e;
+    static const char *const exts[] = {".jpg", ".jpeg", NULL};
+    char **all = NULL;
+    size_t n = pkg_files(PHOTO_PKG, exts, NREAL_MIN, &all);
+    size_t use = n < NREAL_MAX ? n : NREAL_MAX;
     uint8_t *small = malloc(PIX);
     cr_assert_not_null(small);
-    cr_assert_not_null(d, "%s is missing: scripts/setup.sh installs lomiri-wallpapers-20.04, "
-                          "whose photographs this test runs", PHOTO_DIR);
-    while ((e = readdir(d)) != NULL && n < 256) {
-        size_t l = strlen(e->d_name);
-        if (l > 4 && strcmp(e->d_name + l - 4, ".jpg") == 0)
-            cr_assert_not_null(all[n++] = strdup(e->d_name));
-    }
-    closedir(d);
-    cr_assert_geq(n, NREAL, "%s holds %zu JPEGs, %d needed: scripts/setup.sh installs "
-                  "lomiri-wallpapers-20.04, whose photographs this test runs",
-                  PHOTO_DIR, n, NREAL);
-    qsort(all, n, sizeof *all, cmp_name);
-    for (int i = 0; i < NREAL; i++) {
-        char path[GEN_PATH_MAX], err[256] = "";
+    for (size_t i = 0; i < use; i++) {
+        char err[256] = "";
         uint8_t *buf = NULL;
         size_t len = 0;
         img im;
         memset(&im, 0, sizeof im);
-        snprintf(names[i], 256, "%s", all[i]);
-        snprintf(path, sizeof path, "%s/%s", PHOTO_DIR, all[i]);
-        cr_assert_eq(img_read_file(path, &buf, &len, err, sizeof err), 0, "%s: %s", path, err);
+        const char *base = strrchr(all[i], '/');
+        snprintf(names[i], 256, "%s", base ? base + 1 : all[i]);
+        cr_assert_eq(img_read_file(all[i], &buf, &len, err, sizeof err), 0, "%s: %s", all[i], err);
         cr_assert_eq(img_decode(buf, len, 3, CNN_SIDE, CNN_SIDE, &im, err, sizeof err), 0,
-                     "%s: %s", path, err);
+                     "%s: %s", all[i], err);
         cr_assert_eq(im.channels, 3);
         cr_assert_eq(img_resize_area(im.px, im.w, im.h, 3, small, CNN_SIDE, CNN_SIDE), 0);
         for (size_t p = 0; p < PIX; p++)
-            x[(size_t)i * PIX + p] = small[p] * (1.0f / 255.0f);
+            x[i * PIX + p] = small[p] * (1.0f / 255.0f);
         img_free(&im);
         free(buf);
     }
-    for (size_t i = 0; i < n; i++)
-        free(all[i]);
+    pkg_files_free(all, n);
     free(small);
+    return use;
 }
 
 Test(cnn, forward_pass_matches_pytorch, .timeout = 600)
@@ -141,17 +125,18 @@ Test(cnn, forward_pass_matches_pytorch, .timeout = 600)
                      "the PyTorch comparison did not run");
     uint8_t hash[16];
     cr_assert_eq(cnn_load(MODEL, &m, hash, err, sizeof err), 0, "%s", err);
-    float *x = malloc(N * PIX * sizeof(float)), *y = malloc(N * MNV2_FEATURES * sizeof(float));
-    float *r = malloc(N * MNV2_FEATURES * sizeof(float));
+    const int nmax = NGEN + NREAL_MAX;
+    float *x = malloc(nmax * PIX * sizeof(float)), *y = malloc(nmax * MNV2_FEATURES * sizeof(float));
+    float *r = malloc(nmax * MNV2_FEATURES * sizeof(float));
     cr_assert(x && y && r);
-    char photo[NREAL][256];
+    char photo[NREAL_MAX][256];
     for (int i = 0; i < NGEN; i++)
         make_input(i, x + (size_t)i * PIX);
-    load_photos(x + (size_t)NGEN * PIX, photo);
-    cnn_work *w = cnn_work_new(8);
+    const int nin = NGEN + (int)load_photos(x + (size_t)NGEN * PIX, photo);
+    cnn_work *w = cnn_work_new(BATCH + 1);
     cr_assert_not_null(w);
-    for (int b = 0; b < N; b += 8) {
-        int n = N - b < 8 ? N - b : 8;
+    for (int b = 0; b < nin; b += BATCH) {
+        int n = nin - b < BATCH ? nin - b : BATCH;
         cr_assert_eq(cnn_forward(m, w, x + (size_t)b * PIX, (size_t)n,
                                  y + (size_t)b * MNV2_FEATURES), 0);
     }
@@ -159,19 +144,19 @@ Test(cnn, forward_pass_matches_pytorch, .timeout = 600)
     cr_assert_eq(gen_tmpdir(dir), 0);
     gen_path(in, dir, "in.f32");
     gen_path(out, dir, "out.f32");
-    cr_assert_eq(gen_write_bytes(in, x, N * PIX * sizeof(float)), 0);
+    cr_assert_eq(gen_write_bytes(in, x, nin * PIX * sizeof(float)), 0);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref_mobilenet.py %s %s %d %s",
-             PIXVEC_SRC_DIR, MODEL, in, N, out);
+             PIXVEC_SRC_DIR, MODEL, in, nin, out);
     cr_assert_eq(system(cmd), 0, "the reference failed: %s", cmd);
     uint8_t *rb;
     size_t rn;
     cr_assert_eq(gen_read_bytes(out, &rb, &rn), 0);
-    cr_assert_eq(rn, N * MNV2_FEATURES * sizeof(float));
+    cr_assert_eq(rn, nin * MNV2_FEATURES * sizeof(float));
     memcpy(r, rb, rn);
     free(rb);
 
     double worst = 1;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < nin; i++) {
         const float *a = y + (size_t)i * MNV2_FEATURES;
         for (int k = 0; k < MNV2_FEATURES; k++)
             cr_assert(isfinite(a[k]), "image %d feature %d is not finite", i, k);
@@ -186,7 +171,7 @@ Test(cnn, forward_pass_matches_pytorch, .timeout = 600)
      * photographs and the flat image are not one vector, and no two
      * photographs are (a wiring slip that ignored the input would pass the
      * comparison above). */
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < nin; i++) {
         const float *a = y + (size_t)i * MNV2_FEATURES;
         double cf = cosine(a, y + (size_t)(NGEN - 1) * MNV2_FEATURES);
         if (i != NGEN - 1 && (i % 5 == 0 || i >= NGEN))
@@ -197,8 +182,8 @@ Test(cnn, forward_pass_matches_pytorch, .timeout = 600)
                          photo[j - NGEN], cp);
         }
     }
-    cr_log_info("cnn vs PyTorch over %d images: worst cosine %.7f", N, worst);
-    printf("cnn: C forward pass vs PyTorch reference, %d images: worst cosine %.7f\n", N, worst);
+    cr_log_info("cnn vs PyTorch over %d images: worst cosine %.7f", nin, worst);
+    printf("cnn: C forward pass vs PyTorch reference, %d images: worst cosine %.7f\n", nin, worst);
     gen_rmtree(dir);
     cnn_work_free(w);
     cnn_free(m);
