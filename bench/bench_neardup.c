@@ -2,11 +2,12 @@
  * bench_neardup.c - near-duplicate detection quality per embedder (issue 5,
  * item 4a), on real photographs that Debian ships.
  *
- * usage: bench_neardup --work DIR [--photos DIR] [--max N] [--out FILE]
+ * usage: bench_neardup --work DIR --photos DIR [--max N] [--out FILE]
  *
- * Every JPEG/PNG under DIR (default /usr/share/backgrounds: the
- * lomiri-wallpapers packages), downscaled to at most 1024 px wide, is an
- * original. Each gets 7 variants, made with the libraries pixvec reads them
+ * Every JPEG/PNG directly in the photos folder (bench/run_cnn.sh fills it
+ * with bench/pkg_photos.sh: the photographs of lomiri-wallpapers-20.04 and
+ * ukui-wallpapers, by their packages' file lists), downscaled to at most
+ * 1024 px wide, is an original. Each gets 7 variants, made with the libraries pixvec reads them
  * with: JPEG quality 30; resized to 25 %; cropped to 80 % of its area
  * (centre); brightness +40; a 5 x 5 box blur; a watermark (a text-like band
  * of blocks over the lower part); grayscale. An original and its variants
@@ -164,17 +165,17 @@ static float cosine(const float *a, const float *b, uint32_t d)
 
 int main(int argc, char **argv)
 {
-    const char *work = NULL, *photos = "/usr/share/backgrounds", *out = NULL;
+    const char *work = NULL, *photos = NULL, *out = NULL;
     int max = 100;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--work")) work = argv[i + 1];
         else if (!strcmp(argv[i], "--photos")) photos = argv[i + 1];
         else if (!strcmp(argv[i], "--max")) max = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--out")) out = argv[i + 1];
-        else bench_die("usage", "bench_neardup --work DIR [--photos DIR] [--max N] [--out FILE]");
+        else bench_die("usage", "bench_neardup --work DIR --photos DIR [--max N] [--out FILE]");
     }
-    if (!work)
-        bench_die("usage", "--work is required");
+    if (!work || !photos)
+        bench_die("usage", "--work and --photos are required");
     char dir[4096], err[256];
     bench_path_join(dir, sizeof dir, work, "neardup");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)

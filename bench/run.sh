@@ -35,7 +35,7 @@ cmake --build "$BUILD" -j "$(nproc)" >/dev/null
 
 # fmnist_export writes 60000 train and 10000 test PNGs; redo it if short.
 if [ "$(find "$DATA" -name '*.png' 2>/dev/null | wc -l)" -lt 70000 ]; then
-  "$BUILD/bench/fmnist_export" "$DATA"
+  "$BUILD/fmnist_export" "$DATA"
 fi
 
 WORK=$(mktemp -d /tmp/pixvec-bench.XXXXXX)

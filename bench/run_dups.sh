@@ -14,7 +14,9 @@
 # many threads as pixvec's scan uses; its pair recall is against pixvec's
 # exact pairs.
 #
-# usage: bench/run_dups.sh [--big [N]]
+# usage: bench/run_dups.sh [--n N] [--big [N]]
+#   --n N: the first N Fashion-MNIST training images instead of all 60,000
+#          (fmnist_export --limit N; a small N is the CI smoke run)
 #   env: PV_BENCH_BUILD (default build-bench-hnsw), PV_BENCH_SKIP_SETUP=1,
 #        PV_BENCH_WORK (default /tmp/pixvec-bench-dups: databases are kept
 #        there between runs, the 1M set takes about 3 GB and 20-30 minutes to
@@ -23,10 +25,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIG=0
 N=1000000
+FN=60000
 while [ $# -gt 0 ]; do
   case "$1" in
+    --n) FN=$2; shift 2 ;;
     --big) BIG=1; shift; if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then N=$1; shift; fi ;;
-    *) echo "usage: bench/run_dups.sh [--big [N]]" >&2; exit 2 ;;
+    *) echo "usage: bench/run_dups.sh [--n N] [--big [N]]" >&2; exit 2 ;;
   esac
 done
 BUILD=${PV_BENCH_BUILD:-build-bench-hnsw}
@@ -40,23 +44,25 @@ PX="$BUILD/pixvec"
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); cpu: $(lscpu | sed -n 's/^Model name: *//p'), $T cores;" \
   "load average $(cut -d' ' -f1-3 /proc/loadavg); tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 
-FM=$WORK/fmnist-png
-if [ ! -d "$FM/train" ]; then
-  "$BUILD/fmnist_export" "$FM" >/dev/null
+FM=$WORK/fmnist-png-$FN
+if [ ! -f "$FM/complete" ]; then
+  rm -rf "$FM"
+  "$BUILD/fmnist_export" "$FM" --limit "$FN" >/dev/null
+  touch "$FM/complete"
 fi
-DB60=$WORK/fmnist60k.pvdb
+DB60=$WORK/fmnist$FN.pvdb
 if [ ! -d "$DB60" ]; then
   "$PX" init "$DB60" >/dev/null
-  /usr/bin/time -f "add 60k: %e s, peak RSS %M KiB" "$PX" add "$DB60" "$FM/train" --quiet
+  /usr/bin/time -f "add $FN: %e s, peak RSS %M KiB" "$PX" add "$DB60" "$FM/train" --quiet
 fi
 PEER="$BUILD/bench/peer_hnswlib_dups"
 THRS="0.95 0.98"
 REFS=()
 for t in $THRS; do
   echo
-  echo "## Fashion-MNIST 60k, threshold $t"
+  echo "## Fashion-MNIST $FN, threshold $t"
   if [ -x "$PEER" ]; then
-    REFS+=("$WORK/fmnist60k-exact-$t.pairs")
+    REFS+=("$WORK/fmnist$FN-exact-$t.pairs")
     "$BUILD/bench/bench_dups" run --db "$DB60" --threshold "$t" --pairs-out "${REFS[-1]}"
   else
     "$BUILD/bench/bench_dups" run --db "$DB60" --threshold "$t"
@@ -64,11 +70,11 @@ for t in $THRS; do
 done
 if [ -x "$PEER" ]; then
   echo
-  echo "## Fashion-MNIST 60k, hnswlib on the same vectors (thresholds ${THRS// /, })"
-  "$BUILD/bench/bench_dups" export --db "$DB60" --out "$WORK/fmnist60k.f32"
+  echo "## Fashion-MNIST $FN, hnswlib on the same vectors (thresholds ${THRS// /, })"
+  "$BUILD/bench/bench_dups" export --db "$DB60" --out "$WORK/fmnist$FN.f32"
   # pixvec's scan uses every core up to 16 (engine/dups.c)
   PT=$(( T < 16 ? T : 16 ))
-  "$PEER" "$WORK/fmnist60k.f32" --threads "$PT" --threshold "${THRS// /,}" \
+  "$PEER" "$WORK/fmnist$FN.f32" --threads "$PT" --threshold "${THRS// /,}" \
     --ref "$(IFS=,; echo "${REFS[*]}")"
 fi
 

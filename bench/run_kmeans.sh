@@ -38,7 +38,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPV_TESTS=OFF -DPV_BENCH=ON >
 cmake --build "$BUILD" -j "$T" >/dev/null
 
 if [ "$(find "$DATA" -name '*.png' 2>/dev/null | wc -l)" -lt 70000 ]; then
-  "$BUILD/bench/fmnist_export" "$DATA"
+  "$BUILD/fmnist_export" "$DATA"
 fi
 
 WORK=$(mktemp -d /tmp/pixvec-bench-kmeans.XXXXXX)

@@ -2,7 +2,10 @@
 # Installs everything pixvec needs to build, test and run its demo on a fresh
 # Debian 12 machine. Idempotent: packages already present are not touched.
 # Run as root (or with sudo available). With --bench it also installs the
-# peers the benchmarks compare against (FAISS, hnswlib, scikit-learn).
+# peers the benchmarks compare against (FAISS, hnswlib, scikit-learn) and the
+# photographs they run on; with --ci, what CI's extra checks use (Clang for
+# the build matrix, strace for the test-data check); --ci implies --bench,
+# since CI runs every bench script at a small size.
 set -euo pipefail
 
 PKGS=(
@@ -12,8 +15,19 @@ PKGS=(
   dataset-fashion-mnist python3 python3-numpy python3-torch chromium
   lomiri-wallpapers-20.04
 )
-if [ "${1:-}" = "--bench" ]; then
-  PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy ukui-wallpapers sway-backgrounds)
+bench=0 ci=0
+for a in "$@"; do
+  case "$a" in
+    --bench) bench=1 ;;
+    --ci) bench=1 ci=1 ;;
+    *) echo "usage: scripts/setup.sh [--bench] [--ci]" >&2; exit 2 ;;
+  esac
+done
+if [ $bench = 1 ]; then
+  PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy ukui-wallpapers sway-backgrounds time)
+fi
+if [ $ci = 1 ]; then
+  PKGS+=(clang strace)
 fi
 
 missing=()
