@@ -5,18 +5,18 @@
  * must the IVF lists' at the default nprobe 8 of 256 (and at nprobe 256,
  * the exact scan's answers).
  *
- * The images are exported to PNG by the fmnist_export tool and added through
- * pv_add, the path a user takes. The export is cached under /tmp between
- * runs. Skipped (with a message) in sanitizer builds, where building the
- * graph takes too long; a missing data set fails the test, naming the
- * package (scripts/setup.sh installs it).
+ * The images are exported to PNG by the fmnist_export tool, from the folder
+ * the package's file list names, into the test's own temporary folder (no
+ * cache: a run never reads what an earlier one left), and added through
+ * pv_add, the path a user takes. Skipped (with a message) in sanitizer
+ * builds, where building the graph takes too long; a missing data set fails
+ * the test, naming the package (scripts/setup.sh installs it).
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gen.h"
@@ -27,7 +27,6 @@
 #error "FMNIST_EXPORT_BIN must name the exporter"
 #endif
 
-#define CACHE "/tmp/pixvec-fmnist-png"
 #define NQUERIES 1000
 
 static int sanitized(void)
@@ -39,32 +38,34 @@ static int sanitized(void)
 #endif
 }
 
-static void export_once(void)
+/* Fashion-MNIST as PNG class folders under out, from dataset-fashion-mnist's
+ * files (found by the package's file list: fails naming it when missing). */
+static void export_fmnist(const char *out)
 {
-    struct stat sb;
-    char cmd[512];
-    if (stat(CACHE "/complete", &sb) == 0)
-        return;
-    snprintf(cmd, sizeof cmd, "rm -rf %s && %s %s > /dev/null && touch %s/complete",
-             CACHE, FMNIST_EXPORT_BIN, CACHE, CACHE);
+    char src[GEN_PATH_MAX], cmd[3 * GEN_PATH_MAX];
+    pkg_file("dataset-fashion-mnist", "/train-images-idx3-ubyte.gz", src);
+    *strrchr(src, '/') = '\0';
+    snprintf(cmd, sizeof cmd, "%s '%s' --src '%s' > /dev/null", FMNIST_EXPORT_BIN, out, src);
     cr_assert_eq(system(cmd), 0, "exporting Fashion-MNIST failed: %s", cmd);
 }
 
-/* The first n test images, in a stable order (class folder, then name). */
-static int list_queries(char paths[][256], int n)
+/* The first n test images under root, in a stable order (class folder,
+ * then name). */
+static int list_queries(const char *root, char paths[][GEN_PATH_MAX], int n)
 {
     static const char *const cls[] = {"ankle_boot", "bag", "coat", "dress", "pullover",
                                       "sandal", "shirt", "sneaker", "trouser", "tshirt_top"};
     int got = 0;
     for (int c = 0; c < 10 && got < n; c++) {
-        char d[96];
+        char d[GEN_PATH_MAX];
         struct dirent **ents = NULL;
         int ne;
-        snprintf(d, sizeof d, CACHE "/test/%s", cls[c]);
+        cr_assert_lt((size_t)snprintf(d, sizeof d, "%s/test/%s", root, cls[c]), sizeof d);
         ne = scandir(d, &ents, NULL, alphasort);
         for (int i = 0; i < ne; i++) {
             if (got < n && i < 1 + n / 10 && ents[i]->d_name[0] != '.')
-                if ((size_t)snprintf(paths[got], 256, "%s/%.100s", d, ents[i]->d_name) < 256)
+                if ((size_t)snprintf(paths[got], GEN_PATH_MAX, "%s/%s", d, ents[i]->d_name) <
+                    GEN_PATH_MAX)
                     got++;
             free(ents[i]);
         }
@@ -74,7 +75,7 @@ static int list_queries(char paths[][256], int n)
 }
 
 /* Mean recall@10 of opts over the first nq queries against exact[q*10..]. */
-static double recall_of(pv_db *db, char queries[][256], int nq,
+static double recall_of(pv_db *db, char queries[][GEN_PATH_MAX], int nq,
                         const uint32_t *exact, pv_query_opts opts)
 {
     int found = 0;
@@ -95,25 +96,26 @@ static double recall_of(pv_db *db, char queries[][256], int nq,
  * IVF lists (issue 4), each against the exact scan. */
 Test(recall, hnsw_and_ivf_recall_at_10_on_fashion_mnist, .timeout = 1200)
 {
-    char dir[GEN_PATH_MAX], dbp[GEN_PATH_MAX], err[512];
-    static char queries[NQUERIES][256];
+    char dir[GEN_PATH_MAX], dbp[GEN_PATH_MAX], fm[GEN_PATH_MAX], train[GEN_PATH_MAX];
+    char err[512];
+    static char queries[NQUERIES][GEN_PATH_MAX];
     static uint32_t exact[NQUERIES * 10];
-    const char *paths[1] = {CACHE "/train"};
+    const char *paths[1] = {train};
     pv_db *db = NULL;
     pv_add_stats st;
     int nq;
 
     if (sanitized())
         cr_skip_test("recall test skipped in the sanitizer build (graph build too slow there)");
-    char fm[GEN_PATH_MAX];
-    pkg_file("dataset-fashion-mnist", "/train-images-idx3-ubyte.gz", fm); /* fails naming it */
-    export_once();
     cr_assert_eq(gen_tmpdir(dir), 0);
+    gen_path(fm, dir, "fmnist");
+    gen_path(train, fm, "train");
+    export_fmnist(fm);
     gen_path(dbp, dir, "fm.pvdb");
     cr_assert_eq(pv_db_create(dbp, NULL, NULL, &db, err, sizeof err), 0, "%s", err);
     cr_assert_eq(pv_add(db, paths, 1, NULL, &st), 0, "%s", pv_db_errmsg(db));
     cr_assert_eq(st.added, 60000);
-    nq = list_queries(queries, NQUERIES);
+    nq = list_queries(fm, queries, NQUERIES);
     cr_assert_geq(nq, 900);
     for (int q = 0; q < nq; q++) {
         pv_hit *ex = NULL;
