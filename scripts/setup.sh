@@ -5,7 +5,9 @@
 # peers the benchmarks compare against (FAISS, hnswlib, scikit-learn) and the
 # photographs they run on; with --ci, what CI's extra checks use (Clang for
 # the build matrix, strace for the test-data check); --ci implies --bench,
-# since CI runs every bench script at a small size.
+# since CI runs every bench script at a small size. With --list it installs
+# nothing and prints the packages the other flags name, one a line
+# (scripts/ci/check_test_data.sh reads what the tests may rely on).
 set -euo pipefail
 
 PKGS=(
@@ -15,12 +17,13 @@ PKGS=(
   dataset-fashion-mnist python3 python3-numpy python3-torch chromium
   lomiri-wallpapers-20.04
 )
-bench=0 ci=0
+bench=0 ci=0 list=0
 for a in "$@"; do
   case "$a" in
     --bench) bench=1 ;;
     --ci) bench=1 ci=1 ;;
-    *) echo "usage: scripts/setup.sh [--bench] [--ci]" >&2; exit 2 ;;
+    --list) list=1 ;;
+    *) echo "usage: scripts/setup.sh [--bench] [--ci] [--list]" >&2; exit 2 ;;
   esac
 done
 if [ $bench = 1 ]; then
@@ -28,6 +31,10 @@ if [ $bench = 1 ]; then
 fi
 if [ $ci = 1 ]; then
   PKGS+=(clang strace)
+fi
+if [ $list = 1 ]; then
+  printf '%s\n' "${PKGS[@]}"
+  exit 0
 fi
 
 missing=()
