@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -275,9 +276,19 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
 typedef struct add_ui {
     int bar;          /* draw a progress bar (stderr is a terminal) */
     int bar_drawn;
+    int bar_done;     /* the full bar was drawn and ended with a newline */
     double t0;
     uint64_t errors;
 } add_ui;
+
+/* SIGINT and SIGTERM during `add`: pv_add reads the flag, commits what is
+ * embedded and returns PV_EINTR; the handler only sets it. */
+static volatile int add_stop;
+
+static void add_on_signal(int sig)
+{
+    add_stop = sig;
+}
 
 static double now_s(void)
 {
@@ -291,7 +302,7 @@ static void add_progress(void *vctx, uint64_t done, uint64_t total)
     add_ui *ui = vctx;
     int width = 30, filled;
     double el;
-    if (!ui->bar || total == 0)
+    if (!ui->bar || total == 0 || ui->bar_done)
         return;
     el = now_s() - ui->t0;
     filled = (int)(width * done / total);
@@ -303,6 +314,7 @@ static void add_progress(void *vctx, uint64_t done, uint64_t total)
     if (done == total) {
         fputc('\n', stderr);
         ui->bar_drawn = 0;
+        ui->bar_done = 1;
     }
     fflush(stderr);
 }
@@ -364,27 +376,46 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
     ao.progress = add_progress;
     ao.on_error = add_error;
     ao.ctx = &ui;
+    ao.cancel = &add_stop;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = add_on_signal; /* no SA_RESTART: a wait for the lock ends */
+    sigemptyset(&sa.sa_mask);
+    add_stop = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     rc = pv_add(ctx->db, (const char *const *)argv + optind,
                 (size_t)(argc - optind), &ao, &st);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     el = now_s() - ui.t0;
     if (ui.bar_drawn)
         fputc('\n', stderr);
+    if (rc == PV_EINTR) {
+        int sig = add_stop ? add_stop : SIGINT;
+        add_stop = 0;
+        cli_fail(c->name, json, "interrupted: %llu images kept (committed before stopping); "
+                 "run the same add again to go on", (unsigned long long)st.kept);
+        return ctx->in_shell ? CLI_ERR : 128 + sig;
+    }
     if (rc != 0)
-        return cli_fail(c->name, json, "%s (batches committed before this stay)",
-                    cli_db_msg(ctx, rc));
+        return cli_fail(c->name, json, "%s (%llu images kept: batches committed before "
+                        "this stay)", cli_db_msg(ctx, rc), (unsigned long long)st.kept);
     if (json)
         cli_print_json(json_pack(
-            "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", st.failed == 0,
+            "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", st.failed == 0,
             "seen", (json_int_t)st.seen, "added", (json_int_t)st.added,
             "updated", (json_int_t)st.updated, "moved", (json_int_t)st.moved,
             "unchanged", (json_int_t)st.unchanged, "failed",
-            (json_int_t)st.failed, "seconds", el));
+            (json_int_t)st.failed, "forgotten", (json_int_t)st.forgotten,
+            "seconds", el));
     else if (!quiet || st.failed)
         printf("added %llu, updated %llu, moved %llu, unchanged %llu, failed "
-               "%llu (%llu files, %.2f s, %.0f new images/s)\n",
+               "%llu, forgotten %llu (%llu files, %.2f s, %.0f new images/s)\n",
                (unsigned long long)st.added, (unsigned long long)st.updated,
                (unsigned long long)st.moved, (unsigned long long)st.unchanged,
-               (unsigned long long)st.failed, (unsigned long long)st.seen, el,
+               (unsigned long long)st.failed, (unsigned long long)st.forgotten,
+               (unsigned long long)st.seen, el,
                el > 0 ? (st.added + st.updated) / el : 0.0);
     return st.failed ? CLI_ERR : CLI_OK;
 }

@@ -19,6 +19,13 @@ static void usage(FILE *f)
                "duplicates were found.\n");
 }
 
+/* A second writer waits for the first; say so once, so it never looks hung. */
+static void on_busy(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "pixvec: %s\n", msg);
+}
+
 int main(int argc, char **argv)
 {
     const cli_cmd *c;
@@ -66,6 +73,7 @@ int main(int argc, char **argv)
             cli_err(c->name, "%s", err[0] ? err : pv_strerror(rc));
             return CLI_ERR;
         }
+        pv_db_set_busy_handler(ctx.db, on_busy, NULL);
     }
     rc = c->fn(&ctx, argc - 2, argv + 2);
     pv_db_close(ctx.db);

@@ -174,11 +174,14 @@ int pv_cluster_train(pv_db *db, const pv_cluster_opts *o, pv_cluster_stats *st)
     int rc;
     if (!db)
         return PV_EINVAL;
-    if (store_is_rdonly(db->st))
-        return db_fail(db, PV_ERDONLY, "database opened read-only");
-    if ((rc = train(db, o, o && o->standardize, &m, st)) != 0)
+    if ((rc = db_writer_begin(db)) != 0)
         return rc;
+    if ((rc = train(db, o, o && o->standardize, &m, st)) != 0) {
+        db_writer_end(db);
+        return rc;
+    }
     rc = db_write(db, cluster_txn, &m);
+    db_writer_end(db);
     if (rc != 0)
         db_fail(db, rc, "storing the clustering: %s", pv_strerror(rc));
     kmeans_model_free(&m);
@@ -460,11 +463,14 @@ int pv_ivf_train(pv_db *db, const pv_cluster_opts *o, pv_cluster_stats *st)
     int rc;
     if (!db)
         return PV_EINVAL;
-    if (store_is_rdonly(db->st))
-        return db_fail(db, PV_ERDONLY, "database opened read-only");
-    if ((rc = train(db, o, 0, &m, st)) != 0)
+    if ((rc = db_writer_begin(db)) != 0)
         return rc;
+    if ((rc = train(db, o, 0, &m, st)) != 0) {
+        db_writer_end(db);
+        return rc;
+    }
     rc = db_write(db, ivf_txn, &m);
+    db_writer_end(db);
     if (rc != 0)
         db_fail(db, rc, "storing the IVF lists: %s", pv_strerror(rc));
     kmeans_model_free(&m);

@@ -4,11 +4,13 @@
  * one write-transaction loop that grows the map when it is full).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -36,6 +38,7 @@ const char *pv_strerror(int err)
     case PV_EEMPTY: return "empty file";
     case PV_ERDONLY: return "database opened read-only";
     case PV_ENUMERIC: return "NaN or infinity in a vector";
+    case PV_EINTR: return "interrupted";
     case STORE_FULL: return "database map full";
     default: return "unknown error";
     }
@@ -140,6 +143,12 @@ static int db_new(const char *path, const store_schema *create, int flags,
     db = calloc(1, sizeof *db);
     if (!db)
         return PV_ENOMEM;
+    db->lock_fd = -1;
+    if ((size_t)snprintf(db->path, sizeof db->path, "%s", path) >= sizeof db->path) {
+        free(db);
+        snprintf(err, errlen, "%s: path too long", path);
+        return PV_EINVAL;
+    }
     rc = create ? store_create(path, create, &db->st, err, errlen)
                 : store_open(path, flags & PV_OPEN_RDONLY, &db->st, err, errlen);
     if (rc == 0 && (rc = db_attach_embedder(db)) != 0)
@@ -207,8 +216,56 @@ void pv_db_close(pv_db *db)
     hnsw_scratch_free(db->scratch);
     graph_cache_free(&db->gcache);
     free(db->ivfcache.rows);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd); /* drops the flock */
     store_close(db->st);
     free(db);
+}
+
+void pv_db_set_busy_handler(pv_db *db, void (*fn)(void *ctx, const char *msg), void *ctx)
+{
+    if (!db)
+        return;
+    db->busy = fn;
+    db->busy_ctx = ctx;
+}
+
+int db_writer_begin(pv_db *db)
+{
+    char p[4200];
+    if (store_is_rdonly(db->st))
+        return db_fail(db, PV_ERDONLY, "database opened read-only");
+    if (db->lock_depth > 0) {
+        db->lock_depth++;
+        return PV_OK;
+    }
+    if (db->lock_fd < 0) {
+        snprintf(p, sizeof p, "%s/data.mdb", db->path);
+        db->lock_fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (db->lock_fd < 0)
+            return db_fail(db, PV_EIO, "%s: %s", p, strerror(errno));
+    }
+    if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK)
+            return db_fail(db, PV_EIO, "%s: locking for writing: %s", db->path,
+                           strerror(errno));
+        if (db->busy) {
+            snprintf(p, sizeof p, "%s: another writer is at work on this database; "
+                     "waiting for it to finish", db->path);
+            db->busy(db->busy_ctx, p);
+        }
+        if (flock(db->lock_fd, LOCK_EX) != 0)
+            return db_fail(db, errno == EINTR ? PV_EINTR : PV_EIO,
+                           "%s: waiting for another writer: %s", db->path, strerror(errno));
+    }
+    db->lock_depth = 1;
+    return PV_OK;
+}
+
+void db_writer_end(pv_db *db)
+{
+    if (db->lock_depth > 0 && --db->lock_depth == 0)
+        flock(db->lock_fd, LOCK_UN);
 }
 
 int pv_db_check_embedder(pv_db *db, const pv_embedder_opts *o)
@@ -387,15 +444,15 @@ static int remove_txn(pv_db *db, store_txn *t, void *vctx)
     return rc;
 }
 
-static int remove_paths(pv_db *db, const char *const *paths, size_t n, int strict,
-                        size_t *removed)
+int db_remove_paths(pv_db *db, const char *const *paths, size_t n, int strict,
+                    size_t *removed)
 {
     remove_ctx x = {NULL, 0, strict, NULL, 0};
     int rc = PV_OK;
     if (!db || (n && !paths))
         return PV_EINVAL;
-    if (store_is_rdonly(db->st))
-        return db_fail(db, PV_ERDONLY, "database opened read-only");
+    if ((rc = db_writer_begin(db)) != 0)
+        return rc;
     x.paths = pv_calloc_array(n ? n : 1, sizeof *x.paths);
     x.ids = pv_alloc_array(n ? n : 1, sizeof *x.ids);
     if (!x.paths || !x.ids)
@@ -420,6 +477,7 @@ static int remove_paths(pv_db *db, const char *const *paths, size_t n, int stric
         free(x.paths[i]);
     free(x.paths);
     free(x.ids);
+    db_writer_end(db);
     return rc;
 }
 
@@ -427,12 +485,12 @@ int pv_remove(pv_db *db, const char *path)
 {
     if (!path)
         return PV_EINVAL;
-    return remove_paths(db, &path, 1, 1, NULL);
+    return db_remove_paths(db, &path, 1, 1, NULL);
 }
 
 int pv_remove_many(pv_db *db, const char *const *paths, size_t n, size_t *removed)
 {
-    return remove_paths(db, paths, n, 0, removed);
+    return db_remove_paths(db, paths, n, 0, removed);
 }
 
 /* ---- items ------------------------------------------------------------------ */

@@ -22,6 +22,13 @@ struct pv_db {
         const float **rows;
     } ivfcache;
     char errmsg[1024];
+    /* the writer lock (db_writer_begin): flock on data.mdb, held for a whole
+     * add, rm, vacuum or training run; depth counts nested begins */
+    int lock_fd;
+    int lock_depth;
+    void (*busy)(void *ctx, const char *msg);
+    void *busy_ctx;
+    char path[4096]; /* the database folder as given */
 };
 
 /* Threads to use: requested if > 0, else the cores online (>= 1). */
@@ -82,6 +89,26 @@ int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
  * size, list numbers below nlist, ids below next_id, no id twice, every
  * live item listed. PV_ECORRUPT with a message otherwise. */
 int db_ivf_verify(pv_db *db, store_txn *t, uint32_t next_id);
+
+/* Tombstone the stored images among paths (absolute or relative) in one
+ * write transaction: all or none. strict: a path not stored fails the call
+ * with PV_ENOTFOUND; else it is skipped. removed (may be NULL) gets how many
+ * were. Takes the writer lock. */
+int db_remove_paths(pv_db *db, const char *const *paths, size_t n, int strict,
+                    size_t *removed);
+
+/* One writer at a time for a whole run. LMDB lets one write transaction in
+ * at a time, but an add, a vacuum or a training run is many transactions
+ * (or a read followed by a write), and two interleaved runs of `add` on one
+ * folder would each insert every file. So every writing entry point holds
+ * an exclusive flock(2) on the database's data.mdb from its first read to
+ * its last commit: a second writer, in this process (another handle) or in
+ * another, waits for it, after telling the busy handler once. The kernel
+ * drops the lock when a process dies, so kill -9 never leaves it held.
+ * db_writer_begin also refuses a read-only handle (PV_ERDONLY). Nested
+ * begins on one handle only count. */
+int db_writer_begin(pv_db *db);
+void db_writer_end(pv_db *db);
 
 /* Begin a write txn, run fn, commit; on a full map abort, grow, redo. */
 int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),

@@ -10,13 +10,21 @@
  *     another, then embed the grab's decoded images in one embedder call
  *     (the cnn runs them through the network as one batch); a file that
  *     fails costs only its own job;
- *  3. the calling thread is the single writer: it waits for the next batch
- *     of BATCH jobs, reports the bad ones, and commits the good ones in one
- *     write transaction (item record, path key, hash key, vector). Workers
+ *  3. the calling thread is the single writer: it waits for the jobs in
+ *     order and commits them in one write transaction (item record, path
+ *     key, hash key, vector) when BATCH of them are done or COMMIT_SECONDS
+ *     have passed since the last commit, whichever comes first, reporting
+ *     the bad ones; while it waits it reports progress per image. Workers
  *     may run at most WINDOW jobs ahead of the last commit, which bounds the
- *     memory held by finished vectors.
- * A crash loses at most the batch being written; LMDB never shows half of
- * one. A file whose content hash is already stored under a path that no
+ *     memory held by finished vectors;
+ *  4. when every job is committed, stored images under the folders given
+ *     whose files are gone are forgotten (tombstoned, as pv_remove does),
+ *     after the moves of step 3 took the vectors they could.
+ * The whole run holds the writer lock (db_writer_begin), so two runs on one
+ * database never both insert a file. A cancel (opts->cancel, set by the
+ * CLI's SIGINT handler) stops the workers, commits what is done and returns
+ * PV_EINTR. A crash loses at most the batch being written; LMDB never shows
+ * half of one. A file whose content hash is already stored under a path that no
  * longer exists is a move: the old item takes the new path and keeps its
  * vector. A changed file (same path, other size or mtime) tombstones the old
  * item and gets a new id, unless its bytes are unchanged, in which case only
@@ -32,6 +40,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db_int.h"
@@ -40,6 +49,8 @@
 #define BATCH 1024u
 #define WINDOW (4u * BATCH)
 #define GRAB 8u
+#define COMMIT_SECONDS 2.0
+#define PROGRESS_SECONDS 0.1
 #define NO_ID UINT32_MAX
 #define MAX_HASH_PEERS 16
 
@@ -69,6 +80,7 @@ typedef struct ingest {
     pthread_cond_t work_cv, done_cv;
     size_t next;      /* next job a worker takes */
     size_t committed; /* jobs [0, committed) are written */
+    size_t ndone;     /* jobs finished by workers, in any order */
     int stop;
     unsigned threads; /* workers, and the graph's planning threads */
 } ingest;
@@ -323,6 +335,7 @@ static void *worker(void *arg)
         pthread_mutex_lock(&in->mu);
         for (size_t i = lo; i < hi; i++)
             in->jobs[i].done = 1;
+        in->ndone += hi - lo;
         pthread_cond_broadcast(&in->done_cv);
     }
     pthread_mutex_unlock(&in->mu);
@@ -498,22 +511,77 @@ static void stop_workers(ingest *in)
     pthread_mutex_unlock(&in->mu);
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cancelled(const ingest *in)
+{
+    return in->opts && in->opts->cancel && *in->opts->cancel;
+}
+
+static void progress(ingest *in, uint64_t done)
+{
+    if (in->opts && in->opts->progress)
+        in->opts->progress(in->opts->ctx, done, in->njobs);
+}
+
+/* Wait, with in->mu held, until jobs [lo, *hi) are done and it is time to
+ * commit them: BATCH of them, the last job, the commit deadline with at
+ * least one done, or a cancel. Reports progress (outside the lock) every
+ * PROGRESS_SECONDS while it waits. */
+static void wait_batch(ingest *in, size_t lo, size_t *hi, double deadline)
+{
+    double last_progress = 0;
+    size_t h = lo;
+    for (;;) {
+        while (h < in->njobs && h - lo < BATCH && in->jobs[h].done)
+            h++;
+        if (h == in->njobs || h - lo == BATCH || cancelled(in))
+            break;
+        double t = now_seconds();
+        if (h > lo && t >= deadline)
+            break;
+        if (t - last_progress >= PROGRESS_SECONDS) {
+            size_t done = in->ndone;
+            last_progress = t;
+            pthread_mutex_unlock(&in->mu);
+            progress(in, done);
+            pthread_mutex_lock(&in->mu);
+            continue; /* more may be done now */
+        }
+        double until = t + PROGRESS_SECONDS;
+        if (h > lo && deadline < until)
+            until = deadline;
+        struct timespec ts; /* done_cv waits on CLOCK_MONOTONIC, as now_seconds */
+        ts.tv_sec = (time_t)until;
+        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&in->done_cv, &in->mu, &ts);
+    }
+    *hi = h;
+}
+
 static int write_all(ingest *in)
 {
     batch b;
     int rc = PV_OK;
+    double every = in->opts && in->opts->commit_seconds > 0 ? in->opts->commit_seconds
+                                                            : COMMIT_SECONDS;
     memset(&b, 0, sizeof b);
     b.in = in;
     b.newvecs = pv_alloc_array((size_t)BATCH * in->db->emb->dim, sizeof(float));
     if (!b.newvecs)
         return PV_ENOMEM;
-    for (size_t lo = 0; lo < in->njobs && rc == 0; lo += BATCH) {
-        size_t hi = lo + BATCH < in->njobs ? lo + BATCH : in->njobs;
+    for (size_t lo = 0; lo < in->njobs && rc == 0;) {
+        size_t hi;
         pthread_mutex_lock(&in->mu);
-        for (size_t i = lo; i < hi; i++)
-            while (!in->jobs[i].done)
-                pthread_cond_wait(&in->done_cv, &in->mu);
+        wait_batch(in, lo, &hi, now_seconds() + every);
         pthread_mutex_unlock(&in->mu);
+        if (hi == lo) /* cancelled with nothing more done */
+            break;
         for (size_t i = lo; i < hi; i++)
             if (in->jobs[i].rc != 0)
                 report(in, in->jobs[i].path, in->jobs[i].rc,
@@ -522,26 +590,127 @@ static int write_all(ingest *in)
         b.hi = hi;
         rc = db_write(in->db, batch_txn, &b);
         if (rc != 0) {
-            db_fail(in->db, rc, "committing a batch: %s", pv_strerror(rc));
+            db_fail(in->db, rc, "committing %zu images (%s ... %s): %s", hi - lo,
+                    in->jobs[lo].path, in->jobs[hi - 1].path, pv_strerror(rc));
             break;
         }
         in->stats.added += b.delta.added;
         in->stats.updated += b.delta.updated;
         in->stats.moved += b.delta.moved;
         in->stats.unchanged += b.delta.unchanged;
+        in->stats.kept += b.delta.added + b.delta.updated + b.delta.moved;
         for (size_t i = lo; i < hi; i++) {
             free(in->jobs[i].vec);
             in->jobs[i].vec = NULL;
         }
         pthread_mutex_lock(&in->mu);
         in->committed = hi;
+        size_t done = in->ndone;
         pthread_cond_broadcast(&in->work_cv);
         pthread_mutex_unlock(&in->mu);
-        if (in->opts && in->opts->progress)
-            in->opts->progress(in->opts->ctx, hi, in->njobs);
+        progress(in, done);
+        lo = hi;
+        if (cancelled(in))
+            break;
     }
     free(b.newvecs);
+    if (rc == 0 && cancelled(in))
+        rc = db_fail(in->db, PV_EINTR, "interrupted: %llu images kept",
+                     (unsigned long long)in->stats.kept);
     return rc;
+}
+
+/* ---- forgetting files that are gone ---------------------------------------- */
+
+typedef struct gone {
+    char **paths;
+    size_t n, cap;
+} gone;
+
+static int collect_gone(void *ctx, const char *path, size_t len, uint32_t id)
+{
+    gone *g = ctx;
+    char p[PV_MAX_PATH_BYTES + 1];
+    (void)id;
+    memcpy(p, path, len); /* len <= PV_MAX_PATH_BYTES: store checked it */
+    p[len] = 0;
+    if (!path_vanished(p))
+        return 0;
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? 2 * g->cap : 64;
+        char **np = pv_realloc_array(g->paths, nc, sizeof *np);
+        if (!np)
+            return PV_ENOMEM;
+        g->paths = np;
+        g->cap = nc;
+    }
+    if (!(g->paths[g->n] = strdup(p)))
+        return PV_ENOMEM;
+    g->n++;
+    return 0;
+}
+
+/* Stored images under each folder of args whose files are gone: tombstoned
+ * in one write transaction, counted in stats.forgotten. */
+static int forget_gone(ingest *in, const char *const *args, size_t nargs)
+{
+    gone g = {NULL, 0, 0};
+    store_txn *t = NULL;
+    int rc = store_txn_begin(in->db->st, 0, &t);
+    for (size_t i = 0; i < nargs && rc == 0; i++) {
+        char abs[PATH_MAX + 1];
+        struct stat sb;
+        if (stat(args[i], &sb) != 0 || !S_ISDIR(sb.st_mode) ||
+            db_abs_path(args[i], abs, PATH_MAX) != 0)
+            continue;
+        size_t l = strlen(abs);
+        if (l == 0 || l >= PV_MAX_PATH_BYTES)
+            continue;
+        if (abs[l - 1] != '/') { /* "dir/" so that dir2/ is not under dir/ */
+            abs[l] = '/';
+            abs[l + 1] = 0;
+        }
+        rc = store_paths_with_prefix(t, abs, collect_gone, &g);
+    }
+    store_txn_abort(t);
+    if (rc == 0 && g.n > 0) {
+        size_t removed = 0;
+        rc = db_remove_paths(in->db, (const char *const *)g.paths, g.n, 0, &removed);
+        if (rc == 0)
+            in->stats.forgotten += removed;
+    }
+    for (size_t i = 0; i < g.n; i++)
+        free(g.paths[i]);
+    free(g.paths);
+    return rc;
+}
+
+/* ---- OpenBLAS's thread count ---------------------------------------------- */
+
+/* OpenBLAS's thread count is process-wide. While any pv_add with a
+ * BLAS-heavy embedder runs, it is 1 (each worker runs its own sgemm; OpenBLAS
+ * threads asked for by several workers at once queue and spin beside them);
+ * the count from before the first such pv_add comes back when the last one
+ * ends. The lock and the count make two handles in two threads safe. */
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users, blas_saved;
+
+static void blas_single_begin(void)
+{
+    pthread_mutex_lock(&blas_mu);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_mu);
+}
+
+static void blas_single_end(void)
+{
+    pthread_mutex_lock(&blas_mu);
+    if (--blas_users == 0)
+        openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_mu);
 }
 
 int pv_add(pv_db *db, const char *const *paths, size_t npaths,
@@ -549,18 +718,22 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
 {
     ingest in;
     pthread_t *threads = NULL;
-    int nthreads = 0, rc = PV_OK, blas_threads = 0;
+    pthread_condattr_t ca;
+    int nthreads = 0, rc = PV_OK, blas = 0;
 
     if (!db || (!paths && npaths))
         return PV_EINVAL;
-    if (store_is_rdonly(db->st))
-        return db_fail(db, PV_ERDONLY, "database opened read-only");
+    if ((rc = db_writer_begin(db)) != 0)
+        return rc;
     memset(&in, 0, sizeof in);
     in.db = db;
     in.opts = opts;
     pthread_mutex_init(&in.mu, NULL);
     pthread_cond_init(&in.work_cv, NULL);
-    pthread_cond_init(&in.done_cv, NULL);
+    pthread_condattr_init(&ca); /* wait_batch's deadlines are monotonic */
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&in.done_cv, &ca);
+    pthread_condattr_destroy(&ca);
 
     for (size_t i = 0; i < npaths && rc == 0; i++)
         rc = walk_arg(&in, paths[i]);
@@ -568,8 +741,7 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
         rc = filter_unchanged(&in);
     if (rc != 0)
         goto done;
-    if (opts && opts->progress)
-        opts->progress(opts->ctx, 0, in.njobs);
+    progress(&in, 0);
     if (in.njobs > 0) {
         int want = (int)db_threads(opts ? opts->threads : 0);
         in.threads = (unsigned)want;
@@ -580,12 +752,9 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
             rc = PV_ENOMEM;
             goto done;
         }
-        /* An embedder that runs on sgemm (cnn) gets one BLAS thread per
-         * worker while the workers run: OpenBLAS's own threads, asked for by
-         * several workers at once, queue and spin beside them. */
-        if (db->emb->blas_heavy && want > 1 && blas_threads == 0) {
-            blas_threads = openblas_get_num_threads();
-            openblas_set_num_threads(1);
+        if (db->emb->blas_heavy && want > 1) {
+            blas_single_begin();
+            blas = 1;
         }
         for (; nthreads < want; nthreads++)
             if (pthread_create(&threads[nthreads], NULL, worker, &in) != 0)
@@ -596,12 +765,14 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
         }
         rc = write_all(&in);
     }
+    if (rc == 0 && !cancelled(&in))
+        rc = forget_gone(&in, paths, npaths);
 done:
     stop_workers(&in);
     for (int i = 0; i < nthreads; i++)
         pthread_join(threads[i], NULL);
-    if (blas_threads > 0)
-        openblas_set_num_threads(blas_threads);
+    if (blas)
+        blas_single_end();
     free(threads);
     for (size_t i = 0; i < in.njobs; i++) {
         free(in.jobs[i].path);
@@ -611,6 +782,7 @@ done:
     pthread_mutex_destroy(&in.mu);
     pthread_cond_destroy(&in.work_cv);
     pthread_cond_destroy(&in.done_cv);
+    db_writer_end(db);
     if (stats)
         *stats = in.stats;
     return rc;

@@ -190,9 +190,10 @@ int pv_vacuum(pv_db *db)
     int rc;
     if (!db)
         return PV_EINVAL;
-    if (store_is_rdonly(db->st))
-        return db_fail(db, PV_ERDONLY, "database opened read-only");
+    if ((rc = db_writer_begin(db)) != 0)
+        return rc;
     rc = db_write(db, vacuum_txn, NULL);
+    db_writer_end(db);
     if (rc != 0)
         db_fail(db, rc, "vacuum: %s", pv_strerror(rc));
     return rc;

@@ -19,7 +19,12 @@
  *
  * Threads: a pv_db handle may be used by one thread at a time. Several
  * processes may open the same database: any number of readers and one writer
- * at a time (LMDB's rules); a reader sees the last committed state.
+ * at a time; a reader sees the last committed state. A writing call (pv_add,
+ * pv_remove, pv_remove_many, pv_vacuum, pv_cluster_train, pv_ivf_train) holds
+ * the database's writer lock from start to end: another writing call, on
+ * another handle or in another process, waits until it is done (see
+ * pv_db_set_busy_handler). So one thread must not hold a writing call on
+ * one handle while it starts one on a second handle of the same database.
  */
 #ifndef PIXVEC_H
 #define PIXVEC_H
@@ -51,6 +56,7 @@ enum {
     PV_EEMPTY = -14,    /* zero-byte file */
     PV_ERDONLY = -15,   /* the handle was opened read-only */
     PV_ENUMERIC = -16,  /* NaN or Inf where a number was expected */
+    PV_EINTR = -17,     /* interrupted (pv_add_opts.cancel, or a signal) */
 };
 
 /* The text of an error code; never NULL, static storage. */
@@ -105,6 +111,13 @@ int pv_db_open(const char *path, int flags, pv_db **out, char *err,
 /* Close a handle; NULL is fine. */
 void pv_db_close(pv_db *db);
 
+/* fn(ctx, message) is called once, from the calling thread, when a writing
+ * call on this handle finds another writer at work and is about to wait for
+ * it (SQLite's busy handler; the message names the database). NULL: wait
+ * silently, the default. A signal that interrupts the wait makes the call
+ * fail with PV_EINTR, the database unchanged. */
+void pv_db_set_busy_handler(pv_db *db, void (*fn)(void *ctx, const char *msg), void *ctx);
+
 /* Longer message about the last failure on this handle ("" if none). Valid
  * until the next call on the handle. */
 const char *pv_db_errmsg(const pv_db *db);
@@ -153,16 +166,28 @@ typedef struct pv_add_stats {
     uint64_t unchanged;  /* skipped: same path, size and mtime */
     uint64_t moved;      /* same content under a vanished path: vector kept */
     uint64_t failed;     /* bad files, reported through on_error */
+    uint64_t forgotten;  /* stored images under a folder given whose files are gone */
+    uint64_t kept;       /* images committed by this call (added + updated + moved) */
 } pv_add_stats;
 
 typedef struct pv_add_opts {
     int threads; /* worker threads; 0 = number of cores */
-    /* Called from the calling thread after every commit. May be NULL. */
+    /* Called from the calling thread as images are done (done counts the
+     * files decoded and embedded or failed, of total to do), at most about
+     * ten times a second, and after every commit. May be NULL. */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     /* Called from the calling thread for every bad file: its path, the
      * error code and a human-readable reason. May be NULL. */
     void (*on_error)(void *ctx, const char *path, int err, const char *reason);
     void *ctx;
+    /* Read by the calling thread while it waits: once *cancel is nonzero,
+     * pv_add starts no more files, commits the ones already embedded and
+     * returns PV_EINTR (stats->kept says how many images this call kept).
+     * A SIGINT handler may set it. May be NULL. */
+    const volatile int *cancel;
+    /* Commit at least this often, in seconds, and at the latest every 1024
+     * images; 0 means 2 s. A crash or a cancel loses at most this much. */
+    double commit_seconds;
 } pv_add_opts;
 
 /* Add files and folders. Folders are walked recursively and contribute the
@@ -172,7 +197,14 @@ typedef struct pv_add_opts {
  * content is already stored under a path that no longer exists is taken as
  * moved and keeps its vector. Bad files are reported through on_error and
  * skipped; the good ones are committed in batches (one write transaction
- * each). Paths are stored as absolute paths.
+ * each, every 1024 images or commit_seconds, whichever comes first). Paths
+ * are stored as absolute paths. When the run completes, stored images under
+ * a folder given whose files no longer exist are forgotten (as pv_remove
+ * does; stats->forgotten). Holds the writer lock (see pv_db_set_busy_handler).
+ * With a BLAS-heavy embedder (cnn) and several workers, OpenBLAS's thread
+ * count (process-wide) is 1 while any pv_add runs in the process, and is
+ * put back to its value from before the first of them when the last ends;
+ * a caller that uses OpenBLAS in other threads meanwhile sees 1.
  * Returns 0 when the run completed (even with bad files: see stats->failed);
  * an error when it could not go on (storage failure), in which case batches
  * committed before the failure stay. */

@@ -16,6 +16,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -138,6 +139,21 @@ static int has_data_file(const char *dir)
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* 1 when dir holds anything (a user's photos, say), 0 when empty, -1 when
+ * it cannot be read (errno set). */
+static int dir_has_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int any = 0;
+    if (!d)
+        return -1;
+    while (!any && (e = readdir(d)) != NULL)
+        any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return any;
+}
+
 static int meta_put_raw(MDB_txn *txn, MDB_dbi dbi, const char *key,
                         const void *v, size_t n)
 {
@@ -253,6 +269,20 @@ int store_create(const char *dir, const store_schema *s, store **out,
     if (has_data_file(dir)) {
         set_err(err, errlen, "%s: %s", dir, "a database already exists here");
         return PV_EEXIST;
+    }
+    /* A database gets a folder of its own: never data.mdb and lock.mdb
+     * dropped among a user's files. */
+    switch (dir_has_entries(dir)) {
+    case 0:
+        break;
+    case 1:
+        set_err(err, errlen, "%s: %s", dir,
+                "the folder is not empty and holds no pixvec database; "
+                "a database needs a new or empty folder");
+        return PV_EINVAL;
+    default:
+        set_err(err, errlen, "%s: %s", dir, strerror(errno));
+        return PV_EIO;
     }
     st = calloc(1, sizeof *st);
     if (!st)
@@ -799,6 +829,42 @@ int store_path_get(store_txn *t, const char *path, uint32_t *id)
         return PV_ECORRUPT;
     *id = get_u32(d.mv_data);
     return PV_OK;
+}
+
+int store_paths_with_prefix(store_txn *t, const char *prefix,
+                            int (*fn)(void *ctx, const char *path, size_t len, uint32_t id),
+                            void *ctx)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, d;
+    size_t plen = strlen(prefix);
+    int rc, op = MDB_SET_RANGE;
+    if (plen == 0 || plen > PV_MAX_PATH_BYTES)
+        return PV_EINVAL;
+    if ((rc = map_rc(mdb_cursor_open(t->txn, t->st->paths, &c))) != 0)
+        return rc;
+    k.mv_size = plen;
+    k.mv_data = (void *)prefix;
+    for (;;) {
+        rc = mdb_cursor_get(c, &k, &d, (MDB_cursor_op)op);
+        op = MDB_NEXT;
+        if (rc == MDB_NOTFOUND) {
+            rc = PV_OK;
+            break;
+        }
+        if ((rc = map_rc(rc)) != 0)
+            break;
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break; /* past the prefix: keys are in byte order */
+        if (k.mv_size > PV_MAX_PATH_BYTES || d.mv_size != 4) {
+            rc = PV_ECORRUPT;
+            break;
+        }
+        if ((rc = fn(ctx, k.mv_data, k.mv_size, get_u32(d.mv_data))) != 0)
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc;
 }
 
 int store_path_put(store_txn *t, const char *path, uint32_t id)

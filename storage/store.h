@@ -197,6 +197,14 @@ int store_item_put(store_txn *t, uint32_t id, const store_item *it);
 int store_path_get(store_txn *t, const char *path, uint32_t *id);
 int store_path_put(store_txn *t, const char *path, uint32_t id);
 int store_path_del(store_txn *t, const char *path);
+/* Call fn(ctx, path, len, id) for every stored path that starts with
+ * prefix, in byte order (path is not NUL-terminated and is valid only
+ * during the call). fn's nonzero return stops the scan and is returned. A
+ * key longer than PV_MAX_PATH_BYTES or a value that is not 4 bytes is
+ * PV_ECORRUPT. */
+int store_paths_with_prefix(store_txn *t, const char *prefix,
+                            int (*fn)(void *ctx, const char *path, size_t len, uint32_t id),
+                            void *ctx);
 
 /* Up to max ids stored under hash into ids; *n gets the total count. */
 int store_hash_get(store_txn *t, const uint8_t hash[16], uint32_t *ids,
