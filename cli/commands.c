@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -336,6 +337,7 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option lo[] = {EMB_LONGOPTS,
                                        {"threads", required_argument, NULL, 't'},
+                                       {"commit-every", required_argument, NULL, 'C'},
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
@@ -358,6 +360,11 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
             if (cli_parse_int(optarg, 1, 1024, &v) != 0)
                 return cli_usage_err(c, "--threads takes 1..1024, not '%s'", optarg);
             ao.threads = (int)v;
+            break;
+        case 'C':
+            if (cli_parse_float(optarg, 0.001, 86400, &ao.commit_seconds) != 0)
+                return cli_usage_err(c, "--commit-every takes seconds (0.001..86400), not '%s'",
+                                     optarg);
             break;
         default:
             if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
@@ -632,20 +639,60 @@ static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
+    static const struct option lo[] = {{"files", no_argument, NULL, 'f'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = cli_find("check");
     pv_info in;
-    int json, rc;
+    pv_item *items = NULL;
+    size_t n = 0, gone = 0;
+    int json = 0, files = 0, opt, rc;
 
-    if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
-        return rc;
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "h", lo)) != -1) {
+        switch (opt) {
+        case 'j': json = 1; break;
+        case 'f': files = 1; break;
+        case 'h': cli_print_help(stdout, c); return CLI_OK;
+        default: cli_print_usage(stderr, c); return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
     if ((rc = pv_db_verify(ctx->db)) != 0 || (rc = pv_db_info(ctx->db, &in)) != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
+    json_t *missing = json ? json_array() : NULL;
+    if (files) { /* stored images whose files are gone from the disk */
+        if ((rc = pv_items(ctx->db, &items, &n)) != 0) {
+            json_decref(missing);
+            return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct stat sb;
+            if (stat(items[i].path, &sb) == 0 || errno != ENOENT)
+                continue;
+            gone++;
+            if (json)
+                json_array_append_new(missing, json_string(items[i].path));
+            else
+                printf("gone: %s\n", items[i].path);
+        }
+        pv_items_free(items, n);
+    }
     if (json)
-        return cli_print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
-                                    (json_int_t)in.items, "deleted",
-                                    (json_int_t)in.deleted));
-    printf("ok: %llu items, %llu removed; records, paths, hashes, vectors and graph agree\n",
-           (unsigned long long)in.items, (unsigned long long)in.deleted);
+        cli_print_json(json_pack("{s:b, s:I, s:I, s:o*}", "ok", gone == 0, "items",
+                                 (json_int_t)in.items, "deleted", (json_int_t)in.deleted,
+                                 "gone", files ? missing : NULL));
+    else
+        printf("ok: %llu items, %llu removed; records, paths, hashes, vectors and graph "
+               "agree\n", (unsigned long long)in.items, (unsigned long long)in.deleted);
+    if (json && !files)
+        json_decref(missing);
+    if (gone) {
+        cli_err(c->name, "%zu stored images whose files are gone (`pixvec add` of their "
+                "folder forgets them; `pixvec rm` one)", gone);
+        return CLI_ERR;
+    }
     return CLI_OK;
 }
 
@@ -1064,15 +1111,20 @@ const cli_cmd cli_commands[] = {
      "  --ef-construction N  HNSW candidates while inserting (default 200)\n"
      "  --json           print the result as JSON",
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
-    {"add", cmd_add, "DB PATH... [--threads N] [--quiet] [--json]",
+    {"add", cmd_add, "DB PATH... [--threads N] [--commit-every S] [--quiet] [--json]",
      "Add images and folders (recursively: .jpg .jpeg .jpe .png files; hidden\n"
      "folders skipped; a file named directly is always tried). Decoding uses\n"
      "the file's bytes, not its name. Re-running skips unchanged files (path,\n"
      "size, mtime); a file whose content is stored under a path that no longer\n"
-     "exists is taken as moved and keeps its vector. Bad files are reported\n"
+     "exists is taken as moved and keeps its vector; stored images under a\n"
+     "folder given whose files are gone are forgotten. Bad files are reported\n"
      "with their reason, skipped and counted; the good ones are committed.\n"
      "Exit status 1 when any file failed (the rest is committed all the same).\n"
+     "Ctrl-C (or SIGTERM) commits the images already embedded, says how many\n"
+     "were kept and exits 130 (143); another writer at work makes it wait.\n"
      "  --threads N      decoding threads (default: all cores)\n"
+     "  --commit-every S commit at least every S seconds (default 2) and every\n"
+     "                   1024 images: what a crash or Ctrl-C can cost\n"
      "  --quiet          no progress bar and no summary unless files failed\n"
      "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
      "  --json           print the summary as JSON",
@@ -1165,8 +1217,10 @@ const cli_cmd cli_commands[] = {
     {"rm", cmd_rm, "DB PATH... [--json]",
      "Remove stored images from the database (never the files themselves).",
      CMD_DB | CMD_WRITE},
-    {"check", cmd_check, "DB [--json]",
-     "Verify the database's invariants (records, paths, hashes, vectors).",
+    {"check", cmd_check, "DB [--files] [--json]",
+     "Verify the database's invariants (records, paths, hashes, vectors, graph).\n"
+     "  --files   also list the stored images whose files are gone from the disk\n"
+     "            (exit status 1 when there are any)",
      CMD_DB},
     {"vacuum", cmd_vacuum, "DB [--json]",
      "Rebuild the HNSW graph without the removed items.", CMD_DB | CMD_WRITE},

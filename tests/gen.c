@@ -569,3 +569,21 @@ int gen_db_set_format(const char *dir, uint32_t v)
         mdb_env_close(env);
     return rc == 0 ? 0 : -1;
 }
+
+int gen_picture(const char *dir, const char *name, uint32_t seed, uint32_t w,
+                uint32_t h, char *out)
+{
+    size_t l = strlen(name);
+    uint8_t *px = malloc((size_t)w * h * 3);
+    int rc;
+    if (!px)
+        return -1;
+    gen_pattern(w, h, 3, seed, px);
+    gen_path(out, dir, name);
+    if (l > 4 && strcmp(name + l - 4, ".jpg") == 0)
+        rc = gen_write_jpeg(out, w, h, 3, px, 90, 0);
+    else
+        rc = gen_write_png(out, w, h, GEN_PNG_RGB, 8, px, NULL);
+    free(px);
+    return rc;
+}

@@ -62,6 +62,12 @@ void gen_marked(uint32_t w, uint32_t h, uint32_t side, uint8_t *buf);
 int gen_write_jpeg(const char *path, uint32_t w, uint32_t h, uint32_t channels,
                    const uint8_t *px, int quality, int exif_orientation);
 
+/* A seeded gen_pattern picture, w x h RGB, written to dir/name: JPEG
+ * (quality 90) when name ends in .jpg, else PNG. The path goes to out
+ * (GEN_PATH_MAX bytes). */
+int gen_picture(const char *dir, const char *name, uint32_t seed, uint32_t w,
+                uint32_t h, char *out);
+
 /* The same, progressive (several scans). */
 int gen_write_jpeg_progressive(const char *path, uint32_t w, uint32_t h,
                                uint32_t channels, const uint8_t *px,
