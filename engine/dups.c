@@ -20,7 +20,8 @@
  *     set's first file. Pairs are kept from threshold - DUPS_EPS.
  *  2. Groups around representatives, so that groups never chain (A~B, B~C,
  *     A and C unrelated is not one group): images are taken in the keep
- *     order (preferred folder first, then the keep rule, then id); an image
+ *     order (preferred folder first, files before links, then the keep rule,
+ *     then id; a file a kept link names is kept too); an image
  *     not yet grouped with partners not yet grouped becomes a
  *     representative and those partners its members, together with the
  *     partners of its partners that score >= threshold with it (the graph
@@ -45,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "db_int.h"
 #include "pv_util.h"
@@ -63,6 +65,7 @@ typedef struct dmeta {
     int64_t mtime_ns;
     uint8_t hash[16];
     uint8_t prefer; /* under the preferred folder */
+    uint8_t link;   /* the stored path is a symbolic link */
 } dmeta;
 
 typedef struct pair_list {
@@ -146,6 +149,8 @@ static int load_meta(dscan *ds, const pv_dups_opts *o)
         m->mtime_ns = it.mtime_ns;
         memcpy(m->hash, it.hash, 16);
         m->prefer = pref[0] && under(path, pref);
+        struct stat lsb;
+        m->link = lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode);
         uint8_t side = SIDE_A;
         if (ds->across) {
             /* Nested folders (A = data, B = data/test): the deeper wins. */
@@ -394,10 +399,11 @@ static int hash_pairs(void *ctx, const uint32_t *ids, size_t n)
 
 /* An image's place in the keep order, with the rule folded into `rule` so
  * the comparison needs no context: preferred folder first, across' A before
- * B, then the rule, then most pixels, the biggest file, the oldest (a byte
- * copy is usually younger), the lowest id. */
+ * B, a file before a symbolic link (a link is never kept over the file it
+ * names), then the rule, then most pixels, the biggest file, the oldest (a
+ * byte copy is usually younger), the lowest id. */
 typedef struct okey {
-    uint8_t prefer, side;
+    uint8_t prefer, side, link;
     int64_t rule; /* oldest: mtime; newest: -mtime; largest: 0 */
     uint64_t pixels, size;
     int64_t mtime_ns;
@@ -407,7 +413,7 @@ typedef struct okey {
 static okey okey_of(const dscan *ds, uint32_t id)
 {
     const dmeta *m = &ds->meta[id];
-    okey k = {m->prefer, ds->side[id], 0, m->pixels, m->size, m->mtime_ns, id};
+    okey k = {m->prefer, ds->side[id], m->link, 0, m->pixels, m->size, m->mtime_ns, id};
     if (ds->keep == PV_KEEP_OLDEST)
         k.rule = m->mtime_ns;
     else if (ds->keep == PV_KEEP_NEWEST)
@@ -422,6 +428,8 @@ static int cmp_okey(const void *x, const void *y)
         return a->prefer ? -1 : 1;
     if (a->side != b->side)
         return a->side < b->side ? -1 : 1;
+    if (a->link != b->link)
+        return a->link < b->link ? -1 : 1;
     if (a->rule != b->rule)
         return a->rule < b->rule ? -1 : 1;
     if (a->pixels != b->pixels)
@@ -461,6 +469,27 @@ static int member_fill(dscan *ds, uint32_t id, uint32_t rep, float score, pv_dup
     m->score = m->exact ? 1.0f : score;
     m->keep = id == rep || ds->meta[id].prefer;
     return PV_OK;
+}
+
+/* A file that a kept member names too (a kept link's target, under the
+ * --prefer folder say) is kept: moving it would leave the kept link
+ * pointing at nothing. Links themselves may go: moving a link moves only
+ * the link. Returns how many members this kept. */
+static size_t keep_link_targets(pv_dup_group *g)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        pv_dup_member *m = &g->members[i];
+        struct stat ms, ks;
+        if (m->keep || lstat(m->item.path, &ms) != 0 || S_ISLNK(ms.st_mode))
+            continue;
+        for (size_t j = 0; j < g->n && !m->keep; j++)
+            if (g->members[j].keep && stat(g->members[j].item.path, &ks) == 0 &&
+                ks.st_dev == ms.st_dev && ks.st_ino == ms.st_ino)
+                m->keep = 1;
+        kept += m->keep;
+    }
+    return kept;
 }
 
 static void group_free(pv_dup_group *g)
@@ -601,8 +630,10 @@ static int make_groups(dscan *ds, pv_dups *d)
             d->dropped += !m->keep;
             d->exact_images += m->exact;
         }
-        if (rc == 0)
+        if (rc == 0) {
+            d->dropped -= keep_link_targets(g);
             qsort(g->members + 1, g->n - 1, sizeof *g->members, cmp_member);
+        }
         d->images += g->n;
     }
     d->ngroups = ng;

@@ -21,9 +21,12 @@
  *    every file that may have moved. A failed append is cut back off, so a
  *    full disk cannot leave half a line for the next line to run into. Paths
  *    holding a tab or a newline cannot be written as a line and are refused.
- *  - Only regular files under root move: the file's folder is resolved with
- *    realpath() and must be root (also resolved) or below it; the file itself
- *    is lstat'ed, so a symbolic link is refused rather than followed.
+ *  - Only regular files and symbolic links under root move: the file's
+ *    folder is resolved with realpath() and must be root (also resolved) or
+ *    below it; the file itself is lstat'ed, so a symbolic link is moved as a
+ *    link (rename within its file system; never followed, never copied), and
+ *    the file it names stays where it is. `dups` never drops a file that a
+ *    kept link names.
  *  - Undo reads the list last line first and moves DEST back to SOURCE with
  *    the same no-replace move; a line whose DEST is gone and whose SOURCE
  *    exists was undone already (or its move never happened) and counts as
@@ -332,12 +335,14 @@ static int move_copy(const char *src, const char *dst, const char **what)
 
 /* Move src to dst, never replacing; across file systems by copying. 0 or
  * errno; *what names the step that failed. */
-static int move_one(const char *src, const char *dst, const char **what)
+static int move_one(const char *src, const char *dst, int is_link, const char **what)
 {
     int e = move_same_fs(src, dst);
 
     *what = e == EEXIST ? "destination exists" : "cannot move";
-    if (e == EXDEV)
+    if (e == EXDEV && is_link)
+        *what = "a symbolic link is moved only within its file system";
+    else if (e == EXDEV)
         e = move_copy(src, dst, what);
     return e;
 }
@@ -530,7 +535,8 @@ static int move_path(move_ctx *m, const char *path)
         rc = move_errno(m, path, "cannot move", errno);
         goto done;
     }
-    if (!S_ISREG(st.st_mode)) {
+    const int is_link = S_ISLNK(st.st_mode);
+    if (!S_ISREG(st.st_mode) && !is_link) {
         rc = move_fail(m, PV_EINVAL, path, "not a regular file; not moved");
         goto done;
     }
@@ -562,7 +568,7 @@ static int move_path(move_ctx *m, const char *path)
                             e);
             goto done;
         }
-        e = move_one(src, dst, &what);
+        e = move_one(src, dst, is_link, &what);
         if (e == 0)
             break;
         /* Nothing moved when dst was taken (EEXIST: no step of ours created
@@ -770,9 +776,10 @@ static int undo_line(move_ctx *m, char *line, size_t lineno)
                          : move_errno(m, dst, "cannot restore", e);
         goto done;
     }
-    /* Only regular files were moved; anything else at DEST (a folder made
-     * since, or a line that is not ours) is not ours to move. */
-    if (!S_ISREG(st.st_mode)) {
+    /* Only regular files and links were moved; anything else at DEST (a
+     * folder made since, or a line that is not ours) is not ours to move. */
+    int is_link = S_ISLNK(st.st_mode);
+    if (!S_ISREG(st.st_mode) && !is_link) {
         rc = move_fail(m, PV_EINVAL, dst, "not a regular file; left where it "
                        "is");
         goto done;
@@ -790,7 +797,7 @@ static int undo_line(move_ctx *m, char *line, size_t lineno)
         rc = move_errno(m, src, "cannot recreate its folder", e);
         goto done;
     }
-    if ((e = move_one(dst, src, &what)) != 0) {
+    if ((e = move_one(dst, src, is_link, &what)) != 0) {
         if (e == EEXIST)
             rc = move_fail(m, PV_EEXIST, src, "exists again; not overwritten, "
                            "the moved file stays at %s", dst);

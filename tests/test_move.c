@@ -201,9 +201,10 @@ Test(move, name_clash_gets_free_name)
     cr_assert_not(exists(tpath("dst/a/b.2.jpg")));
 }
 
-/* A missing file, a file outside root, a folder, a symbolic link and a path
- * with a tab fail; the two good files still move; the result is the first
- * failure's code, and its message names that file. */
+/* A missing file, a file outside root, a folder and a path with a tab
+ * fail; the two good files and the symbolic link (as a link: the file it
+ * names is not followed) still move; the result is the first failure's
+ * code, and its message names that file. */
 Test(move, failures_counted_others_move)
 {
     char err[512] = "";
@@ -228,16 +229,19 @@ Test(move, failures_counted_others_move)
                        &failed, err, sizeof err);
     cr_assert_eq(rc, PV_ENOTFOUND, "rc %d: %s", rc, err);
     cr_assert_not_null(strstr(err, "missing.jpg"), "%s", err);
-    cr_assert_eq(moved, 2);
-    cr_assert_eq(failed, 5);
+    cr_assert_eq(moved, 3);
+    cr_assert_eq(failed, 4);
     same_as_put(tpath("dst/one.jpg"), tpath("src/one.jpg"), 100);
     same_as_put(tpath("dst/sub/two.jpg"), tpath("src/sub/two.jpg"), 200);
     same_as_put(tpath("elsewhere/out.jpg"), tpath("elsewhere/out.jpg"), 50);
-    cr_assert(exists(tpath("src/link.jpg")), "the link moved");
+    struct stat ls;
+    cr_assert_eq(lstat(tpath("dst/link.jpg"), &ls), 0, "the link did not move");
+    cr_assert(S_ISLNK(ls.st_mode), "the link was followed or copied");
+    cr_assert_neq(lstat(tpath("src/link.jpg"), &ls), 0);
     cr_assert_not(exists(tpath("dst/elsewhere")));
     cr_assert_not(exists(tpath("dst/out.jpg")));
     /* Only the moves that happened are on the undo list. */
-    cr_assert_eq(count_lines(undo), 2);
+    cr_assert_eq(count_lines(undo), 3);
 }
 
 /* Outside root alone: PV_EINVAL and a message naming file and root; a path

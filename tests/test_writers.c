@@ -479,3 +479,56 @@ Test(writers, openblas_thread_count_restored_after_overlapping_adds)
     cr_assert_eq(openblas_get_num_threads(), before, "OpenBLAS threads %d after, %d before",
                  openblas_get_num_threads(), before);
 }
+
+/* Every stored image (`ls --json`) still resolves to a file. */
+static void stored_files_resolve(void)
+{
+    char *ls[] = {"pixvec", "ls", dbp, "--json", NULL};
+    cr_assert_eq(run(ls), 0, "%s", err_text);
+    json_t *j = json_loads(out_text, 0, NULL), *items = json_object_get(j, "items");
+    cr_assert_not_null(items, "%s", out_text);
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const char *p = json_string_value(json_object_get(json_array_get(items, i), "path"));
+        struct stat sb;
+        cr_assert_eq(stat(p, &sb), 0, "%s is stored but names nothing", p);
+    }
+    json_decref(j);
+}
+
+/* Issue 12, item 2: a file and a symbolic link to it are exact duplicates;
+ * the file is kept (the link goes to the --move-to folder, where it still
+ * names the file), never the link with its file moved away. Under --prefer,
+ * a kept link's file is kept too. */
+Test(writers, dups_never_moves_the_file_a_kept_link_names)
+{
+    char a[GEN_PATH_MAX], link[GEN_PATH_MAX], b[GEN_PATH_MAX], dest[GEN_PATH_MAX];
+    char pref[GEN_PATH_MAX], plink[GEN_PATH_MAX];
+    struct stat sb;
+    cr_assert_eq(gen_picture(imgs, "a.jpg", 11, 160, 120, a), 0);
+    cr_assert_eq(gen_picture(imgs, "b.png", 12, 160, 120, b), 0);
+    gen_path(link, imgs, "link.jpg");
+    cr_assert_eq(symlink(a, link), 0);
+    gen_path(dest, dir, "dropped");
+    init_db();
+    char *add[] = {"pixvec", "add", dbp, imgs, "--quiet", NULL};
+    cr_assert_eq(run(add), 0, "%s", err_text);
+    char *dups[] = {"pixvec", "dups", dbp, "--move-to", dest, NULL};
+    cr_assert_eq(run(dups), 0, "%s", err_text);
+    cr_assert_eq(lstat(a, &sb), 0, "the file the link names was moved away");
+    cr_assert(S_ISREG(sb.st_mode));
+    cr_assert_neq(lstat(link, &sb), 0, "the link, not the file, is the one dropped");
+    stored_files_resolve();
+
+    /* A link under the preferred folder is kept, and so is its file. */
+    gen_path(pref, dir, "pref");
+    cr_assert_eq(mkdir(pref, 0755), 0);
+    gen_path(plink, pref, "fav.jpg");
+    cr_assert_eq(symlink(a, plink), 0);
+    char *add2[] = {"pixvec", "add", dbp, pref, "--quiet", NULL};
+    cr_assert_eq(run(add2), 0, "%s", err_text);
+    char *dups2[] = {"pixvec", "dups", dbp, "--prefer", pref, "--move-to", dest, NULL};
+    cr_assert_eq(run(dups2), 0, "%s", err_text);
+    cr_assert_eq(lstat(a, &sb), 0, "a kept link's file was moved away");
+    cr_assert_eq(stat(plink, &sb), 0, "the preferred link broke");
+    stored_files_resolve();
+}
