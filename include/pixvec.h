@@ -36,6 +36,12 @@
 extern "C" {
 #endif
 
+/* libpixvec is built with -fvisibility=hidden: what this header declares is
+ * all that libpixvec.so exports. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /* ---- errors ------------------------------------------------------------ */
 
 enum {
@@ -498,6 +504,10 @@ int pv_move_files(const char *const *paths, size_t n, const char *root,
  * as for pv_move_files. */
 int pv_undo_moves(const char *undo_file, size_t *restored, size_t *failed,
                   char *err, size_t errlen);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

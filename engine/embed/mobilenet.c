@@ -79,7 +79,7 @@ static int want_conv(const st_file *f, const char *path, char *err, size_t errle
 int mnv2_check(const st_file *f, const char *path, char *err, size_t errlen)
 {
     const mnv2_block *b = mnv2_blocks();
-    char k[96], n[96];
+    char k[1024], n[1024]; /* prefixes are short; sized so no name is cut */
     int rc = want_conv(f, path, err, errlen, "Conv1/kernel", "bn_Conv1", 3, 3, 32, 0);
     for (int i = 0; i < MNV2_BLOCKS && rc == PV_OK; i++) {
         const char *p = b[i].prefix;
