@@ -492,9 +492,25 @@ int graph_insert_batch(graph *g, hnsw_scratch *s, uint32_t first, uint32_t n,
         return rc;
     if (!(levels = pv_alloc_array(n, sizeof *levels)))
         return PV_ENOMEM;
+    hnsw_state before = g->state;
+    /* Ids between the graph's last node and first are tombstones it never
+     * held (vacuum rebuilds the graph up to the last live id only): they
+     * become deleted nodes without links, so every id below nodes has a
+     * record and none of them reads as a live node. */
+    for (uint32_t id = g->state.nodes; id < first; id++) {
+        uint8_t *p;
+        if ((rc = io_node_add(g, id, 0)) != 0 || !(p = rec0(g, id))) {
+            free(levels);
+            g->state = before;
+            return rc ? rc : PV_ECORRUPT;
+        }
+        pv_st32(p, DELETED_BIT);
+        g->io.deleted = io_deleted;
+    }
+    if (first > g->state.nodes)
+        g->state.nodes = first;
     /* Levels drawn in id order: the same graph for any batch split of the
      * same rng state's draws. */
-    hnsw_state before = g->state;
     for (uint32_t i = 0; i < n; i++)
         levels[i] = hnsw_random_level(&g->state, &g->p);
     rc = hnsw_insert_batch(&g->p, &g->state, &g->io, s, first, n, levels,

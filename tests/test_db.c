@@ -295,6 +295,39 @@ Test(db, vacuum_rebuilds_graph_without_removed)
     cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
 }
 
+/* Found by the kill -9 loop (test_crash.c), and not a crash bug: remove
+ * the newest images, vacuum (the graph then ends at the last live id), add
+ * again. The ids between were left as records-less "live" nodes: verify
+ * said "item N removed but live in the graph". They are tombstones now. */
+Test(db, add_after_vacuum_that_dropped_the_newest_ids)
+{
+    errlog log = {0};
+    char p[GEN_PATH_MAX];
+    pv_info info;
+    make_set(12);
+    add_dir(&log);
+    for (int i = 9; i < 12; i++) { /* the three newest ids */
+        char name[32];
+        snprintf(name, sizeof name, "img%02d.%s", i, i % 2 ? "jpg" : "png");
+        gen_path(p, imgs, name);
+        cr_assert_eq(pv_remove(db, p), 0);
+        cr_assert_eq(unlink(p), 0);
+    }
+    cr_assert_eq(pv_vacuum(db), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(pv_db_info(db, &info), 0);
+    cr_assert_lt(info.graph_nodes, info.next_id, "vacuum kept the removed tail in the graph");
+    picture("late.png", 999, 40, 40, 'p');
+    add_dir(&log);
+    cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
+    pv_hit *hits = NULL;
+    size_t n = 0;
+    gen_path(p, imgs, "late.png");
+    cr_assert_eq(pv_query_image(db, p, &(pv_query_opts){.k = 20}, &hits, &n), 0);
+    cr_assert_eq(n, 10);
+    cr_assert(strstr(hits[0].path, "late.png"), "%s", hits[0].path);
+    pv_hits_free(hits, n);
+}
+
 Test(db, hnsw_and_exact_agree_on_small_sets)
 {
     errlog log = {0};
