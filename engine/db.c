@@ -365,13 +365,15 @@ int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),
         rc = fn(db, t, ctx);
         if (rc != 0) {
             store_txn_abort(t);
-        } else {
-            rc = store_txn_commit(t);
+        } else if ((rc = store_txn_commit(t)) != 0 && store_commit_error(db->st)[0]) {
+            return db_fail(db, rc, "%s: %s", db->path, store_commit_error(db->st));
         }
         if (rc != STORE_FULL)
             return rc;
         if ((rc = store_grow(db->st)) != 0)
-            return rc;
+            return db_fail(db, rc, "%s: %s", db->path,
+                           rc == STORE_FULL ? "database map full (PIXVEC_MAP_LIMIT reached)"
+                                            : pv_strerror(rc));
     }
     return PV_ESTORE;
 }

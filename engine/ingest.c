@@ -588,10 +588,14 @@ static int write_all(ingest *in)
                        in->jobs[i].reason);
         b.lo = lo;
         b.hi = hi;
+        in->db->errmsg[0] = '\0';
         rc = db_write(in->db, batch_txn, &b);
         if (rc != 0) {
+            char cause[sizeof in->db->errmsg];
+            snprintf(cause, sizeof cause, "%s", in->db->errmsg[0] ? in->db->errmsg
+                                                                   : pv_strerror(rc));
             db_fail(in->db, rc, "committing %zu images (%s ... %s): %s", hi - lo,
-                    in->jobs[lo].path, in->jobs[hi - 1].path, pv_strerror(rc));
+                    in->jobs[lo].path, in->jobs[hi - 1].path, cause);
             break;
         }
         in->stats.added += b.delta.added;

@@ -6,7 +6,10 @@
  *  - MDB_NOTLS, so a read transaction is not tied to the thread that began
  *    it (engine worker threads never hold one, but the shell may move work);
  *  - the map starts small and doubles when a write reports MDB_MAP_FULL:
- *    the caller aborts, calls store_grow() and redoes its batch;
+ *    the caller aborts, calls store_grow() and redoes its batch; the
+ *    environment variable PIXVEC_MAP_LIMIT (bytes) caps it, so a database
+ *    that would grow past the cap fails with STORE_FULL and keeps its last
+ *    committed state (an operator's quota, and the tests' map-full fault);
  *  - vectors live in chunks of `chunk` vectors per value, so a value is
  *    larger than a page and LMDB keeps it in contiguous overflow pages that
  *    mdb_get returns zero-copy; a read transaction caches the chunk pointers;
@@ -22,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include "pixvec.h"
@@ -37,6 +42,7 @@ struct store {
     store_schema schema;
     int rdonly;
     uint64_t mapgen; /* bumped whenever the map may have moved */
+    char commit_err[256]; /* why the last commit failed (OS error), or "" */
     /* vector chunk pointers of the last read snapshot (see store_snapshot) */
     const float **vc_ptrs;
     uint32_t *vc_counts;
@@ -108,14 +114,32 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a,
 
 /* ---- environment ---------------------------------------------------------- */
 
+/* PIXVEC_MAP_LIMIT in bytes, a multiple of 4096; 0 when unset or not a
+ * number of at least 64 KiB. */
+static size_t map_limit(void)
+{
+    const char *s = getenv("PIXVEC_MAP_LIMIT");
+    char *end = NULL;
+    unsigned long long v;
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 65536 || v > (unsigned long long)SIZE_MAX)
+        return 0;
+    return (size_t)(v & ~4095ull);
+}
+
 static int env_open(store *st, const char *dir, int rdonly, char *err,
                     size_t errlen)
 {
     int rc = mdb_env_create(&st->env);
     if (rc == 0)
         rc = mdb_env_set_maxdbs(st->env, 16);
+    size_t lim = map_limit();
     if (rc == 0)
-        rc = mdb_env_set_mapsize(st->env, STORE_INITIAL_MAP);
+        rc = mdb_env_set_mapsize(st->env, lim && lim < STORE_INITIAL_MAP ? lim
+                                                                         : STORE_INITIAL_MAP);
     if (rc == 0)
         rc = mdb_env_open(st->env, dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0),
                           0644);
@@ -495,9 +519,17 @@ int store_sizes(store *st, uint64_t *disk, uint64_t *map)
 int store_grow(store *st)
 {
     MDB_envinfo info;
+    size_t lim = map_limit(), want;
     int rc = mdb_env_info(st->env, &info);
-    if (rc == 0)
-        rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+    if (rc != 0)
+        return map_rc(rc);
+    want = info.me_mapsize * 2;
+    if (lim && want > lim) {
+        if (info.me_mapsize >= lim)
+            return STORE_FULL; /* at the cap: the write fails, nothing changed */
+        want = lim;
+    }
+    rc = mdb_env_set_mapsize(st->env, want);
     st->mapgen++;
     return map_rc(rc);
 }
@@ -538,11 +570,44 @@ static void txn_free(store_txn *t)
     free(t);
 }
 
+/* Why a commit failed with an operating system error, in words. LMDB
+ * reports a short write as EIO, so a full disk or a file size limit is
+ * recognised from the file system and the limit themselves. */
+static void explain_commit_error(store *st, int err)
+{
+    char p[4200];
+    struct stat sb;
+    struct statvfs vs;
+    struct rlimit rl;
+    snprintf(p, sizeof p, "%s/data.mdb", st->dir);
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        stat(p, &sb) == 0 && (uint64_t)sb.st_size + (1u << 20) > (uint64_t)rl.rlim_cur)
+        snprintf(st->commit_err, sizeof st->commit_err,
+                 "%s: data.mdb reached this process's file size limit (%llu bytes, ulimit -f)",
+                 strerror(err), (unsigned long long)rl.rlim_cur);
+    else if (statvfs(st->dir, &vs) == 0 &&
+             (uint64_t)vs.f_bavail * vs.f_frsize < (16u << 20))
+        snprintf(st->commit_err, sizeof st->commit_err, "%s: the disk is full (%llu KiB free)",
+                 strerror(err), (unsigned long long)vs.f_bavail * vs.f_frsize / 1024);
+    else
+        snprintf(st->commit_err, sizeof st->commit_err, "%s", strerror(err));
+}
+
 int store_txn_commit(store_txn *t)
 {
     int rc = mdb_txn_commit(t->txn);
+    /* An operating system error is kept for the message; LMDB's own codes
+     * are negative. */
+    t->st->commit_err[0] = '\0';
+    if (rc > 0)
+        explain_commit_error(t->st, rc);
     txn_free(t);
-    return map_rc(rc);
+    return rc == EFBIG ? PV_EIO : map_rc(rc);
+}
+
+const char *store_commit_error(const store *st)
+{
+    return st->commit_err;
 }
 
 void store_txn_abort(store_txn *t)

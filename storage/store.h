@@ -125,7 +125,11 @@ const store_schema *store_get_schema(const store *st);
 int store_is_rdonly(const store *st);
 /* Bytes of data.mdb on disk and the current map size. */
 int store_sizes(store *st, uint64_t *disk, uint64_t *map);
-/* Double the map size. No transaction of this process may be open. */
+/* The operating system's words for why the last commit failed ("No space
+ * left on device"), or "" when it did not fail that way. */
+const char *store_commit_error(const store *st);
+/* Double the map size (up to PIXVEC_MAP_LIMIT; STORE_FULL when the map is
+ * there already). No transaction of this process may be open. */
 int store_grow(store *st);
 
 int store_txn_begin(store *st, int write, store_txn **out);
