@@ -5,12 +5,15 @@
  * (truncated, wrong dtype, bad header, overlapping data, missing or
  * misshapen tensor), each with the file and the reason in the message.
  * Then headers that disagree with their data (a header length one byte
- * short, gaps, trailing bytes, repeated names), on hand-made files and on
- * a copy of the installed model (tests/modelpatch.h).
+ * short, gaps, trailing bytes, repeated names), and copies of the installed
+ * model with one value changed (tests/modelpatch.h): a weight +Inf or NaN,
+ * a batch norm variance negative or infinite, finite values that fold into
+ * an infinite weight; cnn_load refuses each, naming the tensor.
  */
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +243,25 @@ static const char *patched(const char *name, const char *tensor, size_t i, float
     return p;
 }
 
+/* cnn_load refuses path with code, and err names the file and holds each
+ * of the NULL-terminated words. */
+static void load_refused(const char *path, int code, ...)
+{
+    cnn *m = NULL;
+    char err[512] = "";
+    va_list ap;
+    const char *w;
+    int rc = cnn_load(path, &m, NULL, err, sizeof err);
+    cr_assert_eq(rc, code, "cnn_load gave %d (%s), not %d: %s", rc, pv_strerror(rc), code,
+                 err);
+    cr_assert_null(m);
+    cr_assert(strstr(err, strrchr(path, '/') + 1), "the message names the file: %s", err);
+    va_start(ap, code);
+    while ((w = va_arg(ap, const char *)) != NULL)
+        cr_assert(strstr(err, w), "expected '%s' in: %s", w, err);
+    va_end(ap);
+}
+
 #define NEED_MODEL()                                                                           \
     do {                                                                                       \
         if (access(MODEL, R_OK) != 0)                                                          \
@@ -265,4 +287,46 @@ Test(safetensors, header_length_one_byte_short_is_refused)
     p = patched("same.safetensors", NULL, 0, 0, 0);
     cr_assert_eq(cnn_load(p, &m, NULL, err, sizeof err), 0, "%s", err);
     cnn_free(m);
+}
+
+Test(safetensors, non_finite_weights_are_refused)
+{
+    NEED_MODEL();
+    load_refused(patched("inf.safetensors", "Conv1/kernel", 5, INFINITY, 0), PV_ENUMERIC,
+                 "Conv1/kernel", "element 5", NULL);
+    load_refused(patched("ninf.safetensors", "block_16_project/kernel", 1000, -INFINITY, 0),
+                 PV_ENUMERIC, "block_16_project/kernel", "element 1000", NULL);
+    load_refused(patched("nan.safetensors", "block_3_project_BN/beta", 7, NAN, 0), PV_ENUMERIC,
+                 "block_3_project_BN/beta", "element 7", NULL);
+    load_refused(patched("mean.safetensors", "Conv_1_bn/moving_mean", 1279, NAN, 0),
+                 PV_ENUMERIC, "Conv_1_bn/moving_mean", NULL);
+}
+
+Test(safetensors, bad_batch_norm_variances_are_refused)
+{
+    NEED_MODEL();
+    load_refused(patched("neg.safetensors", "block_5_depthwise_BN/moving_variance", 2, -0.5f, 0),
+                 PV_ECORRUPT, "block_5_depthwise_BN/moving_variance", "element 2", "negative",
+                 NULL);
+    /* above -epsilon: var + eps stays positive, but no batch has it */
+    load_refused(patched("neg2.safetensors", "bn_Conv1/moving_variance", 0, -1e-4f, 0),
+                 PV_ECORRUPT, "bn_Conv1/moving_variance", "negative", NULL);
+    load_refused(patched("infvar.safetensors", "Conv_1_bn/moving_variance", 3, INFINITY, 0),
+                 PV_ENUMERIC, "Conv_1_bn/moving_variance", "element 3", NULL);
+}
+
+Test(safetensors, weights_that_fold_to_infinity_are_refused)
+{
+    NEED_MODEL();
+    /* Every value finite, but gamma / sqrt(variance + 1e-3) x kernel is
+     * not: 3e38 / sqrt(0.001) overflows a float. */
+    mp_model m;
+    char p[GEN_PATH_MAX];
+    cr_assert_eq(mp_open(&m, MODEL), 0);
+    cr_assert_eq(mp_set(&m, "block_2_expand_BN/gamma", 4, 3e38f), 0);
+    cr_assert_eq(mp_set(&m, "block_2_expand_BN/moving_variance", 4, 0.0f), 0);
+    gen_path(p, dir, "fold.safetensors");
+    cr_assert_eq(mp_write(&m, p), 0);
+    mp_close(&m);
+    load_refused(p, PV_ENUMERIC, "block_2_expand", "channel 4", NULL);
 }
