@@ -705,23 +705,19 @@ int db_embed_images(const pv_db *db, const img *ims, size_t n, float *vecs,
                     int *rcs)
 {
     const embedder *e = db->emb;
-    int rc, first = PV_OK;
 
     if (n == 0)
         return PV_OK;
-    rc = e->ops->embed(e, ims, n, vecs);
+    /* A bad image fails in its own rcs[i]; a call that could not run at
+     * all (a batch's buffers did not fit in memory) is tried again one
+     * image at a time, which needs less. */
+    if (e->ops->embed(e, ims, n, vecs, rcs) != 0 && n > 1)
+        for (size_t i = 0; i < n; i++)
+            (void)e->ops->embed(e, &ims[i], 1, vecs + i * e->dim, &rcs[i]);
     for (size_t i = 0; i < n; i++)
-        rcs[i] = rc;
-    if (rc == 0 || n == 1)
-        return rc;
-    /* The embedder says only that the batch failed, not which image: one
-     * image at a time, so a bad one costs its neighbours nothing. */
-    for (size_t i = 0; i < n; i++) {
-        rcs[i] = e->ops->embed(e, &ims[i], 1, vecs + i * e->dim);
-        if (rcs[i] != 0 && first == PV_OK)
-            first = rcs[i];
-    }
-    return first;
+        if (rcs[i] != 0)
+            return rcs[i];
+    return PV_OK;
 }
 
 int pv_embed_file(pv_db *db, const char *path, float *vec, uint32_t dim)

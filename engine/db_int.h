@@ -55,8 +55,9 @@ int db_abs_path(const char *path, char *out, size_t outlen);
  * *im owns its pixels (img_free); on failure reason gets a short text.
  * im->orig_w/orig_h are the size as displayed.
  * db_embed_images embeds n decoded images into vecs (n * dim floats) in one
- * embedder call; if that call fails it embeds them one at a time, so rcs[i]
- * (n ints) is image i's own status. Returns the first nonzero rcs[i], or 0. */
+ * embedder call; rcs[i] (n ints) is image i's own status (PV_ENUMERIC when
+ * its vector came out NaN or Inf), and only a call that fails as a whole is
+ * tried again one image at a time. Returns the first nonzero rcs[i], or 0. */
 int db_decode_file(const pv_db *db, const char *path, img *im, uint8_t hash[16],
                    char *reason, size_t reasonlen);
 int db_embed_images(const pv_db *db, const img *ims, size_t n, float *vecs,

@@ -260,8 +260,9 @@ typedef struct grab {
  * (a 1024 x 768 JPEG decodes at 512 x 384 for the cnn) stays far below. */
 #define HELD_BYTES (64u << 20)
 
-/* Embed the held images in one embedder call (db_embed_images falls back
- * to one at a time if the call fails) and hand each job its vector. */
+/* Embed the held images in one embedder call and hand each job its vector,
+ * or its own error (db_embed_images: an image whose vector is NaN fails
+ * alone, and is reported by name; the others are committed). */
 static void grab_embed(ingest *in, grab *g)
 {
     const uint32_t dim = in->db->emb->dim;

@@ -89,7 +89,11 @@ typedef struct pv_embedder_opts {
     const char *model; /* cnn: weight file (safetensors, MobileNetV2 names);
                         * NULL: the one scripts/setup.sh installs. Its path
                         * and hash go into meta; reopening with other bytes
-                        * there is refused. */
+                        * there is refused. A file that is not such weights
+                        * is refused, err naming the tensor: PV_ECORRUPT
+                        * (header, shape, a negative variance), PV_ENUMERIC
+                        * (a NaN or Inf weight, or one batch norm folding
+                        * overflows). */
 } pv_embedder_opts;
 
 /* HNSW parameters, fixed at creation (hnswlib's meaning). 0 = default. */

@@ -4,16 +4,24 @@
  * backbone tensor; small hand-made files check alignment and each refusal
  * (truncated, wrong dtype, bad header, overlapping data, missing or
  * misshapen tensor), each with the file and the reason in the message.
+ * Then headers that disagree with their data (a header length one byte
+ * short, gaps, trailing bytes, repeated names), and copies of the installed
+ * model with one value changed (tests/modelpatch.h): a weight +Inf or NaN,
+ * a batch norm variance negative or infinite, finite values that fold into
+ * an infinite weight; cnn_load refuses each, naming the tensor.
  */
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cnn.h"
 #include "gen.h"
+#include "modelpatch.h"
 #include "mobilenet.h"
 #include "pixvec.h"
 #include "safetensors.h"
@@ -164,4 +172,161 @@ Test(safetensors, weights_of_another_network_are_refused)
     cr_assert_eq(mnv2_check(&f, p, err, sizeof err), PV_ECORRUPT);
     cr_assert(strstr(err, "no tensor Conv1/kernel"), "%s", err);
     st_free(&f);
+}
+
+/* ---- headers that disagree with their data --------------------------------- */
+
+Test(safetensors, header_and_data_must_agree_exactly)
+{
+    /* The reader must account for every byte after the header: tensors
+     * contiguous from the first data byte to the last, as the format's
+     * reference reader (huggingface/safetensors) requires. */
+    refused("gap.st",
+            "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+            "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
+            20, "bytes [8, 12) of the data belong to no tensor");
+    refused("late.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+            12, "bytes [0, 4) of the data belong to no tensor");
+    refused("trail.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+            12, "header length");
+    refused("empty_but_data.st", "{}", 4, "header length");
+    refused("dup.st",
+            "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+            "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+            8, "duplicate");
+    refused("meta.st",
+            "{\"__metadata__\":{\"n\":5},"
+            "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+            4, "__metadata__");
+    refused("space.st", " {\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+            4, "begin with '{'");
+    refused("notensor.st", "{\"a\":5}", 0, "tensor a");
+    refused("rank.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1],\"data_offsets\":[0,4]}}",
+            4, "5 dimensions");
+
+    /* A header padded to a multiple of 8 with spaces (as writers do) and
+     * nothing at all ("{}" with no data) are fine. */
+    st_file f;
+    char err[512] = "";
+    const float v[2] = {1, 2};
+    const char *p = write_st("pad.st",
+                             "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                             7, v, sizeof v);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), 0, "%s", err);
+    cr_assert(f.nt == 1 && f.t[0].data[1] == 2);
+    st_free(&f);
+    p = write_st("nothing.st", "{}", 0, v, 0);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(f.nt, 0);
+    st_free(&f);
+}
+
+/* ---- the installed model with one thing changed ---------------------------- */
+
+/* A copy of the installed model in dir, name, with tensor[i] = v (no
+ * change when tensor is NULL); the header length moved by dh. */
+static const char *patched(const char *name, const char *tensor, size_t i, float v, int dh)
+{
+    static char p[GEN_PATH_MAX];
+    mp_model m;
+    cr_assert_eq(mp_open(&m, MODEL), 0, "cannot read %s", MODEL);
+    if (tensor)
+        cr_assert_eq(mp_set(&m, tensor, i, v), 0, "no element %zu in %s", i, tensor);
+    if (dh) {
+        uint64_t h = m.hlen + (uint64_t)(int64_t)dh;
+        for (int b = 0; b < 8; b++)
+            m.bytes[b] = (uint8_t)(h >> (8 * b));
+    }
+    gen_path(p, dir, name);
+    cr_assert_eq(mp_write(&m, p), 0);
+    mp_close(&m);
+    return p;
+}
+
+/* cnn_load refuses path with code, and err names the file and holds each
+ * of the NULL-terminated words. */
+static void load_refused(const char *path, int code, ...)
+{
+    cnn *m = NULL;
+    char err[512] = "";
+    va_list ap;
+    const char *w;
+    int rc = cnn_load(path, &m, NULL, err, sizeof err);
+    cr_assert_eq(rc, code, "cnn_load gave %d (%s), not %d: %s", rc, pv_strerror(rc), code,
+                 err);
+    cr_assert_null(m);
+    cr_assert(strstr(err, strrchr(path, '/') + 1), "the message names the file: %s", err);
+    va_start(ap, code);
+    while ((w = va_arg(ap, const char *)) != NULL)
+        cr_assert(strstr(err, w), "expected '%s' in: %s", w, err);
+    va_end(ap);
+}
+
+#define NEED_MODEL()                                                                           \
+    do {                                                                                       \
+        if (access(MODEL, R_OK) != 0)                                                          \
+            cr_skip_test("%s is not installed (scripts/setup.sh runs scripts/fetch_model.sh)", \
+                         MODEL);                                                               \
+    } while (0)
+
+Test(safetensors, header_length_one_byte_short_is_refused)
+{
+    st_file f;
+    char err[512] = "";
+    NEED_MODEL();
+    /* The header ends in padding spaces, so one byte less is still JSON,
+     * and every tensor would be read one byte early. */
+    const char *p = patched("short1.safetensors", NULL, 0, 0, -1);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), PV_ECORRUPT, "loaded one byte off");
+    cr_assert(strstr(err, "short1.safetensors") && strstr(err, "header length"), "%s", err);
+    p = patched("long1.safetensors", NULL, 0, 0, +1);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), PV_ECORRUPT, "loaded one byte off");
+    cr_assert(strstr(err, "long1.safetensors"), "%s", err);
+    /* the unchanged copy loads: the refusals are about the change */
+    cnn *m = NULL;
+    p = patched("same.safetensors", NULL, 0, 0, 0);
+    cr_assert_eq(cnn_load(p, &m, NULL, err, sizeof err), 0, "%s", err);
+    cnn_free(m);
+}
+
+Test(safetensors, non_finite_weights_are_refused)
+{
+    NEED_MODEL();
+    load_refused(patched("inf.safetensors", "Conv1/kernel", 5, INFINITY, 0), PV_ENUMERIC,
+                 "Conv1/kernel", "element 5", NULL);
+    load_refused(patched("ninf.safetensors", "block_16_project/kernel", 1000, -INFINITY, 0),
+                 PV_ENUMERIC, "block_16_project/kernel", "element 1000", NULL);
+    load_refused(patched("nan.safetensors", "block_3_project_BN/beta", 7, NAN, 0), PV_ENUMERIC,
+                 "block_3_project_BN/beta", "element 7", NULL);
+    load_refused(patched("mean.safetensors", "Conv_1_bn/moving_mean", 1279, NAN, 0),
+                 PV_ENUMERIC, "Conv_1_bn/moving_mean", NULL);
+}
+
+Test(safetensors, bad_batch_norm_variances_are_refused)
+{
+    NEED_MODEL();
+    load_refused(patched("neg.safetensors", "block_5_depthwise_BN/moving_variance", 2, -0.5f, 0),
+                 PV_ECORRUPT, "block_5_depthwise_BN/moving_variance", "element 2", "negative",
+                 NULL);
+    /* above -epsilon: var + eps stays positive, but no batch has it */
+    load_refused(patched("neg2.safetensors", "bn_Conv1/moving_variance", 0, -1e-4f, 0),
+                 PV_ECORRUPT, "bn_Conv1/moving_variance", "negative", NULL);
+    load_refused(patched("infvar.safetensors", "Conv_1_bn/moving_variance", 3, INFINITY, 0),
+                 PV_ENUMERIC, "Conv_1_bn/moving_variance", "element 3", NULL);
+}
+
+Test(safetensors, weights_that_fold_to_infinity_are_refused)
+{
+    NEED_MODEL();
+    /* Every value finite, but gamma / sqrt(variance + 1e-3) x kernel is
+     * not: 3e38 / sqrt(0.001) overflows a float. */
+    mp_model m;
+    char p[GEN_PATH_MAX];
+    cr_assert_eq(mp_open(&m, MODEL), 0);
+    cr_assert_eq(mp_set(&m, "block_2_expand_BN/gamma", 4, 3e38f), 0);
+    cr_assert_eq(mp_set(&m, "block_2_expand_BN/moving_variance", 4, 0.0f), 0);
+    gen_path(p, dir, "fold.safetensors");
+    cr_assert_eq(mp_write(&m, p), 0);
+    mp_close(&m);
+    load_refused(p, PV_ENUMERIC, "block_2_expand", "channel 4", NULL);
 }

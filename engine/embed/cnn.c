@@ -42,8 +42,12 @@ struct cnn_work {
 
 /* ---- loading ---------------------------------------------------------------- */
 
-static int fold(const st_file *f, const char *kernel, const char *bn, int k, int cin, int cout,
-                int depthwise, layer *L)
+/* Fold batch norm bn into kernel: w' = w s, b' = beta - mean s with s =
+ * gamma / sqrt(variance + eps). The inputs are finite (mnv2_check), but s
+ * of a large gamma over a variance near 0 can still overflow, and so can
+ * w s: PV_ENUMERIC naming the layer and channel then. */
+static int fold(const st_file *f, const char *path, char *err, size_t errlen, const char *kernel,
+                const char *bn, int k, int cin, int cout, int depthwise, layer *L)
 {
     char name[96];
     const st_tensor *kt = st_find(f, kernel), *g, *be, *mu, *var;
@@ -68,10 +72,22 @@ static int fold(const st_file *f, const char *kernel, const char *bn, int k, int
         return PV_ENOMEM;
     for (int o = 0; o < cout; o++) {
         const float s = g->data[o] / sqrtf(var->data[o] + BN_EPS);
+        int finite = isfinite(s);
         L->b[o] = be->data[o] - mu->data[o] * s;
+        finite = finite && isfinite(L->b[o]);
         /* HWIO (depthwise: HW, channel, multiplier 1): output channel last */
-        for (size_t r = 0; r < rows; r++)
-            L->w[r * (size_t)cout + (size_t)o] = kt->data[r * (size_t)cout + (size_t)o] * s;
+        for (size_t r = 0; r < rows; r++) {
+            float *w = &L->w[r * (size_t)cout + (size_t)o];
+            *w = kt->data[r * (size_t)cout + (size_t)o] * s;
+            finite = finite && isfinite(*w);
+        }
+        if (!finite) {
+            snprintf(err, errlen,
+                     "%s: batch norm %s folded into %s overflows at channel %d (gamma %g, "
+                     "variance %g, scale %g): weights must stay finite numbers",
+                     path, bn, kernel, o, (double)g->data[o], (double)var->data[o], (double)s);
+            return PV_ENUMERIC;
+        }
     }
     return PV_OK;
 }
@@ -113,26 +129,27 @@ int cnn_load(const char *path, cnn **out, uint8_t hash[16], char *err, size_t er
     }
     const mnv2_block *b = mnv2_blocks();
     char k[96], n[96];
-    rc = fold(&f, "Conv1/kernel", "bn_Conv1", 3, 3, 32, 0, &m->stem);
+    rc = fold(&f, path, err, errlen, "Conv1/kernel", "bn_Conv1", 3, 3, 32, 0, &m->stem);
     for (int i = 0; i < MNV2_BLOCKS && rc == 0; i++) {
         if (b[i].expand != b[i].in) {
             snprintf(k, sizeof k, "%s_expand/kernel", b[i].prefix);
             snprintf(n, sizeof n, "%s_expand_BN", b[i].prefix);
-            rc = fold(&f, k, n, 1, b[i].in, b[i].expand, 0, &m->expand[i]);
+            rc = fold(&f, path, err, errlen, k, n, 1, b[i].in, b[i].expand, 0, &m->expand[i]);
         }
         if (rc == 0) {
             snprintf(k, sizeof k, "%s_depthwise/depthwise_kernel", b[i].prefix);
             snprintf(n, sizeof n, "%s_depthwise_BN", b[i].prefix);
-            rc = fold(&f, k, n, 3, b[i].expand, b[i].expand, 1, &m->dw[i]);
+            rc = fold(&f, path, err, errlen, k, n, 3, b[i].expand, b[i].expand, 1, &m->dw[i]);
         }
         if (rc == 0) {
             snprintf(k, sizeof k, "%s_project/kernel", b[i].prefix);
             snprintf(n, sizeof n, "%s_project_BN", b[i].prefix);
-            rc = fold(&f, k, n, 1, b[i].expand, b[i].out, 0, &m->project[i]);
+            rc = fold(&f, path, err, errlen, k, n, 1, b[i].expand, b[i].out, 0, &m->project[i]);
         }
     }
     if (rc == 0)
-        rc = fold(&f, "Conv_1/kernel", "Conv_1_bn", 1, 320, MNV2_FEATURES, 0, &m->head);
+        rc = fold(&f, path, err, errlen, "Conv_1/kernel", "Conv_1_bn", 1, 320, MNV2_FEATURES, 0,
+                  &m->head);
     if (rc == 0 && hash)
         memcpy(hash, f.hash, 16);
     st_free(&f);

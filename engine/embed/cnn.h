@@ -24,7 +24,9 @@ typedef struct cnn cnn;
 typedef struct cnn_work cnn_work;
 
 /* Load and fold the weights of path (checked against MobileNetV2). hash
- * gets the file's XXH3-128 (may be NULL). */
+ * gets the file's XXH3-128 (may be NULL). Errors, with err naming path and
+ * the reason: st_load's, mnv2_check's, and PV_ENUMERIC when folding a
+ * batch norm into its kernel overflows (naming the layer and channel). */
 int cnn_load(const char *path, cnn **out, uint8_t hash[16], char *err, size_t errlen);
 void cnn_free(cnn *m);
 

@@ -6,6 +6,10 @@
  * ingest pipeline calls embed() from several worker threads at once on the
  * same embedder, so its state must be read-only after creation.
  * Outputs are unit length (L2), or all zeros for an image with no contrast.
+ * An image whose vector cannot be made fails alone, with its own status
+ * in the call's per-image array: a model whose weights are finite can
+ * still overflow on some images (a black one, a bright one) and give NaN
+ * or Inf there, and the other images of the batch are fine.
  */
 #ifndef PV_EMBED_H
 #define PV_EMBED_H
@@ -19,8 +23,14 @@ typedef struct embedder embedder;
 
 typedef struct embedder_ops {
     const char *name;
-    /* Embed n decoded images into out (n * dim floats). 0 or a PV_E* code. */
-    int (*embed)(const embedder *e, const img *imgs, size_t n, float *out);
+    /* Embed n decoded images into out (n * dim floats). rcs[i] (n ints)
+     * gets image i's own status: 0, or PV_EINVAL (channels other than the
+     * embedder's), PV_ENUMERIC (its vector came out with a NaN or Inf), or
+     * an image-size error from resizing; a failed image's dim floats in out
+     * are zeros, and never affect the others'. Returns 0 when the call ran,
+     * whatever the rcs say; a PV_E* code (PV_ENOMEM) when it could not run
+     * at all, with every rcs[i] set to that code. */
+    int (*embed)(const embedder *e, const img *imgs, size_t n, float *out, int *rcs);
     void (*destroy)(embedder *e);
 } embedder_ops;
 

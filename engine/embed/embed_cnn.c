@@ -12,6 +12,13 @@
  * The network's buffers (cnn_work, about 14 MB per image of the batch) are
  * kept per thread: embed() is called from several ingest workers at once
  * on the same embedder, whose state (the folded weights) is read-only.
+ *
+ * Each image's vector is checked after the forward pass: the loader
+ * refuses NaN and Inf weights, but finite ones can still overflow on some
+ * inputs (a large weight times a bright pixel, then Inf - Inf is NaN), so
+ * an image whose features hold a NaN or Inf fails alone with PV_ENUMERIC.
+ * Images of a batch never mix in the network (every layer maps one image's
+ * rows to the same image's rows), so the others' vectors stand.
  */
 #include <errno.h>
 #include <limits.h>
@@ -79,7 +86,7 @@ static thread_work *thread_work_get(size_t n)
 
 #define CNN_BATCH 8u /* images per forward pass */
 
-static int cnn_embed(const embedder *e, const img *imgs, size_t n, float *out)
+static int cnn_embed(const embedder *e, const img *imgs, size_t n, float *out, int *rcs)
 {
     const cnn *m = e->state;
     const size_t px = (size_t)CNN_SIDE * CNN_SIDE * 3;
@@ -90,19 +97,28 @@ static int cnn_embed(const embedder *e, const img *imgs, size_t n, float *out)
     float *in = tw ? tw->in : NULL;
     for (size_t b = 0; b < n && rc == 0; b += batch) {
         const size_t k = n - b < batch ? n - b : batch;
-        for (size_t i = 0; i < k && rc == 0; i++) {
+        for (size_t i = 0; i < k; i++) {
             const img *im = &imgs[b + i];
-            rc = im->channels != 3 ? PV_EINVAL
+            int *r = &rcs[b + i];
+            *r = im->channels != 3 ? PV_EINVAL
                                    : img_resize_area(im->px, im->w, im->h, 3, small,
                                                      CNN_SIDE, CNN_SIDE);
-            for (size_t p = 0; p < px && rc == 0; p++)
-                in[i * px + p] = small[p] * (1.0f / 255.0f);
+            /* a failed image still takes its place in the batch, as zeros */
+            for (size_t p = 0; p < px; p++)
+                in[i * px + p] = *r == 0 ? small[p] * (1.0f / 255.0f) : 0.0f;
         }
-        if (rc == 0)
-            rc = cnn_forward(m, tw->w, in, k, out + b * MNV2_FEATURES);
-        for (size_t i = 0; i < k && rc == 0; i++)
-            vec_normalize(out + (b + i) * MNV2_FEATURES, MNV2_FEATURES);
+        rc = cnn_forward(m, tw->w, in, k, out + b * MNV2_FEATURES);
+        for (size_t i = 0; i < k && rc == 0; i++) {
+            float *v = out + (b + i) * MNV2_FEATURES;
+            if (rcs[b + i] == 0 && isnan(vec_normalize(v, MNV2_FEATURES)))
+                rcs[b + i] = PV_ENUMERIC;
+            if (rcs[b + i] != 0)
+                memset(v, 0, MNV2_FEATURES * sizeof(float));
+        }
     }
+    if (rc != 0) /* the call could not run: no image has a vector */
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = rc;
     return rc;
 }
 

@@ -6,7 +6,8 @@
  * centred by subtracting its mean, and L2-normalised. Centring makes the
  * score insensitive to a uniform brightness shift; an image of one colour
  * has nothing left after centring and embeds as the zero vector, which
- * scores 0 against everything (never NaN).
+ * scores 0 against everything (never NaN). Each image has its own status
+ * (embed.h): one with the wrong channels fails alone.
  */
 #include <math.h>
 #include <stdio.h>
@@ -22,32 +23,33 @@
 #define PIXELS_MAX_SIZE 512u
 
 static int pixels_embed(const embedder *e, const img *imgs, size_t n,
-                        float *out)
+                        float *out, int *rcs)
 {
     const uint32_t s = e->in_w, ch = e->channels, dim = e->dim;
     uint8_t *small = pv_alloc_array(dim, 1);
-    if (!small)
+    if (!small) {
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = PV_ENOMEM;
         return PV_ENOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
         const img *im = &imgs[i];
         float *v = out + i * dim;
         double mean = 0;
-        int rc = im->channels != ch
+        rcs[i] = im->channels != ch
                      ? PV_EINVAL
                      : img_resize_area(im->px, im->w, im->h, ch, small, s, s);
-        if (rc != 0) {
-            free(small);
-            return rc;
+        if (rcs[i] == 0) {
+            for (uint32_t j = 0; j < dim; j++)
+                mean += small[j];
+            mean /= dim * 255.0;
+            for (uint32_t j = 0; j < dim; j++)
+                v[j] = (float)(small[j] / 255.0 - mean);
+            if (isnan(vec_normalize(v, dim)))
+                rcs[i] = PV_ENUMERIC;
         }
-        for (uint32_t j = 0; j < dim; j++)
-            mean += small[j];
-        mean /= dim * 255.0;
-        for (uint32_t j = 0; j < dim; j++)
-            v[j] = (float)(small[j] / 255.0 - mean);
-        if (isnan(vec_normalize(v, dim))) {
-            free(small);
-            return PV_ENUMERIC;
-        }
+        if (rcs[i] != 0)
+            memset(v, 0, dim * sizeof(float));
     }
     free(small);
     return PV_OK;

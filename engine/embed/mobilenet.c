@@ -1,9 +1,16 @@
 /*
  * mobilenet.c - MobileNetV2's layout and the weight file check (see
  * mobilenet.h).
+ *
+ * The check reads every value the backbone uses, once, at load (2.2 M
+ * floats, a few milliseconds): a NaN or Inf weight would give NaN for some
+ * images and not others (0 x Inf on a black one), and a negative variance
+ * a scale of NaN or one no trained batch norm has, so such files are
+ * refused by tensor and element rather than found image by image.
  */
 #include "mobilenet.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +68,30 @@ static int want(const st_file *f, const char *path, char *err, size_t errlen, co
     return PV_ECORRUPT;
 }
 
+/* Every value of tensor name finite, and not negative if it is a variance. */
+static int want_values(const st_file *f, const char *path, char *err, size_t errlen,
+                       const char *name, int variance)
+{
+    const st_tensor *t = st_find(f, name); /* want() found it */
+    for (size_t i = 0; i < t->n; i++) {
+        const float x = t->data[i];
+        if (!isfinite(x)) {
+            snprintf(err, errlen,
+                     "%s: tensor %s holds %s at element %zu: weights must be finite numbers",
+                     path, name, isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf", i);
+            return PV_ENUMERIC;
+        }
+        if (variance && x < 0) {
+            snprintf(err, errlen,
+                     "%s: tensor %s is negative at element %zu (%g): a batch norm variance "
+                     "never is",
+                     path, name, i, (double)x);
+            return PV_ECORRUPT;
+        }
+    }
+    return PV_OK;
+}
+
 /* A convolution kernel (Keras HWIO) and its batch norm's four vectors. */
 static int want_conv(const st_file *f, const char *path, char *err, size_t errlen,
                      const char *kernel, const char *bn, int kh, int cin, int cout, int depthwise)
@@ -69,9 +100,13 @@ static int want_conv(const st_file *f, const char *path, char *err, size_t errle
     char name[96];
     int shape[4] = {kh, kh, cin, depthwise ? 1 : cout};
     int rc = want(f, path, err, errlen, kernel, 4, shape);
+    if (rc == PV_OK)
+        rc = want_values(f, path, err, errlen, kernel, 0);
     for (int p = 0; p < 4 && rc == PV_OK; p++) {
         snprintf(name, sizeof name, "%s/%s", bn, part[p]);
         rc = want(f, path, err, errlen, name, 1, &cout);
+        if (rc == PV_OK)
+            rc = want_values(f, path, err, errlen, name, p == 3);
     }
     return rc;
 }

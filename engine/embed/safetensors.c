@@ -4,6 +4,17 @@
  * The whole file is read into memory (the model is 10 MB), hashed, and its
  * tensors copied into one float array, so a tensor is aligned whatever its
  * offset in the file was.
+ *
+ * The header must account for the data exactly, as the format's reference
+ * reader (huggingface/safetensors, Metadata::validate) requires: tensors,
+ * taken by offset, start at the first byte after the header, each begins
+ * where the one before ended, and the last ends at the end of the file. So
+ * a header length off by one, which still parses when the header ends in
+ * padding spaces and would read every tensor one byte off, is refused, as
+ * are gaps, shared bytes and bytes appended. The header must begin with
+ * '{', name each tensor once, and __metadata__ map strings to strings.
+ * Values are not judged here: the model's own check (mobilenet.c) refuses
+ * NaN, Inf and negative variances.
  */
 #include "safetensors.h"
 
@@ -74,6 +85,7 @@ static int by_name(const void *a, const void *b)
 
 typedef struct range {
     uint64_t b, e;
+    const char *name; /* the tensor's */
 } range;
 
 static int by_begin(const void *a, const void *b)
@@ -106,12 +118,32 @@ int st_load(const char *path, st_file *f, char *err, size_t errlen)
                   (unsigned long long)hlen, len);
         goto done;
     }
+    if (buf[8] != '{') {
+        rc = fail(err, errlen, PV_ECORRUPT, path,
+                  "header must begin with '{' (byte 8 is 0x%02x): not a safetensors file",
+                  buf[8]);
+        goto done;
+    }
     json_error_t je;
-    root = json_loadb((const char *)buf + 8, (size_t)hlen, 0, &je);
+    root = json_loadb((const char *)buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
     if (!root || !json_is_object(root)) {
         rc = fail(err, errlen, PV_ECORRUPT, path, "header is not a JSON object (%s)",
                   root ? "another JSON value" : je.text);
         goto done;
+    }
+    json_t *meta = json_object_get(root, "__metadata__");
+    if (meta) {
+        const char *mk;
+        json_t *mv;
+        int ok = json_is_object(meta);
+        json_object_foreach(meta, mk, mv) {
+            ok = ok && json_is_string(mv);
+        }
+        if (!ok) {
+            rc = fail(err, errlen, PV_ECORRUPT, path,
+                      "__metadata__ must map names to strings");
+            goto done;
+        }
     }
     const uint8_t *data = buf + 8 + hlen;
     const uint64_t dlen = len - 8 - hlen;
@@ -176,7 +208,7 @@ int st_load(const char *path, st_file *f, char *err, size_t errlen)
             goto done;
         }
         t->n = (size_t)n;
-        rg[i] = (range){(uint64_t)b, (uint64_t)e};
+        rg[i] = (range){(uint64_t)b, (uint64_t)e, t->name};
         /* Copied to an aligned place: offsets need not be 4-aligned in a
          * file, and the host is little-endian like the format. Ranges are
          * checked disjoint below, so the copies fit in dlen / 4 floats. */
@@ -190,15 +222,35 @@ int st_load(const char *path, st_file *f, char *err, size_t errlen)
         t->data = f->data + at;
         at += t->n;
     }
-    /* Byte ranges must not overlap (two tensors sharing bytes is a broken
-     * or hostile file). */
+    /* Taken by offset, the tensors must tile the data: no shared bytes (a
+     * broken or hostile file), no gap, nothing after the last one. */
     qsort(rg, f->nt, sizeof *rg, by_begin);
-    for (size_t k = 1; k < f->nt; k++)
-        if (rg[k].b < rg[k - 1].e) {
-            rc = fail(err, errlen, PV_ECORRUPT, path, "two tensors share bytes at offset %llu",
-                      (unsigned long long)rg[k].b);
+    uint64_t end = 0; /* where the tensors so far end */
+    for (size_t k = 0; k < f->nt; k++) {
+        if (rg[k].b < end) {
+            rc = fail(err, errlen, PV_ECORRUPT, path,
+                      "tensors %s and %s share bytes at offset %llu", rg[k - 1].name,
+                      rg[k].name, (unsigned long long)rg[k].b);
             goto done;
         }
+        if (rg[k].b > end) {
+            rc = fail(err, errlen, PV_ECORRUPT, path,
+                      "bytes [%llu, %llu) of the data belong to no tensor (%s %s)",
+                      (unsigned long long)end, (unsigned long long)rg[k].b,
+                      k ? "after" : "before", k ? rg[k - 1].name : rg[k].name);
+            goto done;
+        }
+        end = rg[k].e;
+    }
+    if (end != dlen) {
+        rc = fail(err, errlen, PV_ECORRUPT, path,
+                  "header length %llu does not land on the data: the tensors hold %llu "
+                  "bytes, %llu follow the header (header length off by %llu, or bytes "
+                  "appended)",
+                  (unsigned long long)hlen, (unsigned long long)end, (unsigned long long)dlen,
+                  (unsigned long long)(dlen - end));
+        goto done;
+    }
     rc = PV_OK;
 done:
     if (rc == PV_OK) {

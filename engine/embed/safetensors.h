@@ -5,9 +5,13 @@
  * {"name": {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...,
  * "__metadata__": {...}}, then the raw little-endian data; offsets count
  * from the end of the header. Everything is checked before use: the header
- * length against the file, the JSON, every tensor's dtype (F32 only), rank
- * (at most 4), element count against its byte range, and the byte ranges
- * against the data and each other. Errors name the file and the reason.
+ * length against the file, the JSON (an object beginning at byte 8, no name
+ * twice, __metadata__ strings only), every tensor's dtype (F32 only), rank
+ * (at most 4), element count against its byte range, and the byte ranges,
+ * which must tile the data exactly: from its first byte to the file's last,
+ * no gap, nothing shared (a header length off by one byte is refused, not
+ * read one byte off). Errors name the file and the reason; values (NaN,
+ * Inf) are the model check's business (mobilenet.h).
  */
 #ifndef PV_SAFETENSORS_H
 #define PV_SAFETENSORS_H
