@@ -225,8 +225,10 @@ static int io_links_set(void *ctx, uint32_t id, uint32_t level,
         return PV_ERDONLY;
     if (level == 0) {
         uint8_t *p;
-        if (n > g->p.M0 || (rc = own_chunk(g, id / g->C)) != 0)
-            return n > g->p.M0 ? PV_EINVAL : rc;
+        if (n > g->p.M0)
+            return PV_EINVAL;
+        if ((rc = own_chunk(g, id / g->C)) != 0)
+            return rc;
         p = rec0(g, id);
         if (!p)
             return PV_EINVAL;
