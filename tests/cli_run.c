@@ -6,6 +6,7 @@
 #include "cli_run.h"
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,10 @@
 #include <unistd.h>
 
 #include "gen.h"
+
+#ifndef PIXVEC_BIN
+#error "PIXVEC_BIN must name the built binary"
+#endif
 
 char *cli_slurp(const char *path)
 {
@@ -59,4 +64,23 @@ int cli_wait(pid_t pid, const char *name, const char *outp, const char *errp,
     cr_assert(WIFEXITED(status), "%s died (signal %d)", name,
               WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     return WEXITSTATUS(status);
+}
+
+long cli_checked_items(const char *db, const char *outp, const char *errp)
+{
+    char *out = NULL, *err = NULL;
+    char *chk[] = {"pixvec", "check", (char *)db, NULL};
+    char *inf[] = {"pixvec", "info", (char *)db, "--json", NULL};
+    int rc = cli_wait(cli_spawn(PIXVEC_BIN, chk, NULL, outp, errp), "check", outp, errp, &out,
+                      &err);
+    cr_assert_eq(rc, 0, "check: %s%s", out, err);
+    rc = cli_wait(cli_spawn(PIXVEC_BIN, inf, NULL, outp, errp), "info", outp, errp, &out, &err);
+    cr_assert_eq(rc, 0, "info: %s", err);
+    json_t *j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    long n = (long)json_integer_value(json_object_get(j, "items"));
+    json_decref(j);
+    free(out);
+    free(err);
+    return n;
 }

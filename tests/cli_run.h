@@ -32,4 +32,9 @@ pid_t cli_spawn(const char *file, char *const argv[], const char *stdin_file,
 int cli_wait(pid_t pid, const char *name, const char *outp, const char *errp,
              char **out_text, char **err_text);
 
+/* Run `pixvec check DB` (it must pass: the test fails otherwise, showing
+ * its words) and return `pixvec info DB --json`'s live item count. outp and
+ * errp are scratch files for their output. */
+long cli_checked_items(const char *db, const char *outp, const char *errp);
+
 #endif

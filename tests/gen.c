@@ -587,3 +587,16 @@ int gen_picture(const char *dir, const char *name, uint32_t seed, uint32_t w,
     free(px);
     return rc;
 }
+
+int gen_picture_set(const char *dir, const char *prefix, int n, uint32_t w, uint32_t h,
+                    const char *ext, uint32_t seed0)
+{
+    for (int i = 0; i < n; i++) {
+        char name[256], p[GEN_PATH_MAX];
+        const char *e = ext ? ext : i % 3 ? "jpg" : "png";
+        if ((size_t)snprintf(name, sizeof name, "%s%04d.%s", prefix, i, e) >= sizeof name ||
+            gen_picture(dir, name, seed0 + (uint32_t)i, w, h, p) != 0)
+            return -1;
+    }
+    return 0;
+}

@@ -68,6 +68,12 @@ int gen_write_jpeg(const char *path, uint32_t w, uint32_t h, uint32_t channels,
 int gen_picture(const char *dir, const char *name, uint32_t seed, uint32_t w,
                 uint32_t h, char *out);
 
+/* n gen_picture files in dir named PREFIX0000.EXT, PREFIX0001.EXT, ...
+ * (ext "jpg" or "png"; NULL: every third a PNG, the others JPEGs), seeds
+ * seed0 + i. */
+int gen_picture_set(const char *dir, const char *prefix, int n, uint32_t w, uint32_t h,
+                    const char *ext, uint32_t seed0);
+
 /* The same, progressive (several scans). */
 int gen_write_jpeg_progressive(const char *path, uint32_t w, uint32_t h,
                                uint32_t channels, const uint8_t *px,

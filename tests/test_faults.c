@@ -54,11 +54,7 @@ TestSuite(faults, .init = setup, .fini = teardown, .timeout = 300);
 
 static void make_set(const char *folder, const char *prefix, int n, uint32_t w, uint32_t h)
 {
-    for (int i = 0; i < n; i++) {
-        char name[64], p[GEN_PATH_MAX];
-        snprintf(name, sizeof name, "%s%04d.png", prefix, i);
-        cr_assert_eq(gen_picture(folder, name, (uint32_t)(300 + i), w, h, p), 0);
-    }
+    cr_assert_eq(gen_picture_set(folder, prefix, n, w, h, "png", 300), 0);
 }
 
 static int run(char *const argv[])
@@ -95,15 +91,7 @@ static int run_limited(char *const argv[], rlim_t fsize, uid_t uid)
 
 static long checked_items(void)
 {
-    char *chk[] = {"pixvec", "check", dbp, NULL};
-    char *inf[] = {"pixvec", "info", dbp, "--json", NULL};
-    cr_assert_eq(run(chk), 0, "check: %s%s", out_text, err_text);
-    cr_assert_eq(run(inf), 0, "%s", err_text);
-    json_t *j = json_loads(out_text, 0, NULL);
-    cr_assert_not_null(j, "%s", out_text);
-    long n = (long)json_integer_value(json_object_get(j, "items"));
-    json_decref(j);
-    return n;
+    return cli_checked_items(dbp, outp, errp);
 }
 
 /* "... (N images kept: ..." of a failed add's message. */

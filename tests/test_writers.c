@@ -64,11 +64,7 @@ TestSuite(writers, .init = setup, .fini = teardown, .timeout = 300);
 /* n pictures named PREFIX%04d.jpg (or .png for every third) in folder. */
 static void make_set(const char *folder, const char *prefix, int n, uint32_t w, uint32_t h)
 {
-    for (int i = 0; i < n; i++) {
-        char name[64], p[GEN_PATH_MAX];
-        snprintf(name, sizeof name, "%s%04d.%s", prefix, i, i % 3 ? "jpg" : "png");
-        cr_assert_eq(gen_picture(folder, name, (uint32_t)(1000 + i), w, h, p), 0);
-    }
+    cr_assert_eq(gen_picture_set(folder, prefix, n, w, h, NULL, 1000), 0);
 }
 
 /* Start `pixvec ARGS...`, output in dir/NAME.out and dir/NAME.err. */
@@ -98,20 +94,12 @@ static int run(char *const argv[])
     return finish("run", start("run", argv));
 }
 
-/* `pixvec info --json` and `pixvec check`: the live item count, after
- * asserting that the database's invariants hold. */
 static long checked_items(void)
 {
-    char *chk[] = {"pixvec", "check", dbp, NULL};
-    char *inf[] = {"pixvec", "info", dbp, "--json", NULL};
-    json_error_t je;
-    cr_assert_eq(run(chk), 0, "check: %s%s", out_text, err_text);
-    cr_assert_eq(run(inf), 0, "%s", err_text);
-    json_t *j = json_loads(out_text, 0, &je);
-    cr_assert_not_null(j, "%s", out_text);
-    long n = (long)json_integer_value(json_object_get(j, "items"));
-    json_decref(j);
-    return n;
+    char o[GEN_PATH_MAX], e[GEN_PATH_MAX];
+    gen_path(o, dir, "check.out");
+    gen_path(e, dir, "check.err");
+    return cli_checked_items(dbp, o, e);
 }
 
 static void init_db(void)
