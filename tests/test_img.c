@@ -110,6 +110,15 @@ static void diff_stats(const uint8_t *a, const uint8_t *b, size_t n,
     *mean = sum / (double)n;
 }
 
+/* The largest absolute difference of two equal-sized buffers. */
+static int max_diff(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    double mean;
+    int max;
+    diff_stats(a, b, n, &mean, &max);
+    return max;
+}
+
 /* ---- sniffing ---------------------------------------------------------------- */
 
 Test(img, sniff)
@@ -777,6 +786,152 @@ Test(img, resize_fractional_coverage)
 
     cr_assert_eq(img_resize_area(row, 0, 1, 1, dst, 2, 1), PV_EINVAL);
     cr_assert_eq(img_resize_area(row, 3, 1, 1, dst, 0, 1), PV_EINVAL);
+}
+
+/* img_resize_area as it was before it took rows one at a time (two passes
+ * over a float image of src_h x dst_w): the streaming resize must give
+ * these bytes exactly, or every stored embedding would move. */
+static void ref_resize_area(const uint8_t *src, uint32_t sw, uint32_t sh,
+                            uint32_t ch, uint8_t *dst, uint32_t dw, uint32_t dh)
+{
+    uint32_t *xf = malloc(dw * sizeof *xf), *xc = malloc(dw * sizeof *xc);
+    uint32_t *yf = malloc(dh * sizeof *yf), *yc = malloc(dh * sizeof *yc);
+    float *xw = malloc(((size_t)sw + dw) * sizeof *xw), *yw = malloc(((size_t)sh + dh) * sizeof *yw);
+    uint32_t *xo = malloc(dw * sizeof *xo), *yo = malloc(dh * sizeof *yo);
+    float *tmp = malloc((size_t)sh * dw * ch * sizeof *tmp);
+    float *acc = malloc((size_t)dw * ch * sizeof *acc);
+    const size_t row_out = (size_t)dw * ch;
+    uint32_t axis, i, j, pos;
+    size_t x, y, k, c;
+
+    for (axis = 0; axis < 2; axis++) {
+        uint32_t S = axis ? sh : sw, D = axis ? dh : dw;
+        uint32_t *first = axis ? yf : xf, *count = axis ? yc : xc, *off = axis ? yo : xo;
+        float *wt = axis ? yw : xw;
+        for (i = 0, pos = 0; i < D; i++) {
+            uint64_t lo = (uint64_t)i * S, hi = lo + S;
+            uint32_t f = (uint32_t)(lo / D), l = (uint32_t)((hi - 1) / D);
+            first[i] = f;
+            count[i] = l - f + 1;
+            off[i] = pos;
+            for (j = f; j <= l; j++) {
+                uint64_t a = (uint64_t)j * D, b = a + D;
+                uint64_t cov = (hi < b ? hi : b) - (lo > a ? lo : a);
+                wt[pos++] = (float)((double)cov / (double)S);
+            }
+        }
+    }
+    for (y = 0; y < sh; y++)
+        for (x = 0; x < dw; x++)
+            for (c = 0; c < ch; c++) {
+                float sum = 0.0f;
+                for (k = 0; k < xc[x]; k++)
+                    sum += xw[xo[x] + k] *
+                           (float)src[(y * sw + xf[x] + k) * ch + c];
+                tmp[y * row_out + x * ch + c] = sum;
+            }
+    for (y = 0; y < dh; y++) {
+        memset(acc, 0, row_out * sizeof *acc);
+        for (k = 0; k < yc[y]; k++)
+            for (x = 0; x < row_out; x++)
+                acc[x] += yw[yo[y] + k] * tmp[(yf[y] + k) * row_out + x];
+        for (x = 0; x < row_out; x++) {
+            float v = acc[x] + 0.5f;
+            dst[y * row_out + x] = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
+        }
+    }
+    free(xf); free(xc); free(yf); free(yc); free(xw); free(yw);
+    free(xo); free(yo); free(tmp); free(acc);
+}
+
+Test(img, resize_matches_two_pass_reference)
+{
+    uint32_t seed = 12345, t;
+
+    for (t = 0; t < 300; t++) {
+        uint32_t sw, sh, dw, dh, ch;
+        uint8_t *src, *a, *b;
+        seed = seed * 1103515245u + 12345u;
+        sw = 1 + (seed >> 8) % 97;
+        sh = 1 + (seed >> 16) % 61;
+        seed = seed * 1103515245u + 12345u;
+        dw = 1 + (seed >> 8) % 80;
+        dh = 1 + (seed >> 16) % 50;
+        ch = t % 3 == 0 ? 1 : t % 3 == 1 ? 3 : 4;
+        if (t % 5 == 0) { /* large reductions, as from a photo */
+            sw *= 37;
+            sh *= 29;
+        }
+        src = pattern(sw, sh, ch, t);
+        a = malloc((size_t)dw * dh * ch);
+        b = malloc((size_t)dw * dh * ch);
+        ref_resize_area(src, sw, sh, ch, a, dw, dh);
+        cr_assert_eq(img_resize_area(src, sw, sh, ch, b, dw, dh), PV_OK);
+        cr_assert_arr_eq(a, b, (size_t)dw * dh * ch, "%ux%u -> %ux%u, %u channels",
+                         sw, sh, dw, dh, ch);
+        free(src);
+        free(a);
+        free(b);
+    }
+}
+
+/* img_area in any order (an interlaced PNG's passes): the same area
+ * average, at most 1 apart; rows in order through img_area_row: equal;
+ * fewer rows than the source has: refused at the end. */
+Test(img, area_streaming_orders)
+{
+    static const uint32_t sizes[][4] = {
+        {301, 203, 28, 28}, {29, 19, 28, 28}, {5, 3, 17, 11}, {1000, 7, 3, 20},
+    };
+    size_t s;
+
+    for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const uint32_t sw = sizes[s][0], sh = sizes[s][1], dw = sizes[s][2], dh = sizes[s][3];
+        uint8_t *src = pattern(sw, sh, 3, (uint32_t)(70 + s));
+        uint8_t *want = malloc((size_t)dw * dh * 3), *got = malloc((size_t)dw * dh * 3);
+        img_area *a = NULL;
+        uint32_t pass, y;
+
+        cr_assert_eq(img_resize_area(src, sw, sh, 3, want, dw, dh), PV_OK);
+
+        cr_assert_eq(img_area_new(sw, sh, 3, got, dw, dh, 1, &a), PV_OK);
+        /* Adam7's passes: (x0, dx, y0, dy) */
+        for (pass = 0; pass < 7; pass++) {
+            static const uint32_t p[7][4] = {{0, 8, 0, 8}, {4, 8, 0, 8}, {0, 4, 4, 8},
+                                             {2, 4, 0, 4}, {0, 2, 2, 4}, {1, 2, 0, 2},
+                                             {0, 1, 1, 2}};
+            for (y = p[pass][2]; y < sh; y += p[pass][3]) {
+                uint8_t row[1000 * 3];
+                uint32_t n = 0, x;
+                for (x = p[pass][0]; x < sw; x += p[pass][1], n++)
+                    memcpy(row + n * 3, src + ((size_t)y * sw + x) * 3, 3);
+                img_area_put(a, y, p[pass][0], p[pass][1], row, n);
+            }
+        }
+        cr_assert_eq(img_area_finish(a), PV_OK);
+        img_area_free(a);
+        cr_assert_leq(max_diff(want, got, (size_t)dw * dh * 3), 1, "case %zu", s);
+
+        memset(got, 0, (size_t)dw * dh * 3);
+        cr_assert_eq(img_area_new(sw, sh, 3, got, dw, dh, 0, &a), PV_OK);
+        for (y = 0; y < sh; y++)
+            img_area_row(a, src + (size_t)y * sw * 3);
+        img_area_row(a, src); /* one too many: ignored */
+        cr_assert_eq(img_area_finish(a), PV_OK);
+        img_area_free(a);
+        cr_assert_arr_eq(want, got, (size_t)dw * dh * 3, "case %zu", s);
+
+        cr_assert_eq(img_area_new(sw, sh, 3, got, dw, dh, 0, &a), PV_OK);
+        for (y = 0; y + 1 < sh; y++)
+            img_area_row(a, src + (size_t)y * sw * 3);
+        cr_assert_eq(img_area_finish(a), PV_EINVAL);
+        img_area_free(a);
+        free(src);
+        free(want);
+        free(got);
+    }
+    cr_assert_eq(img_area_new(0, 1, 3, (uint8_t *)"", 1, 1, 0, NULL), PV_EINVAL);
+    img_area_free(NULL);
 }
 
 /* ---- orientation ----------------------------------------------------------------- */

@@ -51,11 +51,43 @@ int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
  * every output pixel is the mean of the source area it covers, partial
  * pixels weighted by their coverage. dst must hold dst_w*dst_h*channels.
  * Returns 0, PV_EINVAL for a zero size or NULL pointer, or PV_ENOMEM (the
- * weight tables and a float buffer of src_h*dst_w*channels are allocated);
- * dst is untouched on failure. */
+ * weight tables and a few rows of dst_w*channels floats are allocated);
+ * dst is untouched on failure. The same as feeding src's rows one by one
+ * to an img_area, bit for bit. */
 int img_resize_area(const uint8_t *src, uint32_t src_w, uint32_t src_h,
                      uint32_t channels, uint8_t *dst, uint32_t dst_w,
                      uint32_t dst_h);
+
+/* The same resize, fed a source row at a time, so the source image is
+ * never held whole (a decoder hands over each row as it decodes it).
+ * img_area_new: src_w x src_h source, dst_w x dst_h output of `channels`
+ * 8-bit samples written to dst (dst_w*dst_h*channels bytes, kept by the
+ * caller). any_order 0: rows come in order through img_area_row, each
+ * output row is written to dst as soon as its last source row is in, and
+ * about ceil(dst_h/src_h)+1 rows of dst_w*channels floats are held; the
+ * result equals img_resize_area's bit for bit. any_order 1: pixels come
+ * through img_area_put in any order and groups (an interlaced image's
+ * passes), a float per output sample is held, and the output (written by
+ * img_area_finish) equals img_resize_area's up to float rounding, the
+ * order of the sums being different (at most 1 apart after rounding).
+ * Returns 0, PV_EINVAL (zero size, NULL pointer, channels 0) or PV_ENOMEM. */
+typedef struct img_area img_area;
+int img_area_new(uint32_t src_w, uint32_t src_h, uint32_t channels,
+                 uint8_t *dst, uint32_t dst_w, uint32_t dst_h, int any_order,
+                 img_area **out);
+/* The next source row (src_w*channels bytes); any_order 0 only. Rows past
+ * src_h are ignored. */
+void img_area_row(img_area *a, const uint8_t *row);
+/* n source pixels of row y at columns x0, x0+dx, x0+2*dx, ... (px holds
+ * n*channels bytes); any_order 1 only. Pixels outside the source are
+ * ignored; one given twice counts twice. */
+void img_area_put(img_area *a, uint32_t y, uint32_t x0, uint32_t dx,
+                  const uint8_t *px, uint32_t n);
+/* Write what is left of the output to dst: with any_order 0, every output
+ * row once all src_h rows are in (PV_EINVAL, dst partly written, if fewer
+ * came); with any_order 1, the whole output. */
+int img_area_finish(img_area *a);
+void img_area_free(img_area *a); /* NULL is fine */
 
 /* Apply an EXIF orientation (1..8) in place (may swap w and h, and then
  * orig_w and orig_h too). Values outside 2..8 leave the image as it is.
