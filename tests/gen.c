@@ -222,6 +222,75 @@ int gen_write_jpeg_progressive(const char *path, uint32_t w, uint32_t h,
     return gen_jpeg(path, w, h, channels, px, quality, 0, 1);
 }
 
+/* Marker segments of gen_write_jpeg_flat_progressive, in order:
+ * SOI; DQT table 0 all ones; SOF2 (progressive, 8-bit); DHT DC table 0 with
+ * one code, "0" for category 0 (a DC difference of 0); SOS over all
+ * components, Ss = Se = 0 (DC), Ah = Al = 0. Each component is sampled 1x1,
+ * so an MCU is one block per component and costs `channels` bits. */
+int gen_write_jpeg_flat_progressive(const char *path, uint32_t w, uint32_t h,
+                                    uint32_t channels)
+{
+    static const uint8_t zeros[4096];
+    uint8_t hdr[256];
+    size_t n = 0, bits, bytes;
+    uint32_t c, i;
+    FILE *f;
+    int rc = 0;
+
+    if (w == 0 || h == 0 || w > 0xffff || h > 0xffff ||
+        (channels != 1 && channels != 3))
+        return -1;
+    hdr[n++] = 0xff; hdr[n++] = 0xd8;                     /* SOI */
+    hdr[n++] = 0xff; hdr[n++] = 0xdb;                     /* DQT */
+    hdr[n++] = 0; hdr[n++] = 67; hdr[n++] = 0;
+    for (i = 0; i < 64; i++)
+        hdr[n++] = 1;
+    hdr[n++] = 0xff; hdr[n++] = 0xc2;                     /* SOF2 */
+    hdr[n++] = 0; hdr[n++] = (uint8_t)(8 + 3 * channels);
+    hdr[n++] = 8;
+    hdr[n++] = (uint8_t)(h >> 8); hdr[n++] = (uint8_t)h;
+    hdr[n++] = (uint8_t)(w >> 8); hdr[n++] = (uint8_t)w;
+    hdr[n++] = (uint8_t)channels;
+    for (c = 1; c <= channels; c++) {
+        hdr[n++] = (uint8_t)c; hdr[n++] = 0x11; hdr[n++] = 0;
+    }
+    hdr[n++] = 0xff; hdr[n++] = 0xc4;                     /* DHT */
+    hdr[n++] = 0; hdr[n++] = 2 + 1 + 16 + 1;
+    hdr[n++] = 0x00;                                      /* DC, table 0 */
+    hdr[n++] = 1;                                         /* one 1-bit code */
+    for (i = 1; i < 16; i++)
+        hdr[n++] = 0;
+    hdr[n++] = 0;                                         /* ... category 0 */
+    hdr[n++] = 0xff; hdr[n++] = 0xda;                     /* SOS */
+    hdr[n++] = 0; hdr[n++] = (uint8_t)(6 + 2 * channels);
+    hdr[n++] = (uint8_t)channels;
+    for (c = 1; c <= channels; c++) {
+        hdr[n++] = (uint8_t)c; hdr[n++] = 0x00;
+    }
+    hdr[n++] = 0; hdr[n++] = 0; hdr[n++] = 0;             /* Ss Se Ah/Al */
+
+    f = fopen(path, "wb");
+    if (f == NULL)
+        return -1;
+    if (fwrite(hdr, 1, n, f) != n)
+        rc = -1;
+    /* Every block is the bit 0; the last byte is padded with 1 bits. */
+    bits = (size_t)((w + 7) / 8) * ((h + 7) / 8) * channels;
+    for (bytes = bits / 8; rc == 0 && bytes > 0;) {
+        size_t k = bytes < sizeof zeros ? bytes : sizeof zeros;
+        if (fwrite(zeros, 1, k, f) != k)
+            rc = -1;
+        bytes -= k;
+    }
+    if (rc == 0 && bits % 8 != 0 && fputc(0xff >> (bits % 8), f) == EOF)
+        rc = -1;
+    if (rc == 0 && (fputc(0xff, f) == EOF || fputc(0xd9, f) == EOF)) /* EOI */
+        rc = -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
 /* ---- PNG ------------------------------------------------------------------- */
 
 typedef struct gen_png_job {
@@ -295,6 +364,10 @@ static int gen_png_run(gen_png_job *j, uint32_t w, uint32_t h, int ct,
         tc.blue = o->trans_color[2];
         png_set_tRNS(j->png, j->info, NULL, 0, &tc);
     }
+    if (o->repeat_row) {
+        png_set_filter(j->png, 0, PNG_FILTER_NONE);
+        png_set_compression_level(j->png, 9);
+    }
     png_write_info(j->png, j->info);
     if (depth < 8)
         png_set_packing(j->png); /* we pass one sample per byte */
@@ -304,7 +377,8 @@ static int gen_png_run(gen_png_job *j, uint32_t w, uint32_t h, int ct,
     passes = png_set_interlace_handling(j->png);
     for (p = 0; p < passes; p++)
         for (y = 0; y < h; y++)
-            png_write_row(j->png, (png_const_bytep)px + (size_t)y * stride);
+            png_write_row(j->png, (png_const_bytep)px +
+                                      (o->repeat_row ? 0 : (size_t)y * stride));
     png_write_end(j->png, NULL);
     return 0;
 }
