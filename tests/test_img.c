@@ -409,9 +409,20 @@ Test(img, png_grey8_rgb8_exact)
     }
     img_free(&im);
 
-    /* PNG has no DCT scaling: minimum sizes do not change anything. */
+    /* Larger than asked for on both sides: reduced while read to the
+     * asked size itself, the area average of the full image. */
     decode_ok("c.png", 3, 8, 8, &im);
+    expect_size(&im, 8, 8, w, h);
+    {
+        uint8_t small[8 * 8 * 3];
+        cr_assert_eq(img_resize_area(c, w, h, 3, small, 8, 8), PV_OK);
+        cr_assert_arr_eq(im.px, small, sizeof small);
+    }
+    img_free(&im);
+    /* No larger than asked for on one side: whole, as it is. */
+    decode_ok("c.png", 3, 8, 23, &im);
     expect_size(&im, w, h, w, h);
+    cr_assert_arr_eq(im.px, c, (size_t)w * h * 3);
     img_free(&im);
     free(g);
     free(c);
@@ -619,6 +630,327 @@ Test(img, png_too_big)
     cr_assert_eq(gen_write_png(tpath("h.png"), 16, 16, GEN_PNG_GREY, 8, px, NULL), 0);
     cr_assert_eq(gen_png_set_size(tpath("h.png"), 60000, 60000), 0);
     decode_fails("h.png", 1, PV_ETOOBIG, "60000x60000");
+}
+
+/* ---- reduced while read ----------------------------------------------------------- */
+
+Test(img, reduce_size_rule)
+{
+    static const uint32_t cases[][7] = {
+        /* w, h, min_w, min_h -> reduced?, w', h' */
+        {11585, 11585, 224, 224, 1, 224, 224},
+        {11585, 11585, 28, 28, 1, 28, 28},
+        {640, 480, 224, 224, 1, 224, 224},     /* ratio 1.33: one multiple */
+        {1000, 300, 224, 224, 1, 672, 224},    /* 3.33 / 1.34 -> 3 */
+        {448, 1000, 224, 224, 1, 224, 448},
+        {4000, 3000, 1024, 1, 1, 1024, 768},   /* a width only: aspect kept */
+        {37, 23, 8, 8, 1, 8, 8},
+        {300, 200, 224, 224, 0, 300, 200},     /* 200 <= 224: whole */
+        {28, 28, 28, 28, 0, 28, 28},
+        {10, 10, 28, 28, 0, 10, 10},
+        {3000, 3000, 4096, 4096, 0, 3000, 3000},
+        {5000, 5000, 0, 0, 0, 5000, 5000},     /* full size asked for */
+        {5000, 5000, 28, 0, 0, 5000, 5000},
+        {20000, 220, 224, 224, 1, 19040, 220}, /* strip: 85 multiples fit */
+        {20, 300000, 28, 28, 1, 20, 209692},
+        {2048, 2048, 1024, 1024, 1, 1024, 1024},
+        {4096, 1024, 1024, 1024, 0, 4096, 1024}, /* already a multiple */
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t w = cases[i][0], h = cases[i][1];
+        int r = img_reduce_size(&w, &h, cases[i][2], cases[i][3]);
+        cr_assert(r == (int)cases[i][4] && w == cases[i][5] && h == cases[i][6],
+                  "case %zu: %ux%u for %ux%u: got %d %ux%u, want %u %ux%u", i,
+                  cases[i][0], cases[i][1], cases[i][2], cases[i][3], r, w, h,
+                  cases[i][4], cases[i][5], cases[i][6]);
+        if (r) { /* never below the minimum, unless the image is */
+            cr_assert(w >= cases[i][2] || w == cases[i][0]);
+            cr_assert(h >= cases[i][3] || h == cases[i][1]);
+            cr_assert((uint64_t)w * h <= IMG_HOLD_PIXELS);
+        }
+    }
+}
+
+/* Samples for a PNG of colour type ct and depth, from seed: one array
+ * element per sample (uint16_t at depth 16, else uint8_t). */
+static void *png_samples(uint32_t w, uint32_t h, int ct, int depth, uint32_t seed)
+{
+    const uint32_t spp = ct == GEN_PNG_RGB ? 3 : ct == GEN_PNG_RGBA ? 4
+                       : ct == GEN_PNG_GREY_ALPHA ? 2 : 1;
+    const size_t n = (size_t)w * h * spp;
+    uint8_t *a = pattern(w, h, spp, seed);
+    size_t i;
+
+    if (depth == 16) {
+        uint8_t *b = pattern(w, h, spp, seed + 100);
+        uint16_t *v = malloc(n * sizeof *v);
+        cr_assert_not_null(v);
+        for (i = 0; i < n; i++) /* low bytes of their own: rounding counts */
+            v[i] = (uint16_t)(a[i] << 8 | b[i]);
+        free(a);
+        free(b);
+        return v;
+    }
+    if (ct == GEN_PNG_PALETTE || depth < 8) {
+        uint32_t levels = 1u << depth;
+        if (ct == GEN_PNG_PALETTE && levels > 7)
+            levels = 7; /* the test's palette */
+        for (i = 0; i < n; i++)
+            a[i] = (uint8_t)((a[i] * 7u + i % 5u) % levels);
+    }
+    return a;
+}
+
+/* A PNG decoded for min_w x min_h, then area-averaged to min_w x min_h as
+ * the embedders do, against the full-size decode averaged the same way:
+ * the same bytes when the PNG came back at min_w x min_h and was read in
+ * order; at most 1 apart otherwise (an intermediate rounded to 8 bits, or
+ * an interlaced file's sums in another order). */
+static void expect_like_full(const char *name, uint32_t ch, uint32_t mw,
+                             uint32_t mh, uint32_t want_w, uint32_t want_h,
+                             int exact)
+{
+    img full = {0}, red = {0};
+    const size_t n = (size_t)mw * mh * ch;
+    uint8_t *a = malloc(n), *b = malloc(n);
+    int d;
+
+    decode_ok(name, ch, 0, 0, &full);
+    decode_ok(name, ch, mw, mh, &red);
+    expect_size(&red, want_w, want_h, full.w, full.h);
+    cr_assert_eq(img_resize_area(full.px, full.w, full.h, ch, a, mw, mh), PV_OK);
+    cr_assert_eq(img_resize_area(red.px, red.w, red.h, ch, b, mw, mh), PV_OK);
+    d = max_diff(a, b, n);
+    if (exact)
+        cr_assert_eq(d, 0, "%s, %u channels, %ux%u: differs by %d", name, ch, mw, mh, d);
+    else
+        cr_assert_leq(d, 1, "%s, %u channels, %ux%u: differs by %d", name, ch, mw, mh, d);
+    img_free(&full);
+    img_free(&red);
+    free(a);
+    free(b);
+}
+
+Test(img, png_reduced_same_as_full_then_resize, .timeout = 120)
+{
+    static const int types[][2] = {
+        {GEN_PNG_GREY, 8}, {GEN_PNG_GREY, 16}, {GEN_PNG_GREY, 1}, {GEN_PNG_GREY, 4},
+        {GEN_PNG_GREY_ALPHA, 8}, {GEN_PNG_RGB, 8}, {GEN_PNG_RGB, 16},
+        {GEN_PNG_RGBA, 8}, {GEN_PNG_RGBA, 16}, {GEN_PNG_PALETTE, 8},
+        {GEN_PNG_PALETTE, 2},
+    };
+    static const uint8_t pal[7 * 3] = {0, 0, 0, 255, 255, 255, 200, 10, 30,
+                                       20, 220, 40, 30, 40, 250, 128, 128, 0,
+                                       7, 99, 180};
+    static const uint8_t trans[5] = {255, 0, 128, 200, 64};
+    size_t t;
+    int il;
+
+    for (t = 0; t < sizeof types / sizeof types[0]; t++) {
+        for (il = 0; il <= 1; il++) {
+            const int ct = types[t][0], depth = types[t][1];
+            const uint32_t w = 301, h = 203; /* odd sizes: partial Adam7 blocks */
+            void *px = png_samples(w, h, ct, depth, (uint32_t)(40 + t));
+            gen_png_opts o = {0};
+            char name[32];
+
+            o.interlace = il;
+            if (ct == GEN_PNG_PALETTE) {
+                o.palette = pal;
+                o.npalette = depth == 2 ? 4 : 7;
+                o.trans = trans;
+                o.ntrans = depth == 2 ? 3 : 5;
+            }
+            snprintf(name, sizeof name, "t%zu_%d.png", t, il);
+            cr_assert_eq(gen_write_png(tpath(name), w, h, ct, depth, px, &o), 0,
+                         "%s", name);
+            /* pixels' 28 x 28 and cnn's 224 x 224: reduced to that itself */
+            expect_like_full(name, 1, 28, 28, 28, 28, !il);
+            expect_like_full(name, 3, 28, 28, 28, 28, !il);
+            expect_like_full(name, 3, 224, 200, 224, 200, !il);
+            /* 301/28 = 10.75 vs 203/14 = 14.5: 28 wide, 14 x 1 high */
+            expect_like_full(name, 3, 28, 14, 28, 14, !il);
+            /* 301/100 = 3.01 vs 203/10 = 20.3: 100 wide, 10 x 6 high */
+            expect_like_full(name, 1, 100, 10, 100, 60, 0);
+            free(px);
+        }
+    }
+}
+
+/* A long strip (more than IMG_HOLD_PIXELS, one side under its minimum) is
+ * reduced along its length only; a tall one likewise. */
+Test(img, png_strips_reduced_along_their_length, .timeout = 120)
+{
+    uint8_t *c = pattern(20000, 220, 3, 51), *g = pattern(20, 300000, 1, 52);
+    gen_png_opts o = {0};
+
+    cr_assert_eq(gen_write_png(tpath("s.png"), 20000, 220, GEN_PNG_RGB, 8, c, NULL), 0);
+    expect_like_full("s.png", 3, 224, 224, 19040, 220, 0);
+    o.interlace = 1;
+    cr_assert_eq(gen_write_png(tpath("si.png"), 20000, 220, GEN_PNG_RGB, 8, c, &o), 0);
+    expect_like_full("si.png", 3, 224, 224, 19040, 220, 0);
+    cr_assert_eq(gen_write_png(tpath("t.png"), 20, 300000, GEN_PNG_GREY, 8, g, NULL), 0);
+    expect_like_full("t.png", 1, 28, 28, 20, 209692, 0);
+    free(c);
+    free(g);
+}
+
+/* Images no larger than asked for on a side, and small: whole and exactly
+ * as before, whatever the minimum. */
+Test(img, png_small_images_whole)
+{
+    static const uint32_t cases[][4] = {
+        {28, 28, 28, 28}, {20, 10, 28, 28}, {300, 20, 28, 28}, {300, 200, 224, 224},
+        {64, 64, 1000, 1000},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t w = cases[i][0], h = cases[i][1];
+        uint8_t *c = pattern(w, h, 4, (uint32_t)(60 + i));
+        gen_png_opts o = {0};
+        img full = {0}, got = {0};
+        int il;
+
+        for (il = 0; il <= 1; il++) {
+            o.interlace = il;
+            cr_assert_eq(gen_write_png(tpath("w.png"), w, h, GEN_PNG_RGBA, 8, c, &o), 0);
+            decode_ok("w.png", 3, 0, 0, &full);
+            decode_ok("w.png", 3, cases[i][2], cases[i][3], &got);
+            expect_size(&got, w, h, w, h);
+            cr_assert_arr_eq(got.px, full.px, (size_t)w * h * 3, "case %zu", i);
+            img_free(&full);
+            img_free(&got);
+        }
+        free(c);
+    }
+}
+
+/* ---- memory: decompression bombs --------------------------------------------- */
+
+/* A field of /proc/self/status, in kB. */
+static long status_kb(const char *key)
+{
+    char line[256];
+    size_t klen = strlen(key);
+    long v = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+            v = atol(line + klen + 1);
+    fclose(f);
+    cr_assert_geq(v, 0, "no %s in /proc/self/status", key);
+    return v;
+}
+
+/* Decode `name` and return how far the resident set rose above where it
+ * stood before the decode, at its highest, in MiB: the peak is reset
+ * (Linux's clear_refs 5) after the file is read, so only the decoder's
+ * memory counts. *rc and err get img_decode's status and message. */
+static double decode_peak_mib(const char *name, uint32_t ch, uint32_t min_w,
+                              uint32_t min_h, img *im, int *rc, char *err,
+                              size_t errlen)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    long before, peak;
+    FILE *f;
+
+    cr_assert_eq(img_read_file(tpath(name), &buf, &n, err, errlen), PV_OK, "%s", err);
+    f = fopen("/proc/self/clear_refs", "w");
+    cr_assert_not_null(f, "cannot open /proc/self/clear_refs");
+    cr_assert(fputs("5", f) >= 0 && fclose(f) == 0, "cannot reset the peak RSS");
+    before = status_kb("VmRSS");
+    *rc = img_decode(buf, n, ch, min_w, min_h, im, err, errlen);
+    peak = status_kb("VmHWM");
+    free(buf);
+    return (double)(peak - before) / 1024.0;
+}
+
+/* Every sample of im equals v. */
+static void expect_flat(const img *im, uint8_t v)
+{
+    size_t i, n = (size_t)im->w * im->h * im->channels;
+    for (i = 0; i < n; i++)
+        cr_assert_eq(im->px[i], v, "sample %zu is %d, want %d", i, im->px[i], v);
+}
+
+/* Issue 12: a 1 MB PNG, 11585 x 11585 RGBA 16-bit all zero, took about
+ * 1 GB to decode (the whole image, then a converted copy). Read row by
+ * row into the embedder's size, it takes a few rows. Transparent black
+ * over white is white. */
+Test(img, png_bomb_16bit_rgba_bounded, .timeout = 300)
+{
+    const uint32_t side = 11585;
+    uint16_t *row = calloc((size_t)side * 4, sizeof *row);
+    gen_png_opts o = {0};
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    o.repeat_row = 1;
+    cr_assert_eq(gen_write_png(tpath("bomb.png"), side, side, GEN_PNG_RGBA, 16, row, &o), 0);
+    free(row);
+
+    mib = decode_peak_mib("bomb.png", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("11585^2 RGBA16 PNG to 224x224 RGB: peak +%.1f MiB", mib);
+    cr_assert_lt(mib, 16.0, "decoding took %.1f MiB more", mib);
+    expect_size(&im, 224, 224, side, side);
+    expect_flat(&im, 255);
+    img_free(&im);
+
+    mib = decode_peak_mib("bomb.png", 1, 28, 28, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("11585^2 RGBA16 PNG to 28x28 grey: peak +%.1f MiB", mib);
+    cr_assert_lt(mib, 16.0, "decoding took %.1f MiB more", mib);
+    expect_size(&im, 28, 28, side, side);
+    expect_flat(&im, 255);
+    img_free(&im);
+}
+
+/* The same for an interlaced PNG, whose seven passes each cover the whole
+ * image: its pixels are summed into the output as they come. */
+Test(img, png_interlaced_bomb_bounded, .timeout = 300)
+{
+    const uint32_t side = 6000;
+    uint16_t *row = calloc((size_t)side * 4, sizeof *row);
+    gen_png_opts o = {0};
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    o.repeat_row = 1;
+    o.interlace = 1;
+    cr_assert_eq(gen_write_png(tpath("ibomb.png"), side, side, GEN_PNG_RGBA, 16, row, &o), 0);
+    free(row);
+    mib = decode_peak_mib("ibomb.png", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("6000^2 interlaced RGBA16 PNG to 224x224 RGB: peak +%.1f MiB", mib);
+    cr_assert_lt(mib, 16.0, "decoding took %.1f MiB more", mib);
+    expect_size(&im, 224, 224, side, side);
+    expect_flat(&im, 255);
+    img_free(&im);
+}
+
+/* libpng holds a few rows at the file's depth: a PNG whose rows alone are
+ * too large is refused before they are allocated. */
+Test(img, png_row_too_long)
+{
+    const uint32_t w = 3u << 20; /* 24 MiB per RGBA 16-bit row */
+    uint16_t *row = calloc((size_t)w * 4, sizeof *row);
+    gen_png_opts o = {0};
+
+    o.repeat_row = 1;
+    cr_assert_eq(gen_write_png(tpath("long.png"), w, 2, GEN_PNG_RGBA, 16, row, &o), 0);
+    free(row);
+    decode_fails("long.png", 3, PV_ETOOBIG, "row");
 }
 
 /* ---- files and formats ---------------------------------------------------------- */

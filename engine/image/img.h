@@ -7,7 +7,9 @@
  * before it allocates. JPEG: EXIF orientation (libexif) is applied, and DCT
  * scaling (1/2, 1/4, 1/8) is used when the caller's target size is much
  * smaller than the image. PNG: palette, grey, 16-bit, tRNS and alpha are all
- * expanded to 8 bits and alpha is composited on a fixed white background.
+ * expanded to 8 bits and alpha is composited on a fixed white background; a
+ * large PNG is area-averaged row by row as it is read, never held whole.
+ * The memory one decode may take is bounded by the limits below.
  *
  * Pixels are 8-bit, row-major, channel-interleaved, with no row padding.
  */
@@ -27,6 +29,17 @@ typedef struct img {
 
 typedef enum { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG } img_kind;
 
+/* Memory limits of one decode, besides PV_MAX_PIXELS (bench/README.md gives
+ * the peak RSS of `add` they lead to):
+ * IMG_HOLD_PIXELS: a PNG larger than the caller needs is reduced while it
+ *   is read (img_reduce_size) to at most this many pixels, unless the
+ *   caller's own minimum is larger; one no larger than the minimum on some
+ *   side is decoded whole up to this many pixels.
+ * IMG_PNG_MAX_ROW_BYTES: the longest PNG row, at the file's depth or after
+ *   expansion to 8-bit RGBA, whichever is longer (libpng holds a few). */
+#define IMG_HOLD_PIXELS (1u << 22)
+#define IMG_PNG_MAX_ROW_BYTES (16u << 20)
+
 /* The kind of image in the first n bytes of a file. */
 img_kind img_sniff(const uint8_t *buf, size_t n);
 
@@ -34,6 +47,12 @@ img_kind img_sniff(const uint8_t *buf, size_t n);
  * channels. min_w/min_h: the smallest size the caller needs (e.g. the
  * embedder's input); the decoder may return a smaller-than-full image, never
  * smaller than these (unless the image itself is). 0 means full size.
+ * A smaller image covers the whole picture, but its aspect may differ a
+ * little from the picture's (JPEG's DCT scaling rounds up; a reduced PNG's
+ * sides are whole multiples of min_w and min_h): take the aspect from
+ * orig_w/orig_h. Area-averaging it to min_w x min_h gives what averaging
+ * the full-size image would, within rounding (exactly, for a PNG reduced to
+ * min_w x min_h itself, the usual case).
  * On failure returns a PV_E* code (PV_EFORMAT not an image, PV_EDECODE corrupt
  * or truncated, PV_ETOOBIG too many pixels, PV_ENOMEM, PV_EEMPTY n == 0) and
  * writes a short reason (NUL-terminated, at most errlen bytes) to err.
@@ -46,6 +65,18 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
  * PV_ETOOBIG, a zero-byte file with PV_EEMPTY, unreadable with PV_EIO). */
 int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
                   size_t errlen);
+
+/* The size img_decode reduces a PNG to while reading it, for min_w x
+ * min_h: *w, *h are the image's size on entry. No change (returns 0) when min_w or
+ * min_h is 0, or when a side is no larger than its minimum and the image
+ * has at most IMG_HOLD_PIXELS: such images come back whole, as they are.
+ * Otherwise (returns 1) each side larger than its minimum becomes a whole
+ * multiple of it, at one scale for both sides as far as whole multiples
+ * allow (the side nearer its minimum becomes the minimum itself), and the
+ * longer side is cut down until at most IMG_HOLD_PIXELS remain, never below
+ * its minimum. Whole multiples keep area averaging exact: every pixel of a
+ * min_w x min_h average of the result covers whole pixels of it. */
+int img_reduce_size(uint32_t *w, uint32_t *h, uint32_t min_w, uint32_t min_h);
 
 /* Area-averaging resize of src (any size) to dst_w x dst_h, same channels:
  * every output pixel is the mean of the source area it covers, partial

@@ -293,6 +293,48 @@ int img_area_finish(img_area *a)
     return a->next_done == a->dst_h ? PV_OK : PV_EINVAL;
 }
 
+int img_reduce_size(uint32_t *w, uint32_t *h, uint32_t min_w, uint32_t min_h)
+{
+    const uint64_t W = *w, H = *h, mw = min_w, mh = min_h;
+    const int wide = W > mw, tall = H > mh;
+    uint64_t mx = 1, my = 1, ow, oh;
+
+    if (mw == 0 || mh == 0 || (!(wide && tall) && W * H <= IMG_HOLD_PIXELS))
+        return 0;
+    if (wide && tall) {
+        /* One scale k = min(W/mw, H/mh): the side with the smaller ratio
+         * becomes its minimum, the other side/k rounded down to a multiple
+         * of its minimum. */
+        if (W * mh <= H * mw)
+            my = H * mw / (W * mh);
+        else
+            mx = W * mh / (H * mw);
+    } else if (wide) {
+        mx = W / mw;
+    } else if (tall) {
+        my = H / mh;
+    } else {
+        return 0; /* smaller than asked for on both sides: nothing to cut */
+    }
+    ow = wide ? mw * mx : W;
+    oh = tall ? mh * my : H;
+    if (ow * oh > IMG_HOLD_PIXELS) {
+        /* A long strip: give up aspect on its long side. */
+        if (wide && (mx >= my || !tall)) {
+            mx = IMG_HOLD_PIXELS / (oh * mw);
+            ow = mw * (mx > 1 ? mx : 1);
+        } else if (tall) {
+            my = IMG_HOLD_PIXELS / (ow * mh);
+            oh = mh * (my > 1 ? my : 1);
+        }
+    }
+    if (ow == W && oh == H)
+        return 0;
+    *w = (uint32_t)ow;
+    *h = (uint32_t)oh;
+    return 1;
+}
+
 int img_resize_area(const uint8_t *src, uint32_t src_w, uint32_t src_h,
                     uint32_t channels, uint8_t *dst, uint32_t dst_w,
                     uint32_t dst_h)
