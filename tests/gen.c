@@ -222,18 +222,37 @@ int gen_write_jpeg_progressive(const char *path, uint32_t w, uint32_t h,
     return gen_jpeg(path, w, h, channels, px, quality, 0, 1);
 }
 
-/* Marker segments of gen_write_jpeg_flat_progressive, in order:
- * SOI; DQT table 0 all ones; SOF2 (progressive, 8-bit); DHT DC table 0 with
- * one code, "0" for category 0 (a DC difference of 0); SOS over all
- * components, Ss = Se = 0 (DC), Ah = Al = 0. Each component is sampled 1x1,
- * so an MCU is one block per component and costs `channels` bits. */
-int gen_write_jpeg_flat_progressive(const char *path, uint32_t w, uint32_t h,
-                                    uint32_t channels)
+/* n entropy-coded bits, all 0, then 1 bits to the end of the byte. */
+static int gen_zero_bits(FILE *f, size_t bits)
 {
     static const uint8_t zeros[4096];
+    size_t bytes = bits / 8;
+
+    while (bytes > 0) {
+        size_t k = bytes < sizeof zeros ? bytes : sizeof zeros;
+        if (fwrite(zeros, 1, k, f) != k)
+            return -1;
+        bytes -= k;
+    }
+    if (bits % 8 != 0 && fputc(0xff >> (bits % 8), f) == EOF)
+        return -1;
+    return 0;
+}
+
+/* A flat mid-grey JPEG written byte by byte. Marker segments, in order:
+ * SOI; DQT table 0 all ones; SOF2 (progressive) or SOF0 (sequential),
+ * 8-bit, every component sampled 1x1 (a block per component per MCU); DHT
+ * DC table 0 with one code, "0" for category 0 (a DC difference of 0),
+ * and when sequential AC table 0 with one code, "0" for EOB. Progressive:
+ * one SOS over all components, Ss = Se = 0 (DC first), a bit a block.
+ * Sequential: one SOS per component (non-interleaved, Ss..Se = 0..63), two
+ * bits a block. Then EOI. */
+static int gen_jpeg_flat(const char *path, uint32_t w, uint32_t h,
+                         uint32_t channels, int progressive)
+{
     uint8_t hdr[256];
-    size_t n = 0, bits, bytes;
-    uint32_t c, i;
+    size_t n = 0, blocks = (size_t)((w + 7) / 8) * ((h + 7) / 8);
+    uint32_t c, i, t;
     FILE *f;
     int rc = 0;
 
@@ -245,7 +264,7 @@ int gen_write_jpeg_flat_progressive(const char *path, uint32_t w, uint32_t h,
     hdr[n++] = 0; hdr[n++] = 67; hdr[n++] = 0;
     for (i = 0; i < 64; i++)
         hdr[n++] = 1;
-    hdr[n++] = 0xff; hdr[n++] = 0xc2;                     /* SOF2 */
+    hdr[n++] = 0xff; hdr[n++] = progressive ? 0xc2 : 0xc0; /* SOF2 / SOF0 */
     hdr[n++] = 0; hdr[n++] = (uint8_t)(8 + 3 * channels);
     hdr[n++] = 8;
     hdr[n++] = (uint8_t)(h >> 8); hdr[n++] = (uint8_t)h;
@@ -254,41 +273,50 @@ int gen_write_jpeg_flat_progressive(const char *path, uint32_t w, uint32_t h,
     for (c = 1; c <= channels; c++) {
         hdr[n++] = (uint8_t)c; hdr[n++] = 0x11; hdr[n++] = 0;
     }
-    hdr[n++] = 0xff; hdr[n++] = 0xc4;                     /* DHT */
-    hdr[n++] = 0; hdr[n++] = 2 + 1 + 16 + 1;
-    hdr[n++] = 0x00;                                      /* DC, table 0 */
-    hdr[n++] = 1;                                         /* one 1-bit code */
-    for (i = 1; i < 16; i++)
-        hdr[n++] = 0;
-    hdr[n++] = 0;                                         /* ... category 0 */
-    hdr[n++] = 0xff; hdr[n++] = 0xda;                     /* SOS */
-    hdr[n++] = 0; hdr[n++] = (uint8_t)(6 + 2 * channels);
-    hdr[n++] = (uint8_t)channels;
-    for (c = 1; c <= channels; c++) {
-        hdr[n++] = (uint8_t)c; hdr[n++] = 0x00;
+    for (t = 0; t < (progressive ? 1u : 2u); t++) {
+        hdr[n++] = 0xff; hdr[n++] = 0xc4;                 /* DHT */
+        hdr[n++] = 0; hdr[n++] = 2 + 1 + 16 + 1;
+        hdr[n++] = (uint8_t)(t << 4);                     /* DC / AC, table 0 */
+        hdr[n++] = 1;                                     /* one 1-bit code */
+        for (i = 1; i < 16; i++)
+            hdr[n++] = 0;
+        hdr[n++] = 0;                                     /* category 0 / EOB */
     }
-    hdr[n++] = 0; hdr[n++] = 0; hdr[n++] = 0;             /* Ss Se Ah/Al */
-
     f = fopen(path, "wb");
     if (f == NULL)
         return -1;
     if (fwrite(hdr, 1, n, f) != n)
         rc = -1;
-    /* Every block is the bit 0; the last byte is padded with 1 bits. */
-    bits = (size_t)((w + 7) / 8) * ((h + 7) / 8) * channels;
-    for (bytes = bits / 8; rc == 0 && bytes > 0;) {
-        size_t k = bytes < sizeof zeros ? bytes : sizeof zeros;
-        if (fwrite(zeros, 1, k, f) != k)
+    for (c = 1; rc == 0 && c <= (progressive ? 1u : channels); c++) {
+        uint32_t ns = progressive ? channels : 1, k;
+        n = 0;
+        hdr[n++] = 0xff; hdr[n++] = 0xda;                 /* SOS */
+        hdr[n++] = 0; hdr[n++] = (uint8_t)(6 + 2 * ns);
+        hdr[n++] = (uint8_t)ns;
+        for (k = 0; k < ns; k++) {
+            hdr[n++] = (uint8_t)(progressive ? k + 1 : c); hdr[n++] = 0x00;
+        }
+        hdr[n++] = 0; hdr[n++] = progressive ? 0 : 63; hdr[n++] = 0;
+        if (fwrite(hdr, 1, n, f) != n ||
+            gen_zero_bits(f, progressive ? blocks * channels : blocks * 2) != 0)
             rc = -1;
-        bytes -= k;
     }
-    if (rc == 0 && bits % 8 != 0 && fputc(0xff >> (bits % 8), f) == EOF)
-        rc = -1;
     if (rc == 0 && (fputc(0xff, f) == EOF || fputc(0xd9, f) == EOF)) /* EOI */
         rc = -1;
     if (fclose(f) != 0)
         rc = -1;
     return rc;
+}
+
+int gen_write_jpeg_flat_progressive(const char *path, uint32_t w, uint32_t h,
+                                    uint32_t channels)
+{
+    return gen_jpeg_flat(path, w, h, channels, 1);
+}
+
+int gen_write_jpeg_flat_multiscan(const char *path, uint32_t w, uint32_t h)
+{
+    return gen_jpeg_flat(path, w, h, 3, 0);
 }
 
 /* ---- PNG ------------------------------------------------------------------- */

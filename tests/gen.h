@@ -77,6 +77,11 @@ int gen_write_jpeg_progressive(const char *path, uint32_t w, uint32_t h,
 int gen_write_jpeg_flat_progressive(const char *path, uint32_t w, uint32_t h,
                                     uint32_t channels);
 
+/* The same picture as a sequential (SOF0) JPEG of 3 components in three
+ * scans, one per component (non-interleaved): libjpeg must buffer every
+ * coefficient for this too, as for a progressive file. */
+int gen_write_jpeg_flat_multiscan(const char *path, uint32_t w, uint32_t h);
+
 /* Options for gen_write_png; a NULL pointer means all zero. */
 typedef struct gen_png_opts {
     int interlace;          /* 1 = Adam7 */

@@ -939,6 +939,73 @@ Test(img, png_interlaced_bomb_bounded, .timeout = 300)
     img_free(&im);
 }
 
+/* Issue 12: a progressive JPEG keeps every block's coefficients until its
+ * last scan, 2 bytes per sample at full resolution whatever the DCT
+ * scaling: 11585 x 11585 x 3 took about 840 MB. Past the decoder's limit
+ * it is refused, before the memory is taken. */
+Test(img, jpeg_progressive_bomb_refused, .timeout = 300)
+{
+    char err[256] = "";
+    img im;
+    double mib;
+    int rc;
+
+    cr_assert_eq(gen_write_jpeg_flat_progressive(tpath("bomb.jpg"), 11585, 11585, 3), 0);
+    memset(&im, 0x5a, sizeof im);
+    mib = decode_peak_mib("bomb.jpg", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_log_info("11585^2 progressive JPEG: rc %d, peak +%.1f MiB: %s", rc, mib, err);
+    cr_assert_eq(rc, PV_ETOOBIG, "rc %d: %s", rc, err);
+    cr_assert(strstr(err, "progressive") != NULL && strstr(err, "MiB") != NULL,
+              "message: %s", err);
+    cr_assert_eq(im.w, 0x5a5a5a5au, "out written on failure");
+    cr_assert_lt(mib, 16.0, "refusing took %.1f MiB", mib);
+
+    mib = decode_peak_mib("bomb.jpg", 1, 28, 28, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_ETOOBIG, "rc %d: %s", rc, err);
+    cr_assert_lt(mib, 16.0, "refusing took %.1f MiB", mib);
+}
+
+/* A sequential JPEG whose components come in separate scans is buffered
+ * whole the same way, and refused the same way. */
+Test(img, jpeg_multiscan_bomb_refused, .timeout = 120)
+{
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    cr_assert_eq(gen_write_jpeg_flat_multiscan(tpath("ms.jpg"), 11585, 11585), 0);
+    mib = decode_peak_mib("ms.jpg", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_log_info("11585^2 multi-scan JPEG: rc %d, peak +%.1f MiB: %s", rc, mib, err);
+    cr_assert_eq(rc, PV_ETOOBIG, "rc %d: %s", rc, err);
+    cr_assert(strstr(err, "multi-scan") != NULL, "message: %s", err);
+    cr_assert_lt(mib, 16.0, "refusing took %.1f MiB", mib);
+
+    cr_assert_eq(gen_write_jpeg_flat_multiscan(tpath("ms2.jpg"), 1000, 700), 0);
+    decode_ok("ms2.jpg", 3, 0, 0, &im);
+    expect_size(&im, 1000, 700, 1000, 700);
+    expect_flat(&im, 128);
+    img_free(&im);
+}
+
+/* Below the limit a progressive JPEG decodes as before: 4096 x 4096 x 3
+ * (a wallpaper's size) holds 96 MiB of coefficients. */
+Test(img, jpeg_progressive_within_limit, .timeout = 120)
+{
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    cr_assert_eq(gen_write_jpeg_flat_progressive(tpath("p.jpg"), 4096, 4096, 3), 0);
+    mib = decode_peak_mib("p.jpg", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("4096^2 progressive JPEG: peak +%.1f MiB", mib);
+    expect_size(&im, 512, 512, 4096, 4096);
+    expect_flat(&im, 128);
+    img_free(&im);
+}
+
 /* libpng holds a few rows at the file's depth: a PNG whose rows alone are
  * too large is refused before they are allocated. */
 Test(img, png_row_too_long)

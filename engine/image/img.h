@@ -36,9 +36,14 @@ typedef enum { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG } img_kind;
  *   caller's own minimum is larger; one no larger than the minimum on some
  *   side is decoded whole up to this many pixels.
  * IMG_PNG_MAX_ROW_BYTES: the longest PNG row, at the file's depth or after
- *   expansion to 8-bit RGBA, whichever is longer (libpng holds a few). */
+ *   expansion to 8-bit RGBA, whichever is longer (libpng holds a few).
+ * IMG_JPEG_MAX_MEMORY: what libjpeg may take for a progressive or other
+ *   multi-scan JPEG's coefficients, which it keeps for every block of the
+ *   full-size image until the last scan (2 bytes a sample, whatever the DCT
+ *   scaling): 256 MiB is 44 megapixels at 4:4:4, 89 at 4:2:0. */
 #define IMG_HOLD_PIXELS (1u << 22)
 #define IMG_PNG_MAX_ROW_BYTES (16u << 20)
+#define IMG_JPEG_MAX_MEMORY (256u << 20)
 
 /* The kind of image in the first n bytes of a file. */
 img_kind img_sniff(const uint8_t *buf, size_t n);

@@ -11,7 +11,8 @@
  *
  * Limits are checked on the header, before the pixel buffer is allocated:
  * width*height (64-bit) against PV_MAX_PIXELS, a PNG's row length against
- * IMG_PNG_MAX_ROW_BYTES (img.h).
+ * IMG_PNG_MAX_ROW_BYTES; libjpeg's coefficient memory is capped at
+ * IMG_JPEG_MAX_MEMORY (img.h).
  *
  * Memory: a PNG larger than the caller's minimum on both sides, or with
  * more than IMG_HOLD_PIXELS pixels, is not decoded whole: its rows go one
@@ -21,7 +22,12 @@
  * caller's minimum itself (a picture whose aspect is within a factor of 2
  * of the minimum's) and the file is not interlaced, the result is, bit for
  * bit, what the full image averaged to that size gives, so the embedders'
- * vectors do not change; otherwise it is within 1 of it.
+ * vectors do not change; otherwise it is within 1 of it. A progressive
+ * JPEG is the one case where libjpeg holds the whole image, as
+ * coefficients (2 bytes a sample, whatever the DCT scaling): past
+ * IMG_JPEG_MAX_MEMORY, libjpeg-turbo, which has no temporary files, stops
+ * with JERR_NO_BACKING_STORE before it touches them, and that becomes
+ * PV_ETOOBIG with the size they would take.
  *
  * JPEG: libjpeg-turbo's warnings about lost data (premature end of file, bad
  * Huffman code, ...) are treated as errors, so a truncated file fails instead
@@ -219,9 +225,40 @@ static void jpeg_fail(j_common_ptr cinfo, int code)
     longjmp(e->jb, 1);
 }
 
+/* The bytes of coefficients libjpeg keeps for a multi-scan JPEG: per
+ * component, its blocks (rounded up to whole MCUs) of 64 JCOEFs. */
+static uint64_t jpeg_coef_bytes(j_decompress_ptr ci)
+{
+    uint64_t total = 0;
+    int c;
+
+    for (c = 0; c < ci->num_components; c++) {
+        const jpeg_component_info *comp = &ci->comp_info[c];
+        uint64_t bw = comp->width_in_blocks, bh = comp->height_in_blocks;
+        uint64_t hs = (uint64_t)comp->h_samp_factor, vs = (uint64_t)comp->v_samp_factor;
+        total += (bw + hs - 1) / hs * hs * ((bh + vs - 1) / vs * vs) * sizeof(JBLOCK);
+    }
+    return total;
+}
+
 static void jpeg_error_exit(j_common_ptr cinfo)
 {
     switch (cinfo->err->msg_code) {
+    case JERR_NO_BACKING_STORE: {
+        /* The whole-image coefficient arrays do not fit in
+         * IMG_JPEG_MAX_MEMORY, and libjpeg-turbo has no temporary files. */
+        j_decompress_ptr ci = (j_decompress_ptr)cinfo;
+        struct jpeg_err *e = (struct jpeg_err *)cinfo->err;
+        snprintf(e->msg, sizeof e->msg,
+                 "%s JPEG of %ux%u needs %llu MiB for its coefficients, more "
+                 "than the limit of %u MiB",
+                 ci->progressive_mode ? "progressive" : "multi-scan",
+                 ci->image_width, ci->image_height,
+                 (unsigned long long)((jpeg_coef_bytes(ci) + (1u << 20) - 1) >> 20),
+                 (unsigned)(IMG_JPEG_MAX_MEMORY >> 20));
+        e->code = PV_ETOOBIG;
+        longjmp(e->jb, 1);
+    }
     case JERR_OUT_OF_MEMORY:
         jpeg_fail(cinfo, PV_ENOMEM);
         break;
@@ -326,6 +363,11 @@ static int jpeg_run(jpeg_job *j)
 
     jpeg_create_decompress(ci);
     j->created = 1;
+    /* Caps the coefficient arrays of multi-scan files (allocated in
+     * jpeg_start_decompress, before any is touched); over it libjpeg asks
+     * for a temporary file and fails with JERR_NO_BACKING_STORE. Set after
+     * create, so the JPEGMEM environment variable does not override it. */
+    ci->mem->max_memory_to_use = IMG_JPEG_MAX_MEMORY;
     jpeg_mem_src(ci, j->buf, (unsigned long)j->n);
     jpeg_save_markers(ci, JPEG_APP0 + 1, 0xffff);
     if (jpeg_read_header(ci, TRUE) != JPEG_HEADER_OK) {
