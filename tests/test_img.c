@@ -828,6 +828,29 @@ Test(img, png_small_images_whole)
     }
 }
 
+/* A JPEG whose DCT-scaled size is still past IMG_HOLD_PIXELS (a strip's
+ * short side allows little scaling) is reduced while read like a PNG, in
+ * its stored orientation before EXIF turns it; CMYK rows are converted on
+ * the way. Photos never get there: 1/8 of PV_MAX_PIXELS is 2 megapixels. */
+Test(img, jpeg_strips_reduced_while_read, .timeout = 120)
+{
+    const uint32_t w = 16000, h = 300;
+    uint8_t *g = pattern(w, h, 1, 81), *k = pattern(w, h, 4, 82);
+
+    cr_assert_eq(gen_write_jpeg(tpath("s.jpg"), w, h, 1, g, 90, 0), 0);
+    /* 300/2 < 224: no DCT scaling; 4.8 megapixels: 53 x 224 by 224 */
+    expect_like_full("s.jpg", 1, 224, 224, 11872, 224, 0);
+    cr_assert_eq(gen_write_jpeg(tpath("s6.jpg"), w, h, 1, g, 90, 6), 0);
+    /* shown 300 x 16000; at least 160 x 224 as shown is 224 x 160 as
+     * stored: 8512 x 160 stored, 160 x 8512 shown */
+    expect_like_full("s6.jpg", 1, 160, 224, 160, 8512, 0);
+    cr_assert_eq(gen_write_jpeg(tpath("k.jpg"), w, h, 4, k, 90, 0), 0);
+    expect_like_full("k.jpg", 3, 224, 224, 11872, 224, 0);
+    expect_like_full("k.jpg", 1, 224, 224, 11872, 224, 0);
+    free(g);
+    free(k);
+}
+
 /* ---- memory: decompression bombs --------------------------------------------- */
 
 /* A field of /proc/self/status, in kB. */
@@ -1003,6 +1026,28 @@ Test(img, jpeg_progressive_within_limit, .timeout = 120)
     cr_log_info("4096^2 progressive JPEG: peak +%.1f MiB", mib);
     expect_size(&im, 512, 512, 4096, 4096);
     expect_flat(&im, 128);
+    img_free(&im);
+}
+
+/* A baseline JPEG strip, 60000 x 440 RGB, decoded for 224 x 224: no DCT
+ * scaling fits (220 rows at 1/2), so it was held whole, 79 MB; reduced
+ * while read it is at most IMG_HOLD_PIXELS. */
+Test(img, jpeg_strip_bounded, .timeout = 120)
+{
+    const uint32_t w = 60000, h = 440;
+    uint8_t *c = pattern(w, h, 3, 83);
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    cr_assert_eq(gen_write_jpeg(tpath("strip.jpg"), w, h, 3, c, 75, 0), 0);
+    free(c);
+    mib = decode_peak_mib("strip.jpg", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("60000x440 JPEG to 224x224 RGB: peak +%.1f MiB", mib);
+    cr_assert_lt(mib, 24.0, "decoding took %.1f MiB more", mib);
+    expect_size(&im, 18592, 224, w, h);
     img_free(&im);
 }
 

@@ -31,10 +31,11 @@ typedef enum { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG } img_kind;
 
 /* Memory limits of one decode, besides PV_MAX_PIXELS (bench/README.md gives
  * the peak RSS of `add` they lead to):
- * IMG_HOLD_PIXELS: a PNG larger than the caller needs is reduced while it
- *   is read (img_reduce_size) to at most this many pixels, unless the
- *   caller's own minimum is larger; one no larger than the minimum on some
- *   side is decoded whole up to this many pixels.
+ * IMG_HOLD_PIXELS: a PNG larger than the caller needs (or a JPEG still
+ *   larger than this after DCT scaling) is reduced while it is read
+ *   (img_reduce_size) to at most this many pixels, unless the caller's own
+ *   minimum is larger; a PNG no larger than the minimum on some side is
+ *   decoded whole up to this many pixels.
  * IMG_PNG_MAX_ROW_BYTES: the longest PNG row, at the file's depth or after
  *   expansion to 8-bit RGBA, whichever is longer (libpng holds a few).
  * IMG_JPEG_MAX_MEMORY: what libjpeg may take for a progressive or other
@@ -71,8 +72,9 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
 int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
                   size_t errlen);
 
-/* The size img_decode reduces a PNG to while reading it, for min_w x
- * min_h: *w, *h are the image's size on entry. No change (returns 0) when min_w or
+/* The size img_decode reduces an image to while reading it, for min_w x
+ * min_h (a PNG; a JPEG still past IMG_HOLD_PIXELS after DCT scaling): *w,
+ * *h are the image's size on entry. No change (returns 0) when min_w or
  * min_h is 0, or when a side is no larger than its minimum and the image
  * has at most IMG_HOLD_PIXELS: such images come back whole, as they are.
  * Otherwise (returns 1) each side larger than its minimum becomes a whole

@@ -14,20 +14,22 @@
  * IMG_PNG_MAX_ROW_BYTES; libjpeg's coefficient memory is capped at
  * IMG_JPEG_MAX_MEMORY (img.h).
  *
- * Memory: a PNG larger than the caller's minimum on both sides, or with
- * more than IMG_HOLD_PIXELS pixels, is not decoded whole: its rows go one
- * at a time from libpng into an area average (img_area, img_resize.c) of
- * the size img_reduce_size picks, so a 1 MB file that inflates to 11585 x
- * 11585 x 8 bytes takes a few rows, not a gigabyte. When that size is the
- * caller's minimum itself (a picture whose aspect is within a factor of 2
- * of the minimum's) and the file is not interlaced, the result is, bit for
- * bit, what the full image averaged to that size gives, so the embedders'
- * vectors do not change; otherwise it is within 1 of it. A progressive
- * JPEG is the one case where libjpeg holds the whole image, as
- * coefficients (2 bytes a sample, whatever the DCT scaling): past
- * IMG_JPEG_MAX_MEMORY, libjpeg-turbo, which has no temporary files, stops
- * with JERR_NO_BACKING_STORE before it touches them, and that becomes
- * PV_ETOOBIG with the size they would take.
+ * Memory: an image is never held larger than the caller needs when that
+ * would take more than IMG_HOLD_PIXELS. A PNG larger than the caller's
+ * minimum on both sides, or with more than IMG_HOLD_PIXELS pixels, is not
+ * decoded whole: its rows go one at a time from libpng into an area
+ * average (img_area, img_resize.c) of the size img_reduce_size picks, so a
+ * 1 MB file that inflates to 11585 x 11585 x 8 bytes takes a few rows, not
+ * a gigabyte. When that size is the caller's minimum itself (a picture
+ * whose aspect is within a factor of 2 of the minimum's) and the file is
+ * not interlaced, the result is, bit for bit, what the full image averaged
+ * to that size gives, so the embedders' vectors do not change; otherwise
+ * it is within 1 of it. A JPEG is DCT-scaled first; only a strip too long
+ * for that to help is reduced the same way. A progressive JPEG is the one
+ * case where libjpeg holds the whole image, as coefficients (2 bytes a
+ * sample, whatever the scaling): past IMG_JPEG_MAX_MEMORY, libjpeg-turbo,
+ * which has no temporary files, stops with JERR_NO_BACKING_STORE before it
+ * touches them, and that becomes PV_ETOOBIG with the size they would take.
  *
  * JPEG: libjpeg-turbo's warnings about lost data (premature end of file, bad
  * Huffman code, ...) are treated as errors, so a truncated file fails instead
@@ -210,7 +212,12 @@ typedef struct jpeg_job {
     const uint8_t *buf;
     size_t n;
     uint32_t channels, min_w, min_h;
-    uint8_t *px;     /* decoded samples, out_color_components per pixel */
+    uint8_t *px;     /* decoded samples, out_color_components per pixel;
+                        when reduced, out_w*out_h*channels */
+    uint8_t *row;    /* reduced: one scanline */
+    img_area *area;
+    uint32_t out_w, out_h; /* as stored, before orientation */
+    int reduced;     /* px was reduced while read (and CMYK converted) */
     int orientation;
     int cmyk;        /* px holds CMYK that must be converted */
     int inverted;    /* ... stored inverted (Adobe) */
@@ -351,6 +358,35 @@ static void jpeg_pick_scale(jpeg_job *j)
     jpeg_calc_output_dimensions(ci);
 }
 
+/* In place: 4 samples per pixel become `channels` (never more than 4). */
+static void cmyk_convert(uint8_t *px, size_t npix, uint32_t channels,
+                         int inverted)
+{
+    size_t i;
+
+    for (i = 0; i < npix; i++) {
+        uint32_t c = px[4 * i], m = px[4 * i + 1], y = px[4 * i + 2];
+        uint32_t k = px[4 * i + 3], r, g, b;
+        if (!inverted) {
+            c = 255 - c;
+            m = 255 - m;
+            y = 255 - y;
+            k = 255 - k;
+        }
+        /* Now c, m, y, k are the amounts of paper left uncovered. */
+        r = (c * k + 127) / 255;
+        g = (m * k + 127) / 255;
+        b = (y * k + 127) / 255;
+        if (channels == 1) {
+            px[i] = luma(r, g, b);
+        } else {
+            px[3 * i] = (uint8_t)r;
+            px[3 * i + 1] = (uint8_t)g;
+            px[3 * i + 2] = (uint8_t)b;
+        }
+    }
+}
+
 /* Runs under setjmp: everything the error path needs is in *j. */
 static int jpeg_run(jpeg_job *j)
 {
@@ -393,52 +429,50 @@ static int jpeg_run(jpeg_job *j)
 
     jpeg_start_decompress(ci);
     stride = (size_t)ci->output_width * (size_t)ci->output_components;
-    j->px = pv_alloc_array(stride, ci->output_height);
-    if (j->px == NULL) {
+    j->out_w = ci->output_width;
+    j->out_h = ci->output_height;
+    /* Past IMG_HOLD_PIXELS even DCT-scaled (a long strip, whose short side
+     * allows little scaling): reduced while read, as a PNG is. The minimum
+     * is as displayed, the reduction as stored. */
+    if ((uint64_t)j->out_w * j->out_h > IMG_HOLD_PIXELS)
+        j->reduced = img_reduce_size(&j->out_w, &j->out_h,
+                                     j->orientation >= 5 ? j->min_h : j->min_w,
+                                     j->orientation >= 5 ? j->min_w : j->min_h);
+    if (j->reduced) {
+        j->row = pv_alloc_array(stride, 1);
+        j->px = pv_alloc_array((size_t)j->out_w * j->out_h, j->channels);
+        if (j->row != NULL && j->px != NULL &&
+            img_area_new(ci->output_width, ci->output_height, j->channels, j->px,
+                         j->out_w, j->out_h, 0, &j->area) != PV_OK)
+            j->area = NULL;
+    } else {
+        j->px = pv_alloc_array(stride, ci->output_height);
+    }
+    if (j->px == NULL || (j->reduced && j->area == NULL)) {
         snprintf(j->jerr.msg, sizeof j->jerr.msg, "out of memory for %ux%u",
-                 ci->output_width, ci->output_height);
+                 j->out_w, j->out_h);
         return PV_ENOMEM;
     }
     while (ci->output_scanline < ci->output_height) {
-        row = j->px + (size_t)ci->output_scanline * stride;
+        row = j->reduced ? j->row : j->px + (size_t)ci->output_scanline * stride;
         /* A memory source never suspends; 0 rows would loop forever. */
         if (jpeg_read_scanlines(ci, &row, 1) != 1) {
             snprintf(j->jerr.msg, sizeof j->jerr.msg, "JPEG decoder stalled");
             return PV_EDECODE;
         }
+        if (j->reduced) {
+            if (j->cmyk)
+                cmyk_convert(row, ci->output_width, j->channels, j->inverted);
+            img_area_row(j->area, row);
+        }
+    }
+    if (j->reduced && img_area_finish(j->area) != PV_OK) {
+        snprintf(j->jerr.msg, sizeof j->jerr.msg, "JPEG rows missing");
+        return PV_EDECODE;
     }
     /* No jpeg_finish_decompress: every pixel is in, and destroying the
      * decompressor aborts it cleanly. */
     return PV_OK;
-}
-
-/* In place: 4 samples per pixel become `channels` (never more than 4). */
-static void cmyk_convert(uint8_t *px, size_t npix, uint32_t channels,
-                         int inverted)
-{
-    size_t i;
-
-    for (i = 0; i < npix; i++) {
-        uint32_t c = px[4 * i], m = px[4 * i + 1], y = px[4 * i + 2];
-        uint32_t k = px[4 * i + 3], r, g, b;
-        if (!inverted) {
-            c = 255 - c;
-            m = 255 - m;
-            y = 255 - y;
-            k = 255 - k;
-        }
-        /* Now c, m, y, k are the amounts of paper left uncovered. */
-        r = (c * k + 127) / 255;
-        g = (m * k + 127) / 255;
-        b = (y * k + 127) / 255;
-        if (channels == 1) {
-            px[i] = luma(r, g, b);
-        } else {
-            px[3 * i] = (uint8_t)r;
-            px[3 * i + 1] = (uint8_t)g;
-            px[3 * i + 2] = (uint8_t)b;
-        }
-    }
 }
 
 static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
@@ -477,14 +511,14 @@ static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
                    j->jerr.msg[0] ? j->jerr.msg : "bad JPEG");
         goto done;
     }
-    im.w = j->cinfo.output_width;
-    im.h = j->cinfo.output_height;
+    im.w = j->out_w;
+    im.h = j->out_h;
     im.channels = channels;
     im.orig_w = j->cinfo.image_width;
     im.orig_h = j->cinfo.image_height;
     im.px = j->px;
     j->px = NULL;
-    if (j->cmyk) {
+    if (j->cmyk && !j->reduced) {
         uint8_t *shrunk;
         cmyk_convert(im.px, (size_t)im.w * im.h, channels, j->inverted);
         shrunk = pv_realloc_array(im.px, (size_t)im.w * im.h, channels);
@@ -502,6 +536,8 @@ static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
 done:
     if (j->created)
         jpeg_destroy_decompress(&j->cinfo);
+    img_area_free(j->area);
+    free(j->row);
     free(j->px);
     free(j);
     img_free(&im);
