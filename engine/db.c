@@ -692,9 +692,10 @@ int db_decode_file(const pv_db *db, const char *path, img *im, uint8_t hash[16],
         XXH128_canonicalFromHash(&cano, XXH3_128bits(buf, n));
         memcpy(hash, cano.digest, 16);
     }
-    /* Decoded no larger than the embedder needs (JPEG DCT scaling), and the
-     * file's bytes freed at once: a caller holding several images holds
-     * their small decoded pixels only. */
+    /* Decoded no larger than the embedder needs (JPEG DCT scaling; a large
+     * PNG is reduced while read, to the embedder's size itself unless it is
+     * long and thin), and the file's bytes freed at once: a caller holding
+     * several images holds their small decoded pixels only. */
     rc = img_decode(buf, n, db->emb->channels, db->emb->in_w, db->emb->in_h,
                     im, reason, reasonlen);
     free(buf);

@@ -222,6 +222,103 @@ int gen_write_jpeg_progressive(const char *path, uint32_t w, uint32_t h,
     return gen_jpeg(path, w, h, channels, px, quality, 0, 1);
 }
 
+/* n entropy-coded bits, all 0, then 1 bits to the end of the byte. */
+static int gen_zero_bits(FILE *f, size_t bits)
+{
+    static const uint8_t zeros[4096];
+    size_t bytes = bits / 8;
+
+    while (bytes > 0) {
+        size_t k = bytes < sizeof zeros ? bytes : sizeof zeros;
+        if (fwrite(zeros, 1, k, f) != k)
+            return -1;
+        bytes -= k;
+    }
+    if (bits % 8 != 0 && fputc(0xff >> (bits % 8), f) == EOF)
+        return -1;
+    return 0;
+}
+
+/* A flat mid-grey JPEG written byte by byte. Marker segments, in order:
+ * SOI; DQT table 0 all ones; SOF2 (progressive) or SOF0 (sequential),
+ * 8-bit, every component sampled 1x1 (a block per component per MCU); DHT
+ * DC table 0 with one code, "0" for category 0 (a DC difference of 0),
+ * and when sequential AC table 0 with one code, "0" for EOB. Progressive:
+ * one SOS over all components, Ss = Se = 0 (DC first), a bit a block.
+ * Sequential: one SOS per component (non-interleaved, Ss..Se = 0..63), two
+ * bits a block. Then EOI. */
+static int gen_jpeg_flat(const char *path, uint32_t w, uint32_t h,
+                         uint32_t channels, int progressive)
+{
+    uint8_t hdr[256];
+    size_t n = 0, blocks = (size_t)((w + 7) / 8) * ((h + 7) / 8);
+    uint32_t c, i, t;
+    FILE *f;
+    int rc = 0;
+
+    if (w == 0 || h == 0 || w > 0xffff || h > 0xffff ||
+        (channels != 1 && channels != 3))
+        return -1;
+    hdr[n++] = 0xff; hdr[n++] = 0xd8;                     /* SOI */
+    hdr[n++] = 0xff; hdr[n++] = 0xdb;                     /* DQT */
+    hdr[n++] = 0; hdr[n++] = 67; hdr[n++] = 0;
+    for (i = 0; i < 64; i++)
+        hdr[n++] = 1;
+    hdr[n++] = 0xff; hdr[n++] = progressive ? 0xc2 : 0xc0; /* SOF2 / SOF0 */
+    hdr[n++] = 0; hdr[n++] = (uint8_t)(8 + 3 * channels);
+    hdr[n++] = 8;
+    hdr[n++] = (uint8_t)(h >> 8); hdr[n++] = (uint8_t)h;
+    hdr[n++] = (uint8_t)(w >> 8); hdr[n++] = (uint8_t)w;
+    hdr[n++] = (uint8_t)channels;
+    for (c = 1; c <= channels; c++) {
+        hdr[n++] = (uint8_t)c; hdr[n++] = 0x11; hdr[n++] = 0;
+    }
+    for (t = 0; t < (progressive ? 1u : 2u); t++) {
+        hdr[n++] = 0xff; hdr[n++] = 0xc4;                 /* DHT */
+        hdr[n++] = 0; hdr[n++] = 2 + 1 + 16 + 1;
+        hdr[n++] = (uint8_t)(t << 4);                     /* DC / AC, table 0 */
+        hdr[n++] = 1;                                     /* one 1-bit code */
+        for (i = 1; i < 16; i++)
+            hdr[n++] = 0;
+        hdr[n++] = 0;                                     /* category 0 / EOB */
+    }
+    f = fopen(path, "wb");
+    if (f == NULL)
+        return -1;
+    if (fwrite(hdr, 1, n, f) != n)
+        rc = -1;
+    for (c = 1; rc == 0 && c <= (progressive ? 1u : channels); c++) {
+        uint32_t ns = progressive ? channels : 1, k;
+        n = 0;
+        hdr[n++] = 0xff; hdr[n++] = 0xda;                 /* SOS */
+        hdr[n++] = 0; hdr[n++] = (uint8_t)(6 + 2 * ns);
+        hdr[n++] = (uint8_t)ns;
+        for (k = 0; k < ns; k++) {
+            hdr[n++] = (uint8_t)(progressive ? k + 1 : c); hdr[n++] = 0x00;
+        }
+        hdr[n++] = 0; hdr[n++] = progressive ? 0 : 63; hdr[n++] = 0;
+        if (fwrite(hdr, 1, n, f) != n ||
+            gen_zero_bits(f, progressive ? blocks * channels : blocks * 2) != 0)
+            rc = -1;
+    }
+    if (rc == 0 && (fputc(0xff, f) == EOF || fputc(0xd9, f) == EOF)) /* EOI */
+        rc = -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+int gen_write_jpeg_flat_progressive(const char *path, uint32_t w, uint32_t h,
+                                    uint32_t channels)
+{
+    return gen_jpeg_flat(path, w, h, channels, 1);
+}
+
+int gen_write_jpeg_flat_multiscan(const char *path, uint32_t w, uint32_t h)
+{
+    return gen_jpeg_flat(path, w, h, 3, 0);
+}
+
 /* ---- PNG ------------------------------------------------------------------- */
 
 typedef struct gen_png_job {
@@ -295,6 +392,10 @@ static int gen_png_run(gen_png_job *j, uint32_t w, uint32_t h, int ct,
         tc.blue = o->trans_color[2];
         png_set_tRNS(j->png, j->info, NULL, 0, &tc);
     }
+    if (o->repeat_row) {
+        png_set_filter(j->png, 0, PNG_FILTER_NONE);
+        png_set_compression_level(j->png, 9);
+    }
     png_write_info(j->png, j->info);
     if (depth < 8)
         png_set_packing(j->png); /* we pass one sample per byte */
@@ -304,7 +405,8 @@ static int gen_png_run(gen_png_job *j, uint32_t w, uint32_t h, int ct,
     passes = png_set_interlace_handling(j->png);
     for (p = 0; p < passes; p++)
         for (y = 0; y < h; y++)
-            png_write_row(j->png, (png_const_bytep)px + (size_t)y * stride);
+            png_write_row(j->png, (png_const_bytep)px +
+                                      (o->repeat_row ? 0 : (size_t)y * stride));
     png_write_end(j->png, NULL);
     return 0;
 }

@@ -79,6 +79,21 @@ int gen_write_jpeg_progressive(const char *path, uint32_t w, uint32_t h,
                                uint32_t channels, const uint8_t *px,
                                int quality);
 
+/* A progressive JPEG of w x h (1..65535) mid-grey pixels, channels 1 (grey)
+ * or 3 (YCbCr 4:4:4), laid down byte by byte rather than by libjpeg: one
+ * DC-first scan in which every block's DC difference is 0 (one bit), and no
+ * AC scans (their coefficients stay 0). A decoder must still keep every
+ * block's 64 coefficients until the end, w*h*channels*2 bytes, while the
+ * file is about w*h*channels/512 bytes and is written without holding the
+ * image: the progressive-JPEG memory bomb. Decodes to 128 everywhere. */
+int gen_write_jpeg_flat_progressive(const char *path, uint32_t w, uint32_t h,
+                                    uint32_t channels);
+
+/* The same picture as a sequential (SOF0) JPEG of 3 components in three
+ * scans, one per component (non-interleaved): libjpeg must buffer every
+ * coefficient for this too, as for a progressive file. */
+int gen_write_jpeg_flat_multiscan(const char *path, uint32_t w, uint32_t h);
+
 /* Options for gen_write_png; a NULL pointer means all zero. */
 typedef struct gen_png_opts {
     int interlace;          /* 1 = Adam7 */
@@ -88,6 +103,10 @@ typedef struct gen_png_opts {
     int ntrans;
     int has_trans_color;    /* GREY or RGB: write a tRNS colour key */
     uint16_t trans_color[3];/* grey in [0]; RGB in [0..2]; at bit_depth */
+    int repeat_row;         /* px is one row, written h times, unfiltered
+                               and at zlib's best compression (a flat image
+                               shrinks about 1000:1): an image of any size,
+                               e.g. a PNG bomb, without its memory */
 } gen_png_opts;
 
 /* PNG of colour type ct (GEN_PNG_*) and bit_depth (1, 2, 4, 8, 16 as the

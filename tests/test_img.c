@@ -110,6 +110,15 @@ static void diff_stats(const uint8_t *a, const uint8_t *b, size_t n,
     *mean = sum / (double)n;
 }
 
+/* The largest absolute difference of two equal-sized buffers. */
+static int max_diff(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    double mean;
+    int max;
+    diff_stats(a, b, n, &mean, &max);
+    return max;
+}
+
 /* ---- sniffing ---------------------------------------------------------------- */
 
 Test(img, sniff)
@@ -400,9 +409,20 @@ Test(img, png_grey8_rgb8_exact)
     }
     img_free(&im);
 
-    /* PNG has no DCT scaling: minimum sizes do not change anything. */
+    /* Larger than asked for on both sides: reduced while read to the
+     * asked size itself, the area average of the full image. */
     decode_ok("c.png", 3, 8, 8, &im);
+    expect_size(&im, 8, 8, w, h);
+    {
+        uint8_t small[8 * 8 * 3];
+        cr_assert_eq(img_resize_area(c, w, h, 3, small, 8, 8), PV_OK);
+        cr_assert_arr_eq(im.px, small, sizeof small);
+    }
+    img_free(&im);
+    /* No larger than asked for on one side: whole, as it is. */
+    decode_ok("c.png", 3, 8, 23, &im);
     expect_size(&im, w, h, w, h);
+    cr_assert_arr_eq(im.px, c, (size_t)w * h * 3);
     img_free(&im);
     free(g);
     free(c);
@@ -612,6 +632,439 @@ Test(img, png_too_big)
     decode_fails("h.png", 1, PV_ETOOBIG, "60000x60000");
 }
 
+/* ---- reduced while read ----------------------------------------------------------- */
+
+Test(img, reduce_size_rule)
+{
+    static const uint32_t cases[][7] = {
+        /* w, h, min_w, min_h -> reduced?, w', h' */
+        {11585, 11585, 224, 224, 1, 224, 224},
+        {11585, 11585, 28, 28, 1, 28, 28},
+        {640, 480, 224, 224, 1, 224, 224},     /* ratio 1.33: one multiple */
+        {1000, 300, 224, 224, 1, 672, 224},    /* 3.33 / 1.34 -> 3 */
+        {448, 1000, 224, 224, 1, 224, 448},
+        {4000, 3000, 1024, 1, 1, 1024, 768},   /* a width only: aspect kept */
+        {37, 23, 8, 8, 1, 8, 8},
+        {300, 200, 224, 224, 0, 300, 200},     /* 200 <= 224: whole */
+        {28, 28, 28, 28, 0, 28, 28},
+        {10, 10, 28, 28, 0, 10, 10},
+        {3000, 3000, 4096, 4096, 0, 3000, 3000},
+        {5000, 5000, 0, 0, 0, 5000, 5000},     /* full size asked for */
+        {5000, 5000, 28, 0, 0, 5000, 5000},
+        {20000, 220, 224, 224, 1, 19040, 220}, /* strip: 85 multiples fit */
+        {20, 300000, 28, 28, 1, 20, 209692},
+        {2048, 2048, 1024, 1024, 1, 1024, 1024},
+        {4096, 1024, 1024, 1024, 0, 4096, 1024}, /* already a multiple */
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t w = cases[i][0], h = cases[i][1];
+        int r = img_reduce_size(&w, &h, cases[i][2], cases[i][3]);
+        cr_assert(r == (int)cases[i][4] && w == cases[i][5] && h == cases[i][6],
+                  "case %zu: %ux%u for %ux%u: got %d %ux%u, want %u %ux%u", i,
+                  cases[i][0], cases[i][1], cases[i][2], cases[i][3], r, w, h,
+                  cases[i][4], cases[i][5], cases[i][6]);
+        if (r) { /* never below the minimum, unless the image is */
+            cr_assert(w >= cases[i][2] || w == cases[i][0]);
+            cr_assert(h >= cases[i][3] || h == cases[i][1]);
+            cr_assert((uint64_t)w * h <= IMG_HOLD_PIXELS);
+        }
+    }
+}
+
+/* Samples for a PNG of colour type ct and depth, from seed: one array
+ * element per sample (uint16_t at depth 16, else uint8_t). */
+static void *png_samples(uint32_t w, uint32_t h, int ct, int depth, uint32_t seed)
+{
+    const uint32_t spp = ct == GEN_PNG_RGB ? 3 : ct == GEN_PNG_RGBA ? 4
+                       : ct == GEN_PNG_GREY_ALPHA ? 2 : 1;
+    const size_t n = (size_t)w * h * spp;
+    uint8_t *a = pattern(w, h, spp, seed);
+    size_t i;
+
+    if (depth == 16) {
+        uint8_t *b = pattern(w, h, spp, seed + 100);
+        uint16_t *v = malloc(n * sizeof *v);
+        cr_assert_not_null(v);
+        for (i = 0; i < n; i++) /* low bytes of their own: rounding counts */
+            v[i] = (uint16_t)(a[i] << 8 | b[i]);
+        free(a);
+        free(b);
+        return v;
+    }
+    if (ct == GEN_PNG_PALETTE || depth < 8) {
+        uint32_t levels = 1u << depth;
+        if (ct == GEN_PNG_PALETTE && levels > 7)
+            levels = 7; /* the test's palette */
+        for (i = 0; i < n; i++)
+            a[i] = (uint8_t)((a[i] * 7u + i % 5u) % levels);
+    }
+    return a;
+}
+
+/* A PNG decoded for min_w x min_h, then area-averaged to min_w x min_h as
+ * the embedders do, against the full-size decode averaged the same way:
+ * the same bytes when the PNG came back at min_w x min_h and was read in
+ * order; at most 1 apart otherwise (an intermediate rounded to 8 bits, or
+ * an interlaced file's sums in another order). */
+static void expect_like_full(const char *name, uint32_t ch, uint32_t mw,
+                             uint32_t mh, uint32_t want_w, uint32_t want_h,
+                             int exact)
+{
+    img full = {0}, red = {0};
+    const size_t n = (size_t)mw * mh * ch;
+    uint8_t *a = malloc(n), *b = malloc(n);
+    int d;
+
+    decode_ok(name, ch, 0, 0, &full);
+    decode_ok(name, ch, mw, mh, &red);
+    expect_size(&red, want_w, want_h, full.w, full.h);
+    cr_assert_eq(img_resize_area(full.px, full.w, full.h, ch, a, mw, mh), PV_OK);
+    cr_assert_eq(img_resize_area(red.px, red.w, red.h, ch, b, mw, mh), PV_OK);
+    d = max_diff(a, b, n);
+    if (exact)
+        cr_assert_eq(d, 0, "%s, %u channels, %ux%u: differs by %d", name, ch, mw, mh, d);
+    else
+        cr_assert_leq(d, 1, "%s, %u channels, %ux%u: differs by %d", name, ch, mw, mh, d);
+    img_free(&full);
+    img_free(&red);
+    free(a);
+    free(b);
+}
+
+Test(img, png_reduced_same_as_full_then_resize, .timeout = 120)
+{
+    static const int types[][2] = {
+        {GEN_PNG_GREY, 8}, {GEN_PNG_GREY, 16}, {GEN_PNG_GREY, 1}, {GEN_PNG_GREY, 4},
+        {GEN_PNG_GREY_ALPHA, 8}, {GEN_PNG_RGB, 8}, {GEN_PNG_RGB, 16},
+        {GEN_PNG_RGBA, 8}, {GEN_PNG_RGBA, 16}, {GEN_PNG_PALETTE, 8},
+        {GEN_PNG_PALETTE, 2},
+    };
+    static const uint8_t pal[7 * 3] = {0, 0, 0, 255, 255, 255, 200, 10, 30,
+                                       20, 220, 40, 30, 40, 250, 128, 128, 0,
+                                       7, 99, 180};
+    static const uint8_t trans[5] = {255, 0, 128, 200, 64};
+    size_t t;
+    int il;
+
+    for (t = 0; t < sizeof types / sizeof types[0]; t++) {
+        for (il = 0; il <= 1; il++) {
+            const int ct = types[t][0], depth = types[t][1];
+            const uint32_t w = 301, h = 203; /* odd sizes: partial Adam7 blocks */
+            void *px = png_samples(w, h, ct, depth, (uint32_t)(40 + t));
+            gen_png_opts o = {0};
+            char name[32];
+
+            o.interlace = il;
+            if (ct == GEN_PNG_PALETTE) {
+                o.palette = pal;
+                o.npalette = depth == 2 ? 4 : 7;
+                o.trans = trans;
+                o.ntrans = depth == 2 ? 3 : 5;
+            }
+            snprintf(name, sizeof name, "t%zu_%d.png", t, il);
+            cr_assert_eq(gen_write_png(tpath(name), w, h, ct, depth, px, &o), 0,
+                         "%s", name);
+            /* pixels' 28 x 28 and cnn's 224 x 224: reduced to that itself */
+            expect_like_full(name, 1, 28, 28, 28, 28, !il);
+            expect_like_full(name, 3, 28, 28, 28, 28, !il);
+            expect_like_full(name, 3, 224, 200, 224, 200, !il);
+            /* 301/28 = 10.75 vs 203/14 = 14.5: 28 wide, 14 x 1 high */
+            expect_like_full(name, 3, 28, 14, 28, 14, !il);
+            /* 301/100 = 3.01 vs 203/10 = 20.3: 100 wide, 10 x 6 high */
+            expect_like_full(name, 1, 100, 10, 100, 60, 0);
+            free(px);
+        }
+    }
+}
+
+/* A long strip (more than IMG_HOLD_PIXELS, one side under its minimum) is
+ * reduced along its length only; a tall one likewise. */
+Test(img, png_strips_reduced_along_their_length, .timeout = 120)
+{
+    uint8_t *c = pattern(20000, 220, 3, 51), *g = pattern(20, 300000, 1, 52);
+    gen_png_opts o = {0};
+
+    cr_assert_eq(gen_write_png(tpath("s.png"), 20000, 220, GEN_PNG_RGB, 8, c, NULL), 0);
+    expect_like_full("s.png", 3, 224, 224, 19040, 220, 0);
+    o.interlace = 1;
+    cr_assert_eq(gen_write_png(tpath("si.png"), 20000, 220, GEN_PNG_RGB, 8, c, &o), 0);
+    expect_like_full("si.png", 3, 224, 224, 19040, 220, 0);
+    cr_assert_eq(gen_write_png(tpath("t.png"), 20, 300000, GEN_PNG_GREY, 8, g, NULL), 0);
+    expect_like_full("t.png", 1, 28, 28, 20, 209692, 0);
+    free(c);
+    free(g);
+}
+
+/* Images no larger than asked for on a side, and small: whole and exactly
+ * as before, whatever the minimum. */
+Test(img, png_small_images_whole)
+{
+    static const uint32_t cases[][4] = {
+        {28, 28, 28, 28}, {20, 10, 28, 28}, {300, 20, 28, 28}, {300, 200, 224, 224},
+        {64, 64, 1000, 1000},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t w = cases[i][0], h = cases[i][1];
+        uint8_t *c = pattern(w, h, 4, (uint32_t)(60 + i));
+        gen_png_opts o = {0};
+        img full = {0}, got = {0};
+        int il;
+
+        for (il = 0; il <= 1; il++) {
+            o.interlace = il;
+            cr_assert_eq(gen_write_png(tpath("w.png"), w, h, GEN_PNG_RGBA, 8, c, &o), 0);
+            decode_ok("w.png", 3, 0, 0, &full);
+            decode_ok("w.png", 3, cases[i][2], cases[i][3], &got);
+            expect_size(&got, w, h, w, h);
+            cr_assert_arr_eq(got.px, full.px, (size_t)w * h * 3, "case %zu", i);
+            img_free(&full);
+            img_free(&got);
+        }
+        free(c);
+    }
+}
+
+/* A JPEG whose DCT-scaled size is still past IMG_HOLD_PIXELS (a strip's
+ * short side allows little scaling) is reduced while read like a PNG, in
+ * its stored orientation before EXIF turns it; CMYK rows are converted on
+ * the way. Photos never get there: 1/8 of PV_MAX_PIXELS is 2 megapixels. */
+Test(img, jpeg_strips_reduced_while_read, .timeout = 120)
+{
+    const uint32_t w = 16000, h = 300;
+    uint8_t *g = pattern(w, h, 1, 81), *k = pattern(w, h, 4, 82);
+
+    cr_assert_eq(gen_write_jpeg(tpath("s.jpg"), w, h, 1, g, 90, 0), 0);
+    /* 300/2 < 224: no DCT scaling; 4.8 megapixels: 53 x 224 by 224 */
+    expect_like_full("s.jpg", 1, 224, 224, 11872, 224, 0);
+    cr_assert_eq(gen_write_jpeg(tpath("s6.jpg"), w, h, 1, g, 90, 6), 0);
+    /* shown 300 x 16000; at least 160 x 224 as shown is 224 x 160 as
+     * stored: 8512 x 160 stored, 160 x 8512 shown */
+    expect_like_full("s6.jpg", 1, 160, 224, 160, 8512, 0);
+    cr_assert_eq(gen_write_jpeg(tpath("k.jpg"), w, h, 4, k, 90, 0), 0);
+    expect_like_full("k.jpg", 3, 224, 224, 11872, 224, 0);
+    expect_like_full("k.jpg", 1, 224, 224, 11872, 224, 0);
+    free(g);
+    free(k);
+}
+
+/* ---- memory: decompression bombs --------------------------------------------- */
+
+/* A field of /proc/self/status, in kB. */
+static long status_kb(const char *key)
+{
+    char line[256];
+    size_t klen = strlen(key);
+    long v = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+            v = atol(line + klen + 1);
+    fclose(f);
+    cr_assert_geq(v, 0, "no %s in /proc/self/status", key);
+    return v;
+}
+
+/* Decode `name` and return how far the resident set rose above where it
+ * stood before the decode, at its highest, in MiB: the peak is reset
+ * (Linux's clear_refs 5) after the file is read, so only the decoder's
+ * memory counts. *rc and err get img_decode's status and message. */
+static double decode_peak_mib(const char *name, uint32_t ch, uint32_t min_w,
+                              uint32_t min_h, img *im, int *rc, char *err,
+                              size_t errlen)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    long before, peak;
+    FILE *f;
+
+    cr_assert_eq(img_read_file(tpath(name), &buf, &n, err, errlen), PV_OK, "%s", err);
+    f = fopen("/proc/self/clear_refs", "w");
+    cr_assert_not_null(f, "cannot open /proc/self/clear_refs");
+    cr_assert(fputs("5", f) >= 0 && fclose(f) == 0, "cannot reset the peak RSS");
+    before = status_kb("VmRSS");
+    *rc = img_decode(buf, n, ch, min_w, min_h, im, err, errlen);
+    peak = status_kb("VmHWM");
+    free(buf);
+    return (double)(peak - before) / 1024.0;
+}
+
+/* Every sample of im equals v. */
+static void expect_flat(const img *im, uint8_t v)
+{
+    size_t i, n = (size_t)im->w * im->h * im->channels;
+    for (i = 0; i < n; i++)
+        cr_assert_eq(im->px[i], v, "sample %zu is %d, want %d", i, im->px[i], v);
+}
+
+/* Issue 12: a 1 MB PNG, 11585 x 11585 RGBA 16-bit all zero, took about
+ * 1 GB to decode (the whole image, then a converted copy). Read row by
+ * row into the embedder's size, it takes a few rows. Transparent black
+ * over white is white. */
+Test(img, png_bomb_16bit_rgba_bounded, .timeout = 300)
+{
+    const uint32_t side = 11585;
+    uint16_t *row = calloc((size_t)side * 4, sizeof *row);
+    gen_png_opts o = {0};
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    o.repeat_row = 1;
+    cr_assert_eq(gen_write_png(tpath("bomb.png"), side, side, GEN_PNG_RGBA, 16, row, &o), 0);
+    free(row);
+
+    mib = decode_peak_mib("bomb.png", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("11585^2 RGBA16 PNG to 224x224 RGB: peak +%.1f MiB", mib);
+    cr_assert_lt(mib, 16.0, "decoding took %.1f MiB more", mib);
+    expect_size(&im, 224, 224, side, side);
+    expect_flat(&im, 255);
+    img_free(&im);
+
+    mib = decode_peak_mib("bomb.png", 1, 28, 28, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("11585^2 RGBA16 PNG to 28x28 grey: peak +%.1f MiB", mib);
+    cr_assert_lt(mib, 16.0, "decoding took %.1f MiB more", mib);
+    expect_size(&im, 28, 28, side, side);
+    expect_flat(&im, 255);
+    img_free(&im);
+}
+
+/* The same for an interlaced PNG, whose seven passes each cover the whole
+ * image: its pixels are summed into the output as they come. */
+Test(img, png_interlaced_bomb_bounded, .timeout = 300)
+{
+    const uint32_t side = 6000;
+    uint16_t *row = calloc((size_t)side * 4, sizeof *row);
+    gen_png_opts o = {0};
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    o.repeat_row = 1;
+    o.interlace = 1;
+    cr_assert_eq(gen_write_png(tpath("ibomb.png"), side, side, GEN_PNG_RGBA, 16, row, &o), 0);
+    free(row);
+    mib = decode_peak_mib("ibomb.png", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("6000^2 interlaced RGBA16 PNG to 224x224 RGB: peak +%.1f MiB", mib);
+    cr_assert_lt(mib, 16.0, "decoding took %.1f MiB more", mib);
+    expect_size(&im, 224, 224, side, side);
+    expect_flat(&im, 255);
+    img_free(&im);
+}
+
+/* Issue 12: a progressive JPEG keeps every block's coefficients until its
+ * last scan, 2 bytes per sample at full resolution whatever the DCT
+ * scaling: 11585 x 11585 x 3 took about 840 MB. Past the decoder's limit
+ * it is refused, before the memory is taken. */
+Test(img, jpeg_progressive_bomb_refused, .timeout = 300)
+{
+    char err[256] = "";
+    img im;
+    double mib;
+    int rc;
+
+    cr_assert_eq(gen_write_jpeg_flat_progressive(tpath("bomb.jpg"), 11585, 11585, 3), 0);
+    memset(&im, 0x5a, sizeof im);
+    mib = decode_peak_mib("bomb.jpg", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_log_info("11585^2 progressive JPEG: rc %d, peak +%.1f MiB: %s", rc, mib, err);
+    cr_assert_eq(rc, PV_ETOOBIG, "rc %d: %s", rc, err);
+    cr_assert(strstr(err, "progressive") != NULL && strstr(err, "MiB") != NULL,
+              "message: %s", err);
+    cr_assert_eq(im.w, 0x5a5a5a5au, "out written on failure");
+    cr_assert_lt(mib, 16.0, "refusing took %.1f MiB", mib);
+
+    mib = decode_peak_mib("bomb.jpg", 1, 28, 28, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_ETOOBIG, "rc %d: %s", rc, err);
+    cr_assert_lt(mib, 16.0, "refusing took %.1f MiB", mib);
+}
+
+/* A sequential JPEG whose components come in separate scans is buffered
+ * whole the same way, and refused the same way. */
+Test(img, jpeg_multiscan_bomb_refused, .timeout = 120)
+{
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    cr_assert_eq(gen_write_jpeg_flat_multiscan(tpath("ms.jpg"), 11585, 11585), 0);
+    mib = decode_peak_mib("ms.jpg", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_log_info("11585^2 multi-scan JPEG: rc %d, peak +%.1f MiB: %s", rc, mib, err);
+    cr_assert_eq(rc, PV_ETOOBIG, "rc %d: %s", rc, err);
+    cr_assert(strstr(err, "multi-scan") != NULL, "message: %s", err);
+    cr_assert_lt(mib, 16.0, "refusing took %.1f MiB", mib);
+
+    cr_assert_eq(gen_write_jpeg_flat_multiscan(tpath("ms2.jpg"), 1000, 700), 0);
+    decode_ok("ms2.jpg", 3, 0, 0, &im);
+    expect_size(&im, 1000, 700, 1000, 700);
+    expect_flat(&im, 128);
+    img_free(&im);
+}
+
+/* Below the limit a progressive JPEG decodes as before: 4096 x 4096 x 3
+ * (a wallpaper's size) holds 96 MiB of coefficients. */
+Test(img, jpeg_progressive_within_limit, .timeout = 120)
+{
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    cr_assert_eq(gen_write_jpeg_flat_progressive(tpath("p.jpg"), 4096, 4096, 3), 0);
+    mib = decode_peak_mib("p.jpg", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("4096^2 progressive JPEG: peak +%.1f MiB", mib);
+    expect_size(&im, 512, 512, 4096, 4096);
+    expect_flat(&im, 128);
+    img_free(&im);
+}
+
+/* A baseline JPEG strip, 60000 x 440 RGB, decoded for 224 x 224: no DCT
+ * scaling fits (220 rows at 1/2), so it was held whole, 79 MB; reduced
+ * while read it is at most IMG_HOLD_PIXELS. */
+Test(img, jpeg_strip_bounded, .timeout = 120)
+{
+    const uint32_t w = 60000, h = 440;
+    uint8_t *c = pattern(w, h, 3, 83);
+    char err[256] = "";
+    img im = {0};
+    double mib;
+    int rc;
+
+    cr_assert_eq(gen_write_jpeg(tpath("strip.jpg"), w, h, 3, c, 75, 0), 0);
+    free(c);
+    mib = decode_peak_mib("strip.jpg", 3, 224, 224, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("60000x440 JPEG to 224x224 RGB: peak +%.1f MiB", mib);
+    cr_assert_lt(mib, 24.0, "decoding took %.1f MiB more", mib);
+    expect_size(&im, 18592, 224, w, h);
+    img_free(&im);
+}
+
+/* libpng holds a few rows at the file's depth: a PNG whose rows alone are
+ * too large is refused before they are allocated. */
+Test(img, png_row_too_long)
+{
+    const uint32_t w = 3u << 20; /* 24 MiB per RGBA 16-bit row */
+    uint16_t *row = calloc((size_t)w * 4, sizeof *row);
+    gen_png_opts o = {0};
+
+    o.repeat_row = 1;
+    cr_assert_eq(gen_write_png(tpath("long.png"), w, 2, GEN_PNG_RGBA, 16, row, &o), 0);
+    free(row);
+    decode_fails("long.png", 3, PV_ETOOBIG, "row");
+}
+
 /* ---- files and formats ---------------------------------------------------------- */
 
 Test(img, empty_file)
@@ -777,6 +1230,152 @@ Test(img, resize_fractional_coverage)
 
     cr_assert_eq(img_resize_area(row, 0, 1, 1, dst, 2, 1), PV_EINVAL);
     cr_assert_eq(img_resize_area(row, 3, 1, 1, dst, 0, 1), PV_EINVAL);
+}
+
+/* img_resize_area as it was before it took rows one at a time (two passes
+ * over a float image of src_h x dst_w): the streaming resize must give
+ * these bytes exactly, or every stored embedding would move. */
+static void ref_resize_area(const uint8_t *src, uint32_t sw, uint32_t sh,
+                            uint32_t ch, uint8_t *dst, uint32_t dw, uint32_t dh)
+{
+    uint32_t *xf = malloc(dw * sizeof *xf), *xc = malloc(dw * sizeof *xc);
+    uint32_t *yf = malloc(dh * sizeof *yf), *yc = malloc(dh * sizeof *yc);
+    float *xw = malloc(((size_t)sw + dw) * sizeof *xw), *yw = malloc(((size_t)sh + dh) * sizeof *yw);
+    uint32_t *xo = malloc(dw * sizeof *xo), *yo = malloc(dh * sizeof *yo);
+    float *tmp = malloc((size_t)sh * dw * ch * sizeof *tmp);
+    float *acc = malloc((size_t)dw * ch * sizeof *acc);
+    const size_t row_out = (size_t)dw * ch;
+    uint32_t axis, i, j, pos;
+    size_t x, y, k, c;
+
+    for (axis = 0; axis < 2; axis++) {
+        uint32_t S = axis ? sh : sw, D = axis ? dh : dw;
+        uint32_t *first = axis ? yf : xf, *count = axis ? yc : xc, *off = axis ? yo : xo;
+        float *wt = axis ? yw : xw;
+        for (i = 0, pos = 0; i < D; i++) {
+            uint64_t lo = (uint64_t)i * S, hi = lo + S;
+            uint32_t f = (uint32_t)(lo / D), l = (uint32_t)((hi - 1) / D);
+            first[i] = f;
+            count[i] = l - f + 1;
+            off[i] = pos;
+            for (j = f; j <= l; j++) {
+                uint64_t a = (uint64_t)j * D, b = a + D;
+                uint64_t cov = (hi < b ? hi : b) - (lo > a ? lo : a);
+                wt[pos++] = (float)((double)cov / (double)S);
+            }
+        }
+    }
+    for (y = 0; y < sh; y++)
+        for (x = 0; x < dw; x++)
+            for (c = 0; c < ch; c++) {
+                float sum = 0.0f;
+                for (k = 0; k < xc[x]; k++)
+                    sum += xw[xo[x] + k] *
+                           (float)src[(y * sw + xf[x] + k) * ch + c];
+                tmp[y * row_out + x * ch + c] = sum;
+            }
+    for (y = 0; y < dh; y++) {
+        memset(acc, 0, row_out * sizeof *acc);
+        for (k = 0; k < yc[y]; k++)
+            for (x = 0; x < row_out; x++)
+                acc[x] += yw[yo[y] + k] * tmp[(yf[y] + k) * row_out + x];
+        for (x = 0; x < row_out; x++) {
+            float v = acc[x] + 0.5f;
+            dst[y * row_out + x] = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
+        }
+    }
+    free(xf); free(xc); free(yf); free(yc); free(xw); free(yw);
+    free(xo); free(yo); free(tmp); free(acc);
+}
+
+Test(img, resize_matches_two_pass_reference)
+{
+    uint32_t seed = 12345, t;
+
+    for (t = 0; t < 300; t++) {
+        uint32_t sw, sh, dw, dh, ch;
+        uint8_t *src, *a, *b;
+        seed = seed * 1103515245u + 12345u;
+        sw = 1 + (seed >> 8) % 97;
+        sh = 1 + (seed >> 16) % 61;
+        seed = seed * 1103515245u + 12345u;
+        dw = 1 + (seed >> 8) % 80;
+        dh = 1 + (seed >> 16) % 50;
+        ch = t % 3 == 0 ? 1 : t % 3 == 1 ? 3 : 4;
+        if (t % 5 == 0) { /* large reductions, as from a photo */
+            sw *= 37;
+            sh *= 29;
+        }
+        src = pattern(sw, sh, ch, t);
+        a = malloc((size_t)dw * dh * ch);
+        b = malloc((size_t)dw * dh * ch);
+        ref_resize_area(src, sw, sh, ch, a, dw, dh);
+        cr_assert_eq(img_resize_area(src, sw, sh, ch, b, dw, dh), PV_OK);
+        cr_assert_arr_eq(a, b, (size_t)dw * dh * ch, "%ux%u -> %ux%u, %u channels",
+                         sw, sh, dw, dh, ch);
+        free(src);
+        free(a);
+        free(b);
+    }
+}
+
+/* img_area in any order (an interlaced PNG's passes): the same area
+ * average, at most 1 apart; rows in order through img_area_row: equal;
+ * fewer rows than the source has: refused at the end. */
+Test(img, area_streaming_orders)
+{
+    static const uint32_t sizes[][4] = {
+        {301, 203, 28, 28}, {29, 19, 28, 28}, {5, 3, 17, 11}, {1000, 7, 3, 20},
+    };
+    size_t s;
+
+    for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const uint32_t sw = sizes[s][0], sh = sizes[s][1], dw = sizes[s][2], dh = sizes[s][3];
+        uint8_t *src = pattern(sw, sh, 3, (uint32_t)(70 + s));
+        uint8_t *want = malloc((size_t)dw * dh * 3), *got = malloc((size_t)dw * dh * 3);
+        img_area *a = NULL;
+        uint32_t pass, y;
+
+        cr_assert_eq(img_resize_area(src, sw, sh, 3, want, dw, dh), PV_OK);
+
+        cr_assert_eq(img_area_new(sw, sh, 3, got, dw, dh, 1, &a), PV_OK);
+        /* Adam7's passes: (x0, dx, y0, dy) */
+        for (pass = 0; pass < 7; pass++) {
+            static const uint32_t p[7][4] = {{0, 8, 0, 8}, {4, 8, 0, 8}, {0, 4, 4, 8},
+                                             {2, 4, 0, 4}, {0, 2, 2, 4}, {1, 2, 0, 2},
+                                             {0, 1, 1, 2}};
+            for (y = p[pass][2]; y < sh; y += p[pass][3]) {
+                uint8_t row[1000 * 3];
+                uint32_t n = 0, x;
+                for (x = p[pass][0]; x < sw; x += p[pass][1], n++)
+                    memcpy(row + n * 3, src + ((size_t)y * sw + x) * 3, 3);
+                img_area_put(a, y, p[pass][0], p[pass][1], row, n);
+            }
+        }
+        cr_assert_eq(img_area_finish(a), PV_OK);
+        img_area_free(a);
+        cr_assert_leq(max_diff(want, got, (size_t)dw * dh * 3), 1, "case %zu", s);
+
+        memset(got, 0, (size_t)dw * dh * 3);
+        cr_assert_eq(img_area_new(sw, sh, 3, got, dw, dh, 0, &a), PV_OK);
+        for (y = 0; y < sh; y++)
+            img_area_row(a, src + (size_t)y * sw * 3);
+        img_area_row(a, src); /* one too many: ignored */
+        cr_assert_eq(img_area_finish(a), PV_OK);
+        img_area_free(a);
+        cr_assert_arr_eq(want, got, (size_t)dw * dh * 3, "case %zu", s);
+
+        cr_assert_eq(img_area_new(sw, sh, 3, got, dw, dh, 0, &a), PV_OK);
+        for (y = 0; y + 1 < sh; y++)
+            img_area_row(a, src + (size_t)y * sw * 3);
+        cr_assert_eq(img_area_finish(a), PV_EINVAL);
+        img_area_free(a);
+        free(src);
+        free(want);
+        free(got);
+    }
+    cr_assert_eq(img_area_new(0, 1, 3, (uint8_t *)"", 1, 1, 0, NULL), PV_EINVAL);
+    img_area_free(NULL);
 }
 
 /* ---- orientation ----------------------------------------------------------------- */

@@ -7,7 +7,9 @@
  * before it allocates. JPEG: EXIF orientation (libexif) is applied, and DCT
  * scaling (1/2, 1/4, 1/8) is used when the caller's target size is much
  * smaller than the image. PNG: palette, grey, 16-bit, tRNS and alpha are all
- * expanded to 8 bits and alpha is composited on a fixed white background.
+ * expanded to 8 bits and alpha is composited on a fixed white background; a
+ * large PNG is area-averaged row by row as it is read, never held whole.
+ * The memory one decode may take is bounded by the limits below.
  *
  * Pixels are 8-bit, row-major, channel-interleaved, with no row padding.
  */
@@ -27,6 +29,23 @@ typedef struct img {
 
 typedef enum { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG } img_kind;
 
+/* Memory limits of one decode, besides PV_MAX_PIXELS (bench/README.md gives
+ * the peak RSS of `add` they lead to):
+ * IMG_HOLD_PIXELS: a PNG larger than the caller needs (or a JPEG still
+ *   larger than this after DCT scaling) is reduced while it is read
+ *   (img_reduce_size) to at most this many pixels, unless the caller's own
+ *   minimum is larger; a PNG no larger than the minimum on some side is
+ *   decoded whole up to this many pixels.
+ * IMG_PNG_MAX_ROW_BYTES: the longest PNG row, at the file's depth or after
+ *   expansion to 8-bit RGBA, whichever is longer (libpng holds a few).
+ * IMG_JPEG_MAX_MEMORY: what libjpeg may take for a progressive or other
+ *   multi-scan JPEG's coefficients, which it keeps for every block of the
+ *   full-size image until the last scan (2 bytes a sample, whatever the DCT
+ *   scaling): 256 MiB is 44 megapixels at 4:4:4, 89 at 4:2:0. */
+#define IMG_HOLD_PIXELS (1u << 22)
+#define IMG_PNG_MAX_ROW_BYTES (16u << 20)
+#define IMG_JPEG_MAX_MEMORY (256u << 20)
+
 /* The kind of image in the first n bytes of a file. */
 img_kind img_sniff(const uint8_t *buf, size_t n);
 
@@ -34,6 +53,12 @@ img_kind img_sniff(const uint8_t *buf, size_t n);
  * channels. min_w/min_h: the smallest size the caller needs (e.g. the
  * embedder's input); the decoder may return a smaller-than-full image, never
  * smaller than these (unless the image itself is). 0 means full size.
+ * A smaller image covers the whole picture, but its aspect may differ a
+ * little from the picture's (JPEG's DCT scaling rounds up; a reduced PNG's
+ * sides are whole multiples of min_w and min_h): take the aspect from
+ * orig_w/orig_h. Area-averaging it to min_w x min_h gives what averaging
+ * the full-size image would, within rounding (exactly, for a PNG reduced to
+ * min_w x min_h itself, the usual case).
  * On failure returns a PV_E* code (PV_EFORMAT not an image, PV_EDECODE corrupt
  * or truncated, PV_ETOOBIG too many pixels, PV_ENOMEM, PV_EEMPTY n == 0) and
  * writes a short reason (NUL-terminated, at most errlen bytes) to err.
@@ -47,15 +72,60 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
 int img_read_file(const char *path, uint8_t **buf, size_t *n, char *err,
                   size_t errlen);
 
+/* The size img_decode reduces an image to while reading it, for min_w x
+ * min_h (a PNG; a JPEG still past IMG_HOLD_PIXELS after DCT scaling): *w,
+ * *h are the image's size on entry. No change (returns 0) when min_w or
+ * min_h is 0, or when a side is no larger than its minimum and the image
+ * has at most IMG_HOLD_PIXELS: such images come back whole, as they are.
+ * Otherwise (returns 1) each side larger than its minimum becomes a whole
+ * multiple of it, at one scale for both sides as far as whole multiples
+ * allow (the side nearer its minimum becomes the minimum itself), and the
+ * longer side is cut down until at most IMG_HOLD_PIXELS remain, never below
+ * its minimum. Whole multiples keep area averaging exact: every pixel of a
+ * min_w x min_h average of the result covers whole pixels of it. */
+int img_reduce_size(uint32_t *w, uint32_t *h, uint32_t min_w, uint32_t min_h);
+
 /* Area-averaging resize of src (any size) to dst_w x dst_h, same channels:
  * every output pixel is the mean of the source area it covers, partial
  * pixels weighted by their coverage. dst must hold dst_w*dst_h*channels.
  * Returns 0, PV_EINVAL for a zero size or NULL pointer, or PV_ENOMEM (the
- * weight tables and a float buffer of src_h*dst_w*channels are allocated);
- * dst is untouched on failure. */
+ * weight tables and a few rows of dst_w*channels floats are allocated);
+ * dst is untouched on failure. The same as feeding src's rows one by one
+ * to an img_area, bit for bit. */
 int img_resize_area(const uint8_t *src, uint32_t src_w, uint32_t src_h,
                      uint32_t channels, uint8_t *dst, uint32_t dst_w,
                      uint32_t dst_h);
+
+/* The same resize, fed a source row at a time, so the source image is
+ * never held whole (a decoder hands over each row as it decodes it).
+ * img_area_new: src_w x src_h source, dst_w x dst_h output of `channels`
+ * 8-bit samples written to dst (dst_w*dst_h*channels bytes, kept by the
+ * caller). any_order 0: rows come in order through img_area_row, each
+ * output row is written to dst as soon as its last source row is in, and
+ * about ceil(dst_h/src_h)+1 rows of dst_w*channels floats are held; the
+ * result equals img_resize_area's bit for bit. any_order 1: pixels come
+ * through img_area_put in any order and groups (an interlaced image's
+ * passes), a float per output sample is held, and the output (written by
+ * img_area_finish) equals img_resize_area's up to float rounding, the
+ * order of the sums being different (at most 1 apart after rounding).
+ * Returns 0, PV_EINVAL (zero size, NULL pointer, channels 0) or PV_ENOMEM. */
+typedef struct img_area img_area;
+int img_area_new(uint32_t src_w, uint32_t src_h, uint32_t channels,
+                 uint8_t *dst, uint32_t dst_w, uint32_t dst_h, int any_order,
+                 img_area **out);
+/* The next source row (src_w*channels bytes); any_order 0 only. Rows past
+ * src_h are ignored. */
+void img_area_row(img_area *a, const uint8_t *row);
+/* n source pixels of row y at columns x0, x0+dx, x0+2*dx, ... (px holds
+ * n*channels bytes); any_order 1 only. Pixels outside the source are
+ * ignored; one given twice counts twice. */
+void img_area_put(img_area *a, uint32_t y, uint32_t x0, uint32_t dx,
+                  const uint8_t *px, uint32_t n);
+/* Write what is left of the output to dst: with any_order 0, every output
+ * row once all src_h rows are in (PV_EINVAL, dst partly written, if fewer
+ * came); with any_order 1, the whole output. */
+int img_area_finish(img_area *a);
+void img_area_free(img_area *a); /* NULL is fine */
 
 /* Apply an EXIF orientation (1..8) in place (may swap w and h, and then
  * orig_w and orig_h too). Values outside 2..8 leave the image as it is.

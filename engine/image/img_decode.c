@@ -10,7 +10,26 @@
  * clobber, and the caller frees everything on one exit path.
  *
  * Limits are checked on the header, before the pixel buffer is allocated:
- * width*height (64-bit) against PV_MAX_PIXELS.
+ * width*height (64-bit) against PV_MAX_PIXELS, a PNG's row length against
+ * IMG_PNG_MAX_ROW_BYTES; libjpeg's coefficient memory is capped at
+ * IMG_JPEG_MAX_MEMORY (img.h).
+ *
+ * Memory: an image is never held larger than the caller needs when that
+ * would take more than IMG_HOLD_PIXELS. A PNG larger than the caller's
+ * minimum on both sides, or with more than IMG_HOLD_PIXELS pixels, is not
+ * decoded whole: its rows go one at a time from libpng into an area
+ * average (img_area, img_resize.c) of the size img_reduce_size picks, so a
+ * 1 MB file that inflates to 11585 x 11585 x 8 bytes takes a few rows, not
+ * a gigabyte. When that size is the caller's minimum itself (a picture
+ * whose aspect is within a factor of 2 of the minimum's) and the file is
+ * not interlaced, the result is, bit for bit, what the full image averaged
+ * to that size gives, so the embedders' vectors do not change; otherwise
+ * it is within 1 of it. A JPEG is DCT-scaled first; only a strip too long
+ * for that to help is reduced the same way. A progressive JPEG is the one
+ * case where libjpeg holds the whole image, as coefficients (2 bytes a
+ * sample, whatever the scaling): past IMG_JPEG_MAX_MEMORY, libjpeg-turbo,
+ * which has no temporary files, stops with JERR_NO_BACKING_STORE before it
+ * touches them, and that becomes PV_ETOOBIG with the size they would take.
  *
  * JPEG: libjpeg-turbo's warnings about lost data (premature end of file, bad
  * Huffman code, ...) are treated as errors, so a truncated file fails instead
@@ -29,11 +48,14 @@
  *
  * PNG: palette, low-bit grey and tRNS are expanded; 16-bit samples are
  * reduced with png_set_scale_16 (exact rounding of v*255/65535, so v*257
- * becomes v); interlaced images are deinterlaced by png_read_image; gamma and
- * colour profiles are ignored (samples are taken as stored). Alpha is
- * composited here on a white background. Grey from colour is Rec.601 luma with
- * libjpeg's fixed-point weights (19595, 38470, 7471)/65536, rounded, so a
- * PNG and a JPEG of the same picture give the same grey.
+ * becomes v); an interlaced image is deinterlaced by png_read_image when
+ * read whole, and when reduced its seven Adam7 passes are taken as libpng
+ * gives them (interlace handling off), each pixel summed in where it
+ * belongs (img_area_put); gamma and colour profiles are ignored (samples
+ * are taken as stored). Alpha is composited here on a white background.
+ * Grey from colour is Rec.601 luma with libjpeg's fixed-point weights
+ * (19595, 38470, 7471)/65536, rounded, so a PNG and a JPEG of the same
+ * picture give the same grey.
  */
 #include "img.h"
 
@@ -190,7 +212,12 @@ typedef struct jpeg_job {
     const uint8_t *buf;
     size_t n;
     uint32_t channels, min_w, min_h;
-    uint8_t *px;     /* decoded samples, out_color_components per pixel */
+    uint8_t *px;     /* decoded samples, out_color_components per pixel;
+                        when reduced, out_w*out_h*channels */
+    uint8_t *row;    /* reduced: one scanline */
+    img_area *area;
+    uint32_t out_w, out_h; /* as stored, before orientation */
+    int reduced;     /* px was reduced while read (and CMYK converted) */
     int orientation;
     int cmyk;        /* px holds CMYK that must be converted */
     int inverted;    /* ... stored inverted (Adobe) */
@@ -205,9 +232,40 @@ static void jpeg_fail(j_common_ptr cinfo, int code)
     longjmp(e->jb, 1);
 }
 
+/* The bytes of coefficients libjpeg keeps for a multi-scan JPEG: per
+ * component, its blocks (rounded up to whole MCUs) of 64 JCOEFs. */
+static uint64_t jpeg_coef_bytes(j_decompress_ptr ci)
+{
+    uint64_t total = 0;
+    int c;
+
+    for (c = 0; c < ci->num_components; c++) {
+        const jpeg_component_info *comp = &ci->comp_info[c];
+        uint64_t bw = comp->width_in_blocks, bh = comp->height_in_blocks;
+        uint64_t hs = (uint64_t)comp->h_samp_factor, vs = (uint64_t)comp->v_samp_factor;
+        total += (bw + hs - 1) / hs * hs * ((bh + vs - 1) / vs * vs) * sizeof(JBLOCK);
+    }
+    return total;
+}
+
 static void jpeg_error_exit(j_common_ptr cinfo)
 {
     switch (cinfo->err->msg_code) {
+    case JERR_NO_BACKING_STORE: {
+        /* The whole-image coefficient arrays do not fit in
+         * IMG_JPEG_MAX_MEMORY, and libjpeg-turbo has no temporary files. */
+        j_decompress_ptr ci = (j_decompress_ptr)cinfo;
+        struct jpeg_err *e = (struct jpeg_err *)cinfo->err;
+        snprintf(e->msg, sizeof e->msg,
+                 "%s JPEG of %ux%u needs %llu MiB for its coefficients, more "
+                 "than the limit of %u MiB",
+                 ci->progressive_mode ? "progressive" : "multi-scan",
+                 ci->image_width, ci->image_height,
+                 (unsigned long long)((jpeg_coef_bytes(ci) + (1u << 20) - 1) >> 20),
+                 (unsigned)(IMG_JPEG_MAX_MEMORY >> 20));
+        e->code = PV_ETOOBIG;
+        longjmp(e->jb, 1);
+    }
     case JERR_OUT_OF_MEMORY:
         jpeg_fail(cinfo, PV_ENOMEM);
         break;
@@ -300,62 +358,6 @@ static void jpeg_pick_scale(jpeg_job *j)
     jpeg_calc_output_dimensions(ci);
 }
 
-/* Runs under setjmp: everything the error path needs is in *j. */
-static int jpeg_run(jpeg_job *j)
-{
-    struct jpeg_decompress_struct *ci = &j->cinfo;
-    JSAMPROW row;
-    size_t stride;
-
-    if (setjmp(j->jerr.jb))
-        return j->jerr.code;
-
-    jpeg_create_decompress(ci);
-    j->created = 1;
-    jpeg_mem_src(ci, j->buf, (unsigned long)j->n);
-    jpeg_save_markers(ci, JPEG_APP0 + 1, 0xffff);
-    if (jpeg_read_header(ci, TRUE) != JPEG_HEADER_OK) {
-        snprintf(j->jerr.msg, sizeof j->jerr.msg, "JPEG holds no image");
-        return PV_EDECODE;
-    }
-    if ((uint64_t)ci->image_width * ci->image_height > PV_MAX_PIXELS) {
-        snprintf(j->jerr.msg, sizeof j->jerr.msg,
-                 "%ux%u pixels, more than the limit of %u", ci->image_width,
-                 ci->image_height, (unsigned)PV_MAX_PIXELS);
-        return PV_ETOOBIG;
-    }
-    j->orientation = jpeg_exif_orientation(ci);
-
-    if (ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK) {
-        ci->out_color_space = JCS_CMYK;
-        j->cmyk = 1;
-        j->inverted = ci->saw_Adobe_marker ? 1 : 0;
-    } else {
-        ci->out_color_space = j->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    }
-    jpeg_pick_scale(j);
-
-    jpeg_start_decompress(ci);
-    stride = (size_t)ci->output_width * (size_t)ci->output_components;
-    j->px = pv_alloc_array(stride, ci->output_height);
-    if (j->px == NULL) {
-        snprintf(j->jerr.msg, sizeof j->jerr.msg, "out of memory for %ux%u",
-                 ci->output_width, ci->output_height);
-        return PV_ENOMEM;
-    }
-    while (ci->output_scanline < ci->output_height) {
-        row = j->px + (size_t)ci->output_scanline * stride;
-        /* A memory source never suspends; 0 rows would loop forever. */
-        if (jpeg_read_scanlines(ci, &row, 1) != 1) {
-            snprintf(j->jerr.msg, sizeof j->jerr.msg, "JPEG decoder stalled");
-            return PV_EDECODE;
-        }
-    }
-    /* No jpeg_finish_decompress: every pixel is in, and destroying the
-     * decompressor aborts it cleanly. */
-    return PV_OK;
-}
-
 /* In place: 4 samples per pixel become `channels` (never more than 4). */
 static void cmyk_convert(uint8_t *px, size_t npix, uint32_t channels,
                          int inverted)
@@ -383,6 +385,94 @@ static void cmyk_convert(uint8_t *px, size_t npix, uint32_t channels,
             px[3 * i + 2] = (uint8_t)b;
         }
     }
+}
+
+/* Runs under setjmp: everything the error path needs is in *j. */
+static int jpeg_run(jpeg_job *j)
+{
+    struct jpeg_decompress_struct *ci = &j->cinfo;
+    JSAMPROW row;
+    size_t stride;
+
+    if (setjmp(j->jerr.jb))
+        return j->jerr.code;
+
+    jpeg_create_decompress(ci);
+    j->created = 1;
+    /* Caps the coefficient arrays of multi-scan files (allocated in
+     * jpeg_start_decompress, before any is touched); over it libjpeg asks
+     * for a temporary file and fails with JERR_NO_BACKING_STORE. Set after
+     * create, so the JPEGMEM environment variable does not override it. */
+    ci->mem->max_memory_to_use = IMG_JPEG_MAX_MEMORY;
+    jpeg_mem_src(ci, j->buf, (unsigned long)j->n);
+    jpeg_save_markers(ci, JPEG_APP0 + 1, 0xffff);
+    if (jpeg_read_header(ci, TRUE) != JPEG_HEADER_OK) {
+        snprintf(j->jerr.msg, sizeof j->jerr.msg, "JPEG holds no image");
+        return PV_EDECODE;
+    }
+    if ((uint64_t)ci->image_width * ci->image_height > PV_MAX_PIXELS) {
+        snprintf(j->jerr.msg, sizeof j->jerr.msg,
+                 "%ux%u pixels, more than the limit of %u", ci->image_width,
+                 ci->image_height, (unsigned)PV_MAX_PIXELS);
+        return PV_ETOOBIG;
+    }
+    j->orientation = jpeg_exif_orientation(ci);
+
+    if (ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK) {
+        ci->out_color_space = JCS_CMYK;
+        j->cmyk = 1;
+        j->inverted = ci->saw_Adobe_marker ? 1 : 0;
+    } else {
+        ci->out_color_space = j->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    }
+    jpeg_pick_scale(j);
+
+    jpeg_start_decompress(ci);
+    stride = (size_t)ci->output_width * (size_t)ci->output_components;
+    j->out_w = ci->output_width;
+    j->out_h = ci->output_height;
+    /* Past IMG_HOLD_PIXELS even DCT-scaled (a long strip, whose short side
+     * allows little scaling): reduced while read, as a PNG is. The minimum
+     * is as displayed, the reduction as stored. */
+    if ((uint64_t)j->out_w * j->out_h > IMG_HOLD_PIXELS)
+        j->reduced = img_reduce_size(&j->out_w, &j->out_h,
+                                     j->orientation >= 5 ? j->min_h : j->min_w,
+                                     j->orientation >= 5 ? j->min_w : j->min_h);
+    if (j->reduced) {
+        j->row = pv_alloc_array(stride, 1);
+        j->px = pv_alloc_array((size_t)j->out_w * j->out_h, j->channels);
+        if (j->row != NULL && j->px != NULL &&
+            img_area_new(ci->output_width, ci->output_height, j->channels, j->px,
+                         j->out_w, j->out_h, 0, &j->area) != PV_OK)
+            j->area = NULL;
+    } else {
+        j->px = pv_alloc_array(stride, ci->output_height);
+    }
+    if (j->px == NULL || (j->reduced && j->area == NULL)) {
+        snprintf(j->jerr.msg, sizeof j->jerr.msg, "out of memory for %ux%u",
+                 j->out_w, j->out_h);
+        return PV_ENOMEM;
+    }
+    while (ci->output_scanline < ci->output_height) {
+        row = j->reduced ? j->row : j->px + (size_t)ci->output_scanline * stride;
+        /* A memory source never suspends; 0 rows would loop forever. */
+        if (jpeg_read_scanlines(ci, &row, 1) != 1) {
+            snprintf(j->jerr.msg, sizeof j->jerr.msg, "JPEG decoder stalled");
+            return PV_EDECODE;
+        }
+        if (j->reduced) {
+            if (j->cmyk)
+                cmyk_convert(row, ci->output_width, j->channels, j->inverted);
+            img_area_row(j->area, row);
+        }
+    }
+    if (j->reduced && img_area_finish(j->area) != PV_OK) {
+        snprintf(j->jerr.msg, sizeof j->jerr.msg, "JPEG rows missing");
+        return PV_EDECODE;
+    }
+    /* No jpeg_finish_decompress: every pixel is in, and destroying the
+     * decompressor aborts it cleanly. */
+    return PV_OK;
 }
 
 static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
@@ -421,14 +511,14 @@ static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
                    j->jerr.msg[0] ? j->jerr.msg : "bad JPEG");
         goto done;
     }
-    im.w = j->cinfo.output_width;
-    im.h = j->cinfo.output_height;
+    im.w = j->out_w;
+    im.h = j->out_h;
     im.channels = channels;
     im.orig_w = j->cinfo.image_width;
     im.orig_h = j->cinfo.image_height;
     im.px = j->px;
     j->px = NULL;
-    if (j->cmyk) {
+    if (j->cmyk && !j->reduced) {
         uint8_t *shrunk;
         cmyk_convert(im.px, (size_t)im.w * im.h, channels, j->inverted);
         shrunk = pv_realloc_array(im.px, (size_t)im.w * im.h, channels);
@@ -446,6 +536,8 @@ static int jpeg_decode(const uint8_t *buf, size_t n, uint32_t channels,
 done:
     if (j->created)
         jpeg_destroy_decompress(&j->cinfo);
+    img_area_free(j->area);
+    free(j->row);
     free(j->px);
     free(j);
     img_free(&im);
@@ -459,9 +551,15 @@ typedef struct png_job {
     size_t n, pos;
     png_structp png;
     png_infop info;
-    uint8_t *raw;     /* h rows of w*pc bytes */
-    png_bytep *rows;
+    uint32_t channels, min_w, min_h;
     uint32_t w, h, pc;
+    uint32_t out_w, out_h; /* the size returned: w x h unless reduced */
+    uint8_t *raw;     /* whole: h rows of w*pc bytes */
+    png_bytep *rows;
+    uint8_t *row;     /* reduced: one row of w*pc bytes as libpng gives it */
+    uint8_t *crow;    /* ... converted to `channels` (when pc differs) */
+    uint8_t *out;     /* ... the reduced image, out_w*out_h*channels */
+    img_area *area;
     int code;
     char msg[IMG_MSG_MAX];
 } png_job;
@@ -492,60 +590,6 @@ static void png_mem_read(png_structp png, png_bytep dst, size_t len)
         png_error(png, "file is truncated (read past the end of the data)");
     memcpy(dst, j->buf + j->pos, len);
     j->pos += len;
-}
-
-/* Runs under setjmp: everything the error path needs is in *j. */
-static int png_run(png_job *j)
-{
-    png_uint_32 w, h;
-    int depth, ct, interlace;
-    size_t rowbytes;
-    uint32_t y;
-
-    if (setjmp(png_jmpbuf(j->png)))
-        return j->code ? j->code : PV_EDECODE;
-
-    png_set_read_fn(j->png, j, png_mem_read);
-    /* Our own pixel limit decides, not libpng's default 1e6 per side. */
-    png_set_user_limits(j->png, 0x7fffffffu, 0x7fffffffu);
-    png_read_info(j->png, j->info);
-    png_get_IHDR(j->png, j->info, &w, &h, &depth, &ct, &interlace, NULL, NULL);
-    if ((uint64_t)w * h > PV_MAX_PIXELS) {
-        snprintf(j->msg, sizeof j->msg, "%ux%u pixels, more than the limit of %u",
-                 (unsigned)w, (unsigned)h, (unsigned)PV_MAX_PIXELS);
-        return PV_ETOOBIG;
-    }
-    if (ct == PNG_COLOR_TYPE_PALETTE)
-        png_set_palette_to_rgb(j->png);
-    if (ct == PNG_COLOR_TYPE_GRAY && depth < 8)
-        png_set_expand_gray_1_2_4_to_8(j->png);
-    if (png_get_valid(j->png, j->info, PNG_INFO_tRNS))
-        png_set_tRNS_to_alpha(j->png);
-    if (depth == 16)
-        png_set_scale_16(j->png);
-    (void)png_set_interlace_handling(j->png);
-    png_read_update_info(j->png, j->info);
-
-    j->w = w;
-    j->h = h;
-    j->pc = png_get_channels(j->png, j->info);
-    rowbytes = png_get_rowbytes(j->png, j->info);
-    if (png_get_bit_depth(j->png, j->info) != 8 || j->pc < 1 || j->pc > 4 ||
-        rowbytes != (size_t)w * j->pc) {
-        snprintf(j->msg, sizeof j->msg, "unexpected PNG layout after expansion");
-        return PV_EDECODE;
-    }
-    j->raw = pv_alloc_array(rowbytes, h);
-    j->rows = pv_alloc_array(h, sizeof *j->rows);
-    if (j->raw == NULL || j->rows == NULL) {
-        snprintf(j->msg, sizeof j->msg, "out of memory for %ux%u",
-                 (unsigned)w, (unsigned)h);
-        return PV_ENOMEM;
-    }
-    for (y = 0; y < h; y++)
-        j->rows[y] = j->raw + (size_t)y * rowbytes;
-    png_read_image(j->png, j->rows);
-    return PV_OK;
 }
 
 /* pc samples per pixel (grey, grey+alpha, RGB, RGBA) to `channels`. */
@@ -582,8 +626,152 @@ static void png_convert(const uint8_t *src, uint32_t pc, uint8_t *dst,
     }
 }
 
+/* Whole: every row into j->raw, deinterlaced by libpng. */
+static void png_read_whole(png_job *j, size_t rowbytes)
+{
+    uint32_t y;
+
+    j->raw = pv_alloc_array(rowbytes, j->h);
+    j->rows = pv_alloc_array(j->h, sizeof *j->rows);
+    if (j->raw == NULL || j->rows == NULL) {
+        snprintf(j->msg, sizeof j->msg, "out of memory for %ux%u",
+                 (unsigned)j->w, (unsigned)j->h);
+        j->code = PV_ENOMEM;
+        return;
+    }
+    for (y = 0; y < j->h; y++)
+        j->rows[y] = j->raw + (size_t)y * rowbytes;
+    png_read_image(j->png, j->rows);
+    j->code = PV_OK;
+}
+
+/* The row libpng just gave (n pixels), in `channels` samples. */
+static const uint8_t *png_row_converted(png_job *j, uint32_t n)
+{
+    if (j->crow == NULL)
+        return j->row;
+    png_convert(j->row, j->pc, j->crow, j->channels, n);
+    return j->crow;
+}
+
+/* Reduced: row by row into an area average of out_w x out_h. An interlaced
+ * file comes as seven passes, each a sub-image of every 8th, 4th or 2nd
+ * row and column (libpng gives them as they are when interlace handling is
+ * off), and each pass's pixels are summed in where they belong. */
+static void png_read_reduced(png_job *j, size_t rowbytes, int interlaced)
+{
+    uint32_t y, pass;
+    int rc;
+
+    j->code = PV_ENOMEM;
+    snprintf(j->msg, sizeof j->msg, "out of memory for %ux%u",
+             (unsigned)j->out_w, (unsigned)j->out_h);
+    j->row = pv_alloc_array(rowbytes, 1);
+    j->out = pv_alloc_array((size_t)j->out_w * j->out_h, j->channels);
+    if (j->row == NULL || j->out == NULL)
+        return;
+    if (j->pc != j->channels &&
+        (j->crow = pv_alloc_array(j->w, j->channels)) == NULL)
+        return;
+    rc = img_area_new(j->w, j->h, j->channels, j->out, j->out_w, j->out_h,
+                      interlaced, &j->area);
+    if (rc != PV_OK) {
+        j->code = rc;
+        return;
+    }
+    if (!interlaced) {
+        for (y = 0; y < j->h; y++) {
+            png_read_row(j->png, j->row, NULL);
+            img_area_row(j->area, png_row_converted(j, j->w));
+        }
+    } else {
+        for (pass = 0; pass < 7; pass++) {
+            uint32_t cols = PNG_PASS_COLS(j->w, pass);
+            uint32_t rows = PNG_PASS_ROWS(j->h, pass);
+            if (cols == 0 || rows == 0) /* libpng skips empty passes too */
+                continue;
+            for (y = 0; y < rows; y++) {
+                png_read_row(j->png, j->row, NULL);
+                img_area_put(j->area, PNG_ROW_FROM_PASS_ROW(y, pass),
+                             PNG_PASS_START_COL(pass),
+                             1u << PNG_PASS_COL_SHIFT(pass),
+                             png_row_converted(j, cols), cols);
+            }
+        }
+    }
+    j->code = img_area_finish(j->area);
+    if (j->code != PV_OK)
+        snprintf(j->msg, sizeof j->msg, "PNG rows missing");
+}
+
+/* Runs under setjmp: everything the error path needs is in *j. */
+static int png_run(png_job *j)
+{
+    png_uint_32 w, h;
+    int depth, ct, interlace;
+    uint64_t filerow;
+    size_t rowbytes;
+
+    if (setjmp(png_jmpbuf(j->png)))
+        return j->code ? j->code : PV_EDECODE;
+
+    png_set_read_fn(j->png, j, png_mem_read);
+    /* Our own pixel limit decides, not libpng's default 1e6 per side. */
+    png_set_user_limits(j->png, 0x7fffffffu, 0x7fffffffu);
+    png_read_info(j->png, j->info);
+    png_get_IHDR(j->png, j->info, &w, &h, &depth, &ct, &interlace, NULL, NULL);
+    if ((uint64_t)w * h > PV_MAX_PIXELS) {
+        snprintf(j->msg, sizeof j->msg, "%ux%u pixels, more than the limit of %u",
+                 (unsigned)w, (unsigned)h, (unsigned)PV_MAX_PIXELS);
+        return PV_ETOOBIG;
+    }
+    /* libpng holds rows at the file's depth and after expansion (up to 8
+     * bytes a pixel either way), we one or two more. */
+    filerow = (uint64_t)w * png_get_channels(j->png, j->info) * (uint64_t)depth / 8;
+    if (filerow < (uint64_t)w * 4)
+        filerow = (uint64_t)w * 4; /* after expansion to RGBA */
+    if (filerow > IMG_PNG_MAX_ROW_BYTES) {
+        snprintf(j->msg, sizeof j->msg,
+                 "rows of %u pixels (%llu bytes), more than the limit of %u "
+                 "bytes a row", (unsigned)w, (unsigned long long)filerow,
+                 (unsigned)IMG_PNG_MAX_ROW_BYTES);
+        return PV_ETOOBIG;
+    }
+    if (ct == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(j->png);
+    if (ct == PNG_COLOR_TYPE_GRAY && depth < 8)
+        png_set_expand_gray_1_2_4_to_8(j->png);
+    if (png_get_valid(j->png, j->info, PNG_INFO_tRNS))
+        png_set_tRNS_to_alpha(j->png);
+    if (depth == 16)
+        png_set_scale_16(j->png);
+    j->w = w;
+    j->h = h;
+    j->out_w = w;
+    j->out_h = h;
+    (void)img_reduce_size(&j->out_w, &j->out_h, j->min_w, j->min_h);
+    /* Whole, libpng deinterlaces; reduced, we take the passes as they come. */
+    if (j->out_w == w && j->out_h == h)
+        (void)png_set_interlace_handling(j->png);
+    png_read_update_info(j->png, j->info);
+
+    j->pc = png_get_channels(j->png, j->info);
+    rowbytes = png_get_rowbytes(j->png, j->info);
+    if (png_get_bit_depth(j->png, j->info) != 8 || j->pc < 1 || j->pc > 4 ||
+        rowbytes != (size_t)w * j->pc) {
+        snprintf(j->msg, sizeof j->msg, "unexpected PNG layout after expansion");
+        return PV_EDECODE;
+    }
+    if (j->out_w == w && j->out_h == h)
+        png_read_whole(j, rowbytes);
+    else
+        png_read_reduced(j, rowbytes, interlace != PNG_INTERLACE_NONE);
+    return j->code;
+}
+
 static int png_decode(const uint8_t *buf, size_t n, uint32_t channels,
-                      img *out, char *err, size_t errlen)
+                      uint32_t min_w, uint32_t min_h, img *out, char *err,
+                      size_t errlen)
 {
     png_job j;
     img im = {0};
@@ -592,6 +780,9 @@ static int png_decode(const uint8_t *buf, size_t n, uint32_t channels,
     memset(&j, 0, sizeof j);
     j.buf = buf;
     j.n = n;
+    j.channels = channels;
+    j.min_w = min_w;
+    j.min_h = min_h;
     j.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &j, png_on_error,
                                    png_on_warning);
     if (j.png != NULL)
@@ -606,10 +797,15 @@ static int png_decode(const uint8_t *buf, size_t n, uint32_t channels,
         pv_set_err(err, errlen, "%s", j.msg[0] ? j.msg : "bad PNG");
         goto done;
     }
-    im.w = im.orig_w = j.w;
-    im.h = im.orig_h = j.h;
+    im.orig_w = j.w;
+    im.orig_h = j.h;
+    im.w = j.out_w;
+    im.h = j.out_h;
     im.channels = channels;
-    if (j.pc == channels) {
+    if (j.out != NULL) {
+        im.px = j.out; /* reduced while read */
+        j.out = NULL;
+    } else if (j.pc == channels) {
         im.px = j.raw; /* already in the requested layout */
         j.raw = NULL;
     } else {
@@ -626,8 +822,12 @@ static int png_decode(const uint8_t *buf, size_t n, uint32_t channels,
 done:
     if (j.png != NULL)
         png_destroy_read_struct(&j.png, j.info ? &j.info : NULL, NULL);
+    img_area_free(j.area);
     free(j.rows);
     free(j.raw);
+    free(j.row);
+    free(j.crow);
+    free(j.out);
     img_free(&im);
     return rc;
 }
@@ -674,7 +874,7 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
     case IMG_JPEG:
         return jpeg_decode(buf, n, channels, min_w, min_h, out, err, errlen);
     case IMG_PNG:
-        return png_decode(buf, n, channels, out, err, errlen);
+        return png_decode(buf, n, channels, min_w, min_h, out, err, errlen);
     default:
         break;
     }
