@@ -360,7 +360,9 @@ int pv_cluster_get(pv_db *db, pv_clustering **out)
         }
     }
     for (uint32_t j = 0; j < m.k; j++)
-        qsort(c->clusters[j].members, c->clusters[j].n, sizeof(pv_cluster_member), member_cmp);
+        if (c->clusters[j].n > 1) /* an empty cluster has no array: no qsort(NULL) */
+            qsort(c->clusters[j].members, c->clusters[j].n, sizeof(pv_cluster_member),
+                  member_cmp);
     *out = c;
     c = NULL;
 done:
@@ -552,20 +554,30 @@ static int ivf_deleted(void *ctx, uint32_t id)
     return graph_is_deleted(((ivf_ctx *)ctx)->g, id);
 }
 
-static int collect_row(void *ctx, uint32_t key, const void *p, size_t n)
+/* Centroid l of nlist: dim finite floats (a NaN would make every list
+ * equally far, and the probe answer nothing). */
+static int centroid_check(store_txn *t, uint32_t l, uint32_t nlist, const void *p, size_t n,
+                          uint32_t dim)
 {
-    ivf_ctx *c = ctx;
-    if (key >= c->nlist || n != (size_t)c->set.dim * sizeof(float))
-        return store_corrupt(c->t, "ivf centroid %u: %zu bytes (%u lists of %u floats)", key,
-                             n, c->nlist, c->set.dim);
-    for (uint32_t i = 0; i < c->set.dim; i++) {
+    if (l >= nlist || n != (size_t)dim * sizeof(float))
+        return store_corrupt(t, "ivf centroid %u: %zu bytes (%u lists of %u floats)", l, n,
+                             nlist, dim);
+    for (uint32_t i = 0; i < dim; i++) {
         float f;
         memcpy(&f, (const uint8_t *)p + (size_t)i * sizeof f, sizeof f);
         if (!isfinite(f))
-            return store_corrupt(c->t, "ivf centroid %u: value %u is not finite", key, i);
+            return store_corrupt(t, "ivf centroid %u: value %u is not finite", l, i);
     }
-    c->rows[key] = p;
     return PV_OK;
+}
+
+static int collect_row(void *ctx, uint32_t key, const void *p, size_t n)
+{
+    ivf_ctx *c = ctx;
+    int rc = centroid_check(c->t, key, c->nlist, p, n, c->set.dim);
+    if (rc == 0)
+        c->rows[key] = p;
+    return rc;
 }
 
 int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
@@ -657,9 +669,12 @@ int db_ivf_verify(pv_db *db, store_txn *t, uint32_t next_id)
     for (uint32_t l = 0; l < nlist && rc == 0; l++) {
         const void *p;
         size_t n;
-        if ((rc = store_blob_get(t, STORE_IVF_CENTROIDS, l, &p, &n)) != 0 ||
-            n != (size_t)db->emb->dim * sizeof(float)) {
-            rc = db_fail(db, PV_ECORRUPT, "IVF: centroid %u is missing or damaged", l);
+        if ((rc = store_blob_get(t, STORE_IVF_CENTROIDS, l, &p, &n)) != 0) {
+            rc = db_fail(db, PV_ECORRUPT, "IVF: centroid %u is missing", l);
+            break;
+        }
+        if ((rc = centroid_check(t, l, nlist, p, n, db->emb->dim)) != 0) {
+            db_fail_txn(db, t, rc, "IVF");
             break;
         }
         if ((rc = store_list_each(t, l, mark_ids, &s)) != 0)

@@ -252,6 +252,23 @@ Test(records, damaged_ivf_and_cluster_records)
     uint64_t two = 2;
     cr_assert_eq(gen_db_put(dbdir, "meta", "ivf_nlist", 9, &two, 8), 0);
 
+    /* a NaN in centroid 1: check passed it, and the IVF query failed with
+     * "NaN or infinity in a vector" (the fuzz target's find) */
+    uint32_t one = 1;
+    uint8_t *cent = NULL;
+    size_t centn = 0;
+    cr_assert_eq(gen_db_get(dbdir, "ivf_centroids", &one, 4, &cent, &centn), 0);
+    memcpy(cent + 8, "\x00\x00\xc0\x7f", 4);
+    cr_assert_eq(gen_db_put(dbdir, "ivf_centroids", &one, 4, cent, centn), 0);
+    db = reopen();
+    cr_assert_eq(pv_db_verify(db), PV_ECORRUPT);
+    cr_assert(strstr(pv_db_errmsg(db), "ivf centroid 1: value 2 is not finite"), "%s",
+              pv_db_errmsg(db));
+    pv_db_close(db);
+    memset(cent + 8, 0, 4);
+    cr_assert_eq(gen_db_put(dbdir, "ivf_centroids", &one, 4, cent, centn), 0);
+    free(cent);
+
     /* a list naming id 6 of 6 */
     cr_assert_eq(gen_db_put(dbdir, "ivf_lists", &list, 4, &id, 4), 0);
     db = reopen();
