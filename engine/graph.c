@@ -554,14 +554,25 @@ int graph_insert_batch(graph *g, hnsw_scratch *s, uint32_t first, uint32_t n,
 
 int graph_delete(graph *g, uint32_t id)
 {
+    const uint32_t c = id / g->C, off = id % g->C;
     uint8_t *p;
     int rc;
     if (id >= g->state.nodes)
         return PV_OK; /* not in the graph (never inserted) */
-    if ((rc = own_chunk(g, id / g->C)) != 0)
+    if ((rc = own_chunk(g, c)) != 0)
         return rc;
+    if (g->write && g->l0n[c] <= off) {
+        /* vacuum inserts the live ids only: a removed id past the last
+         * live one of its chunk, with live ids in later chunks, has no
+         * record yet. It gets an empty one, so every chunk but the last
+         * stays full (FORMAT.md). */
+        while (g->l0n[c] <= off) {
+            pv_st32(g->l0[c] + (size_t)g->l0n[c] * g->rec_bytes, 0);
+            g->l0n[c]++;
+        }
+    }
     if (!(p = rec0(g, id)))
-        return PV_ECORRUPT;
+        return graph_corrupt(g, "hnsw node %u: no level-0 record", id);
     pv_st32(p, pv_ld32(p) | DELETED_BIT);
     g->io.deleted = io_deleted; /* from now on searches must check */
     return PV_OK;
