@@ -597,7 +597,7 @@ int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
         return rc;
     /* The centroid pointers, looked up once per read snapshot: a snapshot
      * with the same transaction id and map reuses them. */
-    const uint64_t key = store_snapshot(t); /* queries read: never 0 */
+    const uint64_t key = store_snapshot(t); /* 0: unnamed, nothing reused */
     if (key != 0 && db->ivfcache.key == key && db->ivfcache.nlist == nlist) {
         c.rows = db->ivfcache.rows;
     } else {
