@@ -226,7 +226,7 @@ static int cluster_record(pv_db *db, store_txn *t, const uint8_t **b, size_t *le
 
 int db_cluster_k(pv_db *db, store_txn *t, uint32_t *k)
 {
-    const uint8_t *b;
+    const uint8_t *b = NULL;
     size_t n;
     int rc = cluster_record(db, t, &b, &n);
     *k = 0;
@@ -240,7 +240,7 @@ int db_cluster_k(pv_db *db, store_txn *t, uint32_t *k)
 /* The stored model of snapshot t, copied out (the record may be unaligned). */
 static int load_model(pv_db *db, store_txn *t, kmeans_model *m)
 {
-    const uint8_t *b;
+    const uint8_t *b = NULL;
     size_t len;
     int rc = cluster_record(db, t, &b, &len);
     memset(m, 0, sizeof *m);

@@ -1250,7 +1250,7 @@ int store_vec_get(store_txn *t, uint32_t id, float *out)
 {
     const uint32_t C = t->st->schema.chunk;
     const size_t vb = vec_bytes(t->st);
-    uint32_t chunk = id / C, off = id % C, count;
+    uint32_t chunk = id / C, off = id % C, count = 0;
     MDB_val k = {sizeof chunk, &chunk}, d;
     int rc = mdb_get(t->txn, t->st->vectors, &k, &d);
     if (rc != 0)
@@ -1282,7 +1282,7 @@ static int load_chunks(store_txn *t)
         return map_rc(rc);
     rc = mdb_cursor_get(c, &k, &d, MDB_FIRST);
     while (rc == 0) {
-        uint32_t key, count;
+        uint32_t key, count = 0;
         if (k.mv_size != sizeof key) {
             crc = store_corrupt(t, "vectors: a key of %zu bytes", k.mv_size);
             break;
