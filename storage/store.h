@@ -177,7 +177,10 @@ int store_corrupt(store_txn *t, const char *fmt, ...) PV_PRINTF(2, 3);
 int store_txn_commit(store_txn *t);
 void store_txn_abort(store_txn *t); /* NULL is fine */
 
-/* PV_ECORRUPT unless live + deleted == next_id == the item records. */
+/* PV_ECORRUPT unless live + deleted == next_id == the item records. Read
+ * once per transaction and kept in it (store_counts_put updates the copy):
+ * a write transaction reads them before it writes items, so the check
+ * sees the committed state. */
 int store_counts_get(store_txn *t, store_counts *c);
 int store_counts_put(store_txn *t, const store_counts *c);
 
@@ -267,7 +270,9 @@ int store_vec_get(store_txn *t, uint32_t id, float *out);
  * *ptrs[c] holds *counts[c] vectors; pointers may be unaligned (2-byte).
  * Checked: chunks 0..nchunks-1 without a gap, each of whole vectors, all
  * but the last holding `chunk`, next_id vectors in all (PV_ECORRUPT
- * otherwise). Valid until the transaction ends or writes. */
+ * otherwise; in a write transaction, ask before store_vec_append or after
+ * store_counts_put, when vectors and counters agree). Valid until the
+ * transaction ends or writes. */
 int store_vec_chunks(store_txn *t, const float *const **ptrs,
                      const uint32_t **counts, uint32_t *nchunks);
 
