@@ -51,9 +51,13 @@ static int live_ids(store_txn *t, uint32_t **ids, size_t *n)
     *ids = pv_alloc_array(c.next_id ? c.next_id : 1, sizeof **ids);
     if (!*ids)
         return PV_ENOMEM;
-    for (uint32_t id = 0; id < c.next_id; id++)
-        if (db_keep_live(t, id))
+    for (uint32_t id = 0; id < c.next_id; id++) {
+        int live;
+        if ((rc = db_is_live(t, id, &live)) != 0)
+            return rc;
+        if (live)
             (*ids)[m++] = id;
+    }
     *n = m;
     return PV_OK;
 }
@@ -73,9 +77,12 @@ static int train(pv_db *db, const pv_cluster_opts *o, int standardize,
 
     if (!o || o->k < 1 || (uint32_t)o->k > KMEANS_MAX_K)
         return db_fail(db, PV_EINVAL, "k must be between 1 and %u", KMEANS_MAX_K);
-    if ((rc = store_txn_begin(db->st, 0, &t)) != 0 ||
-        (rc = live_ids(t, &ids, &n)) != 0 || (rc = db_vec_set(db, t, &set)) != 0)
+    if ((rc = db_read_begin(db, &t)) != 0)
         goto done;
+    if ((rc = live_ids(t, &ids, &n)) != 0 || (rc = db_vec_set(db, t, &set)) != 0) {
+        db_fail_txn(db, t, rc, "reading the vectors to cluster");
+        goto done;
+    }
     if ((size_t)o->k > n) {
         rc = db_fail(db, PV_EINVAL, "k = %d is more than the %zu items in the database",
                      o->k, n);
@@ -188,38 +195,64 @@ int pv_cluster_train(pv_db *db, const pv_cluster_opts *o, pv_cluster_stats *st)
     return rc;
 }
 
-int db_cluster_k(store_txn *t, uint32_t *k)
+/* The stored clustering of snapshot t, checked (the record may be
+ * unaligned): its magic, k in 1..KMEANS_MAX_K, the database's dim, flags
+ * bit 0 only, the size its k and flags make, finite numbers. PV_ENOTFOUND
+ * if there is none; PV_ECORRUPT with store_corrupt's message otherwise.
+ * *b and *len give the record. */
+static int cluster_record(pv_db *db, store_txn *t, const uint8_t **b, size_t *len)
 {
-    const void *p;
+    const void *v;
+    int rc = store_meta_get_blob(t, "cluster", &v, len);
+    if (rc != 0)
+        return rc;
+    const uint8_t *p = v;
+    if (*len < CLUSTER_HDR || pv_ld32(p) != CLUSTER_MAGIC)
+        return store_corrupt(t, "meta cluster: %zu bytes without the CLS1 header", *len);
+    uint32_t k = pv_ld32(p + 4), dim = pv_ld32(p + 8), flags = pv_ld32(p + 12);
+    const size_t fl = (size_t)db->emb->dim * sizeof(float);
+    const size_t nf = ((flags & 1) ? 2 : 0) + (size_t)k;
+    if (dim != db->emb->dim || k == 0 || k > KMEANS_MAX_K || (flags & ~1u) ||
+        *len != CLUSTER_HDR + nf * fl)
+        return store_corrupt(t, "meta cluster: k %u, dim %u (the database's: %u), flags "
+                                "0x%x in %zu bytes",
+                             k, dim, db->emb->dim, flags, *len);
+    for (size_t i = 0; i < nf * db->emb->dim; i++) {
+        float f;
+        memcpy(&f, p + CLUSTER_HDR + i * sizeof f, sizeof f);
+        if (!isfinite(f))
+            return store_corrupt(t, "meta cluster: value %zu is not finite", i);
+    }
+    *b = p;
+    return PV_OK;
+}
+
+int db_cluster_k(pv_db *db, store_txn *t, uint32_t *k)
+{
+    const uint8_t *b = NULL;
     size_t n;
-    int rc = store_meta_get_blob(t, "cluster", &p, &n);
+    int rc = cluster_record(db, t, &b, &n);
     *k = 0;
     if (rc == PV_ENOTFOUND)
         return PV_OK;
-    if (rc == 0 && n >= 8 && pv_ld32(p) == CLUSTER_MAGIC)
-        *k = pv_ld32((const uint8_t *)p + 4);
+    if (rc == 0)
+        *k = pv_ld32(b + 4);
     return rc;
 }
 
 /* The stored model of snapshot t, copied out (the record may be unaligned). */
 static int load_model(pv_db *db, store_txn *t, kmeans_model *m)
 {
-    const void *v;
+    const uint8_t *b = NULL;
     size_t len;
-    int rc = store_meta_get_blob(t, "cluster", &v, &len);
+    int rc = cluster_record(db, t, &b, &len);
     memset(m, 0, sizeof *m);
     if (rc == PV_ENOTFOUND)
         return db_fail(db, rc, "no clustering stored: run `pixvec cluster DB -k K` first");
     if (rc != 0)
-        return rc;
-    const uint8_t *b = v;
-    if (len < CLUSTER_HDR || pv_ld32(b) != CLUSTER_MAGIC)
-        return db_fail(db, PV_ECORRUPT, "the stored clustering is damaged");
+        return db_fail_txn(db, t, rc, "the stored clustering is damaged");
     uint32_t k = pv_ld32(b + 4), dim = pv_ld32(b + 8), std_ = pv_ld32(b + 12) & 1;
     const size_t fl = (size_t)dim * sizeof(float);
-    if (dim != db->emb->dim || k == 0 || k > KMEANS_MAX_K ||
-        len != CLUSTER_HDR + (std_ ? 2 * fl : 0) + (size_t)k * fl)
-        return db_fail(db, PV_ECORRUPT, "the stored clustering is damaged");
     m->k = k;
     m->dim = dim;
     m->iters = pv_ld32(b + 16);
@@ -276,9 +309,12 @@ int pv_cluster_get(pv_db *db, pv_clustering **out)
     int rc;
     if (!db || !out)
         return PV_EINVAL;
-    if ((rc = store_txn_begin(db->st, 0, &t)) != 0 || (rc = load_model(db, t, &m)) != 0 ||
-        (rc = db_vec_set(db, t, &set)) != 0)
+    if ((rc = db_read_begin(db, &t)) != 0 || (rc = load_model(db, t, &m)) != 0)
         goto done;
+    if ((rc = db_vec_set(db, t, &set)) != 0) {
+        db_fail_txn(db, t, rc, "cluster");
+        goto done;
+    }
     c = calloc(1, sizeof *c);
     lab = pv_alloc_array(set.chunk_cap, sizeof *lab);
     d2 = pv_alloc_array(set.chunk_cap, sizeof *d2);
@@ -295,7 +331,11 @@ int pv_cluster_get(pv_db *db, pv_clustering **out)
         for (uint32_t i = 0; i < set.n[ch]; i++) {
             uint32_t id = ch * set.chunk_cap + i;
             store_item it;
-            if (store_item_get(t, id, &it) != 0 || (it.flags & STORE_ITEM_DELETED))
+            if ((rc = store_item_get(t, id, &it)) != 0) {
+                db_fail_txn(db, t, rc, "cluster");
+                goto done;
+            }
+            if (it.flags & STORE_ITEM_DELETED)
                 continue;
             pv_cluster *cl = &c->clusters[lab[i]];
             if (cl->n == cap[lab[i]]) {
@@ -323,7 +363,9 @@ int pv_cluster_get(pv_db *db, pv_clustering **out)
         }
     }
     for (uint32_t j = 0; j < m.k; j++)
-        qsort(c->clusters[j].members, c->clusters[j].n, sizeof(pv_cluster_member), member_cmp);
+        if (c->clusters[j].n > 1) /* an empty cluster has no array: no qsort(NULL) */
+            qsort(c->clusters[j].members, c->clusters[j].n, sizeof(pv_cluster_member),
+                  member_cmp);
     *out = c;
     c = NULL;
 done:
@@ -379,11 +421,12 @@ static int ivf_model(store_txn *t, uint32_t dim, uint32_t nlist, kmeans_model *m
         const void *p;
         size_t n;
         int rc = store_blob_get(t, STORE_IVF_CENTROIDS, l, &p, &n);
-        if (rc == 0 && n != (size_t)dim * sizeof(float))
-            rc = PV_ECORRUPT;
+        if (rc == PV_ENOTFOUND || (rc == 0 && n != (size_t)dim * sizeof(float)))
+            rc = store_corrupt(t, "ivf centroid %u: %s", l,
+                               rc ? "missing" : "not dim floats");
         if (rc != 0) {
             kmeans_model_free(m);
-            return rc == PV_ENOTFOUND ? PV_ECORRUPT : rc;
+            return rc;
         }
         memcpy(m->centroids + (size_t)l * dim, p, n);
     }
@@ -392,27 +435,37 @@ static int ivf_model(store_txn *t, uint32_t dim, uint32_t nlist, kmeans_model *m
 
 int db_ivf_nlist(store_txn *t, uint32_t *nlist)
 {
-    uint64_t v = 0;
+    uint64_t v = 0, ncent = 0;
     int rc = store_meta_get_u64(t, "ivf_nlist", &v);
-    if (rc == PV_ECORRUPT || rc == PV_ENOTFOUND) { /* absent */
-        *nlist = 0;
-        return PV_OK;
-    }
+    *nlist = 0;
+    if (rc == PV_ENOTFOUND)
+        return PV_OK; /* absent: no IVF index */
+    if (rc != 0)
+        return rc;
+    /* The lists and the centroids are written in one transaction with
+     * ivf_nlist: as many centroids as it says, and no more than k-means
+     * makes (callers allocate by it). */
+    if ((rc = store_entries(t, STORE_IVF_CENTROIDS, &ncent)) != 0)
+        return rc;
+    if (v > KMEANS_MAX_K || ncent != v)
+        return store_corrupt(t, "meta ivf_nlist: %llu lists, but %llu centroids",
+                             (unsigned long long)v, (unsigned long long)ncent);
     *nlist = (uint32_t)v;
-    return rc;
+    return PV_OK;
 }
 
-/* List ids first..first+n-1 (vectors vecs) under their nearest centroid. */
+/* List ids first..first+n-1 (vectors vecs) under their nearest centroid;
+ * only the live ones if live_only. */
 static int list_vectors(store_txn *t, const kmeans_model *m, uint32_t first,
-                        uint32_t n, const float *vecs, int (*keep)(void *, uint32_t))
+                        uint32_t n, const float *vecs, int live_only)
 {
     uint32_t *lab = pv_alloc_array(n ? n : 1, sizeof *lab);
-    int rc;
+    int rc, live = 1;
     if (!lab)
         return PV_ENOMEM;
     rc = kmeans_assign(m, vecs, n, lab, NULL);
     for (uint32_t i = 0; i < n && rc == 0; i++)
-        if (!keep || keep(t, first + i))
+        if (!live_only || ((rc = db_is_live(t, first + i, &live)) == 0 && live))
             rc = store_list_add(t, lab[i], first + i);
     free(lab);
     return rc;
@@ -428,7 +481,7 @@ int db_ivf_add(pv_db *db, store_txn *t, uint32_t first, uint32_t n,
         return rc;
     if ((rc = ivf_model(t, db->emb->dim, nlist, &m)) != 0)
         return rc;
-    rc = list_vectors(t, &m, first, n, vecs, NULL);
+    rc = list_vectors(t, &m, first, n, vecs, 0);
     kmeans_model_free(&m);
     return rc;
 }
@@ -450,8 +503,7 @@ static int ivf_txn(pv_db *db, store_txn *t, void *ctx)
     if ((rc = db_vec_set(db, t, &set)) != 0)
         return rc;
     for (uint32_t ch = 0; ch < set.nchunks && rc == 0; ch++)
-        rc = list_vectors(t, m, ch * set.chunk_cap, set.n[ch], set.chunks[ch],
-                          db_keep_live);
+        rc = list_vectors(t, m, ch * set.chunk_cap, set.n[ch], set.chunks[ch], 1);
     if (rc == 0)
         rc = store_meta_put_u64(t, "ivf_nlist", m->k);
     return rc;
@@ -508,13 +560,30 @@ static int ivf_deleted(void *ctx, uint32_t id)
     return graph_is_deleted(((ivf_ctx *)ctx)->g, id);
 }
 
+/* Centroid l of nlist: dim finite floats (a NaN would make every list
+ * equally far, and the probe answer nothing). */
+static int centroid_check(store_txn *t, uint32_t l, uint32_t nlist, const void *p, size_t n,
+                          uint32_t dim)
+{
+    if (l >= nlist || n != (size_t)dim * sizeof(float))
+        return store_corrupt(t, "ivf centroid %u: %zu bytes (%u lists of %u floats)", l, n,
+                             nlist, dim);
+    for (uint32_t i = 0; i < dim; i++) {
+        float f;
+        memcpy(&f, (const uint8_t *)p + (size_t)i * sizeof f, sizeof f);
+        if (!isfinite(f))
+            return store_corrupt(t, "ivf centroid %u: value %u is not finite", l, i);
+    }
+    return PV_OK;
+}
+
 static int collect_row(void *ctx, uint32_t key, const void *p, size_t n)
 {
     ivf_ctx *c = ctx;
-    if (key >= c->nlist || n != (size_t)c->set.dim * sizeof(float))
-        return PV_ECORRUPT;
-    c->rows[key] = p;
-    return PV_OK;
+    int rc = centroid_check(c->t, key, c->nlist, p, n, c->set.dim);
+    if (rc == 0)
+        c->rows[key] = p;
+    return rc;
 }
 
 int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
@@ -534,7 +603,7 @@ int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
         return rc;
     /* The centroid pointers, looked up once per read snapshot: a snapshot
      * with the same transaction id and map reuses them. */
-    const uint64_t key = store_snapshot(t); /* queries read: never 0 */
+    const uint64_t key = store_snapshot(t); /* 0: unnamed, nothing reused */
     if (key != 0 && db->ivfcache.key == key && db->ivfcache.nlist == nlist) {
         c.rows = db->ivfcache.rows;
     } else {
@@ -546,7 +615,7 @@ int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
         rc = store_blob_each(t, STORE_IVF_CENTROIDS, collect_row, &c);
         for (uint32_t l = 0; l < nlist && rc == 0; l++)
             if (!c.rows[l])
-                rc = PV_ECORRUPT;
+                rc = store_corrupt(t, "ivf centroid %u: missing", l);
         if (rc == 0) {
             db->ivfcache.key = key;
             db->ivfcache.nlist = nlist;
@@ -590,8 +659,10 @@ int db_ivf_verify(pv_db *db, store_txn *t, uint32_t next_id)
     uint32_t nlist;
     uint64_t ncent = 0, nentries = 0, listed = 0;
     int rc = db_ivf_nlist(t, &nlist);
-    if (rc != 0 || nlist == 0)
-        return rc;
+    if (rc != 0)
+        return db_fail_txn(db, t, rc, "IVF");
+    if (nlist == 0)
+        return PV_OK;
     if ((rc = store_entries(t, STORE_IVF_CENTROIDS, &ncent)) != 0 ||
         (rc = store_entries(t, STORE_IVF_LISTS, &nentries)) != 0)
         return rc;
@@ -604,16 +675,23 @@ int db_ivf_verify(pv_db *db, store_txn *t, uint32_t next_id)
     for (uint32_t l = 0; l < nlist && rc == 0; l++) {
         const void *p;
         size_t n;
-        if ((rc = store_blob_get(t, STORE_IVF_CENTROIDS, l, &p, &n)) != 0 ||
-            n != (size_t)db->emb->dim * sizeof(float)) {
-            rc = db_fail(db, PV_ECORRUPT, "IVF: centroid %u is missing or damaged", l);
+        if ((rc = store_blob_get(t, STORE_IVF_CENTROIDS, l, &p, &n)) != 0) {
+            rc = db_fail(db, PV_ECORRUPT, "IVF: centroid %u is missing", l);
             break;
         }
-        rc = store_list_each(t, l, mark_ids, &s);
+        if ((rc = centroid_check(t, l, nlist, p, n, db->emb->dim)) != 0) {
+            db_fail_txn(db, t, rc, "IVF");
+            break;
+        }
+        if ((rc = store_list_each(t, l, mark_ids, &s)) != 0)
+            db_fail_txn(db, t, rc, "IVF: list %u", l);
     }
     for (uint32_t id = 0; id < next_id && rc == 0; id++) {
+        int live = 0;
         listed += s.seen[id] != 0;
-        if (!s.seen[id] && db_keep_live(t, id))
+        if (!s.seen[id] && (rc = db_is_live(t, id, &live)) != 0)
+            db_fail_txn(db, t, rc, "IVF");
+        else if (!s.seen[id] && live)
             rc = db_fail(db, PV_ECORRUPT, "IVF: live item %u is in no list", id);
     }
     if (rc == 0 && (s.dup || s.beyond || listed + s.dup + s.beyond != nentries))

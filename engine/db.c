@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,25 @@ int db_fail(pv_db *db, int err, const char *fmt, ...)
     vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
     va_end(ap);
     return err;
+}
+
+int db_fail_txn(pv_db *db, store_txn *t, int err, const char *fmt, ...)
+{
+    const char *why = err == PV_ECORRUPT && t ? store_txn_errmsg(t) : "";
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return db_fail(db, err, "%s: %s", what, why[0] ? why : pv_strerror(err));
+}
+
+int db_read_begin(pv_db *db, store_txn **t)
+{
+    int rc = store_txn_begin(db->st, 0, t);
+    if (rc == 0)
+        store_txn_set_cache(*t, &db->vcache);
+    return rc;
 }
 
 const char *pv_db_errmsg(const pv_db *db) { return db ? db->errmsg : ""; }
@@ -215,6 +235,7 @@ void pv_db_close(pv_db *db)
     embed_destroy(db->emb);
     hnsw_scratch_free(db->scratch);
     graph_cache_free(&db->gcache);
+    store_vec_cache_free(&db->vcache);
     free(db->ivfcache.rows);
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* drops the flock */
@@ -313,8 +334,8 @@ int pv_db_info(pv_db *db, pv_info *out)
         return PV_EINVAL;
     s = store_get_schema(db->st);
     memset(&info, 0, sizeof info);
-    if ((rc = store_txn_begin(db->st, 0, &t)) != 0)
-        return rc;
+    if ((rc = db_read_begin(db, &t)) != 0)
+        return db_fail(db, rc, "reading database information: %s", pv_strerror(rc));
     rc = store_counts_get(t, &c);
     if (rc == 0) {
         graph *g = NULL;
@@ -329,13 +350,14 @@ int pv_db_info(pv_db *db, pv_info *out)
     if (rc == 0)
         rc = db_ivf_nlist(t, &info.ivf_nlist);
     if (rc == 0)
-        rc = db_cluster_k(t, &info.cluster_k);
-    store_txn_abort(t);
-    if (rc == 0)
-        rc = store_sizes(db->st, &info.disk_bytes, &info.map_bytes);
+        rc = db_cluster_k(db, t, &info.cluster_k);
     if (rc != 0)
-        return db_fail(db, rc, "reading database counters: %s",
-                       pv_strerror(rc));
+        db_fail_txn(db, t, rc, "reading database information");
+    store_txn_abort(t);
+    if (rc != 0)
+        return rc;
+    if ((rc = store_sizes(db->st, &info.disk_bytes, &info.map_bytes)) != 0)
+        return db_fail(db, rc, "reading database sizes: %s", pv_strerror(rc));
     info.items = c.live;
     info.deleted = c.deleted;
     info.next_id = c.next_id;
@@ -425,6 +447,7 @@ static int remove_txn(pv_db *db, store_txn *t, void *vctx)
             rc = store_item_get(t, id, &it);
         if (rc != 0)
             break;
+        /* store_item_get checked path_len <= PV_MAX_PATH_BYTES */
         memcpy(path_copy, it.path, it.path_len);
         path_copy[it.path_len] = 0;
         it.path = path_copy;
@@ -443,6 +466,8 @@ static int remove_txn(pv_db *db, store_txn *t, void *vctx)
     }
     if (rc == 0)
         x->removed = nid;
+    else if (rc == PV_ECORRUPT)
+        db_fail_txn(db, t, rc, "removing images");
     return rc;
 }
 
@@ -471,7 +496,8 @@ int db_remove_paths(pv_db *db, const char *const *paths, size_t n, int strict,
     }
     if (rc == 0)
         rc = db_write(db, remove_txn, &x);
-    if (rc != 0 && rc != PV_ENOTFOUND && rc != PV_EINVAL && rc != PV_ERDONLY)
+    if (rc != 0 && rc != PV_ENOTFOUND && rc != PV_EINVAL && rc != PV_ERDONLY &&
+        rc != PV_ECORRUPT) /* these have their message */
         db_fail(db, rc, "removing %zu images: %s", n, pv_strerror(rc));
     if (rc == 0 && removed)
         *removed = x.removed;
@@ -524,7 +550,8 @@ int pv_items(pv_db *db, pv_item **items, size_t *n)
     if (!db || !items || !n)
         return PV_EINVAL;
     if ((rc = store_txn_begin(db->st, 0, &t)) != 0)
-        return rc;
+        return db_fail(db, rc, "listing items: %s", pv_strerror(rc));
+    /* live <= next_id = the item records (checked): a size to allocate */
     if ((rc = store_counts_get(t, &c)) != 0)
         goto done;
     arr = pv_calloc_array(c.live ? c.live : 1, sizeof *arr);
@@ -532,24 +559,33 @@ int pv_items(pv_db *db, pv_item **items, size_t *n)
         rc = PV_ENOMEM;
         goto done;
     }
-    for (uint32_t id = 0; id < c.next_id && cnt < c.live; id++) {
+    for (uint32_t id = 0; id < c.next_id; id++) {
         store_item si;
-        rc = store_item_get(t, id, &si);
-        if (rc == PV_ENOTFOUND)
-            continue;
-        if (rc != 0)
+        if ((rc = store_item_get(t, id, &si)) != 0)
             goto done;
         if (si.flags & STORE_ITEM_DELETED)
             continue;
+        if (cnt == c.live) {
+            rc = store_corrupt(t, "meta live: %llu, but more live item records",
+                               (unsigned long long)c.live);
+            goto done;
+        }
         if ((rc = db_item_copy(id, &si, &arr[cnt])) != 0)
             goto done;
         cnt++;
+    }
+    if (cnt != c.live) {
+        rc = store_corrupt(t, "meta live: %llu, but %zu live item records",
+                           (unsigned long long)c.live, cnt);
+        goto done;
     }
     rc = PV_OK;
     *items = arr;
     *n = cnt;
     arr = NULL;
 done:
+    if (rc != 0)
+        db_fail_txn(db, t, rc, "listing items");
     if (arr)
         pv_items_free(arr, cnt);
     store_txn_abort(t);
@@ -574,19 +610,42 @@ static int verify_item(pv_db *db, store_txn *t, uint32_t id,
     uint32_t pid, ids[64];
     size_t n = 0;
     int rc, found = 0;
+    /* store_item_get checked path_len <= PV_MAX_PATH_BYTES */
     memcpy(path, it->path, it->path_len);
     path[it->path_len] = 0;
     rc = store_path_get(t, path, &pid);
+    if (rc != 0 && rc != PV_ENOTFOUND)
+        return db_fail_txn(db, t, rc, "item %u (%s): its path entry", id, path);
     if (rc != 0 || pid != id)
         return db_fail(db, PV_ECORRUPT, "item %u (%s): its path entry %s", id,
                        path, rc ? "is missing" : "names another item");
     if ((rc = store_hash_get(t, it->hash, ids, 64, &n)) != 0)
-        return rc;
+        return db_fail_txn(db, t, rc, "item %u (%s): its content hash", id, path);
     for (size_t i = 0; i < n && i < 64; i++)
         found |= ids[i] == id;
     if (!found && n <= 64)
         return db_fail(db, PV_ECORRUPT, "item %u (%s): no content-hash entry",
                        id, path);
+    return PV_OK;
+}
+
+/* A stored vector is finite and of unit length (or zero: a flat image). */
+static int verify_vector(pv_db *db, uint32_t id, const float *v, uint32_t dim)
+{
+    float nn = 0;
+    if (!v)
+        return db_fail(db, PV_ECORRUPT, "vector %u: missing", id);
+    for (uint32_t i = 0; i < dim; i++) {
+        float x;
+        memcpy(&x, v + i, sizeof x); /* may be unaligned */
+        if (!isfinite(x))
+            return db_fail(db, PV_ECORRUPT, "vector %u: value %u is %s", id, i,
+                           isnan(x) ? "NaN" : "infinite");
+        nn += x * x;
+    }
+    if (nn != 0 && !(fabsf(nn - 1.0f) < 1e-3f))
+        return db_fail(db, PV_ECORRUPT, "vector %u: length %g, not 1 (or 0)", id,
+                       (double)sqrtf(nn));
     return PV_OK;
 }
 
@@ -598,20 +657,24 @@ int pv_db_verify(pv_db *db)
     const float *const *ptrs;
     const uint32_t *counts;
     uint32_t nchunks;
+    vec_set set;
     graph *g = NULL;
     int rc;
 
     if (!db)
         return PV_EINVAL;
     db->errmsg[0] = 0;
-    if ((rc = store_txn_begin(db->st, 0, &t)) != 0)
-        return rc;
+    if ((rc = db_read_begin(db, &t)) != 0)
+        return db_fail(db, rc, "check: %s", pv_strerror(rc));
     if ((rc = store_counts_get(t, &c)) != 0 ||
         (rc = store_entries(t, STORE_ITEMS, &nitems)) != 0 ||
         (rc = store_entries(t, STORE_PATHS, &npaths)) != 0 ||
         (rc = store_entries(t, STORE_HASHES, &nhashes)) != 0 ||
-        (rc = store_vec_chunks(t, &ptrs, &counts, &nchunks)) != 0)
+        (rc = store_vec_chunks(t, &ptrs, &counts, &nchunks)) != 0 ||
+        (rc = db_vec_set(db, t, &set)) != 0) {
+        rc = db_fail_txn(db, t, rc, "check");
         goto done;
+    }
     for (uint32_t i = 0; i < nchunks; i++)
         nvec += counts[i];
     if (nitems != c.next_id || nvec != c.next_id) {
@@ -622,7 +685,7 @@ int pv_db_verify(pv_db *db)
         goto done;
     }
     if ((rc = graph_open(db->st, t, 0, &db->gcache, &g)) != 0) {
-        rc = db_fail(db, rc, "the HNSW graph cannot be read: %s", pv_strerror(rc));
+        rc = db_fail_txn(db, t, rc, "the HNSW graph cannot be read");
         goto done;
     }
     if (graph_state(g)->nodes > c.next_id) {
@@ -634,14 +697,15 @@ int pv_db_verify(pv_db *db)
         store_item it;
         int in_graph = id < graph_state(g)->nodes;
         if ((rc = store_item_get(t, id, &it)) != 0) {
-            rc = db_fail(db, PV_ECORRUPT, "item %u: record %s", id,
-                         rc == PV_ENOTFOUND ? "missing" : "unreadable");
+            rc = db_fail_txn(db, t, rc, "item %u", id);
             goto done;
         }
         if (in_graph && (rc = graph_check_node(g, id)) != 0) {
-            rc = db_fail(db, rc, "item %u: graph node malformed", id);
+            rc = db_fail_txn(db, t, rc, "item %u: graph node malformed", id);
             goto done;
         }
+        if ((rc = verify_vector(db, id, vec_set_get(&set, id), set.dim)) != 0)
+            goto done;
         if (it.flags & STORE_ITEM_DELETED) {
             dead++;
             if (in_graph && !graph_is_deleted(g, id)) {
@@ -668,6 +732,11 @@ int pv_db_verify(pv_db *db)
                      (unsigned long long)npaths, (unsigned long long)nhashes);
     if (rc == 0)
         rc = db_ivf_verify(db, t, c.next_id);
+    if (rc == 0) {
+        uint32_t k;
+        if ((rc = db_cluster_k(db, t, &k)) != 0)
+            db_fail_txn(db, t, rc, "check");
+    }
 done:
     graph_close(g);
     store_txn_abort(t);

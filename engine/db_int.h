@@ -16,6 +16,7 @@ struct pv_db {
     embedder *emb;
     hnsw_scratch *scratch; /* HNSW search/insert memory, made on first use */
     graph_cache gcache;    /* graph pointers of the last read snapshot */
+    store_vec_cache vcache; /* vector chunk pointers of the same (db_read_begin) */
     struct {               /* IVF centroid pointers of the last read snapshot */
         uint64_t key;      /* store_snapshot(); 0: empty */
         uint32_t nlist;
@@ -40,6 +41,17 @@ hnsw_scratch *db_scratch(pv_db *db);
 /* Record a message for pv_db_errmsg() and return err (printf-style). */
 int db_fail(pv_db *db, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same for an error met in transaction t: "<fmt...>: <reason>", the
+ * reason being the damaged record's own description for PV_ECORRUPT
+ * (store_txn_errmsg: "item 17: path length 3000 exceeds 480"), else
+ * pv_strerror(err). Returns err. */
+int db_fail_txn(pv_db *db, store_txn *t, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Begin a read transaction of the handle's thread whose vector chunk
+ * pointers are carried from one snapshot to the next in db->vcache. Worker
+ * threads begin their own with store_txn_begin. */
+int db_read_begin(pv_db *db, store_txn **t);
 
 /* The absolute, canonical form of path (realpath when it exists; else the
  * canonical parent joined with the last component; else joined to the
@@ -67,7 +79,17 @@ int db_embed_images(const pv_db *db, const img *ims, size_t n, float *vecs,
  * belong to the transaction. */
 int db_vec_set(const pv_db *db, store_txn *t, vec_set *set);
 
-/* Filter for flat_*: keeps live items only. ctx is the store_txn. */
+/* Whether id is a live item (not removed) in snapshot t: *live 1 or 0, or
+ * an error (PV_ECORRUPT for a damaged record, PV_ENOTFOUND beyond next_id). */
+int db_is_live(store_txn *t, uint32_t id, int *live);
+
+/* Filter for flat_* and list walks: keeps live items only. ctx is a
+ * db_live; an item that cannot be read is not kept and its error stays in
+ * rc (the first one), which the caller checks after the scan. */
+typedef struct db_live {
+    store_txn *t;
+    int rc;
+} db_live;
 int db_keep_live(void *ctx, uint32_t id);
 
 /* Copy a store_item into a pv_item (path duplicated). */
@@ -76,12 +98,14 @@ int db_item_copy(uint32_t id, const store_item *si, pv_item *out);
 /* Tombstone ids in the HNSW graph, in write transaction t. */
 int db_graph_delete(pv_db *db, store_txn *t, const uint32_t *ids, size_t n);
 
-/* IVF lists (cluster.c): how many are trained in snapshot t (0: none);
+/* IVF lists (cluster.c): how many are trained in snapshot t (0: none;
+ * PV_ECORRUPT when ivf_nlist is malformed or disagrees with the centroids);
  * list the batch's new vectors, ids first..first+n-1, in write txn t (no-op
  * without lists); the k best of q's nprobe nearest lists (0: default). */
 int db_ivf_nlist(store_txn *t, uint32_t *nlist);
-/* k of the stored clustering in snapshot t (0: none). */
-int db_cluster_k(store_txn *t, uint32_t *k);
+/* k of the stored clustering in snapshot t (0: none; PV_ECORRUPT when the
+ * record is damaged). */
+int db_cluster_k(pv_db *db, store_txn *t, uint32_t *k);
 int db_ivf_add(pv_db *db, store_txn *t, uint32_t first, uint32_t n,
                const float *vecs);
 int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,

@@ -137,13 +137,13 @@ static int load_meta(dscan *ds, const pv_dups_opts *o)
         dmeta *m = &ds->meta[id];
         ds->best[id] = -2.0f;
         if ((rc = store_item_get(ds->t, id, &it)) != 0)
-            return rc;
+            return db_fail_txn(ds->db, ds->t, rc, "duplicate scan");
         if (it.flags & STORE_ITEM_DELETED)
             continue;
         char path[PV_MAX_PATH_BYTES + 1];
-        size_t pl = it.path_len < PV_MAX_PATH_BYTES ? it.path_len : PV_MAX_PATH_BYTES;
-        memcpy(path, it.path, pl);
-        path[pl] = '\0';
+        /* store_item_get checked path_len <= PV_MAX_PATH_BYTES */
+        memcpy(path, it.path, it.path_len);
+        path[it.path_len] = '\0';
         m->pixels = (uint64_t)it.width * it.height;
         m->size = it.size;
         m->mtime_ns = it.mtime_ns;
@@ -201,6 +201,7 @@ typedef struct aworker {
     float thr;           /* pairs kept at or above (2: none, nearest only) */
     pair_list out;
     int rc;
+    char err[256];       /* a damaged record's words, from the thread's txn */
 } aworker;
 
 static void *approx_run(void *arg)
@@ -213,6 +214,8 @@ static void *approx_run(void *arg)
     hnsw_hit *hits = NULL;
     uint32_t cap = 0;
     int rc = s ? PV_OK : PV_ENOMEM;
+    /* The thread's own transaction, with no cache: nothing it learns about
+     * its snapshot is written where another thread reads. */
     if (rc == 0 && (rc = store_txn_begin(ds->db->st, 0, &t)) == 0)
         rc = graph_open(ds->db->st, t, 0, NULL, &g);
     for (uint32_t id = w->lo; id < w->hi && rc == 0; id++) {
@@ -223,6 +226,15 @@ static void *approx_run(void *arg)
         uint32_t k = w->k, nh = 0;
         if (!q)
             continue;
+        if (id >= graph_state(g)->nodes) {
+            /* Not a node of this thread's (newer) graph: removed and vacuumed
+             * since the scan's snapshot, or a live item the graph lacks. */
+            int live = 0;
+            if ((rc = db_is_live(t, id, &live)) == 0 && live)
+                rc = store_corrupt(t, "live item %u is not in the HNSW graph (%u nodes)", id,
+                                   graph_state(g)->nodes);
+            continue;
+        }
         for (;;) {
             if (k + 1 > cap) {
                 hnsw_hit *nh2 = pv_realloc_array(hits, k + 1, sizeof *hits);
@@ -258,6 +270,8 @@ static void *approx_run(void *arg)
         }
     }
     w->rc = rc;
+    if (rc == PV_ECORRUPT)
+        snprintf(w->err, sizeof w->err, "%s", store_txn_errmsg(t));
     free(hits);
     graph_close(g);
     store_txn_abort(t);
@@ -325,7 +339,9 @@ static int approx_pairs(dscan *ds, float thr, uint32_t k, uint32_t ef)
     for (unsigned i = 1; i <= started; i++)
         pthread_join(th[i], NULL);
     for (unsigned i = 0; i < nt && rc == 0; i++)
-        rc = w[i].rc;
+        if ((rc = w[i].rc) == PV_ECORRUPT)
+            db_fail(ds->db, rc, "duplicate scan: %s",
+                    w[i].err[0] ? w[i].err : pv_strerror(rc));
     for (unsigned i = 0; i < nt && rc == 0; i++)
         for (size_t j = 0; j < w[i].out.n && rc == 0; j++)
             rc = pairs_push(&ds->pairs, w[i].out.p[j].a, w[i].out.p[j].b, w[i].out.p[j].score);
@@ -668,6 +684,7 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
     if (!db || !out)
         return PV_EINVAL;
     memset(&ds, 0, sizeof ds);
+    db->errmsg[0] = 0;
     ds.db = db;
     ds.across = o.across_a || o.across_b;
     ds.keep = o.keep;
@@ -687,9 +704,12 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
     d = calloc(1, sizeof *d);
     if (!d)
         return PV_ENOMEM;
-    if ((rc = store_txn_begin(db->st, 0, &ds.t)) != 0 ||
-        (rc = store_counts_get(ds.t, &c)) != 0 || (rc = db_vec_set(db, ds.t, &ds.set)) != 0)
+    if ((rc = db_read_begin(db, &ds.t)) != 0)
         goto done;
+    if ((rc = store_counts_get(ds.t, &c)) != 0 || (rc = db_vec_set(db, ds.t, &ds.set)) != 0) {
+        db_fail_txn(db, ds.t, rc, "duplicate scan");
+        goto done;
+    }
     ds.n = c.next_id;
     if ((rc = load_meta(&ds, &o)) != 0)
         goto done;
@@ -746,8 +766,10 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
     *out = d;
     d = NULL;
 done:
-    if (rc != 0 && rc != PV_EINVAL) /* EINVAL's message names the option */
-        db_fail(db, rc, "duplicate scan: %s", pv_strerror(rc));
+    if (rc == PV_ECORRUPT && !db->errmsg[0])
+        db_fail_txn(db, ds.t, rc, "duplicate scan");
+    else if (rc != 0 && rc != PV_EINVAL && rc != PV_ECORRUPT)
+        db_fail(db, rc, "duplicate scan: %s", pv_strerror(rc)); /* EINVAL's names the option */
     pv_dups_free(d);
     free(ds.pairs.p);
     free(ds.meta);

@@ -14,6 +14,14 @@
  *   word 0     link count (bits 0..30), deleted flag (bit 31)
  *   words 1..  M0 neighbour ids
  * Upper record: u32 level L, then L blocks of (u32 count, M u32 ids).
+ *
+ * Checked on reading (a damaged record is PV_ECORRUPT, its words recorded
+ * with store_corrupt): the state in meta (entry, level, nodes within the
+ * graph and the ids handed out; absent only while no item exists), every
+ * level-0 chunk a whole number of records, full but for the last, covering
+ * every node; a record asked for that is missing or too short. Link counts
+ * and link ids are checked by index/hnsw.c as it copies them out (its
+ * get_links), and every link by graph_check_node for `pixvec check`.
  */
 #include "graph.h"
 
@@ -54,8 +62,12 @@ struct graph {
     upper_rec *up;
     size_t upcap, upn;
     int up_all; /* every upper record is in the overlay (graph_preload) */
+    int said;   /* a store_corrupt message names what was wrong */
     hnsw_io io;
 };
+
+/* A damaged graph record: its words go to the transaction's message. */
+#define graph_corrupt(g, ...) ((g)->said = 1, store_corrupt((g)->t, __VA_ARGS__))
 
 /* ---- vectors ----------------------------------------------------------- */
 
@@ -201,16 +213,21 @@ static int io_links_get(void *ctx, uint32_t id, uint32_t level,
     if (level == 0) {
         p = rec0(g, id);
         if (!p)
-            return PV_EINVAL;
+            return graph_corrupt(g, "hnsw node %u: no level-0 record", id);
         *n = pv_ld32(p) & ~DELETED_BIT;
         *ids = (const uint32_t *)(const void *)(p + 4);
         return PV_OK;
     }
+    /* A search asks for the levels the state and the links lead it to: a
+     * node without them is a damaged record, not a caller's mistake. */
     if ((rc = up_get(g, id, &p, &len)) != 0)
-        return rc == PV_ENOTFOUND ? PV_EINVAL : rc;
+        return rc == PV_ENOTFOUND
+                   ? graph_corrupt(g, "hnsw node %u: no record of its level %u", id, level)
+                   : rc;
     off = 4 + (size_t)(level - 1) * g->up_block;
     if (len < 4 || level > pv_ld32(p) || off + g->up_block > len)
-        return PV_EINVAL;
+        return graph_corrupt(g, "hnsw node %u: upper record of %zu bytes has no level %u",
+                             id, len, level);
     *n = pv_ld32(p + off);
     *ids = (const uint32_t *)(const void *)(p + off + 4);
     return PV_OK;
@@ -304,26 +321,44 @@ static int io_deleted(void *ctx, uint32_t id)
 
 /* ---- open / flush ----------------------------------------------------------- */
 
-static int load_state(graph *g)
+/* The graph state in meta, checked against the layout: absent (an empty
+ * graph) only while no id was handed out; an entry point below the nodes
+ * (or none, in an empty graph), a level below HNSW_MAX_LEVEL, no more nodes
+ * than ids. */
+static int load_state(graph *g, const store_counts *c)
 {
-    uint64_t entry, level, nodes, rng;
-    int rc = store_meta_get_u64(g->t, "hnsw_entry", &entry);
-    if (rc == PV_ECORRUPT) { /* absent: an empty graph */
-        hnsw_state_init(&g->state, 0x5eed5eedULL);
-        return PV_OK;
+    static const char *const keys[] = {"hnsw_entry", "hnsw_level", "hnsw_nodes",
+                                       "hnsw_rng"};
+    uint64_t v[4];
+    int rc = PV_OK;
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        rc = store_meta_get_u64(g->t, keys[i], &v[i]);
+        if (rc == PV_ENOTFOUND && i == 0 && c->next_id == 0) {
+            hnsw_state_init(&g->state, 0x5eed5eedULL); /* before the first insert */
+            return PV_OK;
+        }
+        if (rc == PV_ENOTFOUND)
+            return graph_corrupt(g, "meta %s: missing, with %u ids handed out", keys[i],
+                                 c->next_id);
+        if (rc == PV_ECORRUPT)
+            g->said = 1; /* storage said which key */
     }
-    if (rc == 0)
-        rc = store_meta_get_u64(g->t, "hnsw_level", &level);
-    if (rc == 0)
-        rc = store_meta_get_u64(g->t, "hnsw_nodes", &nodes);
-    if (rc == 0)
-        rc = store_meta_get_u64(g->t, "hnsw_rng", &rng);
     if (rc != 0)
         return rc;
-    g->state.entry = (uint32_t)entry;
-    g->state.max_level = (uint32_t)level;
-    g->state.nodes = (uint32_t)nodes;
-    g->state.rng = rng;
+    if (v[2] > c->next_id)
+        return graph_corrupt(g, "meta hnsw_nodes: %llu nodes, but %u ids handed out",
+                             (unsigned long long)v[2], c->next_id);
+    if (v[1] >= HNSW_MAX_LEVEL)
+        return graph_corrupt(g, "meta hnsw_level: %llu, at most %u",
+                             (unsigned long long)v[1], HNSW_MAX_LEVEL - 1);
+    if (v[0] == HNSW_NONE ? v[2] != 0 || v[1] != 0 : v[0] >= v[2])
+        return graph_corrupt(g, "meta hnsw_entry: %llu with %llu nodes at level %llu",
+                             (unsigned long long)v[0], (unsigned long long)v[2],
+                             (unsigned long long)v[1]);
+    g->state.entry = (uint32_t)v[0];
+    g->state.max_level = (uint32_t)v[1];
+    g->state.nodes = (uint32_t)v[2];
+    g->state.rng = v[3];
     return PV_OK;
 }
 
@@ -398,22 +433,33 @@ int graph_open(store *st, store_txn *t, int write, graph_cache *cache,
         *out = g;
         return PV_OK;
     }
-    if ((rc = load_state(g)) != 0 || (rc = store_counts_get(t, &counts)) != 0)
+    if ((rc = store_counts_get(t, &counts)) != 0 || (rc = load_state(g, &counts)) != 0)
         goto fail;
     /* With no tombstone anywhere, searches skip the per-result check. */
     if (counts.deleted == 0)
         g->io.deleted = NULL;
-    nchunks = (g->state.nodes + g->C - 1) / g->C;
+    nchunks = (uint32_t)(((uint64_t)g->state.nodes + g->C - 1) / g->C);
     if ((rc = grow_l0(g, nchunks)) != 0)
         goto fail;
     for (uint32_t c = 0; c < nchunks; c++) {
+        /* Every chunk full but the last, which holds the nodes left. */
+        const uint32_t need = c + 1 < nchunks ? g->C : g->state.nodes - c * g->C;
         const void *p;
         size_t n;
         rc = store_blob_get(t, STORE_HNSW, c, &p, &n);
-        if (rc != 0 || n % g->rec_bytes != 0) {
-            rc = rc ? rc : PV_ECORRUPT;
+        if (rc == PV_ENOTFOUND) {
+            rc = graph_corrupt(g, "hnsw chunk %u: missing, with %u nodes", c,
+                               g->state.nodes);
             goto fail;
         }
+        if (rc == 0 && (n % g->rec_bytes != 0 || n / g->rec_bytes < need ||
+                        n / g->rec_bytes > g->C)) {
+            rc = graph_corrupt(g, "hnsw chunk %u: %zu bytes, not %u..%u records of %u bytes",
+                               c, n, need, g->C, g->rec_bytes);
+            goto fail;
+        }
+        if (rc != 0)
+            goto fail;
         g->l0[c] = (uint8_t *)p; /* read only unless owned */
         g->l0n[c] = (uint32_t)(n / g->rec_bytes);
     }
@@ -423,7 +469,7 @@ int graph_open(store *st, store_txn *t, int write, graph_cache *cache,
     return PV_OK;
 fail:
     graph_close(g);
-    return rc == PV_ENOTFOUND ? PV_ECORRUPT : rc;
+    return rc;
 }
 
 void graph_close(graph *g)
@@ -526,14 +572,25 @@ int graph_insert_batch(graph *g, hnsw_scratch *s, uint32_t first, uint32_t n,
 
 int graph_delete(graph *g, uint32_t id)
 {
+    const uint32_t c = id / g->C, off = id % g->C;
     uint8_t *p;
     int rc;
     if (id >= g->state.nodes)
         return PV_OK; /* not in the graph (never inserted) */
-    if ((rc = own_chunk(g, id / g->C)) != 0)
+    if ((rc = own_chunk(g, c)) != 0)
         return rc;
+    if (g->write && g->l0n[c] <= off) {
+        /* vacuum inserts the live ids only: a removed id past the last
+         * live one of its chunk, with live ids in later chunks, has no
+         * record yet. It gets an empty one, so every chunk but the last
+         * stays full (FORMAT.md). */
+        while (g->l0n[c] <= off) {
+            pv_st32(g->l0[c] + (size_t)g->l0n[c] * g->rec_bytes, 0);
+            g->l0n[c]++;
+        }
+    }
     if (!(p = rec0(g, id)))
-        return PV_ECORRUPT;
+        return graph_corrupt(g, "hnsw node %u: no level-0 record", id);
     pv_st32(p, pv_ld32(p) | DELETED_BIT);
     g->io.deleted = io_deleted; /* from now on searches must check */
     return PV_OK;
@@ -566,16 +623,31 @@ int graph_flush(graph *g)
     return PV_OK;
 }
 
+/* index/hnsw.c finds a link count or a link id beyond the graph without
+ * saying where: say what it was, unless a record of ours said more. */
+static int search_rc(graph *g, int rc)
+{
+    if (rc == PV_ECORRUPT && !g->said)
+        return graph_corrupt(g, "hnsw: a node's links exceed %u or name no node "
+                                "(`pixvec check` names it)",
+                             g->p.M0);
+    return rc;
+}
+
 int graph_search(graph *g, hnsw_scratch *s, const float *q, uint32_t k,
                  uint32_t ef, hnsw_hit *out, uint32_t *n)
 {
-    return hnsw_search(&g->p, &g->state, &g->io, s, q, k, ef, out, n);
+    return search_rc(g, hnsw_search(&g->p, &g->state, &g->io, s, q, k, ef, out, n));
 }
 
 int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
                       uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n)
 {
-    return hnsw_search_from(&g->p, &g->state, &g->io, s, q, start, k, ef, out, n);
+    if (start != HNSW_NONE && start >= g->state.nodes)
+        return graph_corrupt(g, "item %u: not a node of the HNSW graph (%u nodes)", start,
+                             g->state.nodes);
+    return search_rc(g, hnsw_search_from(&g->p, &g->state, &g->io, s, q, start, k, ef,
+                                         out, n));
 }
 
 int graph_is_deleted(graph *g, uint32_t id) { return io_deleted(g, id); }
@@ -587,13 +659,17 @@ static int check_links(graph *g, uint32_t id, uint32_t level, uint32_t max)
     const uint32_t *ids;
     uint32_t n;
     int rc = io_links_get(g, id, level, &ids, &n);
-    if (rc != 0 || n > max)
-        return PV_ECORRUPT;
+    if (rc != 0)
+        return rc;
+    if (n > max)
+        return graph_corrupt(g, "hnsw node %u level %u: %u links, at most %u", id, level, n,
+                             max);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t v;
         memcpy(&v, ids + i, 4);
         if (v >= g->state.nodes || v == id)
-            return PV_ECORRUPT;
+            return graph_corrupt(g, "hnsw node %u level %u: a link to %s %u", id, level,
+                                 v == id ? "itself," : "no node:", v);
     }
     return PV_OK;
 }
@@ -605,17 +681,27 @@ int graph_check_node(graph *g, uint32_t id)
     uint32_t levels;
     int rc;
     if (id >= g->state.nodes || !rec0(g, id))
-        return PV_ECORRUPT;
+        return graph_corrupt(g, "hnsw node %u: no level-0 record", id);
     if ((rc = check_links(g, id, 0, g->p.M0)) != 0)
         return rc;
     rc = up_get(g, id, &p, &len);
-    if (rc == PV_ENOTFOUND)
-        return id == g->state.entry && g->state.max_level > 0 ? PV_ECORRUPT : PV_OK;
-    if (rc != 0 || len < 4)
-        return PV_ECORRUPT;
-    levels = pv_ld32(p);
-    if (levels == 0 || levels >= HNSW_MAX_LEVEL || len != 4 + levels * g->up_block)
-        return PV_ECORRUPT;
+    if (rc == PV_ENOTFOUND) {
+        if (id == g->state.entry && g->state.max_level > 0)
+            return graph_corrupt(g, "hnsw node %u: the entry point at level %u has no "
+                                    "upper record", id, g->state.max_level);
+        return PV_OK;
+    }
+    if (rc != 0)
+        return rc;
+    levels = len >= 4 ? pv_ld32(p) : 0;
+    if (len < 4 || levels == 0 || levels > g->state.max_level ||
+        len != 4 + (size_t)levels * g->up_block)
+        return graph_corrupt(g, "hnsw node %u: upper record of %zu bytes for level %u "
+                                "(the graph's top is %u)",
+                             id, len, levels, g->state.max_level);
+    if (id == g->state.entry && levels != g->state.max_level)
+        return graph_corrupt(g, "hnsw node %u: the entry point has level %u, meta says %u",
+                             id, levels, g->state.max_level);
     for (uint32_t l = 1; l <= levels; l++)
         if ((rc = check_links(g, id, l, g->p.M)) != 0)
             return rc;

@@ -32,10 +32,22 @@ int db_vec_set(const pv_db *db, store_txn *t, vec_set *set)
     return PV_OK;
 }
 
-int db_keep_live(void *ctx, uint32_t id)
+int db_is_live(store_txn *t, uint32_t id, int *live)
 {
     store_item it;
-    return store_item_get(ctx, id, &it) == 0 && !(it.flags & STORE_ITEM_DELETED);
+    int rc = store_item_get(t, id, &it);
+    if (rc == 0)
+        *live = !(it.flags & STORE_ITEM_DELETED);
+    return rc;
+}
+
+int db_keep_live(void *ctx, uint32_t id)
+{
+    db_live *l = ctx;
+    int live = 0, rc = db_is_live(l->t, id, &live);
+    if (rc != 0 && l->rc == 0)
+        l->rc = rc;
+    return rc == 0 && live;
 }
 
 /* ---- query ------------------------------------------------------------------ */
@@ -50,9 +62,11 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
     vec_set set;
     int rc;
     if (o && o->exact) {
+        db_live live = {t, PV_OK};
         if ((rc = db_vec_set(db, t, &set)) != 0)
             return rc;
-        return flat_topk(&set, q, 1, k, db_keep_live, t, fh, nh);
+        rc = flat_topk(&set, q, 1, k, db_keep_live, &live, fh, nh);
+        return rc ? rc : live.rc;
     } else if (o && o->ivf) {
         return db_ivf_search(db, t, q, k, o->nprobe, fh, nh);
     } else {
@@ -97,7 +111,7 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
         rc = db_fail(db, PV_ENUMERIC, "query vector holds NaN or infinity");
         goto done;
     }
-    if ((rc = store_txn_begin(db->st, 0, &t)) != 0 ||
+    if ((rc = db_read_begin(db, &t)) != 0 ||
         (rc = query_ids(db, t, q, k, o, fh, &nh)) != 0)
         goto done;
     out = pv_calloc_array(nh ? nh : 1, sizeof *out);
@@ -124,8 +138,8 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
     *n = nh;
     out = NULL;
 done:
-    if (rc != 0 && !db->errmsg[0])
-        db_fail(db, rc, "query: %s", pv_strerror(rc));
+    if (rc != 0 && (rc == PV_ECORRUPT || !db->errmsg[0]))
+        db_fail_txn(db, t, rc, "query");
     pv_hits_free(out, filled);
     store_txn_abort(t);
     free(q);
@@ -158,7 +172,7 @@ static int vacuum_txn(pv_db *db, store_txn *t, void *ctx)
     hnsw_scratch *s = db_scratch(db);
     graph *g = NULL;
     store_counts c;
-    int rc;
+    int rc, live = 0;
     (void)ctx;
     if (!s)
         return PV_ENOMEM;
@@ -168,19 +182,22 @@ static int vacuum_txn(pv_db *db, store_txn *t, void *ctx)
     /* Runs of live ids go in as batches. */
     for (uint32_t id = 0; id < c.next_id && rc == 0;) {
         uint32_t n = 0;
-        while (id + n < c.next_id && n < 1024 && db_keep_live(t, id + n))
+        while (id + n < c.next_id && n < 1024 && (rc = db_is_live(t, id + n, &live)) == 0 &&
+               live)
             n++;
-        if (n > 0)
+        if (rc == 0 && n > 0)
             rc = graph_insert_batch(g, s, id, n, db_threads(0));
         id += n > 0 ? n : 1;
     }
     /* tombstones below the last live id hold empty records: mark them */
     for (uint32_t id = 0; id < graph_state(g)->nodes && rc == 0; id++)
-        if (!db_keep_live(t, id))
+        if ((rc = db_is_live(t, id, &live)) == 0 && !live)
             rc = graph_delete(g, id);
     if (rc == 0)
         rc = graph_flush(g);
 done:
+    if (rc == PV_ECORRUPT)
+        db_fail_txn(db, t, rc, "vacuum");
     graph_close(g);
     return rc;
 }
@@ -194,7 +211,7 @@ int pv_vacuum(pv_db *db)
         return rc;
     rc = db_write(db, vacuum_txn, NULL);
     db_writer_end(db);
-    if (rc != 0)
+    if (rc != 0 && rc != PV_ECORRUPT) /* vacuum_txn said which record */
         db_fail(db, rc, "vacuum: %s", pv_strerror(rc));
     return rc;
 }

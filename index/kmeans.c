@@ -534,7 +534,10 @@ int kmeans_assign(const kmeans_model *m, const float *x, size_t n,
     if (!m || !m->centroids || (n && (!x || !labels)))
         return PV_EINVAL;
     const uint32_t k = m->k, dim = m->dim;
-    const size_t br = block_rows(k);
+    /* No block larger than the rows: at k = 2 a block is 131,072 rows, and
+     * the standardised copy of one 411 MB at 784 dims, for a chunk of 1,024
+     * vectors (pv_cluster_get assigns chunk by chunk). */
+    const size_t br = block_rows(k) < n ? block_rows(k) : n ? n : 1;
     float *sc = pv_alloc_array(br * k, sizeof *sc);
     float *cn = pv_alloc_array(k, sizeof *cn);
     float *xs = m->mean ? pv_alloc_array(br * dim, sizeof *xs) : NULL;

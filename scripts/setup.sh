@@ -4,7 +4,8 @@
 # Run as root (or with sudo available). With --bench it also installs the
 # peers the benchmarks compare against (FAISS, hnswlib, scikit-learn) and the
 # photographs they run on; with --ci, what CI's extra checks use (Clang for
-# the build matrix, strace for the test-data check); --ci implies --bench,
+# the build matrix and the fuzz target, with its libFuzzer runtime; strace for
+# the test-data check); --ci implies --bench,
 # since CI runs every bench script at a small size. With --list it installs
 # nothing and prints the packages the other flags name, one a line
 # (scripts/ci/check_test_data.sh reads what the tests may rely on).
@@ -30,7 +31,9 @@ if [ $bench = 1 ]; then
   PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy ukui-wallpapers sway-backgrounds time)
 fi
 if [ $ci = 1 ]; then
-  PKGS+=(clang strace)
+  # libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for Clang
+  # (scripts/ci/fuzz.sh); clang only recommends it.
+  PKGS+=(clang strace libclang-rt-14-dev)
 fi
 if [ $list = 1 ]; then
   printf '%s\n' "${PKGS[@]}"

@@ -13,6 +13,17 @@
  *  - vectors live in chunks of `chunk` vectors per value, so a value is
  *    larger than a page and LMDB keeps it in contiguous overflow pages that
  *    mdb_get returns zero-copy; a read transaction caches the chunk pointers;
+ *  - per-snapshot state (the chunk pointers, the counters) lives in the
+ *    store_txn, never in the shared store handle: threads that each hold a
+ *    read transaction write no shared memory. A caller that runs one query
+ *    after another on one thread may carry the chunk pointers from one
+ *    snapshot to the next with a store_vec_cache of its own;
+ *  - every record is checked against docs/FORMAT.md's limits where it is
+ *    parsed, here, before any caller sees it: a path length above
+ *    PV_MAX_PATH_BYTES, an id at or beyond next_id, a vector chunk of a
+ *    size that is not whole vectors are PV_ECORRUPT with a message naming
+ *    the record (store_txn_errmsg), so no caller can copy or index past an
+ *    end. An absent record is PV_ENOTFOUND, a malformed one PV_ECORRUPT;
  *  - opening checks the magic and the format version in a read-only
  *    transaction before anything else, so "not a pixvec database" and
  *    "written by a newer pixvec" change nothing on disk.
@@ -22,6 +33,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <lmdb.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,13 +55,11 @@ struct store {
                   * made before they did sees none) */
     store_schema schema;
     int rdonly;
-    uint64_t mapgen; /* bumped whenever the map may have moved */
+    /* Shared by every thread that begins a transaction: */
+    pthread_mutex_t mu; /* guards the two below */
+    uint64_t mapgen;    /* bumped whenever the map may have moved */
+    unsigned ntxn;      /* transactions begun (or beginning) and not ended */
     char commit_err[256]; /* why the last commit failed (OS error), or "" */
-    /* vector chunk pointers of the last read snapshot (see store_snapshot) */
-    const float **vc_ptrs;
-    uint32_t *vc_counts;
-    uint32_t vc_n, vc_cap;
-    uint64_t vc_key;
     char dir[4096];
 };
 
@@ -55,12 +67,32 @@ struct store_txn {
     store *st;
     MDB_txn *txn;
     int write;
-    /* cached vector chunks (store_vec_chunks) */
+    uint64_t key; /* store_snapshot(): read transactions, fixed at begin */
+    /* this snapshot's vector chunks (store_vec_chunks) */
     const float **chunk_ptrs;
     uint32_t *chunk_counts;
-    uint32_t nchunks;
+    uint32_t nchunks, chunk_cap;
     int chunks_valid;
+    store_vec_cache *cache; /* the caller's, or NULL */
+    /* the counters, read and checked once (store_counts_get) */
+    store_counts counts;
+    int counts_valid;
+    char err[256]; /* what the last PV_ECORRUPT found */
 };
+
+int store_corrupt(store_txn *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->err, sizeof t->err, fmt, ap);
+    va_end(ap);
+    return PV_ECORRUPT;
+}
+
+const char *store_txn_errmsg(const store_txn *t)
+{
+    return t ? t->err : "";
+}
 
 /* ---- little-endian helpers ------------------------------------------------ */
 
@@ -199,43 +231,51 @@ static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v)
     return meta_put_raw(txn, dbi, key, b, 8);
 }
 
-/* Fetch meta[key]; PV_ECORRUPT if it is not exactly n bytes (n == 0: any
- * length up to cap-1, NUL-terminated into out). */
+/* Fetch meta[key]: exactly n bytes (n > 0), or (n == 0) a string of 1 to
+ * cap-1 bytes without a NUL, NUL-terminated into out. PV_ENOTFOUND if the
+ * key is absent; PV_ECORRUPT, with msg (msglen bytes) saying why, if its
+ * value breaks that. */
 static int meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, void *out,
-                    size_t n, size_t cap)
+                    size_t n, size_t cap, char *msg, size_t msglen)
 {
     MDB_val k = {strlen(key), (void *)key}, d;
     int rc = mdb_get(txn, dbi, &k, &d);
     if (rc != 0)
-        return rc == MDB_NOTFOUND ? PV_ECORRUPT : map_rc(rc);
+        return map_rc(rc);
     if (n == 0) {
-        if (d.mv_size >= cap)
+        if (d.mv_size == 0 || d.mv_size >= cap || memchr(d.mv_data, 0, d.mv_size)) {
+            snprintf(msg, msglen, "meta %s: %zu bytes%s, expected a name of 1..%zu",
+                     key, d.mv_size,
+                     d.mv_size && d.mv_size < cap ? " with a NUL byte" : "", cap - 1);
             return PV_ECORRUPT;
+        }
         memcpy(out, d.mv_data, d.mv_size);
         ((char *)out)[d.mv_size] = 0;
         return PV_OK;
     }
-    if (d.mv_size != n)
+    if (d.mv_size != n) {
+        snprintf(msg, msglen, "meta %s: %zu bytes, expected %zu", key, d.mv_size, n);
         return PV_ECORRUPT;
+    }
     memcpy(out, d.mv_data, n);
     return PV_OK;
 }
 
 static int meta_get_u32(MDB_txn *txn, MDB_dbi dbi, const char *key,
-                        uint32_t *v)
+                        uint32_t *v, char *msg, size_t msglen)
 {
     uint8_t b[4];
-    int rc = meta_get(txn, dbi, key, b, 4, 0);
+    int rc = meta_get(txn, dbi, key, b, 4, 0, msg, msglen);
     if (rc == 0)
         *v = get_u32(b);
     return rc;
 }
 
 static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key,
-                        uint64_t *v)
+                        uint64_t *v, char *msg, size_t msglen)
 {
     uint8_t b[8];
-    int rc = meta_get(txn, dbi, key, b, 8, 0);
+    int rc = meta_get(txn, dbi, key, b, 8, 0, msg, msglen);
     if (rc == 0)
         *v = get_u64(b);
     return rc;
@@ -274,6 +314,69 @@ static int open_ivf_dbis(store *st, MDB_txn *txn, unsigned create)
     return rc;
 }
 
+/* The schema in meta, each value checked against its limits; msg says
+ * which is missing or out of range. */
+static int read_schema(MDB_txn *txn, MDB_dbi meta, store_schema *s, char *msg,
+                       size_t msglen)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+        uint32_t lo, hi;
+    } u32s[] = {
+        {"dim", offsetof(store_schema, dim), 1, STORE_MAX_DIM},
+        {"chunk", offsetof(store_schema, chunk), 1, STORE_MAX_CHUNK},
+        {"emb_size", offsetof(store_schema, emb_size), 0, UINT32_MAX},
+        {"emb_rgb", offsetof(store_schema, emb_rgb), 0, 1},
+        {"hnsw_m", offsetof(store_schema, hnsw_m), 2, STORE_MAX_M},
+        {"hnsw_efc", offsetof(store_schema, hnsw_efc), 1, STORE_MAX_EFC},
+    };
+    int rc;
+    memset(s, 0, sizeof *s);
+    for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++) {
+        uint32_t v = 0;
+        rc = meta_get_u32(txn, meta, u32s[i].key, &v, msg, msglen);
+        if (rc == PV_ENOTFOUND)
+            snprintf(msg, msglen, "meta %s: missing", u32s[i].key);
+        if (rc != 0)
+            return rc == PV_ENOTFOUND ? PV_ECORRUPT : rc;
+        if (v < u32s[i].lo || v > u32s[i].hi) {
+            snprintf(msg, msglen, "meta %s: %u outside %u..%u", u32s[i].key, v,
+                     u32s[i].lo, u32s[i].hi);
+            return PV_ECORRUPT;
+        }
+        memcpy((char *)s + u32s[i].off, &v, sizeof v);
+    }
+    rc = meta_get(txn, meta, "embedder", s->embedder, 0, sizeof s->embedder, msg,
+                  msglen);
+    if (rc == PV_ENOTFOUND)
+        snprintf(msg, msglen, "meta embedder: missing");
+    if (rc != 0)
+        return rc == PV_ENOTFOUND ? PV_ECORRUPT : rc;
+    /* Optional: only an embedder with a weight file has them, both. */
+    rc = meta_get(txn, meta, "emb_model", s->model, 0, sizeof s->model, msg, msglen);
+    if (rc == PV_ENOTFOUND) {
+        s->model[0] = 0;
+        return PV_OK;
+    }
+    if (rc == 0)
+        rc = meta_get(txn, meta, "emb_model_hash", s->model_hash, 16, 0, msg, msglen);
+    if (rc == PV_ENOTFOUND)
+        snprintf(msg, msglen, "meta emb_model_hash: missing beside emb_model");
+    return rc == PV_ENOTFOUND ? PV_ECORRUPT : rc;
+}
+
+/* A zeroed handle with its mutex (store_close undoes both). */
+static store *store_alloc(void)
+{
+    store *st = calloc(1, sizeof *st);
+    if (st && pthread_mutex_init(&st->mu, NULL) != 0) {
+        free(st);
+        st = NULL;
+    }
+    return st;
+}
+
 int store_create(const char *dir, const store_schema *s, store **out,
                  char *err, size_t errlen)
 {
@@ -281,8 +384,10 @@ int store_create(const char *dir, const store_schema *s, store **out,
     MDB_txn *txn = NULL;
     int rc;
 
-    if (!s || s->dim == 0 || s->chunk == 0 || !s->embedder[0] ||
-        s->hnsw_m < 2 || s->hnsw_efc == 0) {
+    if (!s || s->dim == 0 || s->dim > STORE_MAX_DIM || s->chunk == 0 ||
+        s->chunk > STORE_MAX_CHUNK || !s->embedder[0] || s->emb_rgb > 1 ||
+        s->hnsw_m < 2 || s->hnsw_m > STORE_MAX_M || s->hnsw_efc == 0 ||
+        s->hnsw_efc > STORE_MAX_EFC) {
         set_err(err, errlen, "%s: %s", dir, "bad schema");
         return PV_EINVAL;
     }
@@ -308,7 +413,7 @@ int store_create(const char *dir, const store_schema *s, store **out,
         set_err(err, errlen, "%s: %s", dir, strerror(errno));
         return PV_EIO;
     }
-    st = calloc(1, sizeof *st);
+    st = store_alloc();
     if (!st)
         return PV_ENOMEM;
     if ((rc = env_open(st, dir, 0, err, errlen)) != 0)
@@ -375,7 +480,7 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
     MDB_txn *txn = NULL;
     int rc;
     struct stat sb;
-    char magic[8];
+    char magic[8], msg[256] = "";
     uint32_t format = 0;
 
     if (stat(dir, &sb) != 0) {
@@ -387,7 +492,7 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
                 "not a pixvec database (no data.mdb in a directory)");
         return PV_ENOTDB;
     }
-    st = calloc(1, sizeof *st);
+    st = store_alloc();
     if (!st)
         return PV_ENOMEM;
     if ((rc = env_open(st, dir, rdonly, err, errlen)) != 0) {
@@ -399,16 +504,15 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
     if ((rc = map_rc(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn))) != 0)
         goto done;
     if (mdb_dbi_open(txn, "meta", 0, &st->meta) != 0 ||
-        meta_get(txn, st->meta, "magic", magic, 8, 0) != 0 ||
+        meta_get(txn, st->meta, "magic", magic, 8, 0, msg, sizeof msg) != 0 ||
         memcmp(magic, STORE_MAGIC, 8) != 0 ||
-        meta_get_u32(txn, st->meta, "format", &format) != 0) {
+        meta_get_u32(txn, st->meta, "format", &format, msg, sizeof msg) != 0) {
         set_err(err, errlen, "%s: %s", dir,
                 "not a pixvec database (no pixvec magic in meta)");
         rc = PV_ENOTDB;
         goto done;
     }
     if (format > PV_FORMAT_VERSION) {
-        char msg[128];
         snprintf(msg, sizeof msg,
                  "written by a newer pixvec (format %u; this one reads up to %u)",
                  format, (unsigned)PV_FORMAT_VERSION);
@@ -416,38 +520,13 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
         rc = PV_ENEWER;
         goto done;
     }
-    rc = meta_get_u32(txn, st->meta, "dim", &st->schema.dim);
-    if (rc == 0)
-        rc = meta_get_u32(txn, st->meta, "chunk", &st->schema.chunk);
-    if (rc == 0)
-        rc = meta_get(txn, st->meta, "embedder", st->schema.embedder, 0,
-                      sizeof st->schema.embedder);
-    if (rc == 0)
-        rc = meta_get_u32(txn, st->meta, "emb_size", &st->schema.emb_size);
-    if (rc == 0)
-        rc = meta_get_u32(txn, st->meta, "emb_rgb", &st->schema.emb_rgb);
-    if (rc == 0)
-        rc = meta_get_u32(txn, st->meta, "hnsw_m", &st->schema.hnsw_m);
-    if (rc == 0)
-        rc = meta_get_u32(txn, st->meta, "hnsw_efc", &st->schema.hnsw_efc);
-    if (rc == 0 && (st->schema.hnsw_m < 2 || st->schema.hnsw_efc == 0))
-        rc = PV_ECORRUPT;
-    if (rc == 0) { /* optional: only an embedder with a weight file has it */
-        int mrc = meta_get(txn, st->meta, "emb_model", st->schema.model, 0,
-                           sizeof st->schema.model);
-        if (mrc == 0)
-            rc = meta_get(txn, st->meta, "emb_model_hash", st->schema.model_hash, 16, 0);
-        else if (mrc != PV_ECORRUPT) /* PV_ECORRUPT: absent */
-            rc = mrc;
-        else
-            st->schema.model[0] = 0;
-    }
-    if (rc == 0 && (st->schema.dim == 0 || st->schema.chunk == 0))
-        rc = PV_ECORRUPT;
-    if (rc == 0 && (rc = open_dbis(st, txn, 0)) != 0)
+    rc = read_schema(txn, st->meta, &st->schema, msg, sizeof msg);
+    if (rc == 0 && (rc = open_dbis(st, txn, 0)) != 0) {
+        snprintf(msg, sizeof msg, "a table is missing: %s", mdb_strerror(rc));
         rc = rc == MDB_NOTFOUND ? PV_ECORRUPT : map_rc(rc);
+    }
     if (rc != 0) {
-        set_err(err, errlen, "%s: %s", dir, "damaged meta record");
+        set_err(err, errlen, "%s: damaged meta record: %s", dir, msg);
         goto done;
     }
     rc = open_ivf_dbis(st, txn, 0);
@@ -487,16 +566,13 @@ void store_close(store *st)
         return;
     if (st->env)
         mdb_env_close(st->env);
-    free(st->vc_ptrs);
-    free(st->vc_counts);
+    pthread_mutex_destroy(&st->mu);
     free(st);
 }
 
 uint64_t store_snapshot(store_txn *t)
 {
-    if (t->write)
-        return 0;
-    return ((t->st->mapgen + 1) << 48) ^ (uint64_t)mdb_txn_id(t->txn);
+    return t->key;
 }
 
 const store_schema *store_get_schema(const store *st) { return &st->schema; }
@@ -520,21 +596,37 @@ int store_grow(store *st)
 {
     MDB_envinfo info;
     size_t lim = map_limit(), want;
-    int rc = mdb_env_info(st->env, &info);
-    if (rc != 0)
-        return map_rc(rc);
+    int rc;
+    pthread_mutex_lock(&st->mu);
+    if (st->ntxn != 0) { /* LMDB's rule: remapping under a reader unmaps its data */
+        pthread_mutex_unlock(&st->mu);
+        return PV_EINVAL;
+    }
+    rc = mdb_env_info(st->env, &info);
     want = info.me_mapsize * 2;
-    if (lim && want > lim) {
-        if (info.me_mapsize >= lim)
+    if (rc == 0 && lim && want > lim) {
+        if (info.me_mapsize >= lim) {
+            pthread_mutex_unlock(&st->mu);
             return STORE_FULL; /* at the cap: the write fails, nothing changed */
+        }
         want = lim;
     }
-    rc = mdb_env_set_mapsize(st->env, want);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(st->env, want);
     st->mapgen++;
+    pthread_mutex_unlock(&st->mu);
     return map_rc(rc);
 }
 
 /* ---- transactions ----------------------------------------------------------- */
+
+/* Count a transaction out (it ended, or never began). */
+static void txn_gone(store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->ntxn--;
+    pthread_mutex_unlock(&st->mu);
+}
 
 int store_txn_begin(store *st, int write, store_txn **out)
 {
@@ -547,17 +639,51 @@ int store_txn_begin(store *st, int write, store_txn **out)
         return PV_ENOMEM;
     t->st = st;
     t->write = write;
+    /* Counted before it begins, so that no other thread remaps the map
+     * (below) while this one is inside mdb_txn_begin. */
+    pthread_mutex_lock(&st->mu);
+    st->ntxn++;
+    pthread_mutex_unlock(&st->mu);
     rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     if (rc == MDB_MAP_RESIZED) {
-        /* Another process grew the map: adopt its size and try again. */
-        rc = mdb_env_set_mapsize(st->env, 0);
-        st->mapgen++;
+        /* Another process grew the map beyond ours. Adopting its size
+         * remaps the file, which LMDB allows only while no transaction of
+         * this process is open: their pointers would be left dangling. So
+         * only a lone transaction adopts it; beside others (the dups
+         * scan's threads), the begin fails and the caller retries later. */
+        pthread_mutex_lock(&st->mu);
+        if (st->ntxn == 1) {
+            rc = mdb_env_set_mapsize(st->env, 0);
+            st->mapgen++;
+        } else {
+            rc = MDB_MAP_RESIZED;
+        }
+        pthread_mutex_unlock(&st->mu);
         if (rc == 0)
             rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     }
     if (rc != 0) {
+        txn_gone(st);
         free(t);
         return map_rc(rc);
+    }
+    if (!write) {
+        /* mdb_txn_id() of a read transaction is the snapshot it claimed,
+         * but LMDB 0.9 takes the roots from meta page (id & 1) a moment
+         * later, and a writer that committed twice in between has put a
+         * newer snapshot there: the data read is then newer than the id
+         * says (our tests saw a snapshot "1" with 42 items). The id names
+         * the data only if no commit had completed by the time the roots
+         * were taken: if the newest meta page still holds our id after
+         * the begin, none had. Otherwise the key is 0: nothing is shared
+         * with other transactions. */
+        MDB_envinfo info;
+        uint64_t id = (uint64_t)mdb_txn_id(t->txn);
+        if (mdb_env_info(st->env, &info) == 0 && (uint64_t)info.me_last_txnid == id) {
+            pthread_mutex_lock(&st->mu);
+            t->key = ((st->mapgen + 1) << 48) ^ id;
+            pthread_mutex_unlock(&st->mu);
+        }
     }
     *out = t;
     return PV_OK;
@@ -565,6 +691,7 @@ int store_txn_begin(store *st, int write, store_txn **out)
 
 static void txn_free(store_txn *t)
 {
+    txn_gone(t->st);
     free(t->chunk_ptrs);
     free(t->chunk_counts);
     free(t);
@@ -618,16 +745,61 @@ void store_txn_abort(store_txn *t)
     txn_free(t);
 }
 
+void store_txn_set_cache(store_txn *t, store_vec_cache *c)
+{
+    if (!t->write)
+        t->cache = c;
+}
+
+void store_vec_cache_free(store_vec_cache *c)
+{
+    if (!c)
+        return;
+    free(c->ptrs);
+    free(c->counts);
+    memset(c, 0, sizeof *c);
+}
+
 /* ---- counters --------------------------------------------------------------- */
 
+/* The counters, checked against each other and against the item records
+ * (ids are dense: every id below next_id has one), read once per
+ * transaction: callers size arrays by them. */
 int store_counts_get(store_txn *t, store_counts *c)
 {
-    int rc = meta_get_u32(t->txn, t->st->meta, "next_id", &c->next_id);
-    if (rc == 0)
-        rc = meta_get_u64(t->txn, t->st->meta, "live", &c->live);
-    if (rc == 0)
-        rc = meta_get_u64(t->txn, t->st->meta, "deleted", &c->deleted);
-    return rc;
+    static const char *const keys[] = {"next_id", "live", "deleted"};
+    store_counts k;
+    MDB_stat ms;
+    char msg[sizeof t->err] = "";
+    int rc, i = 0;
+    if (t->counts_valid) {
+        *c = t->counts;
+        return PV_OK;
+    }
+    rc = meta_get_u32(t->txn, t->st->meta, keys[i], &k.next_id, msg, sizeof msg);
+    if (rc == 0 && ++i)
+        rc = meta_get_u64(t->txn, t->st->meta, keys[i], &k.live, msg, sizeof msg);
+    if (rc == 0 && ++i)
+        rc = meta_get_u64(t->txn, t->st->meta, keys[i], &k.deleted, msg, sizeof msg);
+    if (rc == PV_ENOTFOUND)
+        return store_corrupt(t, "meta %s: missing", keys[i]);
+    if (rc == PV_ECORRUPT)
+        return store_corrupt(t, "%s", msg);
+    if (rc != 0)
+        return rc;
+    if (k.live > k.next_id || k.deleted != k.next_id - k.live)
+        return store_corrupt(t, "meta counters: %llu live and %llu removed items, but next id %u",
+                       (unsigned long long)k.live, (unsigned long long)k.deleted,
+                       k.next_id);
+    if ((rc = mdb_stat(t->txn, t->st->items, &ms)) != 0)
+        return map_rc(rc);
+    if (ms.ms_entries != k.next_id)
+        return store_corrupt(t, "meta next_id: %u, but %llu item records", k.next_id,
+                       (unsigned long long)ms.ms_entries);
+    t->counts = k;
+    t->counts_valid = 1;
+    *c = k;
+    return PV_OK;
 }
 
 int store_counts_put(store_txn *t, const store_counts *c)
@@ -637,6 +809,9 @@ int store_counts_put(store_txn *t, const store_counts *c)
         rc = meta_put_u64(t->txn, t->st->meta, "live", c->live);
     if (rc == 0)
         rc = meta_put_u64(t->txn, t->st->meta, "deleted", c->deleted);
+    t->counts_valid = rc == 0;
+    t->counts = *c;
+    t->chunks_valid = 0;
     return map_rc(rc);
 }
 
@@ -745,7 +920,9 @@ int store_blob_drop(store_txn *t, store_table table)
 
 int store_meta_get_u64(store_txn *t, const char *key, uint64_t *v)
 {
-    return meta_get_u64(t->txn, t->st->meta, key, v);
+    char msg[sizeof t->err];
+    int rc = meta_get_u64(t->txn, t->st->meta, key, v, msg, sizeof msg);
+    return rc == PV_ECORRUPT ? store_corrupt(t, "%s", msg) : rc;
 }
 
 int store_meta_get_blob(store_txn *t, const char *key, const void **p,
@@ -785,15 +962,37 @@ int store_list_add(store_txn *t, uint32_t list, uint32_t id)
     return rc == MDB_KEYEXIST ? PV_OK : map_rc(rc);
 }
 
+static int id_check(store_txn *t, uint32_t id, const char *what);
+
+/* Every id of a list names an item (see id_check). */
+static int list_ids_check(store_txn *t, uint32_t list, const void *ids, size_t n,
+                          uint32_t next_id)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id;
+        int rc;
+        memcpy(&id, (const uint8_t *)ids + i * sizeof id, sizeof id);
+        if (t->write && (rc = id_check(t, id, "an ivf list")) != 0)
+            return rc;
+        if (!t->write && id >= next_id)
+            return store_corrupt(t, "ivf list %u: id %u, but next id is %u", list, id,
+                                 next_id);
+    }
+    return PV_OK;
+}
+
 int store_list_each(store_txn *t, uint32_t list,
                     int (*fn)(void *ctx, const void *ids, size_t n),
                     void *ctx)
 {
     MDB_cursor *c = NULL;
     MDB_val k = {sizeof list, &list}, d;
+    store_counts cnt;
     int rc;
     if (absent(t->st, STORE_IVF_LISTS))
         return PV_OK;
+    if ((rc = store_counts_get(t, &cnt)) != 0)
+        return rc;
     if ((rc = mdb_cursor_open(t->txn, t->st->ivf_lists, &c)) != 0)
         return map_rc(rc);
     int frc = PV_OK;
@@ -802,8 +1001,12 @@ int store_list_each(store_txn *t, uint32_t list,
         rc = mdb_cursor_get(c, &k, &d, MDB_GET_MULTIPLE);
     while (rc == 0) {
         if (d.mv_size % sizeof(uint32_t) != 0)
-            frc = PV_ECORRUPT;
+            frc = store_corrupt(t, "ivf list %u: a run of %zu bytes, not whole u32 ids", list,
+                          d.mv_size);
         else
+            frc = list_ids_check(t, list, d.mv_data, d.mv_size / sizeof(uint32_t),
+                                 cnt.next_id);
+        if (frc == PV_OK)
             frc = fn(ctx, d.mv_data, d.mv_size / sizeof(uint32_t));
         if (frc != PV_OK)
             break;
@@ -824,23 +1027,71 @@ int store_meta_put_u64(store_txn *t, const char *key, uint64_t v)
 
 #define ITEM_HDR 46
 
+/* An id a record names (a path, hash or list entry) must have an item
+ * record: ids are dense below next_id. A write transaction may be midway
+ * through a batch (items and their keys written, the counters not yet), so
+ * there the record itself is looked up. */
+static int id_check(store_txn *t, uint32_t id, const char *what)
+{
+    store_counts c;
+    int rc;
+    if (t->write) {
+        MDB_val k = {sizeof id, &id}, d;
+        rc = mdb_get(t->txn, t->st->items, &k, &d);
+        if (rc == MDB_NOTFOUND)
+            return store_corrupt(t, "%s names item %u, which has no record", what, id);
+        return map_rc(rc);
+    }
+    if ((rc = store_counts_get(t, &c)) != 0)
+        return rc;
+    if (id >= c.next_id)
+        return store_corrupt(t, "%s names item %u, but next id is %u", what, id, c.next_id);
+    return PV_OK;
+}
+
 int store_item_get(store_txn *t, uint32_t id, store_item *it)
 {
     MDB_val k = {sizeof id, &id}, d;
     const uint8_t *p;
+    store_counts c;
+    size_t len;
+    uint32_t flags;
     int rc = mdb_get(t->txn, t->st->items, &k, &d);
+    if (rc == MDB_NOTFOUND) {
+        /* Absent only beyond the ids handed out: below, a hole. */
+        if ((rc = store_counts_get(t, &c)) != 0)
+            return rc;
+        if (id < c.next_id)
+            return store_corrupt(t, "item %u: record missing (next id %u)", id, c.next_id);
+        return PV_ENOTFOUND;
+    }
     if (rc != 0)
         return map_rc(rc);
     p = d.mv_data;
-    if (d.mv_size < ITEM_HDR || d.mv_size != ITEM_HDR + (size_t)get_u16(p + 44))
-        return PV_ECORRUPT;
+    if (d.mv_size < ITEM_HDR)
+        return store_corrupt(t, "item %u: record of %zu bytes, shorter than its %d-byte header",
+                       id, d.mv_size, ITEM_HDR);
+    len = get_u16(p + 44);
+    if (len > PV_MAX_PATH_BYTES)
+        return store_corrupt(t, "item %u: path length %zu exceeds %d", id, len,
+                       PV_MAX_PATH_BYTES);
+    if (d.mv_size != ITEM_HDR + len)
+        return store_corrupt(t, "item %u: record of %zu bytes, but its path length %zu makes %zu",
+                       id, d.mv_size, len, ITEM_HDR + len);
+    if (len == 0 || p[ITEM_HDR] != '/' || memchr(p + ITEM_HDR, 0, len))
+        return store_corrupt(t, "item %u: path %s", id,
+                       len == 0 ? "empty" : p[ITEM_HDR] != '/' ? "not absolute"
+                                                             : "holds a NUL byte");
+    flags = get_u32(p + 40);
+    if (flags & ~STORE_ITEM_DELETED)
+        return store_corrupt(t, "item %u: unknown flags 0x%x", id, flags);
     it->size = get_u64(p);
     it->mtime_ns = (int64_t)get_u64(p + 8);
     memcpy(it->hash, p + 16, 16);
     it->width = get_u32(p + 32);
     it->height = get_u32(p + 36);
-    it->flags = get_u32(p + 40);
-    it->path_len = get_u16(p + 44);
+    it->flags = flags;
+    it->path_len = (uint16_t)len;
     it->path = (const char *)p + ITEM_HDR;
     return PV_OK;
 }
@@ -891,7 +1142,10 @@ int store_path_get(store_txn *t, const char *path, uint32_t *id)
     if (rc != 0)
         return map_rc(rc);
     if (d.mv_size != 4)
-        return PV_ECORRUPT;
+        return store_corrupt(t, "path entry %.200s: value of %zu bytes, expected 4", path,
+                       d.mv_size);
+    if ((rc = id_check(t, get_u32(d.mv_data), "a path entry")) != 0)
+        return rc;
     *id = get_u32(d.mv_data);
     return PV_OK;
 }
@@ -958,25 +1212,37 @@ int store_path_del(store_txn *t, const char *path)
 
 /* ---- hashes ----------------------------------------------------------------- */
 
+/* One id of a hash entry: 4 bytes naming an item. */
+static int hash_id(store_txn *t, const MDB_val *d, uint32_t *id)
+{
+    if (d->mv_size != sizeof *id)
+        return store_corrupt(t, "hash entry: an id of %zu bytes, expected 4", d->mv_size);
+    memcpy(id, d->mv_data, sizeof *id);
+    return id_check(t, *id, "a hash entry");
+}
+
 int store_hash_get(store_txn *t, const uint8_t hash[16], uint32_t *ids,
                    size_t max, size_t *n)
 {
     MDB_cursor *c = NULL;
     MDB_val k = {16, (void *)hash}, d;
     size_t cnt = 0;
-    int rc = mdb_cursor_open(t->txn, t->st->hashes, &c);
+    int rc = mdb_cursor_open(t->txn, t->st->hashes, &c), hrc = PV_OK;
     if (rc != 0)
         return map_rc(rc);
     rc = mdb_cursor_get(c, &k, &d, MDB_SET_KEY);
     while (rc == 0) {
-        uint32_t id;
-        memcpy(&id, d.mv_data, 4);
+        uint32_t id = 0;
+        if ((hrc = hash_id(t, &d, &id)) != 0)
+            break;
         if (cnt < max)
             ids[cnt] = id;
         cnt++;
         rc = mdb_cursor_get(c, &k, &d, MDB_NEXT_DUP);
     }
     mdb_cursor_close(c);
+    if (hrc != 0)
+        return hrc;
     if (rc != MDB_NOTFOUND)
         return map_rc(rc);
     *n = cnt;
@@ -1028,7 +1294,12 @@ int store_hash_each_multi(store_txn *t,
                 cap = cnt;
             }
             while (rc == 0 && n < cnt) {
-                memcpy(&ids[n++], d.mv_data, 4);
+                int hrc = hash_id(t, &d, &ids[n++]);
+                if (hrc != 0) {
+                    mdb_cursor_close(c);
+                    free(ids);
+                    return hrc;
+                }
                 rc = mdb_cursor_get(c, &k, &d, MDB_NEXT_DUP);
             }
             if (rc != 0 && rc != MDB_NOTFOUND)
@@ -1095,101 +1366,153 @@ int store_vec_append(store_txn *t, uint32_t first, uint32_t n,
     return PV_OK;
 }
 
+/* The number of vectors in chunk c's value of n bytes, checked: whole
+ * vectors, at least one, at most a chunk's worth. */
+static int chunk_count(store_txn *t, uint32_t c, size_t n, uint32_t *count)
+{
+    const size_t vb = vec_bytes(t->st);
+    if (n == 0 || n % vb != 0 || n / vb > t->st->schema.chunk)
+        return store_corrupt(t, "vectors chunk %u: %zu bytes, not 1..%u vectors of %zu bytes", c,
+                       n, t->st->schema.chunk, vb);
+    *count = (uint32_t)(n / vb);
+    return PV_OK;
+}
+
 int store_vec_get(store_txn *t, uint32_t id, float *out)
 {
     const uint32_t C = t->st->schema.chunk;
     const size_t vb = vec_bytes(t->st);
-    uint32_t chunk = id / C, off = id % C;
+    uint32_t chunk = id / C, off = id % C, count = 0;
     MDB_val k = {sizeof chunk, &chunk}, d;
     int rc = mdb_get(t->txn, t->st->vectors, &k, &d);
     if (rc != 0)
         return map_rc(rc);
-    if (d.mv_size < (size_t)(off + 1) * vb)
+    if ((rc = chunk_count(t, chunk, d.mv_size, &count)) != 0)
+        return rc;
+    if (off >= count)
         return PV_ENOTFOUND;
     memcpy(out, (const char *)d.mv_data + (size_t)off * vb, vb);
     return PV_OK;
 }
 
-/* Walk the vectors table into growing arrays (*p, *cnt, capacity *cap). */
-static int load_chunks(store_txn *t, const float ***p, uint32_t **cnt,
-                       uint32_t *cap, uint32_t *out_n)
+/* Walk the vectors table into the transaction's arrays, checking the
+ * layout of FORMAT.md: chunks 0, 1, ... with no gap, every one full but the
+ * last, and as many vectors as ids handed out. */
+static int load_chunks(store_txn *t)
 {
-    const size_t vb = vec_bytes(t->st);
+    const uint32_t C = t->st->schema.chunk;
     MDB_cursor *c = NULL;
     MDB_val k, d;
+    store_counts cnt;
+    uint64_t total = 0;
     uint32_t n = 0;
-    int rc;
+    int rc, crc = PV_OK;
+    t->nchunks = 0;
+    if ((rc = store_counts_get(t, &cnt)) != 0)
+        return rc;
     if ((rc = mdb_cursor_open(t->txn, t->st->vectors, &c)) != 0)
         return map_rc(rc);
     rc = mdb_cursor_get(c, &k, &d, MDB_FIRST);
     while (rc == 0) {
-        uint32_t key;
-        memcpy(&key, k.mv_data, 4);
-        if (key != n || d.mv_size % vb != 0) {
-            rc = -1;
+        uint32_t key, count = 0;
+        if (k.mv_size != sizeof key) {
+            crc = store_corrupt(t, "vectors: a key of %zu bytes", k.mv_size);
             break;
         }
-        if (n == *cap) {
-            uint32_t nc = *cap ? *cap * 2 : 64;
-            const float **np = pv_realloc_array(*p, nc, sizeof *np);
+        memcpy(&key, k.mv_data, 4);
+        if (key != n) {
+            crc = store_corrupt(t, "vectors: chunk %u missing (the next is %u)", n, key);
+            break;
+        }
+        if ((crc = chunk_count(t, key, d.mv_size, &count)) != 0)
+            break;
+        if (n > 0 && t->chunk_counts[n - 1] != C) {
+            crc = store_corrupt(t, "vectors chunk %u: %u of %u vectors, but not the last chunk",
+                          n - 1, t->chunk_counts[n - 1], C);
+            break;
+        }
+        if (n == t->chunk_cap) {
+            uint32_t nc = t->chunk_cap ? t->chunk_cap * 2 : 64;
+            const float **np = pv_realloc_array(t->chunk_ptrs, nc, sizeof *np);
             uint32_t *ncnt;
             if (np)
-                *p = np;
-            ncnt = np ? pv_realloc_array(*cnt, nc, sizeof *ncnt) : NULL;
+                t->chunk_ptrs = np;
+            ncnt = np ? pv_realloc_array(t->chunk_counts, nc, sizeof *ncnt) : NULL;
             if (!np || !ncnt) {
                 rc = ENOMEM;
                 break;
             }
-            *cnt = ncnt;
-            *cap = nc;
+            t->chunk_counts = ncnt;
+            t->chunk_cap = nc;
         }
-        (*p)[n] = d.mv_data;
-        (*cnt)[n] = (uint32_t)(d.mv_size / vb);
+        t->chunk_ptrs[n] = d.mv_data;
+        t->chunk_counts[n] = count;
+        total += count;
         n++;
         rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    if (rc == -1)
-        return PV_ECORRUPT;
+    if (crc != PV_OK)
+        return crc;
     if (rc != MDB_NOTFOUND)
         return map_rc(rc);
-    *out_n = n;
+    if (total != cnt.next_id)
+        return store_corrupt(t, "vectors: %llu stored, but next id is %u",
+                       (unsigned long long)total, cnt.next_id);
+    t->nchunks = n;
+    return PV_OK;
+}
+
+/* Copy n chunk pointers and counts into *p, *cnt (capacity *cap). */
+static int copy_chunks(const float ***p, uint32_t **cnt, uint32_t *cap,
+                       const float *const *sp, const uint32_t *scnt, uint32_t n)
+{
+    if (n > *cap) {
+        const float **np = pv_realloc_array(*p, n, sizeof *np);
+        uint32_t *ncnt;
+        if (np)
+            *p = np;
+        ncnt = np ? pv_realloc_array(*cnt, n, sizeof *ncnt) : NULL;
+        if (!np || !ncnt)
+            return PV_ENOMEM;
+        *cnt = ncnt;
+        *cap = n;
+    }
+    if (n) {
+        memcpy(*p, sp, n * sizeof **p);
+        memcpy(*cnt, scnt, n * sizeof **cnt);
+    }
     return PV_OK;
 }
 
 int store_vec_chunks(store_txn *t, const float *const **ptrs,
                      const uint32_t **counts, uint32_t *nchunks)
 {
-    store *st = t->st;
-    uint64_t key = store_snapshot(t);
+    store_vec_cache *vc = t->cache;
     int rc;
 
-    if (key != 0) {
-        /* A read snapshot: the pointers found for an earlier snapshot with
-         * the same transaction id and map are still right (nothing was
-         * committed since, and the map has not moved), so a query does not
-         * walk the table again. */
-        if (st->vc_key != key) {
-            st->vc_key = 0;
-            if ((rc = load_chunks(t, &st->vc_ptrs, &st->vc_counts, &st->vc_cap,
-                                  &st->vc_n)) != 0)
-                return rc;
-            st->vc_key = key;
-        }
-        *ptrs = (const float *const *)st->vc_ptrs;
-        *counts = st->vc_counts;
-        *nchunks = st->vc_n;
-        return PV_OK;
-    }
     if (!t->chunks_valid) {
-        uint32_t cap = 0; /* the txn keeps no capacity: start afresh */
-        free(t->chunk_ptrs);
-        free(t->chunk_counts);
-        t->chunk_ptrs = NULL;
-        t->chunk_counts = NULL;
-        if ((rc = load_chunks(t, &t->chunk_ptrs, &t->chunk_counts, &cap,
-                              &t->nchunks)) != 0)
-            return rc;
+        if (vc && vc->key != 0 && vc->key == t->key) {
+            /* The caller's copy from an earlier read snapshot with the same
+             * key: nothing was committed since and the map has not moved,
+             * so its pointers are right and the walk is saved. */
+            if ((rc = copy_chunks(&t->chunk_ptrs, &t->chunk_counts, &t->chunk_cap,
+                                  vc->ptrs, vc->counts, vc->n)) != 0)
+                return rc;
+            t->nchunks = vc->n;
+        } else {
+            if ((rc = load_chunks(t)) != 0)
+                return rc;
+            if (vc) {
+                vc->key = 0;
+                if (copy_chunks(&vc->ptrs, &vc->counts, &vc->cap,
+                                (const float *const *)t->chunk_ptrs, t->chunk_counts,
+                                t->nchunks) == 0) {
+                    vc->n = t->nchunks;
+                    vc->key = t->key;
+                }
+            }
+        }
         t->chunks_valid = 1;
     }
     *ptrs = (const float *const *)t->chunk_ptrs;

@@ -66,6 +66,21 @@
  * Pointer lifetimes: any pointer a store_ function hands out into the map
  * (item paths, vector chunks) is valid only until the end of the
  * transaction it came from, or the next write in that transaction.
+ *
+ * Checked records: every getter checks what it parses against the limits
+ * above before handing it out (a path length of at most PV_MAX_PATH_BYTES
+ * that fits the value, ids below next_id, vector chunks of whole vectors
+ * with no gap, counters that agree with each other and with the item
+ * records, meta values of their size). An absent record is PV_ENOTFOUND;
+ * a malformed one, or a hole where the format promises a record, is
+ * PV_ECORRUPT, and store_txn_errmsg() names it ("item 17: path length 3000
+ * exceeds 480"). Tables whose records only the engine can judge (hnsw,
+ * hnsw_upper, ivf_centroids, the cluster meta record) come out raw through
+ * store_blob_get/store_meta_get_blob, and the engine checks them.
+ *
+ * Threads: a store handle may be shared by threads, each with its own
+ * transactions (a transaction belongs to one thread at a time). Nothing a
+ * transaction learns about its snapshot is kept on the handle.
  */
 #ifndef PV_STORE_H
 #define PV_STORE_H
@@ -73,11 +88,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pv_util.h"
+
 #define STORE_MAGIC "PIXVECDB"
 #define STORE_FULL (-100)           /* map full: abort, store_grow, retry */
 #define STORE_ITEM_DELETED 1u
 #define STORE_DEFAULT_CHUNK 1024u
 #define STORE_INITIAL_MAP (64u << 20)
+
+/* Limits on the schema in meta (store_create refuses, store_open reads a
+ * value beyond them as PV_ECORRUPT). */
+#define STORE_MAX_DIM (1u << 20)   /* pixels at 512 x 512 RGB is 786,432 */
+#define STORE_MAX_CHUNK (1u << 16)
+#define STORE_MAX_M 128u
+#define STORE_MAX_EFC 4096u
 
 typedef struct store store;
 typedef struct store_txn store_txn;
@@ -116,7 +140,9 @@ typedef struct store_item {
  * dir already holds a data.mdb. */
 int store_create(const char *dir, const store_schema *s, store **out,
                  char *err, size_t errlen);
-/* Open an existing database. PV_ENOTDB / PV_ENEWER change nothing. */
+/* Open an existing database. PV_ENOTDB / PV_ENEWER change nothing;
+ * PV_ECORRUPT when the schema in meta is missing or out of range (err
+ * names the key). */
 int store_open(const char *dir, int rdonly, store **out, char *err,
                size_t errlen);
 void store_close(store *st);
@@ -129,18 +155,36 @@ int store_sizes(store *st, uint64_t *disk, uint64_t *map);
  * left on device"), or "" when it did not fail that way. */
 const char *store_commit_error(const store *st);
 /* Double the map size (up to PIXVEC_MAP_LIMIT; STORE_FULL when the map is
- * there already). No transaction of this process may be open. */
+ * there already). No transaction of this process may be open (PV_EINVAL
+ * otherwise). */
 int store_grow(store *st);
 
+/* Begin a transaction. If another process grew the map beyond this one's,
+ * the new size is adopted, which remaps the file: only when no other
+ * transaction of this process is open; beside one, PV_ESTORE (try again
+ * when they have ended). */
 int store_txn_begin(store *st, int write, store_txn **out);
 /* A key for the data a read transaction sees: two read transactions with
  * the same key see the same bytes at the same addresses, so pointers found
- * in one are valid in the other. 0 for write transactions (never equal). */
+ * in one are valid in the other. 0 (equal to none) for write transactions,
+ * and for a read transaction whose begin raced a commit so that the
+ * snapshot it reads cannot be named (see store_txn_begin in store.c). */
 uint64_t store_snapshot(store_txn *t);
+/* What the last PV_ECORRUPT of a store_ call in t found wrong, naming the
+ * record ("" if none). Valid until t ends. */
+const char *store_txn_errmsg(const store_txn *t);
+/* Record, for store_txn_errmsg, what a room above found malformed in a
+ * record of t (the engine judges the graph, IVF and cluster records
+ * itself). Returns PV_ECORRUPT. */
+int store_corrupt(store_txn *t, const char *fmt, ...) PV_PRINTF(2, 3);
 /* Commit (STORE_FULL possible: the txn is then gone; grow and redo). */
 int store_txn_commit(store_txn *t);
 void store_txn_abort(store_txn *t); /* NULL is fine */
 
+/* PV_ECORRUPT unless live + deleted == next_id == the item records. Read
+ * once per transaction and kept in it (store_counts_put updates the copy):
+ * a write transaction reads them before it writes items, so the check
+ * sees the committed state. */
 int store_counts_get(store_txn *t, store_counts *c);
 int store_counts_put(store_txn *t, const store_counts *c);
 
@@ -173,8 +217,8 @@ int store_blob_each(store_txn *t, store_table table,
                     int (*fn)(void *ctx, uint32_t key, const void *p, size_t n),
                     void *ctx);
 
-/* Variable-size meta values: get is zero-copy (PV_ENOTFOUND if absent);
- * del of an absent key is not an error. */
+/* Variable-size meta values: get is zero-copy (PV_ENOTFOUND if absent;
+ * the caller checks the bytes); del of an absent key is not an error. */
 int store_meta_get_blob(store_txn *t, const char *key, const void **p,
                         size_t *n);
 int store_meta_put_blob(store_txn *t, const char *key, const void *p,
@@ -182,22 +226,29 @@ int store_meta_put_blob(store_txn *t, const char *key, const void *p,
 int store_meta_del(store_txn *t, const char *key);
 
 /* IVF lists: add id to list; call fn with the ids of list, a page at a
- * time (ids may be unaligned: read with memcpy); a nonzero return from fn
- * stops the walk and is returned. A database without the tables (opened
- * read-only, made before they existed) has empty lists. */
+ * time (ids may be unaligned: read with memcpy; each below next_id, else
+ * PV_ECORRUPT); a nonzero return from fn stops the walk and is returned. A
+ * database without the tables (opened read-only, made before they existed)
+ * has empty lists. */
 int store_list_add(store_txn *t, uint32_t list, uint32_t id);
 int store_list_each(store_txn *t, uint32_t list,
                     int (*fn)(void *ctx, const void *ids, size_t n),
                     void *ctx);
 
-/* Fixed-width meta values for the rooms above storage (index state). */
+/* Fixed-width meta values for the rooms above storage (index state):
+ * PV_ENOTFOUND if absent, PV_ECORRUPT if not 8 bytes. */
 int store_meta_get_u64(store_txn *t, const char *key, uint64_t *v);
 int store_meta_put_u64(store_txn *t, const char *key, uint64_t v);
 
-/* PV_ENOTFOUND if no such id. */
+/* PV_ENOTFOUND if id >= next_id. PV_ECORRUPT for a missing record below
+ * it, or a record that breaks the layout: a path length above
+ * PV_MAX_PATH_BYTES or other than the value holds, an empty, relative or
+ * NUL-holding path, unknown flags. So it->path_len <= PV_MAX_PATH_BYTES:
+ * a caller may copy the path into a PV_MAX_PATH_BYTES + 1 buffer. */
 int store_item_get(store_txn *t, uint32_t id, store_item *it);
 int store_item_put(store_txn *t, uint32_t id, const store_item *it);
 
+/* PV_ENOTFOUND if path is not stored; the id found is below next_id. */
 int store_path_get(store_txn *t, const char *path, uint32_t *id);
 int store_path_put(store_txn *t, const char *path, uint32_t id);
 int store_path_del(store_txn *t, const char *path);
@@ -210,7 +261,8 @@ int store_paths_with_prefix(store_txn *t, const char *prefix,
                             int (*fn)(void *ctx, const char *path, size_t len, uint32_t id),
                             void *ctx);
 
-/* Up to max ids stored under hash into ids; *n gets the total count. */
+/* Up to max ids stored under hash into ids; *n gets the total count. Every
+ * id is below next_id (PV_ECORRUPT otherwise), here and in each_multi. */
 int store_hash_get(store_txn *t, const uint8_t hash[16], uint32_t *ids,
                    size_t max, size_t *n);
 int store_hash_add(store_txn *t, const uint8_t hash[16], uint32_t id);
@@ -228,8 +280,30 @@ int store_vec_append(store_txn *t, uint32_t first, uint32_t n,
 int store_vec_get(store_txn *t, uint32_t id, float *out);
 /* The chunk pointers of every stored vector, cached in the transaction:
  * *ptrs[c] holds *counts[c] vectors; pointers may be unaligned (2-byte).
- * Valid until the transaction ends or writes a vector. */
+ * Checked: chunks 0..nchunks-1 without a gap, each of whole vectors, all
+ * but the last holding `chunk`, next_id vectors in all (PV_ECORRUPT
+ * otherwise; in a write transaction, ask before store_vec_append or after
+ * store_counts_put, when vectors and counters agree). Valid until the
+ * transaction ends or writes. */
 int store_vec_chunks(store_txn *t, const float *const **ptrs,
                      const uint32_t **counts, uint32_t *nchunks);
+
+/* A caller's copy of the chunk pointers of a read snapshot, so that a run
+ * of read transactions on one thread (queries, one after another) walks
+ * the vectors table once per snapshot, not once per transaction. It belongs
+ * to the caller (one thread at a time, zero-initialised); the store handle
+ * keeps none, so threads with read transactions of their own share
+ * nothing. */
+typedef struct store_vec_cache {
+    uint64_t key; /* store_snapshot() it was filled in; 0: empty */
+    const float **ptrs;
+    uint32_t *counts;
+    uint32_t n, cap;
+} store_vec_cache;
+/* Let read transaction t fill its chunk pointers from c when c was filled
+ * in a snapshot with t's key, and refill c otherwise. c must outlive t.
+ * Ignored for write transactions. */
+void store_txn_set_cache(store_txn *t, store_vec_cache *c);
+void store_vec_cache_free(store_vec_cache *c); /* the arrays; c stays */
 
 #endif

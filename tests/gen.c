@@ -702,3 +702,91 @@ int gen_picture_set(const char *dir, const char *prefix, int n, uint32_t w, uint
     }
     return 0;
 }
+
+/* The LMDB flags each table was created with (storage/store.c). */
+static unsigned table_flags(const char *table)
+{
+    if (!strcmp(table, "hashes"))
+        return MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP;
+    if (!strcmp(table, "ivf_lists"))
+        return MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP;
+    if (!strcmp(table, "meta") || !strcmp(table, "paths"))
+        return 0;
+    return MDB_INTEGERKEY;
+}
+
+/* Open dir's environment and table in a transaction (read-only if ro). */
+static int raw_open(const char *dir, const char *table, int ro, MDB_env **env,
+                    MDB_txn **txn, MDB_dbi *dbi)
+{
+    int rc = mdb_env_create(env);
+    *txn = NULL;
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(*env, 16);
+    if (rc == 0)
+        rc = mdb_env_open(*env, dir, ro ? MDB_RDONLY : 0, 0644);
+    if (rc == 0)
+        rc = mdb_txn_begin(*env, NULL, ro ? MDB_RDONLY : 0, txn);
+    if (rc == 0)
+        rc = mdb_dbi_open(*txn, table, table_flags(table), dbi);
+    return rc;
+}
+
+static void raw_close(MDB_env *env, MDB_txn *txn)
+{
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+}
+
+int gen_db_put(const char *dir, const char *table, const void *key,
+               size_t klen, const void *val, size_t vlen)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    int rc = raw_open(dir, table, 0, &env, &txn, &dbi);
+    if (rc == 0 && !val) {
+        rc = mdb_del(txn, dbi, &k, NULL);
+    } else if (rc == 0) {
+        /* A replaced plain value: delete first, so a new size is taken
+         * as it is (dupsort keys keep their other values). */
+        if (!(table_flags(table) & MDB_DUPSORT)) {
+            rc = mdb_del(txn, dbi, &k, NULL);
+            rc = rc == MDB_NOTFOUND ? 0 : rc;
+        }
+        if (rc == 0)
+            rc = mdb_put(txn, dbi, &k, &v, 0);
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    raw_close(env, txn);
+    return rc == 0 ? 0 : -1;
+}
+
+int gen_db_get(const char *dir, const char *table, const void *key,
+               size_t klen, uint8_t **val, size_t *vlen)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = raw_open(dir, table, 1, &env, &txn, &dbi);
+    if (rc == 0)
+        rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == 0) {
+        *val = malloc(v.mv_size ? v.mv_size : 1);
+        if (!*val)
+            rc = ENOMEM;
+        else {
+            memcpy(*val, v.mv_data, v.mv_size);
+            *vlen = v.mv_size;
+        }
+    }
+    raw_close(env, txn);
+    return rc == 0 ? 0 : -1;
+}

@@ -165,4 +165,18 @@ int gen_png_corrupt_idat(const char *path, int crc_only);
  * newer pixvec would have written it. */
 int gen_db_set_format(const char *dir, uint32_t version);
 
+/* Write one raw record of the pixvec database in dir with plain LMDB (no
+ * pixvec check in the way), as a damaged or hostile file would hold it:
+ * table is a sub-database name ("meta", "items", "hnsw", ...), key and val
+ * the bytes (a u32-keyed table takes the key in native order). val NULL
+ * deletes the key (every value of a dupsort key). For dupsort tables the
+ * value is added beside the key's others. */
+int gen_db_put(const char *dir, const char *table, const void *key,
+               size_t klen, const void *val, size_t vlen);
+
+/* The raw value of table/key copied into *val (malloc'd, caller frees) and
+ * its length into *vlen; the first value for a dupsort key. -1 if absent. */
+int gen_db_get(const char *dir, const char *table, const void *key,
+               size_t klen, uint8_t **val, size_t *vlen);
+
 #endif

@@ -231,3 +231,33 @@ Test(cluster, dimension_mismatch_is_a_clear_error)
     cr_assert(strstr(pv_db_errmsg(db), "10 dims") && strstr(pv_db_errmsg(db), "784"), "%s",
               pv_db_errmsg(db));
 }
+
+/* Every member of one cluster removed after training: `cluster show` lists
+ * it empty (it sorted a NULL member array, undefined behaviour that the
+ * fuzz target found under UBSan). */
+Test(cluster, a_cluster_emptied_by_removals)
+{
+    pv_clustering *cl = NULL;
+    make_classes(4, 0);
+    add_all();
+    cr_assert_eq(pv_cluster_train(db, &(pv_cluster_opts){.k = 3}, NULL), 0, "%s",
+                 pv_db_errmsg(db));
+    cr_assert_eq(pv_cluster_get(db, &cl), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(cl->clusters[1].n, 4);
+    size_t n = cl->clusters[1].n;
+    char **paths = malloc(n * sizeof *paths);
+    for (size_t i = 0; i < n; i++)
+        paths[i] = strdup(cl->clusters[1].members[i].path);
+    pv_clustering_free(cl);
+    size_t removed = 0;
+    cr_assert_eq(pv_remove_many(db, (const char *const *)paths, n, &removed), 0, "%s",
+                 pv_db_errmsg(db));
+    cr_assert_eq(removed, n);
+    cr_assert_eq(pv_cluster_get(db, &cl), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(cl->clusters[1].n, 0);
+    cr_assert_eq(cl->items, 8);
+    pv_clustering_free(cl);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+}

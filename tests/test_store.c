@@ -38,6 +38,24 @@ static store_schema schema(uint32_t dim, uint32_t chunk)
 
 TestSuite(store, .init = setup, .fini = teardown);
 
+/* Items 0..n-1 ("/i/ID.png", hash byte ID) and counters that agree with
+ * them (every id below next_id has a record: the store checks it). */
+static void put_items(store_txn *t, uint32_t n)
+{
+    for (uint32_t id = 0; id < n; id++) {
+        char p[32];
+        store_item it;
+        memset(&it, 0, sizeof it);
+        memset(it.hash, (int)id, 16);
+        snprintf(p, sizeof p, "/i/%u.png", id);
+        it.path = p;
+        it.path_len = (uint16_t)strlen(p);
+        cr_assert_eq(store_item_put(t, id, &it), 0);
+    }
+    store_counts c = {n, n, 0};
+    cr_assert_eq(store_counts_put(t, &c), 0);
+}
+
 Test(store, create_then_open_keeps_schema)
 {
     store *st = NULL;
@@ -113,6 +131,7 @@ Test(store, records_round_trip)
     it.path = "/a/b.png";
     it.path_len = 8;
     cr_assert_eq(store_txn_begin(st, 1, &t), 0);
+    put_items(t, 10);
     cr_assert_eq(store_item_put(t, 3, &it), 0);
     cr_assert_eq(store_path_put(t, "/a/b.png", 3), 0);
     cr_assert_eq(store_hash_add(t, h, 3), 0);
@@ -127,7 +146,7 @@ Test(store, records_round_trip)
     cr_assert_eq(got.path_len, 8);
     cr_assert_eq(memcmp(got.path, "/a/b.png", 8), 0);
     cr_assert_eq(memcmp(got.hash, h, 16), 0);
-    cr_assert_eq(store_item_get(t, 4, &got), PV_ENOTFOUND);
+    cr_assert_eq(store_item_get(t, 10, &got), PV_ENOTFOUND, "beyond next_id: absent");
     cr_assert_eq(store_path_get(t, "/a/b.png", &id), 0);
     cr_assert_eq(id, 3);
     cr_assert_eq(store_path_get(t, "/a/c.png", &id), PV_ENOTFOUND);
@@ -153,6 +172,7 @@ Test(store, vectors_in_chunks)
     cr_assert_eq(store_create(dbdir, &s, &st, err, sizeof err), 0);
     /* appended in three uneven batches that cross chunk edges */
     cr_assert_eq(store_txn_begin(st, 1, &t), 0);
+    put_items(t, 10); /* the counters the chunks are checked against */
     cr_assert_eq(store_vec_append(t, 0, 3, v), 0);
     cr_assert_eq(store_vec_append(t, 3, 2, v + 9), 0);
     cr_assert_eq(store_txn_commit(t), 0);
@@ -219,4 +239,153 @@ Test(store, map_grows_when_full)
     store_txn_abort(t);
     store_close(st);
     free(v);
+}
+
+/* An absent meta key is PV_ENOTFOUND; a present one of the wrong size is
+ * PV_ECORRUPT (the two were both PV_ECORRUPT, and callers read that as
+ * absent). */
+Test(store, meta_absent_is_notfound_wrong_size_is_corrupt)
+{
+    store *st = NULL;
+    store_txn *t = NULL;
+    store_schema s = schema(4, 2);
+    uint64_t v = 0;
+    const void *p;
+    size_t n;
+    char err[256];
+    cr_assert_eq(store_create(dbdir, &s, &st, err, sizeof err), 0);
+    cr_assert_eq(store_txn_begin(st, 1, &t), 0);
+    cr_assert_eq(store_meta_get_u64(t, "hnsw_entry", &v), PV_ENOTFOUND);
+    cr_assert_eq(store_meta_get_blob(t, "cluster", &p, &n), PV_ENOTFOUND);
+    cr_assert_eq(store_meta_put_blob(t, "hnsw_entry", "abc", 3), 0);
+    cr_assert_eq(store_meta_get_u64(t, "hnsw_entry", &v), PV_ECORRUPT);
+    cr_assert_eq(store_meta_put_u64(t, "hnsw_entry", 7), 0);
+    cr_assert_eq(store_meta_get_u64(t, "hnsw_entry", &v), 0);
+    cr_assert_eq(v, 7);
+    store_txn_abort(t);
+    store_close(st);
+}
+
+/* Records that break the layout, written as a damaged file would hold
+ * them: each is PV_ECORRUPT where it is parsed, with words naming it, and
+ * a caller never sees a path longer than PV_MAX_PATH_BYTES. */
+Test(store, damaged_records_are_corrupt_and_named)
+{
+    store *st = NULL;
+    store_txn *t = NULL;
+    store_schema s = schema(4, 2);
+    store_item it;
+    store_counts c;
+    uint8_t h[16];
+    uint32_t ids[4], id, key;
+    size_t n;
+    char err[256];
+    float v[4 * 4] = {0};
+    cr_assert_eq(store_create(dbdir, &s, &st, err, sizeof err), 0);
+    cr_assert_eq(store_txn_begin(st, 1, &t), 0);
+    put_items(t, 4);
+    cr_assert_eq(store_vec_append(t, 0, 4, v), 0);
+    cr_assert_eq(store_txn_commit(t), 0);
+    store_close(st);
+
+    /* item 1: path length 3000, and the value long enough to hold it */
+    uint8_t *rec = calloc(1, 46 + 3000);
+    rec[44] = 3000 & 0xff;
+    rec[45] = 3000 >> 8;
+    memset(rec + 46, 'a', 3000);
+    rec[46] = '/';
+    id = 1;
+    cr_assert_eq(gen_db_put(dbdir, "items", &id, 4, rec, 46 + 3000), 0);
+    /* item 2: its path length says 10, the value holds 5 */
+    rec[44] = 10;
+    rec[45] = 0;
+    id = 2;
+    cr_assert_eq(gen_db_put(dbdir, "items", &id, 4, rec, 46 + 5), 0);
+    free(rec);
+    /* a hash entry naming id 7 (next id is 4) */
+    memset(h, 1, 16);
+    id = 7;
+    cr_assert_eq(gen_db_put(dbdir, "hashes", h, 16, &id, 4), 0);
+    cr_assert_eq(gen_db_put(dbdir, "paths", "/x.png", 6, &id, 4), 0);
+
+    cr_assert_eq(store_open(dbdir, 1, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_txn_begin(st, 0, &t), 0);
+    cr_assert_str_eq(store_txn_errmsg(t), "");
+    cr_assert_eq(store_item_get(t, 0, &it), 0);
+    cr_assert_eq(store_item_get(t, 1, &it), PV_ECORRUPT);
+    cr_assert_str_eq(store_txn_errmsg(t), "item 1: path length 3000 exceeds 480");
+    cr_assert_eq(store_item_get(t, 2, &it), PV_ECORRUPT);
+    cr_assert(strstr(store_txn_errmsg(t), "item 2: record of 51 bytes"), "%s",
+              store_txn_errmsg(t));
+    cr_assert_eq(store_item_get(t, 4, &it), PV_ENOTFOUND);
+    cr_assert_eq(store_hash_get(t, h, ids, 4, &n), PV_ECORRUPT);
+    cr_assert(strstr(store_txn_errmsg(t), "names item 7, but next id is 4"), "%s",
+              store_txn_errmsg(t));
+    cr_assert_eq(store_path_get(t, "/x.png", &id), PV_ECORRUPT);
+    cr_assert_eq(store_path_get(t, "/y.png", &id), PV_ENOTFOUND);
+    store_txn_abort(t);
+    store_close(st);
+
+    /* a hole among the items, counters that disagree, a vector chunk of
+     * part of a vector */
+    id = 3;
+    cr_assert_eq(gen_db_put(dbdir, "items", &id, 4, NULL, 0), 0);
+    cr_assert_eq(store_open(dbdir, 1, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_txn_begin(st, 0, &t), 0);
+    cr_assert_eq(store_counts_get(t, &c), PV_ECORRUPT);
+    cr_assert_str_eq(store_txn_errmsg(t), "meta next_id: 4, but 3 item records");
+    store_txn_abort(t);
+    store_close(st);
+    uint32_t three = 3;
+    uint8_t b8[8] = {3};
+    cr_assert_eq(gen_db_put(dbdir, "meta", "next_id", 7, &three, 4), 0);
+    cr_assert_eq(store_open(dbdir, 1, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_txn_begin(st, 0, &t), 0);
+    cr_assert_eq(store_counts_get(t, &c), PV_ECORRUPT, "4 live + 0 removed is not 3");
+    store_txn_abort(t);
+    store_close(st);
+    cr_assert_eq(gen_db_put(dbdir, "meta", "live", 4, b8, 8), 0);
+    cr_assert_eq(store_open(dbdir, 1, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_txn_begin(st, 0, &t), 0);
+    cr_assert_eq(store_counts_get(t, &c), 0, "%s", store_txn_errmsg(t));
+    const float *const *ptrs;
+    const uint32_t *counts;
+    uint32_t nch;
+    cr_assert_eq(store_vec_chunks(t, &ptrs, &counts, &nch), PV_ECORRUPT,
+                 "4 vectors for next id 3");
+    cr_assert_str_eq(store_txn_errmsg(t), "vectors: 4 stored, but next id is 3");
+    store_txn_abort(t);
+    store_close(st);
+    key = 1;
+    cr_assert_eq(gen_db_put(dbdir, "vectors", &key, 4, v, 10), 0);
+    cr_assert_eq(store_open(dbdir, 1, &st, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_txn_begin(st, 0, &t), 0);
+    cr_assert_eq(store_vec_chunks(t, &ptrs, &counts, &nch), PV_ECORRUPT);
+    cr_assert(strstr(store_txn_errmsg(t), "vectors chunk 1: 10 bytes"), "%s",
+              store_txn_errmsg(t));
+    cr_assert_eq(store_vec_get(t, 2, v), PV_ECORRUPT);
+    store_txn_abort(t);
+    store_close(st);
+}
+
+/* The schema in meta is checked at open: a value out of range or of the
+ * wrong size is a damaged database, and the message names the key. */
+Test(store, damaged_schema_refused_at_open)
+{
+    store *st = NULL;
+    store_schema s = schema(4, 2);
+    char err[256];
+    uint32_t zero = 0;
+    cr_assert_eq(store_create(dbdir, &s, &st, err, sizeof err), 0);
+    store_close(st);
+    st = NULL;
+    cr_assert_eq(gen_db_put(dbdir, "meta", "hnsw_m", 6, &zero, 4), 0);
+    cr_assert_eq(store_open(dbdir, 1, &st, err, sizeof err), PV_ECORRUPT);
+    cr_assert(strstr(err, "meta hnsw_m: 0 outside 2..128"), "%s", err);
+    cr_assert_eq(gen_db_put(dbdir, "meta", "hnsw_m", 6, "\x10\x00", 2), 0);
+    cr_assert_eq(store_open(dbdir, 1, &st, err, sizeof err), PV_ECORRUPT);
+    cr_assert(strstr(err, "meta hnsw_m: 2 bytes, expected 4"), "%s", err);
+    cr_assert_eq(gen_db_put(dbdir, "meta", "hnsw_m", 6, NULL, 0), 0);
+    cr_assert_eq(store_open(dbdir, 1, &st, err, sizeof err), PV_ECORRUPT);
+    cr_assert(strstr(err, "meta hnsw_m: missing"), "%s", err);
 }
