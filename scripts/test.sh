@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what pixvec needs, builds it twice (optimised, and with
-# AddressSanitizer + UndefinedBehaviorSanitizer) and runs every test in both
-# builds. Exits non-zero if anything fails.
+# Installs what pixvec needs, builds it three times (optimised; with
+# AddressSanitizer + UndefinedBehaviorSanitizer; with ThreadSanitizer) and
+# runs every test in the first two and the concurrency tests in the third.
+# Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,3 +28,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ./build-asan/pixvec_tests --jobs "$jobs"
+
+echo "== concurrency tests (ThreadSanitizer: threads and processes reading while others write)"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_TSAN=ON -DPV_TESTS=OFF \
+  -DPV_BENCH=OFF -DPV_WERROR=ON >/dev/null
+cmake --build build-tsan -j "$jobs" --target pixvec_tsan_tests
+TSAN_OPTIONS=halt_on_error=1 ./build-tsan/pixvec_tsan_tests 3
