@@ -670,6 +670,17 @@ static int check_links(graph *g, uint32_t id, uint32_t level, uint32_t max)
         if (v >= g->state.nodes || v == id)
             return graph_corrupt(g, "hnsw node %u level %u: a link to %s %u", id, level,
                                  v == id ? "itself," : "no node:", v);
+        if (level > 0) { /* a search that follows it reads v's links there */
+            const uint8_t *vp;
+            size_t vlen;
+            int vrc = up_get(g, v, &vp, &vlen);
+            uint32_t vlevels = vrc == 0 && vlen >= 4 ? pv_ld32(vp) : 0;
+            if (vrc != 0 && vrc != PV_ENOTFOUND)
+                return vrc;
+            if (vlevels < level)
+                return graph_corrupt(g, "hnsw node %u level %u: a link to node %u, whose top "
+                                        "level is %u", id, level, v, vlevels);
+        }
     }
     return PV_OK;
 }

@@ -41,6 +41,10 @@ done
 printf '\x01\x01\x00\x03\x2c\x00\x02\xb8\x0b' >"$corpus/seed-item-path-3000"
 printf '\x01\x01\x00\x01\xe6\x0b\x01a\x01\x01\x00\x03\x2c\x00\x02\xb8\x0b' \
   >"$corpus/seed-item-path-3000-long"
+# Found by this fuzzer in CI (2026-12-02): an upper-level link to a node of
+# a lower level passed check and failed queries; check now refuses it.
+printf '\x06\x02\xff\xff\xff\xff\xff\x0e\x77\xcd\x77\x00\x03\x00' \
+  >"$corpus/seed-upper-link-to-lower-node"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
