@@ -120,6 +120,7 @@ Test(crash, kill_9_during_every_writer_loses_nothing_committed)
     static char rmlist[40][GEN_PATH_MAX];
     char p[GEN_PATH_MAX], q[GEN_PATH_MAX];
     int kills = 0, per_op[6] = {0};
+    long est_ms[6] = {250, 250, 250, 250, 250, 250};
     for (int i = 0; i < NA; i++) {
         char name[32];
         snprintf(name, sizeof name, "a%04d.png", i);
@@ -179,12 +180,23 @@ Test(crash, kill_9_during_every_writer_loses_nothing_committed)
             argv[argc++] = dest, argv[argc++] = "--undo-list", argv[argc++] = undo;
         }
         argv[argc] = NULL;
+        /* The kill comes at a random moment of the command's run: a
+         * delay drawn below how long that command last took when it was
+         * let finish (est_ms), so fast machines still kill mid-command. */
         pid_t pid = cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp);
-        struct timespec ts = {0, (long)(next_rand() % 250) * 1000000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-        int status;
-        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        long delay = (long)(next_rand() % (uint64_t)est_ms[op]), waited = 0;
+        int status = 0, done = 0;
+        const struct timespec ms = {0, 1000000L};
+        while (!(done = waitpid(pid, &status, WNOHANG) == pid) && waited < delay) {
+            nanosleep(&ms, NULL);
+            waited++;
+        }
+        if (done) {
+            est_ms[op] = waited > 2 ? waited : 2;
+        } else {
+            kill(pid, SIGKILL);
+            cr_assert_eq(waitpid(pid, &status, 0), pid);
+        }
         if (WIFSIGNALED(status)) {
             kills++;
             per_op[op]++;
