@@ -232,6 +232,8 @@ static int filter_unchanged(ingest *in)
         rc = PV_OK;
         in->jobs[out++] = *j;
     }
+    if (rc != 0)
+        db_fail_txn(in->db, t, rc, "%s: reading its stored record", in->jobs[i].path);
     store_txn_abort(t);
     for (; i < in->njobs; i++) /* jobs not reached after an error */
         in->jobs[out++] = in->jobs[i];
@@ -419,9 +421,20 @@ static int try_move(store_txn *t, job *j, int *moved)
     return PV_OK;
 }
 
+static int batch_body(pv_db *db, store_txn *t, batch *b);
+
+/* db_write's callback: the batch, and a damaged record met on the way named
+ * in the handle's message while its transaction is still open. */
 static int batch_txn(pv_db *db, store_txn *t, void *vctx)
 {
-    batch *b = vctx;
+    int rc = batch_body(db, t, vctx);
+    if (rc == PV_ECORRUPT)
+        db_fail_txn(db, t, rc, "the database");
+    return rc;
+}
+
+static int batch_body(pv_db *db, store_txn *t, batch *b)
+{
     const uint32_t dim = db->emb->dim;
     store_counts c;
     uint32_t first, nnew = 0;

@@ -111,6 +111,21 @@ Test(records, item_path_longer_than_the_limit)
     pv_db_close(db);
 }
 
+/* add meets the damaged record (the re-add looks up every stored path) and
+ * says which record it is, not only "malformed database record". */
+Test(records, add_names_the_damaged_record)
+{
+    const char *paths[1] = {imgs};
+    pv_add_stats st;
+    build_db(4);
+    put_item_path_len(1, 3000);
+    pv_db *db = reopen();
+    cr_assert_eq(pv_add(db, paths, 1, NULL, &st), PV_ECORRUPT);
+    cr_assert(strstr(pv_db_errmsg(db), "item 1: path length 3000 exceeds 480"), "%s",
+              pv_db_errmsg(db));
+    pv_db_close(db);
+}
+
 /* A malformed hnsw_entry (3 bytes, not 8) read as "no graph": info showed
  * 0 nodes and a query said the database was empty, exit 0. */
 Test(records, malformed_hnsw_entry_is_corrupt_not_empty)
