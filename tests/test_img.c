@@ -902,6 +902,25 @@ static void expect_flat(const img *im, uint8_t v)
         cr_assert_eq(im->px[i], v, "sample %zu is %d, want %d", i, im->px[i], v);
 }
 
+/* Decode the all-zero RGBA bomb `name` (side x side) to ch channels, at
+ * least out x out: it must succeed within 16 MiB of memory and come out
+ * white (transparent black over white), out x out, as displayed side x
+ * side. */
+static void bomb_bounded(const char *name, uint32_t side, uint32_t ch, uint32_t out)
+{
+    char err[256] = "";
+    img im = {0};
+    int rc;
+    double mib = decode_peak_mib(name, ch, out, out, &im, &rc, err, sizeof err);
+    cr_assert_eq(rc, PV_OK, "%s", err);
+    cr_log_info("%s (%u^2) to %ux%u, %u channels: peak +%.1f MiB", name, side, out, out, ch,
+                mib);
+    cr_assert_lt(mib, 16.0, "%s: decoding took %.1f MiB more", name, mib);
+    expect_size(&im, out, out, side, side);
+    expect_flat(&im, 255);
+    img_free(&im);
+}
+
 /* Issue 12: a 1 MB PNG, 11585 x 11585 RGBA 16-bit all zero, took about
  * 1 GB to decode (the whole image, then a converted copy). Read row by
  * row into the embedder's size, it takes a few rows. Transparent black
@@ -911,30 +930,12 @@ Test(img, png_bomb_16bit_rgba_bounded, .timeout = 300)
     const uint32_t side = 11585;
     uint16_t *row = calloc((size_t)side * 4, sizeof *row);
     gen_png_opts o = {0};
-    char err[256] = "";
-    img im = {0};
-    double mib;
-    int rc;
 
     o.repeat_row = 1;
     cr_assert_eq(gen_write_png(tpath("bomb.png"), side, side, GEN_PNG_RGBA, 16, row, &o), 0);
     free(row);
-
-    mib = decode_peak_mib("bomb.png", 3, 224, 224, &im, &rc, err, sizeof err);
-    cr_assert_eq(rc, PV_OK, "%s", err);
-    cr_log_info("11585^2 RGBA16 PNG to 224x224 RGB: peak +%.1f MiB", mib);
-    cr_assert_lt(mib, 16.0, "decoding took %.1f MiB more", mib);
-    expect_size(&im, 224, 224, side, side);
-    expect_flat(&im, 255);
-    img_free(&im);
-
-    mib = decode_peak_mib("bomb.png", 1, 28, 28, &im, &rc, err, sizeof err);
-    cr_assert_eq(rc, PV_OK, "%s", err);
-    cr_log_info("11585^2 RGBA16 PNG to 28x28 grey: peak +%.1f MiB", mib);
-    cr_assert_lt(mib, 16.0, "decoding took %.1f MiB more", mib);
-    expect_size(&im, 28, 28, side, side);
-    expect_flat(&im, 255);
-    img_free(&im);
+    bomb_bounded("bomb.png", side, 3, 224);
+    bomb_bounded("bomb.png", side, 1, 28);
 }
 
 /* The same for an interlaced PNG, whose seven passes each cover the whole
@@ -944,22 +945,12 @@ Test(img, png_interlaced_bomb_bounded, .timeout = 300)
     const uint32_t side = 6000;
     uint16_t *row = calloc((size_t)side * 4, sizeof *row);
     gen_png_opts o = {0};
-    char err[256] = "";
-    img im = {0};
-    double mib;
-    int rc;
 
     o.repeat_row = 1;
     o.interlace = 1;
     cr_assert_eq(gen_write_png(tpath("ibomb.png"), side, side, GEN_PNG_RGBA, 16, row, &o), 0);
     free(row);
-    mib = decode_peak_mib("ibomb.png", 3, 224, 224, &im, &rc, err, sizeof err);
-    cr_assert_eq(rc, PV_OK, "%s", err);
-    cr_log_info("6000^2 interlaced RGBA16 PNG to 224x224 RGB: peak +%.1f MiB", mib);
-    cr_assert_lt(mib, 16.0, "decoding took %.1f MiB more", mib);
-    expect_size(&im, 224, 224, side, side);
-    expect_flat(&im, 255);
-    img_free(&im);
+    bomb_bounded("ibomb.png", side, 3, 224);
 }
 
 /* Issue 12: a progressive JPEG keeps every block's coefficients until its
