@@ -364,6 +364,8 @@ def main():
         ts = sorted(pix[name])
         t = pix_default.get(name, ts[0])
         label = "pixvec %s" % name
+        if name == "cnn" and t == 0.9:
+            label += " (= imagededup's recipe, cosine >= 0.9)"
         arows.append((label, "%.3f%s" % (t, " (default)" if name in pix_default else ""),
                       pix_score(pix[name][t]), ("pix", name, t)))
         if name == "cnn" and 0.9 in pix[name] and t != 0.9:
