@@ -29,6 +29,11 @@ for a in "$@"; do
 done
 if [ $bench = 1 ]; then
   PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy ukui-wallpapers sway-backgrounds time)
+  # bench/photo_set.sh: ImageMagick, a font for its watermark, and the
+  # packages whose photographs (and night skies, image sequences) it uses.
+  PKGS+=(imagemagick fonts-dejavu-core lomiri-wallpapers-16.04 mate-backgrounds
+    plasma-workspace-wallpapers python3-skimage python-matplotlib-data
+    stellarium-data visp-images-data opencv-doc)
 fi
 if [ $ci = 1 ]; then
   # libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for Clang
