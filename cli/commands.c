@@ -149,7 +149,8 @@ int cli_usage_err(const cli_cmd *c, const char *fmt, const char *arg)
 /* Embedder options shared by init, add and query. */
 #define EMB_LONGOPTS                                                          \
     {"embedder", required_argument, NULL, 'E'},                               \
-        {"size", required_argument, NULL, 'S'}, {"rgb", no_argument, NULL, 'R'}
+        {"size", required_argument, NULL, 'S'}, {"rgb", no_argument, NULL, 'R'},       \
+        {"no-mirror", no_argument, NULL, 'N'}
 
 static int emb_opt(const cli_cmd *c, int opt, const char *arg,
                    pv_embedder_opts *e, int *given)
@@ -163,6 +164,7 @@ static int emb_opt(const cli_cmd *c, int opt, const char *arg,
         e->size = (int)v;
         break;
     case 'R': e->rgb = 1; break;
+    case 'N': e->no_mirror = 1; break;
     default: return -1;
     }
     *given = 1;
@@ -1097,12 +1099,16 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
 
 const cli_cmd cli_commands[] = {
     {"init", cmd_init,
-     "DB [--embedder pixels|cnn] [--model FILE] [--size N] [--rgb] [--M M] "
-     "[--ef-construction N] [--json]",
+     "DB [--embedder pixels|cnn|photo] [--model FILE] [--size N] [--rgb] [--no-mirror] "
+     "[--M M] [--ef-construction N] [--json]",
      "Create a database (a directory) for one embedder and HNSW graph, fixed\n"
      "for its life.\n"
      "  --embedder NAME  pixels (default): the brightness of a downscaled image;\n"
-     "                   cnn: MobileNetV2's 1280 pooled features (photos)\n"
+     "                   cnn: MobileNetV2's 1280 pooled features (photos);\n"
+     "                   photo: near-duplicate photographs (re-encoded, resized,\n"
+     "                   cropped, slightly rotated, retouched, grey, mirrored):\n"
+     "                   candidates by cosine, each pair then compared aligned\n"
+     "  --no-mirror      photo: a mirror image is not a near-duplicate\n"
      "  --model FILE     cnn weights (safetensors, MobileNetV2's Keras names;\n"
      "                   default: the file scripts/setup.sh installs)\n"
      "  --size N         side of the square image (default 28: 784 dims)\n"

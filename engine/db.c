@@ -127,8 +127,8 @@ static int db_attach_embedder(pv_db *db)
 {
     const store_schema *s = store_get_schema(db->st);
     char err[256];
-    int rc = embed_create(s->embedder, s->emb_size, s->emb_rgb, s->model, &db->emb, err,
-                          sizeof err);
+    int rc = embed_create(s->embedder, s->emb_size, s->emb_rgb, s->model, s->emb_flags,
+                          &db->emb, err, sizeof err);
     if (rc != 0)
         return db_fail(db, PV_EEMBEDDER, "database embedder: %s", err);
     /* The weights must be the ones the vectors were made with. */
@@ -208,8 +208,14 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb,
     }
     snprintf(s.embedder, sizeof s.embedder, "%s",
              emb && emb->name ? emb->name : "pixels");
+    if (strcmp(s.embedder, "photo") == 0 && emb && (emb->size > 0 || emb->rgb || emb->model)) {
+        snprintf(err, errlen, "%s: the photo embedder takes no --size, --rgb or --model",
+                 path ? path : "");
+        return PV_EINVAL;
+    }
     rc = embed_create(s.embedder, emb && emb->size > 0 ? (uint32_t)emb->size : 0,
-                      emb && emb->rgb ? 1 : 0, emb ? emb->model : NULL, &e, err, errlen);
+                      emb && emb->rgb ? 1 : 0, emb ? emb->model : NULL,
+                      emb && emb->no_mirror ? EMBED_NO_MIRROR : 0, &e, err, errlen);
     if (rc != 0)
         return rc;
     s.dim = e->dim;
@@ -217,6 +223,7 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb,
     memcpy(s.model_hash, e->model_hash, 16);
     s.emb_size = e->in_w;
     s.emb_rgb = e->channels == 3;
+    s.emb_flags = e->flags;
     s.chunk = STORE_DEFAULT_CHUNK;
     embed_destroy(e);
     return db_new(path, &s, 0, out, err, errlen);
@@ -297,7 +304,7 @@ int pv_db_check_embedder(pv_db *db, const pv_embedder_opts *o)
     s = store_get_schema(db->st);
     if ((o->name && strcmp(o->name, s->embedder) != 0) ||
         (o->size > 0 && (uint32_t)o->size != s->emb_size) ||
-        (o->rgb && !s->emb_rgb))
+        (o->rgb && !s->emb_rgb) || (o->no_mirror && !(s->emb_flags & EMBED_NO_MIRROR)))
         return db_fail(db, PV_EEMBEDDER,
                        "this database uses the %s embedder (%u dims); "
                        "it cannot take vectors of another embedder",

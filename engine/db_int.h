@@ -32,6 +32,10 @@ struct pv_db {
     char path[4096]; /* the database folder as given */
 };
 
+/* The similarity `dups` and `query` decide by: the embedder's pair score
+ * when it has one (photo), else the cosine of the unit vectors. */
+float db_pair_score(const pv_db *db, const float *a, const float *b);
+
 /* Threads to use: requested if > 0, else the cores online (>= 1). */
 unsigned db_threads(int requested);
 

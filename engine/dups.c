@@ -199,6 +199,7 @@ typedef struct aworker {
     uint32_t lo, hi;     /* ids this thread scans */
     uint32_t k, ef;
     float thr;           /* pairs kept at or above (2: none, nearest only) */
+    int grow;            /* a full list above thr asks again with twice as many */
     pair_list out;
     int rc;
     char err[256];       /* a damaged record's words, from the thread's txn */
@@ -254,7 +255,7 @@ static void *approx_run(void *arg)
                 break;
             /* A full list whose last hit is still a pair: there may be more
              * partners beyond it. Ask again with twice as many. */
-            if (nh < k + 1 || !(hits[nh - 1].score >= w->thr) || k >= ds->n)
+            if (!w->grow || nh < k + 1 || !(hits[nh - 1].score >= w->thr) || k >= ds->n)
                 break;
             k *= 2;
         }
@@ -302,7 +303,7 @@ static void pairs_unique(pair_list *l)
     l->n = out;
 }
 
-static int approx_pairs(dscan *ds, float thr, uint32_t k, uint32_t ef)
+static int approx_pairs(dscan *ds, float thr, uint32_t k, uint32_t ef, int grow)
 {
     unsigned nt = db_threads(0);
     aworker *w = NULL;
@@ -326,6 +327,7 @@ static int approx_pairs(dscan *ds, float thr, uint32_t k, uint32_t ef)
         w[i].k = k;
         w[i].ef = ef;
         w[i].thr = thr;
+        w[i].grow = grow;
     }
     for (unsigned i = 1; i < nt; i++) {
         if (pthread_create(&th[i], NULL, approx_run, &w[i]) != 0) {
@@ -353,6 +355,79 @@ done:
     free(w);
     free(th);
     return rc;
+}
+
+/* ---- step 1c: the embedder's pair score ---------------------------------- */
+
+/* An embedder with a pair score (photo) finds candidates by cosine; each
+ * candidate pair is scored again by it, on every core (the score reads
+ * only the two stored vectors). */
+typedef struct vworker {
+    dscan *ds;
+    size_t lo, hi;
+} vworker;
+
+static void *verify_run(void *arg)
+{
+    vworker *w = arg;
+    const embedder *e = w->ds->db->emb;
+    const vec_set *set = &w->ds->set;
+    for (size_t i = w->lo; i < w->hi; i++) {
+        flat_pair *p = &w->ds->pairs.p[i];
+        const float *a = vec_set_get(set, p->a), *b = vec_set_get(set, p->b);
+        p->score = a && b ? e->ops->pair_score(e, a, b) : -1.0f;
+    }
+    return NULL;
+}
+
+/* Score every candidate pair; each scanned image's nearest score becomes
+ * its best pair score (one with no candidate keeps its nearest cosine,
+ * below the candidate floor). */
+static int verify_pairs(dscan *ds)
+{
+    unsigned nt = db_threads(0), started = 0;
+    vworker w[16];
+    pthread_t th[16];
+    if (nt > 16)
+        nt = 16;
+    if (ds->pairs.n < 64)
+        nt = 1;
+    for (unsigned i = 0; i < nt; i++)
+        w[i] = (vworker){ds, ds->pairs.n * i / nt, ds->pairs.n * (i + 1) / nt};
+    for (unsigned i = 1; i < nt; i++) {
+        if (pthread_create(&th[i], NULL, verify_run, &w[i]) != 0)
+            break;
+        started = i;
+    }
+    /* threads that did not start: this one does their share */
+    verify_run(&w[0]);
+    for (unsigned i = started + 1; i < nt; i++)
+        verify_run(&w[i]);
+    for (unsigned i = 1; i <= started; i++)
+        pthread_join(th[i], NULL);
+    for (size_t i = 0; i < ds->pairs.n; i++) {
+        const flat_pair *p = &ds->pairs.p[i];
+        ds->best[p->a] = -2.0f;
+        ds->best[p->b] = -2.0f;
+    }
+    for (size_t i = 0; i < ds->pairs.n; i++) {
+        const flat_pair *p = &ds->pairs.p[i];
+        if (p->score > ds->best[p->a])
+            ds->best[p->a] = p->score;
+        if (p->score > ds->best[p->b])
+            ds->best[p->b] = p->score;
+    }
+    return PV_OK;
+}
+
+/* Keep the pairs at or above thr. */
+static void pairs_keep_above(pair_list *l, float thr)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->p[i].score >= thr)
+            l->p[out++] = l->p[i];
+    l->n = out;
 }
 
 /* ---- --fraction --------------------------------------------------------- */
@@ -602,7 +677,7 @@ static int make_groups(dscan *ds, pv_dups *d)
                 seen[q] = rep + 1;
                 const float *qv = vec_set_get(&ds->set, q);
                 int same = memcmp(ds->meta[q].hash, ds->meta[rep].hash, 16) == 0;
-                float sc = same ? 1.0f : qv ? vec_dot(rv, qv, ds->set.dim) : -1.0f;
+                float sc = same ? 1.0f : qv ? db_pair_score(ds->db, rv, qv) : -1.0f;
                 if (sc >= ds->thr) {
                     taken[q] = 1;
                     cand[nc] = q;
@@ -717,20 +792,33 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
     d->approximate = o.mode == PV_DUPS_APPROX ||
                      (o.mode == PV_DUPS_AUTO && ds.involved > PV_DUPS_EXACT_MAX);
     t0 = pv_now();
-    if (o.fraction > 0) {
+    if (db->emb->ops->pair_score) {
+        /* Candidates by cosine (a full neighbour list is not asked again:
+         * at the candidate floor most lists are full), then the pair
+         * score, then the threshold (--fraction's from the pair scores). */
+        float cthr = db->emb->candidate_cosine < thr ? db->emb->candidate_cosine : thr;
+        if (o.fraction > 0)
+            cthr = db->emb->candidate_cosine;
+        if ((rc = d->approximate ? approx_pairs(&ds, cthr - DUPS_EPS, k, ef, 0)
+                                 : exact_pairs(&ds, cthr - DUPS_EPS, &flops)) != 0 ||
+            (rc = verify_pairs(&ds)) != 0 ||
+            (o.fraction > 0 && (rc = fraction_threshold(&ds, o.fraction, &thr)) != 0))
+            goto done;
+        pairs_keep_above(&ds.pairs, thr - DUPS_EPS);
+    } else if (o.fraction > 0) {
         /* First the nearest scores alone, then the threshold, then pairs. */
         /* A threshold of 2 keeps no pair: the first pass only scores
          * every image's nearest neighbour. Twice the time, no more memory. */
-        if ((rc = d->approximate ? approx_pairs(&ds, 2.0f, k, ef)
+        if ((rc = d->approximate ? approx_pairs(&ds, 2.0f, k, ef, 1)
                                  : exact_pairs(&ds, 2.0f, NULL)) != 0 ||
             (rc = fraction_threshold(&ds, o.fraction, &thr)) != 0)
             goto done;
         free(ds.pairs.p);
         memset(&ds.pairs, 0, sizeof ds.pairs);
-        rc = d->approximate ? approx_pairs(&ds, thr - DUPS_EPS, k, ef)
+        rc = d->approximate ? approx_pairs(&ds, thr - DUPS_EPS, k, ef, 1)
                             : exact_pairs(&ds, thr - DUPS_EPS, &flops);
     } else if (d->approximate) {
-        rc = approx_pairs(&ds, thr - DUPS_EPS, k, ef);
+        rc = approx_pairs(&ds, thr - DUPS_EPS, k, ef, 1);
     } else {
         rc = exact_pairs(&ds, thr - DUPS_EPS, &flops);
     }

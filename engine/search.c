@@ -32,6 +32,12 @@ int db_vec_set(const pv_db *db, store_txn *t, vec_set *set)
     return PV_OK;
 }
 
+float db_pair_score(const pv_db *db, const float *a, const float *b)
+{
+    const embedder *e = db->emb;
+    return e->ops->pair_score ? e->ops->pair_score(e, a, b) : vec_dot(a, b, e->dim);
+}
+
 int db_is_live(store_txn *t, uint32_t id, int *live)
 {
     store_item it;
@@ -54,6 +60,32 @@ int db_keep_live(void *ctx, uint32_t id)
 
 #define QUERY_DEFAULT_K 10
 #define QUERY_DEFAULT_EF 64
+/* An embedder with a pair score (photo): this many candidates by cosine
+ * (at least k) are scored again and the best k returned. */
+#define QUERY_RERANK 64u
+
+static int cmp_hit_desc(const void *x, const void *y)
+{
+    const flat_hit *a = x, *b = y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id ? 1 : 0;
+}
+
+/* Score the hits again with the embedder's pair score, best first. */
+static int rerank(pv_db *db, store_txn *t, const float *q, flat_hit *fh, uint32_t nh)
+{
+    vec_set set;
+    int rc = db_vec_set(db, t, &set);
+    if (rc != 0)
+        return rc;
+    for (uint32_t i = 0; i < nh; i++) {
+        const float *v = vec_set_get(&set, fh[i].id);
+        fh[i].score = v ? db_pair_score(db, q, v) : -1.0f;
+    }
+    qsort(fh, nh, sizeof *fh, cmp_hit_desc);
+    return PV_OK;
+}
 
 /* The hits of one search: exact (flat) or HNSW, in snapshot t. */
 static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
@@ -89,7 +121,7 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
     float *q = NULL;
     flat_hit *fh = NULL;
     pv_hit *out = NULL;
-    uint32_t nh = 0, k;
+    uint32_t nh = 0, k, kk;
     size_t filled = 0;
     int rc;
 
@@ -100,8 +132,9 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
         return db_fail(db, PV_EEMBEDDER,
                        "query vector has %u dims; this database (%s) has %u",
                        dim, db->emb->desc, db->emb->dim);
+    kk = db->emb->ops->pair_score && k < QUERY_RERANK ? QUERY_RERANK : k;
     q = pv_alloc_array(dim, sizeof *q);
-    fh = pv_alloc_array(k, sizeof *fh);
+    fh = pv_alloc_array(kk, sizeof *fh);
     if (!q || !fh) {
         rc = PV_ENOMEM;
         goto done;
@@ -112,8 +145,12 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
         goto done;
     }
     if ((rc = db_read_begin(db, &t)) != 0 ||
-        (rc = query_ids(db, t, q, k, o, fh, &nh)) != 0)
+        (rc = query_ids(db, t, q, kk, o, fh, &nh)) != 0)
         goto done;
+    if (db->emb->ops->pair_score && (rc = rerank(db, t, q, fh, nh)) != 0)
+        goto done;
+    if (nh > k)
+        nh = k;
     out = pv_calloc_array(nh ? nh : 1, sizeof *out);
     if (!out) {
         rc = PV_ENOMEM;

@@ -79,13 +79,19 @@ const char *pv_strerror(int err);
 
 typedef struct pv_db pv_db;
 
-/* Embedder choice at creation. name: "pixels" (the only one so far).
+/* Embedder choice at creation. name: "pixels", "cnn" or "photo".
  * size: side of the square the image is resized to (0 = default 28).
  * rgb: 0 = grey (size*size dims), 1 = RGB (3*size*size dims). */
 typedef struct pv_embedder_opts {
-    const char *name;  /* "pixels" (default) or "cnn" (MobileNetV2, 1280 dims) */
+    const char *name;  /* "pixels" (default), "cnn" (MobileNetV2, 1280 dims)
+                        * or "photo" (near-duplicate photographs: a
+                        * candidate vector plus an aligned comparison; no
+                        * size, rgb or model) */
     int size;
     int rgb;
+    int no_mirror;     /* photo: a mirror image is not a near-duplicate
+                        * (default: it is, as a flipped copy is the commonest
+                        * augmentation); stored with the database */
     const char *model; /* cnn: weight file (safetensors, MobileNetV2 names);
                         * NULL: the one scripts/setup.sh installs. Its path
                         * and hash go into meta; reopening with other bytes

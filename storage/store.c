@@ -347,6 +347,12 @@ static int read_schema(MDB_txn *txn, MDB_dbi meta, store_schema *s, char *msg,
         }
         memcpy((char *)s + u32s[i].off, &v, sizeof v);
     }
+    /* Optional, added after format 1's first release: absent is 0. */
+    rc = meta_get_u32(txn, meta, "emb_flags", &s->emb_flags, msg, msglen);
+    if (rc == PV_ENOTFOUND)
+        s->emb_flags = 0;
+    else if (rc != 0)
+        return rc;
     rc = meta_get(txn, meta, "embedder", s->embedder, 0, sizeof s->embedder, msg,
                   msglen);
     if (rc == PV_ENOTFOUND)
@@ -440,6 +446,8 @@ int store_create(const char *dir, const store_schema *s, store **out,
         rc = meta_put_u32(txn, st->meta, "emb_size", s->emb_size);
     if (rc == 0)
         rc = meta_put_u32(txn, st->meta, "emb_rgb", s->emb_rgb);
+    if (rc == 0 && s->emb_flags)
+        rc = meta_put_u32(txn, st->meta, "emb_flags", s->emb_flags);
     if (rc == 0)
         rc = meta_put_u32(txn, st->meta, "hnsw_m", s->hnsw_m);
     if (rc == 0)

@@ -32,6 +32,7 @@
  *   embedder   <=63  embedder name, no NUL ("pixels")
  *   emb_size   4     u32 embedder input side (pixels)
  *   emb_rgb    4     u32 0 grey, 1 RGB
+ *   emb_flags  4     u32 embedder options (absent: 0; written only when not 0)
  *   hnsw_m     4     u32 HNSW M (fixed at create)
  *   hnsw_efc   4     u32 HNSW ef_construction (fixed at create)
  *   emb_model  <=511 the embedder's weight file, absolute path (cnn only)
@@ -112,6 +113,7 @@ typedef struct store_schema {
     char embedder[64];
     uint32_t emb_size;
     uint32_t emb_rgb;
+    uint32_t emb_flags; /* embedder options (engine/embed/embed.h EMBED_*) */
     uint32_t hnsw_m;   /* HNSW links per node (level 0 has 2*M) */
     uint32_t hnsw_efc; /* HNSW ef_construction */
     /* The embedder's weight file (cnn): absolute path and XXH3-128 of its

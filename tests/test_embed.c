@@ -51,7 +51,7 @@ Test(embed, pixels_grey_unit_length)
     img im = make_img(100, 80, 1, 5);
     float v[784];
     int rc = -1;
-    cr_assert_eq(embed_create("pixels", 0, 0, NULL, &e, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(embed_create("pixels", 0, 0, NULL, 0, &e, err, sizeof err), 0, "%s", err);
     cr_assert_eq(e->dim, 784);
     cr_assert_eq(e->channels, 1);
     cr_assert_str_eq(e->desc, "pixels 28x28 grey");
@@ -79,7 +79,7 @@ Test(embed, brightness_shift_does_not_move_the_vector)
         a.px[i] = (uint8_t)(a.px[i] / 2);      /* keep room for the shift */
         b.px[i] = (uint8_t)(a.px[i] + 40);
     }
-    cr_assert_eq(embed_create("pixels", 28, 0, NULL, &e, err, sizeof err), 0);
+    cr_assert_eq(embed_create("pixels", 28, 0, NULL, 0, &e, err, sizeof err), 0);
     cr_assert_eq(e->ops->embed(e, &a, 1, va, &rc), 0);
     cr_assert_eq(rc, 0);
     cr_assert_eq(e->ops->embed(e, &b, 1, vb, &rc), 0);
@@ -98,7 +98,7 @@ Test(embed, flat_image_is_zero_vector)
     float v[16 * 16 * 3];
     int rc = -1;
     memset(im.px, 77, 30 * 30 * 3);
-    cr_assert_eq(embed_create("pixels", 16, 1, NULL, &e, err, sizeof err), 0);
+    cr_assert_eq(embed_create("pixels", 16, 1, NULL, 0, &e, err, sizeof err), 0);
     cr_assert_eq(e->dim, 768);
     cr_assert_eq(e->ops->embed(e, &im, 1, v, &rc), 0);
     cr_assert_eq(rc, 0);
@@ -115,7 +115,7 @@ Test(embed, batch_equals_singles)
     img ims[3] = {make_img(40, 30, 3, 1), make_img(28, 28, 3, 2), make_img(300, 7, 3, 3)};
     float batch[3 * 192], one[192];
     int rcs[3] = {-1, -1, -1}, rc = -1;
-    cr_assert_eq(embed_create("pixels", 8, 1, NULL, &e, err, sizeof err), 0);
+    cr_assert_eq(embed_create("pixels", 8, 1, NULL, 0, &e, err, sizeof err), 0);
     cr_assert_eq(e->ops->embed(e, ims, 3, batch, rcs), 0);
     cr_assert(rcs[0] == 0 && rcs[1] == 0 && rcs[2] == 0);
     for (int i = 0; i < 3; i++) {
@@ -134,14 +134,14 @@ Test(embed, wrong_channels_and_bad_params_refused)
     img im = make_img(10, 10, 3, 1);
     float v[784];
     int rc = -1;
-    cr_assert_eq(embed_create("pixels", 28, 0, NULL, &e, err, sizeof err), 0);
+    cr_assert_eq(embed_create("pixels", 28, 0, NULL, 0, &e, err, sizeof err), 0);
     cr_assert_eq(e->ops->embed(e, &im, 1, v, &rc), 0);
     cr_assert_eq(rc, PV_EINVAL, "RGB image to a grey embedder");
     embed_destroy(e);
     e = NULL;
-    cr_assert_eq(embed_create("pixels", 1, 0, NULL, &e, err, sizeof err), PV_EINVAL);
-    cr_assert_eq(embed_create("pixels", 4096, 0, NULL, &e, err, sizeof err), PV_EINVAL);
-    cr_assert_eq(embed_create("clip", 0, 0, NULL, &e, err, sizeof err), PV_EINVAL);
+    cr_assert_eq(embed_create("pixels", 1, 0, NULL, 0, &e, err, sizeof err), PV_EINVAL);
+    cr_assert_eq(embed_create("pixels", 4096, 0, NULL, 0, &e, err, sizeof err), PV_EINVAL);
+    cr_assert_eq(embed_create("clip", 0, 0, NULL, 0, &e, err, sizeof err), PV_EINVAL);
     cr_assert(strstr(err, "clip") != NULL, "%s", err);
     img_free(&im);
 }
@@ -153,7 +153,7 @@ Test(embed, bad_image_fails_alone_in_its_batch)
     img ims[3] = {make_img(40, 30, 1, 1), make_img(28, 28, 3, 2), make_img(30, 7, 1, 3)};
     float batch[3 * 64], one[64];
     int rcs[3] = {-1, -1, -1}, rc = -1;
-    cr_assert_eq(embed_create("pixels", 8, 0, NULL, &e, err, sizeof err), 0);
+    cr_assert_eq(embed_create("pixels", 8, 0, NULL, 0, &e, err, sizeof err), 0);
     cr_assert_eq(e->ops->embed(e, ims, 3, batch, rcs), 0, "the call ran");
     cr_assert_eq(rcs[0], 0);
     cr_assert_eq(rcs[1], PV_EINVAL, "an RGB image to a grey embedder");
@@ -541,7 +541,7 @@ Test(embed, cnn_nan_image_fails_alone_in_its_batch, .timeout = 300)
     cr_assert_eq(gen_tmpdir(dir), 0);
     gen_path(model, dir, "black_nan.safetensors");
     write_black_nan_model(model);
-    cr_assert_eq(embed_create("cnn", 0, 0, model, &e, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(embed_create("cnn", 0, 0, model, 0, &e, err, sizeof err), 0, "%s", err);
     cr_assert_eq(e->dim, 1280);
     for (int i = 0; i < 10; i++) {
         ims[i] = make_img(230 + 3 * (uint32_t)i, 224 + 5 * (uint32_t)i, 3, (uint32_t)(300 + i));

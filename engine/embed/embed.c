@@ -10,13 +10,20 @@
 #include "pixvec.h"
 
 int embed_create(const char *name, uint32_t size, uint32_t rgb, const char *model,
-                 embedder **out, char *err, size_t errlen)
+                 uint32_t flags, embedder **out, char *err, size_t errlen)
 {
+    if (name && strcmp(name, "photo") == 0)
+        return embed_photo_create(flags, out, err, errlen);
+    if (flags) {
+        snprintf(err, errlen, "embedder '%s' takes no options (--no-mirror is photo's)",
+                 name ? name : "(null)");
+        return PV_EINVAL;
+    }
     if (name && strcmp(name, "pixels") == 0)
         return embed_pixels_create(size, rgb, out, err, errlen);
     if (name && strcmp(name, "cnn") == 0)
         return embed_cnn_create(model, out, err, errlen);
-    snprintf(err, errlen, "unknown embedder '%s' (known: pixels, cnn)",
+    snprintf(err, errlen, "unknown embedder '%s' (known: pixels, cnn, photo)",
              name ? name : "(null)");
     return PV_EINVAL;
 }

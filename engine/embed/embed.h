@@ -32,6 +32,13 @@ typedef struct embedder_ops {
      * at all, with every rcs[i] set to that code. */
     int (*embed)(const embedder *e, const img *imgs, size_t n, float *out, int *rcs);
     void (*destroy)(embedder *e);
+    /* NULL, or a finer similarity of two stored vectors than their cosine
+     * (photo: an aligned comparison under zoom, rotation and mirror). With
+     * it, cosine only finds candidates (>= candidate_cosine) and this
+     * score decides: `dups` keeps the pairs at or above its threshold and
+     * `query` ranks by it. Symmetric; in [-1, 1]; reads untrusted vectors
+     * (a damaged record) without going out of bounds. */
+    float (*pair_score)(const embedder *e, const float *a, const float *b);
 } embedder_ops;
 
 struct embedder {
@@ -43,20 +50,27 @@ struct embedder {
     char model[512];          /* weight file, absolute path ("" if none) */
     uint8_t model_hash[16];   /* XXH3-128 of its bytes */
     int blas_heavy;           /* embed() is mostly sgemm: one BLAS thread per worker */
+    uint32_t flags;           /* EMBED_* options it was made with (stored in meta) */
     float dups_threshold;     /* default `dups` threshold (bench/README.md) */
+    float candidate_cosine;   /* with pair_score: the cosine that makes a candidate */
     void *state;
 };
 
+/* Options stored with a database (meta emb_flags). */
+#define EMBED_NO_MIRROR 1u /* photo: a mirror image is not a near-duplicate */
+
 /* Make the embedder called name with its parameters (size 0 = default;
- * model: a weight file for embedders that have one, NULL = the default). */
+ * model: a weight file for embedders that have one, NULL = the default;
+ * flags: EMBED_*, only for an embedder that has them). */
 int embed_create(const char *name, uint32_t size, uint32_t rgb, const char *model,
-                 embedder **out, char *err, size_t errlen);
+                 uint32_t flags, embedder **out, char *err, size_t errlen);
 void embed_destroy(embedder *e); /* NULL is fine */
 
 /* One embedder per file; embed_create dispatches by name. */
 int embed_pixels_create(uint32_t size, uint32_t rgb, embedder **out,
                         char *err, size_t errlen);
 int embed_cnn_create(const char *model, embedder **out, char *err, size_t errlen);
+int embed_photo_create(uint32_t flags, embedder **out, char *err, size_t errlen);
 
 /* Default `dups` thresholds, from bench/README.md's measurements (31
  * photographs x 7 variants, and Fashion-MNIST's nearest-neighbour scores).
@@ -70,6 +84,11 @@ int embed_cnn_create(const char *model, embedder **out, char *err, size_t errlen
  * images. */
 #define EMBED_PIXELS_DUPS_THRESHOLD 0.98f
 #define EMBED_CNN_DUPS_THRESHOLD 0.90f
+/* photo: the pair score (aligned correlation) that makes a near-duplicate,
+ * and the cosine of whole vectors that makes a pair worth scoring
+ * (bench/README.md, "Near-duplicate photographs"). */
+#define EMBED_PHOTO_DUPS_THRESHOLD 0.90f
+#define EMBED_PHOTO_CANDIDATE_COSINE 0.5f
 
 /* Where the cnn embedder's default weights are installed
  * (scripts/fetch_model.sh). */

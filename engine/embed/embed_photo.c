@@ -1,0 +1,427 @@
+/*
+ * embed_photo.c - the `photo` embedder: near-duplicate photographs
+ * (re-encoded, resized, cropped, slightly rotated, brightened, blurred,
+ * watermarked, grey, mirrored), in two stages.
+ *
+ * The image, grey, is area-averaged to 128 x 128 (the whole image squashed
+ * to a square: a centre crop of the same aspect squashes the same way) and
+ * turned into two 32 x 32 maps:
+ *   L  its brightness (area average of 4 x 4 cells), and
+ *   D  its detail: the square root of the mean |pixel - its 3 x 3 box mean|
+ *      over each cell, where the fine structure is (star fields, foliage,
+ *      text) that brightness alone blurs away. Two globular clusters have
+ *      the same bright blob in L and different stars in D.
+ * The stored vector holds
+ *   G  a global part for finding candidates by cosine: L and D averaged to
+ *      16 x 16, each zero-mean and unit length; with mirror matching on, each
+ *      is replaced by its mirror-symmetric half-sum and the absolute value of
+ *      its antisymmetric half-difference, so an image and its mirror have
+ *      the same G;
+ *   L and D themselves, zero-mean and unit length, at a small weight;
+ *   two slots for a uniform image and one for the aspect ratio.
+ * Cosine of whole vectors is dominated by G (PHOTO_WG): the HNSW graph and
+ * the exact scan use it to find candidates at or above
+ * EMBED_PHOTO_CANDIDATE_COSINE. Each candidate pair is then scored by
+ * photo_pair_score: L and D of one image are sampled on a 24 x 24 grid over
+ * its central 75 % and compared by normalised correlation with the other's
+ * maps sampled at the same points moved by a zoom about the centre (up to
+ * 1.2x either way: a crop keeping 70 % of the area), a rotation (up to 3
+ * degrees) and, with mirror matching on, a horizontal flip; the best
+ * hypothesis of both directions is the score. Re-encoding, resizing, grey,
+ * brightness and contrast leave the correlations near 1; a crop or a small
+ * rotation is undone by the hypothesis that matches it; unrelated photos,
+ * dark ones included, correlate weakly once their detail is compared.
+ *
+ * A uniform image (brightness standard deviation below PHOTO_FLAT) has no
+ * structure to compare: its vector is (cos b, sin b) in the two uniform
+ * slots, b its brightness mapped to [0, pi/2], so two blank frames of the
+ * same shade score 1 and a black one against a white one 0, and a uniform
+ * image against a photo 0.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embed.h"
+#include "pixvec.h"
+#include "pv_util.h"
+#include "vec.h"
+
+/* Its parameters (bench/README.md measured them; a tuning build may set
+ * them on the compiler's command line). */
+#define PHOTO_IN 256u       /* decode at least this much of each side */
+#ifndef PHOTO_H
+#define PHOTO_H 128u        /* working square */
+#endif
+#ifndef PHOTO_S
+#define PHOTO_S 32u         /* the L and D maps */
+#endif
+#ifndef PHOTO_GS
+#define PHOTO_GS 16u        /* the global part's maps */
+#endif
+#ifndef PHOTO_GRID
+#define PHOTO_GRID 24u      /* verification samples per side */
+#endif
+#ifndef PHOTO_REACH
+#define PHOTO_REACH 0.75f   /* ... over this much of the half-width */
+#endif
+#ifndef PHOTO_FLAT
+#define PHOTO_FLAT 1.0f     /* brightness std (0..255) below: uniform */
+#endif
+#ifndef PHOTO_WG
+#define PHOTO_WG 0.9f       /* weight of G in the vector (squared: share of cosine) */
+#endif
+#ifndef PHOTO_WD
+#define PHOTO_WD 0.6f       /* weight of D against L in the pair score */
+#endif
+#ifndef PHOTO_NZOOM
+#define PHOTO_NZOOM 9       /* zooms from 1/1.2 to 1.2 */
+#endif
+#ifndef PHOTO_ZOOM_MAX
+#define PHOTO_ZOOM_MAX 1.2f
+#endif
+#ifndef PHOTO_NROT
+#define PHOTO_NROT 5        /* rotations from -3 to 3 degrees */
+#endif
+#ifndef PHOTO_ROT_MAX
+#define PHOTO_ROT_MAX 3.0f
+#endif
+
+/* Layout of a vector. */
+typedef struct layout {
+    uint32_t g, gdim;  /* global part */
+    uint32_t l, d;     /* the maps, PHOTO_S^2 each */
+    uint32_t flat;     /* two uniform slots */
+    uint32_t aspect;   /* log(width / height) * PHOTO_ASPECT_SCALE */
+    uint32_t dim;
+} layout;
+
+#define PHOTO_ASPECT_SCALE 0.01f
+
+typedef struct photo_state {
+    int mirror;
+    layout lo;
+} photo_state;
+
+static layout layout_of(int mirror)
+{
+    layout lo;
+    /* mirror: the symmetric map (GS x GS) and half the antisymmetric one */
+    uint32_t per = mirror ? PHOTO_GS * PHOTO_GS + PHOTO_GS * (PHOTO_GS / 2)
+                          : PHOTO_GS * PHOTO_GS;
+    lo.g = 0;
+    lo.gdim = 2 * per;
+    lo.l = lo.gdim;
+    lo.d = lo.l + PHOTO_S * PHOTO_S;
+    lo.flat = lo.d + PHOTO_S * PHOTO_S;
+    lo.aspect = lo.flat + 2;
+    lo.dim = lo.aspect + 1;
+    return lo;
+}
+
+/* Zero-mean, unit length; 0 when v has (almost) no variation. */
+static int center_unit(float *v, uint32_t n)
+{
+    double m = 0, ss = 0;
+    for (uint32_t i = 0; i < n; i++)
+        m += v[i];
+    m /= n;
+    for (uint32_t i = 0; i < n; i++) {
+        v[i] = (float)(v[i] - m);
+        ss += (double)v[i] * v[i];
+    }
+    if (!(ss > 1e-12)) {
+        memset(v, 0, n * sizeof *v);
+        return 0;
+    }
+    float inv = (float)(1.0 / sqrt(ss));
+    for (uint32_t i = 0; i < n; i++)
+        v[i] *= inv;
+    return 1;
+}
+
+/* s x s map -> (s/2) x (s/2), 2 x 2 means. */
+static void halve(const float *in, uint32_t s, float *out)
+{
+    uint32_t h = s / 2;
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < h; x++)
+            out[y * h + x] = 0.25f * (in[2 * y * s + 2 * x] + in[2 * y * s + 2 * x + 1] +
+                                      in[(2 * y + 1) * s + 2 * x] +
+                                      in[(2 * y + 1) * s + 2 * x + 1]);
+}
+
+/* The global part of one map (n x n): itself, or with mirror matching its
+ * symmetric half-sum then |antisymmetric half-difference| of the left half;
+ * unit length (zeros for a flat map). Returns the floats written. */
+static uint32_t global_part(const float *m, uint32_t n, int mirror, float *out)
+{
+    uint32_t k = 0;
+    if (!mirror) {
+        memcpy(out, m, n * n * sizeof *out);
+        k = n * n;
+    } else {
+        for (uint32_t y = 0; y < n; y++)
+            for (uint32_t x = 0; x < n; x++)
+                out[k++] = 0.5f * (m[y * n + x] + m[y * n + (n - 1 - x)]);
+        for (uint32_t y = 0; y < n; y++)
+            for (uint32_t x = 0; x < n / 2; x++)
+                out[k++] = 0.5f * fabsf(m[y * n + x] - m[y * n + (n - 1 - x)]);
+    }
+    /* the map is zero-mean already; only the scale matters here */
+    double ss = 0;
+    for (uint32_t i = 0; i < k; i++)
+        ss += (double)out[i] * out[i];
+    float inv = ss > 1e-12 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+    for (uint32_t i = 0; i < k; i++)
+        out[i] *= inv;
+    return k;
+}
+
+/* One image's vector from its grey H x H square (work: 3 * H * H floats). */
+static int photo_vector(const photo_state *ps, const uint8_t *sq, uint32_t w, uint32_t h,
+                        float *v, float *work)
+{
+    const layout *lo = &ps->lo;
+    const uint32_t H = PHOTO_H, S = PHOTO_S, c = H / S;
+    float *L = work, *D = work + S * S, *tmp = work + 2 * S * S;
+    double m = 0, ss = 0;
+    memset(v, 0, lo->dim * sizeof *v);
+    for (uint32_t i = 0; i < H * H; i++)
+        m += sq[i];
+    m /= H * H;
+    for (uint32_t i = 0; i < H * H; i++)
+        ss += (sq[i] - m) * (sq[i] - m);
+    if (sqrt(ss / (H * H)) < PHOTO_FLAT) {
+        double b = m / 255.0 * (M_PI / 2);
+        v[lo->flat] = (float)cos(b);
+        v[lo->flat + 1] = (float)sin(b);
+        return PV_OK;
+    }
+    for (uint32_t y = 0; y < S; y++)
+        for (uint32_t x = 0; x < S; x++) {
+            double sl = 0, sd = 0;
+            for (uint32_t yy = y * c; yy < (y + 1) * c; yy++)
+                for (uint32_t xx = x * c; xx < (x + 1) * c; xx++) {
+                    int box = 0, cnt = 0;
+                    for (int dy = -1; dy <= 1; dy++)
+                        for (int dx = -1; dx <= 1; dx++) {
+                            int py = (int)yy + dy, px = (int)xx + dx;
+                            if (py < 0 || px < 0 || py >= (int)H || px >= (int)H)
+                                continue;
+                            box += sq[py * H + px];
+                            cnt++;
+                        }
+                    sl += sq[yy * H + xx];
+                    sd += fabs(sq[yy * H + xx] - (double)box / cnt);
+                }
+            L[y * S + x] = (float)(sl / (c * c));
+            D[y * S + x] = (float)sqrt(sd / (c * c));
+        }
+    int hasd = center_unit(D, S * S);
+    (void)center_unit(L, S * S);
+    /* global: L and D at GS x GS */
+    float *gl = tmp, *gd = tmp + PHOTO_GS * PHOTO_GS;
+    halve(L, S, gl);
+    halve(D, S, gd);
+    uint32_t k = global_part(gl, PHOTO_GS, ps->mirror, v + lo->g);
+    (void)global_part(gd, PHOTO_GS, ps->mirror, v + lo->g + k);
+    /* G is two unit halves: weight each so that |G| = PHOTO_WG */
+    for (uint32_t i = 0; i < lo->gdim; i++)
+        v[lo->g + i] *= PHOTO_WG / sqrtf(hasd ? 2.0f : 1.0f);
+    /* the maps share the rest */
+    float wm = sqrtf(1.0f - PHOTO_WG * PHOTO_WG) / sqrtf(hasd ? 2.0f : 1.0f);
+    for (uint32_t i = 0; i < S * S; i++) {
+        v[lo->l + i] = L[i] * wm;
+        v[lo->d + i] = D[i] * wm;
+    }
+    v[lo->aspect] = PHOTO_ASPECT_SCALE * logf((float)w / (float)h);
+    return isnan(vec_normalize(v, lo->dim)) ? PV_ENUMERIC : PV_OK;
+}
+
+static int photo_embed(const embedder *e, const img *imgs, size_t n, float *out, int *rcs)
+{
+    const photo_state *ps = e->state;
+    uint8_t *sq = pv_alloc_array(PHOTO_H * PHOTO_H, 1);
+    float *work = pv_alloc_array(3 * PHOTO_S * PHOTO_S, sizeof *work);
+    if (!sq || !work) {
+        free(sq);
+        free(work);
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = PV_ENOMEM;
+        return PV_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const img *im = &imgs[i];
+        float *v = out + i * e->dim;
+        rcs[i] = im->channels != 1 ? PV_EINVAL
+                                   : img_resize_area(im->px, im->w, im->h, 1, sq, PHOTO_H,
+                                                     PHOTO_H);
+        if (rcs[i] == 0)
+            rcs[i] = photo_vector(ps, sq, im->orig_w ? im->orig_w : im->w,
+                                  im->orig_h ? im->orig_h : im->h, v, work);
+        if (rcs[i] != 0)
+            memset(v, 0, e->dim * sizeof(float));
+    }
+    free(sq);
+    free(work);
+    return PV_OK;
+}
+
+/* ---- the pair score -------------------------------------------------------- */
+
+/* Bilinear sample of an S x S map at normalised (x, y) in [-1, 1] (pixel
+ * centres at -1 + (2i + 1) / S), clamped at the border. */
+static float sample(const float *m, float x, float y)
+{
+    const float S = (float)PHOTO_S;
+    float u = (x + 1.0f) * S * 0.5f - 0.5f, w = (y + 1.0f) * S * 0.5f - 0.5f;
+    if (u < 0)
+        u = 0;
+    if (w < 0)
+        w = 0;
+    if (u > S - 1.001f)
+        u = S - 1.001f;
+    if (w > S - 1.001f)
+        w = S - 1.001f;
+    int x0 = (int)u, y0 = (int)w;
+    float fx = u - (float)x0, fy = w - (float)y0;
+    const float *r0 = m + y0 * PHOTO_S + x0, *r1 = r0 + PHOTO_S;
+    return (r0[0] * (1 - fx) + r0[1] * fx) * (1 - fy) + (r1[0] * (1 - fx) + r1[1] * fx) * fy;
+}
+
+/* Normalised correlation of a's samples (n, zero-mean unit) with b's. */
+static float ncc(const float *a, const float *b, uint32_t n)
+{
+    double mb = 0, sb = 0, ab = 0;
+    for (uint32_t i = 0; i < n; i++)
+        mb += b[i];
+    mb /= n;
+    for (uint32_t i = 0; i < n; i++) {
+        double d = b[i] - mb;
+        sb += d * d;
+        ab += a[i] * d;
+    }
+    return sb > 1e-18 ? (float)(ab / sqrt(sb)) : 0.0f;
+}
+
+/* The best correlation of a's maps with b's under every hypothesis, a's
+ * grid being moved into b's frame. ra, rb: aspect ratios (w / h). */
+static float align_score(const photo_state *ps, const float *al, const float *ad, float ra,
+                         const float *bl, const float *bd, float rb, int use_d)
+{
+    enum { N = PHOTO_GRID * PHOTO_GRID };
+    float gx[N], gy[N], sa[N], sd[N], tl[N], td[N];
+    float best = -1.0f;
+    uint32_t k = 0;
+    for (uint32_t j = 0; j < PHOTO_GRID; j++)
+        for (uint32_t i = 0; i < PHOTO_GRID; i++, k++) {
+            gx[k] = PHOTO_REACH * (2.0f * (float)i / (PHOTO_GRID - 1) - 1.0f);
+            gy[k] = PHOTO_REACH * (2.0f * (float)j / (PHOTO_GRID - 1) - 1.0f);
+            sa[k] = sample(al, gx[k], gy[k]);
+            sd[k] = sample(ad, gx[k], gy[k]);
+        }
+    if (!center_unit(sa, N))
+        return 0.0f;
+    if (use_d && !center_unit(sd, N))
+        use_d = 0;
+    for (int zi = 0; zi < PHOTO_NZOOM; zi++) {
+        float z = expf(logf(PHOTO_ZOOM_MAX) * (2.0f * (float)zi / (PHOTO_NZOOM - 1) - 1.0f));
+        for (int ri = 0; ri < PHOTO_NROT; ri++) {
+            float t = PHOTO_ROT_MAX * (2.0f * (float)ri / (PHOTO_NROT - 1) - 1.0f) *
+                      (float)(M_PI / 180.0);
+            float c = cosf(t) * z, s = sinf(t) * z;
+            for (int m = 0; m <= ps->mirror; m++) {
+                for (uint32_t q = 0; q < N; q++) {
+                    /* to a square frame of a's shape, rotate and zoom, back
+                     * to b's normalised frame */
+                    float px = gx[q] * ra, py = gy[q];
+                    float qx = (c * px - s * py) / rb, qy = s * px + c * py;
+                    if (m)
+                        qx = -qx;
+                    tl[q] = sample(bl, qx, qy);
+                    if (use_d)
+                        td[q] = sample(bd, qx, qy);
+                }
+                float sc = ncc(sa, tl, N);
+                if (use_d)
+                    sc = (1.0f - PHOTO_WD) * sc + PHOTO_WD * ncc(sd, td, N);
+                if (sc > best)
+                    best = sc;
+            }
+        }
+    }
+    return best;
+}
+
+static float photo_pair_score(const embedder *e, const float *a, const float *b)
+{
+    const photo_state *ps = e->state;
+    const layout *lo = &ps->lo;
+    const uint32_t S2 = PHOTO_S * PHOTO_S;
+    float fa = a[lo->flat] * a[lo->flat] + a[lo->flat + 1] * a[lo->flat + 1];
+    float fb = b[lo->flat] * b[lo->flat] + b[lo->flat + 1] * b[lo->flat + 1];
+    if (fa > 0.5f || fb > 0.5f) /* a uniform image: only another one scores */
+        return fa > 0.5f && fb > 0.5f
+                   ? a[lo->flat] * b[lo->flat] + a[lo->flat + 1] * b[lo->flat + 1]
+                   : 0.0f;
+    /* The maps' own scale (the vector was normalised as a whole) cancels
+     * in the correlations; the aspect slot is read relative to L's norm. */
+    float na = sqrtf(vec_dot(a + lo->l, a + lo->l, S2)), nb = sqrtf(vec_dot(b + lo->l, b + lo->l, S2));
+    if (!(na > 0) || !(nb > 0))
+        return 0.0f;
+    int hda = vec_dot(a + lo->d, a + lo->d, S2) > 0, hdb = vec_dot(b + lo->d, b + lo->d, S2) > 0;
+    /* L's norm before normalisation was wm, which depends on whether D is
+     * there; the aspect slot was written beside it */
+    float wma = sqrtf(1.0f - PHOTO_WG * PHOTO_WG) / sqrtf(hda ? 2.0f : 1.0f);
+    float wmb = sqrtf(1.0f - PHOTO_WG * PHOTO_WG) / sqrtf(hdb ? 2.0f : 1.0f);
+    float ra = expf(a[lo->aspect] / na * wma / PHOTO_ASPECT_SCALE);
+    float rb = expf(b[lo->aspect] / nb * wmb / PHOTO_ASPECT_SCALE);
+    int use_d = hda && hdb;
+    if (!(ra > 0.01f && ra < 100.0f) || !(rb > 0.01f && rb < 100.0f))
+        ra = rb = 1.0f;
+    float ab = align_score(ps, a + lo->l, a + lo->d, ra, b + lo->l, b + lo->d, rb, use_d);
+    float ba = align_score(ps, b + lo->l, b + lo->d, rb, a + lo->l, a + lo->d, ra, use_d);
+    return ab > ba ? ab : ba;
+}
+
+static void photo_destroy(embedder *e)
+{
+    if (e)
+        free(e->state);
+    free(e);
+}
+
+static const embedder_ops photo_ops = {"photo", photo_embed, photo_destroy, photo_pair_score};
+
+int embed_photo_create(uint32_t flags, embedder **out, char *err, size_t errlen)
+{
+    embedder *e;
+    photo_state *ps;
+    if (flags & ~EMBED_NO_MIRROR) {
+        snprintf(err, errlen, "photo: unknown flags 0x%x", flags);
+        return PV_EINVAL;
+    }
+    e = calloc(1, sizeof *e);
+    ps = calloc(1, sizeof *ps);
+    if (!e || !ps) {
+        free(e);
+        free(ps);
+        return PV_ENOMEM;
+    }
+    ps->mirror = !(flags & EMBED_NO_MIRROR);
+    ps->lo = layout_of(ps->mirror);
+    e->ops = &photo_ops;
+    e->state = ps;
+    e->channels = 1;
+    e->in_w = e->in_h = PHOTO_IN;
+    e->dim = ps->lo.dim;
+    e->flags = flags;
+    e->dups_threshold = EMBED_PHOTO_DUPS_THRESHOLD;
+    e->candidate_cosine = EMBED_PHOTO_CANDIDATE_COSINE;
+    snprintf(e->desc, sizeof e->desc, "photo %ux%u grey, %s", PHOTO_S, PHOTO_S,
+             ps->mirror ? "mirror images match" : "mirror images do not match");
+    *out = e;
+    return PV_OK;
+}
