@@ -4,10 +4,16 @@
  * image, squashed to a square: no crop, so a crop of an image stays near
  * it), in grey (size*size values) or RGB (3*size*size), scaled to [0, 1],
  * centred by subtracting its mean, and L2-normalised. Centring makes the
- * score insensitive to a uniform brightness shift; an image of one colour
- * has nothing left after centring and embeds as the zero vector, which
- * scores 0 against everything (never NaN). Each image has its own status
- * (embed.h): one with the wrong channels fails alone.
+ * score insensitive to a uniform brightness shift. An image of one colour
+ * (its values' standard deviation below PIXELS_FLAT of 255) has nothing
+ * left after centring: it embeds as cos(b) u + sin(b) r, b its brightness
+ * mapped to [0, pi/2], u the constant unit vector and r the unit vector of
+ * alternating signs. Every other vector is zero-mean (orthogonal to u) and
+ * a photograph has almost nothing at r's pixel-scale alternation, so a
+ * uniform image scores about 0 with a picture, 1 with a uniform image of
+ * the same shade (two blank frames are near-duplicates), and 0 between
+ * black and white. Each image has its own status (embed.h): one with the
+ * wrong channels fails alone.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +27,16 @@
 
 #define PIXELS_DEFAULT_SIZE 28u
 #define PIXELS_MAX_SIZE 512u
+#define PIXELS_FLAT 1.0 /* std of the values (of 255) below: one colour */
+
+/* The vector of a uniform image of mean brightness m (0..1). */
+static void uniform_vector(float *v, uint32_t dim, double m)
+{
+    double b = m * (M_PI / 2), s = 1.0 / sqrt((double)dim);
+    for (uint32_t j = 0; j < dim; j++)
+        v[j] = (float)(s * (cos(b) + ((j & 1) ? -sin(b) : sin(b))));
+    (void)vec_normalize(v, dim);
+}
 
 static int pixels_embed(const embedder *e, const img *imgs, size_t n,
                         float *out, int *rcs)
@@ -43,9 +59,14 @@ static int pixels_embed(const embedder *e, const img *imgs, size_t n,
             for (uint32_t j = 0; j < dim; j++)
                 mean += small[j];
             mean /= dim * 255.0;
-            for (uint32_t j = 0; j < dim; j++)
+            double ss = 0;
+            for (uint32_t j = 0; j < dim; j++) {
                 v[j] = (float)(small[j] / 255.0 - mean);
-            if (isnan(vec_normalize(v, dim)))
+                ss += (double)v[j] * v[j];
+            }
+            if (sqrt(ss / dim) * 255.0 < PIXELS_FLAT)
+                uniform_vector(v, dim, mean);
+            else if (isnan(vec_normalize(v, dim)))
                 rcs[i] = PV_ENUMERIC;
         }
         if (rcs[i] != 0)
