@@ -90,21 +90,33 @@ Test(embed, brightness_shift_does_not_move_the_vector)
     embed_destroy(e);
 }
 
-Test(embed, flat_image_is_zero_vector)
+/* A uniform image is a unit vector that depends on its shade only: the
+ * same shade scores 1, black against white 0, and a picture about 0. */
+Test(embed, flat_image_is_a_shade_vector)
 {
     embedder *e = NULL;
     char err[128];
-    img im = make_img(30, 30, 3, 1);
-    float v[16 * 16 * 3];
-    int rc = -1;
-    memset(im.px, 77, 30 * 30 * 3);
+    img ims[4] = {make_img(30, 30, 3, 1), make_img(40, 20, 3, 1), make_img(30, 30, 3, 1),
+                  make_img(30, 30, 3, 1)};
+    static const uint8_t shade[3] = {77, 0, 255};
+    float v[4][16 * 16 * 3];
+    int rc[4] = {-1, -1, -1, -1};
+    memset(ims[0].px, 77, 30 * 30 * 3);
+    memset(ims[1].px, 77, 40 * 20 * 3);
+    memset(ims[2].px, shade[1], 30 * 30 * 3);
+    memset(ims[3].px, shade[2], 30 * 30 * 3);
     cr_assert_eq(embed_create("pixels", 16, 1, NULL, 0, &e, err, sizeof err), 0);
     cr_assert_eq(e->dim, 768);
-    cr_assert_eq(e->ops->embed(e, &im, 1, v, &rc), 0);
-    cr_assert_eq(rc, 0);
-    for (int i = 0; i < 768; i++)
-        cr_assert_eq(v[i], 0.0f);
-    img_free(&im);
+    cr_assert_eq(e->ops->embed(e, ims, 4, v[0], rc), 0);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(rc[i], 0);
+        cr_assert_float_eq(vec_dot(v[i], v[i], 768), 1.0f, 1e-4);
+    }
+    cr_assert_float_eq(vec_dot(v[0], v[1], 768), 1.0f, 1e-4, "same shade, other size");
+    cr_assert_float_eq(vec_dot(v[2], v[3], 768), 0.0f, 1e-3, "black against white");
+    cr_assert_lt(vec_dot(v[0], v[2], 768), 0.9f, "grey 77 against black");
+    for (int i = 0; i < 4; i++)
+        img_free(&ims[i]);
     embed_destroy(e);
 }
 
