@@ -87,7 +87,7 @@ int embed_photo_create(uint32_t flags, embedder **out, char *err, size_t errlen)
 /* photo: the pair score (aligned correlation) that makes a near-duplicate,
  * and the cosine of whole vectors that makes a pair worth scoring
  * (bench/README.md, "Near-duplicate photographs"). */
-#define EMBED_PHOTO_DUPS_THRESHOLD 0.90f
+#define EMBED_PHOTO_DUPS_THRESHOLD 0.85f
 #define EMBED_PHOTO_CANDIDATE_COSINE 0.5f
 
 /* Where the cnn embedder's default weights are installed

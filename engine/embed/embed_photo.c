@@ -84,6 +84,12 @@
 #ifndef PHOTO_NROT
 #define PHOTO_NROT 5        /* rotations from -3 to 3 degrees */
 #endif
+#ifndef PHOTO_REFINE
+#define PHOTO_REFINE 4      /* hypotheses scored again on the full grid */
+#endif
+#ifndef PHOTO_EARLY
+#define PHOTO_EARLY 0.6f    /* a best coarse score below: no refinement */
+#endif
 #ifndef PHOTO_ROT_MAX
 #define PHOTO_ROT_MAX 3.0f
 #endif
@@ -179,6 +185,44 @@ static uint32_t global_part(const float *m, uint32_t n, int mirror, float *out)
     return k;
 }
 
+typedef struct ranked {
+    float v;
+    uint32_t i;
+} ranked;
+
+static int cmp_ranked(const void *x, const void *y)
+{
+    const ranked *a = x, *b = y;
+    if (a->v != b->v)
+        return a->v < b->v ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
+}
+
+/* Replace the n values by their ranks (ties share their mean rank): the
+ * map becomes the same under any increasing tone curve (brightness,
+ * contrast, gamma), and a bright blob no longer outweighs the rest of the
+ * picture (two star clusters differ in their stars, not in their core).
+ * Returns 0 when out of memory. */
+static int rank_transform(float *v, uint32_t n)
+{
+    ranked *r = pv_alloc_array(n, sizeof *r);
+    if (!r)
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        r[i] = (ranked){v[i], i};
+    qsort(r, n, sizeof *r, cmp_ranked);
+    for (uint32_t i = 0; i < n;) {
+        uint32_t j = i;
+        while (j + 1 < n && r[j + 1].v == r[i].v)
+            j++;
+        for (uint32_t k = i; k <= j; k++)
+            v[r[k].i] = 0.5f * (float)(i + j);
+        i = j + 1;
+    }
+    free(r);
+    return 1;
+}
+
 /* One image's vector from its grey H x H square (work: 3 * H * H floats). */
 static int photo_vector(const photo_state *ps, const uint8_t *sq, uint32_t w, uint32_t h,
                         float *v, float *work)
@@ -219,6 +263,8 @@ static int photo_vector(const photo_state *ps, const uint8_t *sq, uint32_t w, ui
             L[y * S + x] = (float)(sl / (c * c));
             D[y * S + x] = (float)sqrt(sd / (c * c));
         }
+    if (!rank_transform(L, S * S))
+        return PV_ENOMEM;
     int hasd = center_unit(D, S * S);
     (void)center_unit(L, S * S);
     /* global: L and D at GS x GS */
@@ -272,19 +318,20 @@ static int photo_embed(const embedder *e, const img *imgs, size_t n, float *out,
 /* ---- the pair score -------------------------------------------------------- */
 
 /* Bilinear sample of an S x S map at normalised (x, y) in [-1, 1] (pixel
- * centres at -1 + (2i + 1) / S), clamped at the border. */
+ * centres at -1 + (2i + 1) / S), clamped at the border (a NaN coordinate
+ * reads the corner: never outside the map). */
 static float sample(const float *m, float x, float y)
 {
-    const float S = (float)PHOTO_S;
+    const float S = (float)PHOTO_S, top = S - 1.001f;
     float u = (x + 1.0f) * S * 0.5f - 0.5f, w = (y + 1.0f) * S * 0.5f - 0.5f;
-    if (u < 0)
+    if (!(u >= 0))
         u = 0;
-    if (w < 0)
+    if (!(w >= 0))
         w = 0;
-    if (u > S - 1.001f)
-        u = S - 1.001f;
-    if (w > S - 1.001f)
-        w = S - 1.001f;
+    if (!(u <= top))
+        u = top;
+    if (!(w <= top))
+        w = top;
     int x0 = (int)u, y0 = (int)w;
     float fx = u - (float)x0, fy = w - (float)y0;
     const float *r0 = m + y0 * PHOTO_S + x0, *r1 = r0 + PHOTO_S;
@@ -306,52 +353,101 @@ static float ncc(const float *a, const float *b, uint32_t n)
     return sb > 1e-18 ? (float)(ab / sqrt(sb)) : 0.0f;
 }
 
-/* The best correlation of a's maps with b's under every hypothesis, a's
- * grid being moved into b's frame. ra, rb: aspect ratios (w / h). */
+/* Sample points of one image (its frame) and its maps' values there,
+ * zero-mean and unit length. */
+typedef struct probe {
+    uint32_t n;
+    int use_d;
+    float x[PHOTO_GRID * PHOTO_GRID], y[PHOTO_GRID * PHOTO_GRID];
+    float l[PHOTO_GRID * PHOTO_GRID], d[PHOTO_GRID * PHOTO_GRID];
+} probe;
+
+/* A grid of side g over the central PHOTO_REACH of a's frame. Returns 0
+ * when a's brightness is flat there (nothing to correlate). */
+static int probe_make(probe *p, uint32_t g, const float *al, const float *ad, int use_d)
+{
+    p->n = g * g;
+    for (uint32_t j = 0, k = 0; j < g; j++)
+        for (uint32_t i = 0; i < g; i++, k++) {
+            p->x[k] = PHOTO_REACH * (2.0f * (float)i / (float)(g - 1) - 1.0f);
+            p->y[k] = PHOTO_REACH * (2.0f * (float)j / (float)(g - 1) - 1.0f);
+            p->l[k] = sample(al, p->x[k], p->y[k]);
+            p->d[k] = sample(ad, p->x[k], p->y[k]);
+        }
+    p->use_d = use_d && center_unit(p->d, p->n);
+    return center_unit(p->l, p->n);
+}
+
+/* One hypothesis: b sampled where a's probe points land after a zoom by
+ * z, a rotation by t (radians) and a mirror m, in a square frame of a's
+ * shape (ra = its width / height), then back to b's frame (rb). */
+static float hyp_score(const probe *p, float ra, const float *bl, const float *bd, float rb,
+                       float z, float t, int m)
+{
+    float tl[PHOTO_GRID * PHOTO_GRID], td[PHOTO_GRID * PHOTO_GRID];
+    float c = cosf(t) * z, s = sinf(t) * z;
+    for (uint32_t q = 0; q < p->n; q++) {
+        float px = p->x[q] * ra, py = p->y[q];
+        float qx = (c * px - s * py) / rb, qy = s * px + c * py;
+        if (m)
+            qx = -qx;
+        tl[q] = sample(bl, qx, qy);
+        if (p->use_d)
+            td[q] = sample(bd, qx, qy);
+    }
+    float sc = ncc(p->l, tl, p->n);
+    if (p->use_d)
+        sc = (1.0f - PHOTO_WD) * sc + PHOTO_WD * ncc(p->d, td, p->n);
+    return sc;
+}
+
+/* The best correlation of a's maps with b's over every hypothesis (zoom,
+ * rotation, mirror), a's grid being moved into b's frame. Coarse to fine:
+ * every hypothesis on a 12 x 12 grid, then the best PHOTO_REFINE on the
+ * full one; a pair whose best coarse score is far below any threshold
+ * (PHOTO_EARLY) gets that score. */
 static float align_score(const photo_state *ps, const float *al, const float *ad, float ra,
                          const float *bl, const float *bd, float rb, int use_d)
 {
-    enum { N = PHOTO_GRID * PHOTO_GRID };
-    float gx[N], gy[N], sa[N], sd[N], tl[N], td[N];
+    enum { NH = PHOTO_NZOOM * PHOTO_NROT * 2 };
+    float hz[NH], ht[NH], hs[NH];
+    int hm[NH], nh = 0;
+    probe *coarse = malloc(sizeof *coarse), *fine = malloc(sizeof *fine);
     float best = -1.0f;
-    uint32_t k = 0;
-    for (uint32_t j = 0; j < PHOTO_GRID; j++)
-        for (uint32_t i = 0; i < PHOTO_GRID; i++, k++) {
-            gx[k] = PHOTO_REACH * (2.0f * (float)i / (PHOTO_GRID - 1) - 1.0f);
-            gy[k] = PHOTO_REACH * (2.0f * (float)j / (PHOTO_GRID - 1) - 1.0f);
-            sa[k] = sample(al, gx[k], gy[k]);
-            sd[k] = sample(ad, gx[k], gy[k]);
-        }
-    if (!center_unit(sa, N))
-        return 0.0f;
-    if (use_d && !center_unit(sd, N))
-        use_d = 0;
+    if (!coarse || !fine || !probe_make(coarse, PHOTO_GRID / 2, al, ad, use_d) ||
+        !probe_make(fine, PHOTO_GRID, al, ad, use_d))
+        goto done;
     for (int zi = 0; zi < PHOTO_NZOOM; zi++) {
-        float z = expf(logf(PHOTO_ZOOM_MAX) * (2.0f * (float)zi / (PHOTO_NZOOM - 1) - 1.0f));
+        float z = expf(logf(PHOTO_ZOOM_MAX) *
+                       (2.0f * (float)zi / (float)(PHOTO_NZOOM - 1) - 1.0f));
         for (int ri = 0; ri < PHOTO_NROT; ri++) {
-            float t = PHOTO_ROT_MAX * (2.0f * (float)ri / (PHOTO_NROT - 1) - 1.0f) *
+            float t = PHOTO_ROT_MAX * (2.0f * (float)ri / (float)(PHOTO_NROT - 1) - 1.0f) *
                       (float)(M_PI / 180.0);
-            float c = cosf(t) * z, s = sinf(t) * z;
             for (int m = 0; m <= ps->mirror; m++) {
-                for (uint32_t q = 0; q < N; q++) {
-                    /* to a square frame of a's shape, rotate and zoom, back
-                     * to b's normalised frame */
-                    float px = gx[q] * ra, py = gy[q];
-                    float qx = (c * px - s * py) / rb, qy = s * px + c * py;
-                    if (m)
-                        qx = -qx;
-                    tl[q] = sample(bl, qx, qy);
-                    if (use_d)
-                        td[q] = sample(bd, qx, qy);
-                }
-                float sc = ncc(sa, tl, N);
-                if (use_d)
-                    sc = (1.0f - PHOTO_WD) * sc + PHOTO_WD * ncc(sd, td, N);
-                if (sc > best)
-                    best = sc;
+                hz[nh] = z;
+                ht[nh] = t;
+                hm[nh] = m;
+                hs[nh++] = hyp_score(coarse, ra, bl, bd, rb, z, t, m);
             }
         }
     }
+    for (int r = 0; r < PHOTO_REFINE; r++) {
+        int bi = 0;
+        for (int h = 1; h < nh; h++)
+            if (hs[h] > hs[bi])
+                bi = h;
+        if (r == 0 && !(hs[bi] >= PHOTO_EARLY)) {
+            best = hs[bi] >= -1.0f ? hs[bi] : -1.0f;
+            break;
+        }
+        float sc = hyp_score(fine, ra, bl, bd, rb, hz[bi], ht[bi], hm[bi]);
+        if (sc > best)
+            best = sc;
+        hs[bi] = -INFINITY;
+    }
+done:
+    free(coarse);
+    free(fine);
     return best;
 }
 
