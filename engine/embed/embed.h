@@ -86,7 +86,13 @@ int embed_photo_create(uint32_t flags, embedder **out, char *err, size_t errlen)
 #define EMBED_CNN_DUPS_THRESHOLD 0.90f
 /* photo: the pair score (aligned correlation) that makes a near-duplicate,
  * and the cosine of whole vectors that makes a pair worth scoring
- * (bench/README.md, "Near-duplicate photographs"). */
+ * (bench/README.md, "Near-duplicate photographs"): 0.85 has the best F1 on
+ * the bench's set (0.985, precision 0.998) and keeps precision >= 0.99
+ * when each photograph has only 3 to 5 variants; at 0.80 recall is 0.99 but
+ * star clusters and frames of one scene merge (precision 0.97 with 3 to 5
+ * variants); at 0.90 contrast-stretched dark photos drop out (recall 0.92).
+ * A candidate floor of 0.5 keeps 98 % of 80 % crops as candidates (0.6:
+ * 95 %). */
 #define EMBED_PHOTO_DUPS_THRESHOLD 0.85f
 #define EMBED_PHOTO_CANDIDATE_COSINE 0.5f
 

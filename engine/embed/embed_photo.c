@@ -6,7 +6,11 @@
  * The image, grey, is area-averaged to 128 x 128 (the whole image squashed
  * to a square: a centre crop of the same aspect squashes the same way) and
  * turned into two 32 x 32 maps:
- *   L  its brightness (area average of 4 x 4 cells), and
+ *   L  its brightness (area average of 4 x 4 cells) as ranks, ties sharing
+ *      their mean rank: the same map under any increasing tone curve
+ *      (brightness, contrast, gamma), and a bright core no longer outweighs
+ *      the rest (two globular clusters are one blob in brightness, and
+ *      their stars around it differ), and
  *   D  its detail: the square root of the mean |pixel - its 3 x 3 box mean|
  *      over each cell, where the fine structure is (star fields, foliage,
  *      text) that brightness alone blurs away. Two globular clusters have
@@ -27,7 +31,9 @@
  * maps sampled at the same points moved by a zoom about the centre (up to
  * 1.2x either way: a crop keeping 70 % of the area), a rotation (up to 3
  * degrees) and, with mirror matching on, a horizontal flip; the best
- * hypothesis of both directions is the score. Re-encoding, resizing, grey,
+ * hypothesis of both directions is the score (0.4 of L's correlation plus
+ * 0.6 of D's). Every hypothesis is tried on a 12 x 12 grid first and the
+ * best four again on the full grid, which is what decides. Re-encoding, resizing, grey,
  * brightness and contrast leave the correlations near 1; a crop or a small
  * rotation is undone by the hypothesis that matches it; unrelated photos,
  * dark ones included, correlate weakly once their detail is compared.
