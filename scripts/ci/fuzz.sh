@@ -21,7 +21,7 @@ if ! command -v clang >/dev/null || ! command -v clang++ >/dev/null; then
 fi
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_FUZZ=ON \
   -DPV_TESTS=OFF -DPV_BENCH=OFF -DPV_WERROR=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target fuzz_records
+cmake --build "$build" -j "$(nproc)" --target fuzz_records fuzz_photo
 
 # Seed inputs (the layout is in fuzz_records.c): per table and for its first
 # records, 0xff written over the first bytes, the value cut to 3 bytes, the
@@ -49,6 +49,19 @@ printf '\x06\x02\xff\xff\xff\xff\xff\x0e\x77\xcd\x77\x00\x03\x00' \
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-echo "== fuzz: fuzz_records for $secs s"
-"$build/fuzz_records" -max_total_time="$secs" -max_len=512 -timeout=30 \
+# Three quarters of the time for the records, a quarter for the photo
+# embedder's pair score (tests/fuzz/fuzz_photo.c: patched stored vectors).
+rsecs=$((secs * 3 / 4))
+psecs=$((secs - rsecs))
+echo "== fuzz: fuzz_records for $rsecs s"
+"$build/fuzz_records" -max_total_time="$rsecs" -max_len=512 -timeout=30 \
   -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-" "$corpus"
+echo "== fuzz: fuzz_photo for $psecs s"
+pcorpus="$build/fuzz-photo-corpus"
+mkdir -p "$pcorpus"
+# seeds: a NaN into the first map, an Inf aspect ratio, a huge shade
+printf '\x00\x00\x03\x00\x00\xc0\x7f' >"$pcorpus/seed-nan-map"
+printf '\x01\x02\x0b\x00\x00\x80\x7f' >"$pcorpus/seed-inf-aspect"
+printf '\x00\x00\x0b\xff\xff\x7f\x7f' >"$pcorpus/seed-huge-shade"
+"$build/fuzz_photo" -max_total_time="$psecs" -max_len=448 -timeout=30 \
+  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-photo-" "$pcorpus"
