@@ -298,3 +298,37 @@ int conc_dups_while_adding(const char *dir, const char *pixvec_bin, int *scans,
     pv_db_close(db);
     return rc;
 }
+
+int conc_photo_dups(const char *dir, char *fail, size_t failn)
+{
+    char err[512], dbdir[GEN_PATH_MAX], base[GEN_PATH_MAX];
+    const char *paths[1] = {base};
+    pv_embedder_opts e = {.name = "photo"};
+    pv_db *db = NULL;
+    pv_add_stats st;
+    int rc = 0;
+    gen_path(dbdir, dir, "photo.pvdb");
+    gen_path(base, dir, "photo");
+    if (write_images(dir, "photo", BASE_IMAGES, 700) != 0)
+        return failf(fail, failn, "writing the images");
+    if (pv_db_create(dbdir, &e, NULL, &db, err, sizeof err) != 0)
+        return failf(fail, failn, "create: %s", err);
+    if (pv_add(db, paths, 1, NULL, &st) != 0) {
+        rc = failf(fail, failn, "add: %s", pv_db_errmsg(db));
+        pv_db_close(db);
+        return rc;
+    }
+    for (int mode = PV_DUPS_EXACT; mode <= PV_DUPS_APPROX && rc == 0; mode++) {
+        pv_dups *d = NULL;
+        pv_dups_opts o = {0};
+        o.mode = mode;
+        if (pv_find_dups(db, &o, &d) != 0)
+            rc = failf(fail, failn, "dups: %s", pv_db_errmsg(db));
+        else if (d->images < BASE_IMAGES)
+            rc = failf(fail, failn, "dups (mode %d): %llu images in groups, want %d", mode,
+                       (unsigned long long)d->images, BASE_IMAGES);
+        pv_dups_free(d);
+    }
+    pv_db_close(db);
+    return rc;
+}

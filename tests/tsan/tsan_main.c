@@ -5,7 +5,7 @@
  * Exit 0 when every check passes; ThreadSanitizer's own reports make the
  * run fail with TSAN_OPTIONS=halt_on_error=1 (scripts/ci or by hand).
  *
- * usage: pixvec_tsan_tests [ROUNDS [readers|dups]]
+ * usage: pixvec_tsan_tests [ROUNDS [readers|dups|photo]]
  *        (default 3 rounds of both: races are timing-bound)
  */
 #include <stdio.h>
@@ -26,13 +26,18 @@ int main(int argc, char **argv)
             fprintf(stderr, "tsan: no temporary folder\n");
             return 2;
         }
-        if (strcmp(only, "dups") != 0 && conc_readers_while_writer(dir, fail, sizeof fail) != 0) {
+        if ((!only[0] || strcmp(only, "readers") == 0) && conc_readers_while_writer(dir, fail, sizeof fail) != 0) {
             fprintf(stderr, "tsan: round %d: readers while a writer commits: %s\n", r, fail);
             failed = 1;
         }
-        if (strcmp(only, "readers") != 0 &&
+        if ((!only[0] || strcmp(only, "dups") == 0) &&
             conc_dups_while_adding(dir, PIXVEC_BIN, &scans, fail, sizeof fail) != 0) {
             fprintf(stderr, "tsan: round %d: dups while another process adds: %s\n", r, fail);
+            failed = 1;
+        }
+        if ((!only[0] || strcmp(only, "photo") == 0) &&
+            conc_photo_dups(dir, fail, sizeof fail) != 0) {
+            fprintf(stderr, "tsan: round %d: photo dups: %s\n", r, fail);
             failed = 1;
         }
         printf("tsan: round %d: %s (%d dups scans while adding)\n", r,
