@@ -390,8 +390,8 @@ static int verify_pairs(dscan *ds)
     pthread_t th[16];
     if (nt > 16)
         nt = 16;
-    if (ds->pairs.n < 64)
-        nt = 1;
+    if (nt > ds->pairs.n / 16 + 1) /* at least 16 pairs a thread */
+        nt = (unsigned)(ds->pairs.n / 16 + 1);
     for (unsigned i = 0; i < nt; i++)
         w[i] = (vworker){ds, ds->pairs.n * i / nt, ds->pairs.n * (i + 1) / nt};
     for (unsigned i = 1; i < nt; i++) {

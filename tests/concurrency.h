@@ -26,9 +26,9 @@ int conc_readers_while_writer(const char *dir, char *fail, size_t failn);
 int conc_dups_while_adding(const char *dir, const char *pixvec_bin, int *scans,
                            char *fail, size_t failn);
 
-/* The photo embedder's duplicate scans, exact and approximate: candidate
- * pairs scored on every core (engine/dups.c verify_pairs). The planted
- * pairs must all be grouped. */
+/* The photo embedder's duplicate scan (approximate): candidate pairs
+ * scored on every core (engine/dups.c verify_pairs). The planted pairs
+ * must all be grouped. */
 int conc_photo_dups(const char *dir, char *fail, size_t failn);
 
 #endif
