@@ -416,7 +416,8 @@ def main():
                                                    fmt(s[2]), fmt(s[3]), fmt(s[4])))
         print()
     for name in pix:
-        print("pixvec %s (`dups` groups, cosine >= threshold):\n" % name)
+        what = "pair score (aligned comparison)" if name == "photo" else "cosine"
+        print("pixvec %s (`dups` groups, %s >= threshold):\n" % (name, what))
         print("| threshold | pairs predicted | precision | recall | F1 |\n|---|---|---|---|---|")
         for t in sorted(pix[name]):
             s = pix_score(pix[name][t])
