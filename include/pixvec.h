@@ -376,7 +376,8 @@ typedef struct pv_dup_group {
 
 /* How pv_find_dups looks for candidate pairs. */
 enum {
-    PV_DUPS_AUTO = 0,  /* exact up to PV_DUPS_EXACT_MAX images (across: A and B
+    PV_DUPS_AUTO = 0,  /* exact up to PV_DUPS_EXACT_MAX images (1,000 for an
+                        * embedder with a pair score, photo) (across: A and B
                         * together), else HNSW */
     PV_DUPS_EXACT,     /* all pairs, blocked sgemm */
     PV_DUPS_APPROX,    /* each item's neighbours from the HNSW graph */

@@ -5,7 +5,7 @@
  * -20.04), their variants made by ImageMagick (setup.sh installs it):
  * every pair inside a reported group is a predicted pair; precision over
  * all of them and recall of original-to-variant pairs per transform family
- * are asserted. Then the mirror option, two dark photographs that must not
+ * are asserted (0.9; 0.7 for crops off the centre). Then the mirror option, two dark photographs that must not
  * match, and uniform images (photo and pixels).
  */
 #include <criterion/criterion.h>
@@ -30,6 +30,9 @@ static const struct {
     {"q30", "re-encode", "jpg", "-quality 30"},
     {"half", "re-encode", "png", "-resize 50%"},
     {"crop80", "crop", "jpg", "-gravity center -crop 89.4%x89.4%+0+0 +repage -quality 90"},
+    {"side", "off-centre crop", "jpg", "-gravity east -crop 80%x100%+0+0 +repage -quality 90"},
+    {"corner", "off-centre crop", "jpg",
+     "-gravity northwest -crop 89.4%x89.4%+0+0 +repage -quality 90"},
     {"rot3", "rotate", "jpg",
      "-distort SRT 3 -gravity center -crop 90%x90%+0+0 +repage -quality 90"},
     {"bright", "tone", "jpg", "-modulate 130 -quality 90"},
@@ -166,7 +169,10 @@ Test(photo, planted_set_per_family, .timeout = 600)
                 found += group[p][0] >= 0 && group[p][0] == group[p][v + 1];
             }
         }
-        cr_expect_geq((double)found / all, 0.9, "%s: recall %d/%d", fam[f], found, all);
+        /* off-centre crops are harder: their candidate vector is centred
+         * (bench/README.md measures 0.80-0.97 by kind) */
+        double bar = strcmp(fam[f], "off-centre crop") == 0 ? 0.7 : 0.9;
+        cr_expect_geq((double)found / all, bar, "%s: recall %d/%d", fam[f], found, all);
     }
     pv_dups_free(d);
 

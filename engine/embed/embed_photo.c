@@ -32,8 +32,13 @@
  * 1.2x either way: a crop keeping 70 % of the area), a rotation (up to 3
  * degrees) and, with mirror matching on, a horizontal flip; the best
  * hypothesis of both directions is the score (0.4 of L's correlation plus
- * 0.6 of D's). Every hypothesis is tried on a 12 x 12 grid first and the
- * best four again on the full grid, which is what decides. Re-encoding, resizing, grey,
+ * 0.6 of D's). A crop off the centre (a corner, one side) is a zoom by
+ * 1 to 0.75 plus a shift: those hypotheses are scored from one extended
+ * sampling per zoom (shift_hyps) and must beat the others by
+ * PHOTO_SHIFT_COST, since more hypotheses also let distinct photos find a
+ * better fit. Every hypothesis is tried on a 12 x 12 grid first and the
+ * best four again on the full grid (a shifted one at half-step offsets
+ * too), which is what decides. Re-encoding, resizing, grey,
  * brightness and contrast leave the correlations near 1; a crop or a small
  * rotation is undone by the hypothesis that matches it; unrelated photos,
  * dark ones included, correlate weakly once their detail is compared.
@@ -90,6 +95,20 @@
 #ifndef PHOTO_NROT
 #define PHOTO_NROT 5        /* rotations from -3 to 3 degrees */
 #endif
+#ifndef PHOTO_NSHIFT_ZOOM
+#define PHOTO_NSHIFT_ZOOM 6 /* shifted hypotheses: zooms 1, 0.95, ..., 0.75 */
+#endif
+#ifndef PHOTO_SHIFT_ZOOM_STEP
+#define PHOTO_SHIFT_ZOOM_STEP 0.05f
+#endif
+#ifndef PHOTO_SHIFT_COST
+#define PHOTO_SHIFT_COST 0.04f /* a shifted match must be this much better */
+#endif
+#ifndef PHOTO_SHIFT_K
+#define PHOTO_SHIFT_K 3     /* shifts of up to this many coarse steps */
+#endif
+#define PHOTO_NHYP (PHOTO_NZOOM * PHOTO_NROT * 2 + \
+                    PHOTO_NSHIFT_ZOOM * 2 * (2 * PHOTO_SHIFT_K + 1) * (2 * PHOTO_SHIFT_K + 1))
 #ifndef PHOTO_REFINE
 #define PHOTO_REFINE 4      /* hypotheses scored again on the full grid */
 #endif
@@ -385,16 +404,17 @@ static int probe_make(probe *p, uint32_t g, const float *al, const float *ad, in
 }
 
 /* One hypothesis: b sampled where a's probe points land after a zoom by
- * z, a rotation by t (radians) and a mirror m, in a square frame of a's
- * shape (ra = its width / height), then back to b's frame (rb). */
+ * z, a rotation by t (radians), a shift by (tx, ty) and a mirror m, in a
+ * frame where a height is 2 (x spans +-ra for a, +-rb for b: ra, rb the
+ * widths over heights). */
 static float hyp_score(const probe *p, float ra, const float *bl, const float *bd, float rb,
-                       float z, float t, int m)
+                       float z, float t, float tx, float ty, int m)
 {
     float tl[PHOTO_GRID * PHOTO_GRID], td[PHOTO_GRID * PHOTO_GRID];
     float c = cosf(t) * z, s = sinf(t) * z;
     for (uint32_t q = 0; q < p->n; q++) {
         float px = p->x[q] * ra, py = p->y[q];
-        float qx = (c * px - s * py) / rb, qy = s * px + c * py;
+        float qx = (c * px - s * py + tx) / rb, qy = s * px + c * py + ty;
         if (m)
             qx = -qx;
         tl[q] = sample(bl, qx, qy);
@@ -407,53 +427,170 @@ static float hyp_score(const probe *p, float ra, const float *bl, const float *b
     return sc;
 }
 
+/* Hypotheses tried on the coarse grid, best kept for the fine one. */
+typedef struct hyps {
+    int n;
+    float z[PHOTO_NHYP], t[PHOTO_NHYP], tx[PHOTO_NHYP], ty[PHOTO_NHYP], s[PHOTO_NHYP];
+    float step[PHOTO_NHYP]; /* a shifted one: its shift step (refined by halves) */
+    int m[PHOTO_NHYP];
+} hyps;
+
+static void hyps_add(hyps *h, float z, float t, float tx, float ty, float step, int m, float s)
+{
+    if (h->n < PHOTO_NHYP) {
+        int i = h->n++;
+        h->z[i] = z, h->t[i] = t, h->tx[i] = tx, h->ty[i] = ty, h->step[i] = step;
+        h->m[i] = m, h->s[i] = s;
+    }
+}
+
+/* Sums over a g x g window at (x0, y0) of an E-wide table's values and
+ * squares, from its integral tables (E + 1 wide). */
+static void window_sums(const double *s1, const double *s2, int e1, int x0, int y0, int g,
+                        double *sum, double *sumsq)
+{
+    int a = y0 * e1 + x0, b = y0 * e1 + x0 + g, c = (y0 + g) * e1 + x0, d = (y0 + g) * e1 + x0 + g;
+    *sum = s1[d] - s1[b] - s1[c] + s1[a];
+    *sumsq = s2[d] - s2[b] - s2[c] + s2[a];
+}
+
+/* Correlation of the probe's n values (zero-mean, unit) with a g x g
+ * window of an E-wide table, given the window's sums. */
+static float window_ncc(const float *pv, const float *tab, int e, int x0, int y0, int g,
+                        double sum, double sumsq)
+{
+    double dot = 0, var = sumsq - sum * sum / (double)(g * g);
+    for (int j = 0; j < g; j++) {
+        const float *row = tab + (y0 + j) * e + x0;
+        const float *pr = pv + j * g;
+        for (int i = 0; i < g; i++)
+            dot += (double)pr[i] * row[i];
+    }
+    return var > 1e-18 ? (float)(dot / sqrt(var)) : 0.0f;
+}
+
+/* Integral tables of v and v^2 over an e x e table. */
+static void integrals(const float *v, int e, double *s1, double *s2)
+{
+    const int e1 = e + 1;
+    for (int i = 0; i < e1; i++)
+        s1[i] = s2[i] = 0;
+    for (int j = 0; j < e; j++) {
+        double r1 = 0, r2 = 0;
+        s1[(j + 1) * e1] = s2[(j + 1) * e1] = 0;
+        for (int i = 0; i < e; i++) {
+            r1 += v[j * e + i];
+            r2 += (double)v[j * e + i] * v[j * e + i];
+            s1[(j + 1) * e1 + i + 1] = s1[j * e1 + i + 1] + r1;
+            s2[(j + 1) * e1 + i + 1] = s2[j * e1 + i + 1] + r2;
+        }
+    }
+}
+
+/* Off-centre crops: a taken as a crop of b, shrunk by z <= 1 and moved
+ * inside b. For each zoom and mirror, b is sampled once on a's coarse grid
+ * extended by PHOTO_SHIFT_K steps each way, and every shift by whole steps
+ * is scored from those samples (window sums from integral tables). */
+static void shift_hyps(const photo_state *ps, const probe *p, uint32_t g, float ra,
+                       const float *bl, const float *bd, float rb, hyps *h)
+{
+    enum { K = PHOTO_SHIFT_K, E = PHOTO_GRID / 2 + 2 * PHOTO_SHIFT_K, E1 = E + 1 };
+    float el[E * E], ed[E * E];
+    double l1[E1 * E1], l2[E1 * E1], d1[E1 * E1], d2[E1 * E1];
+    const float d = 2.0f * PHOTO_REACH / (float)(g - 1);
+    const int gi = (int)g;
+    if (gi + 2 * K != E)
+        return; /* the coarse grid is PHOTO_GRID / 2 */
+    for (int zi = 0; zi < PHOTO_NSHIFT_ZOOM; zi++) {
+        float z = 1.0f - PHOTO_SHIFT_ZOOM_STEP * (float)zi;
+        for (int m = 0; m <= ps->mirror; m++) {
+            for (int j = 0; j < E; j++)
+                for (int i = 0; i < E; i++) {
+                    float x = -PHOTO_REACH + d * (float)(i - K), y = -PHOTO_REACH + d * (float)(j - K);
+                    float qx = z * x * ra / rb, qy = z * y;
+                    if (m)
+                        qx = -qx;
+                    el[j * E + i] = sample(bl, qx, qy);
+                    ed[j * E + i] = sample(bd, qx, qy);
+                }
+            integrals(el, E, l1, l2);
+            if (p->use_d)
+                integrals(ed, E, d1, d2);
+            for (int v = -K; v <= K; v++)
+                for (int u = -K; u <= K; u++) {
+                    if (u == 0 && v == 0)
+                        continue; /* the centred hypotheses have it */
+                    double s, ss;
+                    window_sums(l1, l2, E1, u + K, v + K, gi, &s, &ss);
+                    float sc = window_ncc(p->l, el, E, u + K, v + K, gi, s, ss);
+                    if (p->use_d) {
+                        window_sums(d1, d2, E1, u + K, v + K, gi, &s, &ss);
+                        sc = (1.0f - PHOTO_WD) * sc +
+                             PHOTO_WD * window_ncc(p->d, ed, E, u + K, v + K, gi, s, ss);
+                    }
+                    hyps_add(h, z, 0.0f, z * (float)u * d * ra, z * (float)v * d, z * d, m,
+                             sc - PHOTO_SHIFT_COST);
+                }
+        }
+    }
+}
+
 /* The best correlation of a's maps with b's over every hypothesis (zoom,
- * rotation, mirror), a's grid being moved into b's frame. Coarse to fine:
- * every hypothesis on a 12 x 12 grid, then the best PHOTO_REFINE on the
- * full one; a pair whose best coarse score is far below any threshold
+ * rotation, mirror; and shifts, for off-centre crops), a's grid being moved
+ * into b's frame. Coarse to fine: every hypothesis on a 12 x 12 grid, then
+ * the best PHOTO_REFINE on the full one (a shifted one also half a step
+ * each way); a pair whose best coarse score is far below any threshold
  * (PHOTO_EARLY) gets that score. */
 static float align_score(const photo_state *ps, const float *al, const float *ad, float ra,
                          const float *bl, const float *bd, float rb, int use_d)
 {
-    enum { NH = PHOTO_NZOOM * PHOTO_NROT * 2 };
-    float hz[NH], ht[NH], hs[NH];
-    int hm[NH], nh = 0;
+    const uint32_t gc = PHOTO_GRID / 2;
     probe *coarse = malloc(sizeof *coarse), *fine = malloc(sizeof *fine);
+    hyps *h = malloc(sizeof *h);
     float best = -1.0f;
-    if (!coarse || !fine || !probe_make(coarse, PHOTO_GRID / 2, al, ad, use_d) ||
+    if (!coarse || !fine || !h || !probe_make(coarse, gc, al, ad, use_d) ||
         !probe_make(fine, PHOTO_GRID, al, ad, use_d))
         goto done;
+    h->n = 0;
     for (int zi = 0; zi < PHOTO_NZOOM; zi++) {
         float z = expf(logf(PHOTO_ZOOM_MAX) *
                        (2.0f * (float)zi / (float)(PHOTO_NZOOM - 1) - 1.0f));
         for (int ri = 0; ri < PHOTO_NROT; ri++) {
             float t = PHOTO_ROT_MAX * (2.0f * (float)ri / (float)(PHOTO_NROT - 1) - 1.0f) *
                       (float)(M_PI / 180.0);
-            for (int m = 0; m <= ps->mirror; m++) {
-                hz[nh] = z;
-                ht[nh] = t;
-                hm[nh] = m;
-                hs[nh++] = hyp_score(coarse, ra, bl, bd, rb, z, t, m);
-            }
+            for (int m = 0; m <= ps->mirror; m++)
+                hyps_add(h, z, t, 0, 0, 0, m,
+                         hyp_score(coarse, ra, bl, bd, rb, z, t, 0, 0, m));
         }
     }
+    if (PHOTO_NSHIFT_ZOOM > 0)
+        shift_hyps(ps, coarse, gc, ra, bl, bd, rb, h);
     for (int r = 0; r < PHOTO_REFINE; r++) {
         int bi = 0;
-        for (int h = 1; h < nh; h++)
-            if (hs[h] > hs[bi])
-                bi = h;
-        if (r == 0 && !(hs[bi] >= PHOTO_EARLY)) {
-            best = hs[bi] >= -1.0f ? hs[bi] : -1.0f;
+        for (int i = 1; i < h->n; i++)
+            if (h->s[i] > h->s[bi])
+                bi = i;
+        if (r == 0 && !(h->s[bi] >= PHOTO_EARLY)) {
+            best = h->s[bi] >= -1.0f ? h->s[bi] : -1.0f;
             break;
         }
-        float sc = hyp_score(fine, ra, bl, bd, rb, hz[bi], ht[bi], hm[bi]);
-        if (sc > best)
-            best = sc;
-        hs[bi] = -INFINITY;
+        int sub = h->step[bi] > 0 ? 1 : 0;
+        for (int dv = -sub; dv <= sub; dv++)
+            for (int du = -sub; du <= sub; du++) {
+                float sc = hyp_score(fine, ra, bl, bd, rb, h->z[bi], h->t[bi],
+                                     h->tx[bi] + 0.5f * (float)du * h->step[bi] * ra,
+                                     h->ty[bi] + 0.5f * (float)dv * h->step[bi], h->m[bi]);
+                if (sub)
+                    sc -= PHOTO_SHIFT_COST;
+                if (sc > best)
+                    best = sc;
+            }
+        h->s[bi] = -INFINITY;
     }
 done:
     free(coarse);
     free(fine);
+    free(h);
     return best;
 }
 
