@@ -248,7 +248,7 @@ static int rank_transform(float *v, uint32_t n)
     return 1;
 }
 
-/* One image's vector from its grey H x H square (work: 3 * H * H floats). */
+/* One image's vector from its grey H x H square (work: 3 * S * S floats). */
 static int photo_vector(const photo_state *ps, const uint8_t *sq, uint32_t w, uint32_t h,
                         float *v, float *work)
 {
