@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -258,7 +259,9 @@ void pv_db_set_busy_handler(pv_db *db, void (*fn)(void *ctx, const char *msg), v
     db->busy_ctx = ctx;
 }
 
-int db_writer_begin(pv_db *db)
+int db_writer_begin(pv_db *db) { return db_writer_begin_cancel(db, NULL); }
+
+int db_writer_begin_cancel(pv_db *db, const volatile int *cancel)
 {
     char p[4200];
     if (store_is_rdonly(db->st))
@@ -282,7 +285,20 @@ int db_writer_begin(pv_db *db)
                      "waiting for it to finish", db->path);
             db->busy(db->busy_ctx, p);
         }
-        if (flock(db->lock_fd, LOCK_EX) != 0)
+        /* With a cancel flag, poll: a signal that sets it just before a
+         * blocking flock would be lost, and the wait would never end. */
+        while (cancel) {
+            if (*cancel)
+                return db_fail(db, PV_EINTR, "%s: waiting for another writer: interrupted",
+                               db->path);
+            if (flock(db->lock_fd, LOCK_EX | LOCK_NB) == 0)
+                break;
+            if (errno != EWOULDBLOCK && errno != EINTR)
+                return db_fail(db, PV_EIO, "%s: waiting for another writer: %s", db->path,
+                               strerror(errno));
+            nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+        }
+        if (!cancel && flock(db->lock_fd, LOCK_EX) != 0)
             return db_fail(db, errno == EINTR ? PV_EINTR : PV_EIO,
                            "%s: waiting for another writer: %s", db->path, strerror(errno));
     }

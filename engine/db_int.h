@@ -137,6 +137,9 @@ int db_remove_paths(pv_db *db, const char *const *paths, size_t n, int strict,
  * db_writer_begin also refuses a read-only handle (PV_ERDONLY). Nested
  * begins on one handle only count. */
 int db_writer_begin(pv_db *db);
+/* The same, the wait ending with PV_EINTR once *cancel is nonzero (it
+ * polls every 20 ms: pv_add's cancel flag, set by a signal handler). */
+int db_writer_begin_cancel(pv_db *db, const volatile int *cancel);
 void db_writer_end(pv_db *db);
 
 /* Begin a write txn, run fn, commit; on a full map abort, grow, redo. */

@@ -741,7 +741,7 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
 
     if (!db || (!paths && npaths))
         return PV_EINVAL;
-    if ((rc = db_writer_begin(db)) != 0)
+    if ((rc = db_writer_begin_cancel(db, opts ? opts->cancel : NULL)) != 0)
         return rc;
     memset(&in, 0, sizeof in);
     in.db = db;

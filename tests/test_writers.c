@@ -180,7 +180,9 @@ Test(writers, second_writer_waits_says_so_and_can_be_interrupted)
     make_set(imgs, "w", 20, 64, 48);
     init_db();
     gen_path(data, dbp, "data.mdb");
-    int fd = open(data, O_RDONLY);
+    /* close-on-exec: a waiter that inherited the locked description would
+     * hold the lock it waits for once this test is gone */
+    int fd = open(data, O_RDONLY | O_CLOEXEC);
     cr_assert_geq(fd, 0);
     for (int round = 0; round < 2; round++) {
         cr_assert_eq(flock(fd, LOCK_EX), 0);
