@@ -321,18 +321,15 @@ int conc_photo_dups(const char *dir, char *fail, size_t failn)
     /* approximate: the exact scan's sgemm runs on OpenBLAS's own threads,
      * which ThreadSanitizer cannot see synchronise; the pair scores run on
      * pixvec's threads in both modes */
-    {
-        pv_dups *d = NULL;
-        pv_dups_opts o = {0};
-        int mode = PV_DUPS_APPROX;
-        o.mode = mode;
-        if (pv_find_dups(db, &o, &d) != 0)
-            rc = failf(fail, failn, "dups: %s", pv_db_errmsg(db));
-        else if (d->images < BASE_IMAGES)
-            rc = failf(fail, failn, "dups (mode %d): %llu images in groups, want %d", mode,
-                       (unsigned long long)d->images, BASE_IMAGES);
-        pv_dups_free(d);
-    }
+    pv_dups *d = NULL;
+    pv_dups_opts o = {0};
+    o.mode = PV_DUPS_APPROX;
+    if (pv_find_dups(db, &o, &d) != 0)
+        rc = failf(fail, failn, "dups: %s", pv_db_errmsg(db));
+    else if (d->images < BASE_IMAGES)
+        rc = failf(fail, failn, "dups: %llu images in groups, want %d",
+                   (unsigned long long)d->images, BASE_IMAGES);
+    pv_dups_free(d);
     pv_db_close(db);
     return rc;
 }

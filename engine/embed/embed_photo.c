@@ -541,16 +541,21 @@ static void shift_hyps(const photo_state *ps, const probe *p, uint32_t g, float 
  * the best PHOTO_REFINE on the full one (a shifted one also half a step
  * each way); a pair whose best coarse score is far below any threshold
  * (PHOTO_EARLY) gets that score. */
-static float align_score(const photo_state *ps, const float *al, const float *ad, float ra,
-                         const float *bl, const float *bd, float rb, int use_d)
+typedef struct align_work {
+    probe coarse, fine;
+    hyps h;
+} align_work;
+
+static float align_score(const photo_state *ps, align_work *w, const float *al,
+                         const float *ad, float ra, const float *bl, const float *bd, float rb,
+                         int use_d)
 {
     const uint32_t gc = PHOTO_GRID / 2;
-    probe *coarse = malloc(sizeof *coarse), *fine = malloc(sizeof *fine);
-    hyps *h = malloc(sizeof *h);
+    probe *coarse = &w->coarse, *fine = &w->fine;
+    hyps *h = &w->h;
     float best = -1.0f;
-    if (!coarse || !fine || !h || !probe_make(coarse, gc, al, ad, use_d) ||
-        !probe_make(fine, PHOTO_GRID, al, ad, use_d))
-        goto done;
+    if (!probe_make(coarse, gc, al, ad, use_d) || !probe_make(fine, PHOTO_GRID, al, ad, use_d))
+        return best;
     h->n = 0;
     for (int zi = 0; zi < PHOTO_NZOOM; zi++) {
         float z = expf(logf(PHOTO_ZOOM_MAX) *
@@ -587,10 +592,6 @@ static float align_score(const photo_state *ps, const float *al, const float *ad
             }
         h->s[bi] = -INFINITY;
     }
-done:
-    free(coarse);
-    free(fine);
-    free(h);
     return best;
 }
 
@@ -620,8 +621,13 @@ static float photo_pair_score(const embedder *e, const float *a, const float *b)
     int use_d = hda && hdb;
     if (!(ra > 0.01f && ra < 100.0f) || !(rb > 0.01f && rb < 100.0f))
         ra = rb = 1.0f;
-    float ab = align_score(ps, a + lo->l, a + lo->d, ra, b + lo->l, b + lo->d, rb, use_d);
-    float ba = align_score(ps, b + lo->l, b + lo->d, rb, a + lo->l, a + lo->d, ra, use_d);
+    /* one scratch for both directions (about 37 KB: not on a thread's stack) */
+    align_work *w = malloc(sizeof *w);
+    if (!w)
+        return -1.0f;
+    float ab = align_score(ps, w, a + lo->l, a + lo->d, ra, b + lo->l, b + lo->d, rb, use_d);
+    float ba = align_score(ps, w, b + lo->l, b + lo->d, rb, a + lo->l, a + lo->d, ra, use_d);
+    free(w);
     return ab > ba ? ab : ba;
 }
 
