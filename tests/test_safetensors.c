@@ -112,6 +112,59 @@ Test(safetensors, small_files_and_alignment)
     st_free(&f);
 }
 
+Test(safetensors, half_bfloat_double_and_integer_tensors)
+{
+    st_file f;
+    char err[512] = "";
+    /* pos I64 [1,2] 16 bytes, a F32 [2] 8 (aligned: used in place), s F32
+     * scalar 4, h F16 [4] 8, b BF16 [2] 4, d F64 [1] 8: 48 bytes. */
+    uint8_t v[48];
+    const int64_t pos[2] = {0, 1};
+    const float a[2] = {1.5f, -2}, sc = 4.6052f;
+    const uint16_t h[4] = {0x3c00, 0xc000, 0x0001, 0x7c00}; /* 1, -2, 2^-24, +Inf */
+    const uint16_t bf[2] = {0x3fc0, 0xbf80};                /* 1.5, -1 */
+    const double d = 0.25;
+    memcpy(v, pos, 16);
+    memcpy(v + 16, a, 8);
+    memcpy(v + 24, &sc, 4);
+    memcpy(v + 28, h, 8);
+    memcpy(v + 36, bf, 4);
+    memcpy(v + 40, &d, 8);
+    const char *hdr = "{\"pos\":{\"dtype\":\"I64\",\"shape\":[1,2],\"data_offsets\":[0,16]},"
+                      "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]},"
+                      "\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[24,28]},"
+                      "\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[28,36]},"
+                      "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[36,40]},"
+                      "\"d\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[40,48]}}";
+    const size_t pad = (8 - strlen(hdr) % 8) % 8; /* data 8-aligned in the file */
+    const char *p = write_st("mixed.st", hdr, (int)pad, v, sizeof v);
+    cr_assert_eq(st_load(p, &f, err, sizeof err), 0, "%s", err);
+    const st_tensor *tp = st_find(&f, "pos"), *ta = st_find(&f, "a"), *ts = st_find(&f, "s"),
+                    *th = st_find(&f, "h"), *tb = st_find(&f, "b"), *td = st_find(&f, "d");
+    cr_assert(tp && ta && ts && th && tb && td);
+    cr_assert(tp->dtype == ST_I64 && tp->data == NULL && tp->n == 2);
+    /* an aligned F32 tensor is read where it lies in the mapping */
+    cr_assert((const uint8_t *)ta->data >= (const uint8_t *)f.map &&
+              (const uint8_t *)ta->data < (const uint8_t *)f.map + f.map_len);
+    cr_assert(ta->data[0] == 1.5f && ta->data[1] == -2);
+    cr_assert(ts->ndim == 0 && ts->n == 1 && ts->data[0] == sc);
+    cr_assert(th->dtype == ST_F16 && th->data[0] == 1 && th->data[1] == -2 &&
+              th->data[2] == ldexpf(1, -24) && isinf(th->data[3]));
+    cr_assert(tb->data[0] == 1.5f && tb->data[1] == -1);
+    cr_assert(td->data[0] == 0.25f);
+    /* st_want: shape, dtype and values */
+    int rc;
+    const int64_t two = 2, four[2] = {2, 2};
+    cr_assert_not_null(st_want(&f, p, "a", 1, &two, "test", &rc, err, sizeof err));
+    cr_assert_null(st_want(&f, p, "pos", 2, (const int64_t[]){1, 2}, "test", &rc, err, sizeof err));
+    cr_assert(rc == PV_ECORRUPT && strstr(err, "dtype I64"), "%s", err);
+    cr_assert_null(st_want(&f, p, "h", 2, four, "test", &rc, err, sizeof err));
+    cr_assert(rc == PV_ENUMERIC && strstr(err, "+Inf at element 3"), "%s", err);
+    cr_assert_null(st_want(&f, p, "a", 1, (const int64_t[]){3}, "tiny", &rc, err, sizeof err));
+    cr_assert(strstr(err, "mixed.st") && strstr(err, "shape [2]; tiny needs [3]"), "%s", err);
+    st_free(&f);
+}
+
 static void refused(const char *name, const char *header, size_t n, const char *why)
 {
     st_file f;
@@ -125,13 +178,13 @@ static void refused(const char *name, const char *header, size_t n, const char *
 
 Test(safetensors, bad_files_are_refused_with_the_reason)
 {
-    refused("bf16.st", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
-            "dtype BF16");
+    refused("c64.st", "{\"a\":{\"dtype\":\"C64\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
+            "dtype C64");
     refused("garbage.st", "{not json", 4, "not a JSON object");
     refused("short.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8,
             "truncated");
     refused("count.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16,
-            "3 floats");
+            "3 F32 values");
     refused("overlap.st",
             "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",

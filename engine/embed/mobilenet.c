@@ -43,52 +43,19 @@ const mnv2_block *mnv2_blocks(void)
     return blocks;
 }
 
-static int want(const st_file *f, const char *path, char *err, size_t errlen, const char *name,
-                int ndim, const int *shape)
-{
-    const st_tensor *t = st_find(f, name);
-    char have[64] = "", need[64] = "";
-    int ok = t && t->ndim == ndim;
-    for (int d = 0; ok && d < ndim; d++)
-        ok = t->shape[d] == shape[d];
-    if (ok)
-        return PV_OK;
-    for (int d = 0; d < ndim; d++)
-        snprintf(need + strlen(need), sizeof need - strlen(need), "%s%d", d ? "," : "", shape[d]);
-    if (!t) {
-        snprintf(err, errlen, "%s: no tensor %s [%s]: not MobileNetV2 (alpha 1.0) weights", path,
-                 name, need);
-    } else {
-        for (int d = 0; d < t->ndim; d++)
-            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%lld", d ? "," : "",
-                     (long long)t->shape[d]);
-        snprintf(err, errlen, "%s: tensor %s has shape [%s]; MobileNetV2 needs [%s]", path, name,
-                 have, need);
-    }
-    return PV_ECORRUPT;
-}
+#define WHAT "MobileNetV2 (alpha 1.0)"
 
-/* Every value of tensor name finite, and not negative if it is a variance. */
-static int want_values(const st_file *f, const char *path, char *err, size_t errlen,
-                       const char *name, int variance)
+/* No batch norm variance is negative (st_want checked the values finite). */
+static int want_variance(const st_tensor *t, const char *path, char *err, size_t errlen)
 {
-    const st_tensor *t = st_find(f, name); /* want() found it */
-    for (size_t i = 0; i < t->n; i++) {
-        const float x = t->data[i];
-        if (!isfinite(x)) {
-            snprintf(err, errlen,
-                     "%s: tensor %s holds %s at element %zu: weights must be finite numbers",
-                     path, name, isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf", i);
-            return PV_ENUMERIC;
-        }
-        if (variance && x < 0) {
+    for (size_t i = 0; i < t->n; i++)
+        if (t->data[i] < 0) {
             snprintf(err, errlen,
                      "%s: tensor %s is negative at element %zu (%g): a batch norm variance "
                      "never is",
-                     path, name, i, (double)x);
+                     path, t->name, i, (double)t->data[i]);
             return PV_ECORRUPT;
         }
-    }
     return PV_OK;
 }
 
@@ -98,15 +65,14 @@ static int want_conv(const st_file *f, const char *path, char *err, size_t errle
 {
     static const char *const part[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
     char name[96];
-    int shape[4] = {kh, kh, cin, depthwise ? 1 : cout};
-    int rc = want(f, path, err, errlen, kernel, 4, shape);
-    if (rc == PV_OK)
-        rc = want_values(f, path, err, errlen, kernel, 0);
+    const int64_t shape[4] = {kh, kh, cin, depthwise ? 1 : cout}, len = cout;
+    int rc;
+    st_want(f, path, kernel, 4, shape, WHAT, &rc, err, errlen);
     for (int p = 0; p < 4 && rc == PV_OK; p++) {
         snprintf(name, sizeof name, "%s/%s", bn, part[p]);
-        rc = want(f, path, err, errlen, name, 1, &cout);
-        if (rc == PV_OK)
-            rc = want_values(f, path, err, errlen, name, p == 3);
+        const st_tensor *t = st_want(f, path, name, 1, &len, WHAT, &rc, err, errlen);
+        if (t && p == 3)
+            rc = want_variance(t, path, err, errlen);
     }
     return rc;
 }
