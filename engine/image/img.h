@@ -11,6 +11,9 @@
  * large PNG is area-averaged row by row as it is read, never held whole.
  * The memory one decode may take is bounded by the limits below.
  *
+ * img_resize_pil reproduces Pillow's resampling byte for byte, for models
+ * whose reference preprocessing is PIL's (CLIP, DINOv2).
+ *
  * Pixels are 8-bit, row-major, channel-interleaved, with no row padding.
  */
 #ifndef PV_IMG_H
@@ -126,6 +129,37 @@ void img_area_put(img_area *a, uint32_t y, uint32_t x0, uint32_t dx,
  * came); with any_order 1, the whole output. */
 int img_area_finish(img_area *a);
 void img_area_free(img_area *a); /* NULL is fine */
+
+/* Pillow's resampling filters, by Pillow's numbers (Image.Resampling). */
+enum { IMG_FILTER_BILINEAR = 2, IMG_FILTER_BICUBIC = 3 };
+
+/* Resize an 8-bit image of ch channels (1 or 3, interleaved) from sw x sh to
+ * dw x dh exactly as Pillow 9.4's Image.resize((dw, dh), filter) does (box
+ * None, reducing_gap None), byte for byte (img_resample.c gives the
+ * algorithm): a convolution, antialiased when shrinking, in 22-bit fixed
+ * point, horizontal pass then vertical, each rounded to 8 bits. dst holds
+ * dw*dh*ch bytes. Returns 0, PV_ENOMEM (one buffer is allocated: the
+ * weights and, when both sides change, dw*ch bytes for each source row the
+ * vertical pass reads), or PV_EINVAL for a NULL pointer, a zero size, ch
+ * other than 1 or 3, a filter other than the two, or either image over
+ * PV_MAX_PIXELS; dst is untouched on failure. Thread-safe. */
+int img_resize_pil(const uint8_t *src, uint32_t sw, uint32_t sh, uint32_t ch,
+                   uint8_t *dst, uint32_t dw, uint32_t dh, int filter);
+
+/* CLIP / Hugging Face preprocessing: resize (img_resize_pil) so the shorter
+ * side becomes `side` and the longer (uint32_t)(side * long / short)
+ * (truncated, as HF's get_resize_output_image_size; the width counts as
+ * the short side when the sides are equal; no resize when the short side is
+ * already `side`), then centre-crop crop x crop at top = (H - crop) // 2,
+ * left = (W - crop) // 2 (HF's center_crop). When the resized image is
+ * smaller than crop on a side (crop > side), HF pads it with zeros,
+ * ceil((crop - H) / 2) rows before it, and so does this: those output
+ * samples are 0. Only the pixels the crop keeps are computed. dst holds
+ * crop*crop*ch bytes. Returns as img_resize_pil (PV_EINVAL also for side
+ * or crop 0, or a resized image over PV_MAX_PIXELS). */
+int img_resize_short_crop(const uint8_t *src, uint32_t sw, uint32_t sh,
+                          uint32_t ch, uint32_t side, uint32_t crop, int filter,
+                          uint8_t *dst);
 
 /* Apply an EXIF orientation (1..8) in place (may swap w and h, and then
  * orig_w and orig_h too). Values outside 2..8 leave the image as it is.
