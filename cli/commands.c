@@ -219,6 +219,7 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
     static const struct option lo[] = {EMB_LONGOPTS, {"M", required_argument, NULL, 'M'},
                                        {"ef-construction", required_argument, NULL, 'C'},
                                        {"model", required_argument, NULL, 'W'},
+                                       {"pool", required_argument, NULL, 'P'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = cli_find("init");
@@ -239,6 +240,10 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
             return CLI_OK;
         } else if (opt == 'W') {
             e.model = optarg;
+        } else if (opt == 'P') {
+            if (strcmp(optarg, "sum") != 0 && strcmp(optarg, "cls") != 0)
+                return cli_usage_err(c, "--pool takes cls or sum, not '%s'", optarg);
+            e.pool_sum = strcmp(optarg, "sum") == 0;
         } else if (opt == 'M') {
             if (cli_parse_int(optarg, 2, 128, &v) != 0)
                 return cli_usage_err(c, "--M takes 2..128, not '%s'", optarg);
@@ -431,7 +436,8 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
 
 /* ---- query ----------------------------------------------------------------- */
 
-static int cmd_query(cli_ctx *ctx, int argc, char **argv)
+/* query (an image) and search (a text): the same options and output. */
+static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, char **argv)
 {
     static const struct option lo[] = {EMB_LONGOPTS, {"k", required_argument, NULL, 'k'},
                                        {"ef", required_argument, NULL, 'e'},
@@ -440,7 +446,6 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
                                        {"nprobe", required_argument, NULL, 'p'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
-    const cli_cmd *c = cli_find("query");
     pv_embedder_opts e = {.name = NULL};
     pv_query_opts qo = {.k = 10};
     pv_hit *hits = NULL;
@@ -483,13 +488,16 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind != argc - 1)
-        return cli_usage_err(c, "%s", "give exactly one query image");
+        return cli_usage_err(c, "%s",
+                             text ? "give exactly one text (quote it: \"a dog on a beach\")"
+                                  : "give exactly one query image");
     if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
         return rc;
     qo.k = (int)k;
     qo.ef = (int)ef;
     qo.nprobe = (int)nprobe;
-    rc = pv_query_image(ctx->db, argv[optind], &qo, &hits, &n);
+    rc = text ? pv_query_text(ctx->db, argv[optind], &qo, &hits, &n)
+              : pv_query_image(ctx->db, argv[optind], &qo, &hits, &n);
     if (rc != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json) {
@@ -500,8 +508,8 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
                                                  (json_int_t)hits[i].id, "path",
                                                  hits[i].path, "score",
                                                  (double)hits[i].score));
-        rc = cli_print_json(json_pack("{s:b, s:s, s:i, s:s, s:o}", "ok", 1, "query",
-                                  argv[optind], "k", (int)k, "index",
+        rc = cli_print_json(json_pack("{s:b, s:s, s:i, s:s, s:o}", "ok", 1,
+                                  text ? "text" : "query", argv[optind], "k", (int)k, "index",
                                   qo.exact ? "exact" : qo.ivf ? "ivf" : "hnsw",
                                   "hits", arr));
     } else {
@@ -512,6 +520,16 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv)
     }
     pv_hits_free(hits, n);
     return rc;
+}
+
+static int cmd_query(cli_ctx *ctx, int argc, char **argv)
+{
+    return query_or_search(ctx, cli_find("query"), 0, argc, argv);
+}
+
+static int cmd_search(cli_ctx *ctx, int argc, char **argv)
+{
+    return query_or_search(ctx, cli_find("search"), 1, argc, argv);
 }
 
 /* ---- info ------------------------------------------------------------------ */
@@ -1099,18 +1117,26 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
 
 const cli_cmd cli_commands[] = {
     {"init", cmd_init,
-     "DB [--embedder pixels|cnn|photo] [--model FILE] [--size N] [--rgb] [--no-mirror] "
-     "[--M M] [--ef-construction N] [--json]",
+     "DB [--embedder pixels|cnn|photo|clip|dinov2|vitmae] [--model FILE|DIR] [--size N] "
+     "[--rgb] [--no-mirror] [--pool cls|sum] [--M M] [--ef-construction N] [--json]",
      "Create a database (a directory) for one embedder and HNSW graph, fixed\n"
      "for its life.\n"
      "  --embedder NAME  pixels (default): the brightness of a downscaled image;\n"
      "                   cnn: MobileNetV2's 1280 pooled features (photos);\n"
      "                   photo: near-duplicate photographs (re-encoded, resized,\n"
      "                   cropped, slightly rotated, retouched, grey, mirrored):\n"
-     "                   candidates by cosine, each pair then compared aligned\n"
+     "                   candidates by cosine, each pair then compared aligned;\n"
+     "                   clip: OpenAI's CLIP (images, and text queries with\n"
+     "                   `search`); dinov2: DINOv2's class token (retrieval,\n"
+     "                   copy detection); vitmae: ViT-MAE's encoder.\n"
+     "                   These three read a Hugging Face checkpoint directory\n"
+     "                   given with --model (README.md: which files)\n"
      "  --no-mirror      photo: a mirror image is not a near-duplicate\n"
-     "  --model FILE     cnn weights (safetensors, MobileNetV2's Keras names;\n"
-     "                   default: the file scripts/setup.sh installs)\n"
+     "  --pool cls|sum   vitmae: the class token (default) or the sum over all\n"
+     "                   tokens of the last hidden state\n"
+     "  --model FILE|DIR cnn: weights (safetensors, MobileNetV2's Keras names;\n"
+     "                   default: the file scripts/setup.sh installs);\n"
+     "                   clip, dinov2, vitmae: the checkpoint directory\n"
      "  --size N         side of the square image (default 28: 784 dims)\n"
      "  --rgb            keep colour: 3*N*N dims (default grey)\n"
      "  --M M            HNSW links per node, 2*M on level 0 (default 16)\n"
@@ -1150,6 +1176,13 @@ const cli_cmd cli_commands[] = {
      "  --exact          the same as --index exact\n"
      "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
      "  --json           {hits: [{rank, id, path, score}], index}",
+     CMD_DB},
+    {"search", cmd_search,
+     "DB TEXT [-k N] [-e EF] [--index hnsw|ivf|exact] [-p NPROBE] [--json]",
+     "The k stored images most like a text (\"a dog on a beach\"), by cosine\n"
+     "similarity of CLIP's text and image vectors: a clip database only. Long\n"
+     "texts are cut to CLIP's 77 tokens. Options as for query.\n"
+     "  --json           {text, hits: [{rank, id, path, score}], index}",
      CMD_DB},
     {"dups", cmd_dups,
      "DB [-t T | --fraction F] [--exact|--approx] [--across A B] [--keep RULE] "

@@ -214,9 +214,20 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb,
                  path ? path : "");
         return PV_EINVAL;
     }
+    if ((strcmp(s.embedder, "clip") == 0 || strcmp(s.embedder, "dinov2") == 0 ||
+         strcmp(s.embedder, "vitmae") == 0) &&
+        emb && (emb->size > 0 || emb->rgb)) {
+        snprintf(err, errlen,
+                 "%s: the %s embedder takes no --size or --rgb (its checkpoint's config "
+                 "sets the input)",
+                 path ? path : "", s.embedder);
+        return PV_EINVAL;
+    }
     rc = embed_create(s.embedder, emb && emb->size > 0 ? (uint32_t)emb->size : 0,
                       emb && emb->rgb ? 1 : 0, emb ? emb->model : NULL,
-                      emb && emb->no_mirror ? EMBED_NO_MIRROR : 0, &e, err, errlen);
+                      (emb && emb->no_mirror ? EMBED_NO_MIRROR : 0) |
+                          (emb && emb->pool_sum ? EMBED_POOL_SUM : 0),
+                      &e, err, errlen);
     if (rc != 0)
         return rc;
     s.dim = e->dim;
@@ -320,7 +331,8 @@ int pv_db_check_embedder(pv_db *db, const pv_embedder_opts *o)
     s = store_get_schema(db->st);
     if ((o->name && strcmp(o->name, s->embedder) != 0) ||
         (o->size > 0 && (uint32_t)o->size != s->emb_size) ||
-        (o->rgb && !s->emb_rgb) || (o->no_mirror && !(s->emb_flags & EMBED_NO_MIRROR)))
+        (o->rgb && !s->emb_rgb) || (o->no_mirror && !(s->emb_flags & EMBED_NO_MIRROR)) ||
+        (o->pool_sum && !(s->emb_flags & EMBED_POOL_SUM)))
         return db_fail(db, PV_EEMBEDDER,
                        "this database uses the %s embedder (%u dims); "
                        "it cannot take vectors of another embedder",
@@ -788,8 +800,13 @@ int db_decode_file(const pv_db *db, const char *path, img *im, uint8_t hash[16],
      * PNG is reduced while read, to the embedder's size itself unless it is
      * long and thin), and the file's bytes freed at once: a caller holding
      * several images holds their small decoded pixels only. */
-    rc = img_decode(buf, n, db->emb->channels, db->emb->in_w, db->emb->in_h,
-                    im, reason, reasonlen);
+    /* An embedder that resizes as Pillow does (a centre crop keeps the
+     * aspect) takes a PNG whole: a reduced PNG's sides are multiples of
+     * in_w and in_h, another aspect, and area-averaged. A JPEG's DCT
+     * scaling keeps the aspect, up to rounding a side up. */
+    const int whole = db->emb->png_whole && img_sniff(buf, n) == IMG_PNG;
+    rc = img_decode(buf, n, db->emb->channels, whole ? 0 : db->emb->in_w,
+                    whole ? 0 : db->emb->in_h, im, reason, reasonlen);
     free(buf);
     return rc;
 }

@@ -202,6 +202,43 @@ int pv_query_image(pv_db *db, const char *image_path, const pv_query_opts *o,
     return rc;
 }
 
+int pv_embed_text(pv_db *db, const char *text, float *vec, uint32_t dim)
+{
+    const embedder *e;
+    char err[512] = "";
+    int rc;
+    if (!db || !text || !vec)
+        return PV_EINVAL;
+    e = db->emb;
+    db->errmsg[0] = 0;
+    if (!e->ops->embed_text)
+        return db_fail(db, PV_EINVAL,
+                       "this database's embedder (%s) has no text tower: text search needs "
+                       "a clip database (pixvec init DB --embedder clip --model DIR)",
+                       e->desc);
+    if (dim != e->dim)
+        return db_fail(db, PV_EINVAL, "vector of %u dims asked; the text's has %u", dim, e->dim);
+    if ((rc = e->ops->embed_text(e, text, strlen(text), vec, err, sizeof err)) != 0)
+        return db_fail(db, rc, "text query: %s", err[0] ? err : pv_strerror(rc));
+    return PV_OK;
+}
+
+int pv_query_text(pv_db *db, const char *text, const pv_query_opts *o, pv_hit **hits,
+                  size_t *n)
+{
+    float *v;
+    int rc;
+    if (!db || !text)
+        return PV_EINVAL;
+    if (!(v = pv_alloc_array(db->emb->dim, sizeof *v)))
+        return PV_ENOMEM;
+    rc = pv_embed_text(db, text, v, db->emb->dim);
+    if (rc == 0)
+        rc = pv_query_vector(db, v, db->emb->dim, o, hits, n);
+    free(v);
+    return rc;
+}
+
 /* ---- vacuum ----------------------------------------------------------------- */
 
 static int vacuum_txn(pv_db *db, store_txn *t, void *ctx)

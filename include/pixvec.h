@@ -83,16 +83,25 @@ typedef struct pv_db pv_db;
  * size: side of the square the image is resized to (0 = default 28).
  * rgb: 0 = grey (size*size dims), 1 = RGB (3*size*size dims). */
 typedef struct pv_embedder_opts {
-    const char *name;  /* "pixels" (default), "cnn" (MobileNetV2, 1280 dims)
-                        * or "photo" (near-duplicate photographs: a
+    const char *name;  /* "pixels" (default), "cnn" (MobileNetV2, 1280 dims),
+                        * "photo" (near-duplicate photographs: a
                         * candidate vector plus an aligned comparison; no
-                        * size, rgb or model) */
+                        * size, rgb or model), or a transformer read from a
+                        * Hugging Face checkpoint directory given as model:
+                        * "clip" (image and text towers: text queries),
+                        * "dinov2" or "vitmae" (no size or rgb) */
     int size;
     int rgb;
     int no_mirror;     /* photo: a mirror image is not a near-duplicate
                         * (default: it is, as a flipped copy is the commonest
                         * augmentation); stored with the database */
-    const char *model; /* cnn: weight file (safetensors, MobileNetV2 names);
+    int pool_sum;      /* vitmae: the vector is the sum over all tokens of the
+                        * last hidden state, not the class token; stored */
+    const char *model; /* clip, dinov2, vitmae: the checkpoint directory
+                        * (config.json, model.safetensors; clip also
+                        * vocab.json, merges.txt), required; a missing or
+                        * malformed file is refused naming it.
+                        * cnn: weight file (safetensors, MobileNetV2 names);
                         * NULL: the one scripts/setup.sh installs. Its path
                         * and hash go into meta; reopening with other bytes
                         * there is refused. A file that is not such weights
@@ -284,6 +293,18 @@ int pv_query_image(pv_db *db, const char *image_path, const pv_query_opts *o,
 /* The same for a raw vector of the database's dimension (normalized here). */
 int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
                     const pv_query_opts *o, pv_hit **hits, size_t *n);
+
+/* Images like a text ("a dog on a beach"): the text through the
+ * embedder's text tower (clip), then as pv_query_vector. PV_EINVAL with a
+ * message when the database's embedder has no text tower, or the text is
+ * not UTF-8. Texts longer than the tower's context (77 tokens for CLIP)
+ * are cut to it. */
+int pv_query_text(pv_db *db, const char *text, const pv_query_opts *o, pv_hit **hits,
+                  size_t *n);
+
+/* The vector of a text (dim = the database's dimension), as pv_query_text
+ * computes it. */
+int pv_embed_text(pv_db *db, const char *text, float *vec, uint32_t dim);
 
 void pv_hits_free(pv_hit *hits, size_t n);
 

@@ -35,8 +35,8 @@
  *   emb_flags  4     u32 embedder options (absent: 0; written only when not 0)
  *   hnsw_m     4     u32 HNSW M (fixed at create)
  *   hnsw_efc   4     u32 HNSW ef_construction (fixed at create)
- *   emb_model  <=511 the embedder's weight file, absolute path (cnn only)
- *   emb_model_hash 16 XXH3-128 of that file's bytes (cnn only)
+ *   emb_model  <=511 the embedder's weight file or checkpoint directory, absolute path
+ *   emb_model_hash 16 XXH3-128 of its bytes (docs/FORMAT.md)
  *   hnsw_entry 8     u64 entry point id (UINT32_MAX: empty graph)
  *   hnsw_level 8     u64 level of the entry point
  *   hnsw_nodes 8     u64 ids 0..nodes-1 are in the graph

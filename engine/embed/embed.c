@@ -14,8 +14,11 @@ int embed_create(const char *name, uint32_t size, uint32_t rgb, const char *mode
 {
     if (name && strcmp(name, "photo") == 0)
         return embed_photo_create(flags, out, err, errlen);
+    if (name && (strcmp(name, "clip") == 0 || strcmp(name, "dinov2") == 0 ||
+                 strcmp(name, "vitmae") == 0))
+        return embed_vit_create(name, model, flags, out, err, errlen);
     if (flags) {
-        snprintf(err, errlen, "embedder '%s' takes no options (--no-mirror is photo's)",
+        snprintf(err, errlen, "embedder '%s' takes no options (--no-mirror is photo's, --pool vitmae's)",
                  name ? name : "(null)");
         return PV_EINVAL;
     }
@@ -23,7 +26,7 @@ int embed_create(const char *name, uint32_t size, uint32_t rgb, const char *mode
         return embed_pixels_create(size, rgb, out, err, errlen);
     if (name && strcmp(name, "cnn") == 0)
         return embed_cnn_create(model, out, err, errlen);
-    snprintf(err, errlen, "unknown embedder '%s' (known: pixels, cnn, photo)",
+    snprintf(err, errlen, "unknown embedder '%s' (known: pixels, cnn, photo, clip, dinov2, vitmae)",
              name ? name : "(null)");
     return PV_EINVAL;
 }

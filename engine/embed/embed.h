@@ -39,6 +39,11 @@ typedef struct embedder_ops {
      * `query` ranks by it. Symmetric; in [-1, 1]; reads untrusted vectors
      * (a damaged record) without going out of bounds. */
     float (*pair_score)(const embedder *e, const float *a, const float *b);
+    /* NULL, or the vector of a text query in the images' space (clip's
+     * text tower): len bytes of UTF-8 into out (dim floats, unit length).
+     * 0, or a PV_E* code with a message in err (PV_EINVAL: not UTF-8). */
+    int (*embed_text)(const embedder *e, const char *text, size_t len, float *out, char *err,
+                      size_t errlen);
 } embedder_ops;
 
 struct embedder {
@@ -50,6 +55,8 @@ struct embedder {
     char model[512];          /* weight file, absolute path ("" if none) */
     uint8_t model_hash[16];   /* XXH3-128 of its bytes */
     int blas_heavy;           /* embed() is mostly sgemm: one BLAS thread per worker */
+    int png_whole;            /* resizes as Pillow does (vit): a PNG is decoded whole,
+                               * not area-reduced to multiples of in_w x in_h */
     uint32_t flags;           /* EMBED_* options it was made with (stored in meta) */
     float dups_threshold;     /* default `dups` threshold (bench/README.md) */
     float candidate_cosine;   /* with pair_score: the cosine that makes a candidate */
@@ -58,6 +65,7 @@ struct embedder {
 
 /* Options stored with a database (meta emb_flags). */
 #define EMBED_NO_MIRROR 1u /* photo: a mirror image is not a near-duplicate */
+#define EMBED_POOL_SUM 2u  /* vitmae: the sum over all tokens, not the class token */
 
 /* Make the embedder called name with its parameters (size 0 = default;
  * model: a weight file for embedders that have one, NULL = the default;
@@ -71,6 +79,10 @@ int embed_pixels_create(uint32_t size, uint32_t rgb, embedder **out,
                         char *err, size_t errlen);
 int embed_cnn_create(const char *model, embedder **out, char *err, size_t errlen);
 int embed_photo_create(uint32_t flags, embedder **out, char *err, size_t errlen);
+/* clip, dinov2, vitmae (embed_vit.c): model is a Hugging Face checkpoint
+ * directory; flags EMBED_POOL_SUM (vitmae). */
+int embed_vit_create(const char *name, const char *model, uint32_t flags, embedder **out,
+                     char *err, size_t errlen);
 
 /* Default `dups` thresholds, from bench/README.md's measurements (31
  * photographs x 7 variants, and Fashion-MNIST's nearest-neighbour scores).
@@ -95,6 +107,10 @@ int embed_photo_create(uint32_t flags, embedder **out, char *err, size_t errlen)
  * of crops off the centre as candidates (0.5: 63-87 % of those). */
 #define EMBED_PHOTO_DUPS_THRESHOLD 0.85f
 #define EMBED_PHOTO_CANDIDATE_COSINE 0.4f
+/* clip, dinov2, vitmae: not measured (no registry here ships their
+ * weights; bench/README.md); 0.95 is where CLIP cosines of re-encoded and
+ * resized copies lie in published near-duplicate use (rclip, immich). */
+#define EMBED_VIT_DUPS_THRESHOLD 0.95f
 
 /* Where the cnn embedder's default weights are installed
  * (scripts/fetch_model.sh). */

@@ -128,7 +128,7 @@ static void cnn_destroy(embedder *e)
     free(e);
 }
 
-static const embedder_ops CNN_OPS = {"cnn", cnn_embed, cnn_destroy, NULL};
+static const embedder_ops CNN_OPS = {"cnn", cnn_embed, cnn_destroy, NULL, NULL};
 
 int embed_cnn_create(const char *model, embedder **out, char *err, size_t errlen)
 {

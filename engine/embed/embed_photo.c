@@ -638,7 +638,7 @@ static void photo_destroy(embedder *e)
     free(e);
 }
 
-static const embedder_ops photo_ops = {"photo", photo_embed, photo_destroy, photo_pair_score};
+static const embedder_ops photo_ops = {"photo", photo_embed, photo_destroy, photo_pair_score, NULL};
 
 int embed_photo_create(uint32_t flags, embedder **out, char *err, size_t errlen)
 {

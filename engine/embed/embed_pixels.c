@@ -78,7 +78,7 @@ static int pixels_embed(const embedder *e, const img *imgs, size_t n,
 
 static void pixels_destroy(embedder *e) { free(e); }
 
-static const embedder_ops pixels_ops = {"pixels", pixels_embed, pixels_destroy, NULL};
+static const embedder_ops pixels_ops = {"pixels", pixels_embed, pixels_destroy, NULL, NULL};
 
 int embed_pixels_create(uint32_t size, uint32_t rgb, embedder **out,
                         char *err, size_t errlen)
