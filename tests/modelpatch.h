@@ -37,6 +37,12 @@ int mp_get(const mp_model *m, const char *name, size_t i, float *v);
 int mp_set(mp_model *m, const char *name, size_t i, float v);
 /* Elements in tensor name (0 when there is no such tensor). */
 size_t mp_count(const mp_model *m, const char *name);
+/* Lay the file out again without the tensor drop and with the 2-D tensor
+ * transpose stored transposed (shape and bytes), either NULL: the other
+ * tensors keep their order and bytes, their offsets close up, and the
+ * header is written compact and padded with spaces to a multiple of 8, as
+ * the safetensors library writes it. */
+int mp_rebuild(mp_model *m, const char *drop, const char *transpose);
 int mp_write(const mp_model *m, const char *path);
 void mp_close(mp_model *m); /* a zeroed model is fine */
 
