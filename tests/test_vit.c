@@ -25,10 +25,7 @@
  * damaged checkpoints refused with the file's name (and the tensor's) in
  * the message.
  *
- * Skipped, saying so, when python3-torch cannot be imported. Until the
- * transformer embedders are in the build (embed.h defines EMBED_POOL_SUM
- * with them), the suite is one test that skips, saying why, so that this
- * branch builds on its own; remove the guard once they are merged.
+ * Skipped, saying so, when python3-torch cannot be imported.
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -50,14 +47,6 @@
 #ifndef PIXVEC_SRC_DIR
 #error "PIXVEC_SRC_DIR must name the source tree"
 #endif
-
-#ifndef EMBED_POOL_SUM
-Test(vit, not_built)
-{
-    cr_skip_test("the transformer embedders (clip, dinov2, vitmae) are not in this build: "
-                 "embed.h has no EMBED_POOL_SUM");
-}
-#else
 
 #define PY "/usr/bin/python3"
 #define REF PIXVEC_SRC_DIR "/tests/ref_vit.py"
@@ -579,4 +568,3 @@ Test(vit, bad_checkpoints, .timeout = 300)
     gen_rmtree(dir);
 }
 
-#endif /* EMBED_POOL_SUM */

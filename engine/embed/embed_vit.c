@@ -58,6 +58,7 @@ enum { POOL_CLIP, POOL_CLS, POOL_SUM };
 #define VIT_MAX_WIDTH 8192 /* bounds on config.json's numbers */
 #define VIT_MAX_LAYERS 128
 #define VIT_MAX_SIDE 2048
+#define VIT_MAX_GRID 64    /* patches per side: 4,097 tokens (L/14 at 336 px: 24) */
 #define DINOV2_CROP 224u
 #define DINOV2_RESIZE 256u
 
@@ -318,6 +319,13 @@ static void cfg_image(cfg *c, tower *T)
     (void)nc;
 }
 
+static int too_many_patches(wctx *w, const char *cpath, int grid)
+{
+    return failf(w->err, w->errlen, PV_ECORRUPT,
+                 "%s: image_size / patch_size gives %d patches a side; 1 to %d are read",
+                 cpath, grid, VIT_MAX_GRID);
+}
+
 static void *alloc_layers(int n) { return pv_calloc_array((size_t)n, sizeof(vit_layer)); }
 
 static int load_clip(vit_model *m, json_t *root, const char *cpath, const char *dir, wctx *w)
@@ -352,6 +360,8 @@ static int load_clip(vit_model *m, json_t *root, const char *cpath, const char *
                      "%s: vision_config.image_size %d is not a multiple of patch_size %d",
                      cpath, T->side, T->patch);
     T->grid = T->side / T->patch;
+    if (T->grid > VIT_MAX_GRID)
+        return too_many_patches(w, cpath, T->grid);
     T->resize = T->side;
     T->pool = POOL_CLIP;
     T->out = proj;
@@ -421,6 +431,11 @@ static int load_vit(vit_model *m, json_t *root, const char *cpath, wctx *w, uint
                      "%s: image_size %d is not a multiple of patch_size %d", cpath, T->side,
                      T->patch);
     const int stored = T->side / T->patch;
+    const int run = dino ? (int)DINOV2_CROP / T->patch : stored; /* the input's grid */
+    if (stored < 1 || stored > VIT_MAX_GRID)
+        return too_many_patches(w, cpath, stored);
+    if (run < 1 || run > VIT_MAX_GRID)
+        return too_many_patches(w, cpath, run);
     const char *pre = dino ? (st_find(&m->st, "dinov2.embeddings.cls_token") ? "dinov2." : "")
                            : (st_find(&m->st, "vit.embeddings.cls_token") ? "vit." : "");
     const int64_t d = T->enc.d, np = 1 + (int64_t)stored * stored;
