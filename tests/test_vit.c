@@ -38,6 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "embed.h"
 #include "gen.h"
 #include "img.h"
@@ -396,7 +397,7 @@ Test(vit, clip_query_text_api, .timeout = 300)
         cr_assert_geq(which, 0, "hit %zu: %s is none of the pictures", h,
                       hits[h].path ? hits[h].path : "(null)");
         double want = cosine(tv, iv + which * dim, dim);
-        cr_assert(fabs(hits[h].score - want) < 0.05, "hit %zu (%s): score %.4f, expected %.4f",
+        cr_assert(fabs(hits[h].score - want) < 1e-4, "hit %zu (%s): score %.4f, expected %.4f",
                   h, hits[h].path, hits[h].score, want);
     }
     pv_hits_free(hits, n);
@@ -432,6 +433,104 @@ Test(vit, dinov2_query_text_refused, .timeout = 300)
     cr_assert_eq(pv_query_text(db, "a cat", NULL, &hits, &n), PV_EINVAL);
     cr_assert_not_null(strstr(pv_db_errmsg(db), "text"), "message: %s", pv_db_errmsg(db));
     pv_db_close(db);
+    gen_rmtree(dir);
+}
+
+/* ---- the command line ------------------------------------------------------ */
+
+/* pixvec with the NULL-ended arguments; its exit status, stdout and stderr
+ * in *out and *err (replaced). */
+static int pixvec(const char *dir, char **out, char **err, ...)
+{
+    char *argv[32], outp[GEN_PATH_MAX], errp[GEN_PATH_MAX];
+    int argc = 0;
+    va_list ap;
+    argv[argc++] = "pixvec";
+    va_start(ap, err);
+    while (argc < 31 && (argv[argc] = va_arg(ap, char *)) != NULL)
+        argc++;
+    va_end(ap);
+    argv[argc] = NULL;
+    gen_path(outp, dir, "stdout");
+    gen_path(errp, dir, "stderr");
+    return cli_wait(cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp), argv[1], outp, errp, out,
+                    err);
+}
+
+Test(vit, cli_init_add_search, .timeout = 300)
+{
+    char dir[GEN_PATH_MAX], clip[GEN_PATH_MAX], mae[GEN_PATH_MAX], db[GEN_PATH_MAX],
+        db2[GEN_PATH_MAX], db3[GEN_PATH_MAX], cfg[GEN_PATH_MAX + 16];
+    char *out = NULL, *err = NULL;
+    pics p;
+    need_torch();
+    cr_assert_eq(gen_tmpdir(dir), 0);
+    make_model(dir, "clip", "clip", NULL, clip);
+    make_model(dir, "mae", "vitmae", NULL, mae);
+    make_pics(dir, &p);
+    gen_path(db, dir, "clip.pvdb");
+    gen_path(db2, dir, "mae.pvdb");
+    gen_path(db3, dir, "bad.pvdb");
+
+    cr_assert_eq(pixvec(dir, &out, &err, "init", db, "--embedder", "clip", "--model", clip,
+                        NULL),
+                 0, "%s", err);
+    cr_assert(strstr(out, "clip ViT 2x32 patch 8") && strstr(out, "16 dims"), "%s", out);
+    cr_assert_eq(pixvec(dir, &out, &err, "add", db, p.path[0], p.path[1], p.path[2], p.path[3],
+                        "--quiet", NULL),
+                 0, "%s", err);
+    cr_assert_eq(pixvec(dir, &out, &err, "search", db, "a red house by the sea", "-k", "3",
+                        "--json", NULL),
+                 0, "%s", err);
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je);
+    cr_assert_not_null(j, "not JSON (%s): %s", je.text, out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "text")), "a red house by the sea");
+    cr_assert_eq(json_array_size(json_object_get(j, "hits")), 3, "%s", out);
+    json_decref(j);
+    /* the text as one quoted word in the shell */
+    gen_path(cfg, dir, "script.txt");
+    const char *script = "search \"a red house\" -k 2\n";
+    cr_assert_eq(gen_write_bytes(cfg, script, strlen(script)), 0);
+    char outp[GEN_PATH_MAX], errp[GEN_PATH_MAX];
+    gen_path(outp, dir, "sh.out");
+    gen_path(errp, dir, "sh.err");
+    char *const sh[] = {"pixvec", "shell", db, NULL};
+    cr_assert_eq(cli_wait(cli_spawn(PIXVEC_BIN, sh, cfg, outp, errp), "shell", outp, errp, &out,
+                          &err),
+                 0, "%s", err);
+    cr_assert(strstr(out, "  1  ") && strstr(out, "  2  ") && !strstr(out, "  3  "), "%s", out);
+
+    /* options that do not belong, and text search without a text tower */
+    cr_assert_neq(pixvec(dir, &out, &err, "init", db3, "--embedder", "clip", "--model", clip,
+                         "--pool", "sum", NULL),
+                  0);
+    cr_assert(strstr(err, "--pool sum is vitmae's"), "%s", err);
+    cr_assert_neq(pixvec(dir, &out, &err, "init", db3, "--embedder", "clip", "--model", clip,
+                         "--size", "64", NULL),
+                  0);
+    cr_assert(strstr(err, "no --size or --rgb"), "%s", err);
+    cr_assert_neq(pixvec(dir, &out, &err, "init", db3, "--embedder", "dinov2", NULL), 0);
+    cr_assert(strstr(err, "needs --model DIR"), "%s", err);
+    cr_assert_eq(pixvec(dir, &out, &err, "init", db2, "--embedder", "vitmae", "--model", mae,
+                        "--pool", "sum", "--json", NULL),
+                 0, "%s", err);
+    cr_assert(strstr(out, "token sum"), "%s", out);
+    cr_assert_neq(pixvec(dir, &out, &err, "search", db2, "a cat", "--json", NULL), 0);
+    cr_assert(strstr(err, "no text tower") && strstr(out, "\"ok\": false"), "%s | %s", err,
+              out);
+
+    /* a changed checkpoint is refused at open, naming the directory */
+    snprintf(cfg, sizeof cfg, "%s/merges.txt", clip);
+    FILE *f = fopen(cfg, "a");
+    cr_assert_not_null(f);
+    fputs("\n", f);
+    fclose(f);
+    cr_assert_neq(pixvec(dir, &out, &err, "search", db, "a cat", NULL), 0);
+    cr_assert(strstr(err, clip) && strstr(err, "changed"), "%s", err);
+    free(out);
+    free(err);
+    free_pics(&p);
     gen_rmtree(dir);
 }
 
