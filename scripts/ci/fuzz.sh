@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target over every record type of a real database
-# (tests/fuzz/fuzz_records.c) with Clang, AddressSanitizer and
-# UndefinedBehaviorSanitizer, and runs it for a bounded time. The target
+# Builds the libFuzzer targets with Clang, AddressSanitizer and
+# UndefinedBehaviorSanitizer, and runs each for its share of a bounded time:
+# fuzz_records (two thirds), fuzz_photo and fuzz_bpe (CLIP's tokenizer on
+# query text, vocab.json and merges.txt; a sixth each). fuzz_records
+# (tests/fuzz/fuzz_records.c), over every record type of a real database,
 # damages one database record after another (every table: meta, items,
 # paths, hashes, vectors, hnsw, hnsw_upper, ivf_centroids, ivf_lists) and
 # runs check, info, ls, the three queries, both dups scans and cluster show
@@ -21,7 +23,7 @@ if ! command -v clang >/dev/null || ! command -v clang++ >/dev/null; then
 fi
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_FUZZ=ON \
   -DPV_TESTS=OFF -DPV_BENCH=OFF -DPV_WERROR=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target fuzz_records fuzz_photo
+cmake --build "$build" -j "$(nproc)" --target fuzz_records fuzz_photo fuzz_bpe
 
 # Seed inputs (the layout is in fuzz_records.c): per table and for its first
 # records, 0xff written over the first bytes, the value cut to 3 bytes, the
@@ -49,10 +51,13 @@ printf '\x06\x02\xff\xff\xff\xff\xff\x0e\x77\xcd\x77\x00\x03\x00' \
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# Three quarters of the time for the records, a quarter for the photo
-# embedder's pair score (tests/fuzz/fuzz_photo.c: patched stored vectors).
-rsecs=$((secs * 3 / 4))
-psecs=$((secs - rsecs))
+# Two thirds of the time for the records, a sixth for the photo embedder's
+# pair score (tests/fuzz/fuzz_photo.c: patched stored vectors), the rest for
+# CLIP's tokenizer (tests/fuzz/fuzz_bpe.c: query text, vocab.json,
+# merges.txt).
+rsecs=$((secs * 2 / 3))
+psecs=$((secs / 6))
+bsecs=$((secs - rsecs - psecs))
 echo "== fuzz: fuzz_records for $rsecs s"
 "$build/fuzz_records" -max_total_time="$rsecs" -max_len=512 -timeout=30 \
   -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-" "$corpus"
@@ -65,3 +70,18 @@ printf '\x01\x02\x0b\x00\x00\x80\x7f' >"$pcorpus/seed-inf-aspect"
 printf '\x00\x00\x0b\xff\xff\x7f\x7f' >"$pcorpus/seed-huge-shade"
 "$build/fuzz_photo" -max_total_time="$psecs" -max_len=448 -timeout=30 \
   -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-photo-" "$pcorpus"
+echo "== fuzz: fuzz_bpe for $bsecs s"
+bcorpus="$build/fuzz-bpe-corpus"
+mkdir -p "$bcorpus"
+# seeds (the layout is in fuzz_bpe.c): texts (max 77, and max 3 with
+# accents, an entity and sigma), a vocab.json and a merges.txt, each whole
+# and spliced into the valid file
+printf '\x00The photo of the cat, it'"'"'s 2024!' >"$bcorpus/seed-text"
+printf '\x03caf\xc3\xa9 cafe\xcc\x81 &amp;amp; \xc4\xb0stanbul \xce\xa3\xce\x91\xce\xa3' \
+  >"$bcorpus/seed-text-unicode"
+printf '\x01{"a": 1, "b": 2}' >"$bcorpus/seed-vocab"
+printf '\x02#version: 0.2\nt h\nth e</w>\n' >"$bcorpus/seed-merges"
+printf '\x0a\x10\x00\x04"zz": 9999, ' >"$bcorpus/seed-vocab-splice"
+printf '\x0b\x10\x00\x00q x\n' >"$bcorpus/seed-merges-splice"
+"$build/fuzz_bpe" -max_total_time="$bsecs" -max_len=4096 -timeout=30 \
+  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-bpe-" "$bcorpus"
