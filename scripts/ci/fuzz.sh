@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with Clang, AddressSanitizer and
 # UndefinedBehaviorSanitizer, and runs each for its share of a bounded time:
-# fuzz_records (two thirds), fuzz_photo and fuzz_bpe (CLIP's tokenizer on
-# query text, vocab.json and merges.txt; a sixth each). fuzz_records
+# fuzz_records (half), fuzz_photo (an eighth), fuzz_bpe (CLIP's tokenizer on
+# query text, vocab.json and merges.txt) and fuzz_model (transformer
+# checkpoints: config.json, safetensors headers and bytes; tiny ones made
+# by tests/ref_vit.py with python3-torch) share the rest. fuzz_records
 # (tests/fuzz/fuzz_records.c), over every record type of a real database,
 # damages one database record after another (every table: meta, items,
 # paths, hashes, vectors, hnsw, hnsw_upper, ivf_centroids, ivf_lists) and
@@ -23,7 +25,7 @@ if ! command -v clang >/dev/null || ! command -v clang++ >/dev/null; then
 fi
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_FUZZ=ON \
   -DPV_TESTS=OFF -DPV_BENCH=OFF -DPV_WERROR=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target fuzz_records fuzz_photo fuzz_bpe
+cmake --build "$build" -j "$(nproc)" --target fuzz_records fuzz_photo fuzz_bpe fuzz_model
 
 # Seed inputs (the layout is in fuzz_records.c): per table and for its first
 # records, 0xff written over the first bytes, the value cut to 3 bytes, the
@@ -51,13 +53,14 @@ printf '\x06\x02\xff\xff\xff\xff\xff\x0e\x77\xcd\x77\x00\x03\x00' \
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# Two thirds of the time for the records, a sixth for the photo embedder's
-# pair score (tests/fuzz/fuzz_photo.c: patched stored vectors), the rest for
-# CLIP's tokenizer (tests/fuzz/fuzz_bpe.c: query text, vocab.json,
-# merges.txt).
-rsecs=$((secs * 2 / 3))
-psecs=$((secs / 6))
-bsecs=$((secs - rsecs - psecs))
+# Half of the time for the records, an eighth for the photo embedder's
+# pair score (tests/fuzz/fuzz_photo.c: patched stored vectors), the rest
+# shared by CLIP's tokenizer (tests/fuzz/fuzz_bpe.c: query text, vocab.json,
+# merges.txt) and the transformer checkpoints (tests/fuzz/fuzz_model.c).
+rsecs=$((secs / 2))
+psecs=$((secs / 8))
+bsecs=$(((secs - rsecs - psecs) / 2))
+msecs=$((secs - rsecs - psecs - bsecs))
 echo "== fuzz: fuzz_records for $rsecs s"
 "$build/fuzz_records" -max_total_time="$rsecs" -max_len=512 -timeout=30 \
   -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-" "$corpus"
@@ -85,3 +88,20 @@ printf '\x0a\x10\x00\x04"zz": 9999, ' >"$bcorpus/seed-vocab-splice"
 printf '\x0b\x10\x00\x00q x\n' >"$bcorpus/seed-merges-splice"
 "$build/fuzz_bpe" -max_total_time="$bsecs" -max_len=4096 -timeout=30 \
   -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-bpe-" "$bcorpus"
+echo "== fuzz: fuzz_model for $msecs s"
+ckpt="$build/fuzz-ckpt"
+mcorpus="$build/fuzz-model-corpus"
+rm -rf "$ckpt"
+mkdir -p "$ckpt" "$mcorpus"
+for f in clip dinov2 vitmae; do
+  /usr/bin/python3 tests/ref_vit.py gen "$f" "$ckpt/$f" --seed 3 >/dev/null
+done
+# seeds (the layout is in fuzz_model.c): each family's config.json whole
+# (mode 0) and its safetensors header whole (mode 1), to mutate from
+for i in 0 1 2; do
+  f=$(echo clip dinov2 vitmae | cut -d' ' -f$((i + 1)))
+  { printf "\\x00\\x0$i"; cat "$ckpt/$f/config.json"; } >"$mcorpus/seed-config-$f"
+  { printf "\\x01\\x0$i"; /usr/bin/python3 -c 'import struct,sys; b=open(sys.argv[1],"rb").read(); n=struct.unpack("<Q",b[:8])[0]; sys.stdout.buffer.write(b[8:8+n])' "$ckpt/$f/model.safetensors"; } >"$mcorpus/seed-header-$f"
+done
+PV_FUZZ_CKPT="$ckpt" "$build/fuzz_model" -max_total_time="$msecs" -max_len=16384 -timeout=30 \
+  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-model-" "$mcorpus"
