@@ -180,3 +180,41 @@ done:
         unlink(tmp);
     return rc;
 }
+
+int pv_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
+                 size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    long sz;
+    *buf = NULL;
+    if (!fp) {
+        char why[128];
+        pv_errno_text(errno, why, sizeof why);
+        pv_set_err(err, errlen, "%s: %s", path, why);
+        return PV_EIO;
+    }
+    if (fseek(fp, 0, SEEK_END) != 0 || (sz = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+        fclose(fp);
+        pv_set_err(err, errlen, "%s: cannot tell its size (not a regular file?)", path);
+        return PV_EIO;
+    }
+    if ((unsigned long)sz > max) {
+        fclose(fp);
+        pv_set_err(err, errlen, "%s: %ld bytes: over the limit of %zu", path, sz, max);
+        return PV_ECORRUPT;
+    }
+    if (!(*buf = malloc((size_t)sz + 1))) {
+        fclose(fp);
+        return PV_ENOMEM;
+    }
+    *len = fread(*buf, 1, (size_t)sz, fp);
+    fclose(fp);
+    if (*len != (size_t)sz) {
+        free(*buf);
+        *buf = NULL;
+        pv_set_err(err, errlen, "%s: short read", path);
+        return PV_EIO;
+    }
+    (*buf)[*len] = 0;
+    return PV_OK;
+}

@@ -32,6 +32,12 @@ void pv_set_err(char *err, size_t errlen, const char *fmt, ...) PV_PRINTF(3, 4);
  * thread-safe, unlike strerror. */
 void pv_errno_text(int e, char *buf, size_t len);
 
+/* Read the whole file at path (at most max bytes) into *buf, malloc'd and
+ * NUL-terminated, its length in *len. PV_EIO (cannot open or read),
+ * PV_ECORRUPT (larger than max) or PV_ENOMEM, err naming the file. */
+int pv_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
+                 size_t errlen);
+
 /* Write n bytes of data to dst so that dst is always either the old file or
  * the whole new one, never half written: a temporary file "DST.tmp-PID-I"
  * beside it (O_EXCL, so no link is followed and no file of someone else's is

@@ -55,41 +55,6 @@ struct clip_bpe {
 /* Set err (the caller's err, errlen) and give rc. */
 #define BPE_FAIL(rc, ...) (pv_set_err(err, errlen, __VA_ARGS__), (rc))
 
-static int bpe_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
-{
-    FILE *fp = fopen(path, "rb");
-    long sz;
-    *buf = NULL;
-    if (!fp) {
-        char why[128];
-        pv_errno_text(errno, why, sizeof why);
-        return BPE_FAIL(PV_EIO, "%s: %s", path, why);
-    }
-    if (fseek(fp, 0, SEEK_END) != 0 || (sz = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return BPE_FAIL(PV_EIO, "%s: cannot tell its size", path);
-    }
-    if ((unsigned long)sz > CLIP_BPE_MAX_FILE) {
-        fclose(fp);
-        return BPE_FAIL(PV_ECORRUPT, "%s: %ld bytes: over the limit of %u", path, sz,
-                        CLIP_BPE_MAX_FILE);
-    }
-    *buf = malloc((size_t)sz + 1);
-    if (!*buf) {
-        fclose(fp);
-        return PV_ENOMEM;
-    }
-    *len = fread(*buf, 1, (size_t)sz, fp);
-    fclose(fp);
-    if (*len != (size_t)sz) {
-        free(*buf);
-        *buf = NULL;
-        return BPE_FAIL(PV_EIO, "%s: short read", path);
-    }
-    (*buf)[*len] = '\0';
-    return PV_OK;
-}
-
 /* ---- hash tables ---------------------------------------------------------- */
 
 static size_t table_size(size_t n)
@@ -156,7 +121,7 @@ static int load_vocab(clip_bpe *b, const char *path, char *err, size_t errlen)
     json_t *root = NULL;
     json_error_t jerr;
     uint8_t *seen = NULL;
-    int rc = bpe_read_file(path, &buf, &len, err, errlen);
+    int rc = pv_read_file(path, CLIP_BPE_MAX_FILE, &buf, &len, err, errlen);
     if (rc)
         return rc;
     root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -251,7 +216,7 @@ static int load_merges(clip_bpe *b, const char *path, char *err, size_t errlen)
 {
     char *buf = NULL, *cat = NULL;
     size_t len = 0, nlines = 1, rank = 0, blank_line = 0;
-    int rc = bpe_read_file(path, &buf, &len, err, errlen);
+    int rc = pv_read_file(path, CLIP_BPE_MAX_FILE, &buf, &len, err, errlen);
     if (rc)
         return rc;
     for (size_t i = 0; i < len; i++)

@@ -106,37 +106,6 @@ static int failf(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* The whole of a file of at most max bytes. */
-static int read_small(const char *path, size_t max, char **buf, size_t *len, char *err,
-                      size_t errlen)
-{
-    FILE *fp = fopen(path, "rb");
-    long sz;
-    if (!fp)
-        return failf(err, errlen, PV_EIO, "%s: %s", path, strerror(errno));
-    if (fseek(fp, 0, SEEK_END) != 0 || (sz = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return failf(err, errlen, PV_EIO, "%s: cannot tell its size", path);
-    }
-    if ((unsigned long)sz > max) {
-        fclose(fp);
-        return failf(err, errlen, PV_ECORRUPT, "%s: %ld bytes, more than %zu", path, sz, max);
-    }
-    *buf = malloc((size_t)sz + 1);
-    if (!*buf) {
-        fclose(fp);
-        return PV_ENOMEM;
-    }
-    *len = fread(*buf, 1, (size_t)sz, fp);
-    fclose(fp);
-    if (*len != (size_t)sz) {
-        free(*buf);
-        return failf(err, errlen, PV_EIO, "%s: short read", path);
-    }
-    (*buf)[*len] = 0;
-    return PV_OK;
-}
-
 /* ---- config.json ---------------------------------------------------------- */
 
 typedef struct cfg {
@@ -506,7 +475,7 @@ static int hash_files(const uint8_t st_hash[16], const char *const *paths, int n
     for (int i = 0; i < n && rc == 0; i++) {
         char *buf;
         size_t len;
-        if ((rc = read_small(paths[i], 64u << 20, &buf, &len, err, errlen)) == 0) {
+        if ((rc = pv_read_file(paths[i], 64u << 20, &buf, &len, err, errlen)) == 0) {
             XXH3_128bits_update(s, buf, len);
             free(buf);
         }
@@ -537,7 +506,7 @@ static int model_load(const char *dir, int family, uint32_t flags, vit_model **o
     snprintf(spath, sizeof spath, "%s/model.safetensors", dir);
     snprintf(vpath, sizeof vpath, "%s/vocab.json", dir);
     snprintf(mpath, sizeof mpath, "%s/merges.txt", dir);
-    if ((rc = read_small(cpath, 1u << 20, &text, &len, err, errlen)) != 0)
+    if ((rc = pv_read_file(cpath, 1u << 20, &text, &len, err, errlen)) != 0)
         goto done;
     json_error_t je;
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
@@ -749,8 +718,11 @@ int embed_vit_create(const char *name, const char *model, uint32_t flags, embedd
     if ((flags & ~(uint32_t)EMBED_POOL_SUM) || ((flags & EMBED_POOL_SUM) && family != FAM_VITMAE))
         return failf(err, errlen, PV_EINVAL, "embedder '%s' takes no such option%s", name,
                      flags & EMBED_POOL_SUM ? " (--pool sum is vitmae's)" : "");
-    if (!realpath(model, abs))
-        return failf(err, errlen, PV_EIO, "%s: %s", model, strerror(errno));
+    if (!realpath(model, abs)) {
+        char why[128];
+        pv_errno_text(errno, why, sizeof why);
+        return failf(err, errlen, PV_EIO, "%s: %s", model, why);
+    }
     if (strlen(abs) >= sizeof e->model - 32)
         return failf(err, errlen, PV_EINVAL, "%s: path too long", abs);
     if (!(e = calloc(1, sizeof *e)))
