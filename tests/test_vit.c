@@ -44,6 +44,8 @@
 #include "img.h"
 #include "modelpatch.h"
 #include "pixvec.h"
+#include "vec.h"
+#include "vit.h"
 
 #ifndef PIXVEC_SRC_DIR
 #error "PIXVEC_SRC_DIR must name the source tree"
@@ -434,6 +436,50 @@ Test(vit, dinov2_query_text_refused, .timeout = 300)
     cr_assert_not_null(strstr(pv_db_errmsg(db), "text"), "message: %s", pv_db_errmsg(db));
     pv_db_close(db);
     gen_rmtree(dir);
+}
+
+/* ---- the vectorised activations, on every ISA ---------------------------- */
+
+Test(vit, activations_on_every_isa)
+{
+    enum { N = 20011 }; /* not a multiple of 16: the tails too */
+    float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
+    cr_assert(x && y);
+    const vec_isa best = vec_isa_active();
+    for (int isa = VEC_SCALAR; isa <= (int)best; isa++) {
+        cr_assert_eq(vec_isa_force((vec_isa)isa), 0);
+        for (int act = VIT_QUICK_GELU; act <= VIT_GELU; act++) {
+            for (int i = 0; i < N; i++)
+                x[i] = -100.0f + 200.0f * (float)i / (N - 1); /* -100 .. 100 */
+            memcpy(y, x, N * sizeof(float));
+            vit_activate(y, N, act);
+            for (int i = 0; i < N; i++) {
+                const double v = x[i];
+                const double want = act == VIT_QUICK_GELU ? v / (1 + exp(-1.702 * v))
+                                                          : 0.5 * v * (1 + erf(v / sqrt(2.0)));
+                cr_assert(fabs(y[i] - want) <= 2e-6 * fabs(want) + 1e-6,
+                          "%s, act %d: f(%.6g) = %.9g, want %.9g", vec_isa_name((vec_isa)isa),
+                          act, v, (double)y[i], want);
+            }
+        }
+        /* softmax's exponentials: exp(x - shift) and their sum */
+        double want_sum = 0;
+        for (int i = 0; i < 77; i++) {
+            x[i] = -90.0f + 2.5f * (float)i;
+            want_sum += exp((double)x[i] - 100.0);
+        }
+        const float sum = vit_exp_sum(x, 77, 100.0f);
+        cr_assert(fabs(sum - want_sum) <= 2e-6 * want_sum, "%s: sum %.9g, want %.9g",
+                  vec_isa_name((vec_isa)isa), (double)sum, want_sum);
+        for (int i = 0; i < 77; i++) {
+            const double want = exp(-190.0 + 2.5 * i);
+            cr_assert(fabs(x[i] - want) <= 2e-6 * want + 1e-37, "%s: exp(%g) = %g",
+                      vec_isa_name((vec_isa)isa), -190.0 + 2.5 * i, (double)x[i]);
+        }
+    }
+    vec_isa_force(best);
+    free(x);
+    free(y);
 }
 
 /* ---- the command line ------------------------------------------------------ */

@@ -50,6 +50,12 @@ typedef struct vit_encoder {
 int vit_encode(const vit_encoder *e, float *x, size_t nseq, size_t t, int causal,
                int last_first_only);
 
+/* The activation (VIT_QUICK_GELU or VIT_GELU) of n floats in place, and
+ * x[i] = exp(x[i] - shift) returning their sum (softmax): vectorised for
+ * the ISA index/vec.c chose (vec_isa_active), relative error about 1e-6. */
+void vit_activate(float *x, size_t n, int act);
+float vit_exp_sum(float *x, size_t n, float shift);
+
 /* LayerNorm of one row of n floats into out (may equal x). */
 void vit_layernorm(const float *x, size_t n, const float *w, const float *b, float eps,
                    float *out);
