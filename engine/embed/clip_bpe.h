@@ -55,6 +55,7 @@ typedef struct clip_bpe clip_bpe;
 #define CLIP_BPE_MAX_FILE (64u << 20)   /* bytes, each file */
 #define CLIP_BPE_MAX_TOKENS (1u << 20)  /* vocabulary entries, and merges */
 #define CLIP_BPE_MAX_ID ((1 << 24) - 1) /* largest id accepted in vocab.json */
+#define CLIP_BPE_MAX_TEXT (1u << 20)    /* bytes of text clip_bpe_encode takes */
 
 /* Load vocab.json (a JSON object token -> id; ids distinct integers in
  * 0..CLIP_BPE_MAX_ID) and merges.txt (an optional first line starting with
@@ -77,7 +78,10 @@ int clip_bpe_load(const char *vocab_path, const char *merges_path, clip_bpe **ou
  * (max >= 2; CLIP uses 77): when longer, the start token, the first max - 2
  * BPE ids and the end token (clip.tokenize(truncate=True)). *n = the count.
  * The ids are not padded. Returns 0, PV_EINVAL (invalid UTF-8, err naming
- * the byte offset; max < 2; NULL arguments) or PV_ENOMEM. */
+ * the byte offset; text longer than CLIP_BPE_MAX_TEXT; max < 2; NULL
+ * arguments) or PV_ENOMEM. Time is O(n log n) in the text; scratch memory
+ * about 100 bytes per byte of its longest piece (a run of letters or of
+ * punctuation), so about 100 MB for a 1 MiB word. */
 int clip_bpe_encode(const clip_bpe *b, const char *text, size_t len, int32_t *ids, size_t max,
                     size_t *n, char *err, size_t errlen);
 
