@@ -16,7 +16,9 @@
  *       Debian 12, so there is no reference to test against): no mojibake
  *       repair, no uncurling of quotes, no fullwidth folding. Text that is
  *       already clean UTF-8, which is what a query is, is unaffected.
- *     - NFC (Unicode UC_VERSION, from Python 3.11's unicodedata).
+ *     - NFC (Unicode 14.0.0, UC_VERSION in unicode_tables.h, from Python
+ *       3.11's unicodedata; Debian 12's python3-regex is Unicode 15.0, which
+ *       differs from it only on code points new in 15.0).
  *     - runs of White_Space (the `regex` module's \s, which CLIP uses) become
  *       one space; then both ends are stripped of str.isspace() characters
  *       (which also counts U+001C..U+001F, as CLIP's str.strip() does: in
