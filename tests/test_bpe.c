@@ -459,6 +459,16 @@ Test(bpe, invalid_utf8_names_the_offset)
     size_t n;
     cr_assert_eq(clip_bpe_encode(b, "a", 1, ids, 1, &n, NULL, 0), PV_EINVAL, "max < 2");
     cr_assert_eq(clip_bpe_encode(b, "a\0b", 3, ids, 4, &n, NULL, 0), 0, "NUL is a character");
+    char *big = calloc(CLIP_BPE_MAX_TEXT + 1, 1), err[256] = "";
+    cr_assert_not_null(big);
+    memset(big, 'a', CLIP_BPE_MAX_TEXT + 1);
+    cr_assert_eq(clip_bpe_encode(b, big, CLIP_BPE_MAX_TEXT + 1, ids, 4, &n, err, sizeof err),
+                 PV_EINVAL);
+    cr_assert(strstr(err, "over the limit"), "%s", err);
+    cr_assert_eq(clip_bpe_encode(b, big, CLIP_BPE_MAX_TEXT, ids, 4, &n, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(n, 4);
+    free(big);
     clip_bpe_free(b);
 }
 
@@ -482,7 +492,7 @@ static int load_text(const char *vocab, const char *merges, char *err, size_t er
 }
 
 /* The tiny vocab.json with edit applied to its JSON object. */
-static char *edited_vocab(void (*edit)(json_t *))
+static char *edited_vocab_flags(void (*edit)(json_t *), size_t flags)
 {
     char v[GEN_PATH_MAX];
     cr_assert_eq(bpe_write_tiny_vocab(dir), 0);
@@ -490,10 +500,12 @@ static char *edited_vocab(void (*edit)(json_t *))
     json_t *o = json_load_file(gen_path(v, dir, "vocab.json"), 0, &je);
     cr_assert_not_null(o, "%s", je.text);
     edit(o);
-    char *s = json_dumps(o, 0);
+    char *s = json_dumps(o, flags);
     json_decref(o);
     return s;
 }
+
+static char *edited_vocab(void (*edit)(json_t *)) { return edited_vocab_flags(edit, 0); }
 
 static void drop_a(json_t *o) { json_object_del(o, "a"); }
 static void drop_eow(json_t *o) { json_object_del(o, "\xc4\xa0</w>"); } /* byte 0x20 */
@@ -501,10 +513,16 @@ static void drop_eot(json_t *o) { json_object_del(o, "<|endoftext|>"); }
 static void dup_id(json_t *o) { json_object_set_new(o, "zzz", json_integer(5)); }
 static void str_id(json_t *o) { json_object_set_new(o, "zzz", json_string("7")); }
 static void neg_id(json_t *o) { json_object_set_new(o, "zzz", json_integer(-1)); }
+/* tokens that need escapes: a quote, a backslash, an astral character */
+static void add_escaped(json_t *o)
+{
+    json_object_set_new(o, "x\"\\", json_integer(600));
+    json_object_set_new(o, "\xf0\x9f\x90\xb1", json_integer(601));
+}
 
 Test(bpe, refusals_name_the_file_and_reason)
 {
-    char err[512] = "";
+    char err[512] = "", vp[GEN_PATH_MAX], mp[GEN_PATH_MAX];
     int32_t ok = load_text(NULL, NULL, err, sizeof err);
     cr_assert_eq(ok, 0, "%s", err);
 
@@ -535,6 +553,21 @@ Test(bpe, refusals_name_the_file_and_reason)
         {"[1, 2]", NULL, "not a JSON object"},
         {"{\"a\": 1, \"a\": 2}", NULL, "duplicate"},
         {"", NULL, "v2.json"},
+        {"{\"a\": 1} x", NULL, "text after the object"},
+        {"{\"a\": 1.0}", NULL, "not an integer"},
+        {"{\"a\": 16777216}", NULL, "not an integer"},
+        {"{\"a\": 1e3}", NULL, "not an integer"},
+        {"{\"\\ud800\": 1}", NULL, "lone surrogate"},
+        {"{\"\\udc00x\": 1}", NULL, "lone surrogate"},
+        {"{\"\\u0000\": 1}", NULL, "NUL"},
+        {"{\"a\\q\": 1}", NULL, "bad escape"},
+        {"{\"a\tb\": 1}", NULL, "control character"},
+        {"{\"\xff\": 1}", NULL, "not UTF-8"},
+        {"{\"\": 1}", NULL, "empty token"},
+        {"{\"a\": 1,}", NULL, "line 1 column 9: a token string expected"},
+        {"{\n\"a\"\n 1}", NULL, "line 3 column 2: ':' expected"},
+        {"{\"a\": 1", NULL, "',' or '}' expected"},
+        {"{\"a", NULL, "unterminated"},
         {NULL, "#version: 0.2\nt h\nzz q\n", "line 3: \"zz\" is not in"},
         {NULL, "t h\nh x\n", "line 2: \"hx\" is not in"},
         {NULL, "#version: 0.2\nt h\n\nc a\n", "line 3: empty"},
@@ -549,6 +582,25 @@ Test(bpe, refusals_name_the_file_and_reason)
                       strstr(err, text_cases[i].want),
                   "case %zu: \"%s\" lacks \"%s\"", i, err, text_cases[i].want);
     }
+    /* accepted: every character written as an escape (\uXXXX, surrogate
+     * pairs), the same ids as written plainly */
+    static const char *const probe = "caf\xc3\xa9 \xf0\x9f\x90\xb1 \"x\" \\ /";
+    int32_t plain[CTX], esc[CTX];
+    size_t np, ne;
+    cr_assert_eq(clip_bpe_load(gen_path(vp, dir, "vocab.json"), gen_path(mp, dir, "merges.txt"), &b,
+                               err, sizeof err),
+                 0, "%s", err);
+    np = enc(b, probe, plain, CTX);
+    clip_bpe_free(b);
+    char *v = edited_vocab_flags(add_escaped, JSON_ENSURE_ASCII);
+    cr_assert(strstr(v, "\\uD83D\\uDC31") && strstr(v, "\\u0100"), "%s", v);
+    cr_assert_eq(gen_write_bytes(vp, v, strlen(v)), 0);
+    free(v);
+    cr_assert_eq(clip_bpe_load(vp, mp, &b, err, sizeof err), 0, "%s", err);
+    ne = enc(b, probe, esc, CTX);
+    cr_assert_eq(ne, np);
+    cr_assert_eq(memcmp(plain, esc, np * sizeof *esc), 0);
+    clip_bpe_free(b);
     /* accepted: CRLF lines, trailing blank lines, no header, no merges */
     cr_assert_eq(load_text(NULL, "t h\r\nth e</w>\r\n\r\n\n", err, sizeof err), 0, "%s", err);
     cr_assert_eq(load_text(NULL, "#version: 0.2", err, sizeof err), 0, "%s", err);

@@ -21,7 +21,6 @@
 #include "clip_bpe.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,76 +113,239 @@ static uint32_t byte_cp(unsigned v)
     return 0x100 + k;
 }
 
+/* ---- vocab.json: one JSON object of string -> integer ---------------------
+ *
+ * A parser for exactly that shape (RFC 8259 strings with every escape,
+ * integers without sign, fraction or exponent), decoding each key in place
+ * in the file's buffer, which then holds the token strings: jansson builds
+ * a general tree first and took most of the 100 ms a load may cost. */
+
+typedef struct {
+    char *buf;
+    size_t len, i;
+    const char *why; /* set on failure */
+} bpe_json;
+
+static void json_ws(bpe_json *j)
+{
+    while (j->i < j->len && (j->buf[j->i] == ' ' || j->buf[j->i] == '\t' || j->buf[j->i] == '\n' ||
+                             j->buf[j->i] == '\r'))
+        j->i++;
+}
+
+static int json_hex4(bpe_json *j, uint32_t *v)
+{
+    *v = 0;
+    if (j->len - j->i < 4)
+        return -1;
+    for (int k = 0; k < 4; k++) {
+        char c = j->buf[j->i++];
+        uint32_t d = c >= '0' && c <= '9'   ? (uint32_t)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (uint32_t)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (uint32_t)(c - 'A' + 10)
+                                            : 16;
+        if (d == 16)
+            return -1;
+        *v = *v << 4 | d;
+    }
+    return 0;
+}
+
+/* The string at j->i (a '"'), decoded in place: it starts right after the
+ * quote and *n bytes long (never longer than it was written). */
+static int json_string(bpe_json *j, size_t *start, size_t *n)
+{
+    size_t w = ++j->i;
+    *start = w;
+    for (;;) {
+        if (j->i >= j->len) {
+            j->why = "unterminated string";
+            return -1;
+        }
+        unsigned char c = (unsigned char)j->buf[j->i++];
+        if (c == '"')
+            break;
+        if (c < 0x20) {
+            j->why = "a control character in a string";
+            return -1;
+        }
+        if (c != '\\') {
+            j->buf[w++] = (char)c;
+            continue;
+        }
+        if (j->i >= j->len) {
+            j->why = "unterminated string";
+            return -1;
+        }
+        char e = j->buf[j->i++];
+        const char *simple = strchr("\"\\/bfnrt", e);
+        if (e && simple) {
+            j->buf[w++] = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
+            continue;
+        }
+        uint32_t cp, lo;
+        if (e != 'u' || json_hex4(j, &cp) != 0) {
+            j->why = "a bad escape";
+            return -1;
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (j->len - j->i < 2 || j->buf[j->i] != '\\' || j->buf[j->i + 1] != 'u' ||
+                (j->i += 2, json_hex4(j, &lo)) != 0 || lo < 0xDC00 || lo > 0xDFFF) {
+                j->why = "a lone surrogate";
+                return -1;
+            }
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
+            j->why = cp ? "a lone surrogate" : "a NUL character";
+            return -1;
+        }
+        w += clip_text_utf8(cp, (uint8_t *)j->buf + w);
+    }
+    *n = w - *start;
+    if (!clip_text_utf8_valid(j->buf + *start, *n)) {
+        j->why = "a string that is not UTF-8";
+        return -1;
+    }
+    return 0;
+}
+
+static int json_id(bpe_json *j, int32_t *id)
+{
+    size_t d = 0;
+    long v = 0;
+    while (j->i < j->len && j->buf[j->i] >= '0' && j->buf[j->i] <= '9' && d < 9) {
+        v = v * 10 + (j->buf[j->i++] - '0');
+        d++;
+    }
+    if (d == 0 || v > CLIP_BPE_MAX_ID ||
+        (j->i < j->len && strchr("0123456789.eE", j->buf[j->i]) && j->buf[j->i])) {
+        j->why = "an id that is not an integer in 0..16777215";
+        return -1;
+    }
+    *id = (int32_t)v;
+    return 0;
+}
+
+/* Parse the object into *ent (off, len, id), *count entries. */
+static int json_vocab(bpe_json *j, bpe_tok_slot **ent, size_t *count)
+{
+    size_t cap = 0;
+    *ent = NULL;
+    *count = 0;
+    json_ws(j);
+    if (j->i >= j->len || j->buf[j->i] != '{') {
+        j->why = "not a JSON object of token -> id";
+        return -1;
+    }
+    j->i++;
+    json_ws(j);
+    if (j->i < j->len && j->buf[j->i] == '}') {
+        j->i++;
+    } else {
+        for (;;) {
+            size_t start, n;
+            int32_t id;
+            json_ws(j);
+            if (j->i >= j->len || j->buf[j->i] != '"') {
+                j->why = "a token string expected";
+                return -1;
+            }
+            if (json_string(j, &start, &n) != 0)
+                return -1;
+            json_ws(j);
+            if (j->i >= j->len || j->buf[j->i] != ':') {
+                j->why = "':' expected";
+                return -1;
+            }
+            j->i++;
+            json_ws(j);
+            if (json_id(j, &id) != 0)
+                return -1;
+            if (n == 0) {
+                j->why = "an empty token";
+                return -1;
+            }
+            if (*count == cap) {
+                if (cap >= CLIP_BPE_MAX_TOKENS) {
+                    j->why = "more tokens than the limit of 1048576";
+                    return -1;
+                }
+                size_t nc = cap ? 2 * cap : 1024;
+                bpe_tok_slot *ne = pv_realloc_array(*ent, nc, sizeof *ne);
+                if (!ne)
+                    return PV_ENOMEM;
+                *ent = ne;
+                cap = nc;
+            }
+            (*ent)[(*count)++] = (bpe_tok_slot){(uint32_t)start, (uint32_t)n, id};
+            json_ws(j);
+            if (j->i < j->len && j->buf[j->i] == ',') {
+                j->i++;
+                continue;
+            }
+            if (j->i < j->len && j->buf[j->i] == '}') {
+                j->i++;
+                break;
+            }
+            j->why = "',' or '}' expected";
+            return -1;
+        }
+    }
+    json_ws(j);
+    if (j->i != j->len) {
+        j->why = "text after the object";
+        return -1;
+    }
+    return 0;
+}
+
 static int load_vocab(clip_bpe *b, const char *path, char *err, size_t errlen)
 {
-    char *buf = NULL;
-    size_t len = 0, count, arena_len = 0;
-    json_t *root = NULL;
-    json_error_t jerr;
+    bpe_json j = {NULL, 0, 0, NULL};
+    bpe_tok_slot *ent = NULL;
+    size_t count = 0;
     uint8_t *seen = NULL;
-    int rc = pv_read_file(path, CLIP_BPE_MAX_FILE, &buf, &len, err, errlen);
+    int rc = pv_read_file(path, CLIP_BPE_MAX_FILE, &j.buf, &j.len, err, errlen);
     if (rc)
         return rc;
-    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        rc = BPE_FAIL(PV_ECORRUPT, "%s: line %d column %d: %s", path, jerr.line, jerr.column,
-                      jerr.text);
+    b->arena = j.buf; /* the decoded token strings stay in it */
+    rc = json_vocab(&j, &ent, &count);
+    if (rc == PV_ENOMEM)
+        goto done;
+    if (rc) {
+        size_t line = 1, col = 1;
+        for (size_t k = 0; k < j.i && k < j.len; k++, col++)
+            if (j.buf[k] == '\n')
+                line++, col = 0;
+        rc = BPE_FAIL(PV_ECORRUPT, "%s: line %zu column %zu: %s", path, line, col, j.why);
         goto done;
     }
-    if (!json_is_object(root)) {
-        rc = BPE_FAIL(PV_ECORRUPT, "%s: not a JSON object of token -> id", path);
-        goto done;
-    }
-    count = json_object_size(root);
-    if (count > CLIP_BPE_MAX_TOKENS) {
-        rc = BPE_FAIL(PV_ECORRUPT, "%s: %zu tokens: over the limit of %u", path, count,
-                      CLIP_BPE_MAX_TOKENS);
-        goto done;
-    }
-    const char *key;
-    size_t klen;
-    json_t *val;
-    json_object_keylen_foreach(root, key, klen, val)
-    {
-        json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
-        if (id < 0 || id > CLIP_BPE_MAX_ID) {
-            rc = BPE_FAIL(PV_ECORRUPT, "%s: token \"%.64s\": its id is not an integer in 0..%d",
-                          path, key, CLIP_BPE_MAX_ID);
-            goto done;
-        }
-        if (klen == 0) {
-            rc = BPE_FAIL(PV_ECORRUPT, "%s: an empty token", path);
-            goto done;
-        }
-        arena_len += klen;
-        if (id >= b->vocab_size)
-            b->vocab_size = (int32_t)id + 1;
-    }
-    if (arena_len > UINT32_MAX) { /* cannot happen under CLIP_BPE_MAX_FILE */
-        rc = BPE_FAIL(PV_ECORRUPT, "%s: tokens too long", path);
-        goto done;
-    }
+    for (size_t k = 0; k < count; k++)
+        if (ent[k].id >= b->vocab_size)
+            b->vocab_size = ent[k].id + 1;
     b->tok_mask = table_size(count) - 1;
-    b->arena = malloc(arena_len + 1);
     b->tok = pv_calloc_array(b->tok_mask + 1, sizeof *b->tok);
     seen = calloc((size_t)b->vocab_size / 8 + 1, 1);
-    if (!b->arena || !b->tok || !seen) {
+    if (!b->tok || !seen) {
         rc = PV_ENOMEM;
         goto done;
     }
-    size_t off = 0;
-    json_object_keylen_foreach(root, key, klen, val)
-    {
-        int32_t id = (int32_t)json_integer_value(val);
+    for (size_t k = 0; k < count; k++) {
+        const char *key = b->arena + ent[k].off;
+        int32_t id = ent[k].id;
+        bpe_tok_slot *t = tok_slot(b, key, ent[k].len);
+        if (t->len) {
+            rc = BPE_FAIL(PV_ECORRUPT, "%s: duplicate token \"%.*s\"", path,
+                          (int)(ent[k].len < 64 ? ent[k].len : 64), key);
+            goto done;
+        }
         if (seen[id / 8] & (1u << (id % 8))) {
-            rc = BPE_FAIL(PV_ECORRUPT, "%s: token \"%.64s\": id %d is used twice", path, key, id);
+            rc = BPE_FAIL(PV_ECORRUPT, "%s: token \"%.*s\": id %d is used twice", path,
+                          (int)(ent[k].len < 64 ? ent[k].len : 64), key, id);
             goto done;
         }
         seen[id / 8] |= (uint8_t)(1u << (id % 8));
-        memcpy(b->arena + off, key, klen);
-        bpe_tok_slot *t = tok_slot(b, b->arena + off, klen);
-        *t = (bpe_tok_slot){(uint32_t)off, (uint32_t)klen, id};
-        off += klen;
+        *t = ent[k];
     }
     for (unsigned v = 0; v < 256; v++) {
         uint8_t sym[8];
@@ -207,8 +369,7 @@ static int load_vocab(clip_bpe *b, const char *path, char *err, size_t errlen)
     }
 done:
     free(seen);
-    json_decref(root);
-    free(buf);
+    free(ent);
     return rc;
 }
 
@@ -445,6 +606,10 @@ int clip_bpe_encode(const clip_bpe *b, const char *text, size_t len, int32_t *id
         return PV_EINVAL;
     }
     *n = 0;
+    if (len > CLIP_BPE_MAX_TEXT) {
+        pv_set_err(err, errlen, "text of %zu bytes: over the limit of %u", len, CLIP_BPE_MAX_TEXT);
+        return PV_EINVAL;
+    }
     rc = clip_text_clean(text ? text : "", len, &s, &ns, &bad);
     if (rc == PV_EINVAL) {
         pv_set_err(err, errlen, "invalid UTF-8 at byte offset %zu", bad);
@@ -452,15 +617,16 @@ int clip_bpe_encode(const clip_bpe *b, const char *text, size_t len, int32_t *id
     }
     if (rc)
         return rc;
-    /* the longest piece is at most the whole text */
-    for (size_t i = 0; i < ns; i++) {
-        uint8_t tmp[4];
-        maxbytes += clip_text_utf8(s[i], tmp);
-    }
-    if (maxbytes > INT32_MAX) {
-        pv_set_err(err, errlen, "text too long");
-        rc = PV_EINVAL;
-        goto done;
+    /* scratch for the longest piece */
+    size_t pos = 0, start, end;
+    while (clip_text_next_piece(s, ns, &pos, &start, &end)) {
+        size_t nb = 0;
+        for (size_t i = start; i < end; i++) {
+            uint8_t tmp[4];
+            nb += clip_text_utf8(s[i], tmp);
+        }
+        if (nb > maxbytes)
+            maxbytes = nb;
     }
     bytes = malloc(maxbytes + 1);
     w.sym = pv_alloc_array(maxbytes + 1, sizeof *w.sym);
@@ -474,7 +640,7 @@ int clip_bpe_encode(const clip_bpe *b, const char *text, size_t len, int32_t *id
         goto done;
     }
     ids[0] = b->sot;
-    size_t pos = 0, start, end;
+    pos = 0;
     while (k < max - 1 && clip_text_next_piece(s, ns, &pos, &start, &end)) {
         size_t nb = 0;
         for (size_t i = start; i < end; i++)

@@ -16,7 +16,9 @@
  *       Debian 12, so there is no reference to test against): no mojibake
  *       repair, no uncurling of quotes, no fullwidth folding. Text that is
  *       already clean UTF-8, which is what a query is, is unaffected.
- *     - NFC (Unicode UC_VERSION, from Python 3.11's unicodedata).
+ *     - NFC (Unicode 14.0.0, UC_VERSION in unicode_tables.h, from Python
+ *       3.11's unicodedata; Debian 12's python3-regex is Unicode 15.0, which
+ *       differs from it only on code points new in 15.0).
  *     - runs of White_Space (the `regex` module's \s, which CLIP uses) become
  *       one space; then both ends are stripped of str.isspace() characters
  *       (which also counts U+001C..U+001F, as CLIP's str.strip() does: in
@@ -55,6 +57,7 @@ typedef struct clip_bpe clip_bpe;
 #define CLIP_BPE_MAX_FILE (64u << 20)   /* bytes, each file */
 #define CLIP_BPE_MAX_TOKENS (1u << 20)  /* vocabulary entries, and merges */
 #define CLIP_BPE_MAX_ID ((1 << 24) - 1) /* largest id accepted in vocab.json */
+#define CLIP_BPE_MAX_TEXT (1u << 20)    /* bytes of text clip_bpe_encode takes */
 
 /* Load vocab.json (a JSON object token -> id; ids distinct integers in
  * 0..CLIP_BPE_MAX_ID) and merges.txt (an optional first line starting with
@@ -77,7 +80,10 @@ int clip_bpe_load(const char *vocab_path, const char *merges_path, clip_bpe **ou
  * (max >= 2; CLIP uses 77): when longer, the start token, the first max - 2
  * BPE ids and the end token (clip.tokenize(truncate=True)). *n = the count.
  * The ids are not padded. Returns 0, PV_EINVAL (invalid UTF-8, err naming
- * the byte offset; max < 2; NULL arguments) or PV_ENOMEM. */
+ * the byte offset; text longer than CLIP_BPE_MAX_TEXT; max < 2; NULL
+ * arguments) or PV_ENOMEM. Time is O(n log n) in the text; scratch memory
+ * about 100 bytes per byte of its longest piece (a run of letters or of
+ * punctuation), so about 100 MB for a 1 MiB word. */
 int clip_bpe_encode(const clip_bpe *b, const char *text, size_t len, int32_t *ids, size_t max,
                     size_t *n, char *err, size_t errlen);
 

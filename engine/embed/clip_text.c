@@ -100,7 +100,8 @@ size_t clip_text_utf8(uint32_t cp, uint8_t *out)
 }
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
- * U+10FFFF. Returns the code point count, or (size_t)-1 with *bad. */
+ * U+10FFFF. Returns the code point count, or (size_t)-1 with *bad. out may
+ * be NULL (only check). */
 static size_t utf8_decode(const uint8_t *s, size_t len, uint32_t *out, size_t *bad)
 {
     size_t n = 0;
@@ -108,7 +109,9 @@ static size_t utf8_decode(const uint8_t *s, size_t len, uint32_t *out, size_t *b
         uint32_t c = s[i], min;
         size_t k;
         if (c < 0x80) {
-            out[n++] = c;
+            if (out)
+                out[n] = c;
+            n++;
             i++;
             continue;
         } else if ((c & 0xE0) == 0xC0) {
@@ -136,10 +139,18 @@ static size_t utf8_decode(const uint8_t *s, size_t len, uint32_t *out, size_t *b
             *bad = i;
             return (size_t)-1;
         }
-        out[n++] = c;
+        if (out)
+            out[n] = c;
+        n++;
         i += k + 1;
     }
     return n;
+}
+
+int clip_text_utf8_valid(const char *s, size_t len)
+{
+    size_t bad;
+    return utf8_decode((const uint8_t *)s, len, NULL, &bad) != (size_t)-1;
 }
 
 /* ---- HTML character references ------------------------------------------- */

@@ -25,4 +25,7 @@ int clip_text_next_piece(const uint32_t *s, size_t n, size_t *pos, size_t *start
  * of room); returns the byte count. */
 size_t clip_text_utf8(uint32_t cp, uint8_t *out);
 
+/* 1 if s[0..len) is valid UTF-8 (strict, as clip_text_clean wants it). */
+int clip_text_utf8_valid(const char *s, size_t len);
+
 #endif
