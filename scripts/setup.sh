@@ -15,7 +15,7 @@ PKGS=(
   build-essential cmake pkg-config
   liblmdb-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libexif-dev
   libxxhash-dev libjansson-dev libedit-dev libcriterion-dev
-  dataset-fashion-mnist python3 python3-numpy python3-torch chromium
+  dataset-fashion-mnist python3 python3-numpy python3-torch python3-pil python3-regex chromium
   lomiri-wallpapers-20.04 lomiri-wallpapers-16.04 imagemagick fonts-dejavu-core
 )
 bench=0 ci=0 list=0
