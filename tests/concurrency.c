@@ -333,3 +333,41 @@ int conc_photo_dups(const char *dir, char *fail, size_t failn)
     pv_db_close(db);
     return rc;
 }
+
+int conc_clip_add(const char *dir, const char *src_dir, char *fail, size_t failn)
+{
+    char err[512], dbdir[GEN_PATH_MAX], base[GEN_PATH_MAX], model[GEN_PATH_MAX],
+        cmd[4 * GEN_PATH_MAX];
+    const char *paths[1] = {base};
+    pv_embedder_opts e = {.name = "clip", .model = model};
+    pv_add_opts ao = {.threads = 2};
+    pv_db *db = NULL;
+    pv_add_stats st;
+    pv_hit *hits = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) {
+        printf("tsan: clip: skipped, /usr/bin/python3 cannot import torch "
+               "(scripts/setup.sh installs python3-torch)\n");
+        return 0;
+    }
+    gen_path(dbdir, dir, "clip.pvdb");
+    gen_path(base, dir, "clip");
+    gen_path(model, dir, "clip-model");
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/ref_vit.py' gen clip '%s' >/dev/null",
+             src_dir, model);
+    if (system(cmd) != 0)
+        return failf(fail, failn, "%s failed", cmd);
+    if (write_images(dir, "clip", BASE_IMAGES, 1100) != 0)
+        return failf(fail, failn, "writing the images");
+    if (pv_db_create(dbdir, &e, NULL, &db, err, sizeof err) != 0)
+        return failf(fail, failn, "create: %s", err);
+    if (pv_add(db, paths, 1, &ao, &st) != 0 || st.added != BASE_IMAGES)
+        rc = failf(fail, failn, "add: %s (%llu added)", pv_db_errmsg(db),
+                   (unsigned long long)st.added);
+    if (rc == 0 && (pv_query_text(db, "a photo of a cat", NULL, &hits, &n) != 0 || n == 0))
+        rc = failf(fail, failn, "search: %s", pv_db_errmsg(db));
+    pv_hits_free(hits, n);
+    pv_db_close(db);
+    return rc;
+}

@@ -31,4 +31,10 @@ int conc_dups_while_adding(const char *dir, const char *pixvec_bin, int *scans,
  * must all be grouped. */
 int conc_photo_dups(const char *dir, char *fail, size_t failn);
 
+/* A clip database (a tiny random checkpoint from tests/ref_vit.py at
+ * src_dir): `add` on 2 worker threads runs the image tower on both at once
+ * on one embedder, then a text query. Skipped, saying so on stdout, when
+ * /usr/bin/python3 cannot import torch. */
+int conc_clip_add(const char *dir, const char *src_dir, char *fail, size_t failn);
+
 #endif

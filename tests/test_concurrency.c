@@ -29,3 +29,9 @@ Test(concurrency, approximate_dups_while_another_process_adds, .timeout = 600)
                  fail);
     cr_log_info("%d scans while adding", scans);
 }
+
+Test(concurrency, clip_add_on_two_threads_then_search, .timeout = 600)
+{
+    char fail[512] = "";
+    cr_assert_eq(conc_clip_add(dir, PIXVEC_SRC_DIR, fail, sizeof fail), 0, "%s", fail);
+}

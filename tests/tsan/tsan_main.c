@@ -5,7 +5,7 @@
  * Exit 0 when every check passes; ThreadSanitizer's own reports make the
  * run fail with TSAN_OPTIONS=halt_on_error=1 (scripts/ci or by hand).
  *
- * usage: pixvec_tsan_tests [ROUNDS [readers|dups|photo]]
+ * usage: pixvec_tsan_tests [ROUNDS [readers|dups|photo|clip]]
  *        (default 3 rounds of both: races are timing-bound)
  */
 #include <stdio.h>
@@ -38,6 +38,11 @@ int main(int argc, char **argv)
         if ((!only[0] || strcmp(only, "photo") == 0) &&
             conc_photo_dups(dir, fail, sizeof fail) != 0) {
             fprintf(stderr, "tsan: round %d: photo dups: %s\n", r, fail);
+            failed = 1;
+        }
+        if ((!only[0] || strcmp(only, "clip") == 0) &&
+            conc_clip_add(dir, PIXVEC_SRC_DIR, fail, sizeof fail) != 0) {
+            fprintf(stderr, "tsan: round %d: clip add and search: %s\n", r, fail);
             failed = 1;
         }
         printf("tsan: round %d: %s (%d dups scans while adding)\n", r,
