@@ -438,6 +438,45 @@ Test(vit, dinov2_query_text_refused, .timeout = 300)
     gen_rmtree(dir);
 }
 
+/* ---- a pytorch_model.bin checkpoint ------------------------------------------ */
+
+Test(vit, pytorch_bin_refused_with_a_hint_then_converted, .timeout = 300)
+{
+    char dir[GEN_PATH_MAX], model[GEN_PATH_MAX], err[1024] = "";
+    pics p;
+    need_torch();
+    cr_assert_eq(gen_tmpdir(dir), 0);
+    make_model(dir, "mae", "vitmae", NULL, model);
+    make_pics(dir, &p);
+    embedder *e = make_embedder("vitmae", model, 0);
+    const size_t dim = e->dim;
+    float *a = malloc(NIMG * dim * sizeof(float)), *b = malloc(NIMG * dim * sizeof(float));
+    int rcs[NIMG];
+    cr_assert(a && b);
+    cr_assert_eq(e->ops->embed(e, p.im, NIMG, a, rcs), 0);
+    embed_destroy(e);
+    /* the same tensors as a pickle, and no safetensors file */
+    run(PY " -c 'import sys, torch; sys.path.insert(0, \"" PIXVEC_SRC_DIR "/tests\"); "
+           "import ref_vit; d = sys.argv[1]; "
+           "torch.save({k: torch.tensor(v) for k, v in ref_vit.st_read(d + \"/model.safetensors\").items()}, "
+           "d + \"/pytorch_model.bin\")' %s && rm %s/model.safetensors",
+        model, model);
+    e = NULL;
+    cr_assert_eq(embed_create("vitmae", 0, 0, model, 0, &e, err, sizeof err), PV_EIO);
+    cr_assert(strstr(err, "model.safetensors") && strstr(err, "convert_checkpoint.py"), "%s",
+              err);
+    run(PY " " PIXVEC_SRC_DIR "/scripts/convert_checkpoint.py %s >/dev/null", model);
+    e = make_embedder("vitmae", model, 0);
+    cr_assert_eq(e->ops->embed(e, p.im, NIMG, b, rcs), 0);
+    for (size_t i = 0; i < NIMG * dim; i++)
+        cr_assert_eq(a[i], b[i], "value %zu differs after the conversion", i);
+    embed_destroy(e);
+    free(a);
+    free(b);
+    free_pics(&p);
+    gen_rmtree(dir);
+}
+
 /* ---- the vectorised activations, on every ISA ---------------------------- */
 
 Test(vit, activations_on_every_isa)

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "clip_bpe.h"
@@ -513,6 +514,15 @@ static int model_load(const char *dir, int family, uint32_t flags, vit_model **o
     if (!root || !json_is_object(root)) {
         rc = failf(err, errlen, PV_ECORRUPT, "%s: not a JSON object (%s, line %d)", cpath,
                    root ? "another value" : je.text, je.line);
+        goto done;
+    }
+    char bin[PATH_MAX + 32];
+    snprintf(bin, sizeof bin, "%s/pytorch_model.bin", dir);
+    if (access(spath, F_OK) != 0 && access(bin, F_OK) == 0) {
+        rc = failf(err, errlen, PV_EIO,
+                   "%s: no such file; the directory has pytorch_model.bin, a pickle pixvec "
+                   "does not read: convert it once with scripts/convert_checkpoint.py %s",
+                   spath, dir);
         goto done;
     }
     if ((rc = st_load(spath, &m->st, err, errlen)) != 0)
