@@ -21,7 +21,7 @@
 #        images, 40 database images: a smoke test, under 2 minutes)
 #   env: PV_BENCH_BUILD (default build-bench), PV_BENCH_WORK (a fresh work
 #        folder is made under it; default /tmp), PV_BENCH_SKIP_SETUP=1,
-#        PV_REF_VIT_DIR: folders (colon-separated) holding ref_vit.py and
+#        PV_BENCH_KEEP=1 (keep the work folder), PV_REF_VIT_DIR: folders (colon-separated) holding ref_vit.py and
 #        ref_clip_bpe.py, used while they are not in tests/ (they come with
 #        the vitref and bpe branches; once merged, tests/ is used and this
 #        is not needed).
@@ -45,7 +45,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPV_TESTS=OFF -DPV_BENCH=ON >
 cmake --build "$BUILD" -j "$T" >/dev/null
 mkdir -p "${PV_BENCH_WORK:-/tmp}"
 WORK=$(mktemp -d "${PV_BENCH_WORK:-/tmp}/pixvec-bench-vit.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+[ "${PV_BENCH_KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 
 # The reference scripts, copied into the work folder: the tree's own
 # (tests/) once vitref is merged; until then from the folders in
@@ -71,10 +71,15 @@ CKPT=$WORK/clip
 kv() { sed -n "s/^$2=//p" "$1"; }
 load() { cut -d' ' -f1 /proc/loadavg; }
 # PyTorch's best setting (bench/README.md): glibc's malloc kept from
-# returning memory, OpenBLAS single-threaded under OpenMP's pool.
+# returning memory; torch_env THREADS OPENBLAS_THREADS COMMAND...: OpenMP's
+# pool (torch.set_num_threads too) at THREADS, OpenBLAS's at its own.
+# Debian's torch 1.13 runs F.linear and matmul through OpenBLAS (BLAS_INFO
+# generic), so with OpenBLAS at 1 thread its products use one core
+# whatever OpenMP has: on more than one thread both settings are run and
+# the faster kept.
 torch_env() {
   env MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
-    MALLOC_TOP_PAD_=536870912 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS="$1" "${@:2}"
+    MALLOC_TOP_PAD_=536870912 OMP_NUM_THREADS="$1" OPENBLAS_NUM_THREADS="$2" "${@:3}"
 }
 
 echo
@@ -89,11 +94,13 @@ for t in 1 "$T"; do
   "$BUILD/bench/bench_vit" --model "$CKPT" --images "$N" --threads "$t" --reps "$REPS" \
     --work "$WORK" --out "$WORK/pv$t.kv"
   echo
-  echo "load average before PyTorch, $t thread(s): $(load)" | tee "$WORK/load-pt$t"
-  torch_env "$t" /usr/bin/python3 bench/peer_torch_vit.py "$CKPT" "$WORK" "$N" --threads "$t" \
-    --reps "$REPS" --bpe "$REF" --out "$WORK/pt$t.kv" 2>"$WORK/pt$t.err" ||
-    { cat "$WORK/pt$t.err" >&2; exit 1; }
-  echo
+  for ob in 1 $([ "$t" = 1 ] || echo "$t"); do
+    echo "load average before PyTorch, $t thread(s), OpenBLAS $ob: $(load)" | tee "$WORK/load-pt$t-$ob"
+    torch_env "$t" "$ob" /usr/bin/python3 bench/peer_torch_vit.py "$CKPT" "$WORK" "$N" --threads "$t" \
+      --reps "$REPS" --bpe "$REF" --out "$WORK/pt$t-$ob.kv" 2>"$WORK/pt$t.err" ||
+      { cat "$WORK/pt$t.err" >&2; exit 1; }
+    echo
+  done
 done
 
 echo "## CLIP image and text towers: pixvec against PyTorch's best setting"
@@ -102,11 +109,11 @@ echo "Rates are medians of $REPS; \"CPU\" is the rate per CPU-second (user + sys
 echo "neighbour on the shared cores disturbs less than wall time. GFLOP/s count the whole"
 echo "architecture ($(awk -v m="$(kv "$WORK/pv1.kv" macs)" 'BEGIN{printf "%.3g", 2*m/1e9}') GFLOP per image)."
 echo
-echo "| row | pixvec | PyTorch best (which) | pixvec/PyTorch | per CPU-second: pixvec / PyTorch | pixvec GFLOP/s (of sgemm 2048^3 peak) | PyTorch GFLOP/s | load avg before: pixvec / PyTorch |"
+echo "| row | pixvec | PyTorch best (which; the other) | pixvec/PyTorch | per CPU-second: pixvec / PyTorch = ratio | GFLOP/s: pixvec / PyTorch (sgemm 2048^3) | GFLOP per CPU-second: pixvec / PyTorch (sgemm's) | load avg before: pixvec / PyTorch |"
 echo "|---|---|---|---|---|---|---|---|"
 for t in 1 "$T"; do
-  pv=$WORK/pv$t.kv pt=$WORK/pt$t.kv
-  lp=$(sed 's/.*: //' "$WORK/load-pv$t") lt=$(sed 's/.*: //' "$WORK/load-pt$t")
+  pv=$WORK/pv$t.kv
+  lp=$(sed 's/.*: //' "$WORK/load-pv$t")
   for row in b1 b32 text; do
     case $row in
       b1) what="images/s, 1 per call"; cnt=$N ;;
@@ -114,26 +121,42 @@ for t in 1 "$T"; do
       text) what="texts/s, 1 per call"; cnt=$(kv "$pv" ntexts) ;;
     esac
     r=$(kv "$pv" ${row}_rate) cpu=$(awk -v u="$(kv "$pv" ${row}_user)" -v s="$(kv "$pv" ${row}_sys)" -v n="$cnt" 'BEGIN{if (u+s > 0) printf "%.2f", n/(u+s); else print "—"}')
-    rj=$(kv "$pt" ${row}_jit_rate) re=$(kv "$pt" ${row}_eager_rate)
-    best=$(awk -v j="$rj" -v e="$re" 'BEGIN{print (j >= e) ? "jit" : "eager"}')
-    rb=$(kv "$pt" ${row}_${best}_rate) cb=$(awk -v c="$(kv "$pt" ${row}_${best}_cpu)" -v n="$cnt" 'BEGIN{if (c > 0) printf "%.2f", n/c; else print "—"}')
+    # PyTorch's best of jit/eager under each pool setting; the others listed
+    rb=0 best="" others=""
+    for f in "$WORK"/pt$t-*.kv; do
+      ob=${f##*-}; ob=${ob%.kv}
+      for m in jit eager; do
+        x=$(kv "$f" ${row}_${m}_rate)
+        name="$m, OpenBLAS $ob"
+        if awk -v a="$x" -v b="$rb" 'BEGIN{exit !(a > b)}'; then
+          [ -z "$best" ] || others="$others${others:+, }$(printf %.2f "$rb") $best"
+          rb=$x best=$name bf=$f bm=$m
+        else
+          others="$others${others:+, }$(printf %.2f "$x") $name"
+        fi
+      done
+    done
+    lt=$(sed 's/.*: //' "$WORK/load-pt$t-$(basename "$bf" .kv | sed 's/^pt[0-9]*-//')")
+    cb=$(awk -v c="$(kv "$bf" ${row}_${bm}_cpu)" -v n="$cnt" 'BEGIN{if (c > 0) printf "%.2f", n/c; else print "—"}')
     if [ $row = text ]; then
       gf="—" gt="—"
     else
-      gf=$(awk -v r="$r" -v m="$(kv "$pv" macs)" -v p="$(kv "$pv" peak)" 'BEGIN{printf "%.1f (%.2f of %.1f)", 2*m*r/1e9, 2*m*r/1e9/p, p}')
-      gt=$(awk -v r="$rb" -v m="$(kv "$pv" macs)" 'BEGIN{printf "%.1f", 2*m*r/1e9}')
+      gf=$(awk -v r="$r" -v q="$rb" -v m="$(kv "$pv" macs)" -v p="$(kv "$pv" peak)" \
+        'BEGIN{printf "%.1f / %.1f (%.1f)", 2*m*r/1e9, 2*m*q/1e9, p}')
+      gt=$(awk -v r="$cpu" -v q="$cb" -v m="$(kv "$pv" macs)" -v p="$(kv "$pv" peak_cpu)" \
+        'BEGIN{printf "%.1f / %.1f (%.1f)", 2*m*r/1e9, 2*m*q/1e9, p}')
     fi
-    printf "| %s thread(s), %s | %.2f | %.2f (%s; the other %.2f) | %.2f | %s / %s = %s | %s | %s | %s / %s |\n" \
-      "$t" "$what" "$r" "$rb" "$best" "$([ $best = jit ] && echo "$re" || echo "$rj")" \
+    printf "| %s thread(s), %s | %.2f | %.2f (%s; %s) | %.2f | %s / %s = %s | %s | %s | %s / %s |\n" \
+      "$t" "$what" "$r" "$rb" "$best" "$others" \
       "$(awk -v a="$r" -v b="$rb" 'BEGIN{print a/b}')" "$cpu" "$cb" "$(awk -v a="$cpu" -v b="$cb" 'BEGIN{if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else print "—"}')" \
       "$gf" "$gt" "$lp" "$lt"
   done
 done
 echo
 echo "Worst cosine, PyTorch's vectors to pixvec's (jit, 1 thread): images" \
-  "$(awk -v c="$(kv "$WORK/pt1.kv" b32_jit_cos)" 'BEGIN{printf "%.7f", c}'), texts" \
-  "$(awk -v c="$(kv "$WORK/pt1.kv" text_jit_cos)" 'BEGIN{printf "%.7f", c}'); text tokens per query $(kv "$WORK/pt1.kv" text_tokens_min)" \
-  "to $(kv "$WORK/pt1.kv" text_tokens_max), mean $(awk -v c="$(kv "$WORK/pt1.kv" text_tokens_mean)" 'BEGIN{printf "%.1f", c}') (the checkpoint's tiny vocabulary)."
+  "$(awk -v c="$(kv "$WORK/pt1-1.kv" b32_jit_cos)" 'BEGIN{printf "%.7f", c}'), texts" \
+  "$(awk -v c="$(kv "$WORK/pt1-1.kv" text_jit_cos)" 'BEGIN{printf "%.7f", c}'); text tokens per query $(kv "$WORK/pt1-1.kv" text_tokens_min)" \
+  "to $(kv "$WORK/pt1-1.kv" text_tokens_max), mean $(awk -v c="$(kv "$WORK/pt1-1.kv" text_tokens_mean)" 'BEGIN{printf "%.1f", c}') (the checkpoint's tiny vocabulary)."
 echo
 
 # ---- item 6: ingest, and queries from a cold process ----------------------------
