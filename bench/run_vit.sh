@@ -16,9 +16,10 @@
 #      `pixvec info`, `pixvec query` and `pixvec search` on it (median of 5),
 #      with the page cache warm and with the checkpoint evicted from it.
 #
-# usage: bench/run_vit.sh [--small] [--reps R] [--images N] [--db-images N]
+# usage: bench/run_vit.sh [--small] [--reps R] [--images N] [--db-images N] [--db-only]
 #        (defaults 3, 64, 2000; --small: the tiny random CLIP, 1 rep, 4
-#        images, 40 database images: a smoke test, under 2 minutes)
+#        images, 40 database images: a smoke test, under 2 minutes;
+#        --db-only: step 4 alone)
 #   env: PV_BENCH_BUILD (default build-bench), PV_BENCH_WORK (a fresh work
 #        folder is made under it; default /tmp), PV_BENCH_SKIP_SETUP=1,
 #        PV_BENCH_KEEP=1 (keep the work folder), PV_REF_VIT_DIR: folders (colon-separated) holding ref_vit.py and
@@ -27,14 +28,15 @@
 #        is not needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPS=3 N=64 DBN=2000 SMALL=0
-usage="usage: bench/run_vit.sh [--small] [--reps R] [--images N] [--db-images N]"
+REPS=3 N=64 DBN=2000 SMALL=0 SPEED=1
+usage="usage: bench/run_vit.sh [--small] [--reps R] [--images N] [--db-images N] [--db-only]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) SMALL=1 REPS=1 N=4 DBN=40; shift ;;
     --reps) REPS=$2; shift 2 ;;
     --images) N=$2; shift 2 ;;
     --db-images) DBN=$2; shift 2 ;;
+    --db-only) SPEED=0; shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -89,7 +91,7 @@ echo "- checkpoint: $(sed -n 's/.*"hidden_size": \([0-9]*\).*/\1/p' "$CKPT/confi
   "$(du -m "$CKPT/model.safetensors" | cut -f1) MB of float32 weights (random); reference scripts from $REF"
 echo
 
-for t in 1 "$T"; do
+for t in $([ $SPEED = 1 ] && echo 1 "$T"); do
   echo "load average before pixvec, $t thread(s): $(load)" | tee "$WORK/load-pv$t"
   "$BUILD/bench/bench_vit" --model "$CKPT" --images "$N" --threads "$t" --reps "$REPS" \
     --work "$WORK" --out "$WORK/pv$t.kv"
@@ -103,6 +105,7 @@ for t in 1 "$T"; do
   done
 done
 
+if [ $SPEED = 1 ]; then
 echo "## CLIP image and text towers: pixvec against PyTorch's best setting"
 echo
 echo "Rates are medians of $REPS; \"CPU\" is the rate per CPU-second (user + system, all threads), which a"
@@ -158,6 +161,7 @@ echo "Worst cosine, PyTorch's vectors to pixvec's (jit, 1 thread): images" \
   "$(awk -v c="$(kv "$WORK/pt1-1.kv" text_jit_cos)" 'BEGIN{printf "%.7f", c}'); text tokens per query $(kv "$WORK/pt1-1.kv" text_tokens_min)" \
   "to $(kv "$WORK/pt1-1.kv" text_tokens_max), mean $(awk -v c="$(kv "$WORK/pt1-1.kv" text_tokens_mean)" 'BEGIN{printf "%.1f", c}') (the checkpoint's tiny vocabulary)."
 echo
+fi
 
 # ---- item 6: ingest, and queries from a cold process ----------------------------
 PV=$BUILD/pixvec
@@ -180,7 +184,7 @@ med5() {
     t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
     ts+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')")
   done
-  printf '%s\n' "${ts[@]}" | sort -g | sed -n 3p
+  printf '%s\n' "${ts[@]}" | sort -g | sed -n 3p | awk '{printf "%.3f", $1}'
 }
 # the checkpoint's pages dropped from the page cache (only this file's)
 evict() {
@@ -197,7 +201,7 @@ med5cold() {
     t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
     ts+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')")
   done
-  printf '%s\n' "${ts[@]}" | sort -g | sed -n 3p
+  printf '%s\n' "${ts[@]}" | sort -g | sed -n 3p | awk '{printf "%.3f", $1}'
 }
 Q=$WORK/jpegs/000007.jpg
 "$PV" query "$DB" "$Q" >/dev/null # the first run pages the checkpoint in
