@@ -5,7 +5,9 @@
  *  1. the calling thread walks the arguments (folders recursively, in sorted
  *     order) and, in one read transaction, drops the files whose path, size
  *     and mtime are already stored (unchanged);
- *  2. worker threads take jobs in order, GRAB at a time: read the bytes,
+ *  2. worker threads take jobs in order, a grab at a time (the embedder's
+ *     batch, 8 by default, at most GRAB_MAX; fewer when that spreads a small
+ *     run over every worker): read the bytes,
  *     hash them (XXH3-128) and decode by magic bytes, one file after
  *     another, then embed the grab's decoded images in one embedder call
  *     (the cnn runs them through the network as one batch); a file that
@@ -48,7 +50,8 @@
 
 #define BATCH 1024u
 #define WINDOW (4u * BATCH)
-#define GRAB 8u
+#define GRAB 8u      /* jobs a worker takes at once, unless the embedder says */
+#define GRAB_MAX 32u
 #define COMMIT_SECONDS 2.0
 #define PROGRESS_SECONDS 0.1
 #define NO_ID UINT32_MAX
@@ -83,6 +86,7 @@ typedef struct ingest {
     size_t ndone;     /* jobs finished by workers, in any order */
     int stop;
     unsigned threads; /* workers, and the graph's planning threads */
+    uint32_t grab;    /* jobs a worker takes at once (<= GRAB_MAX) */
 } ingest;
 
 static void report(ingest *in, const char *path, int err, const char *reason)
@@ -248,10 +252,10 @@ static int filter_unchanged(ingest *in)
  * above, thanks to DCT scaling for JPEG; the file's bytes are already
  * freed), which job each came from, and the embedder's output. */
 typedef struct grab {
-    img ims[GRAB];
-    size_t job[GRAB];
-    int rcs[GRAB];
-    float *vecs; /* GRAB * dim */
+    img ims[GRAB_MAX];
+    size_t job[GRAB_MAX];
+    int rcs[GRAB_MAX];
+    float *vecs; /* grab * dim */
     size_t n;
     size_t bytes; /* pixel bytes held in ims */
 } grab;
@@ -285,7 +289,7 @@ static void grab_embed(ingest *in, grab *g)
     g->bytes = 0;
 }
 
-/* Jobs [lo, hi) (at most GRAB): read, hash and decode each, then embed the
+/* Jobs [lo, hi) (at most in->grab): read, hash and decode each, then embed the
  * decoded ones together. A file that fails to read or decode is its own
  * job's error; the others go on. */
 static void process_grab(ingest *in, grab *g, size_t lo, size_t hi)
@@ -317,7 +321,7 @@ static void *worker(void *arg)
     grab g;
     memset(&g, 0, sizeof g);
     /* NULL leaves every job this worker takes failed with PV_ENOMEM */
-    g.vecs = pv_alloc_array((size_t)GRAB * in->db->emb->dim, sizeof(float));
+    g.vecs = pv_alloc_array((size_t)in->grab * in->db->emb->dim, sizeof(float));
     pthread_mutex_lock(&in->mu);
     for (;;) {
         size_t lo, hi;
@@ -327,7 +331,7 @@ static void *worker(void *arg)
         if (in->stop || in->next >= in->njobs)
             break;
         lo = in->next;
-        hi = lo + GRAB;
+        hi = lo + in->grab;
         if (hi > in->njobs)
             hi = in->njobs;
         if (hi > in->committed + WINDOW)
@@ -762,9 +766,15 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
     progress(&in, 0);
     if (in.njobs > 0) {
         int want = (int)db_threads(opts ? opts->threads : 0);
+        const size_t per = (in.njobs + (size_t)want - 1) / (size_t)want; /* jobs a worker */
         in.threads = (unsigned)want;
-        if ((size_t)want > (in.njobs + GRAB - 1) / GRAB)
-            want = (int)((in.njobs + GRAB - 1) / GRAB);
+        in.grab = db->emb->batch ? db->emb->batch : GRAB;
+        if (in.grab > GRAB_MAX)
+            in.grab = GRAB_MAX;
+        if (in.grab > GRAB && per < in.grab) /* a big batch, but every worker busy */
+            in.grab = per > GRAB ? (uint32_t)per : GRAB;
+        if ((size_t)want > (in.njobs + in.grab - 1) / in.grab)
+            want = (int)((in.njobs + in.grab - 1) / in.grab);
         threads = calloc((size_t)want, sizeof *threads);
         if (!threads) {
             rc = PV_ENOMEM;

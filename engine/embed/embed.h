@@ -55,6 +55,8 @@ struct embedder {
     char model[512];          /* weight file, absolute path ("" if none) */
     uint8_t model_hash[16];   /* XXH3-128 of its bytes */
     int blas_heavy;           /* embed() is mostly sgemm: one BLAS thread per worker */
+    uint32_t batch;           /* images per embed() call it runs best at (one
+                               * forward pass); 0: the ingest's default (8) */
     int png_whole;            /* resizes as Pillow does (vit): a PNG is decoded whole,
                                * not area-reduced to multiples of in_w x in_h */
     uint32_t flags;           /* EMBED_* options it was made with (stored in meta) */

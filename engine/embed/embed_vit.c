@@ -55,7 +55,8 @@
 enum { FAM_CLIP, FAM_DINOV2, FAM_VITMAE };
 enum { POOL_CLIP, POOL_CLS, POOL_SUM };
 
-#define VIT_BATCH 16u      /* images per forward pass */
+#define VIT_BATCH 32u      /* images per forward pass at most, */
+#define VIT_ROWS 2048u     /* and tokens: B/32 32 images, B/16 10, L/14 7 */
 #define VIT_MAX_WIDTH 8192 /* bounds on config.json's numbers */
 #define VIT_MAX_LAYERS 128
 #define VIT_MAX_SIDE 2048
@@ -551,13 +552,12 @@ static int image_forward(const tower *T, const float *in, size_t nb, float *out)
 {
     const size_t d = (size_t)T->enc.d, p = (size_t)T->patch, g = (size_t)T->grid,
                  side = (size_t)T->grid * p, np = g * g, t = 1 + np, k = 3 * p * p;
-    float *cols = pv_alloc_array(nb * np, k * sizeof(float));
-    float *pe = pv_alloc_array(nb * np, d * sizeof(float));
-    float *x = pv_alloc_array(nb * t, d * sizeof(float));
-    float *row = pv_alloc_array(d, sizeof(float));
-    int rc = PV_ENOMEM;
-    if (!cols || !pe || !x || !row)
-        goto done;
+    /* cols: nb*np x k; pe: nb*np x d; x: nb*t x d; row: d */
+    float *cols = vit_scratch(VIT_SLOT_TOWER, nb * np * k + nb * np * d + nb * t * d + d);
+    if (!cols)
+        return PV_ENOMEM;
+    float *pe = cols + nb * np * k, *x = pe + nb * np * d, *row = x + nb * t * d;
+    int rc;
     /* patches as rows, each in (channel, y, x) order as the conv weight */
     for (size_t b = 0; b < nb; b++)
         for (size_t gy = 0; gy < g; gy++)
@@ -584,7 +584,7 @@ static int image_forward(const tower *T, const float *in, size_t nb, float *out)
         for (size_t r = 0; r < nb * t; r++)
             vit_layernorm(x + r * d, d, T->pre_w, T->pre_b, T->enc.eps, x + r * d);
     if ((rc = vit_encode(&T->enc, x, nb, t, 0, T->pool != POOL_SUM)) != 0)
-        goto done;
+        return rc;
     for (size_t b = 0; b < nb; b++) {
         const float *xb = x + b * t * d;
         float *o = out + b * (size_t)T->out;
@@ -603,13 +603,7 @@ static int image_forward(const tower *T, const float *in, size_t nb, float *out)
             vit_layernorm(xb, d, T->post_w, T->post_b, T->enc.eps, o);
         }
     }
-    rc = PV_OK;
-done:
-    free(cols);
-    free(pe);
-    free(x);
-    free(row);
-    return rc;
+    return PV_OK;
 }
 
 /* One decoded image to the network's input (3 x side x side floats). */
@@ -637,10 +631,11 @@ static int vit_embed(const embedder *e, const img *imgs, size_t n, float *out, i
     const vit_model *m = e->state;
     const tower *T = &m->img;
     const size_t side = (size_t)T->grid * (size_t)T->patch, px = 3 * side * side;
-    const size_t batch = n < VIT_BATCH ? n : VIT_BATCH;
-    uint8_t *small = pv_alloc_array(px, 1);
-    float *in = pv_alloc_array(batch ? batch : 1, px * sizeof(float));
-    int rc = small && in ? PV_OK : PV_ENOMEM;
+    const size_t batch = n < e->batch ? n : e->batch;
+    /* the batch's inputs, then one image's resized bytes */
+    float *in = vit_scratch(VIT_SLOT_INPUT, (batch ? batch : 1) * px + px / 4 + 1);
+    uint8_t *small = in ? (uint8_t *)(in + (batch ? batch : 1) * px) : NULL;
+    int rc = in ? PV_OK : PV_ENOMEM;
     for (size_t b = 0; b < n && rc == 0; b += batch) {
         const size_t k = n - b < batch ? n - b : batch;
         for (size_t i = 0; i < k; i++) {
@@ -657,8 +652,6 @@ static int vit_embed(const embedder *e, const img *imgs, size_t n, float *out, i
                 memset(v, 0, e->dim * sizeof(float));
         }
     }
-    free(small);
-    free(in);
     if (rc != 0)
         for (size_t i = 0; i < n; i++)
             rcs[i] = rc;
@@ -670,15 +663,15 @@ static int vit_embed_text(const embedder *e, const char *text, size_t len, float
 {
     const vit_model *m = e->state;
     const text_tower *X = m->txt;
-    const size_t d = (size_t)X->enc.d;
-    int32_t *ids = pv_alloc_array((size_t)X->npos, sizeof *ids);
-    float *x = NULL, *row = pv_alloc_array(d, sizeof(float));
+    const size_t d = (size_t)X->enc.d, npos = (size_t)X->npos;
+    /* x: npos x d, row: d, then the ids */
+    float *x = vit_scratch(VIT_SLOT_TOWER, npos * d + d + npos);
+    float *row = x ? x + npos * d : NULL;
+    int32_t *ids = x ? (int32_t *)(row + d) : NULL;
     size_t n = 0;
-    int rc = ids && row ? PV_OK : PV_ENOMEM;
+    int rc = x ? PV_OK : PV_ENOMEM;
     if (rc == 0)
-        rc = clip_bpe_encode(X->bpe, text, len, ids, (size_t)X->npos, &n, err, errlen);
-    if (rc == 0 && !(x = pv_alloc_array(n, d * sizeof(float))))
-        rc = PV_ENOMEM;
+        rc = clip_bpe_encode(X->bpe, text, len, ids, npos, &n, err, errlen);
     if (rc == 0) {
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < d; j++)
@@ -694,9 +687,6 @@ static int vit_embed_text(const embedder *e, const char *text, size_t len, float
         if (isnan(vec_normalize(out, e->dim)))
             rc = failf(err, errlen, PV_ENUMERIC, "the text's vector came out NaN or Inf");
     }
-    free(ids);
-    free(x);
-    free(row);
     return rc;
 }
 
@@ -747,6 +737,10 @@ int embed_vit_create(const char *name, const char *model, uint32_t flags, embedd
     e->in_w = e->in_h = (uint32_t)(m->img.resize ? m->img.resize : m->img.side);
     e->png_whole = 1;
     e->blas_heavy = 1;
+    /* images per forward: VIT_ROWS tokens, at most VIT_BATCH images */
+    const uint32_t tokens = 1u + (uint32_t)(m->img.grid * m->img.grid);
+    e->batch = VIT_ROWS / tokens < 1 ? 1 : VIT_ROWS / tokens > VIT_BATCH ? VIT_BATCH
+                                                                      : VIT_ROWS / tokens;
     e->flags = flags;
     e->dups_threshold = EMBED_VIT_DUPS_THRESHOLD;
     memcpy(e->model, abs, strlen(abs) + 1);

@@ -56,6 +56,12 @@ int vit_encode(const vit_encoder *e, float *x, size_t nseq, size_t t, int causal
 void vit_activate(float *x, size_t n, int act);
 float vit_exp_sum(float *x, size_t n, float shift);
 
+/* A buffer of at least n floats that belongs to the calling thread and is
+ * kept for its next call (freed when the thread ends): one per slot, so
+ * nested users take different slots. NULL when memory runs out. */
+enum { VIT_SLOT_ENCODER, VIT_SLOT_TOWER, VIT_SLOT_INPUT, VIT_SLOTS };
+float *vit_scratch(int slot, size_t n);
+
 /* LayerNorm of one row of n floats into out (may equal x). */
 void vit_layernorm(const float *x, size_t n, const float *w, const float *b, float eps,
                    float *out);
