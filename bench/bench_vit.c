@@ -9,8 +9,8 @@
  *   - image tower: the clip embedder's embed op (engine/embed/embed.h) on
  *     N generated RGB images at the crop's size (config.json's image_size,
  *     224 for B/32), 1 image per call and 32 per call
- *     (the embedder runs at most VIT_BATCH = 16 per forward pass, so a call
- *     of 32 is two passes of 16), OpenBLAS on T threads
+ *     (the embedder runs up to 32 B/32 images in one forward pass:
+ *     embedder.batch), OpenBLAS on T threads
  *     (openblas_set_num_threads); images/s, median of R. An image of the
  *     crop's size makes preprocessing a copy through the bicubic resizer
  *     and a normalisation; the resizer's share is timed apart
@@ -338,7 +338,7 @@ int main(int argc, char **argv)
                "sgemm's) | %.2f / %.2f | %.0f %% |\n",
                b1.rate, gf1, gf1 / peak, gc1, gc1 / peak_cpu, b1.user, b1.sys, b1.others);
     if (do_b32)
-        printf("| batch 32 (2 forwards of 16) | %.2f images/s, %.1f GFLOP/s (%.2f of sgemm peak) | "
+        printf("| batch 32 (one forward) | %.2f images/s, %.1f GFLOP/s (%.2f of sgemm peak) | "
                "%.1f GFLOP (%.2f of sgemm's) | %.2f / %.2f | %.0f %% |\n",
                b32.rate, gf32, gf32 / peak, gc32, gc32 / peak_cpu, b32.user, b32.sys, b32.others);
     if (do_text)

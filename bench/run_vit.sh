@@ -22,10 +22,7 @@
 #        --db-only: step 4 alone)
 #   env: PV_BENCH_BUILD (default build-bench), PV_BENCH_WORK (a fresh work
 #        folder is made under it; default /tmp), PV_BENCH_SKIP_SETUP=1,
-#        PV_BENCH_KEEP=1 (keep the work folder), PV_REF_VIT_DIR: folders (colon-separated) holding ref_vit.py and
-#        ref_clip_bpe.py, used while they are not in tests/ (they come with
-#        the vitref and bpe branches; once merged, tests/ is used and this
-#        is not needed).
+#        PV_BENCH_KEEP=1 (keep the work folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=3 N=64 DBN=2000 SMALL=0 SPEED=1
@@ -49,23 +46,9 @@ mkdir -p "${PV_BENCH_WORK:-/tmp}"
 WORK=$(mktemp -d "${PV_BENCH_WORK:-/tmp}/pixvec-bench-vit.XXXXXX")
 [ "${PV_BENCH_KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 
-# The reference scripts, copied into the work folder: the tree's own
-# (tests/) once vitref is merged; until then from the folders in
-# PV_REF_VIT_DIR (colon-separated), the first that holds each.
+# The reference scripts (tests/), which write the checkpoint.
 mkdir "$WORK/ref"
-for f in ref_vit.py ref_clip_bpe.py; do
-  src=""
-  IFS=: read -r -a dirs <<<"tests:${PV_REF_VIT_DIR:-}"
-  for d in "${dirs[@]}"; do
-    if [ -n "$d" ] && [ -f "$d/$f" ]; then src=$d/$f; break; fi
-  done
-  if [ -z "$src" ]; then
-    echo "run_vit.sh: tests/$f is not in this tree; set PV_REF_VIT_DIR to folders" \
-      "holding ref_vit.py and ref_clip_bpe.py (colon-separated)" >&2
-    exit 1
-  fi
-  cp "$src" "$WORK/ref/"
-done
+cp tests/ref_vit.py tests/ref_clip_bpe.py "$WORK/ref/"
 REF=$WORK/ref
 CKPT=$WORK/clip
 /usr/bin/python3 "$REF/ref_vit.py" gen clip "$CKPT" $([ $SMALL = 1 ] || echo --full)

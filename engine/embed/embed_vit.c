@@ -583,7 +583,8 @@ static int image_forward(const tower *T, const float *in, size_t nb, float *out)
     if (T->pre_w)
         for (size_t r = 0; r < nb * t; r++)
             vit_layernorm(x + r * d, d, T->pre_w, T->pre_b, T->enc.eps, x + r * d);
-    if ((rc = vit_encode(&T->enc, x, nb, t, 0, T->pool != POOL_SUM)) != 0)
+    if ((rc = vit_encode(&T->enc, x, nb, t, 0,
+                         T->pool == POOL_SUM ? VIT_KEEP_ALL : VIT_KEEP_FIRST)) != 0)
         return rc;
     for (size_t b = 0; b < nb; b++) {
         const float *xb = x + b * t * d;
@@ -678,7 +679,7 @@ static int vit_embed_text(const embedder *e, const char *text, size_t len, float
                 x[i * d + j] = X->tok[(size_t)ids[i] * d + j] + X->pos[i * d + j];
         /* Causal: the end token's row sees every token before it, and no
          * padding is needed after it. */
-        rc = vit_encode(&X->enc, x, 1, n, 1, 0);
+        rc = vit_encode(&X->enc, x, 1, n, 1, VIT_KEEP_LAST);
     }
     if (rc == 0) {
         vit_layernorm(x + (n - 1) * d, d, X->fin_w, X->fin_b, X->enc.eps, row);

@@ -341,13 +341,13 @@ static void softmax_rows(float *s, size_t rows, size_t n, int causal)
     }
 }
 
-int vit_encode(const vit_encoder *e, float *x, size_t nseq, size_t t, int causal,
-               int last_first_only)
+int vit_encode(const vit_encoder *e, float *x, size_t nseq, size_t t, int causal, int keep)
 {
     const int d = e->d, hd = e->d / e->heads;
     const size_t rows = nseq * t, dd = (size_t)d;
     const float scale = 1.0f / sqrtf((float)hd);
-    assert(!(causal && last_first_only) && e->d % e->heads == 0);
+    const size_t kept = keep == VIT_KEEP_LAST ? t - 1 : 0; /* the row kept */
+    assert(e->d % e->heads == 0 && !(causal && keep == VIT_KEEP_FIRST));
     /* h, q, k, v, ctx: rows x d; f: rows x ff; s: t x t; xq: nseq x d (the
      * loader bounds every size, so none of these overflows) */
     const size_t rd = rows * dd, need = 5 * rd + rows * (size_t)e->ff + t * t + nseq * dd;
@@ -358,18 +358,18 @@ int vit_encode(const vit_encoder *e, float *x, size_t nseq, size_t t, int causal
     float *s = f + rows * (size_t)e->ff, *xq = s + t * t;
     for (int l = 0; l < e->nlayers; l++) {
         const vit_layer *L = &e->layers[l];
-        const int first_only = last_first_only && l == e->nlayers - 1;
-        const size_t nq = first_only ? 1 : t; /* query rows per sequence */
+        const int one = keep != VIT_KEEP_ALL && l == e->nlayers - 1;
+        const size_t nq = one ? 1 : t; /* query rows per sequence */
         const size_t qrows = nseq * nq;
         float *xr = x; /* the rows that go on: all, or each sequence's first */
         for (size_t r = 0; r < rows; r++)
             vit_layernorm(x + r * dd, dd, L->ln1_w, L->ln1_b, e->eps, h + r * dd);
         linear(h, rows, d, L->k_w, L->k_b, d, k);
         linear(h, rows, d, L->v_w, L->v_b, d, v);
-        if (first_only) {
+        if (one) {
             for (size_t i = 0; i < nseq; i++) {
-                memcpy(xq + i * dd, x + i * t * dd, dd * sizeof(float));
-                memcpy(h + i * dd, h + i * t * dd, dd * sizeof(float));
+                memcpy(xq + i * dd, x + (i * t + kept) * dd, dd * sizeof(float));
+                memmove(h + i * dd, h + (i * t + kept) * dd, dd * sizeof(float));
             }
             xr = xq;
         }
@@ -379,7 +379,7 @@ int vit_encode(const vit_encoder *e, float *x, size_t nseq, size_t t, int causal
                 const size_t off = (size_t)hh * (size_t)hd;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)t, hd, scale,
                             q + i * nq * dd + off, d, k + i * t * dd + off, d, 0.0f, s, (int)t);
-                softmax_rows(s, nq, t, causal);
+                softmax_rows(s, nq, t, causal && !one); /* the last row sees all */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, hd, (int)t, 1.0f,
                             s, (int)t, v + i * t * dd + off, d, 0.0f, ctx + i * nq * dd + off, d);
             }
@@ -391,9 +391,9 @@ int vit_encode(const vit_encoder *e, float *x, size_t nseq, size_t t, int causal
         vit_activate(f, qrows * (size_t)e->ff, e->act);
         linear(f, qrows, e->ff, L->fc2_w, L->fc2_b, d, q);
         residual(xr, q, qrows, d, L->ls2);
-        if (first_only)
+        if (one)
             for (size_t i = 0; i < nseq; i++)
-                memcpy(x + i * t * dd, xq + i * dd, dd * sizeof(float));
+                memcpy(x + (i * t + kept) * dd, xq + i * dd, dd * sizeof(float));
     }
     return PV_OK;
 }

@@ -44,11 +44,12 @@ typedef struct vit_encoder {
 
 /* Run the encoder in place on x: nseq sequences of t tokens, rows of d
  * floats (x holds nseq * t * d). causal: token i attends to tokens <= i.
- * last_first_only: in the last block only row 0 of each sequence is
- * computed past attention (its other rows are left stale), for callers
- * that read only the class token. PV_ENOMEM, or 0. */
-int vit_encode(const vit_encoder *e, float *x, size_t nseq, size_t t, int causal,
-               int last_first_only);
+ * keep: VIT_KEEP_ALL, or the one row of each sequence its caller reads,
+ * VIT_KEEP_FIRST (a class token) or VIT_KEEP_LAST (CLIP's end token,
+ * causal): the last block computes only that row past the keys and values
+ * (the other rows are left stale), 1/L of the work saved. PV_ENOMEM, or 0. */
+enum { VIT_KEEP_ALL, VIT_KEEP_FIRST, VIT_KEEP_LAST };
+int vit_encode(const vit_encoder *e, float *x, size_t nseq, size_t t, int causal, int keep);
 
 /* The activation (VIT_QUICK_GELU or VIT_GELU) of n floats in place, and
  * x[i] = exp(x[i] - shift) returning their sum (softmax): vectorised for
