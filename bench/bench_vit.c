@@ -70,8 +70,8 @@ static const char *const TEXTS[] = {
     "receipt",
     "a plate of pasta with tomato sauce and basil",
     "an aerial view of a harbour with sailing boats",
-    "a blurry photo taken by accident inside a pocket, mostly dark with a bit of light at the "
-    "top",
+    ("a blurry photo taken by accident inside a pocket, mostly dark with a bit of light at the "
+     "top"),
     "my passport",
 };
 #define NTEXTS (sizeof TEXTS / sizeof TEXTS[0])

@@ -129,8 +129,9 @@ static json_t *run_ref(const char *mode, const char *const *lines, const size_t 
     gen_path(in, dir, "in.jsonl");
     gen_path(out, dir, "out.jsonl");
     write_jsonl("in.jsonl", lines, lens, n);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref_clip_bpe.py %s <%s >%s",
-             PIXVEC_SRC_DIR, mode, in, out);
+    const int k = snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/ref_clip_bpe.py %s <%s >%s",
+                           PIXVEC_SRC_DIR, mode, in, out);
+    cr_assert(k > 0 && (size_t)k < sizeof cmd, "command too long");
     cr_assert_eq(system(cmd), 0, "the reference failed (or its scanner disagrees with regex): %s",
                  cmd);
     FILE *f = fopen(out, "r");

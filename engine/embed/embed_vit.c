@@ -108,6 +108,13 @@ static int failf(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
+/* dir/name into out (n bytes); -1 when it does not fit. */
+static int file_in(char *out, size_t n, const char *dir, const char *name)
+{
+    const int k = snprintf(out, n, "%s/%s", dir, name);
+    return k >= 0 && (size_t)k < n ? 0 : -1;
+}
+
 /* ---- config.json ---------------------------------------------------------- */
 
 typedef struct cfg {
@@ -367,9 +374,10 @@ static int load_clip(vit_model *m, json_t *root, const char *cpath, const char *
     if (w->rc != 0)
         return w->rc;
     /* The tokenizer, whose ids must be rows of the token embedding. */
-    char vocab[PATH_MAX], merges[PATH_MAX];
-    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
-    snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+    char vocab[PATH_MAX + 32], merges[PATH_MAX + 32];
+    if (file_in(vocab, sizeof vocab, dir, "vocab.json") != 0 ||
+        file_in(merges, sizeof merges, dir, "merges.txt") != 0)
+        return failf(w->err, w->errlen, PV_EINVAL, "%s: path too long", dir);
     if ((rc = clip_bpe_load(vocab, merges, &X->bpe, w->err, w->errlen)) != 0)
         return rc;
     if (clip_bpe_vocab_size(X->bpe) > X->vocab)
@@ -495,7 +503,7 @@ static int model_load(const char *dir, int family, uint32_t flags, vit_model **o
                       uint8_t hash[16], char *err, size_t errlen)
 {
     static const char *const WHAT[] = {"CLIP", "DINOv2", "ViT-MAE"};
-    char cpath[PATH_MAX], spath[PATH_MAX], vpath[PATH_MAX], mpath[PATH_MAX];
+    char cpath[PATH_MAX + 32], spath[PATH_MAX + 32], vpath[PATH_MAX + 32], mpath[PATH_MAX + 32];
     vit_model *m = calloc(1, sizeof *m);
     json_t *root = NULL;
     char *text = NULL;
@@ -504,10 +512,13 @@ static int model_load(const char *dir, int family, uint32_t flags, vit_model **o
     if (!m)
         return PV_ENOMEM;
     m->family = family;
-    snprintf(cpath, sizeof cpath, "%s/config.json", dir);
-    snprintf(spath, sizeof spath, "%s/model.safetensors", dir);
-    snprintf(vpath, sizeof vpath, "%s/vocab.json", dir);
-    snprintf(mpath, sizeof mpath, "%s/merges.txt", dir);
+    if (file_in(cpath, sizeof cpath, dir, "config.json") != 0 ||
+        file_in(spath, sizeof spath, dir, "model.safetensors") != 0 ||
+        file_in(vpath, sizeof vpath, dir, "vocab.json") != 0 ||
+        file_in(mpath, sizeof mpath, dir, "merges.txt") != 0) {
+        rc = failf(err, errlen, PV_EINVAL, "%s: path too long", dir);
+        goto done;
+    }
     if ((rc = pv_read_file(cpath, 1u << 20, &text, &len, err, errlen)) != 0)
         goto done;
     json_error_t je;
@@ -518,8 +529,8 @@ static int model_load(const char *dir, int family, uint32_t flags, vit_model **o
         goto done;
     }
     char bin[PATH_MAX + 32];
-    snprintf(bin, sizeof bin, "%s/pytorch_model.bin", dir);
-    if (access(spath, F_OK) != 0 && access(bin, F_OK) == 0) {
+    if (file_in(bin, sizeof bin, dir, "pytorch_model.bin") == 0 && access(spath, F_OK) != 0 &&
+        access(bin, F_OK) == 0) {
         rc = failf(err, errlen, PV_EIO,
                    "%s: no such file; the directory has pytorch_model.bin, a pickle pixvec "
                    "does not read: convert it once with scripts/convert_checkpoint.py %s",
