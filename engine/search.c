@@ -184,22 +184,29 @@ done:
     return rc;
 }
 
-int pv_query_image(pv_db *db, const char *image_path, const pv_query_opts *o,
-                   pv_hit **hits, size_t *n)
+/* The query vector made by embed (pv_embed_file, pv_embed_text) from what,
+ * then pv_query_vector. */
+static int query_embedded(pv_db *db, int (*embed)(pv_db *, const char *, float *, uint32_t),
+                          const char *what, const pv_query_opts *o, pv_hit **hits, size_t *n)
 {
     float *v;
     int rc;
-    if (!db || !image_path)
+    if (!db || !what)
         return PV_EINVAL;
     db->errmsg[0] = 0;
-    v = pv_alloc_array(db->emb->dim, sizeof *v);
-    if (!v)
+    if (!(v = pv_alloc_array(db->emb->dim, sizeof *v)))
         return PV_ENOMEM;
-    rc = pv_embed_file(db, image_path, v, db->emb->dim);
+    rc = embed(db, what, v, db->emb->dim);
     if (rc == 0)
         rc = pv_query_vector(db, v, db->emb->dim, o, hits, n);
     free(v);
     return rc;
+}
+
+int pv_query_image(pv_db *db, const char *image_path, const pv_query_opts *o,
+                   pv_hit **hits, size_t *n)
+{
+    return query_embedded(db, pv_embed_file, image_path, o, hits, n);
 }
 
 int pv_embed_text(pv_db *db, const char *text, float *vec, uint32_t dim)
@@ -226,17 +233,7 @@ int pv_embed_text(pv_db *db, const char *text, float *vec, uint32_t dim)
 int pv_query_text(pv_db *db, const char *text, const pv_query_opts *o, pv_hit **hits,
                   size_t *n)
 {
-    float *v;
-    int rc;
-    if (!db || !text)
-        return PV_EINVAL;
-    if (!(v = pv_alloc_array(db->emb->dim, sizeof *v)))
-        return PV_ENOMEM;
-    rc = pv_embed_text(db, text, v, db->emb->dim);
-    if (rc == 0)
-        rc = pv_query_vector(db, v, db->emb->dim, o, hits, n);
-    free(v);
-    return rc;
+    return query_embedded(db, pv_embed_text, text, o, hits, n);
 }
 
 /* ---- vacuum ----------------------------------------------------------------- */

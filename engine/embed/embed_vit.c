@@ -36,7 +36,6 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,17 +95,8 @@ typedef struct vit_model {
 
 /* ---- messages and small files -------------------------------------------- */
 
-static int failf(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int failf(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
+/* The message into err (pv_set_err), and rc. */
+#define FAILF(err, errlen, rc, ...) (pv_set_err((err), (errlen), __VA_ARGS__), (rc))
 
 /* dir/name into out (n bytes); -1 when it does not fit. */
 static int file_in(char *out, size_t n, const char *dir, const char *name)
@@ -136,13 +126,13 @@ static double cfg_num(cfg *c, const char *key, double def, double lo, double hi)
     if (!v || json_is_null(v)) {
         if (def >= lo)
             return def;
-        c->rc = failf(c->err, c->errlen, PV_ECORRUPT, "%s: %s%s%s is missing", c->path,
+        c->rc = FAILF(c->err, c->errlen, PV_ECORRUPT, "%s: %s%s%s is missing", c->path,
                       c->sect, *c->sect ? "." : "", key);
         return lo;
     }
     x = json_is_number(v) ? json_number_value(v) : NAN;
     if (!(x >= lo && x <= hi)) {
-        c->rc = failf(c->err, c->errlen, PV_ECORRUPT, "%s: %s%s%s must be a number in [%g, %g]",
+        c->rc = FAILF(c->err, c->errlen, PV_ECORRUPT, "%s: %s%s%s must be a number in [%g, %g]",
                       c->path, c->sect, *c->sect ? "." : "", key, lo, hi);
         return lo;
     }
@@ -153,7 +143,7 @@ static int cfg_int(cfg *c, const char *key, int def, int lo, int hi)
 {
     const double x = cfg_num(c, key, def, lo, hi);
     if (c->rc == 0 && x != floor(x))
-        c->rc = failf(c->err, c->errlen, PV_ECORRUPT, "%s: %s%s%s must be a whole number",
+        c->rc = FAILF(c->err, c->errlen, PV_ECORRUPT, "%s: %s%s%s must be a whole number",
                       c->path, c->sect, *c->sect ? "." : "", key);
     return (int)x;
 }
@@ -168,7 +158,7 @@ static int cfg_act(cfg *c, int def)
         return VIT_QUICK_GELU;
     if (json_is_string(v) && (strcmp(json_string_value(v), "gelu") == 0))
         return VIT_GELU;
-    c->rc = failf(c->err, c->errlen, PV_ECORRUPT,
+    c->rc = FAILF(c->err, c->errlen, PV_ECORRUPT,
                   "%s: %s%shidden_act must be \"quick_gelu\" or \"gelu\"", c->path, c->sect,
                   *c->sect ? "." : "");
     return def;
@@ -190,7 +180,7 @@ static void cfg_encoder(cfg *c, vit_encoder *e, const char *ff_key, double eps_d
     e->eps = (float)cfg_num(c, "layer_norm_eps", eps_def, 1e-30, 1);
     e->act = cfg_act(c, act_def);
     if (c->rc == 0 && (e->d % e->heads != 0 || e->ff < 1))
-        c->rc = failf(c->err, c->errlen, PV_ECORRUPT,
+        c->rc = FAILF(c->err, c->errlen, PV_ECORRUPT,
                       "%s: %s%shidden_size %d is not a multiple of num_attention_heads %d",
                       c->path, c->sect, *c->sect ? "." : "", e->d, e->heads);
 }
@@ -274,7 +264,9 @@ static void load_layers(wctx *w, const char *layer_fmt, const char *const names[
     char prefix[128];
     e->layers = layers;
     for (int l = 0; l < e->nlayers && w->rc == 0; l++) {
-        const float **f = (const float **)&layers[l]; /* vit_layer is 18 pointers */
+        _Static_assert(sizeof(vit_layer) == 18 * sizeof(const float *),
+                       "vit_layer is the 18 pointers of the name tables, in order");
+        const float **f = (const float **)&layers[l];
         snprintf(prefix, sizeof prefix, layer_fmt, l);
         for (int i = 0; i < 18; i++)
             f[i] = names[i] ? W(w, prefix, names[i], shape[i][0], shape[i][1], 0, 0) : NULL;
@@ -293,13 +285,12 @@ static void cfg_image(cfg *c, tower *T)
 {
     T->patch = cfg_int(c, "patch_size", -1, 1, VIT_MAX_SIDE);
     T->side = cfg_int(c, "image_size", -1, 1, VIT_MAX_SIDE);
-    const int nc = cfg_int(c, "num_channels", 3, 3, 3);
-    (void)nc;
+    (void)cfg_int(c, "num_channels", 3, 3, 3); /* RGB only: refuses any other */
 }
 
 static int too_many_patches(wctx *w, const char *cpath, int grid)
 {
-    return failf(w->err, w->errlen, PV_ECORRUPT,
+    return FAILF(w->err, w->errlen, PV_ECORRUPT,
                  "%s: image_size / patch_size gives %d patches a side; 1 to %d are read",
                  cpath, grid, VIT_MAX_GRID);
 }
@@ -334,7 +325,7 @@ static int load_clip(vit_model *m, json_t *root, const char *cpath, const char *
     if (c.rc != 0)
         return c.rc;
     if (T->side % T->patch != 0)
-        return failf(w->err, w->errlen, PV_ECORRUPT,
+        return FAILF(w->err, w->errlen, PV_ECORRUPT,
                      "%s: vision_config.image_size %d is not a multiple of patch_size %d",
                      cpath, T->side, T->patch);
     T->grid = T->side / T->patch;
@@ -377,11 +368,11 @@ static int load_clip(vit_model *m, json_t *root, const char *cpath, const char *
     char vocab[PATH_MAX + 32], merges[PATH_MAX + 32];
     if (file_in(vocab, sizeof vocab, dir, "vocab.json") != 0 ||
         file_in(merges, sizeof merges, dir, "merges.txt") != 0)
-        return failf(w->err, w->errlen, PV_EINVAL, "%s: path too long", dir);
+        return FAILF(w->err, w->errlen, PV_EINVAL, "%s: path too long", dir);
     if ((rc = clip_bpe_load(vocab, merges, &X->bpe, w->err, w->errlen)) != 0)
         return rc;
     if (clip_bpe_vocab_size(X->bpe) > X->vocab)
-        return failf(w->err, w->errlen, PV_ECORRUPT,
+        return FAILF(w->err, w->errlen, PV_ECORRUPT,
                      "%s: ids up to %d, but text_model.embeddings.token_embedding.weight "
                      "has %d rows",
                      vocab, (int)clip_bpe_vocab_size(X->bpe) - 1, X->vocab);
@@ -398,7 +389,7 @@ static int load_vit(vit_model *m, json_t *root, const char *cpath, wctx *w, uint
                 VIT_GELU);
     cfg_image(&c, T);
     if (dino && c.rc == 0 && json_is_true(json_object_get(root, "use_swiglu_ffn")))
-        return failf(w->err, w->errlen, PV_ECORRUPT,
+        return FAILF(w->err, w->errlen, PV_ECORRUPT,
                      "%s: use_swiglu_ffn (DINOv2 giant) is not supported; use dinov2-small, "
                      "-base or -large",
                      cpath);
@@ -406,7 +397,7 @@ static int load_vit(vit_model *m, json_t *root, const char *cpath, wctx *w, uint
         return c.rc;
     /* the stored positions' grid, as the config's image_size gives it */
     if (T->side % T->patch != 0 && !dino)
-        return failf(w->err, w->errlen, PV_ECORRUPT,
+        return FAILF(w->err, w->errlen, PV_ECORRUPT,
                      "%s: image_size %d is not a multiple of patch_size %d", cpath, T->side,
                      T->patch);
     const int stored = T->side / T->patch;
@@ -472,15 +463,18 @@ static void model_free(vit_model *m)
     free(m);
 }
 
-/* XXH3-128 of the checkpoint: the weights' hash, then the other files. */
-static int hash_files(const uint8_t st_hash[16], const char *const *paths, int n,
-                      uint8_t out[16], char *err, size_t errlen)
+/* XXH3-128 of the checkpoint: the weights' hash, config.json's bytes
+ * (read already), then the other files'. */
+static int hash_files(const uint8_t st_hash[16], const char *config, size_t config_len,
+                      const char *const *paths, int n, uint8_t out[16], char *err,
+                      size_t errlen)
 {
     XXH3_state_t *s = XXH3_createState();
     int rc = s ? PV_OK : PV_ENOMEM;
     if (s) {
         XXH3_128bits_reset(s);
         XXH3_128bits_update(s, st_hash, 16);
+        XXH3_128bits_update(s, config, config_len);
     }
     for (int i = 0; i < n && rc == 0; i++) {
         char *buf;
@@ -516,7 +510,7 @@ static int model_load(const char *dir, int family, uint32_t flags, vit_model **o
         file_in(spath, sizeof spath, dir, "model.safetensors") != 0 ||
         file_in(vpath, sizeof vpath, dir, "vocab.json") != 0 ||
         file_in(mpath, sizeof mpath, dir, "merges.txt") != 0) {
-        rc = failf(err, errlen, PV_EINVAL, "%s: path too long", dir);
+        rc = FAILF(err, errlen, PV_EINVAL, "%s: path too long", dir);
         goto done;
     }
     if ((rc = pv_read_file(cpath, 1u << 20, &text, &len, err, errlen)) != 0)
@@ -524,14 +518,14 @@ static int model_load(const char *dir, int family, uint32_t flags, vit_model **o
     json_error_t je;
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root || !json_is_object(root)) {
-        rc = failf(err, errlen, PV_ECORRUPT, "%s: not a JSON object (%s, line %d)", cpath,
+        rc = FAILF(err, errlen, PV_ECORRUPT, "%s: not a JSON object (%s, line %d)", cpath,
                    root ? "another value" : je.text, je.line);
         goto done;
     }
     char bin[PATH_MAX + 32];
     if (file_in(bin, sizeof bin, dir, "pytorch_model.bin") == 0 && access(spath, F_OK) != 0 &&
         access(bin, F_OK) == 0) {
-        rc = failf(err, errlen, PV_EIO,
+        rc = FAILF(err, errlen, PV_EIO,
                    "%s: no such file; the directory has pytorch_model.bin, a pickle pixvec "
                    "does not read: convert it once with scripts/convert_checkpoint.py %s",
                    spath, dir);
@@ -543,8 +537,9 @@ static int model_load(const char *dir, int family, uint32_t flags, vit_model **o
     rc = family == FAM_CLIP ? load_clip(m, root, cpath, dir, &w)
                             : load_vit(m, root, cpath, &w, flags);
     if (rc == 0) {
-        const char *files[3] = {cpath, vpath, mpath};
-        rc = hash_files(m->st.hash, files, family == FAM_CLIP ? 3 : 1, hash, err, errlen);
+        const char *files[2] = {vpath, mpath};
+        rc = hash_files(m->st.hash, text, len, files, family == FAM_CLIP ? 2 : 0, hash, err,
+                        errlen);
     }
 done:
     json_decref(root);
@@ -697,7 +692,7 @@ static int vit_embed_text(const embedder *e, const char *text, size_t len, float
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)e->dim, (int)d, 1.0f, X->proj, (int)d, row,
                     1, 0.0f, out, 1);
         if (isnan(vec_normalize(out, e->dim)))
-            rc = failf(err, errlen, PV_ENUMERIC, "the text's vector came out NaN or Inf");
+            rc = FAILF(err, errlen, PV_ENUMERIC, "the text's vector came out NaN or Inf");
     }
     return rc;
 }
@@ -723,20 +718,20 @@ int embed_vit_create(const char *name, const char *model, uint32_t flags, embedd
     vit_model *m = NULL;
     int rc;
     if (!model || !model[0])
-        return failf(err, errlen, PV_EINVAL,
+        return FAILF(err, errlen, PV_EINVAL,
                      "the %s embedder needs --model DIR, a Hugging Face checkpoint directory "
                      "(README.md says which files to download)",
                      name);
     if ((flags & ~(uint32_t)EMBED_POOL_SUM) || ((flags & EMBED_POOL_SUM) && family != FAM_VITMAE))
-        return failf(err, errlen, PV_EINVAL, "embedder '%s' takes no such option%s", name,
+        return FAILF(err, errlen, PV_EINVAL, "embedder '%s' takes no such option%s", name,
                      flags & EMBED_POOL_SUM ? " (--pool sum is vitmae's)" : "");
     if (!realpath(model, abs)) {
         char why[128];
         pv_errno_text(errno, why, sizeof why);
-        return failf(err, errlen, PV_EIO, "%s: %s", model, why);
+        return FAILF(err, errlen, PV_EIO, "%s: %s", model, why);
     }
     if (strlen(abs) >= sizeof e->model - 32)
-        return failf(err, errlen, PV_EINVAL, "%s: path too long", abs);
+        return FAILF(err, errlen, PV_EINVAL, "%s: path too long", abs);
     if (!(e = calloc(1, sizeof *e)))
         return PV_ENOMEM;
     if ((rc = model_load(abs, family, flags, &m, e->model_hash, err, errlen)) != 0) {
