@@ -477,6 +477,62 @@ typedef struct pv_dups {
 int pv_find_dups(pv_db *db, const pv_dups_opts *o, pv_dups **out);
 void pv_dups_free(pv_dups *d);
 
+/* ---- maps of a collection ---------------------------------------------- */
+
+/* A 2-D or 3-D layout of every live item, UMAP (McInnes et al. 2018, as
+ * umap-learn defines it) or t-SNE (van der Maaten 2008/2014, as scikit-learn
+ * and openTSNE define it), from each item's nearest neighbours in the stored
+ * HNSW graph (exact neighbours below a size measured in bench/). The layout
+ * is stored in the database, one per method and dimension: a later call
+ * reads it back, and items added since are placed among the stored points
+ * (UMAP's transform; for t-SNE, the same optimisation with the stored points
+ * fixed) without moving them, until recompute is asked. */
+enum { PV_MAP_UMAP = 0, PV_MAP_TSNE = 1 };
+
+typedef struct pv_map_opts {
+    int method;        /* PV_MAP_UMAP (default) or PV_MAP_TSNE */
+    int dims;          /* 2 (default, 0) or 3 */
+    uint64_t seed;     /* 0: 42; the same seed and data give the same map */
+    int threads;       /* 0: every core */
+    int recompute;     /* 1: compute a new layout even when one is stored */
+    int no_store;      /* 1: do not store (a read-only database) */
+    /* UMAP (0: umap-learn's default) */
+    int n_neighbors;   /* 15 */
+    float min_dist;    /* 0.1 */
+    int epochs;        /* 500 up to 10,000 items, else 200 */
+    /* t-SNE (0: the default) */
+    float perplexity;  /* 30 */
+    int iters;         /* 1000 (scikit-learn) */
+} pv_map_opts;
+
+typedef struct pv_map_point {
+    uint32_t id;       /* the item */
+    char *path;
+    float xyz[3];      /* dims of them used */
+    int placed;        /* 1: added after the layout was computed and placed */
+} pv_map_point;
+
+typedef struct pv_map {
+    int method, dims;
+    size_t n;              /* points: every live item */
+    pv_map_point *points;  /* in id order */
+    size_t fitted;         /* points the stored layout was computed on */
+    size_t placed;         /* points placed since (added later) */
+    int computed;          /* 1: computed by this call, 0: read back */
+    double seconds;        /* time this call spent computing or placing */
+    /* the parameters the layout was computed with */
+    int n_neighbors, epochs, iters;
+    float min_dist, perplexity;
+    uint64_t seed;
+} pv_map;
+
+/* The map of db with o (NULL: defaults): read back, completed or computed
+ * as above, and stored unless o->no_store (writing needs a read-write
+ * handle; it takes the writer lock like pv_add). Needs at least 4 items
+ * (PV_EINVAL with a message otherwise). *out is freed with pv_map_free. */
+int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out);
+void pv_map_free(pv_map *m);
+
 /* ---- images ------------------------------------------------------------- */
 
 /* Decode and embed one file with the database's embedder, without storing

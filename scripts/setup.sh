@@ -16,6 +16,7 @@ PKGS=(
   liblmdb-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libexif-dev
   libxxhash-dev libjansson-dev libedit-dev libcriterion-dev
   dataset-fashion-mnist python3 python3-numpy python3-torch python3-pil python3-regex chromium
+  libcairo2-dev
   lomiri-wallpapers-20.04 lomiri-wallpapers-16.04 imagemagick fonts-dejavu-core
 )
 bench=0 ci=0 list=0
@@ -29,6 +30,8 @@ for a in "$@"; do
 done
 if [ $bench = 1 ]; then
   PKGS+=(libfaiss-dev libhnswlib-dev python3-sklearn python3-numpy ukui-wallpapers sway-backgrounds time)
+  # bench/run_map.sh: umap-learn (Debian's name; pulls numba and pynndescent)
+  PKGS+=(umap-learn)
   # bench/photo_set.sh: ImageMagick, a font for its watermark, and the
   # packages whose photographs (and night skies, image sequences) it uses.
   PKGS+=(imagemagick fonts-dejavu-core lomiri-wallpapers-16.04 mate-backgrounds
