@@ -69,6 +69,22 @@ int cli_usage_err(const cli_cmd *c, const char *fmt, const char *arg);
 int cmd_dups(cli_ctx *ctx, int argc, char **argv);     /* dups.c */
 int cmd_undo_move(cli_ctx *ctx, int argc, char **argv);
 
+/* Folder labels (labels.c): the class of an image by the ImageFolder
+ * convention, its folder's name (len bytes at the result; "" at the top). */
+const char *cli_folder_label(const char *path, size_t *len);
+/* Labels as small integers 0..n-1 in order of first sight. */
+typedef struct cli_labels {
+    char **name;
+    size_t n, cap; /* cap: hash slots, a power of two */
+    size_t *slot;  /* index + 1 into name, 0 empty */
+} cli_labels;
+/* The number of label s[0..len), added if new; SIZE_MAX when out of memory. */
+size_t cli_label_id(cli_labels *L, const char *s, size_t len);
+void cli_labels_free(cli_labels *L);
+
+/* The map command (map.c). */
+int cmd_map(cli_ctx *ctx, int argc, char **argv);
+
 /* The interactive shell over an open database. */
 int cli_shell(cli_ctx *ctx);
 

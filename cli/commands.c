@@ -796,78 +796,6 @@ static int kmeans_opt(const cli_cmd *c, int opt, const char *arg,
     }
 }
 
-/* The class of an image by the ImageFolder convention: its folder's name. */
-static const char *folder_label(const char *path, size_t *len)
-{
-    const char *slash = strrchr(path, '/'), *start;
-    if (!slash || slash == path) {
-        *len = 0;
-        return "";
-    }
-    start = slash;
-    while (start > path && start[-1] != '/')
-        start--;
-    *len = (size_t)(slash - start);
-    return start;
-}
-
-/* Labels as small integers: a string table with open addressing. */
-typedef struct labels {
-    char **name;
-    size_t n, cap; /* cap: hash slots, a power of two */
-    size_t *slot;  /* index + 1 into name, 0 empty */
-} labels;
-
-static size_t label_id(labels *L, const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    if ((L->n + 1) * 2 > L->cap) {
-        size_t ncap = L->cap ? L->cap * 2 : 64;
-        size_t *ns = calloc(ncap, sizeof *ns);
-        char **nn = realloc(L->name, ncap * sizeof *nn);
-        if (!ns || !nn) {
-            free(ns);
-            if (nn)
-                L->name = nn;
-            return SIZE_MAX;
-        }
-        L->name = nn;
-        for (size_t i = 0; i < L->n; i++) {
-            uint64_t g = 1469598103934665603ull;
-            for (const char *p = L->name[i]; *p; p++)
-                g = (g ^ (unsigned char)*p) * 1099511628211ull;
-            size_t j = g & (ncap - 1);
-            while (ns[j])
-                j = (j + 1) & (ncap - 1);
-            ns[j] = i + 1;
-        }
-        free(L->slot);
-        L->slot = ns;
-        L->cap = ncap;
-    }
-    size_t j = h & (L->cap - 1);
-    while (L->slot[j]) {
-        const char *t = L->name[L->slot[j] - 1];
-        if (strlen(t) == len && memcmp(t, s, len) == 0)
-            return L->slot[j] - 1;
-        j = (j + 1) & (L->cap - 1);
-    }
-    if (!(L->name[L->n] = strndup(s, len)))
-        return SIZE_MAX;
-    L->slot[j] = L->n + 1;
-    return L->n++;
-}
-
-static void labels_free(labels *L)
-{
-    for (size_t i = 0; i < L->n; i++)
-        free(L->name[i]);
-    free(L->name);
-    free(L->slot);
-}
-
 typedef struct label_count {
     size_t label, n;
 } label_count;
@@ -882,7 +810,7 @@ static int count_desc(const void *a, const void *b)
 static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
                           long show, const pv_cluster_stats *st)
 {
-    labels L = {0};
+    cli_labels L = {0};
     size_t **cnt = calloc((size_t)cl->k, sizeof *cnt), correct = 0;
     label_count *mix = NULL;
     int rc = CLI_OK, with_labels;
@@ -892,8 +820,8 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
     for (int j = 0; j < cl->k; j++)
         for (size_t i = 0; i < cl->clusters[j].n; i++) {
             size_t len;
-            const char *s = folder_label(cl->clusters[j].members[i].path, &len);
-            if (label_id(&L, s, len) == SIZE_MAX) {
+            const char *s = cli_folder_label(cl->clusters[j].members[i].path, &len);
+            if (cli_label_id(&L, s, len) == SIZE_MAX) {
                 rc = cli_fail(cmd, json, "%s", "out of memory");
                 goto done;
             }
@@ -913,8 +841,8 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
             size_t best = 0;
             for (size_t i = 0; i < cl->clusters[j].n; i++) {
                 size_t len;
-                const char *s = folder_label(cl->clusters[j].members[i].path, &len);
-                cnt[j][label_id(&L, s, len)]++;
+                const char *s = cli_folder_label(cl->clusters[j].members[i].path, &len);
+                cnt[j][cli_label_id(&L, s, len)]++;
             }
             for (size_t l = 0; l < L.n; l++)
                 if (cnt[j][l] > best)
@@ -995,7 +923,7 @@ done:
         free(cnt[j]);
     free(cnt);
     free(mix);
-    labels_free(&L);
+    cli_labels_free(&L);
     return rc;
 }
 
@@ -1246,6 +1174,35 @@ const cli_cmd cli_commands[] = {
      "  --sample N|all   training points per cluster at most (default 256)\n"
      "  --json           {k, items, inertia, purity, clusters: [{cluster, size,\n"
      "                   nearest, labels}]}",
+     CMD_DB | CMD_WRITE},
+    {"map", cmd_map,
+     "DB [--method umap|tsne] [--dims 2|3] [--color folder|cluster|none] [--png F] [--html F] "
+     "[--csv F] [--recompute] [--seed S] [--threads N] [--n-neighbors N] [--min-dist D] "
+     "[--epochs N] [--perplexity P] [--iters N] [--json]",
+     "A map of the collection: every image placed in 2-D (or 3-D) so that similar\n"
+     "images lie close, by UMAP (default) or t-SNE, from each image's nearest\n"
+     "neighbours. The layout is stored in the database: a later `map` redraws it\n"
+     "without recomputing, and images added since are placed into it (UMAP's\n"
+     "transform; for t-SNE the same optimisation with the stored points fixed)\n"
+     "until --recompute. Points are coloured by folder name (the ImageFolder\n"
+     "convention), by the stored k-means cluster (`cluster DB -k K` first), or not.\n"
+     "  -m, --method M   umap (default) or tsne\n"
+     "  --dims 2|3       dimensions of the map (default 2)\n"
+     "  --color C        folder (default), cluster or none\n"
+     "  --png F          draw it as a PNG (title, legend, antialiased points)\n"
+     "  --html F         an interactive page (zoom, pan, hover shows the image,\n"
+     "                   click opens it) with thumbnails in a folder beside it\n"
+     "  --csv F          id,path,x,y[,z],label,placed per image\n"
+     "  --recompute      compute a new layout even if one is stored\n"
+     "  --seed S         random seed (default 42): the same seed, the same map\n"
+     "  --threads N      threads (default: every core)\n"
+     "  --n-neighbors N  UMAP: neighbours, counting the image itself (default 15)\n"
+     "  --min-dist D     UMAP: minimum distance between points (default 0.1)\n"
+     "  --epochs N       UMAP: epochs (default 500 up to 10,000 images, else 200)\n"
+     "  --perplexity P   t-SNE: perplexity (default 30)\n"
+     "  --iters N        t-SNE: iterations (default 1000, the first 250 exaggerated)\n"
+     "  --json           {method, dims, n, fitted, placed, computed, seconds, params,\n"
+     "                   points: [{id, path, x, y[, z], label, placed}]}",
      CMD_DB | CMD_WRITE},
     {"ivf", cmd_ivf, "DB train --nlist N [--iters N] [--seed S] [--sample N|all] [--json]",
      "Train IVF lists: k-means with N centroids, every image listed under its\n"

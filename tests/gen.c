@@ -790,3 +790,54 @@ int gen_db_get(const char *dir, const char *table, const void *key,
     raw_close(env, txn);
     return rc == 0 ? 0 : -1;
 }
+
+/* ---- class folders (the ImageFolder convention) ------------------------- */
+
+const char *const GEN_CLASSES[3] = {"gradient", "stripes", "rings"};
+
+/* A 48x40 PNG of class c (0..2), varied by seed: noise, shift, contrast. */
+void gen_class_picture(const char *path, int c, uint32_t seed)
+{
+    const uint32_t w = 48, h = 40;
+    uint8_t *px = malloc((size_t)w * h * 3);
+    uint32_t s = seed * 2654435761u + 1;
+    int shift = (int)(seed % 2), gain = 80 + (int)(seed % 40);
+    if (!px)
+        abort();
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++) {
+            int v;
+            if (c == 0)
+                v = (int)(y * 255 / h);
+            else if (c == 1)
+                v = (y / 4) % 2 ? 230 : 20;
+            else {
+                int dx = (int)x - 24 - shift, dy = (int)y - 20;
+                v = ((dx * dx + dy * dy) / 40) % 2 ? 220 : 30;
+            }
+            s = s * 1103515245u + 12345u;
+            v = 128 + (v - 128) * gain / 100 + (int)((s >> 16) % 21) - 10;
+            v = v < 0 ? 0 : v > 255 ? 255 : v;
+            for (int k = 0; k < 3; k++)
+                px[((size_t)y * w + x) * 3 + k] = (uint8_t)v;
+        }
+    if (gen_write_png(path, w, h, GEN_PNG_RGB, 8, px, NULL) != 0) {
+        fprintf(stderr, "gen_class_picture: cannot write %s\n", path);
+        abort();
+    }
+    free(px);
+}
+
+void gen_class_folders(const char *imgs, int per, int first)
+{
+    for (int c = 0; c < 3; c++) {
+        char d[GEN_PATH_MAX], p[GEN_PATH_MAX], name[32];
+        gen_path(d, imgs, GEN_CLASSES[c]);
+        mkdir(d, 0755);
+        for (int i = first; i < first + per; i++) {
+            snprintf(name, sizeof name, "%03d.png", i);
+            gen_path(p, d, name);
+            gen_class_picture(p, c, (uint32_t)(c * 1000 + i));
+        }
+    }
+}

@@ -179,4 +179,13 @@ int gen_db_put(const char *dir, const char *table, const void *key,
 int gen_db_get(const char *dir, const char *table, const void *key,
                size_t klen, uint8_t **val, size_t *vlen);
 
+/* Three classes of generated pictures that any embedder tells apart:
+ * GEN_CLASSES[c] names class c. gen_class_picture writes a 48x40 RGB PNG of
+ * class c (0..2) varied by seed (noise, shift, contrast); it aborts if the
+ * file cannot be written. gen_class_folders writes per pictures of each
+ * class under imgs/<class>/NNN.png, numbered from first (folders made). */
+extern const char *const GEN_CLASSES[3];
+void gen_class_picture(const char *path, int c, uint32_t seed);
+void gen_class_folders(const char *imgs, int per, int first);
+
 #endif

@@ -37,51 +37,10 @@ static void teardown(void)
 
 TestSuite(cluster, .init = setup, .fini = teardown);
 
-static const char *const CLASSES[3] = {"gradient", "stripes", "rings"};
+/* The classes of gen_class_folders: "gradient", "stripes", "rings". */
+#define CLASSES GEN_CLASSES
 
-/* A picture of class c (0..2), varied by seed: noise, shift, contrast. */
-static void class_picture(const char *path, int c, uint32_t seed)
-{
-    const uint32_t w = 48, h = 40;
-    uint8_t *px = malloc((size_t)w * h * 3);
-    uint32_t s = seed * 2654435761u + 1;
-    int shift = (int)(seed % 2), gain = 80 + (int)(seed % 40);
-    cr_assert_not_null(px);
-    for (uint32_t y = 0; y < h; y++)
-        for (uint32_t x = 0; x < w; x++) {
-            int v;
-            if (c == 0)
-                v = (int)(y * 255 / h);
-            else if (c == 1)
-                v = (y / 4) % 2 ? 230 : 20;
-            else {
-                int dx = (int)x - 24 - shift, dy = (int)y - 20;
-                v = ((dx * dx + dy * dy) / 40) % 2 ? 220 : 30;
-            }
-            s = s * 1103515245u + 12345u;
-            v = 128 + (v - 128) * gain / 100 + (int)((s >> 16) % 21) - 10;
-            v = v < 0 ? 0 : v > 255 ? 255 : v;
-            for (int k = 0; k < 3; k++)
-                px[((size_t)y * w + x) * 3 + k] = (uint8_t)v;
-        }
-    cr_assert_eq(gen_write_png(path, w, h, GEN_PNG_RGB, 8, px, NULL), 0);
-    free(px);
-}
-
-/* per images of each class under imgs/<class>/, numbered from first. */
-static void make_classes(int per, int first)
-{
-    for (int c = 0; c < 3; c++) {
-        char d[GEN_PATH_MAX], p[GEN_PATH_MAX], name[32];
-        gen_path(d, imgs, CLASSES[c]);
-        mkdir(d, 0755);
-        for (int i = first; i < first + per; i++) {
-            snprintf(name, sizeof name, "%03d.png", i);
-            gen_path(p, d, name);
-            class_picture(p, c, (uint32_t)(c * 1000 + i));
-        }
-    }
-}
+static void make_classes(int per, int first) { gen_class_folders(imgs, per, first); }
 
 static void add_all(void)
 {
