@@ -772,6 +772,8 @@ int pv_db_verify(pv_db *db)
         if ((rc = db_cluster_k(db, t, &k)) != 0)
             db_fail_txn(db, t, rc, "check");
     }
+    if (rc == 0 && (rc = db_map_verify(db, t, c.next_id)) != 0)
+        db_fail_txn(db, t, rc, "check");
 done:
     graph_close(g);
     store_txn_abort(t);

@@ -110,6 +110,10 @@ int db_ivf_nlist(store_txn *t, uint32_t *nlist);
 /* k of the stored clustering in snapshot t (0: none; PV_ECORRUPT when the
  * record is damaged). */
 int db_cluster_k(pv_db *db, store_txn *t, uint32_t *k);
+/* The stored map records of snapshot t (map.c), checked as a map reads
+ * them: 0 when each is absent or sound, PV_ECORRUPT with store_corrupt's
+ * message otherwise. */
+int db_map_verify(pv_db *db, store_txn *t, uint32_t next_id);
 int db_ivf_add(pv_db *db, store_txn *t, uint32_t first, uint32_t n,
                const float *vecs);
 int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,

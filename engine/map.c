@@ -5,13 +5,10 @@
  * and index/tsne.c (t-SNE as scikit-learn and openTSNE define it); they
  * work on plain arrays. This file feeds them and keeps what they make:
  *  1. the live items of one read snapshot, their vectors copied into one
- *     n x dim array (row r is the r-th live id);
- *  2. every item's k nearest other items: exact (OpenBLAS sgemm through
- *     flat_topk) up to MAP_EXACT_MAX items, where a full scan costs less
- *     than the graph walks, else from the stored HNSW graph, one search per
- *     item from its own node (the self-join of dups.c) on every core, each
- *     thread in its own read transaction. Distances are euclidean between
- *     unit vectors: sqrt(2 - 2 cos);
+ *     n x dim array (row r is the r-th live id; knn.c);
+ *  2. every item's k nearest other items (knn.c: exact for small sets,
+ *     else the stored HNSW graph's self-join on every core), as euclidean
+ *     distances between the unit vectors;
  *  3. the layout, stored in meta under "map_<method>_<dims>" in one write
  *     transaction, with the parameters it was made with.
  * A later call with the same parameters reads the record back. Items added
@@ -35,6 +32,7 @@
 #include <string.h>
 
 #include "db_int.h"
+#include "knn.h"
 #include "pv_util.h"
 #include "tsne.h"
 #include "umap.h"
@@ -43,13 +41,7 @@
 #define MAP_HDR 48
 #define MAP_PLACED 1u
 #define MAP_DEFAULT_SEED 42
-/* Up to this many items the neighbours are found exactly (umap-learn's own
- * switch to approximate neighbours is at 4,096). */
-#define MAP_EXACT_MAX 4096u
-/* Exact placement while new x fitted points stay below this many pairs. */
-#define MAP_PLACE_EXACT_PAIRS 50000000ull
 #define MAP_MAX_NEIGHBORS 200
-#define MAP_MAX_THREADS 64
 
 /* The resolved parameters of a layout (what the record keeps). */
 typedef struct map_params {
@@ -99,12 +91,7 @@ static void map_key(const map_params *p, char key[32])
 typedef struct mapjob {
     pv_db *db;
     map_params p;
-    store_txn *t;
-    vec_set set;
-    uint32_t nid;       /* ids 0..nid-1 exist */
-    uint32_t *ids;      /* n live ids, increasing */
-    size_t n;
-    uint32_t *row;      /* nid entries: id -> row, UINT32_MAX if not live */
+    live_set ls;        /* the live items (rows) and the snapshot */
     /* the stored layout, if one is usable */
     uint8_t *rec;       /* a copy of the record */
     size_t rec_n, rec_fitted;
@@ -157,31 +144,31 @@ static int record_get(mapjob *j, const char *key)
 {
     const void *v;
     size_t len;
-    int rc = store_meta_get_blob(j->t, key, &v, &len);
+    int rc = store_meta_get_blob(j->ls.t, key, &v, &len);
     if (rc != 0)
         return rc;
     const uint8_t *b = v;
     if (len < MAP_HDR || pv_ld32(b) != MAP_MAGIC)
-        return store_corrupt(j->t, "meta %s: %zu bytes without the MAP1 header", key, len);
+        return store_corrupt(j->ls.t, "meta %s: %zu bytes without the MAP1 header", key, len);
     uint32_t method = pv_ld32(b + 4), dims = pv_ld32(b + 8), n = pv_ld32(b + 12),
              fitted = pv_ld32(b + 16);
     const size_t stride = 8 + 4 * (size_t)dims;
     if (method != j->p.method || dims != j->p.dims || fitted > n ||
         (len - MAP_HDR) / stride != n || (len - MAP_HDR) % stride != 0)
-        return store_corrupt(j->t, "meta %s: method %u, dims %u, %u points (%u fitted) in %zu bytes",
+        return store_corrupt(j->ls.t, "meta %s: method %u, dims %u, %u points (%u fitted) in %zu bytes",
                              key, method, dims, n, fitted, len);
     uint32_t prev = 0;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *q = b + MAP_HDR + i * stride;
         uint32_t id = pv_ld32(q), fl = pv_ld32(q + 4);
-        if (id >= j->nid || (i > 0 && id <= prev) || (fl & ~MAP_PLACED))
-            return store_corrupt(j->t, "meta %s: point %u has id %u (flags 0x%x) of %u ids", key,
-                                 i, id, fl, j->nid);
+        if (id >= j->ls.nid || (i > 0 && id <= prev) || (fl & ~MAP_PLACED))
+            return store_corrupt(j->ls.t, "meta %s: point %u has id %u (flags 0x%x) of %u ids", key,
+                                 i, id, fl, j->ls.nid);
         for (uint32_t d = 0; d < dims; d++) {
             float f;
             memcpy(&f, q + 8 + 4 * d, 4);
             if (!isfinite(f))
-                return store_corrupt(j->t, "meta %s: point %u is not finite", key, i);
+                return store_corrupt(j->ls.t, "meta %s: point %u is not finite", key, i);
         }
         prev = id;
     }
@@ -190,6 +177,22 @@ static int record_get(mapjob *j, const char *key)
     memcpy(j->rec, b, len);
     j->rec_n = n;
     j->rec_fitted = fitted;
+    return PV_OK;
+}
+
+int db_map_verify(pv_db *db, store_txn *t, uint32_t next_id)
+{
+    for (uint32_t method = 0; method < 2; method++)
+        for (uint32_t dims = 2; dims <= 3; dims++) {
+            mapjob j = {.db = db, .ls = {.t = t, .nid = next_id},
+                        .p = {.method = method, .dims = dims}};
+            char key[32];
+            map_key(&j.p, key);
+            int rc = record_get(&j, key);
+            free(j.rec);
+            if (rc != 0 && rc != PV_ENOTFOUND)
+                return rc;
+        }
     return PV_OK;
 }
 
@@ -213,7 +216,7 @@ static void record_apply(mapjob *j)
     const size_t stride = 8 + 4 * (size_t)j->p.dims;
     for (size_t i = 0; i < j->rec_n; i++) {
         const uint8_t *q = j->rec + MAP_HDR + i * stride;
-        uint32_t id = pv_ld32(q), r = j->row[id];
+        uint32_t id = pv_ld32(q), r = j->ls.row[id];
         if (r == UINT32_MAX)
             continue; /* removed since */
         memcpy(j->y + (size_t)r * j->p.dims, q + 8, 4 * (size_t)j->p.dims);
@@ -226,7 +229,7 @@ static int record_put(pv_db *db, store_txn *t, void *ctx)
 {
     const mapjob *j = ctx;
     const size_t stride = 8 + 4 * (size_t)j->p.dims;
-    size_t len = MAP_HDR + j->n * stride;
+    size_t len = MAP_HDR + j->ls.n * stride;
     uint8_t *b = malloc(len);
     char key[32];
     int rc;
@@ -237,7 +240,7 @@ static int record_put(pv_db *db, store_txn *t, void *ctx)
     pv_st32(b, MAP_MAGIC);
     pv_st32(b + 4, j->p.method);
     pv_st32(b + 8, j->p.dims);
-    pv_st32(b + 12, (uint32_t)j->n);
+    pv_st32(b + 12, (uint32_t)j->ls.n);
     pv_st32(b + 16, (uint32_t)j->fitted);
     pv_st32(b + 20, j->p.n_neighbors);
     pv_st32(b + 24, j->p.epochs);
@@ -245,9 +248,9 @@ static int record_put(pv_db *db, store_txn *t, void *ctx)
     memcpy(b + 32, &j->p.min_dist, 4);
     memcpy(b + 36, &j->p.perplexity, 4);
     memcpy(b + 40, &j->p.seed, 8);
-    for (size_t r = 0; r < j->n; r++) {
+    for (size_t r = 0; r < j->ls.n; r++) {
         uint8_t *q = b + MAP_HDR + r * stride;
-        pv_st32(q, j->ids[r]);
+        pv_st32(q, j->ls.ids[r]);
         pv_st32(q + 4, j->placed[r] ? MAP_PLACED : 0);
         memcpy(q + 8, j->y + r * j->p.dims, 4 * (size_t)j->p.dims);
     }
@@ -257,213 +260,7 @@ static int record_put(pv_db *db, store_txn *t, void *ctx)
     return rc;
 }
 
-/* ---- neighbours --------------------------------------------------------- */
-
-/* A neighbour list to fill: rows queries (row numbers of j), k per row,
- * answers as row numbers of j among the rows with want[row] set. */
-typedef struct knn_req {
-    mapjob *j;
-    const uint32_t *qrows;
-    size_t nq;
-    const uint8_t *want; /* n: a row that may be an answer */
-    uint32_t k;
-    uint32_t *nbr;       /* nq x k, UINT32_MAX pads a short row */
-    float *dist;         /* nq x k */
-} knn_req;
-
-static float dist_of(float score)
-{
-    float d2 = 2.0f - 2.0f * score;
-    return d2 > 0 ? sqrtf(d2) : 0.0f;
-}
-
-static int keep_want(void *ctx, uint32_t id)
-{
-    const knn_req *q = ctx;
-    uint32_t r = id < q->j->nid ? q->j->row[id] : UINT32_MAX;
-    return r != UINT32_MAX && q->want[r];
-}
-
-/* Copy one query's hits (best first, ids) into row i of the answer, the
- * query's own id left out. */
-static void knn_take(knn_req *q, size_t i, const flat_hit *h, uint32_t nh)
-{
-    uint32_t self = q->j->ids[q->qrows[i]], m = 0;
-    uint32_t *nb = q->nbr + i * q->k;
-    float *ds = q->dist + i * q->k;
-    for (uint32_t a = 0; a < nh && m < q->k; a++) {
-        uint32_t id = h[a].id;
-        if (id == self || !keep_want(q, id))
-            continue;
-        nb[m] = q->j->row[id];
-        ds[m++] = dist_of(h[a].score);
-    }
-    for (; m < q->k; m++) {
-        nb[m] = UINT32_MAX;
-        ds[m] = 0;
-    }
-}
-
-static int knn_exact(knn_req *q, const float *x)
-{
-    const uint32_t dim = q->j->set.dim, kk = q->k + 1;
-    const size_t block = 1024;
-    flat_hit *h = pv_alloc_array(block * kk, sizeof *h);
-    uint32_t *nh = pv_alloc_array(block, sizeof *nh);
-    float *qv = pv_alloc_array(block, (size_t)dim * sizeof *qv);
-    int rc = (h && nh && qv) ? PV_OK : PV_ENOMEM;
-    for (size_t q0 = 0; q0 < q->nq && rc == 0; q0 += block) {
-        size_t nb = q->nq - q0 < block ? q->nq - q0 : block;
-        for (size_t i = 0; i < nb; i++)
-            memcpy(qv + i * dim, x + (size_t)q->qrows[q0 + i] * dim, dim * sizeof *qv);
-        if ((rc = flat_topk(&q->j->set, qv, (uint32_t)nb, kk, keep_want, q, h, nh)) != 0)
-            break;
-        for (size_t i = 0; i < nb; i++)
-            knn_take(q, q0 + i, h + i * kk, nh[i]);
-    }
-    free(h);
-    free(nh);
-    free(qv);
-    return rc;
-}
-
-typedef struct kworker {
-    knn_req *q;
-    const float *x;
-    size_t lo, hi;
-    uint32_t ask, ef;
-    int rc;
-    char err[256];
-} kworker;
-
-static void *knn_graph_run(void *arg)
-{
-    kworker *w = arg;
-    mapjob *j = w->q->j;
-    store_txn *t = NULL;
-    graph *g = NULL;
-    hnsw_scratch *s = hnsw_scratch_new();
-    hnsw_hit *hits = pv_alloc_array(w->ask, sizeof *hits);
-    int rc = (s && hits) ? PV_OK : PV_ENOMEM;
-    /* The thread's own transaction, with no cache (see dups.c). */
-    if (rc == 0 && (rc = store_txn_begin(j->db->st, 0, &t)) == 0)
-        rc = graph_open(j->db->st, t, 0, NULL, &g);
-    for (size_t i = w->lo; i < w->hi && rc == 0; i++) {
-        uint32_t r = w->q->qrows[i], id = j->ids[r], nh = 0;
-        if (id >= graph_state(g)->nodes) {
-            rc = store_corrupt(t, "live item %u is not in the HNSW graph (%u nodes)", id,
-                               graph_state(g)->nodes);
-            break;
-        }
-        rc = graph_search_from(g, s, id, w->x + (size_t)r * j->set.dim, w->ask, w->ef, hits,
-                               &nh);
-        if (rc == 0)
-            knn_take(w->q, i, hits, nh);
-    }
-    w->rc = rc;
-    if (rc == PV_ECORRUPT)
-        snprintf(w->err, sizeof w->err, "%s", store_txn_errmsg(t));
-    graph_close(g);
-    store_txn_abort(t);
-    hnsw_scratch_free(s);
-    free(hits);
-    return NULL;
-}
-
-/* From the graph, on nt threads. ask: hits asked per search (more than k
- * when answers are filtered, as for placement). */
-static int knn_graph(knn_req *q, const float *x, uint32_t ask, unsigned nt)
-{
-    kworker w[MAP_MAX_THREADS];
-    pthread_t th[MAP_MAX_THREADS];
-    unsigned started = 0;
-    int rc = PV_OK;
-    if (nt > MAP_MAX_THREADS)
-        nt = MAP_MAX_THREADS;
-    if (nt > q->nq)
-        nt = q->nq ? (unsigned)q->nq : 1;
-    for (unsigned i = 0; i < nt; i++) {
-        w[i] = (kworker){.q = q, .x = x, .ask = ask, .ef = ask > 64 ? ask : 64,
-                         .lo = q->nq * i / nt, .hi = q->nq * (i + 1) / nt};
-    }
-    for (unsigned i = 1; i < nt; i++) {
-        if (pthread_create(&th[i], NULL, knn_graph_run, &w[i]) != 0) {
-            rc = PV_ENOMEM;
-            break;
-        }
-        started = i;
-    }
-    if (rc == 0)
-        knn_graph_run(&w[0]);
-    for (unsigned i = 1; i <= started; i++)
-        pthread_join(th[i], NULL);
-    for (unsigned i = 0; i < nt && rc == 0; i++)
-        if ((rc = w[i].rc) == PV_ECORRUPT)
-            db_fail(q->j->db, rc, "map: %s", w[i].err[0] ? w[i].err : pv_strerror(rc));
-    return rc;
-}
-
 /* ---- the run ---------------------------------------------------------------- */
-
-static int load(mapjob *j)
-{
-    store_counts c;
-    int rc;
-    if ((rc = db_read_begin(j->db, &j->t)) != 0 || (rc = store_counts_get(j->t, &c)) != 0 ||
-        (rc = db_vec_set(j->db, j->t, &j->set)) != 0)
-        return db_fail_txn(j->db, j->t, rc, "map: reading the database");
-    j->nid = c.next_id;
-    j->ids = pv_alloc_array(c.next_id ? c.next_id : 1, sizeof *j->ids);
-    j->row = pv_alloc_array(c.next_id ? c.next_id : 1, sizeof *j->row);
-    if (!j->ids || !j->row)
-        return PV_ENOMEM;
-    for (uint32_t id = 0; id < c.next_id; id++) {
-        int live;
-        if ((rc = db_is_live(j->t, id, &live)) != 0)
-            return db_fail_txn(j->db, j->t, rc, "map: reading item %u", id);
-        j->row[id] = live ? (uint32_t)j->n : UINT32_MAX;
-        if (live)
-            j->ids[j->n++] = id;
-    }
-    return PV_OK;
-}
-
-/* The vectors of rows, one n x dim array (x), checked. */
-static int gather(mapjob *j, float **x)
-{
-    const uint32_t dim = j->set.dim;
-    if (!(*x = pv_alloc_array(j->n, (size_t)dim * sizeof **x)))
-        return PV_ENOMEM;
-    for (size_t r = 0; r < j->n; r++) {
-        const float *v = vec_set_get(&j->set, j->ids[r]);
-        if (!v)
-            return db_fail(j->db, PV_ECORRUPT, "map: item %u has no vector", j->ids[r]);
-        memcpy(*x + r * dim, v, dim * sizeof **x);
-    }
-    return PV_OK;
-}
-
-static int neighbours(mapjob *j, knn_req *q, const float *x, size_t nwant, unsigned nt)
-{
-    int rc;
-    q->nbr = pv_alloc_array(q->nq, (size_t)q->k * sizeof *q->nbr);
-    q->dist = pv_alloc_array(q->nq, (size_t)q->k * sizeof *q->dist);
-    if (!q->nbr || !q->dist)
-        return PV_ENOMEM;
-    if (j->n <= MAP_EXACT_MAX || (uint64_t)q->nq * nwant <= MAP_PLACE_EXACT_PAIRS)
-        rc = knn_exact(q, x);
-    else {
-        /* Placement looks among the stored points only: ask for more so
-         * that k of them remain after the newer items are left out. */
-        uint32_t ask = q->k + 1;
-        if (nwant < j->n)
-            ask = 2 * q->k + 16;
-        rc = knn_graph(q, x, ask, nt);
-    }
-    if (rc != 0 && !j->db->errmsg[0])
-        db_fail(j->db, rc, "map: nearest neighbours: %s", pv_strerror(rc));
-    return rc;
-}
 
 static int layout_fail(mapjob *j, int rc, const char *what)
 {
@@ -471,40 +268,64 @@ static int layout_fail(mapjob *j, int rc, const char *what)
                    j->p.method == PV_MAP_UMAP ? "UMAP" : "t-SNE", what, pv_strerror(rc));
 }
 
+/* Prefix the handle's message with "map: " (copied first: db_fail writes
+ * into the buffer the message is in). */
+static int map_fail(pv_db *db, int rc)
+{
+    char msg[sizeof db->errmsg];
+    snprintf(msg, sizeof msg, "%s", db->errmsg[0] ? db->errmsg : pv_strerror(rc));
+    return db_fail(db, rc, "map: %s", msg);
+}
+
+/* Neighbours of the query rows among the want rows, into fresh arrays. */
+static int neighbours(mapjob *j, const float *x, const uint32_t *qrows, size_t nq,
+                      const uint8_t *want, size_t nwant, uint32_t k, unsigned nt,
+                      uint32_t **nbr, float **dist)
+{
+    *nbr = pv_alloc_array(nq ? nq : 1, (size_t)k * sizeof **nbr);
+    *dist = pv_alloc_array(nq ? nq : 1, (size_t)k * sizeof **dist);
+    if (!*nbr || !*dist)
+        return PV_ENOMEM;
+    int rc = knn_rows(&j->ls, x, qrows, nq, want, nwant, k, nt, *nbr, *dist);
+    return rc != 0 ? map_fail(j->db, rc) : PV_OK;
+}
+
 /* A new layout of every live item. */
 static int compute(mapjob *j, const float *x, unsigned nt)
 {
-    uint32_t *all = pv_alloc_array(j->n, sizeof *all);
-    uint8_t *want = malloc(j->n);
-    knn_req q = {.j = j, .qrows = all, .nq = j->n, .want = want, .k = map_k(&j->p, j->n)};
+    const size_t n = j->ls.n;
+    const uint32_t k = map_k(&j->p, n);
+    uint32_t *all = pv_alloc_array(n, sizeof *all), *nbr = NULL;
+    uint8_t *want = malloc(n);
+    float *dist = NULL;
     int rc = (all && want) ? PV_OK : PV_ENOMEM;
-    for (size_t r = 0; rc == 0 && r < j->n; r++) {
+    for (size_t r = 0; rc == 0 && r < n; r++) {
         all[r] = (uint32_t)r;
         want[r] = 1;
         j->placed[r] = 0;
     }
     if (rc == 0)
-        rc = neighbours(j, &q, x, j->n, nt);
+        rc = neighbours(j, x, all, n, want, n, k, nt, &nbr, &dist);
     if (rc == 0) {
         if (j->p.method == PV_MAP_UMAP) {
             umap_params u;
             umap_params_of(&j->p, nt, &u);
-            rc = umap_fit(x, j->n, j->set.dim, q.nbr, q.dist, q.k, &u, j->y);
+            rc = umap_fit(x, n, j->ls.set.dim, nbr, dist, k, &u, j->y);
         } else {
             tsne_params t;
             tsne_params_of(&j->p, nt, &t);
-            rc = tsne_run(x, j->n, j->set.dim, q.nbr, q.dist, q.k, &t, j->y);
+            rc = tsne_run(x, n, j->ls.set.dim, nbr, dist, k, &t, j->y);
         }
         if (rc != 0)
             layout_fail(j, rc, "layout");
     }
-    j->fitted = j->n;
+    j->fitted = n;
     j->nplaced = 0;
     j->computed = 1;
     free(all);
     free(want);
-    free(q.nbr);
-    free(q.dist);
+    free(nbr);
+    free(dist);
     return rc;
 }
 
@@ -512,14 +333,14 @@ static int compute(mapjob *j, const float *x, unsigned nt)
 static int place(mapjob *j, const float *x, unsigned nt)
 {
     size_t nnew = 0, nold = 0;
-    uint32_t *newr = pv_alloc_array(j->n, sizeof *newr);
-    uint32_t *oldr = pv_alloc_array(j->n, sizeof *oldr);
-    uint32_t *fitrow = pv_alloc_array(j->n, sizeof *fitrow);
-    float *yfit = NULL, *ynew = NULL;
-    knn_req q = {.j = j, .want = j->known};
+    uint32_t *newr = pv_alloc_array(j->ls.n, sizeof *newr);
+    uint32_t *oldr = pv_alloc_array(j->ls.n, sizeof *oldr);
+    uint32_t *fitrow = pv_alloc_array(j->ls.n, sizeof *fitrow), *nbr = NULL;
+    float *yfit = NULL, *ynew = NULL, *dist = NULL;
+    uint32_t k = 0;
     int rc = (newr && oldr && fitrow) ? PV_OK : PV_ENOMEM;
     const uint32_t dims = j->p.dims;
-    for (size_t r = 0; rc == 0 && r < j->n; r++) {
+    for (size_t r = 0; rc == 0 && r < j->ls.n; r++) {
         if (j->known[r]) {
             fitrow[r] = (uint32_t)nold;
             oldr[nold++] = (uint32_t)r;
@@ -529,15 +350,13 @@ static int place(mapjob *j, const float *x, unsigned nt)
     }
     if (rc != 0 || nnew == 0)
         goto done;
-    q.qrows = newr;
-    q.nq = nnew;
-    q.k = map_k(&j->p, nold + 1);
-    if ((rc = neighbours(j, &q, x, nold, nt)) != 0)
+    k = map_k(&j->p, nold + 1);
+    if ((rc = neighbours(j, x, newr, nnew, j->known, nold, k, nt, &nbr, &dist)) != 0)
         goto done;
     /* The layout functions index the fixed points 0..nold-1. */
-    for (size_t i = 0; i < nnew * q.k; i++)
-        if (q.nbr[i] != UINT32_MAX)
-            q.nbr[i] = fitrow[q.nbr[i]];
+    for (size_t i = 0; i < nnew * k; i++)
+        if (nbr[i] != UINT32_MAX)
+            nbr[i] = fitrow[nbr[i]];
     yfit = pv_alloc_array(nold, dims * sizeof *yfit);
     ynew = pv_alloc_array(nnew, dims * sizeof *ynew);
     if (!yfit || !ynew) {
@@ -549,11 +368,11 @@ static int place(mapjob *j, const float *x, unsigned nt)
     if (j->p.method == PV_MAP_UMAP) {
         umap_params u;
         umap_params_of(&j->p, nt, &u);
-        rc = umap_transform(yfit, nold, dims, q.nbr, q.dist, q.k, nnew, &u, ynew);
+        rc = umap_transform(yfit, nold, dims, nbr, dist, k, nnew, &u, ynew);
     } else {
         tsne_params t;
         tsne_params_of(&j->p, nt, &t);
-        rc = tsne_place(yfit, nold, dims, q.nbr, q.dist, q.k, nnew, &t, ynew);
+        rc = tsne_place(yfit, nold, dims, nbr, dist, k, nnew, &t, ynew);
     }
     if (rc != 0) {
         layout_fail(j, rc, "placement");
@@ -570,8 +389,8 @@ done:
     free(fitrow);
     free(yfit);
     free(ynew);
-    free(q.nbr);
-    free(q.dist);
+    free(nbr);
+    free(dist);
     return rc;
 }
 
@@ -579,7 +398,7 @@ static int result(mapjob *j, double secs, pv_map **out)
 {
     pv_map *m = calloc(1, sizeof *m);
     int rc = PV_OK;
-    if (!m || !(m->points = pv_calloc_array(j->n ? j->n : 1, sizeof *m->points))) {
+    if (!m || !(m->points = pv_calloc_array(j->ls.n ? j->ls.n : 1, sizeof *m->points))) {
         free(m);
         return PV_ENOMEM;
     }
@@ -594,11 +413,11 @@ static int result(mapjob *j, double secs, pv_map **out)
     m->min_dist = j->p.min_dist;
     m->perplexity = j->p.perplexity;
     m->seed = j->p.seed;
-    for (size_t r = 0; r < j->n; r++) {
+    for (size_t r = 0; r < j->ls.n; r++) {
         pv_map_point *pt = &m->points[r];
         store_item it;
-        if ((rc = store_item_get(j->t, j->ids[r], &it)) != 0) {
-            db_fail_txn(j->db, j->t, rc, "map: item %u", j->ids[r]);
+        if ((rc = store_item_get(j->ls.t, j->ls.ids[r], &it)) != 0) {
+            db_fail_txn(j->db, j->ls.t, rc, "map: item %u", j->ls.ids[r]);
             break;
         }
         if (!(pt->path = malloc((size_t)it.path_len + 1))) {
@@ -607,7 +426,7 @@ static int result(mapjob *j, double secs, pv_map **out)
         }
         memcpy(pt->path, it.path, it.path_len);
         pt->path[it.path_len] = 0;
-        pt->id = j->ids[r];
+        pt->id = j->ls.ids[r];
         memcpy(pt->xyz, j->y + r * j->p.dims, j->p.dims * sizeof(float));
         pt->placed = j->placed[r];
         m->n++;
@@ -642,15 +461,17 @@ int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out)
                                     : rc;
         locked = 1;
     }
-    if ((rc = load(&j)) != 0)
-        goto done;
-    if (j.n < 4) {
-        rc = db_fail(db, PV_EINVAL, "map: needs at least 4 images, the database has %zu", j.n);
+    if ((rc = live_set_open(db, &j.ls)) != 0) {
+        map_fail(db, rc);
         goto done;
     }
-    j.y = pv_calloc_array(j.n, j.p.dims * sizeof *j.y);
-    j.known = calloc(j.n, 1);
-    j.placed = calloc(j.n, 1);
+    if (j.ls.n < 4) {
+        rc = db_fail(db, PV_EINVAL, "map: needs at least 4 images, the database has %zu", j.ls.n);
+        goto done;
+    }
+    j.y = pv_calloc_array(j.ls.n, j.p.dims * sizeof *j.y);
+    j.known = calloc(j.ls.n, 1);
+    j.placed = calloc(j.ls.n, 1);
     if (!j.y || !j.known || !j.placed) {
         rc = PV_ENOMEM;
         goto done;
@@ -658,22 +479,22 @@ int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out)
     map_key(&j.p, key);
     rc = record_get(&j, key);
     if (rc != 0 && rc != PV_ENOTFOUND) {
-        db_fail_txn(db, j.t, rc, "map: the stored layout is damaged (run with --recompute)");
+        db_fail_txn(db, j.ls.t, rc, "map: the stored layout is damaged (run with --recompute)");
         goto done;
     }
     int reuse = rc == 0 && !(o && o->recompute) && record_matches(&j);
     size_t known = 0;
     if (reuse) {
         record_apply(&j);
-        for (size_t r = 0; r < j.n; r++)
+        for (size_t r = 0; r < j.ls.n; r++)
             known += j.known[r];
         /* A layout with under 4 of today's items is no base to place on. */
         reuse = known >= 4;
     }
-    if ((rc = gather(&j, &x)) != 0)
+    if ((rc = live_set_gather(&j.ls, &x)) != 0)
         goto done;
     if (!reuse) {
-        memset(j.known, 0, j.n);
+        memset(j.known, 0, j.ls.n);
         rc = compute(&j, x, nt);
     } else {
         j.fitted = j.rec_fitted;
@@ -681,26 +502,24 @@ int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out)
     }
     if (rc != 0)
         goto done;
-    for (size_t i = 0; i < j.n * j.p.dims; i++)
+    for (size_t i = 0; i < j.ls.n * j.p.dims; i++)
         if (!isfinite(j.y[i])) {
             rc = db_fail(db, PV_ENUMERIC, "map: the layout has a value that is not finite");
             goto done;
         }
     /* Rewrite the record when anything changed (a new layout, points placed
      * or removed since). */
-    if (store && (j.computed || j.nplaced > 0 || j.n != j.rec_n) &&
+    if (store && (j.computed || j.nplaced > 0 || j.ls.n != j.rec_n) &&
         (rc = db_write(db, record_put, &j)) != 0) {
         db_fail(db, rc, "map: storing the layout: %s", pv_strerror(rc));
         goto done;
     }
     rc = result(&j, (j.computed || j.nplaced) ? pv_now() - t0 : 0.0, out);
 done:
-    store_txn_abort(j.t);
+    live_set_close(&j.ls);
     if (locked)
         db_writer_end(db);
     free(x);
-    free(j.ids);
-    free(j.row);
     free(j.rec);
     free(j.y);
     free(j.known);

@@ -5,7 +5,7 @@
  *
  * At start the library makes a seed database in a temporary folder: a few
  * generated images (one of them removed, so there are tombstones), the HNSW
- * graph, IVF lists and a stored clustering; its records, table by table,
+ * graph, IVF lists, a stored clustering and a stored UMAP map; its records, table by table,
  * are listed. Each input is a list of mutations of that database's records
  * through plain LMDB (so the file stays a valid LMDB environment and only
  * pixvec's own records are damaged), applied to a fresh copy:
@@ -24,7 +24,8 @@
  * repeated while bytes remain (at most 8). Then the copy is opened and every
  * reading operation runs: check (pv_db_verify), info, ls (pv_items), queries
  * by HNSW, exact and IVF, the exact and the approximate duplicate scans, and
- * cluster show (pv_cluster_get). Each must return 0 or a negative PV_E*
+ * cluster show (pv_cluster_get), the stored map read back (pv_map_build,
+ * not stored). Each must return 0 or a negative PV_E*
  * code, never crash (AddressSanitizer, UndefinedBehaviorSanitizer). The
  * oracle for a wrong answer: a database that passes check must answer every
  * operation (an IVF query may say there are no lists), with hits that are
@@ -120,6 +121,10 @@ static void make_seed(void)
         pv_cluster_train(db, &(pv_cluster_opts){.k = 2, .standardize = 1}, NULL) != 0 ||
         pv_db_verify(db) != 0)
         die(pv_db_errmsg(db));
+    pv_map *m = NULL; /* a stored map record (meta map_umap_2) */
+    if (pv_map_build(db, &(pv_map_opts){.n_neighbors = 4, .epochs = 20}, &m) != 0)
+        die(pv_db_errmsg(db));
+    pv_map_free(m);
     pv_db_close(db);
 }
 
@@ -395,6 +400,20 @@ static void run_ops(pv_db *db, int consistent, const uint8_t *in, size_t n)
               (unsigned long long)info.items);
     }
     pv_clustering_free(cl);
+
+    /* The stored map read back (not stored again: the copy stays as it is). */
+    pv_map *mp = NULL;
+    rc = pv_map_build(db, &(pv_map_opts){.n_neighbors = 4, .epochs = 20, .no_store = 1}, &mp);
+    expect(rc, consistent, PV_EINVAL, "map", db); /* or under 4 live images */
+    if (rc == 0 && consistent) {
+        CHECK(mp->n == info.items, "map: %zu points of %llu items", mp->n,
+              (unsigned long long)info.items);
+        for (size_t i = 0; i < mp->n; i++)
+            CHECK(isfinite(mp->points[i].xyz[0]) && isfinite(mp->points[i].xyz[1]) &&
+                      mp->points[i].id < info.next_id,
+                  "map: point %zu", i);
+    }
+    pv_map_free(mp);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
