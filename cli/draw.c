@@ -34,6 +34,7 @@
  * px0 + (v - lo) / (hi - lo) * pw.
  */
 #include <cairo.h>
+#include <cairo-ft.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -43,6 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <ft2build.h>
+#include FT_FREETYPE_H
 
 #include "pixvec.h"
 #include "plot.h"
@@ -293,10 +297,57 @@ static void text_clean(const char *s, char *out, size_t outlen)
     out[o] = '\0';
 }
 
+/* DejaVu Sans loaded from its files through FreeType, once per process and
+ * kept (the command line draws on one thread): the same glyphs whatever
+ * fontconfig's configuration says, and fontconfig never starts (it leaks
+ * what it allocates parsing its configuration, which LeakSanitizer would
+ * report at every ASan-built run). Without the files, the toy API asks
+ * fontconfig for DRAW_FONT. */
+static const char *const font_files[2] = {
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+};
+static FT_Library font_lib;
+static cairo_font_face_t *font_faces[2];
+static int font_tried;
+static const cairo_user_data_key_t font_key;
+
+static void font_done_face(void *face) { FT_Done_Face((FT_Face)face); }
+
+static void font_load(void)
+{
+    int b;
+
+    if (font_tried)
+        return;
+    font_tried = 1;
+    if (FT_Init_FreeType(&font_lib) != 0)
+        return;
+    for (b = 0; b < 2; b++) {
+        FT_Face face;
+        cairo_font_face_t *cf;
+        if (FT_New_Face(font_lib, font_files[b], 0, &face) != 0)
+            continue;
+        cf = cairo_ft_font_face_create_for_ft_face(face, 0);
+        if (cairo_font_face_status(cf) != CAIRO_STATUS_SUCCESS ||
+            cairo_font_face_set_user_data(cf, &font_key, face, font_done_face) !=
+                CAIRO_STATUS_SUCCESS) {
+            cairo_font_face_destroy(cf);
+            FT_Done_Face(face);
+            continue;
+        }
+        font_faces[b] = cf;
+    }
+}
+
 static void font(cairo_t *cr, double size, int bold)
 {
-    cairo_select_font_face(cr, DRAW_FONT, CAIRO_FONT_SLANT_NORMAL,
-                           bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+    font_load();
+    if (font_faces[bold != 0] != NULL)
+        cairo_set_font_face(cr, font_faces[bold != 0]);
+    else
+        cairo_select_font_face(cr, DRAW_FONT, CAIRO_FONT_SLANT_NORMAL,
+                               bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, size);
 }
 
@@ -899,6 +950,7 @@ static void scatter_draw(scatter_job *j, cairo_t *cr)
     double top = margin * 0.6, ax0, ay0, ax1, ay1, lgw = 0.0;
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     double dmin = INFINITY, dmax = -INFINITY, sc, ox, oy, rad, alpha, mx, my;
+    double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
     char t[TEXT_MAX];
     size_t i;
 
@@ -935,14 +987,30 @@ static void scatter_draw(scatter_job *j, cairo_t *cr)
     cairo_rectangle(cr, ax0 + 0.5, ay0 + 0.5, ax1 - ax0 - 1, ay1 - ay0 - 1);
     cairo_stroke(cr);
 
+    if (j->np == 0)
+        return;
     for (i = 0; i < j->np; i++) {
         const proj *p = &j->pts[i];
         xmin = fmin(xmin, p->x), xmax = fmax(xmax, p->x);
         ymin = fmin(ymin, p->y), ymax = fmax(ymax, p->y);
         dmin = fmin(dmin, p->depth), dmax = fmax(dmax, p->depth);
     }
-    if (j->np == 0)
-        return;
+    /* In 3-D the whole wire box is fitted, not just the points, so its
+     * edges are not cut by the frame. */
+    if (s->dims == 3) {
+        for (i = 0; i < j->np; i++)
+            for (int k = 0; k < 3; k++) {
+                double c = s->xyz[(size_t)j->pts[i].i * 3 + k];
+                lo[k] = fmin(lo[k], c), hi[k] = fmax(hi[k], c);
+            }
+        for (int a = 0; a < 8; a++) {
+            double sx, sy, d;
+            view3(a & 1 ? hi[0] : lo[0], a & 2 ? hi[1] : lo[1], a & 4 ? hi[2] : lo[2],
+                  &sx, &sy, &d);
+            xmin = fmin(xmin, sx), xmax = fmax(xmax, sx);
+            ymin = fmin(ymin, sy), ymax = fmax(ymax, sy);
+        }
+    }
     /* Points' size and opacity fall with their number: at 70,000 on the
      * default picture a disc is about 1.3 pixels across the radius. */
     rad = sqrt(0.35 * (ax1 - ax0) * (ay1 - ay0) / (M_PI * (double)j->np));
@@ -963,12 +1031,6 @@ static void scatter_draw(scatter_job *j, cairo_t *cr)
     cairo_rectangle(cr, ax0 + 1, ay0 + 1, ax1 - ax0 - 2, ay1 - ay0 - 2);
     cairo_clip(cr);
     if (s->dims == 3) {
-        double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-        for (i = 0; i < j->np; i++)
-            for (int k = 0; k < 3; k++) {
-                double c = s->xyz[(size_t)j->pts[i].i * 3 + k];
-                lo[k] = fmin(lo[k], c), hi[k] = fmax(hi[k], c);
-            }
         cairo_set_source_rgb(cr, 0.86, 0.86, 0.86);
         cairo_set_line_width(cr, fmax(1.0, u));
         wire_cube(cr, lo, hi, ox, oy, sc, mx, my);
@@ -981,8 +1043,8 @@ static void scatter_draw(scatter_job *j, cairo_t *cr)
             int ci = j->colour[s->label[p->i]];
             c = ci >= 0 ? palette[ci] : c_other;
         }
-        if (s->dims == 3 && dmax > dmin) /* far points up to 40 % darker */
-            f = 1.0 - 0.4 * (dmax - p->depth) / (dmax - dmin);
+        if (s->dims == 3 && dmax > dmin) /* far points up to 30 % darker */
+            f = 1.0 - 0.3 * (dmax - p->depth) / (dmax - dmin);
         set_rgb(cr, c, f, alpha);
         cairo_arc(cr, ox + (p->x - mx) * sc, oy + (p->y - my) * sc, rad, 0, 2 * M_PI);
         cairo_fill(cr);
