@@ -568,6 +568,7 @@ static void hist_draw(cairo_t *cr, const cli_hist *h, int w, int ht, uint32_t bi
     /* The title, centred, cut to fit. */
     if (h->title != NULL && h->title[0] != '\0') {
         char t[TEXT_MAX];
+        cairo_set_source_rgb(cr, 0, 0, 0);
         font(cr, 13.0 * u, 1);
         text_fit(cr, h->title, w - 12 * u, t, sizeof t);
         text_at(cr, w / 2.0, 6 * u + 13.0 * u, t, 0);
@@ -982,7 +983,9 @@ static void scatter_draw(scatter_job *j, cairo_t *cr)
         ax1 -= lgw + 16 * u;
         scatter_legend(j, cr, ax1 + 16 * u, ay0, lgw, ay1);
     }
-    cairo_set_line_width(cr, fmax(1.0, u));
+    /* A one-pixel frame on whole pixels, so it stays crisp. */
+    ax0 = floor(ax0), ay0 = floor(ay0), ax1 = floor(ax1), ay1 = floor(ay1);
+    cairo_set_line_width(cr, 1.0);
     cairo_set_source_rgb(cr, 0.75, 0.75, 0.75);
     cairo_rectangle(cr, ax0 + 0.5, ay0 + 0.5, ax1 - ax0 - 1, ay1 - ay0 - 1);
     cairo_stroke(cr);
