@@ -65,6 +65,9 @@
 #define TEXT_MAX 512  /* bytes of one line of text drawn */
 
 static void draw_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void draw_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -737,14 +740,13 @@ static int row_by_count(const void *a, const void *b)
     return (p->label > q->label) - (p->label < q->label);
 }
 
-static void row_name(const legend_row *r, char *buf, size_t len)
+/* A legend row's name: the label's, or "label K" when it has none. */
+static const char *row_name(const legend_row *r, char *buf, size_t len)
 {
-    char c[32];
-    fmt_thousands(c, sizeof c, r->count);
     if (r->name != NULL)
-        snprintf(buf, len, "%s (%s)", r->name, c);
-    else
-        snprintf(buf, len, "label %u (%s)", (unsigned)r->label, c);
+        return r->name;
+    snprintf(buf, len, "label %u", (unsigned)r->label);
+    return buf;
 }
 
 typedef struct scatter_job {
@@ -855,15 +857,34 @@ static void set_rgb(cairo_t *cr, const uint8_t c[3], double f, double a)
     cairo_set_source_rgba(cr, c[0] / 255.0 * f, c[1] / 255.0 * f, c[2] / 255.0 * f, a);
 }
 
-/* Legend in the column [x, x + lw) from row y; at most the rows that fit
- * above ymax, the rest summed up as "N more". */
+/* One legend row centred on cy: a disc of colour c, the name cut to fit the
+ * column's width lw, and " (count)" after it, never cut. */
+static void legend_entry(cairo_t *cr, double x, double cy, double lw, double fs,
+                         const uint8_t c[3], const char *name, uint64_t count)
+{
+    double rad = fs * 0.38;
+    char t[TEXT_MAX + 40], n[32], suffix[40];
+
+    set_rgb(cr, c, 1.0, 1.0);
+    cairo_arc(cr, x + rad, cy, rad, 0, 2 * M_PI);
+    cairo_fill(cr);
+    fmt_thousands(n, sizeof n, count);
+    snprintf(suffix, sizeof suffix, " (%s)", n);
+    text_fit(cr, name, lw - 3 * rad - text_width(cr, suffix), t, TEXT_MAX);
+    strcat(t, suffix);
+    cairo_set_source_rgb(cr, 0.13, 0.13, 0.13);
+    text_at(cr, x + 3 * rad, cy + fs * 0.35, t, -1);
+}
+
+/* Legend in the column [x, x + lw) from row y: at most LEGEND_MAX labels
+ * and only the rows that fit above ymax, the rest summed up as "N more". */
 static void scatter_legend(scatter_job *j, cairo_t *cr, double x, double y,
                            double lw, double ymax)
 {
-    double fs = 12.0 * j->u, rowh = fs * 1.6, rad = fs * 0.38;
-    char buf[TEXT_MAX], t[TEXT_MAX], c[32];
+    double fs = 12.0 * j->u, rowh = fs * 1.6;
+    char buf[64];
     uint32_t shown = j->nrows, k, fit;
-    uint64_t rest = 0;
+    uint64_t rest = j->other_count;
     int more = j->other_labels > 0;
 
     font(cr, fs, 0);
@@ -875,31 +896,18 @@ static void scatter_legend(scatter_job *j, cairo_t *cr, double x, double y,
         if (shown + 1 > fit)
             shown = fit - 1;
     }
-    for (k = 0; k < j->nrows; k++)
-        if (k >= shown)
-            rest += j->rows[k].count;
-    for (k = 0; k < shown; k++) {
+    for (k = 0; k < j->nrows; k++) {
         const legend_row *r = &j->rows[k];
-        double cy = y + rowh * k + rowh / 2;
-        set_rgb(cr, palette[r->colour], 1.0, 1.0);
-        cairo_arc(cr, x + rad, cy, rad, 0, 2 * M_PI);
-        cairo_fill(cr);
-        row_name(r, buf, sizeof buf);
-        text_fit(cr, buf, lw - 3 * rad, t, sizeof t);
-        cairo_set_source_rgb(cr, 0.13, 0.13, 0.13);
-        text_at(cr, x + 3 * rad, cy + fs * 0.35, t, -1);
+        if (k >= shown) {
+            rest += r->count;
+            continue;
+        }
+        legend_entry(cr, x, y + rowh * k + rowh / 2, lw, fs, palette[r->colour],
+                     row_name(r, buf, sizeof buf), r->count);
     }
     if (more) {
-        double cy = y + rowh * shown + rowh / 2;
-        uint32_t nmore = j->other_labels + (j->nrows - shown);
-        set_rgb(cr, c_other, 1.0, 1.0);
-        cairo_arc(cr, x + rad, cy, rad, 0, 2 * M_PI);
-        cairo_fill(cr);
-        fmt_thousands(c, sizeof c, j->other_count + rest);
-        snprintf(buf, sizeof buf, "%u more (%s)", (unsigned)nmore, c);
-        text_fit(cr, buf, lw - 3 * rad, t, sizeof t);
-        cairo_set_source_rgb(cr, 0.13, 0.13, 0.13);
-        text_at(cr, x + 3 * rad, cy + fs * 0.35, t, -1);
+        snprintf(buf, sizeof buf, "%u more", (unsigned)(j->other_labels + (j->nrows - shown)));
+        legend_entry(cr, x, y + rowh * shown + rowh / 2, lw, fs, c_other, buf, rest);
     }
 }
 
@@ -907,14 +915,14 @@ static void scatter_legend(scatter_job *j, cairo_t *cr, double x, double y,
 static double legend_width(scatter_job *j, cairo_t *cr)
 {
     double fs = 12.0 * j->u, wmax = 0.0;
-    char buf[TEXT_MAX], t[TEXT_MAX];
+    char buf[64], t[TEXT_MAX], n[32];
     uint32_t k;
 
     font(cr, fs, 0);
     for (k = 0; k < j->nrows && k < LEGEND_MAX; k++) {
-        row_name(&j->rows[k], buf, sizeof buf);
-        text_clean(buf, t, sizeof t);
-        wmax = fmax(wmax, text_width(cr, t));
+        fmt_thousands(n, sizeof n, j->rows[k].count);
+        text_clean(row_name(&j->rows[k], buf, sizeof buf), t, sizeof t);
+        wmax = fmax(wmax, text_width(cr, t) + text_width(cr, n) + text_width(cr, " ()"));
     }
     wmax = fmax(wmax, text_width(cr, "0000 more (000,000)"));
     return wmax + 3 * fs * 0.38;
@@ -944,6 +952,23 @@ static void wire_cube(cairo_t *cr, const double lo[3], const double hi[3],
     cairo_stroke(cr);
 }
 
+/* A line of text at x whose top is at y, fs high, in the grey level given;
+ * returns where the next line may start, gap below its baseline (y itself
+ * when text is NULL or empty: nothing drawn). */
+static double heading(cairo_t *cr, const char *text, double fs, int bold, double grey,
+                      double x, double maxw, double y, double gap)
+{
+    char t[TEXT_MAX];
+
+    if (text == NULL || text[0] == '\0')
+        return y;
+    font(cr, fs, bold);
+    text_fit(cr, text, maxw, t, sizeof t);
+    cairo_set_source_rgb(cr, grey, grey, grey);
+    text_at(cr, x, y + fs, t, -1);
+    return y + fs + gap;
+}
+
 static void scatter_draw(scatter_job *j, cairo_t *cr)
 {
     const cli_scatter *s = j->s;
@@ -952,26 +977,11 @@ static void scatter_draw(scatter_job *j, cairo_t *cr)
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     double dmin = INFINITY, dmax = -INFINITY, sc, ox, oy, rad, alpha, mx, my;
     double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-    char t[TEXT_MAX];
     size_t i;
 
-    /* Title and subtitle. */
-    if (s->title != NULL && s->title[0] != '\0') {
-        font(cr, 20.0 * u, 1);
-        text_fit(cr, s->title, j->w - 2 * margin, t, sizeof t);
-        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-        top += 20.0 * u;
-        text_at(cr, margin, top, t, -1);
-        top += 8 * u;
-    }
-    if (s->subtitle != NULL && s->subtitle[0] != '\0') {
-        font(cr, 13.0 * u, 0);
-        text_fit(cr, s->subtitle, j->w - 2 * margin, t, sizeof t);
-        cairo_set_source_rgb(cr, 0.4, 0.4, 0.4);
-        top += 13.0 * u;
-        text_at(cr, margin, top, t, -1);
-        top += 6 * u;
-    }
+    /* Title (bold, near black) and subtitle (grey) down from the top. */
+    top = heading(cr, s->title, 20.0 * u, 1, 0.1, margin, j->w - 2 * margin, top, 8 * u);
+    top = heading(cr, s->subtitle, 13.0 * u, 0, 0.4, margin, j->w - 2 * margin, top, 6 * u);
 
     /* The framed area, the legend right of it. */
     ax0 = margin;
