@@ -3,11 +3,12 @@
  * room; cli/plot.h): the scatter of a map (`pixvec map --png`) and the
  * histogram of nearest-neighbour scores (`pixvec dups --histogram-png`).
  *
- * Both draw on a cairo image surface (ARGB32, antialiased) and write text
- * with cairo's toy text API in "DejaVu Sans" (fonts-dejavu-core; fontconfig
- * finds it, and no pango: labels are single lines we cut to fit ourselves,
- * with bytes that are not UTF-8 shown as '?', since cairo refuses invalid
- * UTF-8 and file names are bytes). The PNG is encoded into memory with
+ * Both draw on a cairo image surface (RGB24, antialiased) and write text
+ * with cairo's toy text calls in DejaVu Sans (fonts-dejavu-core), loaded
+ * from its files through FreeType (cairo-ft) so fontconfig is not needed;
+ * no pango: labels are single lines we cut to fit ourselves, with bytes
+ * that are not UTF-8 shown as '?', since cairo refuses invalid UTF-8 and
+ * file names are bytes. The PNG is encoded into memory with
  * cairo_surface_write_to_png_stream and then written atomically: a temporary
  * file beside dst (O_EXCL), fsync, rename over dst, fsync of the folder, so
  * dst is always the old file or the whole new one.
