@@ -33,8 +33,9 @@
  * 3 x 3 cells, whatever the number of points; drawing batches each label's
  * points into one path and one fill.
  *
- * Colours: tab20 (matplotlib's copy of Tableau 20), its ten dark shades
- * first, then their ten light pairs; label k gets colour k mod 20:
+ * Colours: report.c's cli_tab20, tab20 (matplotlib's copy of Tableau 20),
+ * its ten dark shades first, then their ten light pairs; label k gets
+ * colour k mod 20:
  *   #1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22
  *   #17becf #aec7e8 #ffbb78 #98df8a #ff9896 #c5b0d5 #c49c94 #f7b6d2 #c7c7c7
  *   #dbdb8d #9edae5
@@ -103,11 +104,7 @@ static const char map_js[] =
     "'use strict';\n"
     "var D=JSON.parse(document.getElementById('pv-data').textContent);\n"
     "var N=D.n,S=D.scale,dims=D.dims,nl=D.labels.length;\n"
-    "/* tab20 (matplotlib's Tableau 20), dark shades first, then their light\n"
-    " * pairs; label k gets PAL[k % 20]. */\n"
-    "var PAL=['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd','#8c564b',\n"
-    "'#e377c2','#7f7f7f','#bcbd22','#17becf','#aec7e8','#ffbb78','#98df8a',\n"
-    "'#ff9896','#c5b0d5','#c49c94','#f7b6d2','#c7c7c7','#dbdb8d','#9edae5'];\n"
+    "var PAL=D.pal; /* report.c's cli_tab20: label k gets PAL[k % 20] */\n"
     "var X=new Float32Array(N),Y=new Float32Array(N),Z=new Float32Array(N);\n"
     "var SX=new Float32Array(N),SY=new Float32Array(N),i,k;\n"
     "var byL=[],hidden=new Uint8Array(nl);\n"
@@ -209,12 +206,14 @@ static const char map_js[] =
     "leg.querySelectorAll('button').forEach(function(b){b.addEventListener('click',function(){\n"
     "var v=b.dataset.all==='1'?0:1;for(var k=0;k<nl;k++)if(hidden[k]!==v)toggle(k);});});\n"
     "window.addEventListener('resize',function(){size();draw();});\n"
-    "home();size();draw();\n"
+    "home();size();var t0=performance.now();draw();var t1=performance.now();\n"
     "document.body.dataset.drawn=drawn;\n"
     "/* \"#selftest\": record what a test needs in #selftest: points drawn, a\n"
     " * synthetic hover over point 0 (index, path, link, thumbnail loaded), and\n"
     " * a legend toggle of point 0's label. */\n"
     "if(location.hash==='#selftest'&&N>0){var st=document.getElementById('selftest'),b=cv.getBoundingClientRect();\n"
+    "st.dataset.drawMs=(t1-t0).toFixed(1);t0=performance.now();\n"
+    "for(i=0;i<1000;i++)nearest(SX[i%N]+1,SY[i%N]-1);st.dataset.hover1000Ms=((performance.now()-t0)).toFixed(1);\n"
     "st.dataset.drawn=drawn;var k0=D.l?D.l[0]:0;\n"
     "toggle(k0);st.dataset.drawnHidden=drawn;toggle(k0);st.dataset.drawnShown=drawn;\n"
     "cv.dispatchEvent(new MouseEvent('mousemove',{clientX:b.left+SX[0],clientY:b.top+SY[0],bubbles:true}));\n"
@@ -484,6 +483,9 @@ static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
         fputs(k ? "," : "", f);
         js_str(f, nm ? nm : name);
     }
+    fputs("],\n\"pal\":[", f);
+    for (k = 0; k < 20; k++)
+        fprintf(f, k ? ",\"%s\"" : "\"%s\"", cli_tab20[k]);
     fputs("],\n\"counts\":[", f);
     for (k = 0; k < nl; k++)
         fprintf(f, k ? ",%zu" : "%zu", counts[k]);
@@ -544,10 +546,6 @@ static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
 
 static void write_legend(FILE *f, const cli_scatter *s, const size_t *counts, uint32_t nl)
 {
-    static const char *const pal[20] = {
-        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-        "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
-        "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"};
     uint32_t k;
 
     fputs("<div id=\"legend\">\n", f);
@@ -558,7 +556,7 @@ static void write_legend(FILE *f, const cli_scatter *s, const size_t *counts, ui
         const char *nm = s->label && s->label_names ? s->label_names[k] : NULL;
         fprintf(f, "<div class=\"item\" data-label=\"%u\"><span class=\"sw\" "
                    "style=\"background:%s\"></span><span class=\"name\">",
-                k, pal[k % 20]);
+                k, cli_tab20[k % 20]);
         if (nm != NULL)
             cli_html_esc(f, nm);
         else if (s->label != NULL)

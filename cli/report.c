@@ -289,6 +289,11 @@ static const char report_css[] =
     ".path:hover{text-decoration:underline}\n"
     ".empty{padding:24px;color:#57606a}\n";
 
+const char *const cli_tab20[20] = {
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+    "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
+    "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"};
+
 /* Counts and marks what has loaded: <body data-thumbs data-loaded
  * data-broken>. "#eager" in the URL asks for every thumbnail at once. */
 const char cli_thumbs_js[] =

@@ -93,6 +93,11 @@ void cli_thumbs_free(cli_thumb *jobs, size_t n);
  * page shows the path already). */
 const char *cli_thumb_reason(const cli_thumb *t);
 
+/* The pages' categorical colours: tab20 (matplotlib's copy of Tableau 20),
+ * its ten dark shades first, then their ten light pairs; label k gets
+ * cli_tab20[k % 20]. CSS hex strings. */
+extern const char *const cli_tab20[20];
+
 /* Inline script for a page of <img class="thumb"> elements: counts them into
  * <body data-thumbs data-loaded data-broken>, replaces a broken one by a box
  * saying so, and with "#eager" in the URL loads every one at once. */
