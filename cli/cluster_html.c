@@ -16,7 +16,8 @@
  * Design: the dups report's (report.c): plain HTML with inline CSS and the
  * shared thumbnail-counting script, thumbnails made by pv_thumbnail on one
  * thread per core into the folder beside the page, named by item id, fetched
- * lazily. Folder names become label numbers by sorting every member's folder
+ * lazily. Folders are coloured as the map colours them (cli_label_colours),
+ * in the order of their names. Folder names become label numbers by sorting every member's folder
  * name once (no hash table); each cluster's mix is then a sort of its
  * members' numbers and a count of the runs, so the work is O(n log n)
  * whatever k and the number of folders.
@@ -58,6 +59,8 @@ typedef struct cl_ctx {
     size_t nlabels;
     int with_labels;    /* folders split the images (2 or more, not one each) */
     uint32_t **lab;     /* lab[j][i]: the label of cluster j's member i */
+    size_t *count;      /* images per label */
+    const char **colour; /* per label, as the map's (cli_label_colours) */
     const cli_page *pg;
 } cl_ctx;
 
@@ -140,6 +143,10 @@ static int cl_label_all(cl_ctx *c)
             c->labels[u++] = c->labels[i];
     c->nlabels = u;
     c->with_labels = u >= 2 && u < cl->items;
+    c->count = calloc(u > 0 ? u : 1, sizeof *c->count);
+    c->colour = calloc(u > 0 ? u : 1, sizeof *c->colour);
+    if (c->count == NULL || c->colour == NULL)
+        return PV_ENOMEM;
     for (j = 0; j < cl->k; j++) {
         const pv_cluster *cj = &cl->clusters[j];
         c->lab[j] = calloc(cj->n > 0 ? cj->n : 1, sizeof **c->lab);
@@ -150,9 +157,10 @@ static int cl_label_all(cl_ctx *c)
             const cl_name *hit = bsearch(&key, c->labels, c->nlabels,
                                          sizeof *c->labels, cl_name_cmp);
             c->lab[j][i] = (uint32_t)(hit - c->labels); /* always found */
+            c->count[c->lab[j][i]]++;
         }
     }
-    return PV_OK;
+    return cli_label_colours(c->count, (uint32_t)c->nlabels, c->colour);
 }
 
 /* Cluster j's mix into mix (room for its n members): labels and counts,
@@ -232,7 +240,7 @@ static void write_mix(FILE *f, const cl_ctx *c, size_t n, const cl_count *mix, s
     fputs("<div class=\"mix\"><span class=\"bar\">", f);
     for (i = 0; i < m; i++)
         fprintf(f, "<span style=\"width:%.3f%%;background:%s\"></span>",
-                100.0 * (double)mix[i].n / (double)n, cli_tab20[mix[i].label % 20]);
+                100.0 * (double)mix[i].n / (double)n, c->colour[mix[i].label]);
     fputs("</span>\n", f);
     for (i = 0; i < m; i++) {
         const cl_name *nm = &c->labels[mix[i].label];
@@ -245,7 +253,7 @@ static void write_mix(FILE *f, const cl_ctx *c, size_t n, const cl_count *mix, s
         snprintf(buf, sizeof buf, "%.*s", (int)(nm->len < 255 ? nm->len : 255), nm->s);
         fprintf(f, "<span class=\"l\" data-label=\"%u\" data-count=\"%zu\">"
                    "<i style=\"background:%s\"></i>",
-                mix[i].label, mix[i].n, cli_tab20[mix[i].label % 20]);
+                mix[i].label, mix[i].n, c->colour[mix[i].label]);
         cli_html_esc(f, nm->len > 0 ? buf : "(no folder)");
         fprintf(f, " <span class=\"pct\">%zu &middot; ", mix[i].n);
         write_pct(f, mix[i].n, n);
@@ -433,5 +441,7 @@ done:
         free(c.lab[j]);
     free(c.lab);
     free(c.labels);
+    free(c.count);
+    free(c.colour);
     return rc;
 }

@@ -33,13 +33,14 @@
  * 3 x 3 cells, whatever the number of points; drawing batches each label's
  * points into one path and one fill.
  *
- * Colours: report.c's cli_tab20, tab20 (matplotlib's copy of Tableau 20),
- * its ten dark shades first, then their ten light pairs; label k gets
- * colour k mod 20:
- *   #1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22
- *   #17becf #aec7e8 #ffbb78 #98df8a #ff9896 #c5b0d5 #c49c94 #f7b6d2 #c7c7c7
- *   #dbdb8d #9edae5
- * (the PNG of cli/draw.c is meant to use the same list, in this order).
+ * Colours and legend follow the PNG (cli/draw.c), so the two agree: its
+ * palette (matplotlib's tab10 without the grey, then ten colours far apart
+ * in CIELAB; report.c's cli_palette holds the same values), given to labels
+ * by cli_label_colours (past 20 labels the 20 most populous keep colours,
+ * the rest are grey), legend rows by name; a 3-D map opens at the PNG's
+ * oblique view (azimuth 35 degrees, elevation 25). Points are drawn in
+ * eight hashed chunks per label, interleaved, so no label lies wholly on
+ * top of another (the PNG shuffles its drawing order).
  *
  * "#selftest" in the URL makes the page, once drawn, record in
  * <div id="selftest"> the points drawn, the result of a synthetic hover over
@@ -104,13 +105,16 @@ static const char map_js[] =
     "'use strict';\n"
     "var D=JSON.parse(document.getElementById('pv-data').textContent);\n"
     "var N=D.n,S=D.scale,dims=D.dims,nl=D.labels.length;\n"
-    "var PAL=D.pal; /* report.c's cli_tab20: label k gets PAL[k % 20] */\n"
+    "var COL=D.col; /* label k's colour, as in the PNG (cli_label_colours) */\n"
     "var X=new Float32Array(N),Y=new Float32Array(N),Z=new Float32Array(N);\n"
     "var SX=new Float32Array(N),SY=new Float32Array(N),i,k;\n"
-    "var byL=[],hidden=new Uint8Array(nl);\n"
-    "for(k=0;k<nl;k++)byL.push([]);\n"
+    "/* Each label's points in CH chunks by a hash of the index, drawn chunk by\n"
+    " * chunk across the labels: one fill per chunk and label, yet no label lies\n"
+    " * wholly on top of another (the PNG draws in a shuffled order). */\n"
+    "var CH=8,byL=[],hidden=new Uint8Array(nl),c;\n"
+    "for(k=0;k<nl;k++){byL.push([]);for(c=0;c<CH;c++)byL[k].push([]);}\n"
     "for(i=0;i<N;i++){X[i]=D.x[i]/S;Y[i]=D.y[i]/S;if(dims===3)Z[i]=D.z[i]/S;\n"
-    "byL[D.l?D.l[i]:0].push(i);}\n"
+    "byL[D.l?D.l[i]:0][Math.imul(i,2654435761)>>>29].push(i);}\n"
     "var cv=document.getElementById('map'),cx=cv.getContext('2d');\n"
     "var hl=document.getElementById('hl'),hx=hl.getContext('2d');\n"
     "var card=document.getElementById('card'),cimg=card.querySelector('img');\n"
@@ -129,7 +133,7 @@ static const char map_js[] =
     "SX[i]=ox+b*x;SY[i]=oy-b*y;}}\n"
     "function draw(){pending=false;project();var r=rad(),round=N<=20000,k,j,i,x,y,m;\n"
     "cx.setTransform(dpr,0,0,dpr,0,0);cx.clearRect(0,0,W,H);cx.globalAlpha=0.8;drawn=0;\n"
-    "for(k=0;k<nl;k++){if(hidden[k])continue;m=byL[k];cx.fillStyle=PAL[k%20];cx.beginPath();\n"
+    "for(var c=0;c<CH;c++)for(k=0;k<nl;k++){if(hidden[k])continue;m=byL[k][c];cx.fillStyle=COL[k];cx.beginPath();\n"
     "for(j=0;j<m.length;j++){i=m[j];x=SX[i];y=SY[i];\n"
     "if(x<-r||y<-r||x>W+r||y>H+r)continue;drawn++;\n"
     "if(round){cx.moveTo(x+r,y);cx.arc(x,y,r,0,6.2832);}else cx.rect(x-r,y-r,2*r,2*r);}\n"
@@ -141,7 +145,7 @@ static const char map_js[] =
     " * pointer next moves. */\n"
     "function grid(){gcols=Math.ceil(W/CELL)+1;grows=Math.ceil(H/CELL)+1;\n"
     "head=new Int32Array(gcols*grows).fill(-1);\n"
-    "for(var k=0;k<nl;k++){if(hidden[k])continue;var m=byL[k];\n"
+    "for(var k=0;k<nl;k++)for(var c=0;c<CH;c++){if(hidden[k])continue;var m=byL[k][c];\n"
     "for(var j=0;j<m.length;j++){var i=m[j],x=SX[i],y=SY[i];\n"
     "if(x<0||y<0||x>=W||y>=H)continue;var c=Math.floor(y/CELL)*gcols+Math.floor(x/CELL);\n"
     "next[i]=head[c];head[c]=i;}}gridOk=true;}\n"
@@ -166,7 +170,7 @@ static const char map_js[] =
     "cimg.style.display=bad?'none':'';cmiss.style.display=bad?'':'none';\n"
     "if(bad)cmiss.textContent='no thumbnail: '+bad;else cimg.src=D.thumbs+'/'+i+'.jpg';\n"
     "cpath.textContent=path(i);clab.textContent=nl>1?D.labels[D.l[i]]:'';\n"
-    "clab.style.borderColor=PAL[(D.l?D.l[i]:0)%20];card.style.display='block';}\n"
+    "clab.style.borderColor=COL[D.l?D.l[i]:0];card.style.display='block';}\n"
     "if(i<0)return;var w=card.offsetWidth,h=card.offsetHeight,x=mx+16,y=my+16;\n"
     "if(x+w>W-4)x=Math.max(4,mx-16-w);if(y+h>H-4)y=Math.max(4,H-4-h);\n"
     "card.style.left=x+'px';card.style.top=y+'px';}\n"
@@ -190,8 +194,9 @@ static const char map_js[] =
     "var wx=(p[0]-W/2-tx)/b,wy=(p[1]-H/2-ty)/b;\n"
     "zoom=Math.min(2000,Math.max(0.2,zoom*Math.exp(-e.deltaY*(e.deltaMode?0.05:0.0015))));\n"
     "b=base();tx=p[0]-W/2-wx*b;ty=p[1]-H/2-wy*b;show(-1);later();},{passive:false});\n"
-    "/* The first view; a 3-D map starts turned a little, so that it looks 3-D. */\n"
-    "function home(){zoom=1;tx=ty=0;R=[1,0,0,0,1,0,0,0,1];if(dims===3)turn(0.6,-0.45);}\n"
+    "/* The first view; a 3-D map starts from the PNG's oblique view (azimuth\n"
+    " * 35 degrees, elevation 25). */\n"
+    "function home(){zoom=1;tx=ty=0;R=[1,0,0,0,1,0,0,0,1];if(dims===3)turn(0.6109,0.4363);}\n"
     "cv.addEventListener('dblclick',function(){home();later();});\n"
     "/* A turn of a about the screen's vertical axis and b about its horizontal\n"
     " * one, applied after R (orthographic view along the rotated z). */\n"
@@ -200,9 +205,9 @@ static const char map_js[] =
     "for(r=0;r<3;r++)for(c=0;c<3;c++)Q.push(M[r*3]*R[c]+M[r*3+1]*R[3+c]+M[r*3+2]*R[6+c]);R=Q;}\n"
     "/* The legend: a click hides or shows a label. */\n"
     "var leg=document.getElementById('legend');\n"
-    "function toggle(k){hidden[k]^=1;leg.querySelectorAll('.item')[k].classList.toggle('off',!!hidden[k]);\n"
+    "function toggle(k){hidden[k]^=1;leg.querySelector('.item[data-label=\"'+k+'\"]').classList.toggle('off',!!hidden[k]);\n"
     "show(-1);draw();}\n"
-    "leg.querySelectorAll('.item').forEach(function(el,k){el.addEventListener('click',function(){toggle(k);});});\n"
+    "leg.querySelectorAll('.item').forEach(function(el){el.addEventListener('click',function(){toggle(+el.dataset.label);});});\n"
     "leg.querySelectorAll('button').forEach(function(b){b.addEventListener('click',function(){\n"
     "var v=b.dataset.all==='1'?0:1;for(var k=0;k<nl;k++)if(hidden[k]!==v)toggle(k);});});\n"
     "window.addEventListener('resize',function(){size();draw();});\n"
@@ -446,6 +451,18 @@ static void map_frame(const cli_scatter *s, double centre[3], double *half)
 
 /* ---- the page ---------------------------------------------------------------- */
 
+/* A label's name: its own, "label K" when it has none, "images" when the
+ * points have no labels. */
+static const char *label_name(const cli_scatter *s, uint32_t k, char *buf, size_t len)
+{
+    if (s->label == NULL)
+        return "images";
+    if (s->label_names != NULL && s->label_names[k] != NULL)
+        return s->label_names[k];
+    snprintf(buf, len, "label %u", k);
+    return buf;
+}
+
 static void write_axis(FILE *f, const cli_scatter *s, int d, const double centre[3],
                        double half)
 {
@@ -461,7 +478,7 @@ static void write_axis(FILE *f, const cli_scatter *s, int d, const double centre
 static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
                        const cli_thumb *thumbs, const map_dir *sorted,
                        const uint32_t *dir_of, long ndirs, const size_t *counts,
-                       uint32_t nl)
+                       const char *const *colour, uint32_t nl)
 {
     static const char axis[3] = {'x', 'y', 'z'};
     double centre[3], half;
@@ -476,16 +493,13 @@ static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
     cli_url_esc(f, pg->base); /* only URL-safe bytes: nothing to escape for JSON */
     fputs("\",\n\"labels\":[", f);
     for (k = 0; k < nl; k++) {
-        char name[32] = "images";
-        const char *nm = s->label && s->label_names ? s->label_names[k] : NULL;
-        if (nm == NULL && s->label != NULL)
-            snprintf(name, sizeof name, "label %u", k);
+        char buf[32];
         fputs(k ? "," : "", f);
-        js_str(f, nm ? nm : name);
+        js_str(f, label_name(s, k, buf, sizeof buf));
     }
-    fputs("],\n\"pal\":[", f);
-    for (k = 0; k < 20; k++)
-        fprintf(f, k ? ",\"%s\"" : "\"%s\"", cli_tab20[k]);
+    fputs("],\n\"col\":[", f);
+    for (k = 0; k < nl; k++)
+        fprintf(f, k ? ",\"%s\"" : "\"%s\"", colour[k]);
     fputs("],\n\"counts\":[", f);
     for (k = 0; k < nl; k++)
         fprintf(f, k ? ",%zu" : "%zu", counts[k]);
@@ -544,26 +558,42 @@ static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
     fputs("}}", f);
 }
 
-static void write_legend(FILE *f, const cli_scatter *s, const size_t *counts, uint32_t nl)
-{
-    uint32_t k;
+/* A legend row; rows go by name as the PNG's do (nameless ones first). */
+typedef struct legend_row {
+    const char *name; /* NULL: none */
+    uint32_t label;
+} legend_row;
 
+static int legend_cmp(const void *a, const void *b)
+{
+    const legend_row *x = a, *y = b;
+    int c = strcmp(x->name ? x->name : "", y->name ? y->name : "");
+
+    return c != 0 ? c : (x->label > y->label) - (x->label < y->label);
+}
+
+/* Legend rows for every label with points; rows has room for nl. */
+static void write_legend(FILE *f, const cli_scatter *s, const size_t *counts,
+                         const char *const *colour, uint32_t nl, legend_row *rows)
+{
+    uint32_t k, m = 0;
+    char buf[32];
+
+    for (k = 0; k < nl; k++)
+        if (counts[k] > 0)
+            rows[m++] = (legend_row){s->label && s->label_names ? s->label_names[k] : NULL, k};
+    qsort(rows, m, sizeof *rows, legend_cmp);
     fputs("<div id=\"legend\">\n", f);
-    if (nl > 1)
+    if (m > 1)
         fputs("<div class=\"tools\"><button data-all=\"1\">show all</button>"
               "<button data-all=\"0\">hide all</button></div>\n", f);
-    for (k = 0; k < nl; k++) {
-        const char *nm = s->label && s->label_names ? s->label_names[k] : NULL;
+    for (k = 0; k < m; k++) {
+        uint32_t l = rows[k].label;
         fprintf(f, "<div class=\"item\" data-label=\"%u\"><span class=\"sw\" "
                    "style=\"background:%s\"></span><span class=\"name\">",
-                k, cli_tab20[k % 20]);
-        if (nm != NULL)
-            cli_html_esc(f, nm);
-        else if (s->label != NULL)
-            fprintf(f, "label %u", k);
-        else
-            fputs("images", f);
-        fprintf(f, "</span><span class=\"count\">%zu</span></div>\n", counts[k]);
+                l, colour[l]);
+        cli_html_esc(f, label_name(s, l, buf, sizeof buf));
+        fprintf(f, "</span><span class=\"count\">%zu</span></div>\n", counts[l]);
     }
     fputs("</div>\n", f);
 }
@@ -571,7 +601,7 @@ static void write_legend(FILE *f, const cli_scatter *s, const size_t *counts, ui
 static void write_page(FILE *f, const cli_scatter *s, const cli_page *pg,
                        const cli_thumb *thumbs, const map_dir *sorted,
                        const uint32_t *dir_of, long ndirs, const size_t *counts,
-                       uint32_t nl)
+                       const char *const *colour, uint32_t nl, legend_row *rows)
 {
     const char *title = s->title ? s->title : "pixvec map";
 
@@ -594,12 +624,12 @@ static void write_page(FILE *f, const cli_scatter *s, const cli_page *pg,
         fputs(" &middot; right-drag or shift-drag: turn", f);
     fputs(" &middot; hover: the image &middot; click: open it &middot; double-click: "
           "reset</p>\n<noscript><p>The map needs JavaScript.</p></noscript>\n</header>\n", f);
-    write_legend(f, s, counts, nl);
+    write_legend(f, s, counts, colour, nl, rows);
     fputs("<div id=\"card\"><div class=\"box\"><img alt=\"\"><div class=\"missing\"></div>"
           "</div><div class=\"lab\"></div><div class=\"path\"></div></div>\n"
           "<div id=\"selftest\" hidden></div>\n"
           "<script id=\"pv-data\" type=\"application/json\">", f);
-    write_data(f, s, pg, thumbs, sorted, dir_of, ndirs, counts, nl);
+    write_data(f, s, pg, thumbs, sorted, dir_of, ndirs, counts, colour, nl);
     fprintf(f, "</script>\n<script>\n%s</script>\n</body>\n</html>\n", map_js);
 }
 
@@ -610,6 +640,8 @@ int cli_map_html(const cli_scatter *s, const char *dst, char *err, size_t errlen
     map_dir *sorted = NULL;
     uint32_t *dir_of = NULL, nl;
     size_t *counts = NULL, i;
+    const char **colour = NULL;
+    legend_row *rows = NULL;
     char warn[1024] = "";
     long ndirs;
     int rc;
@@ -622,9 +654,11 @@ int cli_map_html(const cli_scatter *s, const char *dst, char *err, size_t errlen
         goto done;
     nl = s->label != NULL ? s->nlabels : 1;
     counts = calloc(nl, sizeof *counts);
+    colour = calloc(nl, sizeof *colour);
+    rows = calloc(nl, sizeof *rows);
     thumbs = calloc(s->n > 0 ? s->n : 1, sizeof *thumbs);
     ndirs = map_dirs(s, &sorted, &dir_of);
-    if (counts == NULL || thumbs == NULL || ndirs < 0) {
+    if (counts == NULL || colour == NULL || rows == NULL || thumbs == NULL || ndirs < 0) {
         rc = PV_ENOMEM;
         map_err(err, errlen, "%s: out of memory for %zu points", dst, s->n);
         goto done;
@@ -638,7 +672,12 @@ int cli_map_html(const cli_scatter *s, const char *dst, char *err, size_t errlen
     if (rc != PV_OK)
         goto done;
     cli_thumbs_make(thumbs, s->n, pg.dir, MAP_THUMB_SIDE, warn, sizeof warn);
-    write_page(pg.f, s, &pg, thumbs, sorted, dir_of, ndirs, counts, nl);
+    if (cli_label_colours(counts, nl, colour) != PV_OK) {
+        rc = PV_ENOMEM;
+        map_err(err, errlen, "%s: out of memory for %u labels", dst, nl);
+        goto done;
+    }
+    write_page(pg.f, s, &pg, thumbs, sorted, dir_of, ndirs, counts, colour, nl, rows);
     rc = cli_page_commit(&pg, err, errlen);
     if (rc == PV_OK)
         map_err(err, errlen, "%s", warn);
@@ -647,6 +686,8 @@ done:
     cli_thumbs_free(thumbs, s != NULL ? s->n : 0);
     free(thumbs);
     free(counts);
+    free(colour);
+    free(rows);
     free(sorted);
     free(dir_of);
     return rc == PV_OK ? 0 : -1;

@@ -289,10 +289,54 @@ static const char report_css[] =
     ".path:hover{text-decoration:underline}\n"
     ".empty{padding:24px;color:#57606a}\n";
 
-const char *const cli_tab20[20] = {
+/* The values of cli/draw.c's palette, as CSS. */
+const char *const cli_palette[CLI_NCOLOURS] = {
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-    "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
-    "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"};
+    "#bcbd22", "#17becf", "#0000ff", "#ff22ff", "#224400", "#4411aa", "#ff0077",
+    "#886600", "#770055", "#77bb88", "#0077ff", "#ff8888", "#dd00aa"};
+
+typedef struct label_rank {
+    size_t count;
+    uint32_t label;
+} label_rank;
+
+static int label_rank_cmp(const void *a, const void *b)
+{
+    const label_rank *x = a, *y = b;
+
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return (x->label > y->label) - (x->label < y->label);
+}
+
+int cli_label_colours(const size_t *counts, uint32_t nl, const char **colour)
+{
+    label_rank *r;
+    uint32_t k, next = 0;
+
+    if (nl <= CLI_NCOLOURS) {
+        for (k = 0; k < nl; k++)
+            colour[k] = cli_palette[k];
+        return PV_OK;
+    }
+    r = calloc(nl, sizeof *r);
+    if (r == NULL)
+        return PV_ENOMEM;
+    for (k = 0; k < nl; k++)
+        r[k] = (label_rank){counts[k], k};
+    qsort(r, nl, sizeof *r, label_rank_cmp);
+    for (k = 0; k < nl; k++)
+        colour[k] = CLI_COLOUR_OTHER;
+    /* Mark the most populous (NULL), then hand out colours in label order. */
+    for (k = 0; k < CLI_NCOLOURS; k++)
+        if (r[k].count > 0)
+            colour[r[k].label] = NULL;
+    for (k = 0; k < nl; k++)
+        if (colour[k] == NULL)
+            colour[k] = cli_palette[next++];
+    free(r);
+    return PV_OK;
+}
 
 /* Counts and marks what has loaded: <body data-thumbs data-loaded
  * data-broken>. "#eager" in the URL asks for every thumbnail at once. */

@@ -93,10 +93,18 @@ void cli_thumbs_free(cli_thumb *jobs, size_t n);
  * page shows the path already). */
 const char *cli_thumb_reason(const cli_thumb *t);
 
-/* The pages' categorical colours: tab20 (matplotlib's copy of Tableau 20),
- * its ten dark shades first, then their ten light pairs; label k gets
- * cli_tab20[k % 20]. CSS hex strings. */
-extern const char *const cli_tab20[20];
+/* The pages' categorical colours, those of the map PNG (cli/draw.c):
+ * matplotlib's tab10 without its grey, then ten more picked to be far apart
+ * in CIELAB; labels past them are grey (CLI_COLOUR_OTHER). */
+#define CLI_NCOLOURS 20
+#define CLI_COLOUR_OTHER "#9a9a9a"
+extern const char *const cli_palette[CLI_NCOLOURS];
+
+/* The colour of each of nl labels with counts[k] points, by draw.c's rule:
+ * up to CLI_NCOLOURS labels take the palette in label order; past that the
+ * CLI_NCOLOURS most populous (ties: lower label) take it, in label order,
+ * and the rest CLI_COLOUR_OTHER. colour[k] points at a static string. */
+int cli_label_colours(const size_t *counts, uint32_t nl, const char **colour);
 
 /* Inline script for a page of <img class="thumb"> elements: counts them into
  * <body data-thumbs data-loaded data-broken>, replaces a broken one by a box
