@@ -23,77 +23,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "chromium.h"
 #include "cli_run.h"
-#include "gen.h"
-
-#ifndef PIXVEC_BIN
-#error "PIXVEC_BIN must name the built binary"
-#endif
+#include "page_test.h"
 
 #define NASTY_NAME "a&b <c> \"q\" it's.png"
 #define PER_FOLDER 10
 #define POINTS (3 * PER_FOLDER + 1)
 
-static char dir[GEN_PATH_MAX], imgs[GEN_PATH_MAX], db[GEN_PATH_MAX];
-static char page[GEN_PATH_MAX], outp[GEN_PATH_MAX], errp[GEN_PATH_MAX];
-static char *out_text, *err_text;
+static void setup(void) { page_test_setup("map.html"); }
 
-static void setup(void)
-{
-    cr_assert_eq(gen_tmpdir(dir), 0);
-    gen_path(imgs, dir, "imgs");
-    gen_path(db, dir, "t.pvdb");
-    gen_path(page, dir, "map.html");
-    gen_path(outp, dir, "stdout");
-    gen_path(errp, dir, "stderr");
-    cr_assert_eq(mkdir(imgs, 0755), 0);
-}
-
-static void teardown(void)
-{
-    free(out_text);
-    free(err_text);
-    out_text = err_text = NULL;
-    gen_rmtree(dir);
-}
-
-TestSuite(map_html, .init = setup, .fini = teardown, .timeout = 300);
-
-static int pixvec(const char *first, ...)
-{
-    char *argv[32];
-    int argc = 0;
-    va_list ap;
-
-    argv[argc++] = PIXVEC_BIN;
-    argv[argc++] = (char *)first;
-    va_start(ap, first);
-    while (argc < 31 && (argv[argc] = va_arg(ap, char *)) != NULL)
-        argc++;
-    va_end(ap);
-    argv[argc] = NULL;
-    return cli_wait(cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp), "pixvec", outp, errp,
-                    &out_text, &err_text);
-}
-
-/* Three folders of PER_FOLDER seeded pictures, one more under NASTY_NAME. */
-static void make_collection(void)
-{
-    static const char *const folders[3] = {"cats", "dogs", "birds"};
-    char d[GEN_PATH_MAX], p[GEN_PATH_MAX];
-
-    for (int c = 0; c < 3; c++) {
-        gen_path(d, imgs, folders[c]);
-        cr_assert_eq(mkdir(d, 0755), 0);
-        cr_assert_eq(gen_picture_set(d, "img", PER_FOLDER, 64, 48, "png",
-                                     1000u * (uint32_t)c + 7), 0);
-        if (c == 2)
-            cr_assert_eq(gen_picture(d, NASTY_NAME, 2500, 64, 48, p), 0);
-    }
-    cr_assert_eq(pixvec("init", db, (char *)NULL), 0, "%s", err_text);
-    cr_assert_eq(pixvec("add", db, imgs, (char *)NULL), 0, "%s", err_text);
-}
+TestSuite(map_html, .init = setup, .fini = page_test_teardown, .timeout = 300);
 
 /* "file://" and path percent-encoded as cli_url_esc does. */
 static void file_url(char *out, size_t len, const char *path)
@@ -134,46 +73,41 @@ static size_t jpgs_in(const char *folder)
  * check what it recorded; keep a screenshot under suffix. */
 static void map_and_check(const char *suffix, int dims, ...)
 {
-    char url[GEN_PATH_MAX + 32], shot[GEN_PATH_MAX], shot_arg[GEN_PATH_MAX + 32];
-    char folder[GEN_PATH_MAX], want[3 * GEN_PATH_MAX];
+    char url[GEN_PATH_MAX + 32], folder[GEN_PATH_MAX], want[3 * GEN_PATH_MAX];
     char *argv[32], *path, *link, *html;
     const char *dom, *st = "<div id=\"selftest\"";
-    int argc = 0;
+    int argc = 1;
     long drawn, hover;
     struct stat sb;
     va_list ap;
 
-    make_collection();
-    argv[argc++] = PIXVEC_BIN;
+    page_make_collection(PER_FOLDER, NASTY_NAME, 2);
     argv[argc++] = "map";
-    argv[argc++] = db;
+    argv[argc++] = pt.db;
     argv[argc++] = "--html";
-    argv[argc++] = page;
+    argv[argc++] = pt.page;
     va_start(ap, dims);
     while (argc < 30 && (argv[argc] = va_arg(ap, char *)) != NULL)
         argc++;
     va_end(ap);
     argv[argc] = NULL;
-    cr_assert_eq(cli_wait(cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp), "pixvec", outp, errp,
-                          &out_text, &err_text),
-                 0, "map --html: %s", err_text);
-    cr_assert_eq(stat(page, &sb), 0, "no page written");
-    gen_path(folder, dir, "map_files");
+    cr_assert_eq(page_pixvec_argv(argv), 0, "map --html: %s", pt.err);
+    cr_assert_eq(stat(pt.page, &sb), 0, "no page written");
+    gen_path(folder, pt.dir, "map_files");
     cr_assert_eq(jpgs_in(folder), (size_t)POINTS, "one thumbnail per point");
 
-    html = cli_slurp(page);
+    html = cli_slurp(pt.page);
     cr_assert_eq(dom_count(html, "<c>"), 0, "a path was written unescaped");
     cr_assert_eq(dom_count(html, "</script>"), 2, "data and script: nothing else closes one");
     free(html);
 
-    snprintf(url, sizeof url, "file://%s#selftest", page);
+    snprintf(url, sizeof url, "file://%s#selftest", pt.page);
     {
         const char *flags[] = {"--virtual-time-budget=15000", "--window-size=1200,900",
                                "--dump-dom", NULL};
-        cr_assert_eq(chromium_run(dir, url, flags, outp, errp, &out_text, &err_text), 0,
-                     "chromium: %s", err_text);
+        cr_assert_eq(page_chromium(url, flags), 0, "chromium: %s", pt.err);
     }
-    dom = out_text;
+    dom = pt.out;
     cr_assert_eq(dom_attr_long(dom, "<body", "data-points"), POINTS);
     cr_assert_eq(dom_attr_long(dom, "<body", "data-dims"), dims);
     cr_assert_eq(dom_attr_long(dom, st, "data-done"), 1, "the self-test did not finish: %s",
@@ -189,7 +123,8 @@ static void map_and_check(const char *suffix, int dims, ...)
     link = dom_attr(dom, NULL, st, "data-url");
     cr_assert_not_null(path);
     cr_assert_not_null(link);
-    cr_assert_eq(strncmp(path, imgs, strlen(imgs)), 0, "card path %s not in %s", path, imgs);
+    cr_assert_eq(strncmp(path, pt.imgs, strlen(pt.imgs)), 0, "card path %s not in %s", path,
+                 pt.imgs);
     cr_assert_eq(access(path, R_OK), 0, "card path %s is no file", path);
     file_url(want, sizeof want, path);
     cr_assert_str_eq(link, want);
@@ -206,17 +141,7 @@ static void map_and_check(const char *suffix, int dims, ...)
                  "the hover card is not shown");
 
     /* The map as a user sees it, the hover card over it. */
-    gen_path(shot, dir, "shot.png");
-    snprintf(shot_arg, sizeof shot_arg, "--screenshot=%s", shot);
-    {
-        const char *flags[] = {"--virtual-time-budget=10000", "--window-size=1200,900",
-                               shot_arg, NULL};
-        cr_assert_eq(chromium_run(dir, url, flags, outp, errp, &out_text, &err_text), 0,
-                     "chromium: %s", err_text);
-    }
-    cr_assert_eq(stat(shot, &sb), 0, "no screenshot: %s", err_text);
-    cr_assert_gt(sb.st_size, 10000, "screenshot is nearly empty");
-    chromium_keep_screenshot(shot, suffix);
+    page_screenshot(url, suffix);
 }
 
 /* enabled when pixvec map lands */

@@ -1,20 +1,86 @@
 /*
- * chromium.c - headless Chromium for the HTML page tests (chromium.h).
+ * page_test.c - the HTML page tests' scratch, pixvec runs and headless
+ * Chromium (page_test.h).
  *
  * The flags are those tests/test_report.c found to work as root on a
  * headless machine: the new headless mode, no sandbox (root), no GPU, no
  * first-run or background traffic, a profile of the test's own.
  */
-#include "chromium.h"
+#include "page_test.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli_run.h"
-#include "gen.h"
+
+#ifndef PIXVEC_BIN
+#error "PIXVEC_BIN must name the built binary"
+#endif
+
+page_test pt;
+
+void page_test_setup(const char *page_name)
+{
+    memset(&pt, 0, sizeof pt);
+    cr_assert_eq(gen_tmpdir(pt.dir), 0);
+    gen_path(pt.imgs, pt.dir, "imgs");
+    gen_path(pt.db, pt.dir, "t.pvdb");
+    gen_path(pt.page, pt.dir, page_name);
+    gen_path(pt.outp, pt.dir, "stdout");
+    gen_path(pt.errp, pt.dir, "stderr");
+    cr_assert_eq(mkdir(pt.imgs, 0755), 0);
+}
+
+void page_test_teardown(void)
+{
+    free(pt.out);
+    free(pt.err);
+    pt.out = pt.err = NULL;
+    gen_rmtree(pt.dir);
+}
+
+int page_pixvec_argv(char **argv)
+{
+    argv[0] = PIXVEC_BIN;
+    return cli_wait(cli_spawn(PIXVEC_BIN, argv, NULL, pt.outp, pt.errp), "pixvec", pt.outp,
+                    pt.errp, &pt.out, &pt.err);
+}
+
+int page_pixvec(const char *first, ...)
+{
+    char *argv[32];
+    int argc = 1;
+    va_list ap;
+
+    argv[argc++] = (char *)first;
+    va_start(ap, first);
+    while (argc < 31 && (argv[argc] = va_arg(ap, char *)) != NULL)
+        argc++;
+    va_end(ap);
+    argv[argc] = NULL;
+    return page_pixvec_argv(argv);
+}
+
+void page_make_collection(int per, const char *extra_name, int extra_in)
+{
+    static const char *const folders[3] = {"cats", "dogs", "birds"};
+    char d[GEN_PATH_MAX], p[GEN_PATH_MAX];
+
+    for (int c = 0; c < 3; c++) {
+        gen_path(d, pt.imgs, folders[c]);
+        cr_assert_eq(mkdir(d, 0755), 0);
+        cr_assert_eq(gen_picture_set(d, "img", per, 64, 48, "png", 1000u * (uint32_t)c + 7), 0);
+        if (extra_name != NULL && c == extra_in)
+            cr_assert_eq(gen_picture(d, extra_name, 2500, 64, 48, p), 0);
+    }
+    cr_assert_eq(page_pixvec("init", pt.db, (char *)NULL), 0, "%s", pt.err);
+    cr_assert_eq(page_pixvec("add", pt.db, pt.imgs, (char *)NULL), 0, "%s", pt.err);
+}
 
 /* $PV_CHROMIUM if set, else the first "chromium" on PATH; NULL if none. */
 static const char *chromium_path(void)
@@ -37,8 +103,7 @@ static const char *chromium_path(void)
     return NULL;
 }
 
-int chromium_run(const char *workdir, const char *url, const char *const *flags,
-                 const char *outp, const char *errp, char **out, char **err)
+int page_chromium(const char *url, const char *const *flags)
 {
     static const char *const fixed[] = {
         "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -51,7 +116,7 @@ int chromium_run(const char *workdir, const char *url, const char *const *flags,
     cr_assert_not_null(bin, "chromium is not installed: the HTML page tests open "
                             "the pages in headless Chromium; scripts/setup.sh "
                             "installs it (apt-get install chromium)");
-    cr_assert_not_null(gen_path(profile, workdir, "chromium-profile"));
+    cr_assert_not_null(gen_path(profile, pt.dir, "chromium-profile"));
     snprintf(profile_arg, sizeof profile_arg, "--user-data-dir=%s", profile);
     argv[argc++] = (char *)bin;
     for (i = 0; i < sizeof fixed / sizeof *fixed; i++)
@@ -63,8 +128,8 @@ int chromium_run(const char *workdir, const char *url, const char *const *flags,
     }
     argv[argc++] = (char *)url;
     argv[argc] = NULL;
-    return cli_wait(cli_spawn(bin, argv, NULL, outp, errp), "chromium", outp, errp, out,
-                    err);
+    return cli_wait(cli_spawn(bin, argv, NULL, pt.outp, pt.errp), "chromium", pt.outp,
+                    pt.errp, &pt.out, &pt.err);
 }
 
 size_t dom_count(const char *hay, const char *needle)
@@ -119,13 +184,20 @@ long dom_attr_long(const char *dom, const char *tag_start, const char *attr)
     return r;
 }
 
-void chromium_keep_screenshot(const char *shot, const char *suffix)
+void page_screenshot(const char *url, const char *suffix)
 {
     const char *want = getenv("PV_REPORT_SCREENSHOT"), *dot, *slash;
-    char dst[GEN_PATH_MAX];
+    char shot[GEN_PATH_MAX], arg[GEN_PATH_MAX + 32], dst[GEN_PATH_MAX];
+    const char *flags[] = {"--virtual-time-budget=10000", "--window-size=1200,900", arg, NULL};
+    struct stat st;
     uint8_t *d = NULL;
     size_t n = 0;
 
+    gen_path(shot, pt.dir, "shot.png");
+    snprintf(arg, sizeof arg, "--screenshot=%s", shot);
+    cr_assert_eq(page_chromium(url, flags), 0, "chromium: %s", pt.err);
+    cr_assert_eq(stat(shot, &st), 0, "no screenshot: %s", pt.err);
+    cr_assert_gt(st.st_size, 10000, "screenshot is nearly empty");
     if (want == NULL || want[0] == '\0')
         return;
     dot = strrchr(want, '.');
