@@ -24,7 +24,6 @@
  */
 #include "cluster_html.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,20 +62,6 @@ typedef struct cl_ctx {
     const char **colour; /* per label, as the map's (cli_label_colours) */
     const cli_page *pg;
 } cl_ctx;
-
-static void cl_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void cl_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- labels ------------------------------------------------------------------ */
 
@@ -182,19 +167,8 @@ static size_t cl_mix(const cl_ctx *c, int j, cl_count *mix, uint32_t *scratch)
 
 /* ---- the page ------------------------------------------------------------------ */
 
+/* After report.c's cli_page_css. */
 static const char cluster_css[] =
-    "*{box-sizing:border-box}\n"
-    "body{margin:0;font:14px/1.4 system-ui,-apple-system,'Segoe UI',"
-    "Roboto,Helvetica,Arial,sans-serif;color:#1f2328;background:#f4f5f7}\n"
-    "header{background:#fff;border-bottom:1px solid #d0d7de;padding:16px 24px}\n"
-    "h1{margin:0 0 12px;font-size:20px;font-weight:600}\n"
-    ".summary{display:flex;flex-wrap:wrap;gap:8px;margin:0}\n"
-    ".summary div{background:#f6f8fa;border:1px solid #d0d7de;"
-    "border-radius:6px;padding:6px 12px;min-width:96px}\n"
-    ".summary dt{font-size:12px;color:#57606a}\n"
-    ".summary dd{margin:0;font-size:18px;font-weight:600}\n"
-    ".legend{margin:12px 0 0;color:#57606a;font-size:13px}\n"
-    "main{padding:8px 24px 48px}\n"
     ".cluster{background:#fff;border:1px solid #d0d7de;border-radius:8px;"
     "margin:14px 0;padding:10px 14px}\n"
     ".cluster h2{margin:0 0 4px;font-size:15px;font-weight:600}\n"
@@ -218,10 +192,7 @@ static const char cluster_css[] =
     "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\n"
     "a.t:hover{outline:2px solid #0969da}\n"
     "a.t:hover .cap{display:block}\n"
-    ".missing{padding:8px;font-size:12px;color:#cf222e;text-align:center;"
-    "overflow-wrap:anywhere}\n"
-    ".more{flex:none;align-self:center;color:#57606a;font-size:12px;padding:0 6px}\n"
-    ".empty{padding:24px;color:#57606a}\n";
+    ".more{flex:none;align-self:center;color:#57606a;font-size:12px;padding:0 6px}\n";
 
 static void write_pct(FILE *f, size_t part, size_t whole)
 {
@@ -272,23 +243,10 @@ static void write_mix(FILE *f, const cl_ctx *c, size_t n, const cl_count *mix, s
 static void write_thumb(FILE *f, const pv_cluster_member *mb, const cli_thumb *t,
                         const cli_page *pg)
 {
-    const char *name = strrchr(mb->path, '/');
-
-    name = name ? name + 1 : mb->path;
     fputs("<a class=\"t\" href=\"", f);
     cli_file_url(f, mb->path, pg->cwd);
     fprintf(f, "\" data-id=\"%u\">", mb->id);
-    if (t->rc == PV_OK) {
-        fputs("<img class=\"thumb\" loading=\"lazy\" decoding=\"async\" src=\"", f);
-        cli_url_esc(f, pg->base);
-        fprintf(f, "/%u.jpg\" alt=\"", mb->id);
-        cli_html_esc(f, name);
-        fputs("\">", f);
-    } else {
-        fputs("<span class=\"missing\">no thumbnail: ", f);
-        cli_html_esc(f, cli_thumb_reason(t));
-        fputs("</span>", f);
-    }
+    cli_thumb_html(f, t, pg->base);
     fputs("<span class=\"cap\">", f);
     cli_html_esc(f, mb->path);
     fputs("</span></a>\n", f);
@@ -307,7 +265,7 @@ static void write_page(FILE *f, const cl_ctx *c, const char *title, const cl_ran
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
           "<meta name=\"generator\" content=\"pixvec\">\n<title>", f);
     cli_html_esc(f, title);
-    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n", cluster_css);
+    fprintf(f, "</title>\n<style>\n%s%s</style>\n</head>\n", cli_page_css, cluster_css);
     fprintf(f, "<body data-k=\"%d\" data-items=\"%zu\" data-clusters=\"%zu\">\n"
                "<header>\n<h1>", cl->k, cl->items, nonempty);
     cli_html_esc(f, title);
@@ -380,7 +338,7 @@ int cli_cluster_html(const char *file, const pv_clustering *cl, const char *titl
         err[0] = '\0';
     if (cl == NULL || cl->k < 0 || (cl->k > 0 && cl->clusters == NULL)) {
         rc = PV_EINVAL;
-        cl_err(err, errlen, "cluster page: no clustering given");
+        cli_page_err(err, errlen, "cluster page: no clustering given");
         goto done;
     }
     if (title == NULL)
@@ -425,11 +383,11 @@ int cli_cluster_html(const char *file, const pv_clustering *cl, const char *titl
                cl->items ? (double)best_sum / (double)cl->items : 0, mix, scratch);
     rc = cli_page_commit(&pg, err, errlen);
     if (rc == PV_OK)
-        cl_err(err, errlen, "%s", warn);
+        cli_page_err(err, errlen, "%s", warn);
     goto done;
 nomem:
     rc = PV_ENOMEM;
-    cl_err(err, errlen, "%s: out of memory", file ? file : "cluster page");
+    cli_page_err(err, errlen, "%s: out of memory", file ? file : "cluster page");
 done:
     cli_page_close(&pg);
     cli_thumbs_free(thumbs, njobs);

@@ -52,7 +52,6 @@
 #include "report.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,20 +238,6 @@ static const char map_js[] =
     "cimg.addEventListener('error',function(){done('error');});}}\n"
     "})();\n";
 
-static void map_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void map_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- JSON inside <script> ------------------------------------------------ */
 
 /* len bytes of s as the inside of a JSON string: quote, backslash and
@@ -379,39 +364,39 @@ static int map_check(const cli_scatter *s, const char *dst, char *err, size_t er
     size_t i;
 
     if (s == NULL || dst == NULL || dst[0] == '\0') {
-        map_err(err, errlen, "map page: no points or no file given");
+        cli_page_err(err, errlen, "map page: no points or no file given");
         return PV_EINVAL;
     }
     if (s->dims != 2 && s->dims != 3) {
-        map_err(err, errlen, "%s: a map has 2 or 3 dimensions, not %d", dst, s->dims);
+        cli_page_err(err, errlen, "%s: a map has 2 or 3 dimensions, not %d", dst, s->dims);
         return PV_EINVAL;
     }
     if (s->n > 0 && (s->xyz == NULL || s->paths == NULL)) {
-        map_err(err, errlen, "%s: points without coordinates or paths", dst);
+        cli_page_err(err, errlen, "%s: points without coordinates or paths", dst);
         return PV_EINVAL;
     }
     if (s->n > UINT32_MAX || (size_t)s->dims * s->n / (size_t)s->dims != s->n) {
-        map_err(err, errlen, "%s: too many points (%zu)", dst, s->n);
+        cli_page_err(err, errlen, "%s: too many points (%zu)", dst, s->n);
         return PV_EINVAL;
     }
     if (s->label != NULL && s->nlabels == 0) {
-        map_err(err, errlen, "%s: labels given but no label names", dst);
+        cli_page_err(err, errlen, "%s: labels given but no label names", dst);
         return PV_EINVAL;
     }
     for (i = 0; i < s->n; i++) {
         int d;
         if (s->label != NULL && s->label[i] >= s->nlabels) {
-            map_err(err, errlen, "%s: point %zu has label %u of %u", dst, i,
+            cli_page_err(err, errlen, "%s: point %zu has label %u of %u", dst, i,
                     s->label[i], s->nlabels);
             return PV_EINVAL;
         }
         if (s->paths[i] == NULL) {
-            map_err(err, errlen, "%s: point %zu has no path", dst, i);
+            cli_page_err(err, errlen, "%s: point %zu has no path", dst, i);
             return PV_EINVAL;
         }
         for (d = 0; d < s->dims; d++)
             if (!isfinite(s->xyz[i * (size_t)s->dims + (size_t)d])) {
-                map_err(err, errlen, "%s: point %zu (%s) has a non-finite coordinate",
+                cli_page_err(err, errlen, "%s: point %zu (%s) has a non-finite coordinate",
                         dst, i, s->paths[i]);
                 return PV_ENUMERIC;
             }
@@ -667,7 +652,7 @@ int cli_map_html(const cli_scatter *s, const char *dst, char *err, size_t errlen
     ndirs = map_dirs(s, &sorted, &dir_of);
     if (counts == NULL || colour == NULL || rows == NULL || thumbs == NULL || ndirs < 0) {
         rc = PV_ENOMEM;
-        map_err(err, errlen, "%s: out of memory for %zu points", dst, s->n);
+        cli_page_err(err, errlen, "%s: out of memory for %zu points", dst, s->n);
         goto done;
     }
     for (i = 0; i < s->n; i++) {
@@ -681,13 +666,13 @@ int cli_map_html(const cli_scatter *s, const char *dst, char *err, size_t errlen
     cli_thumbs_make(thumbs, s->n, pg.dir, MAP_THUMB_SIDE, warn, sizeof warn);
     if (cli_label_colours(counts, nl, colour) != PV_OK) {
         rc = PV_ENOMEM;
-        map_err(err, errlen, "%s: out of memory for %u labels", dst, nl);
+        cli_page_err(err, errlen, "%s: out of memory for %u labels", dst, nl);
         goto done;
     }
     write_page(pg.f, s, &pg, thumbs, sorted, dir_of, ndirs, counts, colour, nl, rows);
     rc = cli_page_commit(&pg, err, errlen);
     if (rc == PV_OK)
-        map_err(err, errlen, "%s", warn);
+        cli_page_err(err, errlen, "%s", warn);
 done:
     cli_page_close(&pg);
     cli_thumbs_free(thumbs, s != NULL ? s->n : 0);

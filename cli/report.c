@@ -47,10 +47,7 @@
 #define REPORT_MAX_THREADS 8
 #define REPORT_REASON_MAX 256
 
-static void report_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void report_err(char *err, size_t errlen, const char *fmt, ...)
+void cli_page_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -216,7 +213,7 @@ size_t cli_thumbs_make(cli_thumb *jobs, size_t n, const char *dir,
         if (jobs[i].rc != PV_OK && failed++ == 0)
             first = i;
     if (failed > 0)
-        report_err(err, errlen,
+        cli_page_err(err, errlen,
                    "%zu of %zu thumbnails could not be made (first: %s)",
                    failed, n, jobs[first].reason ? jobs[first].reason
                                                  : "out of memory");
@@ -233,6 +230,24 @@ void cli_thumbs_free(cli_thumb *jobs, size_t n)
     }
 }
 
+void cli_thumb_html(FILE *f, const cli_thumb *t, const char *base)
+{
+    const char *name = strrchr(t->src, '/');
+
+    if (t->rc == PV_OK) {
+        fputs("<img class=\"thumb\" loading=\"lazy\" decoding=\"async\" src=\"", f);
+        cli_url_esc(f, base);
+        fprintf(f, "/%u.jpg\" alt=\"", t->name);
+        cli_html_esc(f, name ? name + 1 : t->src);
+        fputs("\">", f);
+    } else {
+        /* The page names the file already: show only the reason. */
+        fputs("<div class=\"missing\">no thumbnail: ", f);
+        cli_html_esc(f, cli_thumb_reason(t));
+        fputs("</div>", f);
+    }
+}
+
 const char *cli_thumb_reason(const cli_thumb *t)
 {
     const char *why = t->reason ? t->reason : "out of memory";
@@ -245,7 +260,7 @@ const char *cli_thumb_reason(const cli_thumb *t)
 
 /* ---- the page ------------------------------------------------------------ */
 
-static const char report_css[] =
+const char cli_page_css[] =
     "*{box-sizing:border-box}\n"
     "body{margin:0;font:14px/1.4 system-ui,-apple-system,'Segoe UI',"
     "Roboto,Helvetica,Arial,sans-serif;color:#1f2328;background:#f4f5f7}\n"
@@ -257,10 +272,15 @@ static const char report_css[] =
     ".summary dt{font-size:12px;color:#57606a}\n"
     ".summary dd{margin:0;font-size:18px;font-weight:600}\n"
     ".legend{margin:12px 0 0;color:#57606a;font-size:13px}\n"
+    "main{padding:8px 24px 48px}\n"
+    ".missing{padding:8px;font-size:12px;color:#cf222e;text-align:center;"
+    "overflow-wrap:anywhere}\n"
+    ".empty{padding:24px;color:#57606a}\n";
+
+static const char report_css[] =
     "code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
     "font-size:12px;background:#eaeef2;padding:0 4px;border-radius:4px;"
     "color:#1f2328}\n"
-    "main{padding:8px 24px 48px}\n"
     ".group{background:#fff;border:1px solid #d0d7de;border-radius:8px;"
     "margin:16px 0;padding:10px 14px}\n"
     ".group h2{margin:0 0 8px;font-size:15px;font-weight:600}\n"
@@ -275,8 +295,6 @@ static const char report_css[] =
     "justify-content:center;background:#eaeef2;border-radius:4px;"
     "overflow:hidden}\n"
     ".box img{width:160px;height:160px;object-fit:contain;image-rendering:pixelated;display:block}\n" /* small images (28 x 28) shown scaled up, sharp */
-    ".missing{padding:8px;font-size:12px;color:#cf222e;text-align:center;"
-    "overflow-wrap:anywhere}\n"
     "figcaption{margin-top:6px;font-size:12px}\n"
     ".badge{display:inline-block;padding:0 6px;border-radius:10px;"
     "font-weight:600;font-size:11px;text-transform:uppercase;color:#fff}\n"
@@ -286,8 +304,7 @@ static const char report_css[] =
     ".path{display:block;color:#0969da;text-decoration:none;"
     "overflow-wrap:anywhere;font-family:ui-monospace,SFMono-Regular,Menlo,"
     "Consolas,monospace;font-size:11px;margin-top:2px}\n"
-    ".path:hover{text-decoration:underline}\n"
-    ".empty{padding:24px;color:#57606a}\n";
+    ".path:hover{text-decoration:underline}\n";
 
 /* The values of cli/draw.c's palette, as CSS. */
 const char *const cli_palette[CLI_NCOLOURS] = {
@@ -459,26 +476,13 @@ static void write_member(FILE *f, const pv_dup_member *m, int rep,
                          const cli_thumb *t, const page_ctx *pc)
 {
     const pv_item *it = &m->item;
-    const char *name = strrchr(it->path, '/');
     char size[32];
 
-    name = name ? name + 1 : it->path;
     fmt_bytes(size, sizeof size, it->size);
     fprintf(f, "<figure class=\"%s\" data-id=\"%u\">", m->keep ? "keep" : "drop",
             it->id);
     fputs("<div class=\"box\">", f);
-    if (t->rc == PV_OK) {
-        fputs("<img class=\"thumb\" loading=\"lazy\" decoding=\"async\" src=\"", f);
-        cli_url_esc(f, pc->base);
-        fprintf(f, "/%u.jpg\" alt=\"", it->id);
-        cli_html_esc(f, name);
-        fputs("\">", f);
-    } else {
-        /* The caption names the file already: show only the reason. */
-        fputs("<div class=\"missing\">no thumbnail: ", f);
-        cli_html_esc(f, cli_thumb_reason(t));
-        fputs("</div>", f);
-    }
+    cli_thumb_html(f, t, pc->base);
     fputs("</div>\n<figcaption>", f);
     fprintf(f, "<span class=\"badge\">%s</span>", m->keep ? "keep" : "drop");
     if (rep)
@@ -532,7 +536,7 @@ static void write_page(FILE *f, const pv_dups *d, const char *title,
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
           "<meta name=\"generator\" content=\"pixvec\">\n<title>", f);
     cli_html_esc(f, title);
-    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n", report_css);
+    fprintf(f, "</title>\n<style>\n%s%s</style>\n</head>\n", cli_page_css, report_css);
     fprintf(f, "<body data-groups=\"%zu\" data-images=\"%llu\">\n<header>\n<h1>",
             d->ngroups, (unsigned long long)d->images);
     cli_html_esc(f, title);
@@ -563,9 +567,9 @@ static int report_mkdir(const char *dir, char *err, size_t errlen)
     if (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
         return PV_OK;
     if (errno == EEXIST)
-        report_err(err, errlen, "%s: exists and is not a folder", dir);
+        cli_page_err(err, errlen, "%s: exists and is not a folder", dir);
     else
-        report_err(err, errlen, "%s: cannot create the folder: %s", dir,
+        cli_page_err(err, errlen, "%s: cannot create the folder: %s", dir,
                    strerror(errno));
     return PV_EIO;
 }
@@ -580,26 +584,26 @@ static FILE *report_open_tmp(const char *file, char *tmp, size_t tmplen,
     for (i = 0; i < 100 && fd < 0; i++) {
         k = snprintf(tmp, tmplen, "%s.tmp-%ld-%d", file, (long)getpid(), i);
         if (k < 0 || (size_t)k >= tmplen) {
-            report_err(err, errlen, "%s: path too long", file);
+            cli_page_err(err, errlen, "%s: path too long", file);
             tmp[0] = '\0';
             return NULL;
         }
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST) {
-            report_err(err, errlen, "%s: cannot create: %s", file,
+            cli_page_err(err, errlen, "%s: cannot create: %s", file,
                        strerror(errno));
             tmp[0] = '\0';
             return NULL;
         }
     }
     if (fd < 0) {
-        report_err(err, errlen, "%s: no free temporary name", file);
+        cli_page_err(err, errlen, "%s: no free temporary name", file);
         tmp[0] = '\0';
         return NULL;
     }
     f = fdopen(fd, "w");
     if (f == NULL) {
-        report_err(err, errlen, "%s: %s", file, strerror(errno));
+        cli_page_err(err, errlen, "%s: %s", file, strerror(errno));
         close(fd);
         unlink(tmp);
         tmp[0] = '\0';
@@ -616,12 +620,12 @@ int cli_page_open(cli_page *p, const char *file, char *err, size_t errlen)
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (file == NULL || file[0] == '\0') {
-        report_err(err, errlen, "no page file given");
+        cli_page_err(err, errlen, "no page file given");
         return PV_EINVAL;
     }
     rc = report_dir_for(file, &p->dir, &p->base);
     if (rc != PV_OK) {
-        report_err(err, errlen, "%s: out of memory", file);
+        cli_page_err(err, errlen, "%s: out of memory", file);
         return rc;
     }
     rc = report_mkdir(p->dir, err, errlen);
@@ -638,13 +642,13 @@ int cli_page_commit(cli_page *p, char *err, size_t errlen)
 
     /* One check at the end catches any short write: stdio keeps the error. */
     if (fflush(p->f) != 0 || ferror(p->f) || fsync(fileno(p->f)) != 0) {
-        report_err(err, errlen, "%s: cannot write: %s", p->file, strerror(errno));
+        cli_page_err(err, errlen, "%s: cannot write: %s", p->file, strerror(errno));
         return PV_EIO;
     }
     closed = fclose(p->f);
     p->f = NULL;
     if (closed != 0 || rename(p->tmp, p->file) != 0) {
-        report_err(err, errlen, "%s: cannot write: %s", p->file, strerror(errno));
+        cli_page_err(err, errlen, "%s: cannot write: %s", p->file, strerror(errno));
         return PV_EIO;
     }
     p->tmp[0] = '\0';
@@ -678,7 +682,7 @@ int cli_report_html(const char *file, const pv_dups *d, const char *title,
     memset(&pg, 0, sizeof pg);
     if (d == NULL) {
         rc = PV_EINVAL;
-        report_err(err, errlen, "report: no result given");
+        cli_page_err(err, errlen, "report: no result given");
         goto done;
     }
     if (title == NULL)
@@ -690,7 +694,7 @@ int cli_report_html(const char *file, const pv_dups *d, const char *title,
     for (gi = 0; gi < d->ngroups; gi++) {
         if (d->groups[gi].n > SIZE_MAX / sizeof *thumbs - n) {
             rc = PV_ENOMEM;
-            report_err(err, errlen, "%s: too many images", file);
+            cli_page_err(err, errlen, "%s: too many images", file);
             goto done;
         }
         n += d->groups[gi].n;
@@ -698,7 +702,7 @@ int cli_report_html(const char *file, const pv_dups *d, const char *title,
     thumbs = calloc(n > 0 ? n : 1, sizeof *thumbs);
     if (thumbs == NULL) {
         rc = PV_ENOMEM;
-        report_err(err, errlen, "%s: out of memory for %zu images", file, n);
+        cli_page_err(err, errlen, "%s: out of memory for %zu images", file, n);
         goto done;
     }
     n = 0;
@@ -715,7 +719,7 @@ int cli_report_html(const char *file, const pv_dups *d, const char *title,
     write_page(pg.f, d, title, thumbs, &pc);
     rc = cli_page_commit(&pg, err, errlen);
     if (rc == PV_OK)
-        report_err(err, errlen, "%s", warn);
+        cli_page_err(err, errlen, "%s", warn);
 done:
     cli_page_close(&pg);
     cli_thumbs_free(thumbs, n);

@@ -37,6 +37,10 @@ int cli_report_html(const char *file, const pv_dups *d, const char *title,
 
 /* ---- shared by the HTML pages (report.c, map_html.c, cluster_html.c) ---- */
 
+/* Format a message into err (errlen bytes; nothing when err is NULL). */
+void cli_page_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Text and attribute values: & < > " ' as entities, control bytes as
  * U+FFFD. */
 void cli_html_esc(FILE *f, const char *s);
@@ -86,6 +90,11 @@ typedef struct cli_thumb {
 size_t cli_thumbs_make(cli_thumb *jobs, size_t n, const char *dir,
                        uint32_t side, char *err, size_t errlen);
 
+/* The <img class="thumb"> of t (DIR/NAME.jpg, base the folder's name
+ * relative to the page; lazy; alt text the file name of t->src), or, when it
+ * was not made, a <div class="missing"> saying why. */
+void cli_thumb_html(FILE *f, const cli_thumb *t, const char *base);
+
 /* Free the reasons of n jobs (not the array). */
 void cli_thumbs_free(cli_thumb *jobs, size_t n);
 
@@ -105,6 +114,10 @@ extern const char *const cli_palette[CLI_NCOLOURS];
  * CLI_NCOLOURS most populous (ties: lower label) take it, in label order,
  * and the rest CLI_COLOUR_OTHER. colour[k] points at a static string. */
 int cli_label_colours(const size_t *counts, uint32_t nl, const char **colour);
+
+/* The style the dups and cluster pages share: body, header, h1, the
+ * .summary boxes, .legend, main, .missing and .empty. */
+extern const char cli_page_css[];
 
 /* Inline script for a page of <img class="thumb"> elements: counts them into
  * <body data-thumbs data-loaded data-broken>, replaces a broken one by a box
