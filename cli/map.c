@@ -147,6 +147,19 @@ static int write_csv(const char *dst, const pv_map *m, const uint32_t *lab, cons
     return ok ? 0 : -1;
 }
 
+/* n with thousands separators: 70000 -> "70,000". */
+static void count_text(size_t n, char *buf, size_t len)
+{
+    char d[32];
+    int nd = snprintf(d, sizeof d, "%zu", n), o = 0;
+    for (int i = 0; i < nd && (size_t)o + 2 < len; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = d[i];
+    }
+    buf[o] = 0;
+}
+
 static const char *method_name(int method) { return method == PV_MAP_TSNE ? "t-SNE" : "UMAP"; }
 
 static void params_text(const pv_map *m, char *buf, size_t len)
@@ -163,11 +176,11 @@ static void params_text(const pv_map *m, char *buf, size_t len)
 static json_t *map_json(const pv_map *m, const uint32_t *lab, const cli_labels *L)
 {
     json_t *pts = json_array();
-    json_t *doc = json_pack("{s:b, s:s, s:i, s:I, s:I, s:I, s:b, s:f, s:I}", "ok", 1, "method",
+    json_t *doc = json_pack("{s:b, s:s, s:i, s:I, s:I, s:I, s:b, s:f, s:f, s:I}", "ok", 1, "method",
                             m->method == PV_MAP_TSNE ? "tsne" : "umap", "dims", m->dims, "n",
                             (json_int_t)m->n, "fitted", (json_int_t)m->fitted, "placed",
                             (json_int_t)m->placed, "computed", m->computed, "seconds", m->seconds,
-                            "seed", (json_int_t)m->seed);
+                            "knn_seconds", m->knn_seconds, "seed", (json_int_t)m->seed);
     if (!doc || !pts) {
         json_decref(doc);
         json_decref(pts);
@@ -313,9 +326,10 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
         rc = cli_fail(c->name, a.json, "%s", rc == PV_ENOMEM ? "out of memory" : cli_db_msg(ctx, rc));
         goto done;
     }
-    params_text(m, ptxt, sizeof ptxt);
-    snprintf(title, sizeof title, "%s of %zu images%s", method_name(m->method), m->n,
+    count_text(m->n, ptxt, sizeof ptxt);
+    snprintf(title, sizeof title, "%s of %s images%s", method_name(m->method), ptxt,
              m->dims == 3 ? " (3-D)" : "");
+    params_text(m, ptxt, sizeof ptxt);
     snprintf(sub, sizeof sub, "%s; colour: %s%s", ptxt,
              a.color == COLOR_FOLDER ? "folder" : a.color == COLOR_CLUSTER ? "k-means cluster" : "none",
              m->placed ? "; some images placed into a stored layout" : "");
@@ -349,7 +363,8 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
         goto done;
     }
     if (m->computed)
-        printf("%s: computed in %.2f s (%s)\n", title, m->seconds, ptxt);
+        printf("%s: computed in %.2f s (neighbours %.2f s) (%s)\n", title, m->seconds,
+               m->knn_seconds, ptxt);
     else
         printf("%s: the stored layout of %zu images (%s)%s\n", title, m->fitted, ptxt,
                m->placed ? "" : ", read back");

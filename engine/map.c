@@ -101,6 +101,7 @@ typedef struct mapjob {
     uint8_t *placed;    /* n: row was placed after the fit */
     size_t fitted, nplaced;
     int computed;
+    double knn_seconds;
 } mapjob;
 
 static void umap_params_of(const map_params *p, unsigned threads, umap_params *u)
@@ -276,11 +277,14 @@ static int neighbours(mapjob *j, const float *x, const uint32_t *qrows, size_t n
                       const uint8_t *want, size_t nwant, uint32_t k, unsigned nt,
                       uint32_t **nbr, float **dist)
 {
+    double t0 = pv_now();
     *nbr = pv_alloc_array(nq ? nq : 1, (size_t)k * sizeof **nbr);
     *dist = pv_alloc_array(nq ? nq : 1, (size_t)k * sizeof **dist);
     if (!*nbr || !*dist)
         return PV_ENOMEM;
-    return knn_rows(&j->ls, x, qrows, nq, want, nwant, k, nt, *nbr, *dist);
+    int rc = knn_rows(&j->ls, x, qrows, nq, want, nwant, k, nt, *nbr, *dist);
+    j->knn_seconds += pv_now() - t0;
+    return rc;
 }
 
 /* A new layout of every live item. */
@@ -400,6 +404,7 @@ static int result(mapjob *j, double secs, pv_map **out)
     m->fitted = j->fitted;
     m->computed = j->computed;
     m->seconds = secs;
+    m->knn_seconds = j->knn_seconds;
     m->n_neighbors = (int)j->p.n_neighbors;
     m->epochs = (int)j->p.epochs;
     m->iters = (int)j->p.iters;
@@ -498,14 +503,20 @@ int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out)
             rc = db_fail(db, PV_ENUMERIC, "the map's layout has a value that is not finite");
             goto done;
         }
+    if ((rc = result(&j, (j.computed || j.nplaced) ? pv_now() - t0 : 0.0, out)) != 0)
+        goto done;
+    /* The snapshot ends before the write: growing the memory map (a large
+     * record may need it) is refused while this process has a transaction. */
+    store_txn_abort(j.ls.t);
+    j.ls.t = NULL;
     /* Rewrite the record when anything changed (a new layout, points placed
      * or removed since). */
     if (store && (j.computed || j.nplaced > 0 || j.ls.n != j.rec_n) &&
         (rc = db_write(db, record_put, &j)) != 0) {
         db_fail(db, rc, "storing the map: %s", pv_strerror(rc));
-        goto done;
+        pv_map_free(*out);
+        *out = NULL;
     }
-    rc = result(&j, (j.computed || j.nplaced) ? pv_now() - t0 : 0.0, out);
 done:
     live_set_close(&j.ls);
     if (locked)

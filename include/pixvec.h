@@ -520,6 +520,7 @@ typedef struct pv_map {
     size_t placed;         /* points placed since (added later) */
     int computed;          /* 1: computed by this call, 0: read back */
     double seconds;        /* time this call spent computing or placing */
+    double knn_seconds;    /* of which finding the nearest neighbours */
     /* the parameters the layout was computed with */
     int n_neighbors, epochs, iters;
     float min_dist, perplexity;
