@@ -316,7 +316,7 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
     uint32_t *lab = NULL;
     float *xyz = NULL;
     const char **paths = NULL;
-    char err[1024], title[128], sub[256], ptxt[160];
+    char err[1024], title[128], sub[256], ptxt[160], cnt[32];
     int rc = parse_args(c, argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? CLI_OK : rc;
@@ -326,8 +326,8 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
         rc = cli_fail(c->name, a.json, "%s", rc == PV_ENOMEM ? "out of memory" : cli_db_msg(ctx, rc));
         goto done;
     }
-    count_text(m->n, ptxt, sizeof ptxt);
-    snprintf(title, sizeof title, "%s of %s images%s", method_name(m->method), ptxt,
+    count_text(m->n, cnt, sizeof cnt);
+    snprintf(title, sizeof title, "%s of %s images%s", method_name(m->method), cnt,
              m->dims == 3 ? " (3-D)" : "");
     params_text(m, ptxt, sizeof ptxt);
     snprintf(sub, sizeof sub, "%s; colour: %s%s", ptxt,
