@@ -1227,7 +1227,8 @@ const cli_cmd cli_commands[] = {
      "  --html F         a page of thumbnails per section (thumbnails in a folder\n"
      "                   beside it)\n"
      "  --json           {items, labels, decoded, k, vote, nn_median, nn_p01,\n"
-     "                   tiny_below, exact_copies, seconds, outliers, suspects,\n"
+     "                   tiny_below, exact_copies, seconds, blank_std, dark_mean,\n"
+     "                   bright_mean, outliers, suspects,\n"
      "                   blank, dark, bright, tiny, unreadable: [{id, path, score,\n"
      "                   nn, width, height, label, mean, std, suggested, vote,\n"
      "                   error, reason}]}; every list whole but outliers (--top)",

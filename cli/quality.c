@@ -128,11 +128,12 @@ static json_t *list_json(const pv_quality_list *l)
 static json_t *quality_json(const pv_quality *q)
 {
     json_t *doc = json_pack(
-        "{s:b, s:I, s:I, s:I, s:i, s:f, s:f, s:f, s:i, s:I, s:f}", "ok", 1, "items",
+        "{s:b, s:I, s:I, s:I, s:i, s:f, s:f, s:f, s:i, s:I, s:f, s:f, s:f, s:f}", "ok", 1, "items",
         (json_int_t)q->items, "labels", (json_int_t)q->nlabels, "decoded", (json_int_t)q->decoded,
         "k", q->k, "vote", (double)q->vote, "nn_median", (double)q->nn_median, "nn_p01",
         (double)q->nn_p01, "tiny_below", (int)q->tiny_below, "exact_copies",
-        (json_int_t)q->exact_copies, "seconds", q->seconds);
+        (json_int_t)q->exact_copies, "seconds", q->seconds, "blank_std", (double)q->blank_std,
+        "dark_mean", (double)q->dark_mean, "bright_mean", (double)q->bright_mean);
     if (!doc)
         return NULL;
     json_object_set_new(doc, "outliers", list_json(&q->outliers));
@@ -147,18 +148,34 @@ static json_t *quality_json(const pv_quality *q)
 
 /* ---- text ----------------------------------------------------------------- */
 
-static void more(size_t shown, size_t n)
+enum { K_OUT, K_SUS, K_BLANK, K_MEAN, K_TINY, K_UNREAD };
+
+/* The first `top` images of l, one line each, then how many were left out. */
+static void lines(const pv_quality_list *l, int kind, int top)
 {
-    if (n > shown)
-        printf("  ... and %zu more (--json lists them all)\n", n - shown);
+    const size_t s = l->n < (size_t)top ? l->n : (size_t)top;
+    for (size_t i = 0; i < s; i++) {
+        const pv_quality_item *it = &l->items[i];
+        switch (kind) {
+        case K_OUT: printf("  %.3f  %s\n", (double)it->nn, it->path); break;
+        case K_SUS:
+            printf("  %.2f  %s  in %s, looks like %s\n", (double)it->vote, it->path, it->label,
+                   it->suggested);
+            break;
+        case K_BLANK:
+            printf("  std %.3f, mean %.3f  %s\n", (double)it->std, (double)it->mean, it->path);
+            break;
+        case K_MEAN: printf("  mean %.3f  %s\n", (double)it->mean, it->path); break;
+        case K_TINY: printf("  %ux%u  %s\n", it->width, it->height, it->path); break;
+        default: printf("  %s: %s\n", it->path, it->reason); break;
+        }
+    }
+    if (l->n > s && kind != K_OUT)
+        printf("  ... and %zu more (--json lists them all)\n", l->n - s);
 }
 
-static size_t shown_of(size_t n, int top) { return n < (size_t)top ? n : (size_t)top; }
-
-static void print_text(const char *dbpath, const pv_quality *q, const pv_quality_opts *o,
-                       int top)
+static void print_text(const char *dbpath, const pv_quality *q, int no_pixels, int top)
 {
-    size_t s;
     printf("quality of %s: %zu images in %zu folder%s, %zu decoded (%.2f s)\n", dbpath, q->items,
            q->nlabels, q->nlabels == 1 ? "" : "s", q->decoded, q->seconds);
     if (q->nn_median >= 0)
@@ -168,63 +185,34 @@ static void print_text(const char *dbpath, const pv_quality *q, const pv_quality
            q->exact_copies ? " (`pixvec dups` groups them)" : "");
 
     printf("\noutliers (least like their nearest other image): %zu shown\n", q->outliers.n);
-    s = shown_of(q->outliers.n, top);
-    for (size_t i = 0; i < s; i++)
-        printf("  %.3f  %s\n", (double)q->outliers.items[i].nn, q->outliers.items[i].path);
-
+    lines(&q->outliers, K_OUT, top);
     if (q->nlabels >= 2) {
         printf("\nlabel-noise suspects (k=%d neighbours give another folder >= %.0f%% of the "
-               "vote): %zu\n",
+               "vote; likeliest errors first): %zu\n",
                q->k, 100.0 * q->vote, q->suspects.n);
-        s = shown_of(q->suspects.n, top);
-        for (size_t i = 0; i < s; i++) {
-            const pv_quality_item *it = &q->suspects.items[i];
-            printf("  %.2f  %s  in %s, looks like %s\n", (double)it->vote, it->path, it->label,
-                   it->suggested);
-        }
-        more(s, q->suspects.n);
+        lines(&q->suspects, K_SUS, top);
     } else {
         printf("\nlabel-noise suspects: none looked for (%zu folder label%s; images in class "
                "folders are needed)\n",
                q->nlabels, q->nlabels == 1 ? "" : "s");
     }
-
     if (q->decoded == 0 && q->items > 0) {
         printf("\npixels not decoded%s: no blank, dark, bright or unreadable lists\n",
-               o->no_pixels ? " (--no-pixels)" : "");
+               no_pixels ? " (--no-pixels)" : "");
     } else {
         printf("\nblank or uniform (grey standard deviation below %g): %zu\n",
-               (double)(o->blank_std > 0 ? o->blank_std : 0.02f), q->blank.n);
-        s = shown_of(q->blank.n, top);
-        for (size_t i = 0; i < s; i++)
-            printf("  std %.3f, mean %.3f  %s\n", (double)q->blank.items[i].std,
-                   (double)q->blank.items[i].mean, q->blank.items[i].path);
-        more(s, q->blank.n);
-        printf("very dark (mean grey below %g): %zu\n",
-               (double)(o->dark_mean > 0 ? o->dark_mean : 0.08f), q->dark.n);
-        s = shown_of(q->dark.n, top);
-        for (size_t i = 0; i < s; i++)
-            printf("  mean %.3f  %s\n", (double)q->dark.items[i].mean, q->dark.items[i].path);
-        more(s, q->dark.n);
-        printf("very bright (mean grey above %g): %zu\n",
-               (double)(o->bright_mean > 0 ? o->bright_mean : 0.92f), q->bright.n);
-        s = shown_of(q->bright.n, top);
-        for (size_t i = 0; i < s; i++)
-            printf("  mean %.3f  %s\n", (double)q->bright.items[i].mean, q->bright.items[i].path);
-        more(s, q->bright.n);
+               (double)q->blank_std, q->blank.n);
+        lines(&q->blank, K_BLANK, top);
+        printf("very dark (mean grey below %g): %zu\n", (double)q->dark_mean, q->dark.n);
+        lines(&q->dark, K_MEAN, top);
+        printf("very bright (mean grey above %g): %zu\n", (double)q->bright_mean, q->bright.n);
+        lines(&q->bright, K_MEAN, top);
     }
     printf("tiny (shorter side below %u px): %zu\n", q->tiny_below, q->tiny.n);
-    s = shown_of(q->tiny.n, top);
-    for (size_t i = 0; i < s; i++)
-        printf("  %ux%u  %s\n", q->tiny.items[i].width, q->tiny.items[i].height,
-               q->tiny.items[i].path);
-    more(s, q->tiny.n);
+    lines(&q->tiny, K_TINY, top);
     if (q->decoded > 0 || q->unreadable.n > 0) {
         printf("unreadable now: %zu\n", q->unreadable.n);
-        s = shown_of(q->unreadable.n, top);
-        for (size_t i = 0; i < s; i++)
-            printf("  %s: %s\n", q->unreadable.items[i].path, q->unreadable.items[i].reason);
-        more(s, q->unreadable.n);
+        lines(&q->unreadable, K_UNREAD, top);
     }
 }
 
@@ -250,7 +238,8 @@ int cmd_quality(cli_ctx *ctx, int argc, char **argv)
         rc = cli_print_json(quality_json(q));
         goto done;
     }
-    print_text(ctx->dbpath ? ctx->dbpath : "the database", q, &a.o, a.o.top ? a.o.top : 20);
+    print_text(ctx->dbpath ? ctx->dbpath : "the database", q, a.o.no_pixels,
+               a.o.top ? a.o.top : 20);
     if (a.html)
         printf("\nwrote %s\n", a.html);
     rc = CLI_OK;

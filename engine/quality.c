@@ -667,6 +667,9 @@ int pv_quality_report(pv_db *db, const pv_quality_opts *o, pv_quality **out)
     res->nlabels = j.nlabels;
     res->k = (int)j.k;
     res->vote = j.o.vote;
+    res->blank_std = j.o.blank_std;
+    res->dark_mean = j.o.dark_mean;
+    res->bright_mean = j.o.bright_mean;
     res->exact_copies = copies.n;
     res->nn_median = res->nn_p01 = -1;
     if ((rc = build(&j, res)) != 0)

@@ -619,6 +619,7 @@ typedef struct pv_quality {
     float nn_median;       /* median of every image's nn (-1 with < 2 images) */
     float nn_p01;          /* its 1st percentile (linear interpolation, as
                             * numpy's default): 1 % of the images lie below */
+    float blank_std, dark_mean, bright_mean; /* the thresholds used */
     uint32_t tiny_below;   /* the shorter side below which an image counted
                             * as tiny (tiny_side or half the median, the
                             * smaller) */

@@ -400,6 +400,9 @@ Test(quality, command_json_matches_the_api_and_rejects_bad_arguments)
     cr_assert_eq(json_integer_value(json_object_get(doc, "exact_copies")), 1);
     cr_assert_eq(json_integer_value(json_object_get(doc, "tiny_below")), 20);
     cr_assert_float_eq(json_real_value(json_object_get(doc, "nn_median")), q->nn_median, 1e-5);
+    cr_assert_float_eq(json_real_value(json_object_get(doc, "blank_std")), 0.02, 1e-6);
+    cr_assert_float_eq(json_real_value(json_object_get(doc, "dark_mean")), 0.08, 1e-6);
+    cr_assert_float_eq(json_real_value(json_object_get(doc, "bright_mean")), 0.92, 1e-6);
     same_list(doc, "outliers", &q->outliers);
     cr_assert_eq(q->outliers.n, 5);
     same_list(doc, "suspects", &q->suspects);
