@@ -434,7 +434,7 @@ static int count_copies(void *ctx, const uint32_t *ids, size_t n)
 enum { L_OUT, L_SUS, L_BLANK, L_DARK, L_BRIGHT, L_TINY, L_UNREAD, L_COUNT };
 
 typedef struct qsortkey {
-    float a, b;    /* compared descending when desc, a then b */
+    float a, b;    /* ascending, a then b (negated for a descending list) */
     uint32_t row;
 } qsortkey;
 
