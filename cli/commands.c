@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cluster_html.h"
 
 /* ---- shared helpers ------------------------------------------------------ */
 
@@ -933,10 +934,13 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
                                        {"show", required_argument, NULL, 's'},
                                        {"of", required_argument, NULL, 'o'},
                                        {"standardize", no_argument, NULL, 'z'},
+                                       {"html", required_argument, NULL, 'H'},
                                        KMEANS_LONGOPTS,
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = cli_find("cluster");
+    const char *html = NULL;
+    int show_set = 0;
     pv_cluster_opts o = {0};
     pv_cluster_stats st;
     pv_clustering *cl = NULL;
@@ -950,6 +954,7 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
         case 'j': json = 1; break;
         case 'z': o.standardize = 1; break;
         case 'o': of = optarg; break;
+        case 'H': html = optarg; break;
         case 'h': cli_print_help(stdout, c); return CLI_OK;
         case 'k':
             if (cli_parse_int(optarg, 1, 1 << 20, &k) != 0)
@@ -958,6 +963,7 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
         case 's':
             if (cli_parse_int(optarg, 0, 1000000, &show) != 0)
                 return cli_usage_err(c, "--show takes 0..1000000, not '%s'", optarg);
+            show_set = 1;
             break;
         default:
             if ((rc = kmeans_opt(c, opt, optarg, &o)) == 1)
@@ -969,6 +975,8 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if (of && html)
+        return cli_usage_err(c, "--html shows every cluster; it does not go with --of %s", of);
     if (k > 0) {
         o.k = (int)k;
         if ((rc = pv_cluster_train(ctx->db, &o, &st)) != 0)
@@ -988,6 +996,17 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
     if ((rc = pv_cluster_get(ctx->db, &cl)) != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     rc = cluster_report(c->name, json, cl, show, k > 0 ? &st : NULL);
+    if (html) {
+        char err[PATH_MAX + 256] = "", title[PATH_MAX + 64];
+        snprintf(title, sizeof title, "pixvec clusters: %s", ctx->dbpath ? ctx->dbpath : "");
+        if (cli_cluster_html(html, cl, title, show_set ? (size_t)show : CLUSTER_HTML_SHOW,
+                             err, sizeof err) != 0) {
+            cli_err(c->name, "--html: %s", err);
+            rc = CLI_ERR;
+        } else if (err[0]) {
+            cli_err(c->name, "--html: %s", err); /* thumbnails that failed: a warning */
+        }
+    }
     pv_clustering_free(cl);
     return rc;
 }
@@ -1159,7 +1178,7 @@ const cli_cmd cli_commands[] = {
      CMD_DB | CMD_WRITE},
     {"cluster", cmd_cluster,
      "DB [-k K] [--show N] [--of IMAGE] [--standardize] [--iters N] [--seed S] "
-     "[--sample N|all] [--json]",
+     "[--sample N|all] [--html FILE] [--json]",
      "Group the images into k clusters (k-means) and show each cluster's size,\n"
      "the images nearest its centre and, when images sit in class-named\n"
      "folders (train/cat/x.jpg), its label mix and the overall purity. With\n"
@@ -1172,6 +1191,9 @@ const cli_cmd cli_commands[] = {
      "  --iters N        Lloyd iterations at most (default 20)\n"
      "  --seed S         sampling and k-means++ seed (default 1234)\n"
      "  --sample N|all   training points per cluster at most (default 256)\n"
+     "  --html FILE      also write a page of the clusters, largest first: size,\n"
+     "                   label mix and the --show images nearest the centre\n"
+     "                   (default 12) as thumbnails in FILE's _files folder\n"
      "  --json           {k, items, inertia, purity, clusters: [{cluster, size,\n"
      "                   nearest, labels}]}",
      CMD_DB | CMD_WRITE},

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "report.h"
 
 typedef struct dups_args {
@@ -414,9 +415,9 @@ int cmd_dups(cli_ctx *ctx, int argc, char **argv)
         char err[PATH_MAX + 256], title[160];
         snprintf(title, sizeof title, "nearest-neighbour similarity, %llu images, threshold %.4f",
                  (unsigned long long)d->scanned, d->threshold);
-        pv_hist_plot p = {.values = d->nn_score, .n = d->scanned, .lo = hist_lo(d), .hi = 1.0f,
-                          .bins = 100, .mark = d->threshold, .log_counts = 1, .title = title};
-        if (pv_histogram_png(&p, a.hist_png, err, sizeof err) != 0) {
+        cli_hist p = {.values = d->nn_score, .n = d->scanned, .lo = hist_lo(d), .hi = 1.0f,
+                      .bins = 100, .mark = d->threshold, .log_counts = 1, .title = title};
+        if (cli_hist_png(&p, a.hist_png, err, sizeof err) != 0) {
             cli_err(c->name, "--histogram-png: %s", err);
             rc |= CLI_ERR;
         }

@@ -25,6 +25,10 @@
  * the counts into <body data-thumbs data-loaded data-broken>, so a test (or
  * a curious user) can check the page in a headless browser; opened with
  * "#eager" the page loads every thumbnail at once instead of lazily.
+ *
+ * The escaping, the page's temporary file and thumbnail folder, the
+ * thumbnail pool and that script are shared with the other pages
+ * (map_html.c, cluster_html.c) through report.h.
  */
 #include "report.h"
 
@@ -43,10 +47,7 @@
 #define REPORT_MAX_THREADS 8
 #define REPORT_REASON_MAX 256
 
-static void report_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void report_err(char *err, size_t errlen, const char *fmt, ...)
+void cli_page_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -61,7 +62,7 @@ static void report_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* Text and attribute values: the five characters that can end or change
  * markup, and control bytes (which a file name may hold) as U+FFFD. */
-static void html_esc(FILE *f, const char *s)
+void cli_html_esc(FILE *f, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
 
@@ -84,7 +85,7 @@ static void html_esc(FILE *f, const char *s)
 /* Percent-encode a path for a URL: '/' and RFC 3986's unreserved characters
  * stay, every other byte (UTF-8 bytes too) becomes %XX. The result holds no
  * '&', '<' or '"', so it is also safe inside an HTML attribute. */
-static void url_esc(FILE *f, const char *s)
+void cli_url_esc(FILE *f, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *)s;
@@ -135,28 +136,23 @@ static int report_dir_for(const char *file, char **dir, char **base)
 
 /* ---- thumbnails ---------------------------------------------------------- */
 
-typedef struct report_thumb {
-    const pv_item *item;
-    int rc;                          /* pv_thumbnail's result */
-    char reason[REPORT_REASON_MAX];  /* its message when rc != 0 */
-} report_thumb;
-
 typedef struct report_pool {
-    report_thumb *jobs;
+    cli_thumb *jobs;
     size_t n;
     size_t next;          /* the next job to take, under lock */
     const char *dir;
+    uint32_t side;
     pthread_mutex_t lock;
 } report_pool;
 
 static void *report_worker(void *arg)
 {
     report_pool *p = arg;
-    char dst[PATH_MAX];
+    char dst[PATH_MAX], reason[REPORT_REASON_MAX];
 
     for (;;) {
         size_t i;
-        report_thumb *t;
+        cli_thumb *t;
         int k;
 
         pthread_mutex_lock(&p->lock);
@@ -165,32 +161,35 @@ static void *report_worker(void *arg)
         if (i >= p->n)
             break;
         t = &p->jobs[i];
-        k = snprintf(dst, sizeof dst, "%s/%u.jpg", p->dir, t->item->id);
+        k = snprintf(dst, sizeof dst, "%s/%u.jpg", p->dir, t->name);
+        reason[0] = '\0';
         if (k < 0 || (size_t)k >= sizeof dst) {
             t->rc = PV_EINVAL;
-            snprintf(t->reason, sizeof t->reason, "thumbnail path too long");
-            continue;
+            snprintf(reason, sizeof reason, "thumbnail path too long");
+        } else {
+            t->rc = pv_thumbnail(t->src, p->side, REPORT_THUMB_QUALITY, dst,
+                                 NULL, NULL, reason, sizeof reason);
         }
-        t->rc = pv_thumbnail(t->item->path, REPORT_THUMB_SIDE,
-                             REPORT_THUMB_QUALITY, dst, NULL, NULL, t->reason,
-                             sizeof t->reason);
+        /* Most succeed: only a failure keeps its message. */
+        if (t->rc != PV_OK)
+            t->reason = strdup(reason);
     }
     return NULL;
 }
 
-/* Make every job's thumbnail, on up to one thread per online core; falls
- * back to the calling thread if no thread can be started. */
-static void report_make_thumbs(report_thumb *jobs, size_t n, const char *dir)
+size_t cli_thumbs_make(cli_thumb *jobs, size_t n, const char *dir,
+                       uint32_t side, char *err, size_t errlen)
 {
     pthread_t th[REPORT_MAX_THREADS];
     report_pool p;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t want, started = 0, i;
+    size_t want, started = 0, i, failed = 0, first = 0;
 
     memset(&p, 0, sizeof p);
     p.jobs = jobs;
     p.n = n;
     p.dir = dir;
+    p.side = side;
     pthread_mutex_init(&p.lock, NULL);
     want = cores > 0 ? (size_t)cores : 1;
     if (want > REPORT_MAX_THREADS)
@@ -207,11 +206,61 @@ static void report_make_thumbs(report_thumb *jobs, size_t n, const char *dir)
     for (i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     pthread_mutex_destroy(&p.lock);
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    for (i = 0; i < n; i++)
+        if (jobs[i].rc != PV_OK && failed++ == 0)
+            first = i;
+    if (failed > 0)
+        cli_page_err(err, errlen,
+                   "%zu of %zu thumbnails could not be made (first: %s)",
+                   failed, n, jobs[first].reason ? jobs[first].reason
+                                                 : "out of memory");
+    return failed;
+}
+
+void cli_thumbs_free(cli_thumb *jobs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; jobs != NULL && i < n; i++) {
+        free(jobs[i].reason);
+        jobs[i].reason = NULL;
+    }
+}
+
+void cli_thumb_html(FILE *f, const cli_thumb *t, const char *base)
+{
+    const char *name = strrchr(t->src, '/');
+
+    if (t->rc == PV_OK) {
+        fputs("<img class=\"thumb\" loading=\"lazy\" decoding=\"async\" src=\"", f);
+        cli_url_esc(f, base);
+        fprintf(f, "/%u.jpg\" alt=\"", t->name);
+        cli_html_esc(f, name ? name + 1 : t->src);
+        fputs("\">", f);
+    } else {
+        /* The page names the file already: show only the reason. */
+        fputs("<div class=\"missing\">no thumbnail: ", f);
+        cli_html_esc(f, cli_thumb_reason(t));
+        fputs("</div>", f);
+    }
+}
+
+const char *cli_thumb_reason(const cli_thumb *t)
+{
+    const char *why = t->reason ? t->reason : "out of memory";
+    size_t plen = strlen(t->src);
+
+    if (strncmp(why, t->src, plen) == 0 && strncmp(why + plen, ": ", 2) == 0)
+        why += plen + 2;
+    return why;
 }
 
 /* ---- the page ------------------------------------------------------------ */
 
-static const char report_css[] =
+const char cli_page_css[] =
     "*{box-sizing:border-box}\n"
     "body{margin:0;font:14px/1.4 system-ui,-apple-system,'Segoe UI',"
     "Roboto,Helvetica,Arial,sans-serif;color:#1f2328;background:#f4f5f7}\n"
@@ -223,10 +272,15 @@ static const char report_css[] =
     ".summary dt{font-size:12px;color:#57606a}\n"
     ".summary dd{margin:0;font-size:18px;font-weight:600}\n"
     ".legend{margin:12px 0 0;color:#57606a;font-size:13px}\n"
+    "main{padding:8px 24px 48px}\n"
+    ".missing{padding:8px;font-size:12px;color:#cf222e;text-align:center;"
+    "overflow-wrap:anywhere}\n"
+    ".empty{padding:24px;color:#57606a}\n";
+
+static const char report_css[] =
     "code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
     "font-size:12px;background:#eaeef2;padding:0 4px;border-radius:4px;"
     "color:#1f2328}\n"
-    "main{padding:8px 24px 48px}\n"
     ".group{background:#fff;border:1px solid #d0d7de;border-radius:8px;"
     "margin:16px 0;padding:10px 14px}\n"
     ".group h2{margin:0 0 8px;font-size:15px;font-weight:600}\n"
@@ -241,8 +295,6 @@ static const char report_css[] =
     "justify-content:center;background:#eaeef2;border-radius:4px;"
     "overflow:hidden}\n"
     ".box img{width:160px;height:160px;object-fit:contain;image-rendering:pixelated;display:block}\n" /* small images (28 x 28) shown scaled up, sharp */
-    ".missing{padding:8px;font-size:12px;color:#cf222e;text-align:center;"
-    "overflow-wrap:anywhere}\n"
     "figcaption{margin-top:6px;font-size:12px}\n"
     ".badge{display:inline-block;padding:0 6px;border-radius:10px;"
     "font-weight:600;font-size:11px;text-transform:uppercase;color:#fff}\n"
@@ -252,12 +304,60 @@ static const char report_css[] =
     ".path{display:block;color:#0969da;text-decoration:none;"
     "overflow-wrap:anywhere;font-family:ui-monospace,SFMono-Regular,Menlo,"
     "Consolas,monospace;font-size:11px;margin-top:2px}\n"
-    ".path:hover{text-decoration:underline}\n"
-    ".empty{padding:24px;color:#57606a}\n";
+    ".path:hover{text-decoration:underline}\n";
+
+/* The values of cli/draw.c's palette, as CSS. */
+const char *const cli_palette[CLI_NCOLOURS] = {
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+    "#bcbd22", "#17becf", "#0000ff", "#ff22ff", "#224400", "#4411aa", "#ff0077",
+    "#886600", "#770055", "#77bb88", "#0077ff", "#ff8888", "#dd00aa"};
+
+typedef struct label_rank {
+    size_t count;
+    uint32_t label;
+} label_rank;
+
+static int label_rank_cmp(const void *a, const void *b)
+{
+    const label_rank *x = a, *y = b;
+
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return (x->label > y->label) - (x->label < y->label);
+}
+
+int cli_label_colours(const size_t *counts, uint32_t nl, const char **colour)
+{
+    label_rank *r;
+    uint32_t k, next = 0;
+
+    if (nl <= CLI_NCOLOURS) {
+        for (k = 0; k < nl; k++)
+            colour[k] = cli_palette[k];
+        return PV_OK;
+    }
+    r = calloc(nl, sizeof *r);
+    if (r == NULL)
+        return PV_ENOMEM;
+    for (k = 0; k < nl; k++)
+        r[k] = (label_rank){counts[k], k};
+    qsort(r, nl, sizeof *r, label_rank_cmp);
+    for (k = 0; k < nl; k++)
+        colour[k] = CLI_COLOUR_OTHER;
+    /* Mark the most populous (NULL), then hand out colours in label order. */
+    for (k = 0; k < CLI_NCOLOURS; k++)
+        if (r[k].count > 0)
+            colour[r[k].label] = NULL;
+    for (k = 0; k < nl; k++)
+        if (colour[k] == NULL)
+            colour[k] = cli_palette[next++];
+    free(r);
+    return PV_OK;
+}
 
 /* Counts and marks what has loaded: <body data-thumbs data-loaded
  * data-broken>. "#eager" in the URL asks for every thumbnail at once. */
-static const char report_js[] =
+const char cli_thumbs_js[] =
     "(function(){\n"
     "var b=document.body,im=document.querySelectorAll('img.thumb'),bad=0;\n"
     "b.dataset.thumbs=im.length;\n"
@@ -319,7 +419,7 @@ static void write_summary(FILE *f, const pv_dups *d, const char *prefix)
         fprintf(f, "%.2f s. ", d->seconds);
     if (prefix[0] != '\0') {
         fputs("Paths are shown relative to <code>", f);
-        html_esc(f, prefix);
+        cli_html_esc(f, prefix);
         fputs("</code>. ", f);
     }
     fputs("<br>Each group is shown around its representative (first, kept); "
@@ -362,44 +462,27 @@ typedef struct page_ctx {
 
 /* The page's full absolute path of p: stored paths are absolute, but a
  * relative one would make a file:// link that points nowhere. */
-static void write_file_url(FILE *f, const char *path, const char *cwd)
+void cli_file_url(FILE *f, const char *path, const char *cwd)
 {
     fputs("file://", f);
     if (path[0] != '/' && cwd != NULL) {
-        url_esc(f, cwd);
+        cli_url_esc(f, cwd);
         fputc('/', f);
     }
-    url_esc(f, path);
+    cli_url_esc(f, path);
 }
 
 static void write_member(FILE *f, const pv_dup_member *m, int rep,
-                         const report_thumb *t, const page_ctx *pc)
+                         const cli_thumb *t, const page_ctx *pc)
 {
     const pv_item *it = &m->item;
-    const char *name = strrchr(it->path, '/');
     char size[32];
 
-    name = name ? name + 1 : it->path;
     fmt_bytes(size, sizeof size, it->size);
     fprintf(f, "<figure class=\"%s\" data-id=\"%u\">", m->keep ? "keep" : "drop",
             it->id);
     fputs("<div class=\"box\">", f);
-    if (t->rc == PV_OK) {
-        fputs("<img class=\"thumb\" loading=\"lazy\" decoding=\"async\" src=\"", f);
-        url_esc(f, pc->base);
-        fprintf(f, "/%u.jpg\" alt=\"", it->id);
-        html_esc(f, name);
-        fputs("\">", f);
-    } else {
-        /* The caption names the file already: show only the reason. */
-        const char *why = t->reason;
-        size_t plen = strlen(it->path);
-        if (strncmp(why, it->path, plen) == 0 && strncmp(why + plen, ": ", 2) == 0)
-            why += plen + 2;
-        fputs("<div class=\"missing\">no thumbnail: ", f);
-        html_esc(f, why);
-        fputs("</div>", f);
-    }
+    cli_thumb_html(f, t, pc->base);
     fputs("</div>\n<figcaption>", f);
     fprintf(f, "<span class=\"badge\">%s</span>", m->keep ? "keep" : "drop");
     if (rep)
@@ -417,15 +500,15 @@ static void write_member(FILE *f, const pv_dup_member *m, int rep,
     fputs("<a class=\"path\" href=\"", f);
     /* No title attribute: the browser shows the link's full path on hover,
      * and a 10,000-group page is smaller without a third copy of it. */
-    write_file_url(f, it->path, pc->cwd);
+    cli_file_url(f, it->path, pc->cwd);
     fputs("\">", f);
-    html_esc(f, strlen(it->path) > pc->prefix_len ? it->path + pc->prefix_len
+    cli_html_esc(f, strlen(it->path) > pc->prefix_len ? it->path + pc->prefix_len
                                                   : it->path);
     fputs("</a></figcaption></figure>\n", f);
 }
 
 static void write_group(FILE *f, size_t gi, const pv_dup_group *g,
-                        const report_thumb *thumbs, const page_ctx *pc)
+                        const cli_thumb *thumbs, const page_ctx *pc)
 {
     size_t i;
 
@@ -444,7 +527,7 @@ static void write_group(FILE *f, size_t gi, const pv_dup_group *g,
 }
 
 static void write_page(FILE *f, const pv_dups *d, const char *title,
-                       const report_thumb *thumbs, const page_ctx *pc)
+                       const cli_thumb *thumbs, const page_ctx *pc)
 {
     size_t gi, off = 0;
     char prefix[PATH_MAX];
@@ -452,11 +535,11 @@ static void write_page(FILE *f, const pv_dups *d, const char *title,
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
           "<meta name=\"generator\" content=\"pixvec\">\n<title>", f);
-    html_esc(f, title);
-    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n", report_css);
+    cli_html_esc(f, title);
+    fprintf(f, "</title>\n<style>\n%s%s</style>\n</head>\n", cli_page_css, report_css);
     fprintf(f, "<body data-groups=\"%zu\" data-images=\"%llu\">\n<header>\n<h1>",
             d->ngroups, (unsigned long long)d->images);
-    html_esc(f, title);
+    cli_html_esc(f, title);
     fputs("</h1>\n", f);
     snprintf(prefix, sizeof prefix, "%.*s",
              (int)(pc->prefix_len < sizeof prefix ? pc->prefix_len : 0),
@@ -469,7 +552,7 @@ static void write_page(FILE *f, const pv_dups *d, const char *title,
         write_group(f, gi, &d->groups[gi], thumbs + off, pc);
         off += d->groups[gi].n;
     }
-    fprintf(f, "</main>\n<script>\n%s</script>\n</body>\n</html>\n", report_js);
+    fprintf(f, "</main>\n<script>\n%s</script>\n</body>\n</html>\n", cli_thumbs_js);
 }
 
 /* ---- the file ------------------------------------------------------------ */
@@ -484,9 +567,9 @@ static int report_mkdir(const char *dir, char *err, size_t errlen)
     if (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
         return PV_OK;
     if (errno == EEXIST)
-        report_err(err, errlen, "%s: exists and is not a folder", dir);
+        cli_page_err(err, errlen, "%s: exists and is not a folder", dir);
     else
-        report_err(err, errlen, "%s: cannot create the folder: %s", dir,
+        cli_page_err(err, errlen, "%s: cannot create the folder: %s", dir,
                    strerror(errno));
     return PV_EIO;
 }
@@ -501,26 +584,26 @@ static FILE *report_open_tmp(const char *file, char *tmp, size_t tmplen,
     for (i = 0; i < 100 && fd < 0; i++) {
         k = snprintf(tmp, tmplen, "%s.tmp-%ld-%d", file, (long)getpid(), i);
         if (k < 0 || (size_t)k >= tmplen) {
-            report_err(err, errlen, "%s: path too long", file);
+            cli_page_err(err, errlen, "%s: path too long", file);
             tmp[0] = '\0';
             return NULL;
         }
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST) {
-            report_err(err, errlen, "%s: cannot create: %s", file,
+            cli_page_err(err, errlen, "%s: cannot create: %s", file,
                        strerror(errno));
             tmp[0] = '\0';
             return NULL;
         }
     }
     if (fd < 0) {
-        report_err(err, errlen, "%s: no free temporary name", file);
+        cli_page_err(err, errlen, "%s: no free temporary name", file);
         tmp[0] = '\0';
         return NULL;
     }
     f = fdopen(fd, "w");
     if (f == NULL) {
-        report_err(err, errlen, "%s: %s", file, strerror(errno));
+        cli_page_err(err, errlen, "%s: %s", file, strerror(errno));
         close(fd);
         unlink(tmp);
         tmp[0] = '\0';
@@ -528,40 +611,90 @@ static FILE *report_open_tmp(const char *file, char *tmp, size_t tmplen,
     return f;
 }
 
+int cli_page_open(cli_page *p, const char *file, char *err, size_t errlen)
+{
+    int rc;
+
+    memset(p, 0, sizeof *p);
+    p->file = file;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (file == NULL || file[0] == '\0') {
+        cli_page_err(err, errlen, "no page file given");
+        return PV_EINVAL;
+    }
+    rc = report_dir_for(file, &p->dir, &p->base);
+    if (rc != PV_OK) {
+        cli_page_err(err, errlen, "%s: out of memory", file);
+        return rc;
+    }
+    rc = report_mkdir(p->dir, err, errlen);
+    if (rc != PV_OK)
+        return rc;
+    p->cwd = getcwd(NULL, 0); /* NULL is fine: stored paths are absolute */
+    p->f = report_open_tmp(file, p->tmp, sizeof p->tmp, err, errlen);
+    return p->f != NULL ? PV_OK : PV_EIO;
+}
+
+int cli_page_commit(cli_page *p, char *err, size_t errlen)
+{
+    int closed;
+
+    /* One check at the end catches any short write: stdio keeps the error. */
+    if (fflush(p->f) != 0 || ferror(p->f) || fsync(fileno(p->f)) != 0) {
+        cli_page_err(err, errlen, "%s: cannot write: %s", p->file, strerror(errno));
+        return PV_EIO;
+    }
+    closed = fclose(p->f);
+    p->f = NULL;
+    if (closed != 0 || rename(p->tmp, p->file) != 0) {
+        cli_page_err(err, errlen, "%s: cannot write: %s", p->file, strerror(errno));
+        return PV_EIO;
+    }
+    p->tmp[0] = '\0';
+    return PV_OK;
+}
+
+void cli_page_close(cli_page *p)
+{
+    if (p == NULL)
+        return;
+    if (p->f != NULL)
+        fclose(p->f);
+    if (p->tmp[0] != '\0')
+        unlink(p->tmp);
+    free(p->cwd);
+    free(p->base);
+    free(p->dir);
+    memset(p, 0, sizeof *p);
+}
+
 int cli_report_html(const char *file, const pv_dups *d, const char *title,
                     char *err, size_t errlen)
 {
-    report_thumb *thumbs = NULL;
+    cli_thumb *thumbs = NULL;
+    cli_page pg;
     page_ctx pc;
-    char *dir = NULL, *base = NULL, *cwd = NULL;
-    char tmp[PATH_MAX];
-    FILE *f = NULL;
-    size_t n = 0, gi, i, failed = 0, first_failed = 0;
-    int rc = PV_EINVAL;
+    char warn[PATH_MAX + REPORT_REASON_MAX] = "";
+    size_t n = 0, gi, i;
+    int rc;
 
-    tmp[0] = '\0';
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    if (file == NULL || file[0] == '\0' || d == NULL) {
-        report_err(err, errlen, "report: no file or no result given");
+    memset(&pg, 0, sizeof pg);
+    if (d == NULL) {
+        rc = PV_EINVAL;
+        cli_page_err(err, errlen, "report: no result given");
         goto done;
     }
     if (title == NULL)
         title = "pixvec duplicates";
-    rc = report_dir_for(file, &dir, &base);
-    if (rc != PV_OK) {
-        report_err(err, errlen, "%s: out of memory", file);
-        goto done;
-    }
-    rc = report_mkdir(dir, err, errlen);
+    rc = cli_page_open(&pg, file, err, errlen);
     if (rc != PV_OK)
         goto done;
-    cwd = getcwd(NULL, 0); /* NULL is fine: stored paths are absolute */
 
     for (gi = 0; gi < d->ngroups; gi++) {
         if (d->groups[gi].n > SIZE_MAX / sizeof *thumbs - n) {
             rc = PV_ENOMEM;
-            report_err(err, errlen, "%s: too many images", file);
+            cli_page_err(err, errlen, "%s: too many images", file);
             goto done;
         }
         n += d->groups[gi].n;
@@ -569,54 +702,27 @@ int cli_report_html(const char *file, const pv_dups *d, const char *title,
     thumbs = calloc(n > 0 ? n : 1, sizeof *thumbs);
     if (thumbs == NULL) {
         rc = PV_ENOMEM;
-        report_err(err, errlen, "%s: out of memory for %zu images", file, n);
+        cli_page_err(err, errlen, "%s: out of memory for %zu images", file, n);
         goto done;
     }
     n = 0;
     for (gi = 0; gi < d->ngroups; gi++)
-        for (i = 0; i < d->groups[gi].n; i++)
-            thumbs[n++].item = &d->groups[gi].members[i].item;
-    report_make_thumbs(thumbs, n, dir);
-    for (i = 0; i < n; i++)
-        if (thumbs[i].rc != PV_OK && failed++ == 0)
-            first_failed = i;
+        for (i = 0; i < d->groups[gi].n; i++, n++) {
+            thumbs[n].src = d->groups[gi].members[i].item.path;
+            thumbs[n].name = d->groups[gi].members[i].item.id;
+        }
+    cli_thumbs_make(thumbs, n, pg.dir, REPORT_THUMB_SIDE, warn, sizeof warn);
 
-    f = report_open_tmp(file, tmp, sizeof tmp, err, errlen);
-    if (f == NULL) {
-        rc = PV_EIO;
-        goto done;
-    }
-    pc.base = base;
-    pc.cwd = cwd;
+    pc.base = pg.base;
+    pc.cwd = pg.cwd;
     pc.prefix_len = common_prefix(d);
-    write_page(f, d, title, thumbs, &pc);
-    /* One check at the end catches any short write: stdio keeps the error. */
-    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-        rc = PV_EIO;
-        report_err(err, errlen, "%s: cannot write: %s", file, strerror(errno));
-        goto done;
-    }
-    i = (size_t)fclose(f);
-    f = NULL;
-    if (i != 0 || rename(tmp, file) != 0) {
-        rc = PV_EIO;
-        report_err(err, errlen, "%s: cannot write: %s", file, strerror(errno));
-        goto done;
-    }
-    tmp[0] = '\0';
-    rc = PV_OK;
-    if (failed > 0)
-        report_err(err, errlen,
-                   "%zu of %zu thumbnails could not be made (first: %s)",
-                   failed, n, thumbs[first_failed].reason);
+    write_page(pg.f, d, title, thumbs, &pc);
+    rc = cli_page_commit(&pg, err, errlen);
+    if (rc == PV_OK)
+        cli_page_err(err, errlen, "%s", warn);
 done:
-    if (f != NULL)
-        fclose(f);
-    if (tmp[0] != '\0')
-        unlink(tmp);
+    cli_page_close(&pg);
+    cli_thumbs_free(thumbs, n);
     free(thumbs);
-    free(cwd);
-    free(base);
-    free(dir);
     return rc;
 }

@@ -661,24 +661,6 @@ int pv_thumbnail(const char *src, uint32_t max_side, int quality,
                  const char *dst, uint32_t *src_w, uint32_t *src_h,
                  char *err, size_t errlen);
 
-/* A histogram drawn as a PNG: values counted in bins equal bins over
- * [lo, hi] (values outside are clamped into the end bins; NaN skipped), bars
- * on a white ground with axes, tick labels and counts on a log or linear
- * scale, and a vertical line at mark (not drawn if mark is outside
- * [lo, hi]) labelled with its value. width/height 0 = 800 x 400. */
-typedef struct pv_hist_plot {
-    const float *values;
-    size_t n;
-    float lo, hi;
-    uint32_t bins;        /* 0 = 100 */
-    float mark;           /* the threshold line */
-    int log_counts;       /* 1: counts on a log scale */
-    const char *title;    /* drawn at the top, may be NULL; ASCII */
-    uint32_t width, height;
-} pv_hist_plot;
-int pv_histogram_png(const pv_hist_plot *p, const char *dst, char *err,
-                     size_t errlen);
-
 /* Move files into dest_dir keeping their paths relative to root (an
  * absolute directory that every path lies under, say the common parent of
  * the collection): root/a/b.jpg goes to dest_dir/a/b.jpg, folders created as

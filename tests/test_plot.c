@@ -1,40 +1,106 @@
 /*
- * test_plot.c - pv_histogram_png (engine/image/plot.c): the PNG it writes is read
- * back with libpng and checked by its pixels (size, where the red threshold
- * line stands against the x axis, bar heights), and bad arguments and
- * unwritable destinations fail with messages that say which file and why,
- * leaving no temporary files behind.
+ * test_plot.c - the PNGs the command line draws with cairo (cli/draw.c),
+ * through the pixvec binary on databases of generated pictures: `dups
+ * --histogram-png` writes a PNG of the default size whose red threshold line
+ * stands where the threshold falls on the x axis, replaces an old file
+ * whole, and on a bad destination says which file and why, leaving the old
+ * one as it was and no temporary file behind; `map --png` draws each
+ * folder's palette colour and a dark title.
  *
- * Every file goes to a fresh mkdtemp directory under /tmp, removed after
- * each test.
+ * PNGs are read back with libpng's simplified API (cairo writes them, libpng
+ * reads them: a malformed file fails here). Every file goes to a fresh
+ * mkdtemp directory, removed after each test.
  */
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <png.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_run.h"
 #include "gen.h"
-#include "pixvec.h"
 
-static char dir[GEN_PATH_MAX];
+#ifndef PIXVEC_BIN
+#error "PIXVEC_BIN must name the built binary"
+#endif
 
-static void setup(void) { cr_assert_eq(gen_tmpdir(dir), 0, "mkdtemp failed"); }
-static void teardown(void) { gen_rmtree(dir); }
+static char dir[GEN_PATH_MAX], imgs[GEN_PATH_MAX], db[GEN_PATH_MAX];
+static char outp[GEN_PATH_MAX], errp[GEN_PATH_MAX];
+static char *out_text, *err_text;
 
-TestSuite(plot, .init = setup, .fini = teardown);
-
-static const char *tpath(const char *name)
+static void setup(void)
 {
-    static char bufs[4][GEN_PATH_MAX];
-    static int next;
-    char *p = bufs[next++ % 4];
-    cr_assert_not_null(gen_path(p, dir, name));
-    return p;
+    cr_assert_eq(gen_tmpdir(dir), 0, "mkdtemp failed");
+    gen_path(imgs, dir, "imgs");
+    gen_path(db, dir, "t.pvdb");
+    gen_path(outp, dir, "stdout");
+    gen_path(errp, dir, "stderr");
+    cr_assert_eq(mkdir(imgs, 0755), 0);
+}
+
+static void teardown(void)
+{
+    free(out_text);
+    free(err_text);
+    out_text = err_text = NULL;
+    gen_rmtree(dir);
+}
+
+TestSuite(plot, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Run pixvec with the NULL-terminated arguments; the exit status, with
+ * stdout and stderr left in out_text and err_text. */
+static int run_args(const char *first, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+
+    argv[argc++] = "pixvec";
+    argv[argc++] = (char *)first;
+    va_start(ap, first);
+    while (argc < 31 && (argv[argc] = va_arg(ap, char *)) != NULL)
+        argc++;
+    va_end(ap);
+    argv[argc] = NULL;
+    return cli_wait(cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp), first, outp, errp,
+                    &out_text, &err_text);
+}
+#define run(...) run_args(__VA_ARGS__, (char *)NULL)
+
+/* Families of two in folder sub of imgs: a picture and the same a little
+ * brighter, which the pixels embedder scores far above 0.55 with each
+ * other, so every image's nearest-neighbour score is above 0.55. */
+static void make_pairs(const char *sub, int families, uint32_t seed0)
+{
+    enum { W = 64, H = 48 };
+    char folder[GEN_PATH_MAX], p[GEN_PATH_MAX], name[32];
+    uint8_t px[W * H * 3];
+
+    gen_path(folder, imgs, sub);
+    cr_assert(mkdir(folder, 0755) == 0 || errno == EEXIST);
+    for (int f = 0; f < families; f++) {
+        gen_pattern(W, H, 3, seed0 + (uint32_t)f, px);
+        snprintf(name, sizeof name, "f%02d_a.png", f);
+        cr_assert_eq(gen_write_png(gen_path(p, folder, name), W, H, GEN_PNG_RGB, 8, px, NULL), 0);
+        for (size_t i = 0; i < sizeof px; i++)
+            px[i] = (uint8_t)(px[i] > 235 ? 255 : px[i] + 20);
+        snprintf(name, sizeof name, "f%02d_b.png", f);
+        cr_assert_eq(gen_write_png(gen_path(p, folder, name), W, H, GEN_PNG_RGB, 8, px, NULL), 0);
+    }
+}
+
+static void make_db(void)
+{
+    cr_assert_eq(run("init", db), 0, "%s", err_text);
+    cr_assert_eq(run("add", db, imgs, "--quiet"), 0, "%s", err_text);
 }
 
 /* A decoded RGB picture. */
@@ -43,23 +109,20 @@ typedef struct pic {
     uint8_t *px;
 } pic;
 
-/* Read an 8-bit RGB PNG with libpng's simplified API (the writer is ours,
- * the reader is libpng's: a malformed file fails here). */
 static void read_png(const char *path, pic *out)
 {
     png_image im;
 
     memset(&im, 0, sizeof im);
     im.version = PNG_IMAGE_VERSION;
-    cr_assert(png_image_begin_read_from_file(&im, path), "%s: %s", path,
-              im.message);
+    cr_assert(png_image_begin_read_from_file(&im, path), "%s: %s", path, im.message);
     im.format = PNG_FORMAT_RGB;
     out->w = im.width;
     out->h = im.height;
     out->px = malloc(PNG_IMAGE_SIZE(im));
     cr_assert_not_null(out->px);
-    cr_assert(png_image_finish_read(&im, NULL, out->px, 0, NULL), "%s: %s",
-              path, im.message);
+    cr_assert(png_image_finish_read(&im, NULL, out->px, 0, NULL), "%s: %s", path,
+              im.message);
 }
 
 static const uint8_t *at(const pic *p, uint32_t x, uint32_t y)
@@ -69,15 +132,13 @@ static const uint8_t *at(const pic *p, uint32_t x, uint32_t y)
 
 static int is_red(const uint8_t *c) { return c[0] > 180 && c[1] < 60 && c[2] < 60; }
 static int is_black(const uint8_t *c) { return c[0] < 40 && c[1] < 40 && c[2] < 40; }
-static int is_white(const uint8_t *c) { return c[0] == 255 && c[1] == 255 && c[2] == 255; }
 
-/* The plot area's columns [*x0, *x1) and the x axis' row. The x axis is
- * the row with the longest run of black pixels (its right end is the plot's
- * right edge); the y axis is the column with the longest vertical run of
- * black pixels (a few pixels thick: the plot starts right of the last). */
+/* The x axis is the row with the longest run of black pixels (its right end
+ * the plot's right edge); the plot starts right of the column with the
+ * longest vertical black run (the y axis). */
 static void find_axes(const pic *p, uint32_t *row, uint32_t *x0, uint32_t *x1)
 {
-    uint32_t best = 0, x, y, vbest = 0;
+    uint32_t best = 0, vbest = 0, x, y;
 
     for (y = 0; y < p->h; y++) {
         uint32_t run = 0;
@@ -104,17 +165,7 @@ static void find_axes(const pic *p, uint32_t *row, uint32_t *x0, uint32_t *x1)
     cr_assert_gt(vbest, p->h / 2, "no y axis found (longest run %u)", vbest);
 }
 
-/* Non-white pixels in column x above row `above`. */
-static uint32_t column_ink(const pic *p, uint32_t x, uint32_t above)
-{
-    uint32_t y, n = 0;
-
-    for (y = 0; y < above; y++)
-        n += !is_white(at(p, x, y));
-    return n;
-}
-
-/* Column holding the most red pixels, and how many. */
+/* The column holding the most red pixels, and how many. */
 static uint32_t reddest_column(const pic *p, uint32_t *count)
 {
     uint32_t x, y, best = 0, bx = 0;
@@ -132,296 +183,172 @@ static uint32_t reddest_column(const pic *p, uint32_t *count)
     return bx;
 }
 
-/* Entries of dir other than . and .. */
+/* Pixels of rows [y0, y1) within tol per channel of rgb. */
+static size_t count_near(const pic *p, uint32_t y0, uint32_t y1, uint32_t xa, uint32_t xb,
+                         const uint8_t rgb[3], int tol)
+{
+    size_t n = 0;
+
+    for (uint32_t y = y0; y < y1 && y < p->h; y++)
+        for (uint32_t x = xa; x < xb && x < p->w; x++) {
+            const uint8_t *c = at(p, x, y);
+            n += abs(c[0] - rgb[0]) <= tol && abs(c[1] - rgb[1]) <= tol &&
+                 abs(c[2] - rgb[2]) <= tol;
+        }
+    return n;
+}
+
 static int count_entries(const char *d)
 {
     DIR *dh = opendir(d);
     struct dirent *e;
     int n = 0;
 
-    cr_assert_not_null(dh);
+    cr_assert_not_null(dh, "%s", d);
     while ((e = readdir(dh)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
     closedir(dh);
     return n;
 }
 
-/* Draw p to name; the PNG read back must be w x h. */
-static void draw_check_size(const pv_hist_plot *p, const char *name,
-                            uint32_t w, uint32_t h)
+/* -t 0.52 with every nearest score above 0.55: the histogram runs from
+ * 0.5 (the threshold rounded down to 0.05) to 1, so the red line stands
+ * 4 % of the way along the x axis. An old file at the destination is
+ * replaced whole. */
+Test(plot, dups_histogram_png_threshold_line)
 {
-    char err[256] = "";
+    static const uint8_t bar[3] = {70, 110, 170};
+    char png[GEN_PATH_MAX], folder[GEN_PATH_MAX];
+    uint32_t row = 0, x0 = 0, x1 = 0, red, rx;
+    double want;
     pic im;
 
-    cr_assert_eq(pv_histogram_png(p, tpath(name), err, sizeof err), PV_OK,
-                 "%s", err);
-    read_png(tpath(name), &im);
-    cr_assert_eq(im.w, w, "%s: width %u, expected %u", name, im.w, w);
-    cr_assert_eq(im.h, h, "%s: height %u, expected %u", name, im.h, h);
+    make_pairs("a", 6, 700);
+    make_db();
+    gen_path(folder, dir, "out");
+    cr_assert_eq(mkdir(folder, 0755), 0);
+    gen_path(png, folder, "hist.png");
+    cr_assert_eq(gen_write_bytes(png, "old", 3), 0);
+    cr_assert_eq(run("dups", db, "-t", "0.52", "--histogram-png", png), 0, "%s", err_text);
+    read_png(png, &im);
+    cr_assert_eq(im.w, 800, "width %u", im.w);
+    cr_assert_eq(im.h, 400, "height %u", im.h);
+    find_axes(&im, &row, &x0, &x1);
+    rx = reddest_column(&im, &red);
+    want = x0 + (0.52 - 0.5) / (1.0 - 0.5) * (double)(x1 - x0);
+    cr_assert(fabs(rx - want) <= 2.0, "red column %u, expected %.1f (axis %u..%u)", rx, want,
+              x0, x1);
+    cr_assert_gt(red, row / 2, "only %u red pixels in column %u: no line", red, rx);
+    /* Bars right of the line (the scores near 1), none left of it. */
+    cr_assert_gt(count_near(&im, 0, row, rx + 4, x1, bar, 2), 100, "no bars");
+    cr_assert_eq(count_near(&im, 0, row, x0 + 2, rx - 3, bar, 2), 0,
+                 "bars below the lowest score");
+    /* The title's text above the plot. */
+    cr_assert_gt(count_near(&im, 0, row / 8, 0, im.w, (const uint8_t[3]){0, 0, 0}, 60), 50,
+                 "no title");
     free(im.px);
+    cr_assert_eq(count_entries(folder), 1, "a temporary file was left beside the PNG");
 }
 
-Test(plot, default_size_and_custom_size)
+/* The old content of path must be old. */
+static void assert_content(const char *path, const char *old)
 {
-    float v[] = {0.1f, 0.2f, 0.2f, 0.9f};
-    pv_hist_plot p = {.values = v, .n = 4, .lo = 0, .hi = 1, .mark = 0.5f,
-                      .title = "nearest-neighbour scores"};
+    uint8_t *b = NULL;
+    size_t n = 0;
 
-    draw_check_size(&p, "a.png", 800, 400);
-    p.width = 333;
-    p.height = 222;
-    draw_check_size(&p, "b.png", 333, 222);
-    /* Only a.png and b.png: the temporary files were renamed away. */
-    cr_assert_eq(count_entries(dir), 2);
+    cr_assert_eq(gen_read_bytes(path, &b, &n), 0, "%s is gone", path);
+    cr_assert(n == strlen(old) && memcmp(b, old, n) == 0, "%s was changed", path);
+    free(b);
 }
 
-/* The red line stands where mark falls between the ends of the x axis, for
- * a few marks, on a linear and on a log scale. */
-Test(plot, mark_line_position)
+/* Destinations that cannot be written: a missing folder, a folder in the
+ * file's place, and a name so long that no temporary file can be made
+ * beside it. Each fails the command with a message naming the file, and
+ * what was there stays. */
+Test(plot, dups_histogram_png_bad_destinations)
 {
-    static const float marks[] = {0.25f, 0.5f, 0.83f};
-    float v[50];
-    char err[256] = "";
-    size_t i, k;
-    int lg;
+    char missing[GEN_PATH_MAX], folder[GEN_PATH_MAX], inside[GEN_PATH_MAX];
+    char sub[GEN_PATH_MAX], name[NAME_MAX + 1], longp[GEN_PATH_MAX + NAME_MAX + 2];
 
-    for (i = 0; i < 50; i++)
-        v[i] = 0.5f + 0.01f * (float)i;
-    for (lg = 0; lg < 2; lg++) {
-        for (k = 0; k < 3; k++) {
-            pv_hist_plot p = {.values = v, .n = 50, .lo = 0.0f, .hi = 1.0f,
-                              .bins = 20, .mark = marks[k], .log_counts = lg,
-                              .title = "t"};
-            uint32_t row = 0, x0 = 0, x1 = 0, red, rx;
-            double want;
-            pic im;
-            cr_assert_eq(pv_histogram_png(&p, tpath("m.png"), err, sizeof err),
-                         PV_OK, "%s", err);
-            read_png(tpath("m.png"), &im);
-            find_axes(&im, &row, &x0, &x1);
-            rx = reddest_column(&im, &red);
-            want = x0 + marks[k] * (double)(x1 - x0);
-            cr_assert(fabs(rx - want) <= 2.0,
-                      "mark %g: red column %u, expected %.1f (axis %u..%u)",
-                      marks[k], rx, want, x0, x1);
-            /* A line, not just the label: most of the plot's height. */
-            cr_assert_gt(red, row / 2, "only %u red pixels in column %u", red,
-                         rx);
-            free(im.px);
-        }
+    make_pairs("a", 3, 900);
+    make_db();
+
+    gen_path(missing, dir, "no/such/folder/h.png");
+    cr_assert_eq(run("dups", db, "--histogram-png", missing), 1, "%s", out_text);
+    cr_assert(strstr(err_text, missing) && strstr(err_text, "No such file or directory"),
+              "%s", err_text);
+
+    /* A folder holding a file where the PNG should go: rename fails. */
+    gen_path(folder, dir, "taken");
+    cr_assert_eq(mkdir(folder, 0755), 0);
+    gen_path(inside, folder, "keep.txt");
+    cr_assert_eq(gen_write_bytes(inside, "keep", 4), 0);
+    cr_assert_eq(run("dups", db, "--histogram-png", folder), 1, "%s", out_text);
+    cr_assert(strstr(err_text, folder) && strstr(err_text, "rename"), "%s", err_text);
+    assert_content(inside, "keep");
+
+    /* An old file whose name leaves no room for ".tmp-PID-N" in NAME_MAX. */
+    gen_path(sub, dir, "long");
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    memset(name, 'h', NAME_MAX - 4);
+    memcpy(name + NAME_MAX - 4, ".png", 5);
+    snprintf(longp, sizeof longp, "%s/%s", sub, name);
+    cr_assert_eq(gen_write_bytes(longp, "old bytes", 9), 0);
+    cr_assert_eq(run("dups", db, "--histogram-png", longp), 1, "%s", out_text);
+    cr_assert(strstr(err_text, longp) && strstr(err_text, "too long"), "%s", err_text);
+    assert_content(longp, "old bytes");
+    cr_assert_eq(count_entries(sub), 1, "a temporary file was left behind");
+    /* The scan's listing is still printed: only the picture failed. */
+    cr_assert(strstr(out_text, "images"), "%s", out_text);
+}
+
+/* The first three colours of draw.c's palette (tab10's blue, orange and
+ * green): three folders, three labels, three colours. */
+static const uint8_t palette3[3][3] = {{0x1f, 0x77, 0xb4}, {0xff, 0x7f, 0x0e}, {0x2c, 0xa0, 0x2c}};
+
+/* The frame around the points: the rightmost column that is mostly its
+ * light grey (191). The legend lies right of it. */
+static uint32_t frame_right(const pic *p)
+{
+    static const uint8_t grey[3] = {191, 191, 191};
+
+    for (uint32_t x = p->w; x-- > 0;)
+        if (count_near(p, 0, p->h, x, x + 1, grey, 12) > p->h / 2)
+            return x;
+    cr_assert_fail("no frame around the points");
+    return 0;
+}
+
+/* Enabled when pixvec map lands: `pixvec map DB --png F` (labels by folder)
+ * draws a 1200 x 900 PNG with each folder's palette colour among the points
+ * (inside the frame; translucent discs over white stay within 30 of it per
+ * channel) and in the legend right of the frame, and dark title text at the
+ * top. */
+Test(plot, map_png_scatter, .disabled = true)
+{
+    char png[GEN_PATH_MAX];
+    uint32_t fx;
+    pic im;
+
+    make_pairs("alpha", 2, 100);
+    make_pairs("beta", 3, 200);
+    make_pairs("gamma", 4, 300);
+    make_db();
+    gen_path(png, dir, "map.png");
+    cr_assert_eq(run("map", db, "--png", png), 0, "%s", err_text);
+    read_png(png, &im);
+    cr_assert_eq(im.w, 1200, "width %u", im.w);
+    cr_assert_eq(im.h, 900, "height %u", im.h);
+    fx = frame_right(&im);
+    cr_assert(fx > im.w / 2 && fx < im.w - 40, "frame's right edge at %u: no room for a legend",
+              fx);
+    for (int k = 0; k < 3; k++) {
+        size_t in_plot = count_near(&im, 0, im.h, 0, fx, palette3[k], 30);
+        size_t in_legend = count_near(&im, 0, im.h, fx + 1, im.w, palette3[k], 4);
+        cr_assert_gt(in_plot, 10, "colour %d: %zu pixels among the points", k, in_plot);
+        cr_assert_gt(in_legend, 10, "colour %d: %zu pixels in the legend", k, in_legend);
     }
-}
-
-Test(plot, no_mark_outside_range)
-{
-    float v[] = {0.3f, 0.4f};
-    pv_hist_plot p = {.values = v, .n = 2, .lo = 0, .hi = 1, .mark = 1.5f};
-    char err[256] = "";
-    uint32_t red;
-    pic im;
-
-    cr_assert_eq(pv_histogram_png(&p, tpath("n.png"), err, sizeof err), PV_OK,
-                 "%s", err);
-    read_png(tpath("n.png"), &im);
-    (void)reddest_column(&im, &red);
-    cr_assert_eq(red, 0, "a mark outside [lo, hi] was drawn");
+    cr_assert_gt(count_near(&im, 0, 60, 0, im.w / 2, (const uint8_t[3]){20, 20, 20}, 40), 50,
+                 "no dark title text at the top");
     free(im.px);
-
-    p.mark = INFINITY; /* infinite: outside too, not an error */
-    cr_assert_eq(pv_histogram_png(&p, tpath("n.png"), err, sizeof err), PV_OK,
-                 "%s", err);
-}
-
-/* Ten bins over [0, 1]: bin 2 holds 40 values, bin 7 holds 3. The ink above
- * the x axis in the middle column of each bin must say so, on both scales. */
-static void bars_case(int log_counts)
-{
-    float v[43];
-    pv_hist_plot p = {.values = v, .n = 43, .lo = 0, .hi = 1, .bins = 10,
-                      .mark = -1.0f, .log_counts = log_counts};
-    char err[256] = "";
-    uint32_t row = 0, x0 = 0, x1 = 0, xa, xb, xe, inka, inkb, inke;
-    double pw;
-    pic im;
-    int i;
-
-    for (i = 0; i < 40; i++)
-        v[i] = 0.21f + 0.001f * (float)i;
-    for (i = 40; i < 43; i++)
-        v[i] = 0.75f;
-    cr_assert_eq(pv_histogram_png(&p, tpath("h.png"), err, sizeof err), PV_OK,
-                 "%s", err);
-    read_png(tpath("h.png"), &im);
-    find_axes(&im, &row, &x0, &x1);
-    pw = (double)(x1 - x0);
-    xa = (uint32_t)(x0 + 0.25 * pw);
-    xb = (uint32_t)(x0 + 0.75 * pw);
-    xe = (uint32_t)(x0 + 0.45 * pw); /* an empty bin */
-    inka = column_ink(&im, xa, row);
-    inkb = column_ink(&im, xb, row);
-    inke = column_ink(&im, xe, row);
-    cr_assert_gt(inka, inkb, "log %d: bin of 40 has %u ink, bin of 3 has %u",
-                 log_counts, inka, inkb);
-    cr_assert_gt(inkb, inke, "log %d: bin of 3 has %u ink, empty bin %u",
-                 log_counts, inkb, inke);
-    /* The tallest bar reaches most of the way up. */
-    cr_assert_gt(inka, row / 2);
-    free(im.px);
-}
-
-Test(plot, taller_bar_for_fuller_bin_linear) { bars_case(0); }
-Test(plot, taller_bar_for_fuller_bin_log) { bars_case(1); }
-
-/* Values outside [lo, hi] are clamped into the end bins; NaN is skipped. */
-Test(plot, clamped_and_nan)
-{
-    float v[30];
-    pv_hist_plot p = {.values = v, .n = 30, .lo = 0, .hi = 1, .bins = 4,
-                      .mark = 2.0f};
-    char err[256] = "";
-    uint32_t row = 0, x0 = 0, x1 = 0, first, last;
-    double pw;
-    pic im;
-    int i;
-
-    for (i = 0; i < 20; i++)
-        v[i] = -5.0f; /* all into bin 0 */
-    for (i = 20; i < 30; i++)
-        v[i] = NAN;
-    cr_assert_eq(pv_histogram_png(&p, tpath("c.png"), err, sizeof err), PV_OK,
-                 "%s", err);
-    read_png(tpath("c.png"), &im);
-    find_axes(&im, &row, &x0, &x1);
-    pw = (double)(x1 - x0);
-    first = column_ink(&im, (uint32_t)(x0 + 0.125 * pw), row);
-    last = column_ink(&im, (uint32_t)(x0 + 0.875 * pw), row);
-    cr_assert_gt(first, row / 2, "clamped values missing from bin 0");
-    cr_assert_lt(last, 10, "NaN counted somewhere (%u ink in the last bin)",
-                 last);
-    free(im.px);
-}
-
-/* No values: axes only, still a valid picture. */
-Test(plot, empty_histogram)
-{
-    pv_hist_plot p = {.values = NULL, .n = 0, .lo = -1, .hi = 1, .mark = 0,
-                      .log_counts = 1, .title = "empty"};
-    char err[256] = "";
-    uint32_t row = 0, x0 = 0, x1 = 0;
-    pic im;
-
-    cr_assert_eq(pv_histogram_png(&p, tpath("e.png"), err, sizeof err), PV_OK,
-                 "%s", err);
-    read_png(tpath("e.png"), &im);
-    find_axes(&im, &row, &x0, &x1);
-    free(im.px);
-}
-
-/* Each bad argument fails with PV_EINVAL, an error message naming the file,
- * and no file left behind. */
-Test(plot, bad_arguments)
-{
-    float v[] = {0.5f};
-    const pv_hist_plot good = {.values = v, .n = 1, .lo = 0, .hi = 1,
-                               .mark = 0.5f};
-    pv_hist_plot p;
-    char err[256];
-    const char *dst = tpath("bad.png");
-    struct {
-        const char *what;
-        float lo, hi, mark;
-        uint32_t w, h, bins;
-        int null_values;
-        const char *needle;
-    } cases[] = {
-        {"lo == hi", 1, 1, 0.5f, 0, 0, 0, 0, "range"},
-        {"lo > hi", 1, 0, 0.5f, 0, 0, 0, 0, "range"},
-        {"NaN lo", NAN, 1, 0.5f, 0, 0, 0, 0, "range"},
-        {"NaN hi", 0, NAN, 0.5f, 0, 0, 0, 0, "range"},
-        {"Inf hi", 0, INFINITY, 0.5f, 0, 0, 0, 0, "range"},
-        {"NaN mark", 0, 1, NAN, 0, 0, 0, 0, "NaN"},
-        {"too narrow", 0, 1, 0.5f, 199, 400, 0, 0, "199x400"},
-        {"too tall", 0, 1, 0.5f, 800, 8001, 0, 0, "800x8001"},
-        {"too many bins", 0, 1, 0.5f, 0, 0, 2000000, 0, "bins"},
-        {"NULL values", 0, 1, 0.5f, 0, 0, 0, 1, "no array"},
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        p = good;
-        p.lo = cases[i].lo;
-        p.hi = cases[i].hi;
-        p.mark = cases[i].mark;
-        p.width = cases[i].w;
-        p.height = cases[i].h;
-        p.bins = cases[i].bins;
-        if (cases[i].null_values)
-            p.values = NULL;
-        err[0] = '\0';
-        cr_assert_eq(pv_histogram_png(&p, dst, err, sizeof err), PV_EINVAL,
-                     "%s: accepted", cases[i].what);
-        cr_assert_not_null(strstr(err, dst), "%s: message without the file: %s",
-                           cases[i].what, err);
-        cr_assert_not_null(strstr(err, cases[i].needle),
-                           "%s: message without '%s': %s", cases[i].what,
-                           cases[i].needle, err);
-    }
-    cr_assert_eq(pv_histogram_png(NULL, dst, err, sizeof err), PV_EINVAL);
-    cr_assert_eq(pv_histogram_png(&good, NULL, err, sizeof err), PV_EINVAL);
-    /* err may be NULL. */
-    p = good;
-    p.lo = 2;
-    cr_assert_eq(pv_histogram_png(&p, dst, NULL, 0), PV_EINVAL);
-    cr_assert_eq(count_entries(dir), 0, "a failed call left a file");
-}
-
-/* A folder that does not exist: the reason is the system's. */
-Test(plot, missing_folder)
-{
-    float v[] = {0.5f};
-    pv_hist_plot p = {.values = v, .n = 1, .lo = 0, .hi = 1, .mark = 0.5f};
-    char err[512] = "";
-    const char *dst = tpath("no/such/folder/x.png");
-
-    cr_assert_eq(pv_histogram_png(&p, dst, err, sizeof err), PV_EIO);
-    cr_assert_not_null(strstr(err, dst), "%s", err);
-    cr_assert_not_null(strstr(err, "No such file or directory"), "%s", err);
-}
-
-/* dst is a folder: the PNG is written to a temporary file beside it, the
- * rename over the folder fails, and the temporary file is removed. (The tests
- * run as root, so a read-only folder would not stop the write.) */
-Test(plot, unwritable_destination_leaves_nothing)
-{
-    float v[] = {0.5f};
-    pv_hist_plot p = {.values = v, .n = 1, .lo = 0, .hi = 1, .mark = 0.5f};
-    char err[512] = "";
-    const char *dst = tpath("folder");
-    struct stat st;
-
-    cr_assert_eq(mkdir(dst, 0755), 0);
-    cr_assert_eq(pv_histogram_png(&p, dst, err, sizeof err), PV_EIO);
-    cr_assert_not_null(strstr(err, dst), "%s", err);
-    cr_assert_not_null(strstr(err, "rename"), "%s", err);
-    cr_assert_eq(count_entries(dir), 1, "a temporary file was left behind");
-    cr_assert_eq(stat(dst, &st), 0);
-    cr_assert(S_ISDIR(st.st_mode), "the folder was replaced");
-}
-
-/* An existing dst is replaced whole. */
-Test(plot, replaces_existing_file)
-{
-    float v[] = {0.5f};
-    pv_hist_plot p = {.values = v, .n = 1, .lo = 0, .hi = 1, .mark = 0.5f};
-    char err[256] = "";
-    pic im;
-
-    cr_assert_eq(gen_write_bytes(tpath("r.png"), "old", 3), 0);
-    cr_assert_eq(pv_histogram_png(&p, tpath("r.png"), err, sizeof err), PV_OK,
-                 "%s", err);
-    read_png(tpath("r.png"), &im);
-    cr_assert_eq(im.w, 800);
-    free(im.px);
-    cr_assert_eq(count_entries(dir), 1);
 }
