@@ -9,9 +9,12 @@
  * original. A summary at the top gives every count and the distribution of
  * the nearest-neighbour similarity.
  *
- * Design, as the dups report (report.c): plain HTML with inline CSS and a
- * few lines of inline JS, nothing fetched from the network; thumbnails are
- * JPEG files in a folder beside the page named after it ("q.html" ->
+ * Design, as the dups report (report.c), whose page helpers it uses
+ * (report.h: the temporary file renamed into place, the thumbnail folder
+ * beside the page, the thumbnail pool, escaping, the shared style and the
+ * script that counts thumbnails): plain HTML with inline CSS and a few
+ * lines of inline JS, nothing fetched from the network; thumbnails are JPEG
+ * files in a folder beside the page named after it ("q.html" ->
  * "q_files/ID.jpg", one per image however many sections show it), made by
  * pv_thumbnail on one thread per core and loaded lazily; every box has a
  * fixed size so the layout does not jump. Paths are HTML-escaped as text and
@@ -19,145 +22,34 @@
  * (it cannot be decoded): its box shows the reason. The script writes the
  * thumbnails' counts into <body data-thumbs data-loaded data-broken> for a
  * test to read; "#eager" in the URL loads them all at once.
- *
- * The escaping, folder naming and thumbnail pool are small versions of
- * report.c's, kept here while that file is being refactored: to share with
- * report.c once it exports them.
  */
 #include "quality_html.h"
 
-#include <errno.h>
+#include "report.h"
+
 #include <limits.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#define QH_THUMB_SIDE 160
-#define QH_THUMB_QUALITY 80
-#define QH_MAX_THREADS 8
-
-/* ---- text (to share with report.c) ---------------------------------------- */
-
-/* HTML text and attribute values: markup characters as entities, control
- * bytes as U+FFFD. */
-static void qh_text(FILE *f, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '&')
-            fputs("&amp;", f);
-        else if (*p == '<')
-            fputs("&lt;", f);
-        else if (*p == '>')
-            fputs("&gt;", f);
-        else if (*p == '"')
-            fputs("&quot;", f);
-        else if (*p == '\'')
-            fputs("&#39;", f);
-        else if (*p < 0x20 || *p == 0x7f)
-            fputs("&#xFFFD;", f);
-        else
-            fputc(*p, f);
-    }
-}
-
-/* A path in a URL: RFC 3986's unreserved bytes and '/' as they are, every
- * other byte %XX (so no markup character either). */
-static void qh_url(FILE *f, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (strchr("-._~/", *p) || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-            (*p >= 'A' && *p <= 'Z'))
-            fputc(*p, f);
-        else
-            fprintf(f, "%%%02X", *p);
-    }
-}
-
-/* ---- thumbnails (to share with report.c) ---------------------------------- */
-
-typedef struct qh_thumb {
-    uint32_t id;
-    const char *path;
-    int rc;
-    char reason[256];
-} qh_thumb;
-
-typedef struct qh_pool {
-    qh_thumb *t;
-    size_t n, next;
-    const char *dir;
-    pthread_mutex_t mu;
-} qh_pool;
-
-static void *qh_worker(void *arg)
-{
-    qh_pool *p = arg;
-    char dst[PATH_MAX];
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        size_t i = p->next++;
-        pthread_mutex_unlock(&p->mu);
-        if (i >= p->n)
-            return NULL;
-        qh_thumb *t = &p->t[i];
-        int k = snprintf(dst, sizeof dst, "%s/%u.jpg", p->dir, t->id);
-        if (k < 0 || (size_t)k >= sizeof dst) {
-            t->rc = PV_EINVAL;
-            snprintf(t->reason, sizeof t->reason, "thumbnail path too long");
-            continue;
-        }
-        t->rc = pv_thumbnail(t->path, QH_THUMB_SIDE, QH_THUMB_QUALITY, dst, NULL, NULL,
-                             t->reason, sizeof t->reason);
-    }
-}
-
-static void qh_make_thumbs(qh_thumb *t, size_t n, const char *dir)
-{
-    pthread_t th[QH_MAX_THREADS];
-    qh_pool p = {.t = t, .n = n, .dir = dir};
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t want = cores > 1 ? (size_t)cores - 1 : 0, started = 0;
-    if (want > QH_MAX_THREADS)
-        want = QH_MAX_THREADS;
-    pthread_mutex_init(&p.mu, NULL);
-    for (size_t i = 0; i < want && i + 1 < n; i++)
-        if (pthread_create(&th[started], NULL, qh_worker, &p) == 0)
-            started++;
-    qh_worker(&p);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-    pthread_mutex_destroy(&p.mu);
-}
 
 static int thumb_cmp(const void *a, const void *b)
 {
-    const qh_thumb *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
+    const cli_thumb *x = a, *y = b;
+    return x->name < y->name ? -1 : x->name > y->name;
 }
 
 /* ---- the page ----------------------------------------------------------------- */
 
+/* What this page adds to cli_page_css: summary boxes that link to their
+ * section, and a section of captioned thumbnails per list. */
 static const char qh_css[] =
-    "*{box-sizing:border-box}\n"
-    "body{margin:0;font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,"
-    "sans-serif;color:#1f2328;background:#f4f5f7}\n"
-    "header{background:#fff;border-bottom:1px solid #d0d7de;padding:16px 24px}\n"
-    "h1{margin:0 0 12px;font-size:20px;font-weight:600}\n"
-    ".summary{display:flex;flex-wrap:wrap;gap:8px;margin:0}\n"
-    ".summary a{display:block;background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;"
-    "padding:6px 12px;min-width:96px;color:inherit;text-decoration:none}\n"
-    ".summary a:hover{border-color:#0969da}\n"
-    ".summary .k{display:block;font-size:12px;color:#57606a}\n"
-    ".summary .v{display:block;font-size:18px;font-weight:600}\n"
-    ".summary .hot .v{color:#cf222e}\n"
-    ".legend{margin:12px 0 0;color:#57606a;font-size:13px;max-width:1100px}\n"
+    ".summary a{color:inherit;text-decoration:none}\n"
+    ".summary div:hover{border-color:#0969da}\n"
+    ".summary .hot dd{color:#cf222e}\n"
+    ".legend{max-width:1100px}\n"
     "code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;"
     "background:#eaeef2;padding:0 4px;border-radius:4px}\n"
-    "main{padding:8px 24px 48px}\n"
     ".sec{background:#fff;border:1px solid #d0d7de;border-radius:8px;margin:16px 0;"
     "padding:10px 14px}\n"
     ".sec h2{margin:0 0 4px;font-size:16px;font-weight:600}\n"
@@ -171,8 +63,6 @@ static const char qh_css[] =
     "background:#eaeef2;border-radius:4px;overflow:hidden}\n"
     ".box img{width:160px;height:160px;object-fit:contain;image-rendering:pixelated;"
     "display:block}\n"
-    ".missing{padding:8px;font-size:12px;color:#cf222e;text-align:center;"
-    "overflow-wrap:anywhere}\n"
     "figcaption{margin-top:6px;font-size:12px}\n"
     ".score{font-weight:600}\n"
     ".meta{color:#57606a}\n"
@@ -181,23 +71,8 @@ static const char qh_css[] =
     "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:11px;"
     "margin-top:2px}\n"
     ".path:hover{text-decoration:underline}\n"
-    ".empty{color:#57606a;margin:4px 0}\n"
+    ".sec .empty{padding:4px 0}\n"
     ".more{color:#57606a;margin:10px 0 0;font-size:13px}\n";
-
-/* Counts the thumbnails that loaded or broke into <body data-*>. */
-static const char qh_js[] =
-    "(function(){\n"
-    "var b=document.body,im=Array.prototype.slice.call(document.querySelectorAll('img.thumb'));"
-    "var broken=0;\n"
-    "b.dataset.thumbs=im.length;\n"
-    "if(location.hash==='#eager')im.forEach(function(i){i.loading='eager';});\n"
-    "function tally(){b.dataset.loaded=im.filter(function(i){return i.complete&&"
-    "i.naturalWidth>0;}).length;b.dataset.broken=broken;}\n"
-    "im.forEach(function(i){i.addEventListener('load',tally);i.addEventListener('error',"
-    "function(){broken++;var d=document.createElement('div');d.className='missing';"
-    "d.textContent='thumbnail missing';i.replaceWith(d);tally();});});\n"
-    "tally();\n"
-    "})();\n";
 
 enum { S_OUT, S_SUS, S_BLANK, S_DARK, S_BRIGHT, S_TINY, S_UNREAD, S_COUNT };
 
@@ -213,9 +88,9 @@ static const struct {
 typedef struct qh_page {
     const pv_quality *q;
     const pv_quality_list *l[S_COUNT];
-    const char *base;   /* the thumbnail folder, relative to the page */
+    const cli_page *cp;
     size_t prefix;      /* bytes of every shown path not printed */
-    qh_thumb *thumbs;   /* by id */
+    cli_thumb *thumbs;  /* by name (the item id) */
     size_t nthumbs;
 } qh_page;
 
@@ -232,9 +107,9 @@ static void caption(FILE *f, int s, const pv_quality_item *it)
         break;
     case S_SUS:
         fputs("in <span class=\"lab\">", f);
-        qh_text(f, it->label);
+        cli_html_esc(f, it->label);
         fputs("</span>, looks like <span class=\"lab\">", f);
-        qh_text(f, it->suggested);
+        cli_html_esc(f, it->suggested);
         fprintf(f, "</span> <span class=\"score\">(%.2f)</span>", (double)it->vote);
         break;
     case S_BLANK:
@@ -255,38 +130,32 @@ static void caption(FILE *f, int s, const pv_quality_item *it)
 
 static void figure(FILE *f, const qh_page *pg, int s, const pv_quality_item *it)
 {
-    const char *name = strrchr(it->path, '/');
-    name = name ? name + 1 : it->path;
     fprintf(f, "<figure class=\"%s\" data-id=\"%u\"><div class=\"box\">", qh_sec[s].cls,
             it->id);
-    qh_thumb key = {.id = it->id};
-    const qh_thumb *t =
-        s == S_UNREAD ? NULL : bsearch(&key, pg->thumbs, pg->nthumbs, sizeof key, thumb_cmp);
-    if (t && t->rc == PV_OK) {
-        fputs("<img class=\"thumb\" loading=\"lazy\" decoding=\"async\" src=\"", f);
-        qh_url(f, pg->base);
-        fprintf(f, "/%u.jpg\" alt=\"", it->id);
-        qh_text(f, name);
-        fputs("\">", f);
+    cli_thumb key = {.name = it->id};
+    const cli_thumb *t =
+        it->err ? NULL : bsearch(&key, pg->thumbs, pg->nthumbs, sizeof key, thumb_cmp);
+    if (t) {
+        cli_thumb_html(f, t, pg->cp->base);
     } else {
         fputs("<div class=\"missing\">", f);
-        qh_text(f, s == S_UNREAD ? it->reason : t ? t->reason : "no thumbnail");
+        cli_html_esc(f, it->reason ? it->reason : "no thumbnail");
         fputs("</div>", f);
     }
     fputs("</div><figcaption>", f);
     caption(f, s, it);
     fputs("<br><span class=\"meta\">", f);
     if (s != S_SUS && it->label && it->label[0]) {
-        qh_text(f, it->label);
+        cli_html_esc(f, it->label);
         fputs(" &middot; ", f);
     }
     fprintf(f, "%u&times;%u", it->width, it->height);
-    if (s != S_OUT && it->nn >= -1 && s != S_UNREAD)
+    if (s != S_OUT && s != S_UNREAD && it->nn > -1)
         fprintf(f, " &middot; nn %.3f", (double)it->nn);
-    fputs("</span><a class=\"path\" href=\"file://", f);
-    qh_url(f, it->path);
+    fputs("</span><a class=\"path\" href=\"", f);
+    cli_file_url(f, it->path, pg->cp->cwd);
     fputs("\">", f);
-    qh_text(f, strlen(it->path) > pg->prefix ? it->path + pg->prefix : it->path);
+    cli_html_esc(f, strlen(it->path) > pg->prefix ? it->path + pg->prefix : it->path);
     fputs("</a></figcaption></figure>\n", f);
 }
 
@@ -339,25 +208,39 @@ static void section(FILE *f, const qh_page *pg, int s)
     fputs("</section>\n", f);
 }
 
+/* One box of the summary, linked to its section (anchor may be NULL). */
+static void stat_box(FILE *f, const char *anchor, int hot, const char *label, const char *value)
+{
+    fprintf(f, "<div%s><dt>", hot ? " class=\"hot\"" : "");
+    if (anchor)
+        fprintf(f, "<a href=\"#%s\">%s</a>", anchor, label);
+    else
+        fputs(label, f);
+    fprintf(f, "</dt><dd>%s</dd></div>\n", value);
+}
+
 static void summary(FILE *f, const qh_page *pg, const char *prefix)
 {
     const pv_quality *q = pg->q;
-    fputs("<div class=\"summary\">\n", f);
-    fprintf(f, "<a href=\"#\"><span class=\"k\">images</span><span class=\"v\">%zu</span></a>\n", q->items);
-    fprintf(f, "<a href=\"#\"><span class=\"k\">folders</span><span class=\"v\">%zu</span></a>\n", q->nlabels);
+    char v[64];
+    fputs("<dl class=\"summary\">\n", f);
+    snprintf(v, sizeof v, "%zu", q->items);
+    stat_box(f, NULL, 0, "images", v);
+    snprintf(v, sizeof v, "%zu", q->nlabels);
+    stat_box(f, NULL, 0, "folders", v);
     for (int s = 0; s < S_COUNT; s++) {
         if (s == S_SUS && q->nlabels < 2)
             continue;
-        fprintf(f, "<a href=\"#%s\"%s><span class=\"k\">%s</span><span class=\"v\">%zu</span></a>\n", qh_sec[s].id,
-                s != S_OUT && pg->l[s]->n ? " class=\"hot\"" : "", qh_sec[s].title, pg->l[s]->n);
+        snprintf(v, sizeof v, "%zu", pg->l[s]->n);
+        stat_box(f, qh_sec[s].id, s != S_OUT && pg->l[s]->n > 0, qh_sec[s].title, v);
     }
-    fprintf(f, "<a href=\"#\"><span class=\"k\">byte-identical copies</span><span class=\"v\">%llu</span></a>\n",
-            (unsigned long long)q->exact_copies);
-    if (q->nn_median >= 0)
-        fprintf(f, "<a href=\"#outliers\"><span class=\"k\">nearest similarity median / 1%%</span>"
-                   "<span class=\"v\">%.3f / %.3f</span></a>\n",
-                (double)q->nn_median, (double)q->nn_p01);
-    fputs("</div>\n<p class=\"legend\">", f);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)q->exact_copies);
+    stat_box(f, NULL, 0, "byte-identical copies", v);
+    if (q->nn_median >= 0) {
+        snprintf(v, sizeof v, "%.3f / %.3f", (double)q->nn_median, (double)q->nn_p01);
+        stat_box(f, "outliers", 0, "nearest similarity: median / 1%", v);
+    }
+    fputs("</dl>\n<p class=\"legend\">", f);
     fprintf(f, "%zu images, %zu decoded again for their pixel statistics, in %.2f s. ",
             q->items, q->decoded, q->seconds);
     if (q->nlabels < 2)
@@ -365,7 +248,7 @@ static void summary(FILE *f, const qh_page *pg, const char *prefix)
               f);
     if (prefix[0]) {
         fputs("Paths are shown below <code>", f);
-        qh_text(f, prefix);
+        cli_html_esc(f, prefix);
         fputs("</code>. ", f);
     }
     fprintf(f, "Each section shows at most %d images. Click a path to open the original.</p>\n",
@@ -408,11 +291,11 @@ static void page(FILE *f, qh_page *pg, const char *title)
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
           "<meta name=\"generator\" content=\"pixvec\">\n<title>Dataset quality: ",
           f);
-    qh_text(f, title);
-    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body data-items=\"%zu\">\n<header>\n"
+    cli_html_esc(f, title);
+    fprintf(f, "</title>\n<style>\n%s%s</style>\n</head>\n<body data-items=\"%zu\">\n<header>\n"
                "<h1>Dataset quality: ",
-            qh_css, pg->q->items);
-    qh_text(f, title);
+            cli_page_css, qh_css, pg->q->items);
+    cli_html_esc(f, title);
     fputs("</h1>\n", f);
     summary(f, pg, prefix);
     fputs("</header>\n<main>\n", f);
@@ -423,26 +306,10 @@ static void page(FILE *f, qh_page *pg, const char *title)
             continue;
         section(f, pg, s);
     }
-    fprintf(f, "</main>\n<script>\n%s</script>\n</body>\n</html>\n", qh_js);
+    fprintf(f, "</main>\n<script>\n%s</script>\n</body>\n</html>\n", cli_thumbs_js);
 }
 
 /* ---- the file ------------------------------------------------------------- */
-
-/* "out/q.html" -> "out/q_files" (as a browser names a saved page's folder). */
-static char *folder_for(const char *file)
-{
-    size_t n = strlen(file);
-    if (n > 5 && strcmp(file + n - 5, ".html") == 0)
-        n -= 5;
-    else if (n > 4 && strcmp(file + n - 4, ".htm") == 0)
-        n -= 4;
-    char *d = malloc(n + sizeof "_files");
-    if (d) {
-        memcpy(d, file, n);
-        memcpy(d + n, "_files", sizeof "_files");
-    }
-    return d;
-}
 
 int cli_quality_html(const char *file, const pv_quality *q, const char *title, char *err,
                      size_t errlen)
@@ -450,76 +317,39 @@ int cli_quality_html(const char *file, const pv_quality *q, const char *title, c
     qh_page pg = {.q = q,
                   .l = {&q->outliers, &q->suspects, &q->blank, &q->dark, &q->bright, &q->tiny,
                         &q->unreadable}};
-    char *dir = folder_for(file), tmp[PATH_MAX];
-    FILE *f = NULL;
-    size_t nt = 0, failed = 0, first_failed = 0;
-    int rc = -1;
-    struct stat st;
-    err[0] = tmp[0] = 0;
-    if (!dir) {
-        snprintf(err, errlen, "%s: out of memory", file);
+    cli_page cp;
+    char warn[512] = "";
+    size_t nt = 0;
+    int rc = cli_page_open(&cp, file, err, errlen);
+    if (rc != 0)
         goto done;
-    }
-    if (mkdir(dir, 0777) != 0 && !(errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) {
-        snprintf(err, errlen, "%s: cannot create the folder: %s", dir,
-                 errno == EEXIST ? "a file is in the way" : strerror(errno));
-        goto done;
-    }
-    const char *slash = strrchr(dir, '/');
-    pg.base = slash ? slash + 1 : dir;
-    /* One thumbnail per image shown, whatever the sections showing it. */
+    pg.cp = &cp;
+    /* One thumbnail per image shown, whatever the sections showing it; none
+     * for a file that could not be decoded (its box gives the reason). */
     for (int s = 0; s < S_UNREAD; s++)
         nt += shown(pg.l[s]);
     if (!(pg.thumbs = calloc(nt ? nt : 1, sizeof *pg.thumbs))) {
-        snprintf(err, errlen, "%s: out of memory", file);
+        cli_page_err(err, errlen, "%s: out of memory", file);
+        rc = PV_ENOMEM;
         goto done;
     }
     nt = 0;
     for (int s = 0; s < S_UNREAD; s++)
         for (size_t i = 0; i < shown(pg.l[s]); i++)
-            pg.thumbs[nt++] = (qh_thumb){.id = pg.l[s]->items[i].id,
-                                         .path = pg.l[s]->items[i].path};
+            if (pg.l[s]->items[i].err == 0)
+                pg.thumbs[nt++] = (cli_thumb){.name = pg.l[s]->items[i].id,
+                                              .src = pg.l[s]->items[i].path};
     qsort(pg.thumbs, nt, sizeof *pg.thumbs, thumb_cmp);
-    size_t u = 0;
     for (size_t i = 0; i < nt; i++)
-        if (u == 0 || pg.thumbs[u - 1].id != pg.thumbs[i].id)
-            pg.thumbs[u++] = pg.thumbs[i];
-    pg.nthumbs = u;
-    qh_make_thumbs(pg.thumbs, pg.nthumbs, dir);
-    for (size_t i = 0; i < pg.nthumbs; i++)
-        if (pg.thumbs[i].rc != PV_OK && failed++ == 0)
-            first_failed = i;
-
-    int k = snprintf(tmp, sizeof tmp, "%s.tmp-%ld", file, (long)getpid());
-    if (k < 0 || (size_t)k >= sizeof tmp) {
-        tmp[0] = 0;
-        snprintf(err, errlen, "%s: path too long", file);
-        goto done;
-    }
-    if (!(f = fopen(tmp, "w"))) {
-        snprintf(err, errlen, "%s: cannot create: %s", file, strerror(errno));
-        tmp[0] = 0;
-        goto done;
-    }
-    page(f, &pg, title && title[0] ? title : "pixvec");
-    int bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    f = NULL;
-    if (bad || rename(tmp, file) != 0) {
-        snprintf(err, errlen, "%s: cannot write: %s", file, strerror(errno ? errno : EIO));
-        goto done;
-    }
-    tmp[0] = 0;
-    rc = 0;
-    if (failed)
-        snprintf(err, errlen, "%zu of %zu thumbnails could not be made (first: %s)", failed,
-                 pg.nthumbs, pg.thumbs[first_failed].reason);
+        if (pg.nthumbs == 0 || pg.thumbs[pg.nthumbs - 1].name != pg.thumbs[i].name)
+            pg.thumbs[pg.nthumbs++] = pg.thumbs[i];
+    cli_thumbs_make(pg.thumbs, pg.nthumbs, cp.dir, REPORT_THUMB_SIDE, warn, sizeof warn);
+    page(cp.f, &pg, title && title[0] ? title : "pixvec");
+    if ((rc = cli_page_commit(&cp, err, errlen)) == 0)
+        cli_page_err(err, errlen, "%s", warn);
 done:
-    if (f)
-        fclose(f);
-    if (tmp[0])
-        unlink(tmp);
+    cli_thumbs_free(pg.thumbs, pg.nthumbs);
     free(pg.thumbs);
-    free(dir);
-    return rc;
+    cli_page_close(&cp);
+    return rc == 0 ? 0 : -1;
 }

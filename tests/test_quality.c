@@ -30,6 +30,7 @@
 
 #include "cli_run.h"
 #include "gen.h"
+#include "page_test.h"
 #include "pixvec.h"
 #include "pkgdata.h"
 
@@ -443,105 +444,64 @@ Test(quality, command_json_matches_the_api_and_rejects_bad_arguments)
 
 /* ---- the page -------------------------------------------------------------- */
 
-static size_t count_of(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
-/* The number in attr="N" on <body>; -1 if absent. */
-static long body_number(const char *dom, const char *attr)
-{
-    char key[64];
-    const char *body = strstr(dom, "<body"), *p;
-    cr_assert_not_null(body, "no <body> in the DOM");
-    snprintf(key, sizeof key, " %s=\"", attr);
-    p = strstr(body, key);
-    return p && p < strchr(body, '>') ? strtol(p + strlen(key), NULL, 10) : -1;
-}
-
-/* Headless chromium (scripts/setup.sh installs it) on url with one more
- * flag; its stdout into *out. */
-static void chromium(const char *url, const char *flag, char **out, char **err)
-{
-    char prof[GEN_PATH_MAX + 20], outp[GEN_PATH_MAX], errp[GEN_PATH_MAX];
-    snprintf(prof, sizeof prof, "--user-data-dir=%s/chr", dir);
-    char *argv[] = {"chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--no-first-run", "--disable-extensions",
-                    "--disable-background-networking", "--hide-scrollbars", prof,
-                    "--virtual-time-budget=10000", "--window-size=1200,1600", (char *)flag,
-                    (char *)url, NULL};
-    gen_path(outp, dir, "chr.out");
-    gen_path(errp, dir, "chr.err");
-    int st = cli_wait(cli_spawn("chromium", argv, NULL, outp, errp), "chromium", outp, errp,
-                      out, err);
-    cr_assert_neq(st, 127, "chromium is not installed: the quality page test opens the page "
-                           "in headless Chromium (scripts/setup.sh installs it)");
-    cr_assert_eq(st, 0, "chromium: %s", *err);
-}
-
+/* `pixvec quality --html`: the page opened in headless chromium (page_test.h)
+ * shows a section per list, a figure per image listed, every thumbnail
+ * loaded but the unreadable file's, whose box gives the reason. */
 Test(quality, html_page_shows_every_section_in_chromium)
 {
-    char page[GEN_PATH_MAX], url[GEN_PATH_MAX + 16], shot[GEN_PATH_MAX], arg[GEN_PATH_MAX + 16];
+    char url[GEN_PATH_MAX + 16];
     char *out = NULL, *err = NULL;
     pv_quality *q = NULL;
     uint32_t ids[64];
     size_t nids = 0;
     struct stat st;
+    page_test_setup("q.html");
     make_set();
     cr_assert_eq(pv_quality_report(db, NULL, &q), 0, "%s", pv_db_errmsg(db));
-    const pv_quality_list *shown[] = {&q->outliers, &q->suspects, &q->blank, &q->dark,
-                                      &q->bright,   &q->tiny};
+    const pv_quality_list *listed[] = {&q->outliers, &q->suspects, &q->blank, &q->dark,
+                                       &q->bright,   &q->tiny};
     for (size_t s = 0; s < 6; s++)
-        for (size_t i = 0; i < shown[s]->n; i++) {
+        for (size_t i = 0; i < listed[s]->n; i++) {
             size_t k = 0;
-            while (k < nids && ids[k] != shown[s]->items[i].id)
+            while (k < nids && ids[k] != listed[s]->items[i].id)
                 k++;
             if (k == nids && nids < 64)
-                ids[nids++] = shown[s]->items[i].id;
+                ids[nids++] = listed[s]->items[i].id;
         }
-    gen_path(page, dir, "q.html");
-    char *a1[] = {"pixvec", "quality", dbdir, "--html", page, NULL};
+    char *a1[] = {"pixvec", "quality", dbdir, "--html", pt.page, NULL};
     cr_assert_eq(run(a1, &out, &err), 0, "%s", err);
     cr_assert(strstr(out, "wrote "), "%s", out);
-    snprintf(url, sizeof url, "file://%s#eager", page);
-    chromium(url, "--dump-dom", &out, &err);
-    cr_assert_eq(count_of(out, "<section class=\"sec\""), 7, "%s", out);
-    cr_assert_eq(count_of(out, "<figure class=\"suspect\""), q->suspects.n);
-    cr_assert_eq(count_of(out, "<figure class=\"outlier\""), q->outliers.n);
-    cr_assert_eq(count_of(out, "<figure class=\"unreadable\""), 1);
-    cr_assert_eq(body_number(out, "data-thumbs"), (long)(q->outliers.n + q->suspects.n + 4),
+    snprintf(url, sizeof url, "file://%s#eager", pt.page);
+    const char *flags[] = {"--virtual-time-budget=10000", "--dump-dom", NULL};
+    cr_assert_eq(page_chromium(url, flags), 0, "chromium: %s", pt.err);
+    const char *dom = pt.out;
+    cr_assert_eq(dom_count(dom, "<section class=\"sec\""), 7, "%s", dom);
+    cr_assert_eq(dom_count(dom, "<figure class=\"suspect\""), q->suspects.n);
+    cr_assert_eq(dom_count(dom, "<figure class=\"outlier\""), q->outliers.n);
+    cr_assert_eq(dom_count(dom, "<figure class=\"unreadable\""), 1);
+    cr_assert_eq(dom_attr_long(dom, "<body", "data-thumbs"),
+                 (long)(q->outliers.n + q->suspects.n + 4),
                  "one <img> per figure but the unreadable one");
-    cr_assert_eq(body_number(out, "data-loaded"), body_number(out, "data-thumbs"),
-                 "%ld of %ld thumbnails loaded (%ld broken)", body_number(out, "data-loaded"),
-                 body_number(out, "data-thumbs"), body_number(out, "data-broken"));
-    cr_assert_eq(body_number(out, "data-broken"), 0);
-    cr_assert(strstr(out, "looks like <span class=\"lab\">gradient</span>"), "no suspect caption");
-    cr_assert(strstr(out, "stray.png"));
-    cr_assert(strstr(out, q->unreadable.items[0].reason), "the unreadable box has no reason");
-    /* One thumbnail file per image shown, made once. */
+    cr_assert_eq(dom_attr_long(dom, "<body", "data-loaded"),
+                 dom_attr_long(dom, "<body", "data-thumbs"), "%ld thumbnails loaded, %ld broken",
+                 dom_attr_long(dom, "<body", "data-loaded"),
+                 dom_attr_long(dom, "<body", "data-broken"));
+    cr_assert_eq(dom_attr_long(dom, "<body", "data-broken"), 0);
+    cr_assert(strstr(dom, "looks like <span class=\"lab\">gradient</span>"), "no suspect caption");
+    cr_assert(strstr(dom, "stray.png"));
+    cr_assert(strstr(dom, q->unreadable.items[0].reason), "the unreadable box has no reason");
+    /* One thumbnail file per image listed, made once. */
     for (size_t i = 0; i < nids; i++) {
         char t[GEN_PATH_MAX], name[32];
         snprintf(name, sizeof name, "q_files/%u.jpg", ids[i]);
-        cr_assert_eq(stat(gen_path(t, dir, name), &st), 0, "%s", t);
+        cr_assert_eq(stat(gen_path(t, pt.dir, name), &st), 0, "%s", t);
     }
-    /* A screenshot, to look at: PV_QUALITY_SCREENSHOT=/some/file.png keeps it. */
-    gen_path(shot, dir, "shot.png");
-    snprintf(arg, sizeof arg, "--screenshot=%s", shot);
-    snprintf(url, sizeof url, "file://%s", page);
-    chromium(url, arg, &out, &err);
-    cr_assert_eq(stat(shot, &st), 0, "no screenshot: %s", err);
-    cr_assert_gt(st.st_size, 10000, "the screenshot is nearly empty");
-    if (getenv("PV_QUALITY_SCREENSHOT")) {
-        uint8_t *d = NULL;
-        size_t n = 0;
-        cr_assert_eq(gen_read_bytes(shot, &d, &n), 0);
-        cr_assert_eq(gen_write_bytes(getenv("PV_QUALITY_SCREENSHOT"), d, n), 0);
-        free(d);
-    }
+    /* As a user sees it: PV_REPORT_SCREENSHOT=/some/shot.png keeps it as
+     * shot-quality.png. */
+    snprintf(url, sizeof url, "file://%s", pt.page);
+    page_screenshot(url, "quality");
     pv_quality_free(q);
     free(out);
     free(err);
+    page_test_teardown();
 }
