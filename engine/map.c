@@ -57,17 +57,17 @@ static int resolve(pv_db *db, const pv_map_opts *o, map_params *p)
         o = &none;
     memset(p, 0, sizeof *p);
     if (o->method != PV_MAP_UMAP && o->method != PV_MAP_TSNE)
-        return db_fail(db, PV_EINVAL, "map: unknown method %d (umap or tsne)", o->method);
+        return db_fail(db, PV_EINVAL, "unknown method %d (umap or tsne)", o->method);
     if (o->dims != 0 && o->dims != 2 && o->dims != 3)
-        return db_fail(db, PV_EINVAL, "map: dims must be 2 or 3, not %d", o->dims);
+        return db_fail(db, PV_EINVAL, "dims must be 2 or 3, not %d", o->dims);
     if (o->n_neighbors < 0 || o->n_neighbors == 1 || o->n_neighbors > MAP_MAX_NEIGHBORS)
-        return db_fail(db, PV_EINVAL, "map: n_neighbors must be between 2 and %d",
+        return db_fail(db, PV_EINVAL, "n_neighbors must be between 2 and %d",
                        MAP_MAX_NEIGHBORS);
     if (!(o->min_dist >= 0 && o->min_dist <= 10) || !(o->perplexity >= 0 && o->perplexity <= 100))
-        return db_fail(db, PV_EINVAL, "map: min_dist must be in [0, 10] and perplexity in (0, 100]");
+        return db_fail(db, PV_EINVAL, "min_dist must be in [0, 10] and perplexity in (0, 100]");
     if (o->epochs < 0 || o->epochs > 100000 || o->iters < 0 || o->iters > 100000 ||
         (o->iters > 0 && o->iters < 300))
-        return db_fail(db, PV_EINVAL, "map: epochs must be 0..100000 and iters 300..100000");
+        return db_fail(db, PV_EINVAL, "epochs must be 0..100000 and iters 300..100000");
     p->method = (uint32_t)o->method;
     p->dims = o->dims ? (uint32_t)o->dims : 2;
     p->seed = o->seed ? o->seed : MAP_DEFAULT_SEED;
@@ -114,11 +114,14 @@ static void umap_params_of(const map_params *p, unsigned threads, umap_params *u
     u->nthreads = threads;
 }
 
-static void tsne_params_of(const map_params *p, unsigned threads, tsne_params *t)
+/* A perplexity above a third of the other points cannot be met (scikit-learn
+ * refuses it): as openTSNE does, a small map uses (n - 1) / 3 instead. */
+static void tsne_params_of(const map_params *p, size_t n, unsigned threads, tsne_params *t)
 {
+    float most = (float)(n - 1) / 3.0f;
     tsne_defaults(t);
     t->dims = p->dims;
-    t->perplexity = p->perplexity;
+    t->perplexity = p->perplexity < most ? p->perplexity : most < 1 ? 1 : most;
     t->iters = p->iters;
     t->seed = p->seed;
     t->nthreads = threads;
@@ -264,17 +267,8 @@ static int record_put(pv_db *db, store_txn *t, void *ctx)
 
 static int layout_fail(mapjob *j, int rc, const char *what)
 {
-    return db_fail(j->db, rc, "map: %s %s failed: %s",
+    return db_fail(j->db, rc, "%s %s failed: %s",
                    j->p.method == PV_MAP_UMAP ? "UMAP" : "t-SNE", what, pv_strerror(rc));
-}
-
-/* Prefix the handle's message with "map: " (copied first: db_fail writes
- * into the buffer the message is in). */
-static int map_fail(pv_db *db, int rc)
-{
-    char msg[sizeof db->errmsg];
-    snprintf(msg, sizeof msg, "%s", db->errmsg[0] ? db->errmsg : pv_strerror(rc));
-    return db_fail(db, rc, "map: %s", msg);
 }
 
 /* Neighbours of the query rows among the want rows, into fresh arrays. */
@@ -286,8 +280,7 @@ static int neighbours(mapjob *j, const float *x, const uint32_t *qrows, size_t n
     *dist = pv_alloc_array(nq ? nq : 1, (size_t)k * sizeof **dist);
     if (!*nbr || !*dist)
         return PV_ENOMEM;
-    int rc = knn_rows(&j->ls, x, qrows, nq, want, nwant, k, nt, *nbr, *dist);
-    return rc != 0 ? map_fail(j->db, rc) : PV_OK;
+    return knn_rows(&j->ls, x, qrows, nq, want, nwant, k, nt, *nbr, *dist);
 }
 
 /* A new layout of every live item. */
@@ -313,7 +306,7 @@ static int compute(mapjob *j, const float *x, unsigned nt)
             rc = umap_fit(x, n, j->ls.set.dim, nbr, dist, k, &u, j->y);
         } else {
             tsne_params t;
-            tsne_params_of(&j->p, nt, &t);
+            tsne_params_of(&j->p, n, nt, &t);
             rc = tsne_run(x, n, j->ls.set.dim, nbr, dist, k, &t, j->y);
         }
         if (rc != 0)
@@ -371,7 +364,7 @@ static int place(mapjob *j, const float *x, unsigned nt)
         rc = umap_transform(yfit, nold, dims, nbr, dist, k, nnew, &u, ynew);
     } else {
         tsne_params t;
-        tsne_params_of(&j->p, nt, &t);
+        tsne_params_of(&j->p, nold, nt, &t);
         rc = tsne_place(yfit, nold, dims, nbr, dist, k, nnew, &t, ynew);
     }
     if (rc != 0) {
@@ -417,7 +410,7 @@ static int result(mapjob *j, double secs, pv_map **out)
         pv_map_point *pt = &m->points[r];
         store_item it;
         if ((rc = store_item_get(j->ls.t, j->ls.ids[r], &it)) != 0) {
-            db_fail_txn(j->db, j->ls.t, rc, "map: item %u", j->ls.ids[r]);
+            db_fail_txn(j->db, j->ls.t, rc, "item %u", j->ls.ids[r]);
             break;
         }
         if (!(pt->path = malloc((size_t)it.path_len + 1))) {
@@ -456,17 +449,15 @@ int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out)
     unsigned nt = db_threads(o ? o->threads : 0);
     if (store) {
         if ((rc = db_writer_begin(db)) != 0)
-            return rc == PV_ERDONLY ? db_fail(db, rc, "map: the database is open read-only; "
+            return rc == PV_ERDONLY ? db_fail(db, rc, "the database is open read-only; "
                                                       "a map is stored in it")
                                     : rc;
         locked = 1;
     }
-    if ((rc = live_set_open(db, &j.ls)) != 0) {
-        map_fail(db, rc);
+    if ((rc = live_set_open(db, &j.ls)) != 0)
         goto done;
-    }
     if (j.ls.n < 4) {
-        rc = db_fail(db, PV_EINVAL, "map: needs at least 4 images, the database has %zu", j.ls.n);
+        rc = db_fail(db, PV_EINVAL, "a map needs at least 4 images, the database has %zu", j.ls.n);
         goto done;
     }
     j.y = pv_calloc_array(j.ls.n, j.p.dims * sizeof *j.y);
@@ -479,7 +470,7 @@ int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out)
     map_key(&j.p, key);
     rc = record_get(&j, key);
     if (rc != 0 && rc != PV_ENOTFOUND) {
-        db_fail_txn(db, j.ls.t, rc, "map: the stored layout is damaged (run with --recompute)");
+        db_fail_txn(db, j.ls.t, rc, "the stored layout is damaged (run with --recompute)");
         goto done;
     }
     int reuse = rc == 0 && !(o && o->recompute) && record_matches(&j);
@@ -504,14 +495,14 @@ int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out)
         goto done;
     for (size_t i = 0; i < j.ls.n * j.p.dims; i++)
         if (!isfinite(j.y[i])) {
-            rc = db_fail(db, PV_ENUMERIC, "map: the layout has a value that is not finite");
+            rc = db_fail(db, PV_ENUMERIC, "the map's layout has a value that is not finite");
             goto done;
         }
     /* Rewrite the record when anything changed (a new layout, points placed
      * or removed since). */
     if (store && (j.computed || j.nplaced > 0 || j.ls.n != j.rec_n) &&
         (rc = db_write(db, record_put, &j)) != 0) {
-        db_fail(db, rc, "map: storing the layout: %s", pv_strerror(rc));
+        db_fail(db, rc, "storing the map: %s", pv_strerror(rc));
         goto done;
     }
     rc = result(&j, (j.computed || j.nplaced) ? pv_now() - t0 : 0.0, out);

@@ -831,12 +831,14 @@ void gen_class_picture(const char *path, int c, uint32_t seed)
 void gen_class_folders(const char *imgs, int per, int first)
 {
     for (int c = 0; c < 3; c++) {
-        char d[GEN_PATH_MAX], p[GEN_PATH_MAX], name[32];
-        gen_path(d, imgs, GEN_CLASSES[c]);
+        char d[GEN_PATH_MAX], p[GEN_PATH_MAX + 16];
+        if (!gen_path(d, imgs, GEN_CLASSES[c]))
+            abort();
         mkdir(d, 0755);
         for (int i = first; i < first + per; i++) {
-            snprintf(name, sizeof name, "%03d.png", i);
-            gen_path(p, d, name);
+            int k = snprintf(p, sizeof p, "%s/%03d.png", d, i % 1000);
+            if (k < 0 || (size_t)k >= sizeof p)
+                abort();
             gen_class_picture(p, c, (uint32_t)(c * 1000 + i));
         }
     }

@@ -97,7 +97,7 @@ Test(cluster, finds_folder_classes_and_places_new_images)
     for (int c = 0; c < 3; c++) {
         char p[GEN_PATH_MAX];
         gen_path(p, dir, "new.png");
-        class_picture(p, c, 9000 + (uint32_t)c);
+        gen_class_picture(p, c, 9000 + (uint32_t)c);
         cr_assert_eq(pv_cluster_of(db, p, &which, NULL), 0, "%s", pv_db_errmsg(db));
         cr_assert_eq(which, owner[c], "a new %s image went to cluster %d", CLASSES[c], which);
     }

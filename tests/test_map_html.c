@@ -144,14 +144,12 @@ static void map_and_check(const char *suffix, int dims, ...)
     page_screenshot(url, suffix);
 }
 
-/* enabled when pixvec map lands */
-Test(map_html, umap_page_draws_every_point_and_hovers, .disabled = true)
+Test(map_html, umap_page_draws_every_point_and_hovers)
 {
     map_and_check("map", 2, "--method", "umap", (char *)NULL);
 }
 
-/* enabled when pixvec map lands */
-Test(map_html, three_d_page_draws_every_point_and_hovers, .disabled = true)
+Test(map_html, three_d_page_draws_every_point_and_hovers)
 {
     map_and_check("map3d", 3, "--method", "umap", "--dims", "3", (char *)NULL);
 }

@@ -319,12 +319,12 @@ static uint32_t frame_right(const pic *p)
     return 0;
 }
 
-/* Enabled when pixvec map lands: `pixvec map DB --png F` (labels by folder)
+/* `pixvec map DB --png F` (labels by folder)
  * draws a 1200 x 900 PNG with each folder's palette colour among the points
  * (inside the frame; translucent discs over white stay within 30 of it per
  * channel) and in the legend right of the frame, and dark title text at the
  * top. */
-Test(plot, map_png_scatter, .disabled = true)
+Test(plot, map_png_scatter)
 {
     char png[GEN_PATH_MAX];
     uint32_t fx;
