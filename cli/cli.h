@@ -85,6 +85,9 @@ void cli_labels_free(cli_labels *L);
 /* The map command (map.c). */
 int cmd_map(cli_ctx *ctx, int argc, char **argv);
 
+/* The dataset quality report (quality.c). */
+int cmd_quality(cli_ctx *ctx, int argc, char **argv);
+
 /* The interactive shell over an open database. */
 int cli_shell(cli_ctx *ctx);
 

@@ -1226,6 +1226,35 @@ const cli_cmd cli_commands[] = {
      "  --json           {method, dims, n, fitted, placed, computed, seconds, params,\n"
      "                   points: [{id, path, x, y[, z], label, placed}]}",
      CMD_DB | CMD_WRITE},
+    {"quality", cmd_quality,
+     "DB [--k K] [--top N] [--vote V] [--tiny PX] [--blank-std S] [--dark M] [--bright M] "
+     "[--no-pixels] [--threads N] [--html F] [--json]",
+     "The report to read before training: outliers (the images least like their\n"
+     "nearest other image), label-noise suspects (when images sit in class folders:\n"
+     "an image whose K nearest neighbours mostly sit in another folder, with the\n"
+     "label they suggest), blank, very dark, very bright, tiny and unreadable\n"
+     "images, and the count of byte-identical copies. Every file is decoded again\n"
+     "for its grey statistics (--no-pixels skips that). Changes nothing.\n"
+     "  -k, --k K        neighbours that vote on a label (default 10)\n"
+     "  --top N          images listed per section, and outliers found (default 20)\n"
+     "  --vote V         share of the similarity-weighted vote another folder needs\n"
+     "                   (default 0.6, a clear majority)\n"
+     "  --tiny PX        tiny: shorter side below PX (default 32) and below half\n"
+     "                   the collection's median\n"
+     "  --blank-std S    uniform: grey standard deviation below S (default 0.02)\n"
+     "  --dark M         very dark: mean grey below M (default 0.08)\n"
+     "  --bright M       very bright: mean grey above M (default 0.92)\n"
+     "  --no-pixels      do not decode the files (no blank/dark/bright/unreadable)\n"
+     "  --threads N      threads (default: every core)\n"
+     "  --html F         a page of thumbnails per section (thumbnails in a folder\n"
+     "                   beside it)\n"
+     "  --json           {items, labels, decoded, k, vote, nn_median, nn_p01,\n"
+     "                   tiny_below, exact_copies, seconds, blank_std, dark_mean,\n"
+     "                   bright_mean, outliers, suspects,\n"
+     "                   blank, dark, bright, tiny, unreadable: [{id, path, score,\n"
+     "                   nn, width, height, label, mean, std, suggested, vote,\n"
+     "                   error, reason}]}; every list whole but outliers (--top)",
+     CMD_DB},
     {"ivf", cmd_ivf, "DB train --nlist N [--iters N] [--seed S] [--sample N|all] [--json]",
      "Train IVF lists: k-means with N centroids, every image listed under its\n"
      "nearest. Replaces any lists at once (readers see the old or the new);\n"

@@ -534,6 +534,116 @@ typedef struct pv_map {
 int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out);
 void pv_map_free(pv_map *m);
 
+/* ---- dataset quality ------------------------------------------------------ */
+
+/* The report to read before training on a collection (`pixvec quality`):
+ *  - outliers: the images whose nearest other image is least like them
+ *    (lowest cosine similarity), with the distribution of that similarity;
+ *  - label-noise suspects, when images sit in class folders (the ImageFolder
+ *    convention: an image's label is the name of the folder it is in) and
+ *    there are two labels or more: an image whose k nearest neighbours carry
+ *    another label in at least `vote` of their weighted votes (each
+ *    neighbour votes for its own label with its cosine similarity, clipped
+ *    at 0), reported with the suggested label and that fraction;
+ *  - pixel statistics from decoding every file again (on worker threads,
+ *    at the size the embedder reads, so a JPEG is decoded at reduced DCT
+ *    scale): uniform or blank images (the standard deviation of their grey
+ *    levels, on a 0..1 scale, below blank_std), very dark (mean grey below
+ *    dark_mean) and very bright (above bright_mean) ones; a blank image is
+ *    listed as blank only, not also as dark or bright. A file that cannot be
+ *    read or decoded any more is listed as unreadable with its reason; it
+ *    does not fail the report;
+ *  - tiny images: the shorter side (as stored at ingest, after EXIF
+ *    orientation) below tiny_side and below half the median shorter side of
+ *    the collection, so that a collection of small images (Fashion-MNIST's
+ *    28 x 28) is not reported whole;
+ *  - the count of byte-identical files (from the stored content hashes;
+ *    `pv_find_dups` groups them and near-duplicates).
+ * Neighbours come from the same search as pv_map_build's (exact below a
+ * size, else the stored HNSW graph's self-join). Reads one snapshot; writes
+ * nothing, so a read-only handle will do. */
+typedef struct pv_quality_opts {
+    int k;             /* neighbours that vote on an image's label (0: 10;
+                        * at most 100) */
+    int top;           /* outliers returned, the lowest first (0: 20; < 0:
+                        * every image). The other lists are always complete */
+    float vote;        /* the share of the weighted vote another label needs
+                        * for a suspect, in (0.5, 1] (0: 0.6: a clear
+                        * majority, not a plurality) */
+    float blank_std;   /* grey standard deviation below which an image is
+                        * uniform (0: 0.02, about 5 grey levels of 255) */
+    float dark_mean;   /* mean grey below which an image is very dark (0: 0.08) */
+    float bright_mean; /* mean grey above which an image is very bright (0: 0.92) */
+    int tiny_side;     /* pixels; a shorter side below it may be tiny (0: 32) */
+    int no_pixels;     /* 1: decode nothing (no blank, dark, bright or
+                        * unreadable lists; mean and std are -1) */
+    int threads;       /* decoding and neighbour threads (0: every core) */
+} pv_quality_opts;
+
+/* One image in a list of the report. Every field is set whatever the list
+ * is; `score` repeats the one the list is sorted by. */
+typedef struct pv_quality_item {
+    uint32_t id;
+    char *path;
+    float score;        /* outliers: nn; suspects: the confidence, vote x
+                         * (1 - the mean share of the vote that all the
+                         * images of its folder give suggested), so that a
+                         * confusion common between two folders (shirt and
+                         * t-shirt) ranks below a rare one; blank: std;
+                         * dark, bright: mean; tiny: shorter side;
+                         * unreadable: 0 */
+    float nn;           /* cosine similarity to the nearest other image (-1
+                         * when the collection has one image) */
+    float mean, std;    /* grey level statistics on 0..1 (-1: not decoded) */
+    uint32_t width, height; /* as stored at ingest */
+    char *label;        /* the image's folder name ("" at the root) */
+    char *suggested;    /* suspects: the label its neighbours vote for;
+                         * else NULL */
+    float vote;         /* suspects: the share of the weighted vote for
+                         * suggested, in [vote, 1]; else 0 */
+    int err;            /* unreadable: the PV_E* code of the failure; else 0 */
+    char *reason;       /* unreadable: the decoder's or the system's words;
+                         * else NULL */
+} pv_quality_item;
+
+typedef struct pv_quality_list {
+    pv_quality_item *items;
+    size_t n;
+} pv_quality_list;
+
+typedef struct pv_quality {
+    size_t items;          /* live images looked at */
+    size_t nlabels;        /* distinct folder names among them */
+    size_t decoded;        /* images decoded for pixel statistics */
+    int k;                 /* neighbours used for the vote */
+    float vote;            /* the vote share asked of a suspect */
+    float nn_median;       /* median of every image's nn (-1 with < 2 images) */
+    float nn_p01;          /* its 1st percentile (linear interpolation, as
+                            * numpy's default): 1 % of the images lie below */
+    float blank_std, dark_mean, bright_mean; /* the thresholds used */
+    uint32_t tiny_below;   /* the shorter side below which an image counted
+                            * as tiny (tiny_side or half the median, the
+                            * smaller) */
+    uint64_t exact_copies; /* live images byte-identical to an image of lower
+                            * id (a group of 3 identical files counts 2) */
+    double seconds;        /* the whole report */
+    pv_quality_list outliers;   /* lowest nn first; `top` of them */
+    pv_quality_list suspects;   /* empty unless nlabels >= 2; highest
+                                 * score (confidence) first, then highest
+                                 * vote, then id */
+    pv_quality_list blank;      /* lowest std first */
+    pv_quality_list dark;       /* darkest first */
+    pv_quality_list bright;     /* brightest first */
+    pv_quality_list tiny;       /* smallest shorter side first */
+    pv_quality_list unreadable; /* id order */
+} pv_quality;
+
+/* The report of db with o (NULL: defaults). PV_EINVAL with a message for an
+ * option out of range. An empty database gives an empty report. *out is
+ * freed with pv_quality_free. */
+int pv_quality_report(pv_db *db, const pv_quality_opts *o, pv_quality **out);
+void pv_quality_free(pv_quality *q);
+
 /* ---- images ------------------------------------------------------------- */
 
 /* Decode and embed one file with the database's embedder, without storing

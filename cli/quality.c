@@ -1,0 +1,249 @@
+/*
+ * quality.c - `pixvec quality DB`: the dataset report to read before
+ * training (cli room).
+ *
+ * pv_quality_report does the work (outliers, label-noise suspects by the
+ * neighbours' folder labels, blank, dark, bright, tiny and unreadable
+ * images, byte-identical copies); this file prints it: a readable text
+ * report (each section's count, then its first --top images), --json (every
+ * list whole, outliers the --top lowest), and --html F, a page of
+ * thumbnails per section (quality_html.c).
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "quality_html.h"
+
+typedef struct quality_args {
+    pv_quality_opts o;
+    int json;
+    const char *html;
+} quality_args;
+
+static int parse_args(const cli_cmd *c, int argc, char **argv, quality_args *a)
+{
+    static const struct option lo[] = {{"k", required_argument, NULL, 'k'},
+                                       {"top", required_argument, NULL, 'n'},
+                                       {"vote", required_argument, NULL, 'v'},
+                                       {"tiny", required_argument, NULL, 't'},
+                                       {"blank-std", required_argument, NULL, 'b'},
+                                       {"dark", required_argument, NULL, 'd'},
+                                       {"bright", required_argument, NULL, 'B'},
+                                       {"no-pixels", no_argument, NULL, 'P'},
+                                       {"threads", required_argument, NULL, 'T'},
+                                       {"html", required_argument, NULL, 'H'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    long v;
+    double f;
+    int opt;
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "k:h", lo)) != -1) {
+        switch (opt) {
+        case 'j': a->json = 1; break;
+        case 'P': a->o.no_pixels = 1; break;
+        case 'H': a->html = optarg; break;
+        case 'h': cli_print_help(stdout, c); return -1;
+        case 'k':
+            if (cli_parse_int(optarg, 1, 100, &v) != 0)
+                return cli_usage_err(c, "--k takes 1..100, not '%s'", optarg);
+            a->o.k = (int)v;
+            break;
+        case 'n':
+            if (cli_parse_int(optarg, 1, 1000000, &v) != 0)
+                return cli_usage_err(c, "--top takes 1..1000000, not '%s'", optarg);
+            a->o.top = (int)v;
+            break;
+        case 'v':
+            if (cli_parse_float(optarg, 0.5001, 1, &f) != 0)
+                return cli_usage_err(c, "--vote takes a share above 0.5 and at most 1, not '%s'",
+                                     optarg);
+            a->o.vote = (float)f;
+            break;
+        case 't':
+            if (cli_parse_int(optarg, 1, 65535, &v) != 0)
+                return cli_usage_err(c, "--tiny takes 1..65535 pixels, not '%s'", optarg);
+            a->o.tiny_side = (int)v;
+            break;
+        case 'b':
+        case 'd':
+        case 'B':
+            if (cli_parse_float(optarg, 0.0001, 0.9999, &f) != 0)
+                return cli_usage_err(c, "grey levels are between 0 and 1 (exclusive), not '%s'",
+                                     optarg);
+            *(opt == 'b' ? &a->o.blank_std : opt == 'd' ? &a->o.dark_mean : &a->o.bright_mean) =
+                (float)f;
+            break;
+        case 'T':
+            if (cli_parse_int(optarg, 1, 64, &v) != 0)
+                return cli_usage_err(c, "--threads takes 1..64, not '%s'", optarg);
+            a->o.threads = (int)v;
+            break;
+        default: cli_print_usage(stderr, c); return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static json_t *item_json(const pv_quality_item *it)
+{
+    json_t *o = json_pack("{s:I, s:s, s:f, s:f, s:i, s:i, s:s}", "id", (json_int_t)it->id,
+                          "path", it->path, "score", (double)it->score, "nn", (double)it->nn,
+                          "width", (int)it->width, "height", (int)it->height, "label",
+                          it->label ? it->label : "");
+    if (!o)
+        return NULL;
+    if (it->mean >= 0) {
+        json_object_set_new(o, "mean", json_real(it->mean));
+        json_object_set_new(o, "std", json_real(it->std));
+    }
+    if (it->suggested) {
+        json_object_set_new(o, "suggested", json_string(it->suggested));
+        json_object_set_new(o, "vote", json_real(it->vote));
+    }
+    if (it->reason) {
+        json_object_set_new(o, "error", json_string(pv_strerror(it->err)));
+        json_object_set_new(o, "reason", json_string(it->reason));
+    }
+    return o;
+}
+
+static json_t *list_json(const pv_quality_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n; i++)
+        json_array_append_new(a, item_json(&l->items[i]));
+    return a;
+}
+
+static json_t *quality_json(const pv_quality *q)
+{
+    json_t *doc = json_pack(
+        "{s:b, s:I, s:I, s:I, s:i, s:f, s:f, s:f, s:i, s:I, s:f, s:f, s:f, s:f}", "ok", 1, "items",
+        (json_int_t)q->items, "labels", (json_int_t)q->nlabels, "decoded", (json_int_t)q->decoded,
+        "k", q->k, "vote", (double)q->vote, "nn_median", (double)q->nn_median, "nn_p01",
+        (double)q->nn_p01, "tiny_below", (int)q->tiny_below, "exact_copies",
+        (json_int_t)q->exact_copies, "seconds", q->seconds, "blank_std", (double)q->blank_std,
+        "dark_mean", (double)q->dark_mean, "bright_mean", (double)q->bright_mean);
+    if (!doc)
+        return NULL;
+    json_object_set_new(doc, "outliers", list_json(&q->outliers));
+    json_object_set_new(doc, "suspects", list_json(&q->suspects));
+    json_object_set_new(doc, "blank", list_json(&q->blank));
+    json_object_set_new(doc, "dark", list_json(&q->dark));
+    json_object_set_new(doc, "bright", list_json(&q->bright));
+    json_object_set_new(doc, "tiny", list_json(&q->tiny));
+    json_object_set_new(doc, "unreadable", list_json(&q->unreadable));
+    return doc;
+}
+
+/* ---- text ----------------------------------------------------------------- */
+
+enum { K_OUT, K_SUS, K_BLANK, K_MEAN, K_TINY, K_UNREAD };
+
+/* The first `top` images of l, one line each, then how many were left out. */
+static void lines(const pv_quality_list *l, int kind, int top)
+{
+    const size_t s = l->n < (size_t)top ? l->n : (size_t)top;
+    for (size_t i = 0; i < s; i++) {
+        const pv_quality_item *it = &l->items[i];
+        switch (kind) {
+        case K_OUT: printf("  %.3f  %s\n", (double)it->nn, it->path); break;
+        case K_SUS:
+            printf("  %.2f  %s  in %s, looks like %s\n", (double)it->vote, it->path, it->label,
+                   it->suggested);
+            break;
+        case K_BLANK:
+            printf("  std %.3f, mean %.3f  %s\n", (double)it->std, (double)it->mean, it->path);
+            break;
+        case K_MEAN: printf("  mean %.3f  %s\n", (double)it->mean, it->path); break;
+        case K_TINY: printf("  %ux%u  %s\n", it->width, it->height, it->path); break;
+        default: printf("  %s: %s\n", it->path, it->reason); break;
+        }
+    }
+    if (l->n > s && kind != K_OUT)
+        printf("  ... and %zu more (--json lists them all)\n", l->n - s);
+}
+
+static void print_text(const char *dbpath, const pv_quality *q, int no_pixels, int top)
+{
+    printf("quality of %s: %zu images in %zu folder%s, %zu decoded (%.2f s)\n", dbpath, q->items,
+           q->nlabels, q->nlabels == 1 ? "" : "s", q->decoded, q->seconds);
+    if (q->nn_median >= 0)
+        printf("similarity to the nearest other image: median %.3f, 1st percentile %.3f\n",
+               (double)q->nn_median, (double)q->nn_p01);
+    printf("byte-identical copies: %llu%s\n", (unsigned long long)q->exact_copies,
+           q->exact_copies ? " (`pixvec dups` groups them)" : "");
+
+    printf("\noutliers (least like their nearest other image): %zu shown\n", q->outliers.n);
+    lines(&q->outliers, K_OUT, top);
+    if (q->nlabels >= 2) {
+        printf("\nlabel-noise suspects (k=%d neighbours give another folder >= %.0f%% of the "
+               "vote; likeliest errors first): %zu\n",
+               q->k, 100.0 * q->vote, q->suspects.n);
+        lines(&q->suspects, K_SUS, top);
+    } else {
+        printf("\nlabel-noise suspects: none looked for (%zu folder label%s; images in class "
+               "folders are needed)\n",
+               q->nlabels, q->nlabels == 1 ? "" : "s");
+    }
+    if (q->decoded == 0 && q->items > 0) {
+        printf("\npixels not decoded%s: no blank, dark, bright or unreadable lists\n",
+               no_pixels ? " (--no-pixels)" : "");
+    } else {
+        printf("\nblank or uniform (grey standard deviation below %g): %zu\n",
+               (double)q->blank_std, q->blank.n);
+        lines(&q->blank, K_BLANK, top);
+        printf("very dark (mean grey below %g): %zu\n", (double)q->dark_mean, q->dark.n);
+        lines(&q->dark, K_MEAN, top);
+        printf("very bright (mean grey above %g): %zu\n", (double)q->bright_mean, q->bright.n);
+        lines(&q->bright, K_MEAN, top);
+    }
+    printf("tiny (shorter side below %u px): %zu\n", q->tiny_below, q->tiny.n);
+    lines(&q->tiny, K_TINY, top);
+    if (q->decoded > 0 || q->unreadable.n > 0) {
+        printf("unreadable now: %zu\n", q->unreadable.n);
+        lines(&q->unreadable, K_UNREAD, top);
+    }
+}
+
+int cmd_quality(cli_ctx *ctx, int argc, char **argv)
+{
+    const cli_cmd *c = cli_find("quality");
+    quality_args a;
+    pv_quality *q = NULL;
+    char err[1024] = "";
+    int rc;
+    memset(&a, 0, sizeof a);
+    if ((rc = parse_args(c, argc, argv, &a)) != 0)
+        return rc < 0 ? CLI_OK : rc;
+    if ((rc = pv_quality_report(ctx->db, &a.o, &q)) != 0)
+        return cli_fail(c->name, a.json, "%s", cli_db_msg(ctx, rc));
+    if (a.html && cli_quality_html(a.html, q, ctx->dbpath, err, sizeof err) != 0) {
+        rc = cli_fail(c->name, a.json, "--html: %s", err);
+        goto done;
+    }
+    if (a.html && err[0])
+        fprintf(stderr, "pixvec: quality: %s\n", err);
+    if (a.json) {
+        rc = cli_print_json(quality_json(q));
+        goto done;
+    }
+    print_text(ctx->dbpath ? ctx->dbpath : "the database", q, a.o.no_pixels,
+               a.o.top ? a.o.top : 20);
+    if (a.html)
+        printf("\nwrote %s\n", a.html);
+    rc = CLI_OK;
+done:
+    pv_quality_free(q);
+    return rc;
+}
