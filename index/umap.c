@@ -50,6 +50,7 @@
 #define SMOOTH_N_ITER 64
 #define AB_POINTS 300
 #define UMAP_MAX_THREADS 256u
+#define NEG_BATCH 8
 
 void umap_defaults(umap_params *p)
 {
@@ -431,7 +432,7 @@ static inline float clip4(float v)
 /* Move head vertex i through its edges in epoch n; cur is its own position
  * (updated in place), other ends read from tail. */
 static void sgd_vertex(const sgd_shared *s, size_t i, uint32_t n, float alpha,
-                       float *cur, const float *tail)
+                       float *restrict cur, const float *restrict tail)
 {
     const uint32_t dims = s->dims;
     const float a = s->a, b = s->b;
@@ -455,22 +456,37 @@ static void sgd_vertex(const sgd_shared *s, size_t i, uint32_t n, float alpha,
         s->next[e] += s->eps[e];
         const double epn = s->eps[e] / nsr;
         int nneg = (int)(((double)n - s->next_neg[e]) / epn);
-        for (int q = 0; q < nneg; q++) {
-            uint64_t r = pv_rand64(&s->rng[i]);
-            size_t k = (size_t)(((r >> 32) * (uint64_t)s->ntail) >> 32);
-            if (s->fit && k == i)
-                continue;
-            const float *o = tail + k * dims;
-            float dd = 0;
-            for (uint32_t d = 0; d < dims; d++) {
-                float t = cur[d] - o[d];
-                dd += t * t;
-            }
-            if (!(dd > 0))
-                continue; /* coincident: no gradient (umap-learn HEAD) */
-            float g = (2.0f * s->gamma * b) / ((0.001f + dd) * (a * powf(dd, b) + 1.0f));
+        /* The negative samples of one edge in batches: their gradients are
+         * computed from the position before the batch (independent, so the
+         * pow and divisions pipeline; one after the other they are a chain
+         * of latencies), then applied in order, each clipped. */
+        for (int q0 = 0; q0 < nneg; q0 += NEG_BATCH) {
+            int nb = nneg - q0 < NEG_BATCH ? nneg - q0 : NEG_BATCH;
+            size_t ks[NEG_BATCH];
+            float dd[NEG_BATCH], gq[NEG_BATCH], c0[3];
             for (uint32_t d = 0; d < dims; d++)
-                cur[d] += clip4(g * (cur[d] - o[d])) * alpha;
+                c0[d] = cur[d];
+            for (int q = 0; q < nb; q++) {
+                uint64_t r = pv_rand64(&s->rng[i]);
+                ks[q] = (size_t)(((r >> 32) * (uint64_t)s->ntail) >> 32);
+                const float *o = tail + ks[q] * dims;
+                float acc = 0;
+                for (uint32_t d = 0; d < dims; d++) {
+                    float t = c0[d] - o[d];
+                    acc += t * t;
+                }
+                dd[q] = acc;
+            }
+            for (int q = 0; q < nb; q++)
+                gq[q] = (2.0f * s->gamma * b) / ((0.001f + dd[q]) * (a * powf(dd[q], b) + 1.0f));
+            for (int q = 0; q < nb; q++) {
+                /* coincident (or itself): no gradient (umap-learn HEAD) */
+                if (!(dd[q] > 0) || (s->fit && ks[q] == i))
+                    continue;
+                const float *o = tail + ks[q] * dims;
+                for (uint32_t d = 0; d < dims; d++)
+                    cur[d] += clip4(gq[q] * (c0[d] - o[d])) * alpha;
+            }
         }
         s->next_neg[e] += nneg * epn;
     }
