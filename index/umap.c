@@ -26,9 +26,11 @@
  * edge (j,i): the graph is symmetric, both edges have the same weight and
  * so the same sampling schedule, so when vertex i samples (i,j) it applies
  * the attraction twice, its own and the one j's edge would have given it.
- * That keeps umap-learn's total attractive force per epoch (applying it
- * once, i.e. dropping move_other, halves it; measured in tests/test_umap.c's
- * header). Thread boundaries change nothing: each vertex's updates depend
+ * That keeps umap-learn's balance of 2 attractive to negative_sample_rate
+ * repulsive updates per sampling of a pair (applying it once, i.e. dropping
+ * move_other, doubles the relative repulsion). On test_umap.c's 1,000
+ * clustered points trustworthiness (k = 10) is 0.9717 this way, 0.9742 with
+ * the attraction once, 0.9726 for umap-learn itself (seeded, one thread). Thread boundaries change nothing: each vertex's updates depend
  * only on the previous epoch's positions and its own stream.
  */
 #include "umap.h"
@@ -455,7 +457,7 @@ static void sgd_vertex(const sgd_shared *s, size_t i, uint32_t n, float alpha,
         }
         s->next[e] += s->eps[e];
         const double epn = s->eps[e] / nsr;
-        int nneg = (int)(((double)n - s->next_neg[e]) / epn);
+        int nneg = s->nsr ? (int)(((double)n - s->next_neg[e]) / epn) : 0;
         /* The negative samples of one edge in batches: their gradients are
          * computed from the position before the batch (independent, so the
          * pow and divisions pipeline; one after the other they are a chain
@@ -488,7 +490,8 @@ static void sgd_vertex(const sgd_shared *s, size_t i, uint32_t n, float alpha,
                     cur[d] += clip4(gq[q] * (c0[d] - o[d])) * alpha;
             }
         }
-        s->next_neg[e] += nneg * epn;
+        if (nneg > 0)
+            s->next_neg[e] += nneg * epn;
     }
 }
 
@@ -559,7 +562,7 @@ static int sgd(const size_t *rowptr, const uint32_t *col, const float *w, size_t
         float ns = (float)epochs * (w[e] / mx);
         eps[e] = ns > 0 ? (double)epochs / (double)ns : -1.0;
         next[e] = eps[e];
-        next_neg[e] = eps[e] / nsr;
+        next_neg[e] = nsr > 0 ? eps[e] / nsr : 0;
     }
     for (size_t i = 0; i < nhead; i++) {
         uint64_t st = p->seed ^ seed_mix ^ (0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));

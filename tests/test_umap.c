@@ -587,6 +587,9 @@ Test(umap, bad_params_refused)
     dist[9] = -1;
     cr_expect_eq(umap_fit(x, N, 4, nbr, dist, K, &p, y), PV_EINVAL);
     dist[9] = kd;
+    q = p;
+    q.negative_sample_rate = 0; /* attraction only: allowed */
+    cr_expect_eq(umap_fit(x, N, 4, nbr, dist, K, &q, y), 0);
     /* short rows are fine */
     nbr[5 * K + 4] = UINT32_MAX;
     cr_expect_eq(umap_fit(x, N, 4, nbr, dist, K, &p, y), 0);
