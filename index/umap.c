@@ -471,6 +471,9 @@ static void sgd_vertex(const sgd_shared *s, size_t i, uint32_t n, float alpha,
             for (int q = 0; q < nb; q++) {
                 uint64_t r = pv_rand64(&s->rng[i]);
                 ks[q] = (size_t)(((r >> 32) * (uint64_t)s->ntail) >> 32);
+                __builtin_prefetch(tail + ks[q] * dims);
+            }
+            for (int q = 0; q < nb; q++) {
                 const float *o = tail + ks[q] * dims;
                 float acc = 0;
                 for (uint32_t d = 0; d < dims; d++) {

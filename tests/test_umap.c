@@ -630,3 +630,36 @@ Test(umap, disconnected_graph_laid_out)
     free(nbr);
     free(label);
 }
+
+/* ---- PCA initialisation (when index/pca.h is in the tree) ------------------- */
+
+#if defined(__has_include)
+#if __has_include("pca.h")
+Test(umap, pca_init_fit)
+{
+    float *x = malloc(FN * FDIM * sizeof *x), *dist = malloc(FN * FK * sizeof *dist);
+    float *y = malloc(FN * 2 * sizeof *y), *y2 = malloc(FN * 2 * sizeof *y2);
+    uint32_t *nbr = malloc(FN * FK * sizeof *nbr), *label = malloc(FN * sizeof *label);
+    cr_assert(x && dist && y && y2 && nbr && label);
+    fit_data(x, label, nbr, dist);
+    umap_params p;
+    umap_defaults(&p);
+    p.init = UMAP_INIT_PCA;
+    p.seed = 6;
+    p.epochs = 200;
+    cr_assert_eq(umap_fit(x, FN, FDIM, nbr, dist, FK, &p, y), 0);
+    double same = nn_same_label(y, 2, FN, label);
+    cr_log_info("PCA init: nn same cluster %.4f", same);
+    cr_expect_gt(same, 0.95);
+    p.init = UMAP_INIT_RANDOM; /* a different start gives a different layout */
+    cr_assert_eq(umap_fit(x, FN, FDIM, nbr, dist, FK, &p, y2), 0);
+    cr_expect_neq(memcmp(y, y2, FN * 2 * sizeof *y), 0);
+    free(x);
+    free(dist);
+    free(y);
+    free(y2);
+    free(nbr);
+    free(label);
+}
+#endif
+#endif
