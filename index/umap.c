@@ -26,9 +26,11 @@
  * edge (j,i): the graph is symmetric, both edges have the same weight and
  * so the same sampling schedule, so when vertex i samples (i,j) it applies
  * the attraction twice, its own and the one j's edge would have given it.
- * That keeps umap-learn's total attractive force per epoch (applying it
- * once, i.e. dropping move_other, halves it; measured in tests/test_umap.c's
- * header). Thread boundaries change nothing: each vertex's updates depend
+ * That keeps umap-learn's balance of 2 attractive to negative_sample_rate
+ * repulsive updates per sampling of a pair (applying it once, i.e. dropping
+ * move_other, doubles the relative repulsion). On test_umap.c's 1,000
+ * clustered points trustworthiness (k = 10) is 0.9717 this way, 0.9742 with
+ * the attraction once, 0.9726 for umap-learn itself (seeded, one thread). Thread boundaries change nothing: each vertex's updates depend
  * only on the previous epoch's positions and its own stream.
  */
 #include "umap.h"
@@ -50,6 +52,7 @@
 #define SMOOTH_N_ITER 64
 #define AB_POINTS 300
 #define UMAP_MAX_THREADS 256u
+#define NEG_BATCH 8
 
 void umap_defaults(umap_params *p)
 {
@@ -431,7 +434,7 @@ static inline float clip4(float v)
 /* Move head vertex i through its edges in epoch n; cur is its own position
  * (updated in place), other ends read from tail. */
 static void sgd_vertex(const sgd_shared *s, size_t i, uint32_t n, float alpha,
-                       float *cur, const float *tail)
+                       float *restrict cur, const float *restrict tail)
 {
     const uint32_t dims = s->dims;
     const float a = s->a, b = s->b;
@@ -454,25 +457,44 @@ static void sgd_vertex(const sgd_shared *s, size_t i, uint32_t n, float alpha,
         }
         s->next[e] += s->eps[e];
         const double epn = s->eps[e] / nsr;
-        int nneg = (int)(((double)n - s->next_neg[e]) / epn);
-        for (int q = 0; q < nneg; q++) {
-            uint64_t r = pv_rand64(&s->rng[i]);
-            size_t k = (size_t)(((r >> 32) * (uint64_t)s->ntail) >> 32);
-            if (s->fit && k == i)
-                continue;
-            const float *o = tail + k * dims;
-            float dd = 0;
-            for (uint32_t d = 0; d < dims; d++) {
-                float t = cur[d] - o[d];
-                dd += t * t;
-            }
-            if (!(dd > 0))
-                continue; /* coincident: no gradient (umap-learn HEAD) */
-            float g = (2.0f * s->gamma * b) / ((0.001f + dd) * (a * powf(dd, b) + 1.0f));
+        int nneg = s->nsr ? (int)(((double)n - s->next_neg[e]) / epn) : 0;
+        /* The negative samples of one edge in batches: their gradients are
+         * computed from the position before the batch (independent, so the
+         * pow and divisions pipeline; one after the other they are a chain
+         * of latencies), then applied in order, each clipped. */
+        for (int q0 = 0; q0 < nneg; q0 += NEG_BATCH) {
+            int nb = nneg - q0 < NEG_BATCH ? nneg - q0 : NEG_BATCH;
+            size_t ks[NEG_BATCH];
+            float dd[NEG_BATCH], gq[NEG_BATCH], c0[3];
             for (uint32_t d = 0; d < dims; d++)
-                cur[d] += clip4(g * (cur[d] - o[d])) * alpha;
+                c0[d] = cur[d];
+            for (int q = 0; q < nb; q++) {
+                uint64_t r = pv_rand64(&s->rng[i]);
+                ks[q] = (size_t)(((r >> 32) * (uint64_t)s->ntail) >> 32);
+                __builtin_prefetch(tail + ks[q] * dims);
+            }
+            for (int q = 0; q < nb; q++) {
+                const float *o = tail + ks[q] * dims;
+                float acc = 0;
+                for (uint32_t d = 0; d < dims; d++) {
+                    float t = c0[d] - o[d];
+                    acc += t * t;
+                }
+                dd[q] = acc;
+            }
+            for (int q = 0; q < nb; q++)
+                gq[q] = (2.0f * s->gamma * b) / ((0.001f + dd[q]) * (a * powf(dd[q], b) + 1.0f));
+            for (int q = 0; q < nb; q++) {
+                /* coincident (or itself): no gradient (umap-learn HEAD) */
+                if (!(dd[q] > 0) || (s->fit && ks[q] == i))
+                    continue;
+                const float *o = tail + ks[q] * dims;
+                for (uint32_t d = 0; d < dims; d++)
+                    cur[d] += clip4(gq[q] * (c0[d] - o[d])) * alpha;
+            }
         }
-        s->next_neg[e] += nneg * epn;
+        if (nneg > 0)
+            s->next_neg[e] += nneg * epn;
     }
 }
 
@@ -543,7 +565,7 @@ static int sgd(const size_t *rowptr, const uint32_t *col, const float *w, size_t
         float ns = (float)epochs * (w[e] / mx);
         eps[e] = ns > 0 ? (double)epochs / (double)ns : -1.0;
         next[e] = eps[e];
-        next_neg[e] = eps[e] / nsr;
+        next_neg[e] = nsr > 0 ? eps[e] / nsr : 0;
     }
     for (size_t i = 0; i < nhead; i++) {
         uint64_t st = p->seed ^ seed_mix ^ (0x9e3779b97f4a7c15ull * (uint64_t)(i + 1));

@@ -41,7 +41,7 @@
 #include "pv_util.h"
 #include "umap.h"
 
-#define LOBPCG_TOL 1e-5
+#define LOBPCG_TOL 1e-4
 #define LOBPCG_MAX_ITER 600
 #define LOBPCG_PAD 2
 #define DENSE_MAX 96
@@ -117,8 +117,11 @@ static void jacobi_eig(double *a, size_t m, double *ev, double *v)
 typedef struct csr_op {
     const size_t *rowptr;
     const uint32_t *col;
-    const float *val;
+    const float *val;   /* W */
     const double *dinv; /* 1/sqrt(deg) */
+    const float *mval;  /* M's entries, dinv_i w_ij dinv_j */
+    double *xb;         /* n x m scratch: the columns being multiplied,
+                         * packed (one cache line per row for m = 8) */
     size_t n;
 } csr_op;
 
@@ -126,7 +129,7 @@ typedef struct spmv_job {
     const csr_op *op;
     const double *x;
     double *y;
-    size_t ld, m, r0, r1;
+    size_t ld, c0, m, r0, r1;
     pthread_t thr;
 } spmv_job;
 
@@ -135,38 +138,36 @@ static void *spmv_rows(void *arg)
     spmv_job *j = arg;
     const csr_op *op = j->op;
     const size_t m = j->m, ld = j->ld;
+    const double *restrict xb = op->xb;
     for (size_t i = j->r0; i < j->r1; i++) {
-        double *yi = j->y + i * ld;
-        for (size_t c = 0; c < m; c++)
-            yi[c] = 0;
+        double acc[3 * (3 + LOBPCG_PAD)] = {0};
         for (size_t e = op->rowptr[i]; e < op->rowptr[i + 1]; e++) {
-            size_t k = op->col[e];
-            double w = (double)op->val[e] * op->dinv[k];
-            const double *xk = j->x + k * ld;
+            const double w = op->mval[e], *restrict xk = xb + (size_t)op->col[e] * m;
             for (size_t c = 0; c < m; c++)
-                yi[c] += w * xk[c];
+                acc[c] += w * xk[c];
         }
-        for (size_t c = 0; c < m; c++)
-            yi[c] *= op->dinv[i];
+        memcpy(j->y + i * ld + j->c0, acc, m * sizeof *acc);
     }
     return NULL;
 }
 
-/* y = M x for the first m of ld columns, rows split over up to nt threads
+/* y = M x for columns [c0, c0 + m) of ld, rows split over up to nt threads
  * (each row is computed by one thread in a fixed order: the same bits for
  * any nt). */
-static void spmv(const csr_op *op, const double *x, double *y, size_t ld, size_t m,
-                 unsigned nt)
+static void spmv(const csr_op *op, const double *x, double *y, size_t ld, size_t c0,
+                 size_t m, unsigned nt)
 {
     spmv_job jobs[64];
     size_t n = op->n;
+    for (size_t i = 0; i < n; i++)
+        memcpy(op->xb + i * m, x + i * ld + c0, m * sizeof *x);
     if (nt > 64)
         nt = 64;
     if ((size_t)nt * ROWS_PER_THREAD_MIN > n)
         nt = (unsigned)(n / ROWS_PER_THREAD_MIN) + 1;
     unsigned started = 1;
     for (unsigned t = 0; t < nt; t++)
-        jobs[t] = (spmv_job){.op = op, .x = x, .y = y, .ld = ld, .m = m, .r0 = n * t / nt, .r1 = n * (t + 1) / nt};
+        jobs[t] = (spmv_job){.op = op, .x = x, .y = y, .ld = ld, .c0 = c0, .m = m, .r0 = n * t / nt, .r1 = n * (t + 1) / nt};
     for (; started < nt; started++)
         if (pthread_create(&jobs[started].thr, NULL, spmv_rows, &jobs[started]) != 0)
             break;
@@ -180,8 +181,9 @@ static void spmv(const csr_op *op, const double *x, double *y, size_t ld, size_t
 /* ---- block helpers (row-major n x ld, columns [c0, c0 + m)) -------------- */
 
 /* g (ma x mb) = A^T B for column blocks of a and b. */
-static void gram(const double *a, size_t lda, size_t ca, size_t ma, const double *b, size_t ldb,
-                 size_t cb, size_t mb, size_t n, double *g)
+static void gram(const double *restrict a, size_t lda, size_t ca, size_t ma,
+                 const double *restrict b, size_t ldb, size_t cb, size_t mb, size_t n,
+                 double *restrict g)
 {
     memset(g, 0, ma * mb * sizeof *g);
     for (size_t i = 0; i < n; i++) {
@@ -194,28 +196,29 @@ static void gram(const double *a, size_t lda, size_t ca, size_t ma, const double
     }
 }
 
-/* Remove the v0 direction and the X block (columns [0, p), orthonormal)
- * from columns [c0, c0 + m) of s (ld columns). */
-static void project_out(double *s, size_t ld, size_t n, size_t p, size_t c0, size_t m,
-                        const double *v0, double *tmp)
+/* Remove the v0 direction and the X block (columns [0, p), orthonormal
+ * and orthogonal to v0) from columns [c0, c0 + m) of s (ld columns): one
+ * pass for the dot products, one for the update. tmp: (p + 1) x m. */
+static void project_out(double *restrict s, size_t ld, size_t n, size_t p, size_t c0,
+                        size_t m, const double *restrict v0, double *restrict tmp)
 {
-    for (size_t c = c0; c < c0 + m; c++) {
-        double d = 0;
-        for (size_t i = 0; i < n; i++)
-            d += v0[i] * s[i * ld + c];
-        for (size_t i = 0; i < n; i++)
-            s[i * ld + c] -= d * v0[i];
-    }
-    if (p == 0)
-        return;
-    gram(s, ld, 0, p, s, ld, c0, m, n, tmp); /* p x m */
+    double *dv = tmp + p * m;
+    memset(tmp, 0, (p + 1) * m * sizeof *tmp);
     for (size_t i = 0; i < n; i++) {
-        double *si = s + i * ld;
+        const double *si = s + i * ld, *b = si + c0;
+        for (size_t q = 0; q < m; q++)
+            dv[q] += v0[i] * b[q];
+        for (size_t r = 0; r < p; r++)
+            for (size_t q = 0; q < m; q++)
+                tmp[r * m + q] += si[r] * b[q];
+    }
+    for (size_t i = 0; i < n; i++) {
+        double *si = s + i * ld, *b = si + c0;
         for (size_t q = 0; q < m; q++) {
-            double acc = 0;
+            double acc = v0[i] * dv[q];
             for (size_t r = 0; r < p; r++)
                 acc += si[r] * tmp[r * m + q];
-            si[c0 + q] -= acc;
+            b[q] -= acc;
         }
     }
 }
@@ -223,8 +226,9 @@ static void project_out(double *s, size_t ld, size_t n, size_t p, size_t c0, siz
 /* SVQB: make columns [c0, c0 + m) of s orthonormal, dropping directions
  * whose Gram eigenvalue is below 1e-12 of the largest; returns how many
  * columns are kept (packed from c0). g, ev, v: m x m scratch; row: m. */
-static size_t svqb(double *s, size_t ld, size_t n, size_t c0, size_t m, double *g, double *ev,
-                   double *v, double *row)
+static size_t svqb(double *restrict s, size_t ld, size_t n, size_t c0, size_t m,
+                   double *restrict g, double *restrict ev, double *restrict v,
+                   double *restrict row)
 {
     if (m == 0)
         return 0;
@@ -233,13 +237,16 @@ static size_t svqb(double *s, size_t ld, size_t n, size_t c0, size_t m, double *
     size_t keep = 0;
     while (keep < m && ev[keep] > 1e-12 * ev[0] && ev[keep] > 1e-300)
         keep++;
+    for (size_t q = 0; q < keep; q++) /* columns of v scaled by 1/sqrt(ev) */
+        for (size_t r = 0; r < m; r++)
+            v[r * m + q] /= sqrt(ev[q]);
     for (size_t i = 0; i < n; i++) {
         double *si = s + i * ld + c0;
         for (size_t q = 0; q < keep; q++) {
             double acc = 0;
             for (size_t r = 0; r < m; r++)
                 acc += si[r] * v[r * m + q];
-            row[q] = acc / sqrt(ev[q]);
+            row[q] = acc;
         }
         for (size_t q = 0; q < m; q++)
             si[q] = q < keep ? row[q] : 0;
@@ -285,7 +292,7 @@ static int spectral_lobpcg(const csr_op *op, const double *v0, uint32_t dims, ui
     double *as = pv_calloc_array(n, ld * sizeof *as); /* M S */
     double *xn = pv_alloc_array(n, 2 * p * sizeof *xn); /* new X, new P */
     double *g = pv_alloc_array(ld * ld, sizeof *g), *v = pv_alloc_array(ld * ld, sizeof *v);
-    double *ev = pv_alloc_array(ld, sizeof *ev), *tmp = pv_alloc_array(ld * ld, sizeof *tmp);
+    double *ev = pv_alloc_array(ld, sizeof *ev), *tmp = pv_alloc_array((ld + 1) * ld, sizeof *tmp);
     double *row = pv_alloc_array(ld, sizeof *row), theta[3 + LOBPCG_PAD];
     if (!s || !as || !xn || !g || !v || !ev || !tmp || !row)
         goto done;
@@ -298,11 +305,13 @@ static int spectral_lobpcg(const csr_op *op, const double *v0, uint32_t dims, ui
     if (svqb(s, ld, n, 0, p, g, ev, v, row) < p)
         goto done;
     size_t np = 0; /* columns in P */
+    spmv(op, s, as, ld, 0, p, nt);
+    gram(s, ld, 0, p, as, ld, 0, p, n, g);
+    for (size_t c = 0; c < p; c++)
+        theta[c] = g[c * p + c];
     for (int it = 0; it < LOBPCG_MAX_ITER; it++) {
-        spmv(op, s, as, ld, p, nt);
-        gram(s, ld, 0, p, as, ld, 0, p, n, tmp);
-        for (size_t c = 0; c < p; c++)
-            theta[c] = tmp[c * p + c];
+        /* R = M X - X theta (X: Ritz vectors after the first step, M X in
+         * the first p columns of as) */
         double worst = 0;
         for (size_t c = 0; c < p; c++) {
             double r2 = 0;
@@ -326,20 +335,23 @@ static int spectral_lobpcg(const csr_op *op, const double *v0, uint32_t dims, ui
             mb = svqb(s, ld, n, p, mb, g, ev, v, row);
         }
         size_t m = p + mb;
-        spmv(op, s, as, ld, m, nt);
+        spmv(op, s, as, ld, p, mb, nt);
         gram(s, ld, 0, m, as, ld, 0, m, n, g);
         for (size_t i = 0; i < m; i++)
             for (size_t j = i + 1; j < m; j++)
                 g[i * m + j] = g[j * m + i] = 0.5 * (g[i * m + j] + g[j * m + i]);
         jacobi_eig(g, m, ev, v);
-        /* X' = S C, P' = S[:, p:] C[p:, :] (C: the top p columns of v) */
+        for (size_t c = 0; c < p; c++)
+            theta[c] = ev[c];
+        /* X' = S C, M X' = (M S) C, P' = S[:, p:] C[p:, :] (C: the top p
+         * columns of v) */
         for (size_t i = 0; i < n; i++) {
-            const double *si = s + i * ld;
-            double *xi = xn + i * 2 * p;
+            double *si = s + i * ld, *ai = as + i * ld, *xi = xn + i * 2 * p;
             for (size_t c = 0; c < p; c++) {
-                double ax = 0, ap = 0;
+                double ax = 0, ap = 0, aa = 0;
                 for (size_t r = 0; r < m; r++) {
                     double t = si[r] * v[r * m + c];
+                    aa += ai[r] * v[r * m + c];
                     if (r < p)
                         ax += t;
                     else
@@ -347,7 +359,9 @@ static int spectral_lobpcg(const csr_op *op, const double *v0, uint32_t dims, ui
                 }
                 xi[c] = ax + ap;
                 xi[p + c] = ap;
+                row[c] = aa;
             }
+            memcpy(ai, row, p * sizeof *ai);
         }
         for (size_t i = 0; i < n; i++) {
             memcpy(s + i * ld, xn + i * 2 * p, p * sizeof *s);
@@ -390,7 +404,9 @@ static int spectral_component(const size_t *rowptr, const uint32_t *col, const f
 {
     int rc = PV_ENOMEM;
     double *dinv = pv_alloc_array(n, sizeof *dinv), *v0 = pv_alloc_array(n, sizeof *v0);
-    if (!dinv || !v0)
+    double *xb = pv_alloc_array(n, 3 * (3 + LOBPCG_PAD) * sizeof *xb);
+    float *mval = pv_alloc_array(rowptr[n] ? rowptr[n] : 1, sizeof *mval);
+    if (!dinv || !v0 || !xb || !mval)
         goto done;
     double nrm = 0;
     for (size_t i = 0; i < n; i++) {
@@ -401,9 +417,12 @@ static int spectral_component(const size_t *rowptr, const uint32_t *col, const f
         v0[i] = sqrt(d);
         nrm += d;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         v0[i] /= sqrt(nrm);
-    csr_op op = {rowptr, col, val, dinv, n};
+        for (size_t e = rowptr[i]; e < rowptr[i + 1]; e++)
+            mval[e] = (float)(dinv[i] * val[e] * dinv[col[e]]);
+    }
+    csr_op op = {rowptr, col, val, dinv, mval, xb, n};
     if (n <= DENSE_MAX)
         rc = spectral_dense(&op, dims, out);
     else
@@ -411,6 +430,8 @@ static int spectral_component(const size_t *rowptr, const uint32_t *col, const f
 done:
     free(dinv);
     free(v0);
+    free(xb);
+    free(mval);
     return rc;
 }
 

@@ -42,7 +42,10 @@
 
 static void need_umap(void)
 {
-    if (system(PY " -c 'import umap, sklearn' 2>/dev/null") != 0)
+    /* find_spec, not import: importing umap (numba) takes seconds */
+    if (system(PY " -c 'import importlib.util as u, sys; "
+                  "sys.exit(not (u.find_spec(\"umap\") and u.find_spec(\"sklearn\")))' "
+                  "2>/dev/null") != 0)
         cr_skip_test("umap-learn (or sklearn) cannot be imported by " PY
                      " (scripts/setup.sh --bench installs umap-learn): the comparison did not run");
 }
@@ -389,14 +392,40 @@ static void fit_data(float *x, uint32_t *label, uint32_t *nbr, float *dist)
     knn_exact(x, FN, x, FN, FDIM, FK, 1, nbr, dist);
 }
 
+/* The buffers of a 1,000-point test: x, its kNN, labels, two layouts (up
+ * to 3-D); filled with fit_data when gen. */
+typedef struct fitset {
+    float *x, *dist, *y, *y2;
+    uint32_t *nbr, *label;
+} fitset;
+
+static fitset fitset_new(int gen)
+{
+    fitset f = {malloc(FN * FDIM * sizeof(float)), malloc(FN * FK * sizeof(float)),
+                malloc(FN * 3 * sizeof(float)),    malloc(FN * 3 * sizeof(float)),
+                malloc(FN * FK * sizeof(uint32_t)), malloc(FN * sizeof(uint32_t))};
+    cr_assert(f.x && f.dist && f.y && f.y2 && f.nbr && f.label);
+    if (gen)
+        fit_data(f.x, f.label, f.nbr, f.dist);
+    return f;
+}
+
+static void fitset_free(fitset *f)
+{
+    free(f->x);
+    free(f->dist);
+    free(f->y);
+    free(f->y2);
+    free(f->nbr);
+    free(f->label);
+}
+
 Test(umap, fit_matches_umap_learn_quality, .timeout = 300)
 {
     need_umap();
-    float *x = malloc(FN * FDIM * sizeof *x), *dist = malloc(FN * FK * sizeof *dist);
-    float *y = malloc(FN * 2 * sizeof *y);
-    uint32_t *nbr = malloc(FN * FK * sizeof *nbr), *label = malloc(FN * sizeof *label);
-    cr_assert(x && dist && y && nbr && label);
-    fit_data(x, label, nbr, dist);
+    fitset f = fitset_new(1);
+    float *x = f.x, *dist = f.dist, *y = f.y;
+    uint32_t *nbr = f.nbr, *label = f.label;
     umap_params p;
     umap_defaults(&p);
     p.seed = 1;
@@ -434,11 +463,11 @@ Test(umap, fit_matches_umap_learn_quality, .timeout = 300)
     write_file(yin, py, ly, 2);
     char cmd[512];
     snprintf(cmd, sizeof cmd, PY " " REF " trust %s %s", xin, yin);
-    FILE *f = popen(cmd, "r");
+    FILE *pf = popen(cmd, "r");
     double t_sk = -1;
-    cr_assert_not_null(f);
-    cr_assert_eq(fscanf(f, "%lf", &t_sk), 1);
-    cr_assert_eq(pclose(f), 0);
+    cr_assert_not_null(pf);
+    cr_assert_eq(fscanf(pf, "%lf", &t_sk), 1);
+    cr_assert_eq(pclose(pf), 0);
     cr_log_info("fit 1000 x 16, 10 clusters: pixvec trust %.4f (sklearn %.4f), nn same cluster "
                 "%.4f; umap-learn trust %.4f (here %.4f), nn same %.4f",
                 t, t_sk, same, t_ref, t_ref_here, same_ref);
@@ -447,22 +476,16 @@ Test(umap, fit_matches_umap_learn_quality, .timeout = 300)
     cr_expect(t > t_ref - 0.02, "trustworthiness %.4f, umap-learn %.4f", t, t_ref);
     free(r);
     rm_dir(dir);
-    free(x);
-    free(dist);
-    free(y);
-    free(nbr);
-    free(label);
+    fitset_free(&f);
 }
 
 /* ---- (5) reproducibility ---------------------------------------------------- */
 
 Test(umap, same_seed_same_bits_on_any_threads)
 {
-    float *x = malloc(FN * FDIM * sizeof *x), *dist = malloc(FN * FK * sizeof *dist);
-    float *y1 = malloc(FN * 3 * sizeof *y1), *y2 = malloc(FN * 3 * sizeof *y2);
-    uint32_t *nbr = malloc(FN * FK * sizeof *nbr), *label = malloc(FN * sizeof *label);
-    cr_assert(x && dist && y1 && y2 && nbr && label);
-    fit_data(x, label, nbr, dist);
+    fitset f = fitset_new(1);
+    float *x = f.x, *dist = f.dist, *y1 = f.y, *y2 = f.y2;
+    uint32_t *nbr = f.nbr, *label = f.label;
     umap_params p;
     umap_defaults(&p);
     p.epochs = 120;
@@ -485,12 +508,7 @@ Test(umap, same_seed_same_bits_on_any_threads)
                       dims);
         cr_expect_gt(nn_same_label(y1, dims, FN, label), 0.95);
     }
-    free(x);
-    free(dist);
-    free(y1);
-    free(y2);
-    free(nbr);
-    free(label);
+    fitset_free(&f);
 }
 
 /* ---- (6) transform ------------------------------------------------------------ */
@@ -498,10 +516,9 @@ Test(umap, same_seed_same_bits_on_any_threads)
 Test(umap, transform_places_new_points_beside_their_cluster)
 {
     enum { NNEW = 100, NFIT = FN - NNEW };
-    float *x = malloc(FN * FDIM * sizeof *x), *dist = malloc(FN * FK * sizeof *dist);
-    float *y = malloc(NFIT * 2 * sizeof *y), *yn = malloc(NNEW * 2 * sizeof *yn);
-    uint32_t *nbr = malloc(FN * FK * sizeof *nbr), *label = malloc(FN * sizeof *label);
-    cr_assert(x && dist && y && yn && nbr && label);
+    fitset f = fitset_new(0);
+    float *x = f.x, *dist = f.dist, *y = f.y, *yn = f.y2;
+    uint32_t *nbr = f.nbr, *label = f.label;
     gen_clusters(x, label, FN, FDIM, FCL, 1.6, 99);
     /* fit the first NFIT points; the last NNEW are new */
     knn_exact(x, NFIT, x, NFIT, FDIM, FK, 1, nbr, dist);
@@ -533,12 +550,7 @@ Test(umap, transform_places_new_points_beside_their_cluster)
     cr_assert_eq(umap_transform(y, NFIT, 2, nbr, dist, FK, NNEW, &p, y1), 0);
     cr_expect_eq(memcmp(y1, yn, NNEW * 2 * sizeof *y1), 0);
     free(y1);
-    free(x);
-    free(dist);
-    free(y);
-    free(yn);
-    free(nbr);
-    free(label);
+    fitset_free(&f);
 }
 
 /* ---- (7) errors and disconnected graphs ---------------------------------------- */
@@ -584,6 +596,9 @@ Test(umap, bad_params_refused)
     dist[9] = -1;
     cr_expect_eq(umap_fit(x, N, 4, nbr, dist, K, &p, y), PV_EINVAL);
     dist[9] = kd;
+    q = p;
+    q.negative_sample_rate = 0; /* attraction only: allowed */
+    cr_expect_eq(umap_fit(x, N, 4, nbr, dist, K, &q, y), 0);
     /* short rows are fine */
     nbr[5 * K + 4] = UINT32_MAX;
     cr_expect_eq(umap_fit(x, N, 4, nbr, dist, K, &p, y), 0);
@@ -624,3 +639,27 @@ Test(umap, disconnected_graph_laid_out)
     free(nbr);
     free(label);
 }
+
+/* ---- PCA initialisation (when index/pca.h is in the tree) ------------------- */
+
+#if defined(__has_include)
+#if __has_include("pca.h")
+Test(umap, pca_init_fit)
+{
+    umap_params p;
+    umap_defaults(&p);
+    p.init = UMAP_INIT_PCA;
+    p.seed = 6;
+    p.epochs = 200;
+    fitset f = fitset_new(1);
+    cr_assert_eq(umap_fit(f.x, FN, FDIM, f.nbr, f.dist, FK, &p, f.y), 0);
+    double same = nn_same_label(f.y, 2, FN, f.label);
+    cr_log_info("PCA init: nn same cluster %.4f", same);
+    cr_expect_gt(same, 0.95);
+    p.init = UMAP_INIT_RANDOM; /* a different start gives a different layout */
+    cr_assert_eq(umap_fit(f.x, FN, FDIM, f.nbr, f.dist, FK, &p, f.y2), 0);
+    cr_expect_neq(memcmp(f.y, f.y2, FN * 2 * sizeof *f.y), 0);
+    fitset_free(&f);
+}
+#endif
+#endif
