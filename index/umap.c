@@ -33,6 +33,7 @@
  * the attraction once, 0.9726 for umap-learn itself (seeded, one thread). Thread boundaries change nothing: each vertex's updates depend
  * only on the previous epoch's positions and its own stream.
  */
+#include "pca.h"
 #include "umap.h"
 
 #include <float.h>
@@ -692,28 +693,14 @@ static double normal01(uint64_t *st)
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
-#if defined(__has_include)
-#if __has_include("pca.h")
-#include "pca.h"
-#define UMAP_HAVE_PCA 1
-#endif
-#endif
-/* Without index/pca.h (being written on another branch:
- * int pca_project(const float *x, size_t n, uint32_t dim, uint32_t ncomp,
- *                 uint64_t seed, float *y);) the PCA initialisation is not
- * available and falls back to random. */
-
+/* The PCA start: 0, PV_ENOMEM, or 1 when it cannot be had (no input, fewer
+ * input dimensions than the map's) and the caller falls back to random. */
 static int init_pca(const float *x, size_t n, uint32_t dim, const umap_params *p, float *y)
 {
-#ifdef UMAP_HAVE_PCA
     if (!x || dim < p->dims)
         return 1;
     int rc = pca_project(x, n, dim, p->dims, p->seed, y);
     return rc == PV_ENOMEM ? rc : rc ? 1 : 0;
-#else
-    (void)x, (void)n, (void)dim, (void)p, (void)y;
-    return 1;
-#endif
 }
 
 /* The initial layout: spectral, PCA or random, then umap-learn's scaling

@@ -640,10 +640,8 @@ Test(umap, disconnected_graph_laid_out)
     free(label);
 }
 
-/* ---- PCA initialisation (when index/pca.h is in the tree) ------------------- */
+/* ---- PCA initialisation ------------------------------------------------------- */
 
-#if defined(__has_include)
-#if __has_include("pca.h")
 Test(umap, pca_init_fit)
 {
     umap_params p;
@@ -661,5 +659,3 @@ Test(umap, pca_init_fit)
     cr_expect_neq(memcmp(f.y, f.y2, FN * 2 * sizeof *f.y), 0);
     fitset_free(&f);
 }
-#endif
-#endif
