@@ -222,8 +222,7 @@ typedef struct lq_ctx {
     float *nrm2f;     /* the same, rounded to float (what the key adds) */
     uint32_t *nbr;    /* n x k layout neighbours, sorted by input distance */
     double *thr;      /* n x k: d^2(i, nbr) in double, ascending */
-    double *bound;    /* n: B_i, the float key's error bound */
-    float *cap;       /* n: thr[k-1] - ||x_i||^2 + B_i, rounded up */
+    float *lo, *hi;   /* n x k: the key's sure bounds around each threshold */
     uint32_t nblocks;
     size_t npairs;    /* block pairs I <= J */
     pthread_mutex_t mu;
@@ -248,15 +247,29 @@ static size_t lq_take(lq_ctx *c)
     return t;
 }
 
+/* d^2(i, l) in double, from the differences (exact in double) with eight
+ * partial sums (a shape compilers turn into vector code; built for
+ * AVX-512, AVX2 and plain x86-64, picked at load time): one fixed order
+ * per build, so a threshold and a recheck of the same pair agree bit for bit,
+ * and exact ties stay ties. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static double lq_d2(const lq_ctx *c, uint32_t i, uint32_t l)
 {
     const float *a = c->x + (size_t)i * c->dim, *b = c->x + (size_t)l * c->dim;
-    double s = 0;
-    for (uint32_t d = 0; d < c->dim; d++) {
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    uint32_t d = 0;
+    for (; d + 8 <= c->dim; d += 8)
+        for (uint32_t j = 0; j < 8; j++) {
+            double e = (double)a[d + j] - b[d + j];
+            s[j] += e * e;
+        }
+    for (; d < c->dim; d++) {
         double e = (double)a[d] - b[d];
-        s += e * e;
+        s[0] += e * e;
     }
-    return s;
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 /* ---- phase 1: layout neighbours and thresholds, per point ---------------- */
@@ -289,39 +302,44 @@ static void lq_point(lq_ctx *c, lq_worker *w, uint32_t i)
     double gam = c->dim * u / (1 - c->dim * u);
     double b = 2 * u * (mm * mm + 2 * mi * mm) + 2 * gam * mi * mm;
     b = b * 1.0625 + 1e-12 * (mm * mm + mi * mi) + DBL_MIN;
-    c->bound[i] = b;
-    double top = th[k - 1] - c->nrm2[i] + b;
-    float f = (float)top;
-    if ((double)f < top)
-        f = nextafterf(f, INFINITY);
-    c->cap[i] = f;
+    /* the float bounds of the key: v < lo[m] is surely closer than
+     * neighbour m, v > hi[m] surely not; rounded outwards */
+    float *lo = c->lo + (size_t)i * k, *hi = c->hi + (size_t)i * k;
+    for (uint32_t m = 0; m < k; m++) {
+        double t = th[m] - c->nrm2[i];
+        float fl = (float)(t - b), fh = (float)(t + b);
+        if ((double)fl > t - b)
+            fl = nextafterf(fl, -INFINITY);
+        if ((double)fh < t + b)
+            fh = nextafterf(fh, INFINITY);
+        lo[m] = fl;
+        hi[m] = fh;
+    }
 }
 
 /* ---- phase 2: the blocked self-join ---------------------------------------- */
 
-/* Entry of point i against point l (l != i), float key v. */
+/* Entry of point i against point l (l != i), float key v < hi[k-1]: adds
+ * one to the histogram slot of the first (nearest) threshold l is closer
+ * than. Sure decisions from the float bounds; the uncertain ones, if any,
+ * from the distance in double. */
 static void lq_count(const lq_ctx *c, uint32_t *hist, uint32_t i, uint32_t l, float v)
 {
-    uint32_t k = c->k;
-    const double *th = c->thr + (size_t)i * k;
-    double dv = v, b = c->bound[i], ni = c->nrm2[i], de = -1;
+    uint32_t k = c->k, c1 = 0, c2 = 0;
+    const float *lo = c->lo + (size_t)i * k, *hi = c->hi + (size_t)i * k;
     for (uint32_t m = 0; m < k; m++) {
-        double t = th[m] - ni;
-        int less;
-        if (dv + b < t)
-            less = 1;
-        else if (dv - b > t)
-            less = 0;
-        else {
-            if (de < 0)
-                de = lq_d2(c, i, l);
-            less = de < th[m];
-        }
-        if (less) {
-            hist[(size_t)i * k + m]++;
-            return;
-        }
+        c1 += lo[m] <= v; /* m < c1: maybe not closer */
+        c2 += hi[m] < v;  /* m < c2: surely not closer */
     }
+    if (c1 != c2) {
+        const double *th = c->thr + (size_t)i * k;
+        double de = lq_d2(c, i, l);
+        while (c2 < c1 && !(de < th[c2]))
+            c2++;
+        c1 = c2;
+    }
+    if (c1 < k)
+        hist[(size_t)i * k + c1]++;
 }
 
 static void lq_pair(lq_ctx *c, lq_worker *w, size_t p)
@@ -339,17 +357,17 @@ static void lq_pair(lq_ctx *c, lq_worker *w, size_t p)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mi, (int)mj, (int)c->dim, -2.0f,
                 c->x + (size_t)i0 * c->dim, (int)c->dim, c->x + (size_t)j0 * c->dim,
                 (int)c->dim, 0.0f, w->s, (int)mj);
-    const float *nfj = c->nrm2f + j0, *capj = c->cap + j0;
+    const float *nfj = c->nrm2f + j0, *hij = c->hi + (size_t)j0 * c->k + c->k - 1;
     int diag = bi == bj;
     for (uint32_t a = 0; a < mi; a++) {
         uint32_t i = i0 + a;
         const float *srow = w->s + (size_t)a * mj;
-        float capi = c->cap[i], nfi = c->nrm2f[i];
+        float capi = c->hi[(size_t)i * c->k + c->k - 1], nfi = c->nrm2f[i];
         for (uint32_t b0 = 0; b0 < mj; b0 += 16) {
             uint32_t b1 = mj - b0 < 16 ? mj : b0 + 16;
             int any = 0;
             for (uint32_t b = b0; b < b1; b++)
-                any |= (srow[b] + nfj[b] < capi) | (srow[b] + nfi < capj[b]);
+                any |= (srow[b] + nfj[b] < capi) | (srow[b] + nfi < hij[(size_t)b * c->k]);
             if (!any)
                 continue;
             for (uint32_t b = b0; b < b1; b++) {
@@ -360,7 +378,7 @@ static void lq_pair(lq_ctx *c, lq_worker *w, size_t p)
                 if (vr < capi)
                     lq_count(c, w->hist, i, l, vr);
                 float vc = srow[b] + nfi;
-                if (!diag && vc < capj[b])
+                if (!diag && vc < hij[(size_t)b * c->k])
                     lq_count(c, w->hist, l, i, vc);
             }
         }
@@ -472,10 +490,10 @@ int layout_quality(const float *x, size_t n, uint32_t dim, const float *y, uint3
     c.nrm2f = pv_alloc_array(n, sizeof *c.nrm2f);
     c.nbr = pv_alloc_array(n, (size_t)k * sizeof *c.nbr);
     c.thr = pv_alloc_array(n, (size_t)k * sizeof *c.thr);
-    c.bound = pv_alloc_array(n, sizeof *c.bound);
-    c.cap = pv_alloc_array(n, sizeof *c.cap);
+    c.lo = pv_alloc_array(n, (size_t)k * sizeof *c.lo);
+    c.hi = pv_alloc_array(n, (size_t)k * sizeof *c.hi);
     if (!c.tree.perm || !c.tree.sdim || !c.tree.sval || !c.nrm2 || !c.nrm2f || !c.nbr ||
-        !c.thr || !c.bound || !c.cap) {
+        !c.thr || !c.lo || !c.hi) {
         rc = PV_ENOMEM;
         goto done;
     }
@@ -544,8 +562,8 @@ done:
     free(c.nrm2f);
     free(c.nbr);
     free(c.thr);
-    free(c.bound);
-    free(c.cap);
+    free(c.lo);
+    free(c.hi);
     if (mu_ok)
         pthread_mutex_destroy(&c.mu);
     return rc;
