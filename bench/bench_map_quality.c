@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         } else {
             printf("| %s | %.4f | %.4f | %.1f |\n", name, t, kept, sec);
             if (kv)
-                fprintf(kv, "%s_trust=%.6f\n%s_kept=%.6f\n%s_score_s=%.2f\n", name, t, name,
+                fprintf(kv, "%s_trust=%.17g\n%s_kept=%.17g\n%s_score_s=%.2f\n", name, t, name,
                         kept, name, sec);
         }
         fflush(stdout);
