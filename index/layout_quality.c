@@ -228,7 +228,6 @@ typedef struct lq_ctx {
     pthread_mutex_t mu;
     size_t next;      /* the next task (under mu) */
     size_t ntasks;
-    int rc;           /* first failure (under mu) */
 } lq_ctx;
 
 typedef struct lq_worker {
@@ -242,7 +241,7 @@ typedef struct lq_worker {
 static size_t lq_take(lq_ctx *c)
 {
     pthread_mutex_lock(&c->mu);
-    size_t t = c->rc == 0 && c->next < c->ntasks ? c->next++ : SIZE_MAX;
+    size_t t = c->next < c->ntasks ? c->next++ : SIZE_MAX;
     pthread_mutex_unlock(&c->mu);
     return t;
 }
@@ -527,8 +526,6 @@ int layout_quality(const float *x, size_t n, uint32_t dim, const float *y, uint3
     lq_parallel(&c, w, nt, lq_run_points, (n + LQ_CHUNK - 1) / LQ_CHUNK);
     lq_parallel(&c, w, nt, lq_run_pairs, c.npairs);
     openblas_set_num_threads(blas_saved);
-    if ((rc = c.rc) != 0)
-        goto done;
 
     /* counts: cnt_m = sum of hist[0..m] over the workers; rank = cnt + 1 */
     uint64_t tsum = 0, nkept = 0;
