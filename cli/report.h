@@ -5,6 +5,10 @@
  * fetched from the network) and a folder of JPEG thumbnails beside it, named
  * after the page: "out/report.html" gets "out/report_files/", with one
  * thumbnail per image named by item id ("123.jpg"), made by pv_thumbnail.
+ *
+ * Below it, the parts the other pages (map_html.c, cluster_html.c) share
+ * with it: escaping, the page's temporary file and thumbnail folder, the
+ * thumbnail pool, the colours, the common style and the thumbnail script.
  */
 #ifndef PV_CLI_REPORT_H
 #define PV_CLI_REPORT_H
