@@ -504,7 +504,10 @@ static inline double kern(double d2, double dof)
 {
     if (dof == 1.0)
         return 1.0 / (1.0 + d2);
-    return pow(dof / (dof + d2), (dof + 1.0) / 2.0);
+    double t = dof / (dof + d2);
+    if (dof == 2.0) /* 3-D: t^1.5 */
+        return t * sqrt(t);
+    return pow(t, (dof + 1.0) / 2.0);
 }
 
 /* Repulsion on point q from the tree: neg += sum cnt w^2 (q - com),
