@@ -504,7 +504,10 @@ static inline double kern(double d2, double dof)
 {
     if (dof == 1.0)
         return 1.0 / (1.0 + d2);
-    return pow(dof / (dof + d2), (dof + 1.0) / 2.0);
+    double t = dof / (dof + d2);
+    if (dof == 2.0) /* 3-D: t^1.5 */
+        return t * sqrt(t);
+    return pow(t, (dof + 1.0) / 2.0);
 }
 
 /* Repulsion on point q from the tree: neg += sum cnt w^2 (q - com),
@@ -603,18 +606,30 @@ TSNE_INLINE double attract(const grad_ctx *g, size_t i, const uint32_t dims,
 static void attract2(const grad_ctx *g, size_t i, double *pos)
 {
     const float *y = g->y;
-    float y0 = y[2 * i], y1 = y[2 * i + 1], p0 = 0, p1 = 0, ex = g->exag;
+    float y0 = y[2 * i], y1 = y[2 * i + 1], ex = g->exag;
+    float a0[4] = {0}, a1[4] = {0};
     const uint32_t *col = g->p->col;
     const float *val = g->p->val;
-    for (size_t r = g->p->rowptr[i]; r < g->p->rowptr[i + 1]; r++) {
+    size_t r = g->p->rowptr[i], end = g->p->rowptr[i + 1];
+    /* four independent sums (fixed lanes: the order is the same whatever
+     * the thread count) so the loop is not one long chain of additions */
+    for (; r + 4 <= end; r += 4)
+        for (int l = 0; l < 4; l++) {
+            size_t j = col[r + l];
+            float d0 = y0 - y[2 * j], d1 = y1 - y[2 * j + 1];
+            float f = val[r + l] * ex / (1.0f + d0 * d0 + d1 * d1);
+            a0[l] += f * d0;
+            a1[l] += f * d1;
+        }
+    for (int l = 0; r < end; r++, l++) {
         size_t j = col[r];
         float d0 = y0 - y[2 * j], d1 = y1 - y[2 * j + 1];
         float f = val[r] * ex / (1.0f + d0 * d0 + d1 * d1);
-        p0 += f * d0;
-        p1 += f * d1;
+        a0[l] += f * d0;
+        a1[l] += f * d1;
     }
-    pos[0] = p0;
-    pos[1] = p1;
+    pos[0] = ((double)a0[0] + a0[1]) + ((double)a0[2] + a0[3]);
+    pos[1] = ((double)a1[0] + a1[1]) + ((double)a1[2] + a1[3]);
 }
 
 static void grad_range(void *vc, size_t lo, size_t hi)

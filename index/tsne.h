@@ -37,7 +37,7 @@ typedef struct tsne_params {
 } tsne_params;
 
 #define TSNE_EXACT_MAX 200u
-#define TSNE_FFT_MIN 5000u
+#define TSNE_FFT_MIN 4000u
 
 void tsne_defaults(tsne_params *p);
 

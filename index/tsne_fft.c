@@ -15,21 +15,26 @@
  *       = sum_{j != i} 1 / (1 + d_ij^2),
  *   neg_i = y_i phi0 - (phi1, phi2) = sum_j w_ij^2 (y_i - y_j).
  * The convolution is a circulant embedding of side L = 2M, done with the
- * FFT: K's spectrum (real, K being even) once per call, the four charge
+ * FFT: K's spectrum (real, K being even), the four charge
  * grids packed two to a complex array (re and im: the kernel is real, so
- * the two convolutions do not mix). nb is the smallest 2^a 3^b that is at
- * least max(50, span / 1) (openTSNE: 50 intervals at least, one unit of
- * layout per interval), capped at FFT_MAX_BOXES (coarser boxes past it),
- * so L = 6 nb factors into 4, 2 and 3.
+ * the two convolutions do not mix). Box width: 1 layout unit (openTSNE's
+ * ints_in_interval), so nb = span, at least FFT_MIN_BOXES (then narrower
+ * boxes) and at most FFT_MAX_BOXES (then wider ones); a width other than
+ * 1 is rounded up to a power of 2^(1/8), and nb up to the next 2^a 3^b,
+ * so L = 6 nb factors into 4, 2 and 3 and the kernel's spectrum is
+ * reused until the layout outgrows its grid (most iterations reuse it).
  *
  * The FFT is our own Stockham autosort transform (radix 4, 2, 3;
  * decimation in frequency, natural order in and out; Van Loan,
- * "Computational Frameworks for the Fast Fourier Transform", 1.7): rows
- * one at a time, columns as one batched transform in which the columns
- * are the interleaved sequences, so its inner loop runs along memory.
- * Threads split rows and column ranges; spreading runs one thread per
- * packed grid in point order; every result is independent of the thread
- * count.
+ * "Computational Frameworks for the Fast Fourier Transform", 1.7). A 2-D
+ * transform is rows, a blocked transpose, rows again, leaving the
+ * spectrum transposed: the kernel is symmetric in its two axes, so the
+ * product needs no transpose back, and the inverse undoes it. Rows that
+ * are zero on the way in (the padding) or not wanted on the way out are
+ * skipped. (Transforming tiles of 8 interleaved rows, so the butterflies
+ * run over contiguous values, measured no faster.) Threads split rows and
+ * transpose blocks; spreading runs one thread per packed grid in point
+ * order; every result is independent of the thread count.
  */
 #include <math.h>
 #include <stdlib.h>

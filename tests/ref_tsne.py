@@ -23,15 +23,23 @@ usage (run with /usr/bin/python3: scikit-learn 1.2.1, numpy, scipy):
 
 Exit status 0, or non-zero with a message on stderr.
 """
+import os
 import sys
 
-import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.spatial.distance import pdist, squareform
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
-from sklearn.manifold import _t_sne, _utils
-from sklearn.neighbors import NearestNeighbors
+# One OpenMP thread: sklearn's Barnes-Hut busy-waits its OpenMP workers,
+# which on a shared 2-core machine costs several times the work itself
+# (24 s of CPU instead of 4 s for the 1,000-point run). Set before numpy
+# and sklearn load their runtimes.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from scipy.sparse import csr_matrix  # noqa: E402
+from scipy.spatial.distance import pdist, squareform  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
+from sklearn.manifold import _t_sne, _utils  # noqa: E402
+from sklearn.neighbors import NearestNeighbors  # noqa: E402
 
 
 def cmd_p(d, n, k, perp):
