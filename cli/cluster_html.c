@@ -22,6 +22,7 @@
  * members' numbers and a count of the runs, so the work is O(n log n)
  * whatever k and the number of folders.
  */
+#include "cli.h"
 #include "cluster_html.h"
 
 #include <stdint.h>
@@ -65,19 +66,11 @@ typedef struct cl_ctx {
 
 /* ---- labels ------------------------------------------------------------------ */
 
-/* The name of the folder path sits in ("train/cat/x.jpg" gives "cat"); ""
- * for a file at the root or without a folder. */
+/* The name of the folder path sits in (cli_folder_label). */
 static cl_name cl_folder(const char *path)
 {
-    const char *end = strrchr(path, '/');
-    cl_name r = {"", 0};
-
-    if (end != NULL && end != path) {
-        r.s = end;
-        while (r.s > path && r.s[-1] != '/')
-            r.s--;
-        r.len = (size_t)(end - r.s);
-    }
+    cl_name r;
+    r.s = cli_folder_label(path, &r.len);
     return r;
 }
 

@@ -51,6 +51,7 @@
 
 #include "pixvec.h"
 #include "plot.h"
+#include "report.h"
 
 #define DRAW_FONT "DejaVu Sans"
 #define DRAW_MIN_SIDE 200
@@ -670,17 +671,25 @@ done:
 
 /* ---- the scatter ----------------------------------------------------------- */
 
-/* tab10 without its grey, then ten more (see the top of the file). */
-static const uint8_t palette[][3] = {
-    {0x1f, 0x77, 0xb4}, {0xff, 0x7f, 0x0e}, {0x2c, 0xa0, 0x2c}, {0xd6, 0x27, 0x28},
-    {0x94, 0x67, 0xbd}, {0x8c, 0x56, 0x4b}, {0xe3, 0x77, 0xc2}, {0xbc, 0xbd, 0x22},
-    {0x17, 0xbe, 0xcf}, {0x00, 0x00, 0xff}, {0xff, 0x22, 0xff}, {0x22, 0x44, 0x00},
-    {0x44, 0x11, 0xaa}, {0xff, 0x00, 0x77}, {0x88, 0x66, 0x00}, {0x77, 0x00, 0x55},
-    {0x77, 0xbb, 0x88}, {0x00, 0x77, 0xff}, {0xff, 0x88, 0x88}, {0xdd, 0x00, 0xaa},
-};
-#define NPALETTE (sizeof palette / sizeof palette[0])
-static const uint8_t c_other[3] = {0x9a, 0x9a, 0x9a};
-static const uint8_t c_single[3] = {0x1f, 0x77, 0xb4};
+/* The palette is the pages' (report.c's cli_palette, "#rrggbb"), turned
+ * into bytes once: one table for the PNG and the HTML pages. */
+static uint8_t palette[CLI_NCOLOURS][3], c_other[3];
+#define c_single palette[0]
+
+static void hex_rgb(const char *h, uint8_t c[3])
+{
+    unsigned long v = strtoul(h + 1, NULL, 16);
+    c[0] = (uint8_t)(v >> 16);
+    c[1] = (uint8_t)(v >> 8);
+    c[2] = (uint8_t)v;
+}
+
+static void palette_load(void)
+{
+    for (int k = 0; k < CLI_NCOLOURS; k++)
+        hex_rgb(cli_palette[k], palette[k]);
+    hex_rgb(CLI_COLOUR_OTHER, c_other);
+}
 
 /* splitmix64 (Steele, Lea, Flood 2014): the draw order's shuffle. */
 static uint64_t mix_next(uint64_t *s)
@@ -731,14 +740,6 @@ static int row_by_name(const void *a, const void *b)
     const legend_row *p = a, *q = b;
     int c = strcmp(p->name ? p->name : "", q->name ? q->name : "");
     return c ? c : (p->label > q->label) - (p->label < q->label);
-}
-
-static int row_by_count(const void *a, const void *b)
-{
-    const legend_row *p = a, *q = b;
-    if (p->count != q->count)
-        return p->count > q->count ? -1 : 1;
-    return (p->label > q->label) - (p->label < q->label);
 }
 
 /* A legend row's name: the label's, or "label K" when it has none. */
@@ -821,20 +822,18 @@ static int scatter_labels(scatter_job *j)
     }
     for (i = 0; i < j->np; i++)
         j->rows[s->label[j->pts[i].i]].count++;
-    /* Up to NPALETTE labels keep their own order's colours; past that the
-     * most populous NPALETTE get colours, in label order, the rest grey. */
-    if (nl > NPALETTE) {
-        uint32_t c = 0;
-        qsort(j->rows, nl, sizeof *j->rows, row_by_count);
-        for (k = 0; k < nl; k++)
-            j->colour[j->rows[k].label] = k < NPALETTE && j->rows[k].count > 0 ? 0 : -1;
-        for (k = 0; k < nl; k++)
-            if (j->colour[k] == 0)
-                j->colour[k] = (int)c++;
-    } else {
-        for (k = 0; k < nl; k++)
-            j->colour[k] = (int)k;
-    }
+    /* The pages' rule (cli_label_colour_index): up to CLI_NCOLOURS labels
+     * keep their own order's colours; past that the most populous get
+     * colours, in label order, the rest grey. */
+    size_t *counts = calloc(nl ? nl : 1, sizeof *counts);
+    if (counts == NULL)
+        return -1;
+    for (k = 0; k < nl; k++)
+        counts[k] = (size_t)j->rows[k].count;
+    int crc = cli_label_colour_index(counts, nl, j->colour);
+    free(counts);
+    if (crc != PV_OK)
+        return -1;
     /* The legend: coloured labels with points, by name; the rest as one row. */
     for (k = 0; k < nl; k++) {
         legend_row r = j->rows[k];
@@ -1076,6 +1075,7 @@ int cli_scatter_png(const cli_scatter *s, const char *dst, int width, int height
     int rc = -1;
 
     memset(&j, 0, sizeof j);
+    palette_load();
     if (s == NULL || dst == NULL || dst[0] == '\0') {
         draw_err(err, errlen, "scatter: no points or no destination given");
         goto done;

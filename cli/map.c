@@ -350,9 +350,13 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
         rc = cli_fail(c->name, a.json, "--png: %s", err);
         goto done;
     }
-    if (a.html && cli_map_html(&s, a.html, err, sizeof err) != 0) {
-        rc = cli_fail(c->name, a.json, "--html: %s", err);
-        goto done;
+    if (a.html) {
+        if (cli_map_html(&s, a.html, err, sizeof err) != 0) {
+            rc = cli_fail(c->name, a.json, "--html: %s", err);
+            goto done;
+        }
+        if (err[0]) /* some thumbnails could not be made: the page says which */
+            fprintf(stderr, "pixvec: map: --html: %s\n", err);
     }
     if (a.csv && write_csv(a.csv, m, lab, &L, err, sizeof err) != 0) {
         rc = cli_fail(c->name, a.json, "--csv: %s", err);

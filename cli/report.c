@@ -326,14 +326,15 @@ static int label_rank_cmp(const void *a, const void *b)
     return (x->label > y->label) - (x->label < y->label);
 }
 
-int cli_label_colours(const size_t *counts, uint32_t nl, const char **colour)
+int cli_label_colour_index(const size_t *counts, uint32_t nl, int *colour)
 {
     label_rank *r;
-    uint32_t k, next = 0;
+    uint32_t k;
+    int next = 0;
 
     if (nl <= CLI_NCOLOURS) {
         for (k = 0; k < nl; k++)
-            colour[k] = cli_palette[k];
+            colour[k] = (int)k;
         return PV_OK;
     }
     r = calloc(nl, sizeof *r);
@@ -343,15 +344,28 @@ int cli_label_colours(const size_t *counts, uint32_t nl, const char **colour)
         r[k] = (label_rank){counts[k], k};
     qsort(r, nl, sizeof *r, label_rank_cmp);
     for (k = 0; k < nl; k++)
-        colour[k] = CLI_COLOUR_OTHER;
-    /* Mark the most populous (NULL), then hand out colours in label order. */
+        colour[k] = -1;
+    /* Mark the most populous (-2), then hand out colours in label order. */
     for (k = 0; k < CLI_NCOLOURS; k++)
         if (r[k].count > 0)
-            colour[r[k].label] = NULL;
+            colour[r[k].label] = -2;
     for (k = 0; k < nl; k++)
-        if (colour[k] == NULL)
-            colour[k] = cli_palette[next++];
+        if (colour[k] == -2)
+            colour[k] = next++;
     free(r);
+    return PV_OK;
+}
+
+int cli_label_colours(const size_t *counts, uint32_t nl, const char **colour)
+{
+    int *idx = calloc(nl ? nl : 1, sizeof *idx);
+    if (idx == NULL || cli_label_colour_index(counts, nl, idx) != PV_OK) {
+        free(idx);
+        return PV_ENOMEM;
+    }
+    for (uint32_t k = 0; k < nl; k++)
+        colour[k] = idx[k] >= 0 ? cli_palette[idx[k]] : CLI_COLOUR_OTHER;
+    free(idx);
     return PV_OK;
 }
 

@@ -118,6 +118,9 @@ extern const char *const cli_palette[CLI_NCOLOURS];
  * CLI_NCOLOURS most populous (ties: lower label) take it, in label order,
  * and the rest CLI_COLOUR_OTHER. colour[k] points at a static string. */
 int cli_label_colours(const size_t *counts, uint32_t nl, const char **colour);
+/* The same as palette indexes: colour[k] in 0..CLI_NCOLOURS-1, or -1 for
+ * grey (cli/draw.c's PNG). */
+int cli_label_colour_index(const size_t *counts, uint32_t nl, int *colour);
 
 /* The style the dups and cluster pages share: body, header, h1, the
  * .summary boxes, .legend, main, .missing and .empty. */
