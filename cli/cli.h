@@ -62,6 +62,12 @@ int cli_next_opt(int argc, char **argv, const char *shortopts,
                  const struct option *longopts);
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 int cli_parse_float(const char *s, double lo, double hi, double *out);
+/* An option's number: arg parsed into *out if it lies in lo..hi (0), else
+ * the usage error "NAME takes LO..HI, not 'ARG'" (CLI_USAGE). */
+int cli_opt_int(const cli_cmd *c, const char *name, const char *arg, long lo, long hi,
+                int *out);
+int cli_opt_float(const cli_cmd *c, const char *name, const char *arg, double lo, double hi,
+                  float *out);
 /* A usage error: the message (fmt with one %s = arg) and the usage line. */
 int cli_usage_err(const cli_cmd *c, const char *fmt, const char *arg);
 

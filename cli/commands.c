@@ -138,6 +138,32 @@ int cli_parse_float(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+int cli_opt_int(const cli_cmd *c, const char *name, const char *arg, long lo, long hi,
+                int *out)
+{
+    long v;
+    if (cli_parse_int(arg, lo, hi, &v) != 0) {
+        fprintf(stderr, "pixvec: %s: %s takes %ld..%ld, not '%s'\n", c->name, name, lo, hi, arg);
+        cli_print_usage(stderr, c);
+        return CLI_USAGE;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cli_opt_float(const cli_cmd *c, const char *name, const char *arg, double lo, double hi,
+                  float *out)
+{
+    double v;
+    if (cli_parse_float(arg, lo, hi, &v) != 0) {
+        fprintf(stderr, "pixvec: %s: %s takes %g..%g, not '%s'\n", c->name, name, lo, hi, arg);
+        cli_print_usage(stderr, c);
+        return CLI_USAGE;
+    }
+    *out = (float)v;
+    return 0;
+}
+
 int cli_usage_err(const cli_cmd *c, const char *fmt, const char *arg)
 {
     fprintf(stderr, "pixvec: %s: ", c->name);

@@ -230,8 +230,7 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, map_args *a)
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     long v;
-    double f;
-    int opt;
+    int opt, rc = 0;
     cli_opt_reset();
     while ((opt = cli_next_opt(argc, argv, "m:h", lo)) != -1) {
         switch (opt) {
@@ -249,11 +248,7 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, map_args *a)
             else
                 return cli_usage_err(c, "--method is umap or tsne, not '%s'", optarg);
             break;
-        case 'd':
-            if (cli_parse_int(optarg, 2, 3, &v) != 0)
-                return cli_usage_err(c, "--dims is 2 or 3, not '%s'", optarg);
-            a->o.dims = (int)v;
-            break;
+        case 'd': rc = cli_opt_int(c, "--dims", optarg, 2, 3, &a->o.dims); break;
         case 'c':
             if (strcmp(optarg, "folder") == 0)
                 a->color = COLOR_FOLDER;
@@ -269,38 +264,16 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, map_args *a)
                 return cli_usage_err(c, "--seed takes a positive integer, not '%s'", optarg);
             a->o.seed = (uint64_t)v;
             break;
-        case 't':
-            if (cli_parse_int(optarg, 1, 64, &v) != 0)
-                return cli_usage_err(c, "--threads takes 1..64, not '%s'", optarg);
-            a->o.threads = (int)v;
-            break;
-        case 'n':
-            if (cli_parse_int(optarg, 2, 200, &v) != 0)
-                return cli_usage_err(c, "--n-neighbors takes 2..200, not '%s'", optarg);
-            a->o.n_neighbors = (int)v;
-            break;
-        case 'D':
-            if (cli_parse_float(optarg, 0.001, 10, &f) != 0)
-                return cli_usage_err(c, "--min-dist takes 0.001..10, not '%s'", optarg);
-            a->o.min_dist = (float)f;
-            break;
-        case 'e':
-            if (cli_parse_int(optarg, 1, 100000, &v) != 0)
-                return cli_usage_err(c, "--epochs takes 1..100000, not '%s'", optarg);
-            a->o.epochs = (int)v;
-            break;
-        case 'p':
-            if (cli_parse_float(optarg, 1, 100, &f) != 0)
-                return cli_usage_err(c, "--perplexity takes 1..100, not '%s'", optarg);
-            a->o.perplexity = (float)f;
-            break;
-        case 'i':
-            if (cli_parse_int(optarg, 300, 100000, &v) != 0)
-                return cli_usage_err(c, "--iters takes 300..100000, not '%s'", optarg);
-            a->o.iters = (int)v;
-            break;
+        case 't': rc = cli_opt_int(c, "--threads", optarg, 1, 64, &a->o.threads); break;
+        case 'n': rc = cli_opt_int(c, "--n-neighbors", optarg, 2, 200, &a->o.n_neighbors); break;
+        case 'D': rc = cli_opt_float(c, "--min-dist", optarg, 0.001, 10, &a->o.min_dist); break;
+        case 'e': rc = cli_opt_int(c, "--epochs", optarg, 1, 100000, &a->o.epochs); break;
+        case 'p': rc = cli_opt_float(c, "--perplexity", optarg, 1, 100, &a->o.perplexity); break;
+        case 'i': rc = cli_opt_int(c, "--iters", optarg, 300, 100000, &a->o.iters); break;
         default: cli_print_usage(stderr, c); return CLI_USAGE;
         }
+        if (rc != 0)
+            return rc;
     }
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);

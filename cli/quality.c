@@ -39,9 +39,7 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, quality_args *a)
                                        {"html", required_argument, NULL, 'H'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
-    long v;
-    double f;
-    int opt;
+    int opt, rc = 0;
     cli_opt_reset();
     while ((opt = cli_next_opt(argc, argv, "k:h", lo)) != -1) {
         switch (opt) {
@@ -49,43 +47,18 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, quality_args *a)
         case 'P': a->o.no_pixels = 1; break;
         case 'H': a->html = optarg; break;
         case 'h': cli_print_help(stdout, c); return -1;
-        case 'k':
-            if (cli_parse_int(optarg, 1, 100, &v) != 0)
-                return cli_usage_err(c, "--k takes 1..100, not '%s'", optarg);
-            a->o.k = (int)v;
-            break;
-        case 'n':
-            if (cli_parse_int(optarg, 1, 1000000, &v) != 0)
-                return cli_usage_err(c, "--top takes 1..1000000, not '%s'", optarg);
-            a->o.top = (int)v;
-            break;
-        case 'v':
-            if (cli_parse_float(optarg, 0.5001, 1, &f) != 0)
-                return cli_usage_err(c, "--vote takes a share above 0.5 and at most 1, not '%s'",
-                                     optarg);
-            a->o.vote = (float)f;
-            break;
-        case 't':
-            if (cli_parse_int(optarg, 1, 65535, &v) != 0)
-                return cli_usage_err(c, "--tiny takes 1..65535 pixels, not '%s'", optarg);
-            a->o.tiny_side = (int)v;
-            break;
-        case 'b':
-        case 'd':
-        case 'B':
-            if (cli_parse_float(optarg, 0.0001, 0.9999, &f) != 0)
-                return cli_usage_err(c, "grey levels are between 0 and 1 (exclusive), not '%s'",
-                                     optarg);
-            *(opt == 'b' ? &a->o.blank_std : opt == 'd' ? &a->o.dark_mean : &a->o.bright_mean) =
-                (float)f;
-            break;
-        case 'T':
-            if (cli_parse_int(optarg, 1, 64, &v) != 0)
-                return cli_usage_err(c, "--threads takes 1..64, not '%s'", optarg);
-            a->o.threads = (int)v;
-            break;
+        case 'k': rc = cli_opt_int(c, "--k", optarg, 1, 100, &a->o.k); break;
+        case 'n': rc = cli_opt_int(c, "--top", optarg, 1, 1000000, &a->o.top); break;
+        case 'v': rc = cli_opt_float(c, "--vote", optarg, 0.5001, 1, &a->o.vote); break;
+        case 't': rc = cli_opt_int(c, "--tiny", optarg, 1, 65535, &a->o.tiny_side); break;
+        case 'b': rc = cli_opt_float(c, "--blank-std", optarg, 0.0001, 0.9999, &a->o.blank_std); break;
+        case 'd': rc = cli_opt_float(c, "--dark", optarg, 0.0001, 0.9999, &a->o.dark_mean); break;
+        case 'B': rc = cli_opt_float(c, "--bright", optarg, 0.0001, 0.9999, &a->o.bright_mean); break;
+        case 'T': rc = cli_opt_int(c, "--threads", optarg, 1, 64, &a->o.threads); break;
         default: cli_print_usage(stderr, c); return CLI_USAGE;
         }
+        if (rc != 0)
+            return rc;
     }
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
