@@ -37,4 +37,8 @@ int conc_photo_dups(const char *dir, char *fail, size_t failn);
  * /usr/bin/python3 cannot import torch. */
 int conc_clip_add(const char *dir, const char *src_dir, char *fail, size_t failn);
 
+/* Maps (UMAP and t-SNE) of a small database on 2 threads, then images
+ * added and placed into them (engine/map.c, index/umap.c, index/tsne.c). */
+int conc_map(const char *dir, char *fail, size_t failn);
+
 #endif

@@ -35,3 +35,9 @@ Test(concurrency, clip_add_on_two_threads_then_search, .timeout = 600)
     char fail[512] = "";
     cr_assert_eq(conc_clip_add(dir, PIXVEC_SRC_DIR, fail, sizeof fail), 0, "%s", fail);
 }
+
+Test(concurrency, maps_on_two_threads_then_placed, .timeout = 600)
+{
+    char fail[512] = "";
+    cr_assert_eq(conc_map(dir, fail, sizeof fail), 0, "%s", fail);
+}
