@@ -34,11 +34,11 @@
  * follows moves them anyway.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "linalg.h"
+#include "par.h"
 #include "pixvec.h"
 #include "pv_util.h"
 #include "umap.h"
@@ -64,19 +64,17 @@ typedef struct csr_op {
 
 typedef struct spmv_job {
     const csr_op *op;
-    const double *x;
     double *y;
-    size_t ld, c0, m, r0, r1;
-    pthread_t thr;
+    size_t ld, c0, m;
 } spmv_job;
 
-static void *spmv_rows(void *arg)
+static void spmv_rows(void *arg, size_t r0, size_t r1)
 {
-    spmv_job *j = arg;
+    const spmv_job *j = arg;
     const csr_op *op = j->op;
     const size_t m = j->m, ld = j->ld;
     const double *restrict xb = op->xb;
-    for (size_t i = j->r0; i < j->r1; i++) {
+    for (size_t i = r0; i < r1; i++) {
         double acc[3 * (3 + LOBPCG_PAD)] = {0};
         for (size_t e = op->rowptr[i]; e < op->rowptr[i + 1]; e++) {
             const double w = op->mval[e], *restrict xk = xb + (size_t)op->col[e] * m;
@@ -85,7 +83,6 @@ static void *spmv_rows(void *arg)
         }
         memcpy(j->y + i * ld + j->c0, acc, m * sizeof *acc);
     }
-    return NULL;
 }
 
 /* y = M x for columns [c0, c0 + m) of ld, rows split over up to nt threads
@@ -94,25 +91,15 @@ static void *spmv_rows(void *arg)
 static void spmv(const csr_op *op, const double *x, double *y, size_t ld, size_t c0,
                  size_t m, unsigned nt)
 {
-    spmv_job jobs[64];
     size_t n = op->n;
     for (size_t i = 0; i < n; i++)
         memcpy(op->xb + i * m, x + i * ld + c0, m * sizeof *x);
-    if (nt > 64)
-        nt = 64;
+    if (nt > PAR_MAX_THREADS)
+        nt = PAR_MAX_THREADS;
     if ((size_t)nt * ROWS_PER_THREAD_MIN > n)
         nt = (unsigned)(n / ROWS_PER_THREAD_MIN) + 1;
-    unsigned started = 1;
-    for (unsigned t = 0; t < nt; t++)
-        jobs[t] = (spmv_job){.op = op, .x = x, .y = y, .ld = ld, .c0 = c0, .m = m, .r0 = n * t / nt, .r1 = n * (t + 1) / nt};
-    for (; started < nt; started++)
-        if (pthread_create(&jobs[started].thr, NULL, spmv_rows, &jobs[started]) != 0)
-            break;
-    spmv_rows(&jobs[0]);
-    for (unsigned t = started; t < nt; t++)
-        spmv_rows(&jobs[t]);
-    for (unsigned t = 1; t < started; t++)
-        pthread_join(jobs[t].thr, NULL);
+    spmv_job job = {.op = op, .y = y, .ld = ld, .c0 = c0, .m = m};
+    par_run(nt, n, spmv_rows, &job);
 }
 
 /* ---- block helpers (row-major n x ld, columns [c0, c0 + m)) -------------- */
@@ -419,7 +406,7 @@ int umap_spectral_init(const umap_graph *g, uint32_t dims, uint64_t seed, unsign
                        float *y)
 {
     const size_t n = g->n;
-    const unsigned nt = umap_threads(nthreads);
+    const unsigned nt = par_threads(nthreads, PAR_MAX_THREADS);
     int rc = PV_ENOMEM;
     uint32_t *comp = pv_alloc_array(n, sizeof *comp), nc = 0;
     uint32_t *local = NULL, *members = NULL, *sub_col = NULL;
