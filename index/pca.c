@@ -61,6 +61,18 @@ static void pca_orth(double *q, uint32_t dim, uint32_t l)
         }
 }
 
+/* Rows [r0, r0 + PCA_BLOCK) of x (fewer at the end) minus mu, as float,
+ * into blk; returns how many rows. */
+static size_t pca_centred_block(const float *x, size_t n, uint32_t dim, const double *mu,
+                                size_t r0, float *blk)
+{
+    size_t rows = n - r0 < PCA_BLOCK ? n - r0 : PCA_BLOCK;
+    for (size_t i = 0; i < rows; i++)
+        for (uint32_t d = 0; d < dim; d++)
+            blk[i * dim + d] = (float)(x[(r0 + i) * dim + d] - mu[d]);
+    return rows;
+}
+
 int pca_project(const float *x, size_t n, uint32_t dim, uint32_t ncomp,
                 uint64_t seed, float *y)
 {
@@ -95,10 +107,7 @@ int pca_project(const float *x, size_t n, uint32_t dim, uint32_t ncomp,
     }
     /* C = sum over blocks of B^T B, B the centred rows */
     for (size_t r0 = 0; r0 < n; r0 += PCA_BLOCK) {
-        size_t rows = n - r0 < PCA_BLOCK ? n - r0 : PCA_BLOCK;
-        for (size_t i = 0; i < rows; i++)
-            for (uint32_t d = 0; d < dim; d++)
-                blk[i * dim + d] = (float)(x[(r0 + i) * dim + d] - mu[d]);
+        size_t rows = pca_centred_block(x, n, dim, mu, r0, blk);
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim,
                     (int)rows, 1.0f, blk, (int)dim, 0.0f, cf, (int)dim);
         for (uint32_t i = 0; i < dim; i++)
@@ -155,10 +164,7 @@ int pca_project(const float *x, size_t n, uint32_t dim, uint32_t ncomp,
             vf[(size_t)k * ncomp + j] = (float)q[(size_t)k * l + j];
 
     for (size_t r0 = 0; r0 < n; r0 += PCA_BLOCK) {
-        size_t rows = n - r0 < PCA_BLOCK ? n - r0 : PCA_BLOCK;
-        for (size_t i = 0; i < rows; i++)
-            for (uint32_t d = 0; d < dim; d++)
-                blk[i * dim + d] = (float)(x[(r0 + i) * dim + d] - mu[d]);
+        size_t rows = pca_centred_block(x, n, dim, mu, r0, blk);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
                     (int)ncomp, (int)dim, 1.0f, blk, (int)dim, vf, (int)ncomp,
                     0.0f, y + r0 * ncomp, (int)ncomp);
