@@ -19,11 +19,11 @@
 #include <criterion/logging.h>
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_run.h"
 #include "gen.h"
 #include "pca.h"
 #include "pixvec.h"
@@ -36,37 +36,10 @@
 
 #define PY "/usr/bin/python3"
 #define REF PIXVEC_SRC_DIR "/tests/ref_tsne.py"
-#define CMD_MAX (4 * GEN_PATH_MAX)
 
 static int have_sklearn(void)
 {
     return system(PY " -c 'import sklearn.manifold, scipy, numpy' 2>/dev/null") == 0;
-}
-
-static void run(const char *fmt, ...)
-{
-    char cmd[CMD_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    cr_assert(n > 0 && (size_t)n < sizeof cmd, "command too long");
-    cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
-}
-
-/* popen the command and read its first line into out */
-static void run_line(char *out, size_t len, const char *fmt, ...)
-{
-    char cmd[CMD_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    cr_assert(n > 0 && (size_t)n < sizeof cmd, "command too long");
-    FILE *f = popen(cmd, "r");
-    cr_assert_not_null(f);
-    cr_assert_not_null(fgets(out, (int)len, f), "no output from %s", cmd);
-    cr_assert_eq(pclose(f), 0, "failed: %s", cmd);
 }
 
 static void put(const char *dir, const char *name, const void *p, size_t bytes)
@@ -186,7 +159,7 @@ Test(tsne, p_matches_sklearn)
     cr_assert_eq(gen_tmpdir(dir), 0);
     put(dir, "nbr.u32", nbr, sizeof *nbr * n * k);
     put(dir, "dist.f32", dist, sizeof *dist * n * k);
-    run(PY " " REF " p %s %zu %u 30", dir, n, k);
+    cli_shell(PY " " REF " p %s %zu %u 30", dir, n, k);
     double *rc = get(dir, "cond.f64", sizeof(double) * n * k);
     double *rj = get(dir, "joint.f64", sizeof(double) * n * n);
     double worst = 0;
@@ -319,7 +292,7 @@ static void full_run(int method, const char *name, int compare, uint32_t iters)
         cr_assert_eq(gen_tmpdir(dir), 0);
         put(dir, "x.f32", x, sizeof *x * n * dim);
         put(dir, "y.f32", y, sizeof *y * n * 2);
-        run_line(line, sizeof line, PY " " REF " run %s %zu %u 0", dir, n, dim);
+        cli_shell_line(line, sizeof line, PY " " REF " run %s %zu %u 0", dir, n, dim);
         cr_assert_eq(sscanf(line, "kl_sklearn %lf kl_pixvec %lf kl_sklearn_reported %lf",
                             &ksk, &kpv, &krep), 3, "bad line: %s", line);
         cr_log_info("tsne KL on the same P: sklearn 1.2.1 %.4f (it reports %.4f), pixvec %.4f (python) / %.4f (C)",
@@ -499,7 +472,7 @@ Test(tsne, pca_matches_sklearn)
     char dir[GEN_PATH_MAX];
     cr_assert_eq(gen_tmpdir(dir), 0);
     put(dir, "x.f32", x, sizeof *x * n * dim);
-    run(PY " " REF " pca %s %zu %u %u", dir, n, dim, nc);
+    cli_shell(PY " " REF " pca %s %zu %u %u", dir, n, dim, nc);
     float *r = get(dir, "pca.f32", sizeof *r * n * nc);
     for (size_t i = 0; i < n * nc; i++)
         cr_assert(fabsf(y[i] - r[i]) < 2e-3f, "pca[%zu][%zu] %g, sklearn %g", i / nc,

@@ -23,12 +23,12 @@
 #include <criterion/logging.h>
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "gen.h"
 #include "pixvec.h"
 #include "pv_util.h"
@@ -156,17 +156,6 @@ static unsigned char *read_all(const char *path, size_t *len)
     return b;
 }
 
-static void run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    cr_assert(n > 0 && (size_t)n < sizeof cmd, "command too long");
-    cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
-}
-
 static void tmp_dir(char *dir)
 {
     strcpy(dir, "/tmp/pv_umap_XXXXXX");
@@ -175,7 +164,7 @@ static void tmp_dir(char *dir)
 
 static void rm_dir(const char *dir)
 {
-    run("rm -rf '%s'", dir);
+    cli_shell("rm -rf '%s'", dir);
 }
 
 /* ---- (1) a and b ------------------------------------------------------------ */
@@ -227,7 +216,7 @@ Test(umap, fuzzy_graph_matches_umap_learn, .timeout = 300)
     const void *parts[] = {hdr, nbr, dist};
     size_t lens[] = {sizeof hdr, N * K * sizeof *nbr, N * K * sizeof *dist};
     write_file(in, parts, lens, 3);
-    run(PY " " REF " graph %s %s", in, out);
+    cli_shell(PY " " REF " graph %s %s", in, out);
     size_t len;
     unsigned char *r = read_all(out, &len);
     cr_assert_geq(len, 2 * N * 4 + 8);
@@ -414,7 +403,7 @@ Test(umap, fit_matches_umap_learn_quality, .timeout = 300)
     size_t lens[] = {sizeof hdr, FN * FDIM * sizeof *x, FN * FK * sizeof *nbr,
                      FN * FK * sizeof *dist};
     write_file(in, parts, lens, 4);
-    run(PY " " REF " fit %s %s", in, out);
+    cli_shell(PY " " REF " fit %s %s", in, out);
     size_t len;
     unsigned char *r = read_all(out, &len);
     cr_assert_eq(len, FN * 2 * 4 + 8);
@@ -431,13 +420,10 @@ Test(umap, fit_matches_umap_learn_quality, .timeout = 300)
     size_t lx[] = {8, FN * FDIM * sizeof *x}, ly[] = {8, FN * 2 * sizeof *y};
     write_file(xin, px, lx, 2);
     write_file(yin, py, ly, 2);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, PY " " REF " trust %s %s", xin, yin);
-    FILE *pf = popen(cmd, "r");
+    char line[256];
+    cli_shell_line(line, sizeof line, PY " " REF " trust %s %s", xin, yin);
     double t_sk = -1;
-    cr_assert_not_null(pf);
-    cr_assert_eq(fscanf(pf, "%lf", &t_sk), 1);
-    cr_assert_eq(pclose(pf), 0);
+    cr_assert_eq(sscanf(line, "%lf", &t_sk), 1, "bad line: %s", line);
     cr_log_info("fit 1000 x 16, 10 clusters: pixvec trust %.4f (sklearn %.4f), nn same cluster "
                 "%.4f; umap-learn trust %.4f (here %.4f), nn same %.4f",
                 t, t_sk, same, t_ref, t_ref_here, same_ref);
