@@ -87,20 +87,21 @@ long cli_checked_items(const char *db, const char *outp, const char *errp)
     return n;
 }
 
-/* cmd (CLI_SHELL_MAX bytes) from fmt and ap; fails the test if too long. */
-static void cli_shell_format(char *cmd, const char *fmt, va_list ap)
+/* The command from fmt and ap, malloc'd; fails the test if too long. */
+static char *cli_shell_cmd(const char *fmt, va_list ap)
 {
+    char *cmd = malloc(CLI_SHELL_MAX);
+    cr_assert_not_null(cmd);
     int n = vsnprintf(cmd, CLI_SHELL_MAX, fmt, ap);
     cr_assert(n > 0 && n < CLI_SHELL_MAX, "command too long");
+    return cmd;
 }
 
 void cli_shell(const char *fmt, ...)
 {
-    char *cmd = malloc(CLI_SHELL_MAX);
-    cr_assert_not_null(cmd);
     va_list ap;
     va_start(ap, fmt);
-    cli_shell_format(cmd, fmt, ap);
+    char *cmd = cli_shell_cmd(fmt, ap);
     va_end(ap);
     cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
     free(cmd);
@@ -108,11 +109,9 @@ void cli_shell(const char *fmt, ...)
 
 void cli_shell_line(char *out, size_t len, const char *fmt, ...)
 {
-    char *cmd = malloc(CLI_SHELL_MAX);
-    cr_assert_not_null(cmd);
     va_list ap;
     va_start(ap, fmt);
-    cli_shell_format(cmd, fmt, ap);
+    char *cmd = cli_shell_cmd(fmt, ap);
     va_end(ap);
     FILE *f = popen(cmd, "r");
     cr_assert_not_null(f);
