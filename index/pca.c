@@ -10,9 +10,9 @@
  * Computations", 8.2.4 orthogonal iteration) with l = ncomp + PCA_OVERSAMPLE
  * vectors: Z = C Q, Q = orth(Z) by modified Gram-Schmidt, and a
  * Rayleigh-Ritz step (the l x l matrix Q^T C Q diagonalised by cyclic
- * Jacobi) that rotates Q onto the Ritz vectors, sorted by value. It stops
- * when every wanted Ritz pair has a residual ||C q - lambda q|| below
- * PCA_TOL * lambda_1 (or after PCA_MAX_ITER steps). The start block is
+ * Jacobi, linalg.c) that rotates Q onto the Ritz vectors, sorted by value.
+ * It stops when every wanted Ritz pair has a residual ||C q - lambda q||
+ * below PCA_TOL * lambda_1 (or after PCA_MAX_ITER steps). The start block is
  * drawn from the seed with splitmix64, so the result is a function of the
  * data and the seed; the sign rule (scikit-learn's svd_flip, u-based)
  * removes the dependence on the start block altogether.
@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "linalg.h"
 #include "pixvec.h"
 #include "pv_util.h"
 
@@ -31,70 +32,6 @@
 #define PCA_OVERSAMPLE 8u
 #define PCA_MAX_ITER 1000
 #define PCA_TOL 1e-7
-
-/* Cyclic Jacobi on the symmetric l x l matrix a (destroyed): eigenvalues
- * into w, eigenvectors into the columns of v, sorted by value, largest
- * first. */
-static void pca_jacobi(double *a, uint32_t l, double *w, double *v)
-{
-    for (uint32_t i = 0; i < l; i++)
-        for (uint32_t j = 0; j < l; j++)
-            v[i * l + j] = i == j;
-    for (int sweep = 0; sweep < 60; sweep++) {
-        double off = 0, diag = 0;
-        for (uint32_t i = 0; i < l; i++) {
-            diag += a[i * l + i] * a[i * l + i];
-            for (uint32_t j = i + 1; j < l; j++)
-                off += a[i * l + j] * a[i * l + j];
-        }
-        if (off <= 1e-30 * diag || off == 0)
-            break;
-        for (uint32_t p = 0; p < l; p++)
-            for (uint32_t q = p + 1; q < l; q++) {
-                double apq = a[p * l + q];
-                if (apq == 0)
-                    continue;
-                double theta = (a[q * l + q] - a[p * l + p]) / (2 * apq);
-                double t = (theta >= 0 ? 1 : -1) /
-                           (fabs(theta) + sqrt(theta * theta + 1));
-                double c = 1 / sqrt(t * t + 1), s = t * c;
-                for (uint32_t k = 0; k < l; k++) { /* columns p, q */
-                    double akp = a[k * l + p], akq = a[k * l + q];
-                    a[k * l + p] = c * akp - s * akq;
-                    a[k * l + q] = s * akp + c * akq;
-                }
-                for (uint32_t k = 0; k < l; k++) { /* rows p, q */
-                    double apk = a[p * l + k], aqk = a[q * l + k];
-                    a[p * l + k] = c * apk - s * aqk;
-                    a[q * l + k] = s * apk + c * aqk;
-                }
-                for (uint32_t k = 0; k < l; k++) {
-                    double vkp = v[k * l + p], vkq = v[k * l + q];
-                    v[k * l + p] = c * vkp - s * vkq;
-                    v[k * l + q] = s * vkp + c * vkq;
-                }
-            }
-    }
-    for (uint32_t i = 0; i < l; i++)
-        w[i] = a[i * l + i];
-    /* selection sort of the pairs, largest first (l is small) */
-    for (uint32_t i = 0; i < l; i++) {
-        uint32_t b = i;
-        for (uint32_t j = i + 1; j < l; j++)
-            if (w[j] > w[b])
-                b = j;
-        if (b == i)
-            continue;
-        double t = w[i];
-        w[i] = w[b];
-        w[b] = t;
-        for (uint32_t k = 0; k < l; k++) {
-            t = v[k * l + i];
-            v[k * l + i] = v[k * l + b];
-            v[k * l + b] = t;
-        }
-    }
-}
 
 /* Modified Gram-Schmidt on the l columns of q (dim x l, row-major), twice
  * for stability; a column that vanishes is replaced by a unit vector. */
@@ -122,6 +59,18 @@ static void pca_orth(double *q, uint32_t dim, uint32_t l)
             for (uint32_t k = 0; k < dim; k++)
                 q[(size_t)k * l + j] /= nrm;
         }
+}
+
+/* Rows [r0, r0 + PCA_BLOCK) of x (fewer at the end) minus mu, as float,
+ * into blk; returns how many rows. */
+static size_t pca_centred_block(const float *x, size_t n, uint32_t dim, const double *mu,
+                                size_t r0, float *blk)
+{
+    size_t rows = n - r0 < PCA_BLOCK ? n - r0 : PCA_BLOCK;
+    for (size_t i = 0; i < rows; i++)
+        for (uint32_t d = 0; d < dim; d++)
+            blk[i * dim + d] = (float)(x[(r0 + i) * dim + d] - mu[d]);
+    return rows;
 }
 
 int pca_project(const float *x, size_t n, uint32_t dim, uint32_t ncomp,
@@ -158,10 +107,7 @@ int pca_project(const float *x, size_t n, uint32_t dim, uint32_t ncomp,
     }
     /* C = sum over blocks of B^T B, B the centred rows */
     for (size_t r0 = 0; r0 < n; r0 += PCA_BLOCK) {
-        size_t rows = n - r0 < PCA_BLOCK ? n - r0 : PCA_BLOCK;
-        for (size_t i = 0; i < rows; i++)
-            for (uint32_t d = 0; d < dim; d++)
-                blk[i * dim + d] = (float)(x[(r0 + i) * dim + d] - mu[d]);
+        size_t rows = pca_centred_block(x, n, dim, mu, r0, blk);
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim,
                     (int)rows, 1.0f, blk, (int)dim, 0.0f, cf, (int)dim);
         for (uint32_t i = 0; i < dim; i++)
@@ -185,7 +131,7 @@ int pca_project(const float *x, size_t n, uint32_t dim, uint32_t ncomp,
         for (uint32_t i = 0; i < l; i++)
             for (uint32_t j = 0; j < i; j++)
                 t[i * l + j] = t[j * l + i] = 0.5 * (t[i * l + j] + t[j * l + i]);
-        pca_jacobi(t, l, w, v);
+        linalg_jacobi_eig(t, l, w, v);
         /* q <- q v ; z <- z v (z = C q, so C q_new = z v) */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)dim, (int)l,
                     (int)l, 1.0, q, (int)l, v, (int)l, 0.0, tmp, (int)l);
@@ -218,10 +164,7 @@ int pca_project(const float *x, size_t n, uint32_t dim, uint32_t ncomp,
             vf[(size_t)k * ncomp + j] = (float)q[(size_t)k * l + j];
 
     for (size_t r0 = 0; r0 < n; r0 += PCA_BLOCK) {
-        size_t rows = n - r0 < PCA_BLOCK ? n - r0 : PCA_BLOCK;
-        for (size_t i = 0; i < rows; i++)
-            for (uint32_t d = 0; d < dim; d++)
-                blk[i * dim + d] = (float)(x[(r0 + i) * dim + d] - mu[d]);
+        size_t rows = pca_centred_block(x, n, dim, mu, r0, blk);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
                     (int)ncomp, (int)dim, 1.0f, blk, (int)dim, vf, (int)ncomp,
                     0.0f, y + r0 * ncomp, (int)ncomp);

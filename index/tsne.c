@@ -34,11 +34,10 @@
 
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "par.h"
 #include "pca.h"
 #include "pixvec.h"
 #include "pv_util.h"
@@ -72,60 +71,6 @@ void tsne_defaults(tsne_params *p)
     p->method = TSNE_AUTO;
     p->seed = 0;
     p->nthreads = 0;
-}
-
-/* ---- threads ------------------------------------------------------------- */
-
-typedef struct par_arg {
-    tsne_range_fn fn;
-    void *ctx;
-    size_t lo, hi;
-} par_arg;
-
-static void *par_main(void *a)
-{
-    par_arg *p = a;
-    p->fn(p->ctx, p->lo, p->hi);
-    return NULL;
-}
-
-void tsne_par(unsigned nthreads, size_t n, tsne_range_fn fn, void *ctx)
-{
-    if (nthreads > TSNE_MAX_THREADS)
-        nthreads = TSNE_MAX_THREADS;
-    if (nthreads > n)
-        nthreads = (unsigned)n;
-    if (nthreads <= 1) {
-        fn(ctx, 0, n);
-        return;
-    }
-    pthread_t th[TSNE_MAX_THREADS];
-    par_arg arg[TSNE_MAX_THREADS];
-    int started[TSNE_MAX_THREADS] = {0};
-    for (unsigned t = 0; t < nthreads; t++) {
-        arg[t].fn = fn;
-        arg[t].ctx = ctx;
-        arg[t].lo = n * t / nthreads;
-        arg[t].hi = n * (t + 1) / nthreads;
-    }
-    for (unsigned t = 1; t < nthreads; t++)
-        started[t] = pthread_create(&th[t], NULL, par_main, &arg[t]) == 0;
-    fn(ctx, arg[0].lo, arg[0].hi);
-    for (unsigned t = 1; t < nthreads; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else /* no thread: do its share here, same result */
-            fn(ctx, arg[t].lo, arg[t].hi);
-    }
-}
-
-static unsigned tsne_threads(unsigned want)
-{
-    if (want == 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        want = c > 0 ? (unsigned)c : 1;
-    }
-    return want > TSNE_MAX_THREADS ? TSNE_MAX_THREADS : want;
 }
 
 /* ---- affinities ---------------------------------------------------------- */
@@ -227,7 +172,7 @@ static int cond_p(size_t n, const uint32_t *nbr, const float *dist, uint32_t k,
     if (rc)
         return rc;
     cond_ctx c = {nbr, dist, k, kk, log((double)perplexity), cond};
-    tsne_par(tsne_threads(nthreads), n, cond_range, &c);
+    par_run(par_threads(nthreads, PAR_MAX_THREADS), n, cond_range, &c);
     return 0;
 }
 
@@ -337,7 +282,7 @@ int tsne_joint_p(size_t n, const uint32_t *nbr, const float *dist, uint32_t k,
         }
     }
     sort_ctx sc = {cnt, ent, len};
-    tsne_par(tsne_threads(nthreads), n, sort_range, &sc);
+    par_run(par_threads(nthreads, PAR_MAX_THREADS), n, sort_range, &sc);
     double sum = 0;
     size_t nnz = 0;
     for (size_t i = 0; i < n; i++) {
@@ -727,7 +672,7 @@ static int grad_pass(grad_ctx *g, grad_ws *w, unsigned nthreads)
         if (rc)
             return rc;
     }
-    tsne_par(nthreads, g->n, grad_range, g);
+    par_run(nthreads, g->n, grad_range, g);
     double z = 0;
     for (size_t i = 0; i < g->n; i++)
         z += g->zi[i];
@@ -765,7 +710,7 @@ int tsne_gradient(const tsne_csr *p, const float *y, uint32_t dims, int method,
     if (!p || !y || !grad || (dims != 2 && dims != 3) || !method_ok(method, dims) ||
         p->n < 2 || !(theta >= 0))
         return PV_EINVAL;
-    unsigned nt = tsne_threads(nthreads);
+    unsigned nt = par_threads(nthreads, PAR_MAX_THREADS);
     grad_ws w;
     int rc = grad_ws_init(&w, p->n, dims, kl != NULL);
     if (rc)
@@ -776,7 +721,7 @@ int tsne_gradient(const tsne_csr *p, const float *y, uint32_t dims, int method,
     rc = grad_pass(&g, &w, nt);
     if (rc)
         goto done;
-    tsne_par(nt, p->n, finish_range, &g);
+    par_run(nt, p->n, finish_range, &g);
     if (kl) {
         double s = 0, sp = 0;
         for (size_t i = 0; i < p->n; i++)
@@ -840,7 +785,7 @@ static int descend(grad_ctx *g, grad_ws *w, unsigned nt, float *y, float *update
         int rc = grad_pass(g, w, nt);
         if (rc)
             return rc;
-        tsne_par(nt, g->n, step_range, &s);
+        par_run(nt, g->n, step_range, &s);
         double sq = 0;
         for (size_t i = 0; i < g->n; i++)
             sq += w->sq[i];
@@ -903,7 +848,7 @@ int tsne_run(const float *x, size_t n, uint32_t dim, const uint32_t *nbr,
         n > UINT32_MAX - 1)
         return PV_EINVAL;
     int rc;
-    unsigned nt = tsne_threads(p->nthreads);
+    unsigned nt = par_threads(p->nthreads, PAR_MAX_THREADS);
     tsne_csr P = {0};
     grad_ws w = {0};
     float *update = NULL, *gains = NULL;
@@ -1030,7 +975,7 @@ int tsne_place(const float *y_fit, size_t nfit, uint32_t dims,
     if (nnew == 0)
         return 0;
     int rc = PV_ENOMEM;
-    unsigned nt = tsne_threads(p->nthreads);
+    unsigned nt = par_threads(p->nthreads, PAR_MAX_THREADS);
     uint32_t kk = k < PLACE_K ? k : PLACE_K;
     bh_tree tree = {0};
     double *cond = pv_alloc_array(nnew, (size_t)kk * sizeof *cond);
@@ -1055,14 +1000,14 @@ int tsne_place(const float *y_fit, size_t nfit, uint32_t dims,
             goto done;
         }
     cond_ctx cc = {nbr, dist, k, kk, log((double)PLACE_PERPLEXITY), cond};
-    tsne_par(nt, nnew, cond_range, &cc);
+    par_run(nt, nnew, cond_range, &cc);
     rc = bh_build(&tree, y_fit, nfit, dims);
     if (rc)
         goto done;
     place_ctx pc = {y_fit, dims, k, kk, nbr, cond, &tree,
                     (double)p->theta * p->theta, dims > 2 ? dims - 1.0 : 1.0,
                     y_new};
-    tsne_par(nt, nnew, place_range, &pc);
+    par_run(nt, nnew, place_range, &pc);
     rc = 0;
     for (size_t i = 0; i < nnew * dims; i++)
         if (!isfinite(y_new[i]))

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "par.h"
 #include "pixvec.h"
 #include "pv_util.h"
 #include "tsne_int.h"
@@ -233,10 +234,10 @@ static void fft2(const fft_plan *plan, cpx **x, cpx **scr, size_t L,
 {
     fft2_ctx c = {plan, *x, *scr, L, inv};
     size_t first = inv ? L : nrows, then = inv ? nrows : L;
-    tsne_par(nt, first, rows_range, &c);
-    tsne_par(nt, (then + TR_BLOCK - 1) / TR_BLOCK, transpose_range, &c);
+    par_run(nt, first, rows_range, &c);
+    par_run(nt, (then + TR_BLOCK - 1) / TR_BLOCK, transpose_range, &c);
     fft2_ctx d = {plan, *scr, *x, L, inv};
-    tsne_par(nt, then, rows_range, &d);
+    par_run(nt, then, rows_range, &d);
     cpx *t = *x;
     *x = *scr;
     *scr = t;
@@ -460,21 +461,21 @@ int tsne_fft_repulsion(tsne_fft_ws **wsp, const float *y, size_t n,
         ws->ncap = n;
     }
     fft_ctx c = {ws, y, n, nb, M, L, lo, bw, bw / 3, neg, zi};
-    tsne_par(nthreads, n, locate_range, &c);
+    par_run(nthreads, n, locate_range, &c);
     /* the kernel's spectrum, through a */
     if (ws->kL != L || ws->kbw != bw) { /* the kernel's spectrum, through a */
-        tsne_par(nthreads, L, kernel_range, &c);
+        par_run(nthreads, L, kernel_range, &c);
         fft2(&ws->plan, &ws->a, &ws->scr, L, L, 0, nthreads);
-        tsne_par(nthreads, L, khat_range, &c);
+        par_run(nthreads, L, khat_range, &c);
         ws->kL = L;
         ws->kbw = bw;
     }
-    tsne_par(nthreads < 2 ? nthreads : 2, 2, spread_range, &c);
+    par_run(nthreads < 2 ? nthreads : 2, 2, spread_range, &c);
     fft2(&ws->plan, &ws->a, &ws->scr, L, M, 0, nthreads);
     fft2(&ws->plan, &ws->b, &ws->scr, L, M, 0, nthreads);
-    tsne_par(nthreads, L, mul_range, &c);
+    par_run(nthreads, L, mul_range, &c);
     fft2(&ws->plan, &ws->a, &ws->scr, L, M, 1, nthreads);
     fft2(&ws->plan, &ws->b, &ws->scr, L, M, 1, nthreads);
-    tsne_par(nthreads, n, gather_range, &c);
+    par_run(nthreads, n, gather_range, &c);
     return 0;
 }

@@ -7,14 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TSNE_MAX_THREADS 64u
-
-/* fn(ctx, lo, hi) over [0, n) split into nthreads contiguous ranges, one
- * per thread (the caller runs the first). Results must not depend on the
- * split: each index's work is done in a fixed order by one thread. */
-typedef void (*tsne_range_fn)(void *ctx, size_t lo, size_t hi);
-void tsne_par(unsigned nthreads, size_t n, tsne_range_fn fn, void *ctx);
-
 /* FFT-interpolation repulsion in 2-D (FIt-SNE / openTSNE scheme, dof 1):
  * for every point i, neg[2i..2i+1] = sum_j w_ij^2 (y_i - y_j) and zi[i] =
  * sum_{j != i} w_ij, w = 1 / (1 + |y_i - y_j|^2), both approximated by

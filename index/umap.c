@@ -41,8 +41,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "par.h"
 #include "pixvec.h"
 #include "pv_util.h"
 
@@ -69,15 +69,6 @@ void umap_defaults(umap_params *p)
     p->init = UMAP_INIT_SPECTRAL;
     p->seed = 0;
     p->nthreads = 0;
-}
-
-unsigned umap_threads(unsigned nthreads)
-{
-    if (nthreads == 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        nthreads = c > 0 ? (unsigned)c : 1u;
-    }
-    return nthreads > UMAP_MAX_THREADS ? UMAP_MAX_THREADS : nthreads;
 }
 
 /* ---- a and b --------------------------------------------------------------- */
@@ -545,7 +536,7 @@ static int sgd(const size_t *rowptr, const uint32_t *col, const float *w, size_t
     float *buf1 = NULL;
     sgd_worker *wk = NULL;
     int fit = tail == NULL;
-    unsigned nt = umap_threads(p->nthreads), started = 0;
+    unsigned nt = par_threads(p->nthreads, UMAP_MAX_THREADS), started = 0;
     int bar_ok = 0, sync_ok = 0;
     sgd_shared s;
     memset(&s, 0, sizeof s);

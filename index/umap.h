@@ -121,7 +121,4 @@ int umap_spectral_init(const umap_graph *g, uint32_t dims, uint64_t seed,
  * numbered by first vertex. */
 int umap_components(const umap_graph *g, uint32_t *comp, uint32_t *ncomp);
 
-/* The number of worker threads for a request (0: online cores), >= 1. */
-unsigned umap_threads(unsigned nthreads);
-
 #endif

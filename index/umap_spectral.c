@@ -12,8 +12,9 @@
  * Each iteration does Rayleigh-Ritz on [X, R, P] made orthonormal by SVQB
  * (Stathopoulos and Wu 2002: B V Lambda^-1/2 from the eigenvectors of the
  * Gram matrix, dropping directions with tiny eigenvalues, done twice), the
- * small dense eigenproblems by cyclic Jacobi. Converged when every wanted
- * residual |M x - theta x| is below LOBPCG_TOL (the vectors have norm 1);
+ * small dense eigenproblems by cyclic Jacobi (linalg.c). Converged when
+ * every wanted residual |M x - theta x| is below LOBPCG_TOL (the vectors
+ * have norm 1);
  * after LOBPCG_MAX_ITER iterations the caller falls back (PCA, then random).
  * Components of at most DENSE_MAX vertices are solved densely (Jacobi on
  * the whole matrix). Everything is double precision; the sparse products
@@ -33,10 +34,11 @@
  * follows moves them anyway.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "linalg.h"
+#include "par.h"
 #include "pixvec.h"
 #include "pv_util.h"
 #include "umap.h"
@@ -46,71 +48,6 @@
 #define LOBPCG_PAD 2
 #define DENSE_MAX 96
 #define ROWS_PER_THREAD_MIN 4096
-
-/* ---- small dense symmetric eigenproblems ----------------------------------- */
-
-/* Cyclic Jacobi: a (m x m, symmetric, destroyed) -> eigenvalues ev[m] in
- * descending order, eigenvectors as the columns of v (m x m). */
-static void jacobi_eig(double *a, size_t m, double *ev, double *v)
-{
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < m; j++)
-            v[i * m + j] = i == j;
-    for (int sweep = 0; sweep < 100; sweep++) {
-        double off = 0, tot = 0;
-        for (size_t i = 0; i < m; i++)
-            for (size_t j = 0; j < m; j++) {
-                tot += a[i * m + j] * a[i * m + j];
-                if (i != j)
-                    off += a[i * m + j] * a[i * m + j];
-            }
-        if (off <= 1e-30 * tot || off == 0)
-            break;
-        for (size_t p = 0; p + 1 < m; p++)
-            for (size_t q = p + 1; q < m; q++) {
-                double apq = a[p * m + q];
-                if (fabs(apq) < 1e-300)
-                    continue;
-                double theta = (a[q * m + q] - a[p * m + p]) / (2 * apq);
-                double t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1));
-                double c = 1 / sqrt(t * t + 1), s = t * c;
-                for (size_t k = 0; k < m; k++) { /* columns p, q */
-                    double akp = a[k * m + p], akq = a[k * m + q];
-                    a[k * m + p] = c * akp - s * akq;
-                    a[k * m + q] = s * akp + c * akq;
-                }
-                for (size_t k = 0; k < m; k++) { /* rows p, q */
-                    double apk = a[p * m + k], aqk = a[q * m + k];
-                    a[p * m + k] = c * apk - s * aqk;
-                    a[q * m + k] = s * apk + c * aqk;
-                }
-                for (size_t k = 0; k < m; k++) {
-                    double vkp = v[k * m + p], vkq = v[k * m + q];
-                    v[k * m + p] = c * vkp - s * vkq;
-                    v[k * m + q] = s * vkp + c * vkq;
-                }
-            }
-    }
-    for (size_t i = 0; i < m; i++)
-        ev[i] = a[i * m + i];
-    /* selection sort, descending, columns of v along */
-    for (size_t i = 0; i < m; i++) {
-        size_t b = i;
-        for (size_t j = i + 1; j < m; j++)
-            if (ev[j] > ev[b])
-                b = j;
-        if (b != i) {
-            double t = ev[i];
-            ev[i] = ev[b];
-            ev[b] = t;
-            for (size_t k = 0; k < m; k++) {
-                t = v[k * m + i];
-                v[k * m + i] = v[k * m + b];
-                v[k * m + b] = t;
-            }
-        }
-    }
-}
 
 /* ---- the operator M = D^-1/2 W D^-1/2 on blocks (row-major n x m) -------- */
 
@@ -127,19 +64,17 @@ typedef struct csr_op {
 
 typedef struct spmv_job {
     const csr_op *op;
-    const double *x;
     double *y;
-    size_t ld, c0, m, r0, r1;
-    pthread_t thr;
+    size_t ld, c0, m;
 } spmv_job;
 
-static void *spmv_rows(void *arg)
+static void spmv_rows(void *arg, size_t r0, size_t r1)
 {
-    spmv_job *j = arg;
+    const spmv_job *j = arg;
     const csr_op *op = j->op;
     const size_t m = j->m, ld = j->ld;
     const double *restrict xb = op->xb;
-    for (size_t i = j->r0; i < j->r1; i++) {
+    for (size_t i = r0; i < r1; i++) {
         double acc[3 * (3 + LOBPCG_PAD)] = {0};
         for (size_t e = op->rowptr[i]; e < op->rowptr[i + 1]; e++) {
             const double w = op->mval[e], *restrict xk = xb + (size_t)op->col[e] * m;
@@ -148,7 +83,6 @@ static void *spmv_rows(void *arg)
         }
         memcpy(j->y + i * ld + j->c0, acc, m * sizeof *acc);
     }
-    return NULL;
 }
 
 /* y = M x for columns [c0, c0 + m) of ld, rows split over up to nt threads
@@ -157,25 +91,15 @@ static void *spmv_rows(void *arg)
 static void spmv(const csr_op *op, const double *x, double *y, size_t ld, size_t c0,
                  size_t m, unsigned nt)
 {
-    spmv_job jobs[64];
     size_t n = op->n;
     for (size_t i = 0; i < n; i++)
         memcpy(op->xb + i * m, x + i * ld + c0, m * sizeof *x);
-    if (nt > 64)
-        nt = 64;
+    if (nt > PAR_MAX_THREADS)
+        nt = PAR_MAX_THREADS;
     if ((size_t)nt * ROWS_PER_THREAD_MIN > n)
         nt = (unsigned)(n / ROWS_PER_THREAD_MIN) + 1;
-    unsigned started = 1;
-    for (unsigned t = 0; t < nt; t++)
-        jobs[t] = (spmv_job){.op = op, .x = x, .y = y, .ld = ld, .c0 = c0, .m = m, .r0 = n * t / nt, .r1 = n * (t + 1) / nt};
-    for (; started < nt; started++)
-        if (pthread_create(&jobs[started].thr, NULL, spmv_rows, &jobs[started]) != 0)
-            break;
-    spmv_rows(&jobs[0]);
-    for (unsigned t = started; t < nt; t++)
-        spmv_rows(&jobs[t]);
-    for (unsigned t = 1; t < started; t++)
-        pthread_join(jobs[t].thr, NULL);
+    spmv_job job = {.op = op, .y = y, .ld = ld, .c0 = c0, .m = m};
+    par_run(nt, n, spmv_rows, &job);
 }
 
 /* ---- block helpers (row-major n x ld, columns [c0, c0 + m)) -------------- */
@@ -233,7 +157,7 @@ static size_t svqb(double *restrict s, size_t ld, size_t n, size_t c0, size_t m,
     if (m == 0)
         return 0;
     gram(s, ld, c0, m, s, ld, c0, m, n, g);
-    jacobi_eig(g, m, ev, v);
+    linalg_jacobi_eig(g, m, ev, v);
     size_t keep = 0;
     while (keep < m && ev[keep] > 1e-12 * ev[0] && ev[keep] > 1e-300)
         keep++;
@@ -268,7 +192,7 @@ static int spectral_dense(const csr_op *op, uint32_t dims, double *out)
     for (size_t i = 0; i < n; i++)
         for (size_t e = op->rowptr[i]; e < op->rowptr[i + 1]; e++)
             a[i * n + op->col[e]] += op->dinv[i] * op->val[e] * op->dinv[op->col[e]];
-    jacobi_eig(a, n, ev, v);
+    linalg_jacobi_eig(a, n, ev, v);
     for (size_t i = 0; i < n; i++)
         for (uint32_t d = 0; d < dims; d++)
             out[i * dims + d] = v[i * n + 1 + d];
@@ -340,7 +264,7 @@ static int spectral_lobpcg(const csr_op *op, const double *v0, uint32_t dims, ui
         for (size_t i = 0; i < m; i++)
             for (size_t j = i + 1; j < m; j++)
                 g[i * m + j] = g[j * m + i] = 0.5 * (g[i * m + j] + g[j * m + i]);
-        jacobi_eig(g, m, ev, v);
+        linalg_jacobi_eig(g, m, ev, v);
         for (size_t c = 0; c < p; c++)
             theta[c] = ev[c];
         /* X' = S C, M X' = (M S) C, P' = S[:, p:] C[p:, :] (C: the top p
@@ -482,7 +406,7 @@ int umap_spectral_init(const umap_graph *g, uint32_t dims, uint64_t seed, unsign
                        float *y)
 {
     const size_t n = g->n;
-    const unsigned nt = umap_threads(nthreads);
+    const unsigned nt = par_threads(nthreads, PAR_MAX_THREADS);
     int rc = PV_ENOMEM;
     uint32_t *comp = pv_alloc_array(n, sizeof *comp), nc = 0;
     uint32_t *local = NULL, *members = NULL, *sub_col = NULL;

@@ -8,6 +8,8 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,4 +85,37 @@ long cli_checked_items(const char *db, const char *outp, const char *errp)
     free(out);
     free(err);
     return n;
+}
+
+/* The command from fmt and ap, malloc'd; fails the test if too long. */
+static char *cli_shell_cmd(const char *fmt, va_list ap)
+{
+    char *cmd = malloc(CLI_SHELL_MAX);
+    cr_assert_not_null(cmd);
+    int n = vsnprintf(cmd, CLI_SHELL_MAX, fmt, ap);
+    cr_assert(n > 0 && n < CLI_SHELL_MAX, "command too long");
+    return cmd;
+}
+
+void cli_shell(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *cmd = cli_shell_cmd(fmt, ap);
+    va_end(ap);
+    cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
+    free(cmd);
+}
+
+void cli_shell_line(char *out, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *cmd = cli_shell_cmd(fmt, ap);
+    va_end(ap);
+    FILE *f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(out, (int)len, f), "no output from %s", cmd);
+    cr_assert_eq(pclose(f), 0, "failed: %s", cmd);
+    free(cmd);
 }

@@ -1,7 +1,8 @@
 /*
  * cli_run.h - running a program from a test, its stdout and stderr caught in
  * files and read back as text (tests only; used by test_cli.c and
- * test_report.c to run the pixvec binary, and chromium).
+ * test_report.c to run the pixvec binary, and chromium), and running shell
+ * commands such as the python reference scripts (test_tsne.c, test_umap.c).
  *
  * Failures to fork or a child killed by a signal fail the calling test
  * through Criterion's assertions, so callers only look at exit statuses.
@@ -13,6 +14,7 @@
 #ifndef PV_TEST_CLI_RUN_H
 #define PV_TEST_CLI_RUN_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* The whole file at path as a NUL-terminated string (malloc'd, caller
@@ -36,5 +38,16 @@ int cli_wait(pid_t pid, const char *name, const char *outp, const char *errp,
  * its words) and return `pixvec info DB --json`'s live item count. outp and
  * errp are scratch files for their output. */
 long cli_checked_items(const char *db, const char *outp, const char *errp);
+
+/* Format a shell command printf-style (at most CLI_SHELL_MAX bytes) and run
+ * it with system(); fails the test, showing the command, unless it exits 0. */
+#define CLI_SHELL_MAX 32768
+void cli_shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The same through popen: the command's first line of output into out (len
+ * bytes, NUL-terminated); fails the test when it prints nothing or does not
+ * exit 0. */
+void cli_shell_line(char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

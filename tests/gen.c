@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -842,4 +843,41 @@ void gen_class_folders(const char *imgs, int per, int first)
             gen_class_picture(p, c, (uint32_t)(c * 1000 + i));
         }
     }
+}
+
+int gen_knn_exact(const float *q, size_t nq, const float *x, size_t n, uint32_t dim,
+                  uint32_t k, int self, uint32_t *nbr, float *dist)
+{
+    if (k == 0 || (size_t)k + (self != 0) > n)
+        return -1;
+    double *bd = malloc(k * sizeof *bd); /* the best k so far, ascending */
+    if (!bd)
+        return -1;
+    for (size_t i = 0; i < nq; i++) {
+        uint32_t *bn = nbr + i * k;
+        uint32_t m = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (self && j == i)
+                continue;
+            double d = 0;
+            for (uint32_t a = 0; a < dim; a++) {
+                double v = (double)q[i * dim + a] - x[j * dim + a];
+                d += v * v;
+            }
+            if (m == k && d >= bd[k - 1])
+                continue;
+            uint32_t p = m < k ? m++ : k - 1; /* insert, after equal ones */
+            while (p > 0 && bd[p - 1] > d) {
+                bd[p] = bd[p - 1];
+                bn[p] = bn[p - 1];
+                p--;
+            }
+            bd[p] = d;
+            bn[p] = (uint32_t)j;
+        }
+        for (uint32_t j = 0; j < k; j++)
+            dist[i * k + j] = (float)sqrt(bd[j]);
+    }
+    free(bd);
+    return 0;
 }

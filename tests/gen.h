@@ -1,5 +1,6 @@
 /*
- * gen.h - test helpers that write images and damaged files (tests only).
+ * gen.h - test helpers that write images and damaged files (tests only),
+ * and the exact nearest neighbours the map tests feed to t-SNE and UMAP.
  *
  * Images are written with the same libraries the decoder uses (libjpeg-turbo,
  * libpng), so a test can make any input it needs at run time instead of
@@ -187,5 +188,15 @@ int gen_db_get(const char *dir, const char *table, const void *key,
 extern const char *const GEN_CLASSES[3];
 void gen_class_picture(const char *path, int c, uint32_t seed);
 void gen_class_folders(const char *imgs, int per, int first);
+
+/* ---- vectors -------------------------------------------------------------- */
+
+/* Exact k nearest rows of x (n x dim) to each of the nq rows of q, by
+ * euclidean distance computed in double: nbr/dist (nq x k) nearest first,
+ * ties to the lower index, dist the plain (not squared) distance as float.
+ * self: q is x and row i leaves itself out. Needs k <= n - (self != 0).
+ * O(nq n (dim + k)). */
+int gen_knn_exact(const float *q, size_t nq, const float *x, size_t n, uint32_t dim,
+                  uint32_t k, int self, uint32_t *nbr, float *dist);
 
 #endif

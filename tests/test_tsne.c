@@ -19,11 +19,11 @@
 #include <criterion/logging.h>
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_run.h"
 #include "gen.h"
 #include "pca.h"
 #include "pixvec.h"
@@ -36,37 +36,10 @@
 
 #define PY "/usr/bin/python3"
 #define REF PIXVEC_SRC_DIR "/tests/ref_tsne.py"
-#define CMD_MAX (4 * GEN_PATH_MAX)
 
 static int have_sklearn(void)
 {
     return system(PY " -c 'import sklearn.manifold, scipy, numpy' 2>/dev/null") == 0;
-}
-
-static void run(const char *fmt, ...)
-{
-    char cmd[CMD_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    cr_assert(n > 0 && (size_t)n < sizeof cmd, "command too long");
-    cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
-}
-
-/* popen the command and read its first line into out */
-static void run_line(char *out, size_t len, const char *fmt, ...)
-{
-    char cmd[CMD_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    cr_assert(n > 0 && (size_t)n < sizeof cmd, "command too long");
-    FILE *f = popen(cmd, "r");
-    cr_assert_not_null(f);
-    cr_assert_not_null(fgets(out, (int)len, f), "no output from %s", cmd);
-    cr_assert_eq(pclose(f), 0, "failed: %s", cmd);
 }
 
 static void put(const char *dir, const char *name, const void *p, size_t bytes)
@@ -116,33 +89,17 @@ static float *clusters(size_t n, uint32_t dim, uint32_t ncl, double sep,
     return x;
 }
 
-/* Exact k nearest (other) points of each of the nq rows q among the n
- * rows x (skip: the row index to leave out, or -1 for none). */
-static void knn(const float *q, size_t nq, const float *x, size_t n, uint32_t dim,
-                uint32_t k, int self, uint32_t *nbr, float *dist)
+/* clusters() and the exact k nearest other points of each point: *nbr,
+ * *dist (n x k) malloc'd for the caller to free. */
+static float *clusters_knn(size_t n, uint32_t dim, uint32_t ncl, double sep, uint64_t seed,
+                           int *lab, uint32_t k, uint32_t **nbr, float **dist)
 {
-    double *d = malloc(sizeof *d * n);
-    cr_assert_not_null(d);
-    for (size_t i = 0; i < nq; i++) {
-        for (size_t j = 0; j < n; j++) {
-            double s = 0;
-            for (uint32_t a = 0; a < dim; a++) {
-                double v = (double)q[i * dim + a] - x[j * dim + a];
-                s += v * v;
-            }
-            d[j] = self && j == i ? INFINITY : s;
-        }
-        for (uint32_t r = 0; r < k; r++) { /* selection: k is small */
-            size_t b = 0;
-            for (size_t j = 1; j < n; j++)
-                if (d[j] < d[b])
-                    b = j;
-            nbr[i * k + r] = (uint32_t)b;
-            dist[i * k + r] = (float)sqrt(d[b]);
-            d[b] = INFINITY;
-        }
-    }
-    free(d);
+    float *x = clusters(n, dim, ncl, sep, seed, lab);
+    *nbr = malloc(sizeof **nbr * n * k);
+    *dist = malloc(sizeof **dist * n * k);
+    cr_assert(*nbr && *dist);
+    cr_assert_eq(gen_knn_exact(x, n, x, n, dim, k, 1, *nbr, *dist), 0);
+    return x;
 }
 
 /* Fraction of points whose nearest other point in the layout y has the
@@ -187,13 +144,12 @@ Test(tsne, p_matches_sklearn)
         cr_skip_test("python3-sklearn cannot be imported by " PY ": the P comparison did not run");
     const size_t n = 300;
     const uint32_t dim = 8, k = 91;
-    float *x = clusters(n, dim, 3, 1.5, 5, NULL);
-    uint32_t *nbr = malloc(sizeof *nbr * n * k);
-    float *dist = malloc(sizeof *dist * n * k);
+    uint32_t *nbr;
+    float *dist;
+    float *x = clusters_knn(n, dim, 3, 1.5, 5, NULL, k, &nbr, &dist);
     double *cond = malloc(sizeof *cond * n * k);
     char dir[GEN_PATH_MAX];
-    cr_assert(nbr && dist && cond);
-    knn(x, n, x, n, dim, k, 1, nbr, dist);
+    cr_assert(cond);
     uint32_t kk = 0;
     cr_assert_eq(tsne_conditional_p(n, nbr, dist, k, 30.0f, 2, cond, &kk), 0);
     cr_assert_eq(kk, 91);
@@ -203,7 +159,7 @@ Test(tsne, p_matches_sklearn)
     cr_assert_eq(gen_tmpdir(dir), 0);
     put(dir, "nbr.u32", nbr, sizeof *nbr * n * k);
     put(dir, "dist.f32", dist, sizeof *dist * n * k);
-    run(PY " " REF " p %s %zu %u 30", dir, n, k);
+    cli_shell(PY " " REF " p %s %zu %u 30", dir, n, k);
     double *rc = get(dir, "cond.f64", sizeof(double) * n * k);
     double *rj = get(dir, "joint.f64", sizeof(double) * n * n);
     double worst = 0;
@@ -248,11 +204,10 @@ Test(tsne, bh_and_fft_gradients_match_exact)
     const size_t n = 400;
     const uint32_t dim = 10, k = 60;
     int *lab = malloc(sizeof *lab * n);
-    float *x = clusters(n, dim, 4, 3.0, 9, lab);
-    uint32_t *nbr = malloc(sizeof *nbr * n * k);
-    float *dist = malloc(sizeof *dist * n * k);
-    cr_assert(lab && nbr && dist);
-    knn(x, n, x, n, dim, k, 1, nbr, dist);
+    cr_assert(lab);
+    uint32_t *nbr;
+    float *dist;
+    float *x = clusters_knn(n, dim, 4, 3.0, 9, lab, k, &nbr, &dist);
     tsne_csr P;
     cr_assert_eq(tsne_joint_p(n, nbr, dist, k, 20.0f, 2, &P), 0);
     float *y = malloc(sizeof *y * n * 3), *ge = malloc(sizeof *ge * n * 3),
@@ -308,12 +263,12 @@ static void full_run(int method, const char *name, int compare, uint32_t iters)
     const size_t n = 1000;
     const uint32_t dim = 20, k = 91;
     int *lab = malloc(sizeof *lab * n);
-    float *x = clusters(n, dim, 5, 4.0, 21, lab);
-    uint32_t *nbr = malloc(sizeof *nbr * n * k);
-    float *dist = malloc(sizeof *dist * n * k);
+    cr_assert(lab);
+    uint32_t *nbr;
+    float *dist;
+    float *x = clusters_knn(n, dim, 5, 4.0, 21, lab, k, &nbr, &dist);
     float *y = malloc(sizeof *y * n * 2), *g = malloc(sizeof *g * n * 2);
-    cr_assert(lab && nbr && dist && y && g);
-    knn(x, n, x, n, dim, k, 1, nbr, dist);
+    cr_assert(y && g);
     tsne_params p;
     tsne_defaults(&p);
     p.method = method;
@@ -337,7 +292,7 @@ static void full_run(int method, const char *name, int compare, uint32_t iters)
         cr_assert_eq(gen_tmpdir(dir), 0);
         put(dir, "x.f32", x, sizeof *x * n * dim);
         put(dir, "y.f32", y, sizeof *y * n * 2);
-        run_line(line, sizeof line, PY " " REF " run %s %zu %u 0", dir, n, dim);
+        cli_shell_line(line, sizeof line, PY " " REF " run %s %zu %u 0", dir, n, dim);
         cr_assert_eq(sscanf(line, "kl_sklearn %lf kl_pixvec %lf kl_sklearn_reported %lf",
                             &ksk, &kpv, &krep), 3, "bad line: %s", line);
         cr_log_info("tsne KL on the same P: sklearn 1.2.1 %.4f (it reports %.4f), pixvec %.4f (python) / %.4f (C)",
@@ -369,12 +324,10 @@ Test(tsne, same_seed_same_output_any_threads, .timeout = 300)
 {
     const size_t n = 500;
     const uint32_t dim = 10, k = 46;
-    float *x = clusters(n, dim, 4, 3.0, 33, NULL);
-    uint32_t *nbr = malloc(sizeof *nbr * n * k);
-    float *dist = malloc(sizeof *dist * n * k);
+    uint32_t *nbr;
+    float *dist;
+    float *x = clusters_knn(n, dim, 4, 3.0, 33, NULL, k, &nbr, &dist);
     float *y[3], *yn[3];
-    cr_assert(nbr && dist);
-    knn(x, n, x, n, dim, k, 1, nbr, dist);
     const int methods[] = {TSNE_BH, TSNE_FFT, TSNE_EXACT};
     for (int mi = 0; mi < 3; mi++)
         for (uint32_t dims = 2; dims <= 3; dims++) {
@@ -402,7 +355,7 @@ Test(tsne, same_seed_same_output_any_threads, .timeout = 300)
                     nb = malloc(sizeof *nb * m * k);
                     ds = malloc(sizeof *ds * m * k);
                     cr_assert(nb && ds);
-                    knn(x, m, x, m, dim, k, 1, nb, ds);
+                    cr_assert_eq(gen_knn_exact(x, m, x, m, dim, k, 1, nb, ds), 0);
                 }
                 cr_assert_eq(tsne_run(x, m, dim, nb, ds, k, &p, y[t]), 0);
                 cr_assert_eq(tsne_place(y[t], m, dims, nb + 5 * k, ds + 5 * k, k, 5, &p,
@@ -439,14 +392,14 @@ Test(tsne, place_next_to_own_cluster, .timeout = 300)
     float *dist = malloc(sizeof *dist * (n + nn) * k);
     float *y = malloc(sizeof *y * n * 2), *yn = malloc(sizeof *yn * nn * 2);
     cr_assert(lab && nbr && dist && y && yn);
-    knn(x, n, x, n, dim, k, 1, nbr, dist);
+    cr_assert_eq(gen_knn_exact(x, n, x, n, dim, k, 1, nbr, dist), 0);
     tsne_params p;
     tsne_defaults(&p);
     p.perplexity = 10;
     p.iters = 500;
     p.seed = 5;
     cr_assert_eq(tsne_run(x, n, dim, nbr, dist, k, &p, y), 0);
-    knn(x + n * dim, nn, x, n, dim, k, 0, nbr, dist);
+    cr_assert_eq(gen_knn_exact(x + n * dim, nn, x, n, dim, k, 0, nbr, dist), 0);
     cr_assert_eq(tsne_place(y, n, 2, nbr, dist, k, nn, &p, yn), 0);
     double cx[4][2] = {{0}}, cnt[4] = {0};
     for (size_t i = 0; i < n; i++) {
@@ -519,7 +472,7 @@ Test(tsne, pca_matches_sklearn)
     char dir[GEN_PATH_MAX];
     cr_assert_eq(gen_tmpdir(dir), 0);
     put(dir, "x.f32", x, sizeof *x * n * dim);
-    run(PY " " REF " pca %s %zu %u %u", dir, n, dim, nc);
+    cli_shell(PY " " REF " pca %s %zu %u %u", dir, n, dim, nc);
     float *r = get(dir, "pca.f32", sizeof *r * n * nc);
     for (size_t i = 0; i < n * nc; i++)
         cr_assert(fabsf(y[i] - r[i]) < 2e-3f, "pca[%zu][%zu] %g, sklearn %g", i / nc,
@@ -535,12 +488,10 @@ Test(tsne, bad_params_refused)
 {
     const size_t n = 50;
     const uint32_t dim = 4, k = 10;
-    float *x = clusters(n, dim, 2, 3.0, 1, NULL);
-    uint32_t *nbr = malloc(sizeof *nbr * n * k);
-    float *dist = malloc(sizeof *dist * n * k);
+    uint32_t *nbr;
+    float *dist;
+    float *x = clusters_knn(n, dim, 2, 3.0, 1, NULL, k, &nbr, &dist);
     float y[n * 3];
-    cr_assert(x && nbr && dist);
-    knn(x, n, x, n, dim, k, 1, nbr, dist);
     tsne_params p, q;
     tsne_defaults(&p);
     p.perplexity = 5;

@@ -23,12 +23,13 @@
 #include <criterion/logging.h>
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_run.h"
+#include "gen.h"
 #include "pixvec.h"
 #include "pv_util.h"
 #include "umap.h"
@@ -81,37 +82,6 @@ static double sqdist(const float *a, const float *b, uint32_t dim)
     return s;
 }
 
-/* Exact k nearest other points of the rows of q among x (skip == i's own
- * row when q == x), nearest first, euclidean distances. */
-static void knn_exact(const float *q, size_t nq, const float *x, size_t n, uint32_t dim,
-                      uint32_t k, int self, uint32_t *nbr, float *dist)
-{
-    double *bd = malloc(k * sizeof *bd);
-    cr_assert_not_null(bd);
-    for (size_t i = 0; i < nq; i++) {
-        uint32_t *bn = nbr + i * k;
-        uint32_t m = 0;
-        for (size_t j = 0; j < n; j++) {
-            if (self && j == i)
-                continue;
-            double d = sqdist(q + i * dim, x + j * dim, dim);
-            if (m == k && d >= bd[k - 1])
-                continue;
-            uint32_t p = m < k ? m++ : k - 1;
-            while (p > 0 && bd[p - 1] > d) {
-                bd[p] = bd[p - 1];
-                bn[p] = bn[p - 1];
-                p--;
-            }
-            bd[p] = d;
-            bn[p] = (uint32_t)j;
-        }
-        for (uint32_t j = 0; j < k; j++)
-            dist[i * k + j] = (float)sqrt(bd[j]);
-    }
-    free(bd);
-}
-
 /* sklearn's trustworthiness (issue15-maps.md 3.1), O(n^2): ranks by input
  * distance, embedded neighbours exact. */
 static double trust(const float *x, uint32_t dim, const float *y, uint32_t dims, size_t n,
@@ -120,8 +90,8 @@ static double trust(const float *x, uint32_t dim, const float *y, uint32_t dims,
     uint32_t *yn = malloc(n * k * sizeof *yn), *xn = malloc(n * k * sizeof *xn);
     float *yd = malloc(n * k * sizeof *yd), *xd = malloc(n * k * sizeof *xd);
     cr_assert(yn && xn && yd && xd);
-    knn_exact(y, n, y, n, dims, k, 1, yn, yd);
-    knn_exact(x, n, x, n, dim, k, 1, xn, xd);
+    cr_assert_eq(gen_knn_exact(y, n, y, n, dims, k, 1, yn, yd), 0);
+    cr_assert_eq(gen_knn_exact(x, n, x, n, dim, k, 1, xn, xd), 0);
     double t = 0;
     for (size_t i = 0; i < n; i++)
         for (uint32_t a = 0; a < k; a++) {
@@ -186,17 +156,6 @@ static unsigned char *read_all(const char *path, size_t *len)
     return b;
 }
 
-static void run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    cr_assert(n > 0 && (size_t)n < sizeof cmd, "command too long");
-    cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
-}
-
 static void tmp_dir(char *dir)
 {
     strcpy(dir, "/tmp/pv_umap_XXXXXX");
@@ -205,7 +164,7 @@ static void tmp_dir(char *dir)
 
 static void rm_dir(const char *dir)
 {
-    run("rm -rf '%s'", dir);
+    cli_shell("rm -rf '%s'", dir);
 }
 
 /* ---- (1) a and b ------------------------------------------------------------ */
@@ -244,10 +203,10 @@ Test(umap, fuzzy_graph_matches_umap_learn, .timeout = 300)
     cr_assert(x && dist && nbr);
     for (size_t i = 0; i < N * DIM; i++)
         x[i] = (float)pv_rand_unit(&st);
-    knn_exact(x, N, x, N, DIM, K, 1, nbr, dist);
+    cr_assert_eq(gen_knn_exact(x, N, x, N, DIM, K, 1, nbr, dist), 0);
     /* an exact duplicate pair: a zero distance, rho from the next one */
     memcpy(x + 7 * DIM, x + 3 * DIM, DIM * sizeof *x);
-    knn_exact(x, N, x, N, DIM, K, 1, nbr, dist);
+    cr_assert_eq(gen_knn_exact(x, N, x, N, DIM, K, 1, nbr, dist), 0);
 
     char dir[64], in[128], out[128];
     tmp_dir(dir);
@@ -257,7 +216,7 @@ Test(umap, fuzzy_graph_matches_umap_learn, .timeout = 300)
     const void *parts[] = {hdr, nbr, dist};
     size_t lens[] = {sizeof hdr, N * K * sizeof *nbr, N * K * sizeof *dist};
     write_file(in, parts, lens, 3);
-    run(PY " " REF " graph %s %s", in, out);
+    cli_shell(PY " " REF " graph %s %s", in, out);
     size_t len;
     unsigned char *r = read_all(out, &len);
     cr_assert_geq(len, 2 * N * 4 + 8);
@@ -389,7 +348,7 @@ enum { FN = 1000, FDIM = 16, FCL = 10, FK = 14 };
 static void fit_data(float *x, uint32_t *label, uint32_t *nbr, float *dist)
 {
     gen_clusters(x, label, FN, FDIM, FCL, 1.6, 99);
-    knn_exact(x, FN, x, FN, FDIM, FK, 1, nbr, dist);
+    cr_assert_eq(gen_knn_exact(x, FN, x, FN, FDIM, FK, 1, nbr, dist), 0);
 }
 
 /* The buffers of a 1,000-point test: x, its kNN, labels, two layouts (up
@@ -444,7 +403,7 @@ Test(umap, fit_matches_umap_learn_quality, .timeout = 300)
     size_t lens[] = {sizeof hdr, FN * FDIM * sizeof *x, FN * FK * sizeof *nbr,
                      FN * FK * sizeof *dist};
     write_file(in, parts, lens, 4);
-    run(PY " " REF " fit %s %s", in, out);
+    cli_shell(PY " " REF " fit %s %s", in, out);
     size_t len;
     unsigned char *r = read_all(out, &len);
     cr_assert_eq(len, FN * 2 * 4 + 8);
@@ -461,13 +420,10 @@ Test(umap, fit_matches_umap_learn_quality, .timeout = 300)
     size_t lx[] = {8, FN * FDIM * sizeof *x}, ly[] = {8, FN * 2 * sizeof *y};
     write_file(xin, px, lx, 2);
     write_file(yin, py, ly, 2);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, PY " " REF " trust %s %s", xin, yin);
-    FILE *pf = popen(cmd, "r");
+    char line[256];
+    cli_shell_line(line, sizeof line, PY " " REF " trust %s %s", xin, yin);
     double t_sk = -1;
-    cr_assert_not_null(pf);
-    cr_assert_eq(fscanf(pf, "%lf", &t_sk), 1);
-    cr_assert_eq(pclose(pf), 0);
+    cr_assert_eq(sscanf(line, "%lf", &t_sk), 1, "bad line: %s", line);
     cr_log_info("fit 1000 x 16, 10 clusters: pixvec trust %.4f (sklearn %.4f), nn same cluster "
                 "%.4f; umap-learn trust %.4f (here %.4f), nn same %.4f",
                 t, t_sk, same, t_ref, t_ref_here, same_ref);
@@ -521,12 +477,12 @@ Test(umap, transform_places_new_points_beside_their_cluster)
     uint32_t *nbr = f.nbr, *label = f.label;
     gen_clusters(x, label, FN, FDIM, FCL, 1.6, 99);
     /* fit the first NFIT points; the last NNEW are new */
-    knn_exact(x, NFIT, x, NFIT, FDIM, FK, 1, nbr, dist);
+    cr_assert_eq(gen_knn_exact(x, NFIT, x, NFIT, FDIM, FK, 1, nbr, dist), 0);
     umap_params p;
     umap_defaults(&p);
     p.seed = 8;
     cr_assert_eq(umap_fit(x, NFIT, FDIM, nbr, dist, FK, &p, y), 0);
-    knn_exact(x + NFIT * FDIM, NNEW, x, NFIT, FDIM, FK, 0, nbr, dist);
+    cr_assert_eq(gen_knn_exact(x + NFIT * FDIM, NNEW, x, NFIT, FDIM, FK, 0, nbr, dist), 0);
     p.nthreads = 2;
     cr_assert_eq(umap_transform(y, NFIT, 2, nbr, dist, FK, NNEW, &p, yn), 0);
     /* the nearest fitted layout point of each new point is of its cluster */
@@ -561,7 +517,7 @@ Test(umap, bad_params_refused)
     float x[N * 4], dist[N * K], y[N * 3];
     uint32_t nbr[N * K];
     gen_clusters(x, NULL, N, 4, 2, 3.0, 1);
-    knn_exact(x, N, x, N, 4, K, 1, nbr, dist);
+    cr_assert_eq(gen_knn_exact(x, N, x, N, 4, K, 1, nbr, dist), 0);
     umap_params p;
     umap_defaults(&p);
     p.epochs = 20;
@@ -620,7 +576,7 @@ Test(umap, disconnected_graph_laid_out)
         for (uint32_t d = 0; d < DIM; d++)
             x[i * DIM + d] = 500.0f * (float)(1 + (i - 400) / 2) * (d == 0) + 0.01f * (i & 1);
     }
-    knn_exact(x, N, x, N, DIM, K, 1, nbr, dist);
+    cr_assert_eq(gen_knn_exact(x, N, x, N, DIM, K, 1, nbr, dist), 0);
     /* the pairs: only each other */
     for (size_t i = 400; i < N; i++)
         for (uint32_t j = 1; j < K; j++)
