@@ -111,93 +111,20 @@ static cairo_status_t png_mem_write(void *closure, const unsigned char *data,
     return CAIRO_STATUS_SUCCESS;
 }
 
-/* fsync the folder holding path, so a rename in it survives a crash. */
-static int sync_folder_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    int fd, rc;
-
-    if (slash == NULL)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t)(slash - path));
-    if (dir == NULL)
-        return -1;
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Put n bytes at dst whole or not at all (see the top of the file). */
 static int put_file(const char *dst, const unsigned char *data, size_t n,
                     char *err, size_t errlen)
 {
-    size_t tmplen = strlen(dst) + 32, off = 0;
-    char *tmp = malloc(tmplen);
-    int fd = -1, rc = -1, i;
-
-    if (tmp == NULL) {
-        draw_err(err, errlen, "%s: out of memory", dst);
-        return -1;
-    }
-    for (i = 0; i < 100 && fd < 0; i++) {
-        snprintf(tmp, tmplen, "%s.tmp-%ld-%d", dst, (long)getpid(), i);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) {
-            draw_err(err, errlen, "%s: cannot create a temporary file beside it: %s",
-                     dst, strerror(errno));
-            tmp[0] = '\0';
-            goto done;
-        }
-    }
-    if (fd < 0) {
-        draw_err(err, errlen, "%s: no free temporary name beside it", dst);
-        tmp[0] = '\0';
-        goto done;
-    }
-    while (off < n) {
-        ssize_t w = write(fd, data + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            draw_err(err, errlen, "%s: cannot write: %s", dst,
-                     strerror(w < 0 ? errno : ENOSPC));
-            goto done;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
+    cli_page f;
+    int rc = cli_file_open(&f, dst, err, errlen);
+    if (rc == PV_OK && fwrite(data, 1, n, f.f) != n) {
         draw_err(err, errlen, "%s: cannot write: %s", dst, strerror(errno));
-        goto done;
+        rc = PV_EIO;
     }
-    fd = -1;
-    if (rename(tmp, dst) != 0) {
-        draw_err(err, errlen, "%s: cannot rename into place: %s", dst,
-                 strerror(errno));
-        goto done;
-    }
-    tmp[0] = '\0';
-    if (sync_folder_of(dst) != 0) {
-        draw_err(err, errlen, "%s: written, but its folder could not be synced: %s",
-                 dst, strerror(errno));
-        goto done;
-    }
-    rc = 0;
-done:
-    if (fd >= 0)
-        close(fd);
-    if (tmp[0] != '\0')
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    if (rc == PV_OK)
+        rc = cli_page_commit(&f, err, errlen);
+    cli_page_close(&f);
+    return rc == PV_OK ? 0 : -1;
 }
 
 /* Encode the finished drawing as PNG in memory, then put it at dst. */

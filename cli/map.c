@@ -7,17 +7,16 @@
  * cluster or not at all, and writes what was asked: a PNG drawn with cairo
  * (draw.c), an interactive page (map_html.c), a CSV, JSON, or a summary.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "plot.h"
+#include "report.h"
 
 enum { COLOR_FOLDER, COLOR_CLUSTER, COLOR_NONE };
 
@@ -103,48 +102,31 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* The CSV: a header, then one line per point (id order). Written beside
- * dst and renamed over it, so dst is never half written. */
+/* The CSV: a header, then one line per point (id order), put in place
+ * whole (cli_file_open). */
 static int write_csv(const char *dst, const pv_map *m, const uint32_t *lab, const cli_labels *L,
                      char *err, size_t errlen)
 {
-    size_t tl = strlen(dst) + 16;
-    char *tmp = malloc(tl);
-    FILE *f = NULL;
-    int ok = 0;
-    if (!tmp) {
-        snprintf(err, errlen, "%s: out of memory", dst);
-        return -1;
+    cli_page out;
+    int rc = cli_file_open(&out, dst, err, errlen);
+    FILE *f = out.f;
+    if (rc == PV_OK) {
+        fprintf(f, "id,path,x,y%s,label,placed\n", m->dims == 3 ? ",z" : "");
+        for (size_t i = 0; i < m->n; i++) {
+            const pv_map_point *p = &m->points[i];
+            fprintf(f, "%u,", p->id);
+            csv_field(f, p->path);
+            for (int d = 0; d < m->dims; d++)
+                fprintf(f, ",%.7g", (double)p->xyz[d]);
+            fputc(',', f);
+            if (lab)
+                csv_field(f, L->name[lab[i]]);
+            fprintf(f, ",%d\n", p->placed);
+        }
+        rc = cli_page_commit(&out, err, errlen);
     }
-    snprintf(tmp, tl, "%s.tmp%ld", dst, (long)getpid());
-    if (!(f = fopen(tmp, "w"))) {
-        snprintf(err, errlen, "%s: %s", dst, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    fprintf(f, "id,path,x,y%s,label,placed\n", m->dims == 3 ? ",z" : "");
-    for (size_t i = 0; i < m->n; i++) {
-        const pv_map_point *p = &m->points[i];
-        fprintf(f, "%u,", p->id);
-        csv_field(f, p->path);
-        for (int d = 0; d < m->dims; d++)
-            fprintf(f, ",%.7g", (double)p->xyz[d]);
-        fputc(',', f);
-        if (lab)
-            csv_field(f, L->name[lab[i]]);
-        fprintf(f, ",%d\n", p->placed);
-    }
-    ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0)
-        ok = 0;
-    if (ok && rename(tmp, dst) != 0)
-        ok = 0;
-    if (!ok) {
-        snprintf(err, errlen, "%s: %s", dst, strerror(errno ? errno : EIO));
-        unlink(tmp);
-    }
-    free(tmp);
-    return ok ? 0 : -1;
+    cli_page_close(&out);
+    return rc == PV_OK ? 0 : -1;
 }
 
 /* n with thousands separators: 70000 -> "70,000". */

@@ -625,6 +625,44 @@ static FILE *report_open_tmp(const char *file, char *tmp, size_t tmplen,
     return f;
 }
 
+/* fsync the folder holding path, so a rename in it survives a crash. */
+static int sync_folder_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int fd, rc;
+
+    if (slash == NULL)
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t)(slash - path));
+    if (dir == NULL)
+        return -1;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int cli_file_open(cli_page *p, const char *file, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    p->file = file;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (file == NULL || file[0] == '\0') {
+        cli_page_err(err, errlen, "no file given");
+        return PV_EINVAL;
+    }
+    p->f = report_open_tmp(file, p->tmp, sizeof p->tmp, err, errlen);
+    return p->f != NULL ? PV_OK : PV_EIO;
+}
+
 int cli_page_open(cli_page *p, const char *file, char *err, size_t errlen)
 {
     int rc;
@@ -661,11 +699,21 @@ int cli_page_commit(cli_page *p, char *err, size_t errlen)
     }
     closed = fclose(p->f);
     p->f = NULL;
-    if (closed != 0 || rename(p->tmp, p->file) != 0) {
+    if (closed != 0) {
         cli_page_err(err, errlen, "%s: cannot write: %s", p->file, strerror(errno));
         return PV_EIO;
     }
+    if (rename(p->tmp, p->file) != 0) {
+        cli_page_err(err, errlen, "%s: cannot rename into place: %s", p->file,
+                     strerror(errno));
+        return PV_EIO;
+    }
     p->tmp[0] = '\0';
+    if (sync_folder_of(p->file) != 0) {
+        cli_page_err(err, errlen, "%s: written, but its folder could not be synced: %s",
+                     p->file, strerror(errno));
+        return PV_EIO;
+    }
     return PV_OK;
 }
 

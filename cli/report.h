@@ -74,7 +74,12 @@ typedef struct cli_page {
  * cli_page_close in any case. */
 int cli_page_open(cli_page *p, const char *file, char *err, size_t errlen);
 
-/* Flush, sync and rename the temporary file onto the page. */
+/* The same for a plain file (a PNG, a CSV): only the temporary file beside
+ * it, written through p->f and put in place by cli_page_commit. */
+int cli_file_open(cli_page *p, const char *file, char *err, size_t errlen);
+
+/* Flush, sync and rename the temporary file onto the page, then sync the
+ * folder so the rename survives a crash. */
 int cli_page_commit(cli_page *p, char *err, size_t errlen);
 
 /* Free p; the temporary file is removed unless committed. NULL is fine. */
