@@ -159,6 +159,8 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
         return cli_fail(c->name, json, "init is not available inside the shell");
     rc = pv_db_create(ctx->dbpath, &e, &ix, &db, err, sizeof err);
     if (rc != 0)
+        cli_set_code(cli_code_of(rc));
+    if (rc != 0)
         return cli_fail(c->name, json, "%s", err[0] ? err : pv_strerror(rc));
     rc = pv_db_info(db, &info);
     pv_db_close(db);
@@ -334,8 +336,8 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
             "seconds", el, "failures", ui.fails);
         if (doc && st.failed) { /* the error part every failed run's document has */
             char msg[128];
-            snprintf(msg, sizeof msg, "%llu of %llu files could not be added",
-                     (unsigned long long)st.failed, (unsigned long long)st.seen);
+            snprintf(msg, sizeof msg, "%llu %s could not be added",
+                     (unsigned long long)st.failed, st.failed == 1 ? "file" : "files");
             json_object_set_new(doc, "exit_status", json_integer(CLI_ERR));
             json_object_set_new(doc, "error", json_pack("{s:s, s:s}", "code",
                                                         "files_failed", "message", msg));
