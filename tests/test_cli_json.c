@@ -198,3 +198,77 @@ Test(cli_json, every_command_success_and_failure)
     cr_assert(strstr(err_text, "did you mean 'query'"), "%s", err_text);
     fails("shell", 2, "usage");
 }
+
+/* Run `pixvec LINE` (split on spaces) without --json, stdin from text
+ * (NULL: none); returns the exit status, output in out_text/err_text. */
+static int run_text(const char *line, const char *text)
+{
+    char buf[1024], *argv[40], *save = NULL, inp[GEN_PATH_MAX];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "%s", line);
+    argv[argc++] = "pixvec";
+    for (char *t = strtok_r(buf, " ", &save); t && argc < 39; t = strtok_r(NULL, " ", &save))
+        argv[argc++] = word(t);
+    argv[argc] = NULL;
+    gen_path(inp, dir, "stdin");
+    if (text)
+        cr_assert_eq(gen_write_bytes(inp, text, strlen(text)), 0);
+    return cli_wait(cli_spawn(PIXVEC_BIN, argv, text ? inp : NULL, outp, errp), line, outp,
+                    errp, &out_text, &err_text);
+}
+
+/* The messages of issue 16 that the run owns: getopt's in pixvec's words,
+ * a suggestion for a misspelled command, help as it runs. */
+Test(cli_json, messages_of_options_commands_and_help)
+{
+    gen_class_folders(imgs, 2, 0);
+    gen_path(img, imgs, "rings/000.png");
+    cr_assert_eq(run_text("init DB", NULL), 0);
+    cr_assert_eq(run_text("add DB IMGS", NULL), 0);
+
+    /* an unknown option: the prefix, no getopt wording, the usage line */
+    cr_assert_eq(run_text("query DB IMG --threshold 0.5", NULL), 2);
+    cr_assert(strstr(err_text, "pixvec: query: unknown option '--threshold'\n"), "%s", err_text);
+    cr_assert_null(strstr(err_text, "unrecognized"), "%s", err_text);
+    cr_assert(strstr(err_text, "usage: pixvec query DB IMAGE"), "%s", err_text);
+    cr_assert_eq(run_text("query DB IMG --jsn", NULL), 2);
+    cr_assert(strstr(err_text, "pixvec: query: unknown option '--jsn'; did you mean '--json'?"),
+              "%s", err_text);
+    cr_assert_eq(run_text("query DB IMG -z", NULL), 2);
+    cr_assert(strstr(err_text, "pixvec: query: unknown option '-z'"), "%s", err_text);
+    cr_assert_eq(run_text("query DB IMG -k", NULL), 2);
+    cr_assert(strstr(err_text, "pixvec: query: option '-k' needs a value"), "%s", err_text);
+    cr_assert_eq(run_text("query DB IMG --e 3", NULL), 2);
+    cr_assert(strstr(err_text, "option '--e' is ambiguous: --embedder, --ef, --exact"), "%s",
+              err_text);
+    cr_assert_eq(run_text("info DB --json=yes", NULL), 2);
+    cr_assert(strstr(err_text, "pixvec: info: option '--json' takes no value"), "%s", err_text);
+
+    /* a misspelled command: one line with the suggestion, not the whole usage */
+    cr_assert_eq(run_text("qurey DB IMG", NULL), 2);
+    cr_assert_str_eq(err_text, "pixvec: unknown command 'qurey'; did you mean 'query'?\n");
+    cr_assert_eq(run_text("frobnicate DB", NULL), 2);
+    cr_assert(strstr(err_text, "unknown command 'frobnicate' (pixvec help lists the commands)"),
+              "%s", err_text);
+
+    /* help lists what runs: no quit outside the shell; help --help works */
+    cr_assert_eq(run_text("help", NULL), 0);
+    cr_assert_null(strstr(out_text, "quit"), "%s", out_text);
+    cr_assert(strstr(out_text, "  query "), "%s", out_text);
+    cr_assert_eq(run_text("--help", NULL), 0);
+    cr_assert_null(strstr(out_text, "  quit"), "%s", out_text);
+    cr_assert_eq(run_text("help --help", NULL), 0);
+    cr_assert(strstr(out_text, "usage: pixvec help [COMMAND]"), "%s", out_text);
+    cr_assert_eq(run_text("help quit", NULL), 2);
+    cr_assert(strstr(err_text, "'quit' is a shell command"), "%s", err_text);
+    cr_assert_eq(run_text("quit", NULL), 2);
+    cr_assert(strstr(err_text, "pixvec: quit: only available inside `pixvec shell DB`"), "%s",
+              err_text);
+
+    /* the shell: usage in the shell's form, help lists quit there */
+    run_text("shell DB", "query\nhelp\n");
+    cr_assert(strstr(err_text, "usage: query IMAGE [-k N]"), "%s", err_text);
+    cr_assert_null(strstr(err_text, "usage: pixvec query"), "%s", err_text);
+    cr_assert(strstr(out_text, "  quit"), "%s", out_text);
+    cr_assert_null(strstr(out_text, "  init"), "%s", out_text);
+}
