@@ -74,6 +74,10 @@ int main(int argc, char **argv)
             return CLI_ERR;
         }
         pv_db_set_busy_handler(ctx.db, on_busy, NULL);
+        if (pv_db_unlocked(ctx.db))
+            fprintf(stderr, "pixvec: note: %s: you cannot write this database, so it is "
+                            "read without LMDB's reader lock table; a writer at work at the "
+                            "same time may make this read fail or go wrong\n", ctx.dbpath);
     }
     rc = c->fn(&ctx, argc - 2, argv + 2);
     pv_db_close(ctx.db);
