@@ -181,9 +181,9 @@ Test(readonly, cli_reads)
     free(err);
 }
 
-/* `dups` opened the database read-write until the CLI opens every command
- * that does not write read-only (issue 16, another change): this test fails
- * until that lands. */
+/* `dups` without --move-to opened the database read-write until the CLI
+ * opened every command that does not write read-only (issue 16's cli_open):
+ * this test failed before that change. */
 Test(readonly, cli_dups)
 {
     char *out = NULL, *err = NULL;
