@@ -532,5 +532,11 @@ int cli_open(cli_ctx *ctx, const cli_cmd *c, int mode)
     }
     ctx->db_write = write;
     pv_db_set_busy_handler(ctx->db, on_busy, NULL);
+    /* Once per process (the shell may reopen): a note, not an error. */
+    static int noted;
+    if (pv_db_unlocked(ctx->db) && !noted++)
+        fprintf(stderr, "pixvec: note: %s: you cannot write this database, so it is read "
+                        "without LMDB's reader lock table; a writer at work at the same "
+                        "time may make this read fail or go wrong\n", ctx->dbpath);
     return CLI_OK;
 }
