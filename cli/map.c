@@ -259,6 +259,15 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, map_args *a)
     }
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    /* A parameter of the other method would be ignored: say whose it is. */
+    const char *umap_only = a->o.n_neighbors ? "--n-neighbors" : a->o.min_dist > 0 ? "--min-dist"
+                            : a->o.epochs ? "--epochs" : NULL;
+    const char *tsne_only = a->o.perplexity > 0 ? "--perplexity" : a->o.iters ? "--iters" : NULL;
+    if (a->o.method == PV_MAP_TSNE && umap_only)
+        return cli_usage_err(c, "%s applies to --method umap only, not tsne", umap_only);
+    if (a->o.method == PV_MAP_UMAP && tsne_only)
+        return cli_usage_err(c, "%s applies to --method tsne only (the default method is umap)",
+                             tsne_only);
     return 0;
 }
 

@@ -62,6 +62,18 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, quality_args *a)
     }
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if (a->o.no_pixels && (a->o.blank_std > 0 || a->o.dark_mean > 0 || a->o.bright_mean > 0))
+        return cli_usage_err(c, "%s applies to the grey statistics, which --no-pixels skips",
+                             a->o.blank_std > 0 ? "--blank-std"
+                             : a->o.dark_mean > 0 ? "--dark" : "--bright");
+    /* The engine's defaults (pixvec.h): 0.08 and 0.92. */
+    float dark = a->o.dark_mean > 0 ? a->o.dark_mean : 0.08f,
+          bright = a->o.bright_mean > 0 ? a->o.bright_mean : 0.92f;
+    if (dark >= bright) {
+        cli_err(c->name, "--dark %g must be below --bright %g", (double)dark, (double)bright);
+        cli_print_usage(stderr, c);
+        return CLI_USAGE;
+    }
     return 0;
 }
 
