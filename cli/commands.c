@@ -468,13 +468,15 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
     if (rc == PV_EINTR) {
         int sig = add_stop ? add_stop : SIGINT;
         add_stop = 0;
-        cli_fail(c->name, json, "interrupted: %llu images kept (committed before stopping); "
-                 "run the same add again to go on", (unsigned long long)st.kept);
+        cli_fail(c->name, json, "interrupted: %llu %s kept (committed before stopping); "
+                 "run the same add again to go on", (unsigned long long)st.kept,
+                 cli_plural(st.kept, "image", "images"));
         return ctx->in_shell ? CLI_ERR : 128 + sig;
     }
     if (rc != 0)
-        return cli_fail(c->name, json, "%s (%llu images kept: batches committed before "
-                        "this stay)", cli_db_msg(ctx, rc), (unsigned long long)st.kept);
+        return cli_fail(c->name, json, "%s (%llu %s kept: batches committed before "
+                        "this stay)", cli_db_msg(ctx, rc), (unsigned long long)st.kept,
+                        cli_plural(st.kept, "image", "images"));
     if (json)
         cli_print_json(json_pack(
             "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", st.failed == 0,
@@ -747,7 +749,8 @@ static int cmd_vacuum(cli_ctx *ctx, int argc, char **argv)
         return cli_print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
                                     (json_int_t)in.items, "graph_nodes",
                                     (json_int_t)in.graph_nodes));
-    printf("rebuilt the HNSW graph over %llu items\n", (unsigned long long)in.items);
+    printf("rebuilt the HNSW graph over %llu %s\n", (unsigned long long)in.items,
+           cli_plural(in.items, "item", "items"));
     return CLI_OK;
 }
 
@@ -829,13 +832,15 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
                                  (json_int_t)in.items, "deleted", (json_int_t)in.deleted,
                                  "gone", files ? missing : NULL));
     else
-        printf("ok: %llu items, %llu removed; records, paths, hashes, vectors and graph "
-               "agree\n", (unsigned long long)in.items, (unsigned long long)in.deleted);
+        printf("ok: %llu %s, %llu removed; records, paths, hashes, vectors and graph "
+               "agree\n", (unsigned long long)in.items, cli_plural(in.items, "item", "items"),
+               (unsigned long long)in.deleted);
     if (json && !files)
         json_decref(missing);
     if (gone) {
-        cli_err(c->name, "%zu stored images whose files are gone (`pixvec add` of their "
-                "folder forgets them; `pixvec rm` one)", gone);
+        cli_err(c->name, "%zu stored %s whose %s gone (`pixvec add` of their "
+                "folder forgets them; `pixvec rm` one)", gone,
+                cli_plural(gone, "image", "images"), cli_plural(gone, "file is", "files are"));
         return CLI_ERR;
     }
     return CLI_OK;
@@ -979,12 +984,15 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
     json_t *arr = json ? json_array() : NULL;
     if (!json) {
         if (st)
-            printf("trained k-means: k=%d on %llu of %llu items, %d iterations, "
+            printf("trained k-means: k=%d on %llu of %llu %s, %d %s, "
                    "inertia %.4g%s\n",
                    cl->k, (unsigned long long)st->trained, (unsigned long long)st->items,
-                   st->iters, st->inertia,
+                   cli_plural(st->items, "item", "items"), st->iters,
+                   cli_plural((unsigned)st->iters, "iteration", "iterations"), st->inertia,
                    st->reseeded ? " (empty clusters re-seeded)" : "");
-        printf("%d clusters over %zu images%s, inertia %.4g", cl->k, cl->items,
+        printf("%d %s over %zu %s%s, inertia %.4g", cl->k,
+               cli_plural((unsigned)cl->k, "cluster", "clusters"), cl->items,
+               cli_plural(cl->items, "image", "images"),
                cl->standardized ? " (standardized features)" : "", cl->inertia);
         if (with_labels)
             printf(", purity %.4f over %zu folder labels", purity, L.n);
@@ -1018,13 +1026,13 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
             json_array_append_new(arr, o);
             continue;
         }
-        printf("\ncluster %d: %zu images", j, c->n);
+        printf("\ncluster %d: %zu %s", j, c->n, cli_plural(c->n, "image", "images"));
         if (nl) {
             printf(" |");
             for (size_t l = 0; l < nl && l < 3; l++)
                 printf(" %s %.0f%%", L.name[mix[l].label], 100.0 * mix[l].n / c->n);
             if (nl > 3)
-                printf(" (+%zu labels)", nl - 3);
+                printf(" (+%zu %s)", nl - 3, cli_plural(nl - 3, "label", "labels"));
         }
         printf("\n");
         for (size_t i = 0; i < c->n && (long)i < show; i++)
@@ -1205,9 +1213,12 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
                                     (int)nlist, "items", (json_int_t)st.items, "sample",
                                     (json_int_t)st.trained, "iterations", st.iters,
                                     "inertia", st.inertia, "seconds", el));
-    printf("IVF: %ld lists over %llu items (k-means on %llu, %d iterations, %.2f s); "
+    printf("IVF: %ld %s over %llu %s (k-means on %llu, %d %s, %.2f s); "
            "query with --index ivf\n",
-           nlist, (unsigned long long)st.items, (unsigned long long)st.trained, st.iters, el);
+           nlist, cli_plural((unsigned long long)nlist, "list", "lists"),
+           (unsigned long long)st.items, cli_plural(st.items, "item", "items"),
+           (unsigned long long)st.trained, st.iters,
+           cli_plural((unsigned)st.iters, "iteration", "iterations"), el);
     return CLI_OK;
 }
 

@@ -291,7 +291,8 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
         goto done;
     }
     count_text(m->n, cnt, sizeof cnt);
-    snprintf(title, sizeof title, "%s of %s images%s", method_name(m->method), cnt,
+    snprintf(title, sizeof title, "%s of %s %s%s", method_name(m->method), cnt,
+             cli_plural(m->n, "image", "images"),
              m->dims == 3 ? " (3-D)" : "");
     params_text(m, ptxt, sizeof ptxt);
     snprintf(sub, sizeof sub, "%s; colour: %s%s", ptxt,
@@ -334,10 +335,12 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
         printf("%s: computed in %.2f s (neighbours %.2f s) (%s)\n", title, m->seconds,
                m->knn_seconds, ptxt);
     else
-        printf("%s: the stored layout of %zu images (%s)%s\n", title, m->fitted, ptxt,
+        printf("%s: the stored layout of %zu %s (%s)%s\n", title, m->fitted,
+               cli_plural(m->fitted, "image", "images"), ptxt,
                m->placed ? "" : ", read back");
     if (m->placed)
-        printf("%zu images added since were placed into it%s%s\n", m->placed,
+        printf("%zu %s added since %s placed into it%s%s\n", m->placed,
+               cli_plural(m->placed, "image", "images"), m->placed == 1 ? "was" : "were",
                m->seconds > 0 ? " just now" : " earlier",
                m->placed * 4 > m->n ? "; many: --recompute for a new layout" : "");
     if (a.png)
