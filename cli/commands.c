@@ -838,9 +838,10 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
     if (json && !files)
         json_decref(missing);
     if (gone) {
-        cli_err(c->name, "%zu stored %s whose %s gone (`pixvec add` of their "
-                "folder forgets them; `pixvec rm` one)", gone,
-                cli_plural(gone, "image", "images"), cli_plural(gone, "file is", "files are"));
+        cli_err(c->name, "%zu stored %s whose %s gone (`pixvec add` of %s; `pixvec rm` "
+                "one)", gone, cli_plural(gone, "image", "images"),
+                cli_plural(gone, "file is", "files are"),
+                cli_plural(gone, "its folder forgets it", "their folders forget them"));
         return CLI_ERR;
     }
     return CLI_OK;
