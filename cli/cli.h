@@ -84,6 +84,8 @@ void cli_print_help(FILE *f, const cli_cmd *c);
 int cli_fail(const char *cmd, int json, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *cli_db_msg(cli_ctx *ctx, int rc); /* errmsg, else the code's text */
+/* one when n is 1, else many: "1 file", "2 files", "0 files". */
+const char *cli_plural(unsigned long long n, const char *one, const char *many);
 json_t *cli_item_json(const pv_item *it);
 /* Print doc (freed) as the run's one document, "ok": true and "command"
  * first unless doc has them; a second document is dropped. */

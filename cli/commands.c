@@ -24,6 +24,11 @@
 
 /* ---- shared helpers ------------------------------------------------------ */
 
+const char *cli_plural(unsigned long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 static void hash_hex(const uint8_t h[16], char out[33])
 {
     for (int i = 0; i < 16; i++)
@@ -109,6 +114,26 @@ static int parse_plain(const cli_cmd *c, int argc, char **argv, int *json,
 
 /* ---- init ------------------------------------------------------------------ */
 
+/* An embedder option given to an embedder that would ignore it is an error
+ * saying whose it is. */
+static int init_opts_apply(const cli_cmd *c, const pv_embedder_opts *e, int pool)
+{
+    const char *n = e->name;
+    int pixels = strcmp(n, "pixels") == 0, vit = strcmp(n, "clip") == 0 ||
+                                              strcmp(n, "dinov2") == 0 ||
+                                              strcmp(n, "vitmae") == 0;
+    if (e->model && !vit && strcmp(n, "cnn") != 0)
+        return cli_usage_err(c, "--model applies to the embedders that read a model (cnn, "
+                                "clip, dinov2, vitmae), not %s", n);
+    if (pool && strcmp(n, "vitmae") != 0)
+        return cli_usage_err(c, "--pool applies to --embedder vitmae only, not %s", n);
+    if (e->no_mirror && strcmp(n, "photo") != 0)
+        return cli_usage_err(c, "--no-mirror applies to --embedder photo only, not %s", n);
+    if ((e->size || e->rgb) && !pixels)
+        return cli_usage_err(c, "--size and --rgb apply to --embedder pixels only, not %s", n);
+    return CLI_OK;
+}
+
 static int cmd_init(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option lo[] = {EMB_LONGOPTS, {"M", required_argument, NULL, 'M'},
@@ -120,7 +145,7 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
     const cli_cmd *c = cli_find("init");
     pv_embedder_opts e = {.name = "pixels"};
     pv_index_opts ix = {0, 0};
-    int json = 0, given = 0, opt, rc;
+    int json = 0, given = 0, pool = 0, opt, rc;
     long v;
     char err[1024] = "";
     pv_db *db = NULL;
@@ -139,6 +164,7 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
             if (strcmp(optarg, "sum") != 0 && strcmp(optarg, "cls") != 0)
                 return cli_usage_err(c, "--pool takes cls or sum, not '%s'", optarg);
             e.pool_sum = strcmp(optarg, "sum") == 0;
+            pool = 1;
         } else if (opt == 'M') {
             if (cli_parse_int(optarg, 2, 128, &v) != 0)
                 return cli_usage_err(c, "--M takes 2..128, not '%s'", optarg);
@@ -155,6 +181,8 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if ((rc = init_opts_apply(c, &e, pool)) != CLI_OK)
+        return rc;
     if (ctx->in_shell)
         return cli_fail(c->name, json, "init is not available inside the shell");
     rc = pv_db_create(ctx->dbpath, &e, &ix, &db, err, sizeof err);
@@ -232,9 +260,14 @@ static void add_error(void *vctx, const char *path, int err, const char *reason)
         fputs("\r\033[K", stderr);
         ui->bar_drawn = 0;
     }
-    fprintf(stderr, "pixvec: add: %s: %s%s%s\n", path, pv_strerror(err),
-            reason && strcmp(reason, pv_strerror(err)) ? ": " : "",
-            reason && strcmp(reason, pv_strerror(err)) ? reason : "");
+    /* A reason that opens with the code's own text ("empty file (0 bytes)")
+     * says it already: print it alone, not "empty file: empty file ...". */
+    const char *what = pv_strerror(err);
+    if (reason && reason[0] && strncmp(reason, what, strlen(what)) == 0)
+        fprintf(stderr, "pixvec: add: %s: %s\n", path, reason);
+    else
+        fprintf(stderr, "pixvec: add: %s: %s%s%s\n", path, what, reason && reason[0] ? ": " : "",
+                reason ? reason : "");
     ui->errors++;
     if (ui->fails)
         json_array_append_new(ui->fails,
@@ -319,13 +352,15 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
     if (rc == PV_EINTR) {
         int sig = add_stop ? add_stop : SIGINT;
         add_stop = 0;
-        cli_fail(c->name, json, "interrupted: %llu images kept (committed before stopping); "
-                 "run the same add again to go on", (unsigned long long)st.kept);
+        cli_fail(c->name, json, "interrupted: %llu %s kept (committed before stopping); "
+                 "run the same add again to go on", (unsigned long long)st.kept,
+                 cli_plural(st.kept, "image", "images"));
         return ctx->in_shell ? CLI_ERR : 128 + sig;
     }
     if (rc != 0)
-        return cli_fail(c->name, json, "%s (%llu images kept: batches committed before "
-                        "this stay)", cli_db_msg(ctx, rc), (unsigned long long)st.kept);
+        return cli_fail(c->name, json, "%s (%llu %s kept: batches committed before "
+                        "this stay)", cli_db_msg(ctx, rc), (unsigned long long)st.kept,
+                        cli_plural(st.kept, "image", "images"));
     if (json) {
         json_t *doc = json_pack(
             "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:O}", "ok", st.failed == 0,
@@ -345,17 +380,54 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
         cli_print_json(doc);
     } else if (!quiet || st.failed)
         printf("added %llu, updated %llu, moved %llu, unchanged %llu, failed "
-               "%llu, forgotten %llu (%llu files, %.2f s, %.0f new images/s)\n",
+               "%llu, forgotten %llu (%llu %s, %.2f s, %.0f new images/s)\n",
                (unsigned long long)st.added, (unsigned long long)st.updated,
                (unsigned long long)st.moved, (unsigned long long)st.unchanged,
                (unsigned long long)st.failed, (unsigned long long)st.forgotten,
-               (unsigned long long)st.seen, el,
+               (unsigned long long)st.seen, cli_plural(st.seen, "file", "files"), el,
                el > 0 ? (st.added + st.updated) / el : 0.0);
     json_decref(ui.fails);
+    if (!json && st.seen == 0) /* a folder of other files, or a typo'd one */
+        printf("no image files found under %s%s (pixvec reads .jpg .jpeg .jpe .png; "
+               "hidden folders are skipped)\n", argv[optind],
+               argc - optind > 1 ? " and the rest" : "");
     return st.failed ? CLI_ERR : CLI_OK;
 }
 
 /* ---- query ----------------------------------------------------------------- */
+
+/* Why a query returned fewer hits than asked (cli's guess from the counts;
+ * the engine's HNSW search falls back to a scan when it finds too few). */
+static void short_reason(cli_ctx *ctx, const pv_query_opts *qo, char *why, size_t len)
+{
+    pv_info in;
+    if (pv_db_info(ctx->db, &in) != 0)
+        snprintf(why, len, "the index found no more");
+    else if (in.items == 0)
+        snprintf(why, len, "the database is empty");
+    else if (qo->ivf && in.ivf_nlist) {
+        unsigned p = qo->nprobe > 0 ? (unsigned)qo->nprobe : 8; /* pixvec.h's default */
+        p = p < in.ivf_nlist ? p : in.ivf_nlist;
+        if (p < in.ivf_nlist)
+            snprintf(why, len, "only the images in the %u of %u IVF lists probed; raise --nprobe",
+                     p, in.ivf_nlist);
+        else
+            snprintf(why, len, "the database holds only %llu %s", (unsigned long long)in.items,
+                     cli_plural(in.items, "image", "images"));
+    } else
+        snprintf(why, len, "the database holds only %llu %s", (unsigned long long)in.items,
+                 cli_plural(in.items, "image", "images"));
+}
+
+/* A stored (absolute) path as text output shows it: relative to the
+ * current folder when it lies under it, as `add .` or `add photos` was
+ * given, else whole. JSON keeps the stored path. */
+static const char *shown_path(const char *path, const char *cwd, size_t nc)
+{
+    if (nc > 1 && strncmp(path, cwd, nc) == 0 && path[nc] == '/' && path[nc + 1])
+        return path + nc + 1;
+    return path;
+}
 
 /* query (an image) and search (a text): the same options and output. */
 static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, char **argv)
@@ -373,20 +445,32 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
     size_t n = 0;
     long k = 10, ef = 0, nprobe = 0;
     int json = 0, given = 0, opt, rc;
+    /* The index asked and the option that asked it: two that differ conflict. */
+    char index[16] = "", index_by[32] = "";
 
     cli_opt_reset();
     while ((opt = cli_next_opt(argc, argv, "k:e:p:h", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
-        case 'x': qo.exact = 1; break;
-        case 'I':
-            if (strcmp(optarg, "exact") == 0)
-                qo.exact = 1;
-            else if (strcmp(optarg, "ivf") == 0)
-                qo.ivf = 1;
-            else if (strcmp(optarg, "hnsw") != 0)
+        case 'x':
+        case 'I': {
+            char by[32];
+            const char *want = opt == 'x' ? "exact" : optarg;
+            if (strcmp(want, "exact") != 0 && strcmp(want, "ivf") != 0 &&
+                strcmp(want, "hnsw") != 0)
                 return cli_usage_err(c, "--index takes hnsw, ivf or exact, not '%s'", optarg);
+            snprintf(by, sizeof by, opt == 'x' ? "--exact" : "--index %s", want);
+            if (index[0] && strcmp(index, want) != 0) {
+                cli_err(c->name, "%s and %s conflict: give one", index_by, by);
+                cli_print_usage(stderr, c);
+                return CLI_USAGE;
+            }
+            snprintf(index, sizeof index, "%s", want);
+            snprintf(index_by, sizeof index_by, "%s", by);
+            qo.exact = strcmp(want, "exact") == 0;
+            qo.ivf = strcmp(want, "ivf") == 0;
             break;
+        }
         case 'p':
             if (cli_parse_int(optarg, 1, 1 << 20, &nprobe) != 0)
                 return cli_usage_err(c, "--nprobe takes 1..1048576, not '%s'", optarg);
@@ -412,6 +496,10 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
         return cli_usage_err(c, "%s",
                              text ? "give exactly one text (quote it: \"a dog on a beach\")"
                                   : "give exactly one query image");
+    if (nprobe && !qo.ivf)
+        return cli_usage_err(c, "--nprobe applies to --index ivf only%s", "");
+    if (ef && (qo.ivf || qo.exact))
+        return cli_usage_err(c, "--ef applies to the HNSW search only (not %s)", index_by);
     if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
         return rc;
     if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
@@ -423,6 +511,9 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
               : pv_query_image(ctx->db, argv[optind], &qo, &hits, &n);
     if (rc != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
+    char why[160] = "";
+    if (n < (size_t)k)
+        short_reason(ctx, &qo, why, sizeof why);
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
@@ -431,15 +522,18 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
                                                  (json_int_t)hits[i].id, "path",
                                                  hits[i].path, "score",
                                                  (double)hits[i].score));
-        rc = cli_print_json(json_pack("{s:b, s:s, s:i, s:s, s:o}", "ok", 1,
+        rc = cli_print_json(json_pack("{s:b, s:s, s:i, s:s, s:i, s:I, s:s?, s:o}", "ok", 1,
                                   text ? "text" : "query", argv[optind], "k", (int)k, "index",
-                                  qo.exact ? "exact" : qo.ivf ? "ivf" : "hnsw",
-                                  "hits", arr));
+                                  qo.exact ? "exact" : qo.ivf ? "ivf" : "hnsw", "asked",
+                                  (int)k, "returned", (json_int_t)n, "short_reason",
+                                  why[0] ? why : NULL, "hits", arr));
     } else {
+        char cwd[PATH_MAX];
+        size_t nc = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
         for (size_t i = 0; i < n; i++)
-            printf("%3zu  %.4f  %s\n", i + 1, hits[i].score, hits[i].path);
-        if (n == 0)
-            printf("(the database is empty)\n");
+            printf("%3zu  %.4f  %s\n", i + 1, hits[i].score, shown_path(hits[i].path, cwd, nc));
+        if (why[0])
+            printf("(%zu of the %ld asked: %s)\n", n, k, why);
     }
     pv_hits_free(hits, n);
     return rc;
@@ -519,8 +613,14 @@ static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
             if (!json)
                 printf("removed %s\n", argv[i]);
         } else {
+            struct stat sb;
             json_array_append_new(missing, json_string(argv[i]));
-            cli_err(c->name, "%s", cli_db_msg(ctx, rc));
+            if (rc == PV_ENOTFOUND && stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode))
+                cli_err(c->name, "%s is a folder: rm takes stored image paths; to remove "
+                        "the images under it, `pixvec rm DB %s/*` (or `pixvec ls DB` to "
+                        "see them)", argv[i], argv[i]);
+            else
+                cli_err(c->name, "%s", cli_db_msg(ctx, rc));
             status = CLI_ERR;
         }
     }
@@ -551,7 +651,8 @@ static int cmd_vacuum(cli_ctx *ctx, int argc, char **argv)
         return cli_print_json(json_pack("{s:b, s:I, s:I}", "ok", 1, "items",
                                     (json_int_t)in.items, "graph_nodes",
                                     (json_int_t)in.graph_nodes));
-    printf("rebuilt the HNSW graph over %llu items\n", (unsigned long long)in.items);
+    printf("rebuilt the HNSW graph over %llu %s\n", (unsigned long long)in.items,
+           cli_plural(in.items, "item", "items"));
     return CLI_OK;
 }
 
@@ -637,13 +738,16 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
                                  (json_int_t)in.items, "deleted", (json_int_t)in.deleted,
                                  "gone", files ? missing : NULL));
     else
-        printf("ok: %llu items, %llu removed; records, paths, hashes, vectors and graph "
-               "agree\n", (unsigned long long)in.items, (unsigned long long)in.deleted);
+        printf("ok: %llu %s, %llu removed; records, paths, hashes, vectors and graph "
+               "agree\n", (unsigned long long)in.items, cli_plural(in.items, "item", "items"),
+               (unsigned long long)in.deleted);
     if (json && !files)
         json_decref(missing);
     if (gone) {
-        cli_err(c->name, "%zu stored images whose files are gone (`pixvec add` of their "
-                "folder forgets them; `pixvec rm` one)", gone);
+        cli_err(c->name, "%zu stored %s whose %s gone (`pixvec add` of %s; `pixvec rm` "
+                "one)", gone, cli_plural(gone, "image", "images"),
+                cli_plural(gone, "file is", "files are"),
+                cli_plural(gone, "its folder forgets it", "their folders forget them"));
         return CLI_ERR;
     }
     return CLI_OK;
@@ -827,12 +931,15 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
     json_t *arr = json ? json_array() : NULL;
     if (!json) {
         if (st)
-            printf("trained k-means: k=%d on %llu of %llu items, %d iterations, "
+            printf("trained k-means: k=%d on %llu of %llu %s, %d %s, "
                    "inertia %.4g%s\n",
                    cl->k, (unsigned long long)st->trained, (unsigned long long)st->items,
-                   st->iters, st->inertia,
+                   cli_plural(st->items, "item", "items"), st->iters,
+                   cli_plural((unsigned)st->iters, "iteration", "iterations"), st->inertia,
                    st->reseeded ? " (empty clusters re-seeded)" : "");
-        printf("%d clusters over %zu images%s, inertia %.4g", cl->k, cl->items,
+        printf("%d %s over %zu %s%s, inertia %.4g", cl->k,
+               cli_plural((unsigned)cl->k, "cluster", "clusters"), cl->items,
+               cli_plural(cl->items, "image", "images"),
                cl->standardized ? " (standardized features)" : "", cl->inertia);
         if (with_labels)
             printf(", purity %.4f over %zu folder labels", purity, L.n);
@@ -866,13 +973,13 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
             json_array_append_new(arr, o);
             continue;
         }
-        printf("\ncluster %d: %zu images", j, c->n);
+        printf("\ncluster %d: %zu %s", j, c->n, cli_plural(c->n, "image", "images"));
         if (nl) {
             printf(" |");
             for (size_t l = 0; l < nl && l < 3; l++)
                 printf(" %s %.0f%%", L.name[mix[l].label], 100.0 * mix[l].n / c->n);
             if (nl > 3)
-                printf(" (+%zu labels)", nl - 3);
+                printf(" (+%zu %s)", nl - 3, cli_plural(nl - 3, "label", "labels"));
         }
         printf("\n");
         for (size_t i = 0; i < c->n && (long)i < show; i++)
@@ -898,6 +1005,23 @@ done:
     free(mix);
     cli_labels_free(&L);
     return rc;
+}
+
+/* k-means' k (cluster -k, ivf --nlist) above the number of images: say so
+ * with the option's name and the largest that works. */
+static int more_than_images(cli_ctx *ctx, const cli_cmd *c, int json, const char *opt, long k)
+{
+    pv_info in;
+    int rc = pv_db_info(ctx->db, &in);
+    if (rc != 0)
+        return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
+    if ((unsigned long long)k <= in.items)
+        return CLI_OK;
+    if (in.items == 0)
+        return cli_fail(c->name, json, "the database holds no images: `pixvec add` first");
+    return cli_fail(c->name, json, "%s %ld is more than the %llu %s; use at most %llu", opt, k,
+                    (unsigned long long)in.items, cli_plural(in.items, "image", "images"),
+                    (unsigned long long)in.items);
 }
 
 static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
@@ -949,7 +1073,15 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
     if (of && html)
         return cli_usage_err(c, "--html shows every cluster; it does not go with --of %s", of);
+    if (of && show_set)
+        return cli_usage_err(c, "--show lists every cluster's images; it does not go with "
+                                "--of %s", of);
+    if (!k && (o.iters || o.seed || o.sample || o.standardize))
+        return cli_usage_err(c, "--iters, --seed, --sample and --standardize apply to "
+                                "training, with -k%s", "");
     if ((rc = cli_open(ctx, c, k > 0 ? CLI_OPEN_WRITE : CLI_OPEN_READ)) != CLI_OK)
+        return rc;
+    if (k > 0 && (rc = more_than_images(ctx, c, json, "-k", k)) != CLI_OK)
         return rc;
     if (k > 0) {
         o.k = (int)k;
@@ -1021,6 +1153,8 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
     o.k = (int)nlist;
     if ((rc = cli_open(ctx, c, CLI_OPEN_WRITE)) != CLI_OK)
         return rc;
+    if ((rc = more_than_images(ctx, c, json, "--nlist", nlist)) != CLI_OK)
+        return rc;
     double t0 = now_s();
     if ((rc = pv_ivf_train(ctx->db, &o, &st)) != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
@@ -1030,9 +1164,12 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
                                     (int)nlist, "items", (json_int_t)st.items, "sample",
                                     (json_int_t)st.trained, "iterations", st.iters,
                                     "inertia", st.inertia, "seconds", el));
-    printf("IVF: %ld lists over %llu items (k-means on %llu, %d iterations, %.2f s); "
+    printf("IVF: %ld %s over %llu %s (k-means on %llu, %d %s, %.2f s); "
            "query with --index ivf\n",
-           nlist, (unsigned long long)st.items, (unsigned long long)st.trained, st.iters, el);
+           nlist, cli_plural((unsigned long long)nlist, "list", "lists"),
+           (unsigned long long)st.items, cli_plural(st.items, "item", "items"),
+           (unsigned long long)st.trained, st.iters,
+           cli_plural((unsigned)st.iters, "iteration", "iterations"), el);
     return CLI_OK;
 }
 
@@ -1066,7 +1203,9 @@ const cli_cmd cli_commands[] = {
      "  --ef-construction N  HNSW candidates while inserting (default 200)\n"
      "  --json           print the result as JSON",
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
-    {"add", cmd_add, "DB PATH... [--threads N] [--commit-every S] [--quiet] [--json]",
+    {"add", cmd_add,
+     "DB PATH... [--threads N] [--commit-every S] [--quiet] [--embedder E] [--size N] [--rgb] "
+     "[--no-mirror] [--json]",
      "Add images and folders (recursively: .jpg .jpeg .jpe .png files; hidden\n"
      "folders skipped; a file named directly is always tried). Decoding uses\n"
      "the file's bytes, not its name. Re-running skips unchanged files (path,\n"
@@ -1081,34 +1220,45 @@ const cli_cmd cli_commands[] = {
      "  --commit-every S commit at least every S seconds (default 2) and every\n"
      "                   1024 images: what a crash or Ctrl-C can cost\n"
      "  --quiet          no progress bar and no summary unless files failed\n"
-     "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
+     "  --embedder/--size/--rgb/--no-mirror  refuse to run unless the database\n"
+     "                   uses these\n"
      "  --json           print the summary as JSON",
      CMD_DB | CMD_WRITE},
     {"query", cmd_query,
-     "DB IMAGE [-k N] [-e EF] [--index hnsw|ivf|exact] [-p NPROBE] [--json]",
+     "DB IMAGE [-k N] [-e EF] [--index hnsw|ivf|exact | --exact] [-p NPROBE] [--embedder E] "
+     "[--size N] [--rgb] [--no-mirror] [--json]",
      "The k stored images most like IMAGE, by cosine similarity, found with the\n"
      "HNSW graph (or the IVF lists, or by scanning every vector). With the photo\n"
      "embedder the 64 nearest by cosine are compared aligned and ranked by\n"
      "that score.\n"
+     "Fewer than k hits come back only when the database holds fewer images or\n"
+     "the IVF lists probed hold fewer; a line after the hits says which (when\n"
+     "the graph reaches fewer than k, every vector is scanned instead). Paths\n"
+     "under the current folder are shown relative to it (JSON: as stored).\n"
      "  -k, --k N        how many (default 10)\n"
      "  -e, --ef EF      HNSW candidate list: larger is slower and more exact\n"
-     "                   (default 64, at least k)\n"
+     "                   (default 64, at least k); hnsw only\n"
      "  --index I        hnsw (default); ivf: the lists of `ivf train`;\n"
      "                   exact: scan every vector\n"
-     "  -p, --nprobe P   IVF lists scanned (default 8)\n"
+     "  -p, --nprobe P   IVF lists scanned (default 8); --index ivf only\n"
      "  --exact          the same as --index exact\n"
-     "  --embedder/--size/--rgb  refuse to run unless the database uses these\n"
-     "  --json           {hits: [{rank, id, path, score}], index}",
+     "  --embedder/--size/--rgb/--no-mirror  refuse to run unless the database\n"
+     "                   uses these\n"
+     "  --json           {query, k, index, asked, returned, short_reason (null\n"
+     "                   unless returned < asked), hits: [{rank, id, path, score}]}",
      CMD_DB},
     {"search", cmd_search,
-     "DB TEXT [-k N] [-e EF] [--index hnsw|ivf|exact] [-p NPROBE] [--json]",
+     "DB TEXT [-k N] [-e EF] [--index hnsw|ivf|exact | --exact] [-p NPROBE] [--embedder E] "
+     "[--size N] [--rgb] [--no-mirror] [--json]",
      "The k stored images most like a text (\"a dog on a beach\"), by cosine\n"
      "similarity of CLIP's text and image vectors: a clip database only. Long\n"
      "texts are cut to CLIP's 77 tokens. Options as for query.\n"
-     "  --json           {text, hits: [{rank, id, path, score}], index}",
+     "  --json           {text, k, index, asked, returned, short_reason, hits:\n"
+     "                   [{rank, id, path, score}]}",
      CMD_DB},
     {"dups", cmd_dups,
-     "DB [-t T | --fraction F] [--exact|--approx] [--across A B] [--keep RULE] "
+     "DB [-t T | --fraction F] [--exact | --approx [--neighbours K] [--ef EF]] "
+     "[--across A B] [--keep RULE] "
      "[--prefer DIR] [--keep-list F] [--drop-list F] [--json-out F] [--html F] "
      "[--histogram] [--histogram-png F] [--move-to DIR [--undo-list F]] "
      "[--exit-code] [--json]",
@@ -1120,18 +1270,20 @@ const cli_cmd cli_commands[] = {
      "form around a representative, the image kept: every member scores >= T\n"
      "with it, so groups never chain unrelated images. Counts are of images.\n"
      "Nothing is moved unless --move-to is given.\n"
-     "  -t, --threshold T  cosine similarity, or photo's pair score (default: the\n"
-     "                   embedder's, see info)\n"
+     "  -t, --threshold T  cosine similarity, or photo's pair score, in (0, 1]\n"
+     "                   (default: the embedder's, see info)\n"
      "  --fraction F     pick the threshold at which a fraction F of the images\n"
      "                   has a near-duplicate (printed)\n"
      "  --exact          force the all-pairs scan; --approx: force the graph\n"
      "  --neighbours K   graph neighbours asked per image (default 32, doubled\n"
-     "                   while all are above T); --ef EF: its search list\n"
+     "                   while all are above T); --ef EF: its search list;\n"
+     "                   both for the graph scan, not --exact\n"
      "  --across A B     only pairs with one image under folder A (train) and\n"
      "                   one under B (test): B's images to drop are the leaks\n"
      "  --keep RULE      largest (default: most pixels, then biggest file),\n"
      "                   oldest or newest (mtime)\n"
-     "  --prefer DIR     images under DIR are kept first and never dropped\n"
+     "  --prefer DIR     images under DIR are kept first and never dropped (an\n"
+     "                   error when no stored image lies under DIR)\n"
      "  --keep-list F    write the kept images of the groups, one per line\n"
      "  --drop-list F    write the images to drop, one per line\n"
      "  --json-out F     write the groups as JSON to F\n"
@@ -1146,11 +1298,15 @@ const cli_cmd cli_commands[] = {
      "                   undo list (`pixvec undo-move DB LIST` puts them back)\n"
      "  --undo-list F    where (default DIR/pixvec-undo-TIME.tsv)\n"
      "  --exit-code      exit 3 when any group was found (0 when none)\n"
-     "  --json           print the groups as JSON",
+     "  --json           print the groups as JSON; with --histogram (or --fraction)\n"
+     "                   also histogram: {threshold, images, above_threshold,\n"
+     "                   no_neighbour, bins: [{from, to, count}]}",
      CMD_DB | CMD_WRITE},
     {"undo-move", cmd_undo_move, "DB UNDO_LIST [--json]",
      "Put back the files a `dups --move-to` moved (last moved first, never\n"
-     "overwriting a file that is there now), and add them to the database again.",
+     "overwriting a file that is there now), and add them to the database again.\n"
+     "Files back in place already (a second undo) are counted apart.\n"
+     "  --json           {restored, already_back, failed, added}",
      CMD_DB | CMD_WRITE},
     {"cluster", cmd_cluster,
      "DB [-k K] [--show N] [--of IMAGE] [--standardize] [--iters N] [--seed S] "
@@ -1243,7 +1399,9 @@ const cli_cmd cli_commands[] = {
     {"info", cmd_info, "DB [--json]",
      "Counts, embedder, dimension and size on disk.", CMD_DB},
     {"rm", cmd_rm, "DB PATH... [--json]",
-     "Remove stored images from the database (never the files themselves).",
+     "Remove stored images from the database (never the files themselves).\n"
+     "PATH names one stored image; a folder is refused with a hint (its images:\n"
+     "`pixvec rm DB folder/*`).",
      CMD_DB | CMD_WRITE},
     {"check", cmd_check, "DB [--files] [--json]",
      "Verify the database's invariants (records, paths, hashes, vectors, graph).\n"

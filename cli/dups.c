@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,12 +73,24 @@ static int parse_dups(const cli_cmd *c, int argc, char **argv, dups_args *a)
         case OPT_MOVE_TO: a->move_to = optarg; break;
         case OPT_UNDO_LIST: a->undo_list = optarg; break;
         case OPT_PREFER: a->o.prefer = optarg; break;
-        case OPT_EXACT: a->o.mode = PV_DUPS_EXACT; break;
-        case OPT_APPROX: a->o.mode = PV_DUPS_APPROX; break;
+        case OPT_EXACT:
+        case OPT_APPROX: {
+            int mode = opt == OPT_EXACT ? PV_DUPS_EXACT : PV_DUPS_APPROX;
+            if (a->o.mode && a->o.mode != mode) {
+                cli_err(c->name, "--exact and --approx conflict: give one");
+                cli_print_usage(stderr, c);
+                return CLI_USAGE;
+            }
+            a->o.mode = mode;
+            break;
+        }
         case 'h': cli_print_help(stdout, c); return CLI_OK;
         case 't':
-            if (cli_parse_float(optarg, -0.999, 1.0, &v) != 0)
-                return cli_usage_err(c, "--threshold takes a cosine in (-1, 1], not '%s'", optarg);
+            /* (0, 1]: 0 would read as "the embedder's default" (pv_dups_opts),
+             * and at or below 0 every pair is a "duplicate" anyway. */
+            if (cli_parse_float(optarg, 1e-6, 1.0, &v) != 0)
+                return cli_usage_err(c, "--threshold takes a similarity in (0, 1] (a cosine, or "
+                                        "photo's pair score), not '%s'", optarg);
             a->o.threshold = (float)v;
             break;
         case OPT_FRACTION:
@@ -116,9 +129,12 @@ static int parse_dups(const cli_cmd *c, int argc, char **argv, dups_args *a)
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
     if (a->o.threshold != 0 && a->o.fraction > 0)
-        return cli_usage_err(c, "%s: give --threshold or --fraction, not both", "dups");
+        return cli_usage_err(c, "--threshold and --fraction conflict: give one%s", "");
     if (a->undo_list && !a->move_to)
-        return cli_usage_err(c, "%s: --undo-list goes with --move-to", "dups");
+        return cli_usage_err(c, "--undo-list applies to --move-to only%s", "");
+    if ((a->o.neighbours || a->o.ef) && a->o.mode == PV_DUPS_EXACT)
+        return cli_usage_err(c, "%s applies to the graph scan only, not --exact",
+                             a->o.neighbours ? "--neighbours" : "--ef");
     return -1;
 }
 
@@ -196,18 +212,24 @@ static void print_groups(const pv_dups *d, const dups_args *a)
         }
     }
     if (a->o.across_a) /* members are B's images; kept ones (--prefer) count too */
-        printf("%llu of %llu images under %s have a near-duplicate under %s: "
-               "%llu to drop (threshold %.4f; %llu pairs; %s scan %.2f s)\n",
+        printf("%llu of %llu %s under %s %s a near-duplicate under %s: "
+               "%llu to drop (threshold %.4f; %llu %s; %s scan %.2f s)\n",
                (unsigned long long)(d->images - d->ngroups), (unsigned long long)d->scanned,
-               a->o.across_b, a->o.across_a, (unsigned long long)d->dropped, d->threshold,
-               (unsigned long long)d->pairs, d->approximate ? "graph" : "exact", d->seconds);
+               cli_plural(d->scanned, "image", "images"), a->o.across_b,
+               d->images - d->ngroups == 1 ? "has" : "have", a->o.across_a,
+               (unsigned long long)d->dropped, d->threshold, (unsigned long long)d->pairs,
+               cli_plural(d->pairs, "pair", "pairs"), d->approximate ? "graph" : "exact",
+               d->seconds);
     else
-        printf("%zu groups, %llu images, %llu to drop, %llu byte-identical (threshold "
-               "%.4f; %llu images scanned; %llu pairs; %s scan %.2f s)\n",
-               d->ngroups, (unsigned long long)d->images, (unsigned long long)d->dropped,
-               (unsigned long long)d->exact_images, d->threshold,
-               (unsigned long long)d->scanned, (unsigned long long)d->pairs,
-               d->approximate ? "graph" : "exact", d->seconds);
+        printf("%zu %s, %llu %s, %llu to drop, %llu byte-identical (threshold "
+               "%.4f; %llu %s scanned; %llu %s; %s scan %.2f s)\n",
+               d->ngroups, cli_plural(d->ngroups, "group", "groups"),
+               (unsigned long long)d->images, cli_plural(d->images, "image", "images"),
+               (unsigned long long)d->dropped, (unsigned long long)d->exact_images,
+               d->threshold, (unsigned long long)d->scanned,
+               cli_plural(d->scanned, "image", "images"), (unsigned long long)d->pairs,
+               cli_plural(d->pairs, "pair", "pairs"), d->approximate ? "graph" : "exact",
+               d->seconds);
 }
 
 #define HIST_BINS 20
@@ -234,28 +256,59 @@ static float hist_lo(const pv_dups *d)
     return lo < -1.0f ? -1.0f : lo;
 }
 
+typedef struct dups_hist {
+    uint64_t cnt[HIST_BINS], above, none;
+    float lo, w;
+} dups_hist;
+
 /* Each scanned image's nearest-neighbour similarity in HIST_BINS bins from
- * hist_lo() to 1 (lower scores in the first), the threshold's bin marked. */
-static void print_histogram(const pv_dups *d)
+ * hist_lo() to 1 (lower scores in the first). */
+static void hist_count(const pv_dups *d, dups_hist *h)
 {
-    uint64_t cnt[HIST_BINS] = {0}, above = 0, none = 0, maxc = 1;
-    const float lo = hist_lo(d);
-    const float w = (1.0f - lo) / HIST_BINS;
+    memset(h, 0, sizeof *h);
+    h->lo = hist_lo(d);
+    h->w = (1.0f - h->lo) / HIST_BINS;
     for (uint64_t i = 0; i < d->scanned; i++) {
         float s = d->nn_score[i];
         if (!(s > -1.0f)) {
-            none++;
+            h->none++;
             continue;
         }
-        int b = w > 0 ? (int)((s - lo) / w) : 0;
+        int b = h->w > 0 ? (int)((s - h->lo) / h->w) : 0;
         b = b < 0 ? 0 : b >= HIST_BINS ? HIST_BINS - 1 : b;
-        cnt[b]++;
-        above += s >= d->threshold;
+        h->cnt[b]++;
+        h->above += s >= d->threshold;
     }
+}
+
+/* The histogram in the JSON document: bins low to high with their edges. */
+static json_t *hist_json(const pv_dups *d)
+{
+    dups_hist h;
+    json_t *bins = json_array();
+    hist_count(d, &h);
+    for (int b = 0; b < HIST_BINS; b++)
+        json_array_append_new(bins, json_pack("{s:f, s:f, s:I}", "from",
+                                              (double)(h.lo + h.w * (float)b), "to",
+                                              (double)(h.lo + h.w * (float)(b + 1)), "count",
+                                              (json_int_t)h.cnt[b]));
+    return json_pack("{s:f, s:I, s:I, s:I, s:o}", "threshold", (double)d->threshold, "images",
+                     (json_int_t)d->scanned, "above_threshold", (json_int_t)h.above,
+                     "no_neighbour", (json_int_t)h.none, "bins", bins);
+}
+
+/* The histogram as text, the threshold's bin marked. */
+static void print_histogram(const pv_dups *d)
+{
+    dups_hist h;
+    uint64_t *cnt = h.cnt, maxc = 1;
+    hist_count(d, &h);
+    const float lo = h.lo, w = h.w;
+    const uint64_t above = h.above, none = h.none;
     for (int b = 0; b < HIST_BINS; b++)
         maxc = cnt[b] > maxc ? cnt[b] : maxc;
-    printf("nearest-neighbour similarity of %llu images (%s)\n",
-           (unsigned long long)d->scanned, d->approximate ? "from the graph" : "exact");
+    printf("nearest-neighbour similarity of %llu %s (%s)\n",
+           (unsigned long long)d->scanned, cli_plural(d->scanned, "image", "images"), d->approximate ? "from the graph" : "exact");
     for (int b = HIST_BINS - 1; b >= 0; b--) {
         float a0 = lo + w * (float)b, a1 = a0 + w;
         int bar = (int)((cnt[b] * 50 + maxc - 1) / maxc), mark = d->threshold >= a0 &&
@@ -264,9 +317,11 @@ static void print_histogram(const pv_dups *d)
                (unsigned long long)cnt[b], bar,
                "##################################################", mark ? "  <- threshold" : "");
     }
-    printf("%llu of %llu images (%.2f %%) have a neighbour >= %.4f%s\n",
+    printf("%llu of %llu %s (%.2f %%) %s a neighbour >= %.4f%s\n",
            (unsigned long long)above, (unsigned long long)d->scanned,
-           d->scanned ? 100.0 * (double)above / (double)d->scanned : 0.0, d->threshold,
+           cli_plural(d->scanned, "image", "images"),
+           d->scanned ? 100.0 * (double)above / (double)d->scanned : 0.0,
+           above == 1 ? "has" : "have", d->threshold,
            none ? " (some had no neighbour scored)" : "");
 }
 
@@ -340,7 +395,8 @@ static int move_dropped(cli_ctx *ctx, const pv_dups *d, const dups_args *a, json
                 paths[np++] = d->groups[g].members[i].item.path;
     rc = pv_move_files(paths, np, root, a->move_to, undo, &moved, &failed, err, sizeof err);
     if (rc != 0)
-        cli_err("dups", "--move-to: %s (%zu files not moved; the others were)", err, failed);
+        cli_err("dups", "--move-to: %s (%zu %s not moved; the others were)", err, failed,
+                cli_plural(failed, "file", "files"));
     /* The database follows the files: what moved is removed from it, in one
      * transaction (a file still in place stays). */
     size_t gone = 0;
@@ -359,10 +415,10 @@ static int move_dropped(cli_ctx *ctx, const pv_dups *d, const dups_args *a, json
                                       undo, "files", (json_int_t)moved, "failed",
                                       (json_int_t)failed, "removed_from_db", (json_int_t)removed));
     else if (moved > 0)
-        printf("moved %zu files from %s to %s (%zu failed); %zu removed from the database; "
+        printf("moved %zu %s from %s to %s (%zu failed); %zu removed from the database; "
                "undo: pixvec undo-move %s %s\n",
-               moved, root, a->move_to, failed, removed, ctx->dbpath ? ctx->dbpath : "DB",
-               undo);
+               moved, cli_plural(moved, "file", "files"), root, a->move_to, failed, removed,
+               ctx->dbpath ? ctx->dbpath : "DB", undo);
     else
         printf("moved no files (%zu failed)\n", failed);
     free(paths);
@@ -407,9 +463,11 @@ int cmd_dups(cli_ctx *ctx, int argc, char **argv)
             cli_err(c->name, "--html: %s", err); /* thumbnails that failed: a warning */
         }
     }
-    if (a.json)
+    if (a.json) {
         doc = dups_json(d, &a);
-    else
+        if (doc && (a.histogram || a.o.fraction > 0))
+            json_object_set_new(doc, "histogram", hist_json(d));
+    } else
         print_groups(d, &a);
     if (!a.json && (a.histogram || a.o.fraction > 0))
         print_histogram(d);
@@ -442,7 +500,7 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = cli_find("undo-move");
     char err[PATH_MAX + 256] = "", line[2 * PATH_MAX + 4];
-    size_t restored = 0, failed = 0, np = 0, cap = 0;
+    size_t restored = 0, failed = 0, np = 0, cap = 0, already = 0;
     char **paths = NULL;
     int json = 0, opt, rc, status = CLI_OK;
     FILE *f;
@@ -470,6 +528,11 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
         if (!tab || !nl)
             continue;
         *nl = '\0';
+        /* DEST gone and SOURCE there: back already (pv_undo_moves counts it
+         * as restored; this run did not move it). */
+        struct stat sd, ss;
+        *tab = '\0';
+        already += lstat(line, &sd) != 0 && errno == ENOENT && lstat(tab + 1, &ss) == 0;
         if (np == cap) {
             size_t ncap = cap ? 2 * cap : 64;
             char **pp = realloc(paths, ncap * sizeof *pp);
@@ -485,9 +548,12 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
     fclose(f);
     rc = pv_undo_moves(argv[optind], &restored, &failed, err, sizeof err);
     if (rc != 0) {
-        cli_err(c->name, "%s (%zu files not restored)", err, failed);
+        cli_err(c->name, "%s (%zu %s not restored)", err, failed,
+                cli_plural(failed, "file", "files"));
         status = CLI_ERR;
     }
+    already = already < restored ? already : restored;
+    restored -= already; /* moved back by this run */
     pv_add_stats st;
     memset(&st, 0, sizeof st);
     size_t back = 0;
@@ -503,12 +569,21 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
         status = CLI_ERR;
     }
     if (json)
-        cli_print_json(json_pack("{s:b, s:I, s:I, s:I}", "ok", status == CLI_OK, "restored",
-                                 (json_int_t)restored, "failed", (json_int_t)failed,
-                                 "added", (json_int_t)st.added));
+        cli_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I}", "ok", status == CLI_OK,
+                                 "restored", (json_int_t)restored, "already_back",
+                                 (json_int_t)already, "failed", (json_int_t)failed, "added",
+                                 (json_int_t)st.added));
+    else if (restored == 0 && failed == 0 && already == 0)
+        printf("nothing to restore: %s names no file\n", argv[optind]);
+    else if (restored == 0 && failed == 0)
+        printf("nothing to restore: %s %zu %s already back%s\n", already == 1 ? "the" : "all",
+               already, cli_plural(already, "file is", "files are"),
+               st.added ? "; added back to the database" : "");
     else
-        printf("restored %zu files (%zu failed); %llu added back to the database\n", restored,
-               failed, (unsigned long long)st.added);
+        printf("restored %zu %s (%zu failed%s); %llu added back to the database\n", restored,
+               cli_plural(restored, "file", "files"), failed,
+               already ? ", the others were back already" : "",
+               (unsigned long long)st.added);
     for (size_t i = 0; i < back; i++)
         free(paths[i]);
     free(paths);

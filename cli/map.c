@@ -259,6 +259,15 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, map_args *a)
     }
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    /* A parameter of the other method would be ignored: say whose it is. */
+    const char *umap_only = a->o.n_neighbors ? "--n-neighbors" : a->o.min_dist > 0 ? "--min-dist"
+                            : a->o.epochs ? "--epochs" : NULL;
+    const char *tsne_only = a->o.perplexity > 0 ? "--perplexity" : a->o.iters ? "--iters" : NULL;
+    if (a->o.method == PV_MAP_TSNE && umap_only)
+        return cli_usage_err(c, "%s applies to --method umap only, not tsne", umap_only);
+    if (a->o.method == PV_MAP_UMAP && tsne_only)
+        return cli_usage_err(c, "%s applies to --method tsne only (the default method is umap)",
+                             tsne_only);
     return 0;
 }
 
@@ -291,7 +300,8 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
         goto done;
     }
     count_text(m->n, cnt, sizeof cnt);
-    snprintf(title, sizeof title, "%s of %s images%s", method_name(m->method), cnt,
+    snprintf(title, sizeof title, "%s of %s %s%s", method_name(m->method), cnt,
+             cli_plural(m->n, "image", "images"),
              m->dims == 3 ? " (3-D)" : "");
     params_text(m, ptxt, sizeof ptxt);
     snprintf(sub, sizeof sub, "%s; colour: %s%s", ptxt,
@@ -334,10 +344,12 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
         printf("%s: computed in %.2f s (neighbours %.2f s) (%s)\n", title, m->seconds,
                m->knn_seconds, ptxt);
     else
-        printf("%s: the stored layout of %zu images (%s)%s\n", title, m->fitted, ptxt,
+        printf("%s: the stored layout of %zu %s (%s)%s\n", title, m->fitted,
+               cli_plural(m->fitted, "image", "images"), ptxt,
                m->placed ? "" : ", read back");
     if (m->placed)
-        printf("%zu images added since were placed into it%s%s\n", m->placed,
+        printf("%zu %s added since %s placed into it%s%s\n", m->placed,
+               cli_plural(m->placed, "image", "images"), m->placed == 1 ? "was" : "were",
                m->seconds > 0 ? " just now" : " earlier",
                m->placed * 4 > m->n ? "; many: --recompute for a new layout" : "");
     if (a.png)

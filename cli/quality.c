@@ -62,6 +62,18 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, quality_args *a)
     }
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if (a->o.no_pixels && (a->o.blank_std > 0 || a->o.dark_mean > 0 || a->o.bright_mean > 0))
+        return cli_usage_err(c, "%s applies to the grey statistics, which --no-pixels skips",
+                             a->o.blank_std > 0 ? "--blank-std"
+                             : a->o.dark_mean > 0 ? "--dark" : "--bright");
+    /* The engine's defaults (pixvec.h): 0.08 and 0.92. */
+    float dark = a->o.dark_mean > 0 ? a->o.dark_mean : 0.08f,
+          bright = a->o.bright_mean > 0 ? a->o.bright_mean : 0.92f;
+    if (dark >= bright) {
+        cli_err(c->name, "--dark %g must be below --bright %g", (double)dark, (double)bright);
+        cli_print_usage(stderr, c);
+        return CLI_USAGE;
+    }
     return 0;
 }
 
@@ -149,8 +161,8 @@ static void lines(const pv_quality_list *l, int kind, int top)
 
 static void print_text(const char *dbpath, const pv_quality *q, int no_pixels, int top)
 {
-    printf("quality of %s: %zu images in %zu folder%s, %zu decoded (%.2f s)\n", dbpath, q->items,
-           q->nlabels, q->nlabels == 1 ? "" : "s", q->decoded, q->seconds);
+    printf("quality of %s: %zu %s in %zu folder%s, %zu decoded (%.2f s)\n", dbpath, q->items,
+           cli_plural(q->items, "image", "images"), q->nlabels, q->nlabels == 1 ? "" : "s", q->decoded, q->seconds);
     if (q->nn_median >= 0)
         printf("similarity to the nearest other image: median %.3f, 1st percentile %.3f\n",
                (double)q->nn_median, (double)q->nn_p01);

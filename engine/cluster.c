@@ -84,7 +84,7 @@ static int train(pv_db *db, const pv_cluster_opts *o, int standardize,
         goto done;
     }
     if ((size_t)o->k > n) {
-        rc = db_fail(db, PV_EINVAL, "k = %d is more than the %zu items in the database",
+        rc = db_fail(db, PV_EINVAL, "k = %d is more than the %zu images in the database",
                      o->k, n);
         goto done;
     }
@@ -370,7 +370,7 @@ int pv_cluster_get(pv_db *db, pv_clustering **out)
     c = NULL;
 done:
     if (rc != 0 && !db->errmsg[0])
-        db_fail(db, rc, "cluster: %s", pv_strerror(rc));
+        db_fail(db, rc, "%s", pv_strerror(rc));
     store_txn_abort(t);
     kmeans_model_free(&m);
     pv_clustering_free(c);

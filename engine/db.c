@@ -702,7 +702,7 @@ int pv_db_verify(pv_db *db)
         return PV_EINVAL;
     db->errmsg[0] = 0;
     if ((rc = db_read_begin(db, &t)) != 0)
-        return db_fail(db, rc, "check: %s", pv_strerror(rc));
+        return db_fail(db, rc, "%s", pv_strerror(rc));
     if ((rc = store_counts_get(t, &c)) != 0 ||
         (rc = store_entries(t, STORE_ITEMS, &nitems)) != 0 ||
         (rc = store_entries(t, STORE_PATHS, &npaths)) != 0 ||

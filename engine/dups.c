@@ -123,7 +123,7 @@ static size_t under(const char *path, const char *dir)
 static int load_meta(dscan *ds, const pv_dups_opts *o)
 {
     char a[PATH_MAX] = "", b[PATH_MAX] = "", pref[PATH_MAX] = "";
-    uint64_t na = 0;
+    uint64_t na = 0, npref = 0;
     int rc;
     if (ds->across && (db_abs_path(o->across_a, a, sizeof a) != 0 ||
                        db_abs_path(o->across_b, b, sizeof b) != 0))
@@ -155,6 +155,7 @@ static int load_meta(dscan *ds, const pv_dups_opts *o)
         m->mtime_ns = it.mtime_ns;
         memcpy(m->hash, it.hash, 16);
         m->prefer = pref[0] && under(path, pref);
+        npref += m->prefer;
         struct stat lsb;
         m->link = lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode);
         uint8_t side = SIDE_A;
@@ -172,6 +173,9 @@ static int load_meta(dscan *ds, const pv_dups_opts *o)
     if (ds->across && (na == 0 || ds->scanned == 0))
         return db_fail(ds->db, PV_EINVAL, "--across: no stored image lies under %s",
                        na == 0 ? a : b);
+    /* The same typo in --prefer would silently keep the wrong copies. */
+    if (pref[0] && npref == 0)
+        return db_fail(ds->db, PV_EINVAL, "--prefer: no stored image lies under %s", pref);
     return PV_OK;
 }
 

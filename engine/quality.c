@@ -85,16 +85,16 @@ static int resolve(pv_db *db, const pv_quality_opts *in, pv_quality_opts *o)
     static const pv_quality_opts none = {0};
     *o = in ? *in : none;
     if (o->k < 0 || o->k > Q_MAX_K)
-        return db_fail(db, PV_EINVAL, "quality: k must be between 1 and %d, not %d", Q_MAX_K,
+        return db_fail(db, PV_EINVAL, "k must be between 1 and %d, not %d", Q_MAX_K,
                        o->k);
     if (!(o->vote == 0 || (o->vote > 0.5f && o->vote <= 1.0f)))
-        return db_fail(db, PV_EINVAL, "quality: vote must be in (0.5, 1], not %g", (double)o->vote);
+        return db_fail(db, PV_EINVAL, "vote must be in (0.5, 1], not %g", (double)o->vote);
     if (!(o->blank_std >= 0 && o->blank_std < 1) || !(o->dark_mean >= 0 && o->dark_mean < 1) ||
         !(o->bright_mean >= 0 && o->bright_mean < 1))
         return db_fail(db, PV_EINVAL,
-                       "quality: blank_std, dark_mean and bright_mean are grey levels in [0, 1)");
+                       "blank_std, dark_mean and bright_mean are grey levels in [0, 1)");
     if (o->tiny_side < 0 || o->tiny_side > 65535 || o->threads < 0)
-        return db_fail(db, PV_EINVAL, "quality: tiny_side must be 0..65535 and threads >= 0");
+        return db_fail(db, PV_EINVAL, "tiny_side must be 0..65535 and threads >= 0");
     o->k = o->k ? o->k : Q_DEFAULT_K;
     o->top = o->top ? o->top : Q_DEFAULT_TOP;
     o->vote = o->vote > 0 ? o->vote : Q_DEFAULT_VOTE;
@@ -103,7 +103,7 @@ static int resolve(pv_db *db, const pv_quality_opts *in, pv_quality_opts *o)
     o->bright_mean = o->bright_mean > 0 ? o->bright_mean : Q_DEFAULT_BRIGHT;
     o->tiny_side = o->tiny_side ? o->tiny_side : Q_DEFAULT_TINY;
     if (o->dark_mean >= o->bright_mean)
-        return db_fail(db, PV_EINVAL, "quality: dark_mean must be below bright_mean");
+        return db_fail(db, PV_EINVAL, "dark_mean must be below bright_mean");
     return PV_OK;
 }
 
@@ -153,7 +153,7 @@ static int read_rows(qjob *j)
         store_item it;
         qrow *q = &j->rows[r];
         if ((rc = store_item_get(j->ls.t, j->ls.ids[r], &it)) != 0) {
-            db_fail_txn(j->db, j->ls.t, rc, "quality: item %u", j->ls.ids[r]);
+            db_fail_txn(j->db, j->ls.t, rc, "item %u", j->ls.ids[r]);
             break;
         }
         if (!(q->path = malloc((size_t)it.path_len + 1))) {
@@ -615,11 +615,9 @@ static int build(qjob *j, pv_quality *res)
 
 static int q_fail(pv_db *db, int rc)
 {
-    char msg[sizeof db->errmsg];
-    if (strncmp(db->errmsg, "quality: ", 9) == 0)
+    if (db->errmsg[0]) /* a message that says more than the code's text */
         return rc;
-    snprintf(msg, sizeof msg, "%s", db->errmsg[0] ? db->errmsg : pv_strerror(rc));
-    return db_fail(db, rc, "quality: %s", msg);
+    return db_fail(db, rc, "%s", pv_strerror(rc));
 }
 
 int pv_quality_report(pv_db *db, const pv_quality_opts *o, pv_quality **out)
@@ -653,7 +651,7 @@ int pv_quality_report(pv_db *db, const pv_quality_opts *o, pv_quality **out)
         goto done;
     copies = (qcopies){.ls = &j.ls};
     if ((rc = store_hash_each_multi(j.ls.t, count_copies, &copies)) != 0) {
-        db_fail_txn(db, j.ls.t, rc, "quality: reading the content hashes");
+        db_fail_txn(db, j.ls.t, rc, "reading the content hashes");
         goto done;
     }
     if (!j.o.no_pixels && n > 0)

@@ -256,7 +256,7 @@ Test(cli, dups_lists_and_exit_code)
     cr_assert_eq(run("add", db, imgs), 0);
     cr_assert_eq(run("dups", db, "--keep-list", keep, "--drop-list", drop, "--json-out", jf), 0,
                  "%s", err_text);
-    cr_assert(strstr(out_text, "1 groups, 2 images, 1 to drop"), "%s", out_text);
+    cr_assert(strstr(out_text, "1 group, 2 images, 1 to drop"), "%s", out_text);
     k = cli_slurp(keep);
     d = cli_slurp(drop);
     cr_assert(strstr(k, "p01.png\n") && !strstr(k, "copy_of"), "keep: %s", k);
@@ -310,7 +310,7 @@ Test(cli, dups_move_to_clash_and_undo)
     cr_assert_eq(run("init", db), 0);
     cr_assert_eq(run("add", db, imgs), 0, "%s", err_text);
     cr_assert_eq(run("dups", db, "--move-to", dest, "--undo-list", undo), 0, "%s", err_text);
-    cr_assert(strstr(out_text, "moved 1 files"), "%s", out_text);
+    cr_assert(strstr(out_text, "moved 1 file from"), "%s", out_text);
     gen_path(moved, clash_dir, "copy.1.png");
     cr_assert_eq(access(copy, F_OK), -1, "the copy left its place");
     cr_assert_eq(access(moved, F_OK), 0, "and went to sub/copy.1.png beside the clash");
@@ -321,7 +321,7 @@ Test(cli, dups_move_to_clash_and_undo)
     cr_assert(!strstr(out_text, "copy.png") && strstr(out_text, "p01.png"), "%s", out_text);
     cr_assert_eq(run("dups", db, "--exit-code"), 0, "nothing left to drop");
     cr_assert_eq(run("undo-move", db, undo), 0, "%s", err_text);
-    cr_assert(strstr(out_text, "restored 1 files"), "%s", out_text);
+    cr_assert(strstr(out_text, "restored 1 file ("), "%s", out_text);
     cr_assert_eq(access(copy, F_OK), 0, "back in place");
     cr_assert_eq(access(moved, F_OK), -1);
     {
@@ -566,7 +566,7 @@ Test(cli, cluster_and_ivf)
     cr_assert_eq(run("cluster", db), 1, "no clustering stored yet");
     cr_assert(strstr(err_text, "no clustering"), "%s", err_text);
     cr_assert_eq(run("cluster", db, "-k", "15"), 1);
-    cr_assert(strstr(err_text, "more than the 14 items"), "%s", err_text);
+    cr_assert(strstr(err_text, "-k 15 is more than the 14 images; use at most 14"), "%s", err_text);
     cr_assert_eq(run("cluster", db, "-k", "0"), 2);
 
     cr_assert_eq(run("cluster", db, "-k", "3", "--show", "2", "--json"), 0, "%s", err_text);

@@ -69,7 +69,7 @@ Test(cluster, finds_folder_classes_and_places_new_images)
     cr_assert_eq(pv_cluster_get(db, &cl), PV_ENOTFOUND);
     cr_assert(strstr(pv_db_errmsg(db), "no clustering"), "%s", pv_db_errmsg(db));
     cr_assert_eq(pv_cluster_train(db, &(pv_cluster_opts){.k = 61}, NULL), PV_EINVAL);
-    cr_assert(strstr(pv_db_errmsg(db), "more than the 60 items"), "%s", pv_db_errmsg(db));
+    cr_assert(strstr(pv_db_errmsg(db), "more than the 60 images"), "%s", pv_db_errmsg(db));
     cr_assert_eq(pv_cluster_train(db, &(pv_cluster_opts){.k = 0}, NULL), PV_EINVAL);
 
     cr_assert_eq(pv_cluster_train(db, &(pv_cluster_opts){.k = 3}, &st), 0, "%s",

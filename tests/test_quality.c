@@ -321,7 +321,9 @@ Test(quality, options_and_small_collections)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(pv_quality_report(db, &bad[i], &q), PV_EINVAL, "option set %zu", i);
         cr_assert_null(q);
-        cr_assert(strstr(pv_db_errmsg(db), "quality: "), "%s", pv_db_errmsg(db));
+        /* The message names the option; the command line adds "quality: " itself. */
+        cr_assert(pv_db_errmsg(db)[0] && strncmp(pv_db_errmsg(db), "quality: ", 9) != 0, "%s",
+                  pv_db_errmsg(db));
     }
     /* Empty: an empty report. */
     cr_assert_eq(pv_quality_report(db, NULL, &q), 0, "%s", pv_db_errmsg(db));

@@ -394,7 +394,7 @@ Test(writers, readd_forgets_deleted_files_and_check_lists_them)
     pv_db_close(db);
     /* only the sibling folder's gone file is left to report */
     cr_assert_eq(run(chk), 1, "%s", err_text);
-    cr_assert(strstr(err_text, "1 stored images whose files are gone"), "%s", err_text);
+    cr_assert(strstr(err_text, "1 stored image whose file is gone"), "%s", err_text);
 }
 
 /* Issue 12, item 4: init refuses a folder that holds other files, creates

@@ -886,6 +886,6 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
         return PV_EDECODE;
     }
     describe_start(buf, n, start, sizeof start);
-    pv_set_err(err, errlen, "not a JPEG or PNG file (starts with %s)", start);
+    pv_set_err(err, errlen, "not a JPEG or PNG image (it starts with %s)", start);
     return PV_EFORMAT;
 }
