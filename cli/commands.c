@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "cluster_html.h"
+#include "names.h"
 
 /* ---- shared helpers ------------------------------------------------------ */
 
@@ -93,8 +94,8 @@ json_t *cli_item_json(const pv_item *it)
 {
     char hex[33];
     hash_hex(it->hash, hex);
-    return json_pack("{s:I, s:s, s:I, s:I, s:i, s:i, s:s}", "id",
-                     (json_int_t)it->id, "path", it->path, "size",
+    return json_pack("{s:I, s:o, s:I, s:I, s:i, s:i, s:s}", "id",
+                     (json_int_t)it->id, "path", cli_name_json(it->path), "size",
                      (json_int_t)it->size, "mtime_ns", (json_int_t)it->mtime_ns,
                      "width", (int)it->width, "height", (int)it->height, "hash",
                      hex);
@@ -361,7 +362,9 @@ static void add_error(void *vctx, const char *path, int err, const char *reason)
         fputs("\r\033[K", stderr);
         ui->bar_drawn = 0;
     }
-    fprintf(stderr, "pixvec: add: %s: %s%s%s\n", path, pv_strerror(err),
+    fputs("pixvec: add: ", stderr);
+    cli_name_print(stderr, path);
+    fprintf(stderr, ": %s%s%s\n", pv_strerror(err),
             reason && strcmp(reason, pv_strerror(err)) ? ": " : "",
             reason && strcmp(reason, pv_strerror(err)) ? reason : "");
     ui->errors++;
@@ -530,18 +533,26 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:i, s:I, s:s, s:f}", "rank",
+            json_array_append_new(arr, json_pack("{s:i, s:I, s:o, s:f}", "rank",
                                                  (int)(i + 1), "id",
                                                  (json_int_t)hits[i].id, "path",
-                                                 hits[i].path, "score",
+                                                 cli_name_json(hits[i].path), "score",
                                                  (double)hits[i].score));
-        rc = cli_print_json(json_pack("{s:b, s:s, s:i, s:s, s:o}", "ok", 1,
-                                  text ? "text" : "query", argv[optind], "k", (int)k, "index",
+        /* A query image's name by the JSON rule; a text query is UTF-8
+         * already (pv_query_text refuses anything else). */
+        rc = cli_print_json(json_pack("{s:b, s:o, s:i, s:s, s:o}", "ok", 1,
+                                  text ? "text" : "query",
+                                  text ? cli_text_json(argv[optind])
+                                       : cli_name_json(argv[optind]),
+                                  "k", (int)k, "index",
                                   qo.exact ? "exact" : qo.ivf ? "ivf" : "hnsw",
                                   "hits", arr));
     } else {
-        for (size_t i = 0; i < n; i++)
-            printf("%3zu  %.4f  %s\n", i + 1, hits[i].score, hits[i].path);
+        for (size_t i = 0; i < n; i++) {
+            printf("%3zu  %.4f  ", i + 1, hits[i].score);
+            cli_name_print(stdout, hits[i].path);
+            putchar('\n');
+        }
         if (n == 0)
             printf("(the database is empty)\n");
     }
@@ -615,11 +626,14 @@ static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         rc = pv_remove(ctx->db, argv[i]);
         if (rc == 0) {
-            json_array_append_new(removed, json_string(argv[i]));
-            if (!json)
-                printf("removed %s\n", argv[i]);
+            json_array_append_new(removed, cli_name_json(argv[i]));
+            if (!json) {
+                fputs("removed ", stdout);
+                cli_name_print(stdout, argv[i]);
+                putchar('\n');
+            }
         } else {
-            json_array_append_new(missing, json_string(argv[i]));
+            json_array_append_new(missing, cli_name_json(argv[i]));
             cli_err(c->name, "%s", cli_db_msg(ctx, rc));
             status = CLI_ERR;
         }
@@ -673,9 +687,11 @@ static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
         rc = cli_print_json(json_pack("{s:b, s:I, s:o}", "ok", 1, "count",
                                   (json_int_t)n, "items", arr));
     } else {
-        for (size_t i = 0; i < n; i++)
-            printf("%6u  %5ux%-5u  %s\n", items[i].id, items[i].width,
-                   items[i].height, items[i].path);
+        for (size_t i = 0; i < n; i++) {
+            printf("%6u  %5ux%-5u  ", items[i].id, items[i].width, items[i].height);
+            cli_name_print(stdout, items[i].path);
+            putchar('\n');
+        }
         rc = CLI_OK;
     }
     pv_items_free(items, n);
@@ -720,9 +736,12 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
                 continue;
             gone++;
             if (json)
-                json_array_append_new(missing, json_string(items[i].path));
-            else
-                printf("gone: %s\n", items[i].path);
+                json_array_append_new(missing, cli_name_json(items[i].path));
+            else {
+                fputs("gone: ", stdout);
+                cli_name_print(stdout, items[i].path);
+                putchar('\n');
+            }
         }
         pv_items_free(items, n);
     }
@@ -904,12 +923,13 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
         if (json) {
             json_t *near = json_array(), *lab = json_array();
             for (size_t i = 0; i < c->n && (long)i < show; i++)
-                json_array_append_new(near, json_pack("{s:I, s:s, s:f}", "id",
+                json_array_append_new(near, json_pack("{s:I, s:o, s:f}", "id",
                                                       (json_int_t)c->members[i].id, "path",
-                                                      c->members[i].path, "dist2",
+                                                      cli_name_json(c->members[i].path), "dist2",
                                                       (double)c->members[i].dist2));
             for (size_t l = 0; l < nl; l++)
-                json_array_append_new(lab, json_pack("{s:s, s:I}", "label", L.name[mix[l].label],
+                json_array_append_new(lab, json_pack("{s:o, s:I}", "label",
+                                                     cli_name_json(L.name[mix[l].label]),
                                                      "count", (json_int_t)mix[l].n));
             json_t *o = json_pack("{s:i, s:I, s:o}", "cluster", j, "size", (json_int_t)c->n,
                                   "nearest", near);
@@ -923,14 +943,20 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
         printf("\ncluster %d: %zu images", j, c->n);
         if (nl) {
             printf(" |");
-            for (size_t l = 0; l < nl && l < 3; l++)
-                printf(" %s %.0f%%", L.name[mix[l].label], 100.0 * mix[l].n / c->n);
+            for (size_t l = 0; l < nl && l < 3; l++) {
+                putchar(' ');
+                cli_name_print(stdout, L.name[mix[l].label]);
+                printf(" %.0f%%", 100.0 * mix[l].n / c->n);
+            }
             if (nl > 3)
                 printf(" (+%zu labels)", nl - 3);
         }
         printf("\n");
-        for (size_t i = 0; i < c->n && (long)i < show; i++)
-            printf("    %.4f  %s\n", c->members[i].dist2, c->members[i].path);
+        for (size_t i = 0; i < c->n && (long)i < show; i++) {
+            printf("    %.4f  ", c->members[i].dist2);
+            cli_name_print(stdout, c->members[i].path);
+            putchar('\n');
+        }
     }
     if (json) {
         json_t *doc = json_pack("{s:b, s:i, s:I, s:f, s:b, s:o}", "ok", 1, "k", cl->k,
@@ -1024,7 +1050,9 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
     rc = cluster_report(c->name, json, cl, show, k > 0 ? &st : NULL);
     if (html) {
         char err[PATH_MAX + 256] = "", title[PATH_MAX + 64];
-        snprintf(title, sizeof title, "pixvec clusters: %s", ctx->dbpath ? ctx->dbpath : "");
+        char *db = cli_name_text(ctx->dbpath ? ctx->dbpath : "");
+        snprintf(title, sizeof title, "pixvec clusters: %s", db ? db : "");
+        free(db);
         if (cli_cluster_html(html, cl, title, show_set ? (size_t)show : CLUSTER_HTML_SHOW,
                              err, sizeof err) != 0) {
             cli_err(c->name, "--html: %s", err);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "names.h"
 #include "plot.h"
 #include "report.h"
 
@@ -133,8 +134,13 @@ static int write_list(const char *file, const pv_dups *d, int keep, const char *
     }
     for (size_t g = 0; g < d->ngroups; g++)
         for (size_t i = 0; i < d->groups[g].n; i++)
-            if (d->groups[g].members[i].keep == keep)
-                fprintf(f, "%s\n", d->groups[g].members[i].item.path);
+            if (d->groups[g].members[i].keep == keep) {
+                /* One name a line: quoted when not plain, so a newline in
+                 * a name cannot split it (names.h; cli_name_parse reads
+                 * it back). */
+                cli_name_print(f, d->groups[g].members[i].item.path);
+                fputc('\n', f);
+            }
     if (fclose(f) != 0) {
         cli_err(cmd, "%s: %s", file, strerror(errno));
         return CLI_ERR;
@@ -157,9 +163,10 @@ static json_t *dups_json(const pv_dups *d, const dups_args *a)
             json_array_append_new(members, m);
         }
         json_array_append_new(
-            groups, json_pack("{s:i, s:s, s:s, s:f, s:o}", "group", (int)(g + 1), "kind",
+            groups, json_pack("{s:i, s:s, s:o, s:f, s:o}", "group", (int)(g + 1), "kind",
                               gr->all_exact ? "exact" : "near", "keep",
-                              gr->members[0].item.path, "weakest", (double)gr->weakest,
+                              cli_name_json(gr->members[0].item.path), "weakest",
+                              (double)gr->weakest,
                               "members", members));
     }
     json_t *doc = json_pack(
@@ -170,8 +177,9 @@ static json_t *dups_json(const pv_dups *d, const dups_args *a)
         (json_int_t)d->exact_images, "pairs", (json_int_t)d->pairs, "seconds", d->seconds,
         "gflops", d->gflops, "groups", groups);
     if (doc && a->o.across_a)
-        json_object_set_new(doc, "across", json_pack("{s:s, s:s}", "a", a->o.across_a, "b",
-                                                     a->o.across_b));
+        json_object_set_new(doc, "across", json_pack("{s:o, s:o}", "a",
+                                                     cli_name_json(a->o.across_a), "b",
+                                                     cli_name_json(a->o.across_b)));
     return doc;
 }
 
@@ -191,17 +199,22 @@ static void print_groups(const pv_dups *d, const dups_args *a)
                 snprintf(score, sizeof score, "%.4f", m->score);
             else
                 snprintf(score, sizeof score, "      ");
-            printf("  %s  %s  %5ux%-5u  %s\n", m->keep ? "keep" : "drop", score,
-                   m->item.width, m->item.height, m->item.path);
+            printf("  %s  %s  %5ux%-5u  ", m->keep ? "keep" : "drop", score,
+                   m->item.width, m->item.height);
+            cli_name_print(stdout, m->item.path);
+            putchar('\n');
         }
     }
-    if (a->o.across_a) /* members are B's images; kept ones (--prefer) count too */
+    if (a->o.across_a) { /* members are B's images; kept ones (--prefer) count too */
+        char *fa = cli_name_text(a->o.across_a), *fb = cli_name_text(a->o.across_b);
         printf("%llu of %llu images under %s have a near-duplicate under %s: "
                "%llu to drop (threshold %.4f; %llu pairs; %s scan %.2f s)\n",
                (unsigned long long)(d->images - d->ngroups), (unsigned long long)d->scanned,
-               a->o.across_b, a->o.across_a, (unsigned long long)d->dropped, d->threshold,
+               fb ? fb : "B", fa ? fa : "A", (unsigned long long)d->dropped, d->threshold,
                (unsigned long long)d->pairs, d->approximate ? "graph" : "exact", d->seconds);
-    else
+        free(fa);
+        free(fb);
+    } else
         printf("%zu groups, %llu images, %llu to drop, %llu byte-identical (threshold "
                "%.4f; %llu images scanned; %llu pairs; %s scan %.2f s)\n",
                d->ngroups, (unsigned long long)d->images, (unsigned long long)d->dropped,
@@ -355,15 +368,23 @@ static int move_dropped(cli_ctx *ctx, const pv_dups *d, const dups_args *a, json
     }
     if (a->json)
         json_object_set_new(report, "moved",
-                            json_pack("{s:s, s:s, s:I, s:I, s:I}", "to", a->move_to, "undo_list",
-                                      undo, "files", (json_int_t)moved, "failed",
+                            json_pack("{s:o, s:o, s:I, s:I, s:I}", "to",
+                                      cli_name_json(a->move_to), "undo_list",
+                                      cli_name_json(undo), "files", (json_int_t)moved, "failed",
                                       (json_int_t)failed, "removed_from_db", (json_int_t)removed));
-    else if (moved > 0)
+    else if (moved > 0) {
+        /* Every name in its text form (names.h). */
+        char *fr = cli_name_text(root), *ft = cli_name_text(a->move_to),
+             *fd = cli_name_text(ctx->dbpath ? ctx->dbpath : "DB"), *fu = cli_name_text(undo);
         printf("moved %zu files from %s to %s (%zu failed); %zu removed from the database; "
                "undo: pixvec undo-move %s %s\n",
-               moved, root, a->move_to, failed, removed, ctx->dbpath ? ctx->dbpath : "DB",
-               undo);
-    else
+               moved, fr ? fr : "?", ft ? ft : "?", failed, removed, fd ? fd : "DB",
+               fu ? fu : "?");
+        free(fr);
+        free(ft);
+        free(fd);
+        free(fu);
+    } else
         printf("moved no files (%zu failed)\n", failed);
     free(paths);
     return rc == 0 ? CLI_OK : CLI_ERR;
@@ -397,7 +418,9 @@ int cmd_dups(cli_ctx *ctx, int argc, char **argv)
     }
     if (a.html_file) {
         char err[PATH_MAX + 256] = "", title[PATH_MAX + 64];
-        snprintf(title, sizeof title, "pixvec dups: %s", ctx->dbpath ? ctx->dbpath : "");
+        char *db = cli_name_text(ctx->dbpath ? ctx->dbpath : "");
+        snprintf(title, sizeof title, "pixvec dups: %s", db ? db : "");
+        free(db);
         if (cli_report_html(a.html_file, d, title, err, sizeof err) != 0) {
             cli_err(c->name, "--html: %s", err);
             rc |= CLI_ERR;
