@@ -462,8 +462,8 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
     static const struct option lo[] = {
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = cli_find("undo-move");
-    char err[PATH_MAX + 256] = "", line[2 * PATH_MAX + 4];
-    size_t restored = 0, failed = 0, np = 0, cap = 0;
+    char err[PATH_MAX + 256] = "", *line = NULL;
+    size_t restored = 0, failed = 0, np = 0, cap = 0, linecap = 0;
     char **paths = NULL;
     int json = 0, opt, rc, status = CLI_OK;
     FILE *f;
@@ -484,11 +484,13 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
     /* The sources, read before the undo: they are added back afterwards. */
     if (!(f = fopen(argv[optind], "r")))
         return cli_fail(c->name, json, "%s: %s", argv[optind], strerror(errno));
-    while (fgets(line, sizeof line, f)) {
-        char *tab = strchr(line, '\t'), *nl = strchr(line, '\n');
-        if (!tab || !nl)
+    /* A line is "DEST\tSOURCE\n", a path quoted when it holds a control
+     * byte (engine/move.c), so no tab or newline is ever inside a field. */
+    ssize_t got;
+    while ((got = getline(&line, &linecap, f)) > 0) {
+        char *tab = memchr(line, '\t', (size_t)got), *nl = memchr(line, '\n', (size_t)got);
+        if (!tab || !nl || nl < tab)
             continue;
-        *nl = '\0';
         if (np == cap) {
             size_t ncap = cap ? 2 * cap : 64;
             char **pp = realloc(paths, ncap * sizeof *pp);
@@ -497,10 +499,11 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
             paths = pp;
             cap = ncap;
         }
-        if (!(paths[np] = strdup(tab + 1)))
+        if (cli_name_parse(tab + 1, (size_t)(nl - tab - 1), &paths[np]) == -2)
             break;
-        np++;
+        np += paths[np] != NULL; /* a malformed line: pv_undo_moves reports it */
     }
+    free(line);
     fclose(f);
     rc = pv_undo_moves(argv[optind], &restored, &failed, err, sizeof err);
     if (rc != 0) {
