@@ -525,9 +525,11 @@ static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
         fprintf(f, i ? ",%u" : "%u", dir_of[i]);
     fputs("],\n\"f\":[", f);
     for (i = 0; i < s->n; i++) {
-        const char *slash = strrchr(s->paths[i], '/');
+        const char *slash = strrchr(s->paths[i], '/'), *name = slash ? slash + 1 : s->paths[i];
         fputs(i ? (i % 8 ? "," : ",\n") : "", f);
-        js_part(f, slash ? slash + 1 : s->paths[i], strlen(slash ? slash + 1 : s->paths[i]));
+        fputc('"', f);
+        js_part(f, name, strlen(name));
+        fputc('"', f);
     }
     /* Thumbnails that could not be made: their reasons. */
     fputs("],\n\"bad\":{", f);
