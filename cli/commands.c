@@ -298,8 +298,8 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
     if (rc != 0)
         return cli_fail(c->name, json, "%s", pv_strerror(rc));
     if (json)
-        return cli_print_json(json_pack("{s:b, s:s, s:s, s:s, s:i}", "ok", 1,
-                                    "database", ctx->dbpath, "embedder",
+        return cli_print_json(json_pack("{s:b, s:o, s:s, s:s, s:i}", "ok", 1,
+                                    "database", cli_name_json(ctx->dbpath), "embedder",
                                     info.embedder, "embedder_desc",
                                     info.embedder_desc, "dim", (int)info.dim));
     printf("created %s: %s, %u dims; HNSW M=%u ef_construction=%u\n", ctx->dbpath,
@@ -1040,9 +1040,11 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
         if ((rc = pv_cluster_of(ctx->db, of, &which, &d2)) != 0)
             return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
         if (json)
-            return cli_print_json(json_pack("{s:b, s:s, s:i, s:f}", "ok", 1, "image", of,
-                                        "cluster", which, "dist2", (double)d2));
-        printf("%s: cluster %d (squared distance to its centre %.4f)\n", of, which, d2);
+            return cli_print_json(json_pack("{s:b, s:o, s:i, s:f}", "ok", 1, "image",
+                                            cli_name_json(of), "cluster", which, "dist2",
+                                            (double)d2));
+        cli_name_print(stdout, of);
+        printf(": cluster %d (squared distance to its centre %.4f)\n", which, d2);
         return CLI_OK;
     }
     if ((rc = pv_cluster_get(ctx->db, &cl)) != 0)

@@ -158,8 +158,10 @@ static void lines(const pv_quality_list *l, int kind, int top)
 
 static void print_text(const char *dbpath, const pv_quality *q, int no_pixels, int top)
 {
-    printf("quality of %s: %zu images in %zu folder%s, %zu decoded (%.2f s)\n", dbpath, q->items,
-           q->nlabels, q->nlabels == 1 ? "" : "s", q->decoded, q->seconds);
+    fputs("quality of ", stdout);
+    cli_name_print(stdout, dbpath);
+    printf(": %zu images in %zu folder%s, %zu decoded (%.2f s)\n", q->items, q->nlabels,
+           q->nlabels == 1 ? "" : "s", q->decoded, q->seconds);
     if (q->nn_median >= 0)
         printf("similarity to the nearest other image: median %.3f, 1st percentile %.3f\n",
                (double)q->nn_median, (double)q->nn_p01);
