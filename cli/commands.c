@@ -25,65 +25,6 @@
 
 /* ---- shared helpers ------------------------------------------------------ */
 
-void cli_err(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "pixvec: %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-void cli_print_usage(FILE *f, const cli_cmd *c)
-{
-    fprintf(f, "usage: pixvec %s %s\n", c->name, c->usage);
-}
-
-void cli_print_help(FILE *f, const cli_cmd *c)
-{
-    fprintf(f, "usage: pixvec %s %s\n\n%s\n", c->name, c->usage, c->help);
-}
-
-int cli_print_json(json_t *doc)
-{
-    int rc;
-    if (!doc) {
-        fprintf(stderr, "pixvec: out of memory building JSON\n");
-        return CLI_ERR;
-    }
-    rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(7));
-    fputc('\n', stdout);
-    json_decref(doc);
-    return rc == 0 ? CLI_OK : CLI_ERR;
-}
-
-static json_t *json_error(const char *cmd, const char *msg)
-{
-    return json_pack("{s:b, s:s, s:s}", "ok", 0, "command", cmd, "error", msg);
-}
-
-/* Report a failed API call: text on stderr, and a JSON error document on
- * stdout when --json was asked (so a script always gets one document). */
-int cli_fail(const char *cmd, int json, const char *fmt, ...)
-{
-    char msg[1400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cli_err(cmd, "%s", msg);
-    if (json)
-        cli_print_json(json_error(cmd, msg));
-    return CLI_ERR;
-}
-
-const char *cli_db_msg(cli_ctx *ctx, int rc)
-{
-    const char *m = pv_db_errmsg(ctx->db);
-    return m && m[0] ? m : pv_strerror(rc);
-}
-
 static void hash_hex(const uint8_t h[16], char out[33])
 {
     for (int i = 0; i < 16; i++)
@@ -99,79 +40,6 @@ json_t *cli_item_json(const pv_item *it)
                      (json_int_t)it->size, "mtime_ns", (json_int_t)it->mtime_ns,
                      "width", (int)it->width, "height", (int)it->height, "hash",
                      hex);
-}
-
-/* getopt_long over argv with argv[0] = command; returns the option or -1,
- * CLI_USAGE-mapped '?' handled by the caller. */
-int cli_next_opt(int argc, char **argv, const char *shortopts,
-                    const struct option *longopts)
-{
-    return getopt_long(argc, argv, shortopts, longopts, NULL);
-}
-
-void cli_opt_reset(void)
-{
-    optind = 0; /* glibc: full re-initialisation, for the shell */
-    opterr = 1;
-}
-
-int cli_parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_float(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || *end || end == s || !(v >= lo && v <= hi))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int cli_opt_int(const cli_cmd *c, const char *name, const char *arg, long lo, long hi,
-                int *out)
-{
-    long v;
-    if (cli_parse_int(arg, lo, hi, &v) != 0) {
-        fprintf(stderr, "pixvec: %s: %s takes %ld..%ld, not '%s'\n", c->name, name, lo, hi, arg);
-        cli_print_usage(stderr, c);
-        return CLI_USAGE;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-int cli_opt_float(const cli_cmd *c, const char *name, const char *arg, double lo, double hi,
-                  float *out)
-{
-    double v;
-    if (cli_parse_float(arg, lo, hi, &v) != 0) {
-        fprintf(stderr, "pixvec: %s: %s takes %g..%g, not '%s'\n", c->name, name, lo, hi, arg);
-        cli_print_usage(stderr, c);
-        return CLI_USAGE;
-    }
-    *out = (float)v;
-    return 0;
-}
-
-int cli_usage_err(const cli_cmd *c, const char *fmt, const char *arg)
-{
-    fprintf(stderr, "pixvec: %s: ", c->name);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    cli_print_usage(stderr, c);
-    return CLI_USAGE;
 }
 
 /* Embedder options shared by init, add and query. */
@@ -292,6 +160,8 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
         return cli_fail(c->name, json, "init is not available inside the shell");
     rc = pv_db_create(ctx->dbpath, &e, &ix, &db, err, sizeof err);
     if (rc != 0)
+        cli_set_code(cli_code_of(rc));
+    if (rc != 0)
         return cli_fail(c->name, json, "%s", err[0] ? err : pv_strerror(rc));
     rc = pv_db_info(db, &info);
     pv_db_close(db);
@@ -315,6 +185,7 @@ typedef struct add_ui {
     int bar_done;     /* the full bar was drawn and ended with a newline */
     double t0;
     uint64_t errors;
+    json_t *fails;    /* with --json: [{path, code, reason}] */
 } add_ui;
 
 /* SIGINT and SIGTERM during `add`: pv_add reads the flag, commits what is
@@ -368,6 +239,11 @@ static void add_error(void *vctx, const char *path, int err, const char *reason)
             reason && strcmp(reason, pv_strerror(err)) ? ": " : "",
             reason && strcmp(reason, pv_strerror(err)) ? reason : "");
     ui->errors++;
+    if (ui->fails)
+        json_array_append_new(ui->fails,
+                              json_pack("{s:o, s:s, s:o}", "path", cli_text_json(path), "code",
+                                        cli_code_of(err), "reason",
+                                        cli_text_json(reason ? reason : pv_strerror(err))));
 }
 
 static int cmd_add(cli_ctx *ctx, int argc, char **argv)
@@ -413,9 +289,13 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage_err(c, "%s", "no files or folders to add");
+    if ((rc = cli_open(ctx, c, CLI_OPEN_WRITE)) != CLI_OK)
+        return rc;
     if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
         return rc;
     ui.bar = !quiet && !json && isatty(STDERR_FILENO);
+    if (json && !(ui.fails = json_array()))
+        return cli_fail(c->name, json, "%s", "out of memory");
     ui.t0 = now_s();
     ao.progress = add_progress;
     ao.on_error = add_error;
@@ -435,6 +315,10 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
     el = now_s() - ui.t0;
     if (ui.bar_drawn)
         fputc('\n', stderr);
+    if (rc != 0) { /* the error document says what happened */
+        json_decref(ui.fails);
+        ui.fails = NULL;
+    }
     if (rc == PV_EINTR) {
         int sig = add_stop ? add_stop : SIGINT;
         add_stop = 0;
@@ -445,15 +329,24 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
     if (rc != 0)
         return cli_fail(c->name, json, "%s (%llu images kept: batches committed before "
                         "this stay)", cli_db_msg(ctx, rc), (unsigned long long)st.kept);
-    if (json)
-        cli_print_json(json_pack(
-            "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "ok", st.failed == 0,
+    if (json) {
+        json_t *doc = json_pack(
+            "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:O}", "ok", st.failed == 0,
             "seen", (json_int_t)st.seen, "added", (json_int_t)st.added,
             "updated", (json_int_t)st.updated, "moved", (json_int_t)st.moved,
             "unchanged", (json_int_t)st.unchanged, "failed",
             (json_int_t)st.failed, "forgotten", (json_int_t)st.forgotten,
-            "seconds", el));
-    else if (!quiet || st.failed)
+            "seconds", el, "failures", ui.fails);
+        if (doc && st.failed) { /* the error part every failed run's document has */
+            char msg[128];
+            snprintf(msg, sizeof msg, "%llu %s could not be added",
+                     (unsigned long long)st.failed, st.failed == 1 ? "file" : "files");
+            json_object_set_new(doc, "exit_status", json_integer(CLI_ERR));
+            json_object_set_new(doc, "error", json_pack("{s:s, s:s}", "code",
+                                                        "files_failed", "message", msg));
+        }
+        cli_print_json(doc);
+    } else if (!quiet || st.failed)
         printf("added %llu, updated %llu, moved %llu, unchanged %llu, failed "
                "%llu, forgotten %llu (%llu files, %.2f s, %.0f new images/s)\n",
                (unsigned long long)st.added, (unsigned long long)st.updated,
@@ -461,6 +354,7 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
                (unsigned long long)st.failed, (unsigned long long)st.forgotten,
                (unsigned long long)st.seen, el,
                el > 0 ? (st.added + st.updated) / el : 0.0);
+    json_decref(ui.fails);
     return st.failed ? CLI_ERR : CLI_OK;
 }
 
@@ -521,6 +415,8 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
         return cli_usage_err(c, "%s",
                              text ? "give exactly one text (quote it: \"a dog on a beach\")"
                                   : "give exactly one query image");
+    if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
+        return rc;
     if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
         return rc;
     qo.k = (int)k;
@@ -580,6 +476,8 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
 
     if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
         return rc;
+    if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
+        return rc;
     if ((rc = pv_db_info(ctx->db, &in)) != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json)
@@ -621,6 +519,8 @@ static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
 
     if ((rc = parse_plain(c, argc, argv, &json, 1, "name the files to remove")) != -1)
         return rc;
+    if ((rc = cli_open(ctx, c, CLI_OPEN_WRITE)) != CLI_OK)
+        return rc;
     removed = json_array();
     missing = json_array();
     for (int i = optind; i < argc; i++) {
@@ -657,6 +557,8 @@ static int cmd_vacuum(cli_ctx *ctx, int argc, char **argv)
     int json, rc;
     if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
         return rc;
+    if ((rc = cli_open(ctx, c, CLI_OPEN_WRITE)) != CLI_OK)
+        return rc;
     if ((rc = pv_vacuum(ctx->db)) != 0 || (rc = pv_db_info(ctx->db, &in)) != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json)
@@ -677,6 +579,8 @@ static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
     int json, rc;
 
     if ((rc = parse_plain(c, argc, argv, &json, 0, NULL)) != -1)
+        return rc;
+    if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
         return rc;
     if ((rc = pv_items(ctx->db, &items, &n)) != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
@@ -722,6 +626,8 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
+        return rc;
     if ((rc = pv_db_verify(ctx->db)) != 0 || (rc = pv_db_info(ctx->db, &in)) != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     json_t *missing = json ? json_array() : NULL;
@@ -766,32 +672,72 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_shell(cli_ctx *ctx, int argc, char **argv)
 {
+    int rc;
     (void)argc;
     (void)argv;
+    /* Read-only until a command writes (cli_open reopens it then), so a
+     * user who may only read the database can use the shell. */
+    if ((rc = cli_open(ctx, cli_find("shell"), CLI_OPEN_READ)) != CLI_OK)
+        return rc;
     return cli_shell(ctx);
+}
+
+/* Whether c is offered where the run is (the shell or the command line). */
+static int offered(const cli_ctx *ctx, const cli_cmd *c)
+{
+    return ctx->in_shell ? !(c->flags & CMD_NO_SHELL) : !(c->flags & CMD_SHELL_ONLY);
 }
 
 static int cmd_help(cli_ctx *ctx, int argc, char **argv)
 {
-    const cli_cmd *c;
-    (void)ctx;
-    if (argc >= 2) {
-        c = cli_find(argv[1]);
-        if (!c) {
-            fprintf(stderr, "pixvec: help: no command '%s'\n", argv[1]);
+    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *self = cli_find("help"), *c;
+    int opt;
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "h", lo)) != -1) {
+        if (opt == 'h') {
+            cli_print_help(stdout, self);
+            return CLI_OK;
+        }
+        if (opt != 'j') {
+            cli_print_usage(stderr, self);
+            return CLI_USAGE;
+        }
+    }
+    if (optind < argc - 1)
+        return cli_usage_err(self, "give one command, not also '%s'", argv[optind + 1]);
+    if (optind == argc - 1) {
+        c = cli_find(argv[optind]);
+        if (!c || !offered(ctx, c)) {
+            if (c) /* quit outside the shell, init or shell inside it */
+                cli_err(self->name, "'%s' is %s", c->name,
+                        ctx->in_shell ? "not a shell command (run it as `pixvec ...`)"
+                                      : "a shell command (inside `pixvec shell DB`)");
+            else
+                cli_unknown_command(self->name, argv[optind], ctx->in_shell);
+            cli_set_code("usage");
             return CLI_USAGE;
         }
         cli_print_help(stdout, c);
         return CLI_OK;
     }
+    if (cli_run_json()) {
+        json_t *arr = json_array();
+        for (c = cli_commands; c->name; c++)
+            if (offered(ctx, c))
+                json_array_append_new(arr, json_pack("{s:s, s:s}", "name", c->name, "usage",
+                                                     c->usage));
+        return cli_print_json(json_pack("{s:o}", "commands", arr));
+    }
     printf("commands (help COMMAND for options):\n");
     for (c = cli_commands; c->name; c++) {
         const char *u = c->usage;
-        if (ctx->in_shell && (c->flags & CMD_NO_SHELL))
+        if (!offered(ctx, c))
             continue;
         if (ctx->in_shell && strncmp(u, "DB", 2) == 0) /* the shell's DB is open */
             u += u[2] == ' ' ? 3 : 2;
-        printf("  %-6s %s\n", c->name, u);
+        printf("  %-9s %s\n", c->name, u);
     }
     return CLI_OK;
 }
@@ -1029,6 +975,8 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
         return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
     if (of && html)
         return cli_usage_err(c, "--html shows every cluster; it does not go with --of %s", of);
+    if ((rc = cli_open(ctx, c, k > 0 ? CLI_OPEN_WRITE : CLI_OPEN_READ)) != CLI_OK)
+        return rc;
     if (k > 0) {
         o.k = (int)k;
         if ((rc = pv_cluster_train(ctx->db, &o, &st)) != 0)
@@ -1101,6 +1049,8 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
     if (nlist == 0)
         return cli_usage_err(c, "%s", "--nlist N is required");
     o.k = (int)nlist;
+    if ((rc = cli_open(ctx, c, CLI_OPEN_WRITE)) != CLI_OK)
+        return rc;
     double t0 = now_s();
     if ((rc = pv_ivf_train(ctx->db, &o, &st)) != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
@@ -1338,7 +1288,7 @@ const cli_cmd cli_commands[] = {
      "with history (~/.pixvec_history), tab completion and help.",
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
     {"help", cmd_help, "[COMMAND]", "List the commands, or one command's options.", 0},
-    {"quit", cmd_quit, "", "Leave the shell.", 0},
+    {"quit", cmd_quit, "", "Leave the shell (Ctrl-D does too).", CMD_SHELL_ONLY},
     {NULL, NULL, NULL, NULL, 0},
 };
 
@@ -1350,16 +1300,38 @@ const cli_cmd *cli_find(const char *name)
     return NULL;
 }
 
+void cli_unknown_command(const char *where, const char *word, int in_shell)
+{
+    const char *cands[64];
+    size_t n = 0;
+    const char *best;
+    for (const cli_cmd *c = cli_commands; c->name && n < 64; c++)
+        if (in_shell ? !(c->flags & CMD_NO_SHELL) : !(c->flags & CMD_SHELL_ONLY))
+            cands[n++] = c->name;
+    best = cli_suggest(word, cands, n);
+    cli_set_code("unknown_command");
+    if (best)
+        cli_err(where, "unknown command '%s'; did you mean '%s'?", word, best);
+    else
+        cli_err(where, "unknown command '%s' (%s lists the commands)", word,
+                in_shell ? "help" : "pixvec help");
+}
+
 int cli_dispatch(cli_ctx *ctx, int argc, char **argv)
 {
     const cli_cmd *c = cli_find(argv[0]);
+    int rc;
+    cli_run_begin(c ? c->name : NULL, argc, argv, ctx->in_shell);
     if (!c) {
-        fprintf(stderr, "pixvec: unknown command '%s' (try help)\n", argv[0]);
-        return CLI_USAGE;
+        cli_unknown_command(NULL, argv[0], ctx->in_shell);
+        return cli_run_end(CLI_USAGE);
     }
-    if (ctx->in_shell && (c->flags & CMD_NO_SHELL)) {
-        fprintf(stderr, "pixvec: %s is not available inside the shell\n", c->name);
-        return CLI_USAGE;
+    if (!offered(ctx, c)) {
+        cli_set_code("usage");
+        cli_err(c->name, "%s", ctx->in_shell ? "not available inside the shell"
+                                             : "only available inside `pixvec shell DB`");
+        return cli_run_end(CLI_USAGE);
     }
-    return c->fn(ctx, argc, argv);
+    rc = c->fn(ctx, argc, argv);
+    return cli_run_end(rc);
 }

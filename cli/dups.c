@@ -401,6 +401,8 @@ int cmd_dups(cli_ctx *ctx, int argc, char **argv)
     int rc = parse_dups(c, argc, argv, &a);
     if (rc != -1)
         return rc;
+    if ((rc = cli_open(ctx, c, a.move_to ? CLI_OPEN_WRITE : CLI_OPEN_READ)) != CLI_OK)
+        return rc;
     if ((rc = pv_find_dups(ctx->db, &a.o, &d)) != 0)
         return cli_fail(c->name, a.json, "%s", cli_db_msg(ctx, rc));
     rc = CLI_OK;
@@ -481,6 +483,8 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return cli_usage_err(c, "name one undo list (%s)", "pixvec-undo-*.tsv");
+    if ((rc = cli_open(ctx, c, CLI_OPEN_WRITE)) != CLI_OK)
+        return rc;
     /* The sources, read before the undo: they are added back afterwards. */
     if (!(f = fopen(argv[optind], "r")))
         return cli_fail(c->name, json, "%s: %s", argv[optind], strerror(errno));

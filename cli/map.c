@@ -282,6 +282,15 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv)
     int rc = parse_args(c, argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? CLI_OK : rc;
+    /* The layout is stored when this user may write the database; else it
+     * is computed all the same and not kept (a note says so). */
+    if ((rc = cli_open(ctx, c, CLI_OPEN_WRITE_IF_CAN)) != CLI_OK)
+        return rc;
+    if (!ctx->db_write && !a.o.no_store) {
+        a.o.no_store = 1;
+        fprintf(stderr, "pixvec: map: note: %s is read-only for you: the layout is "
+                "computed but not stored\n", ctx->dbpath);
+    }
     if ((rc = pv_map_build(ctx->db, &a.o, &m)) != 0)
         return cli_fail(c->name, a.json, "%s", cli_db_msg(ctx, rc));
     if ((rc = map_labels(ctx, m, a.color, &L, &lab)) != 0) {

@@ -210,6 +210,8 @@ int cmd_quality(cli_ctx *ctx, int argc, char **argv)
     memset(&a, 0, sizeof a);
     if ((rc = parse_args(c, argc, argv, &a)) != 0)
         return rc < 0 ? CLI_OK : rc;
+    if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
+        return rc;
     if ((rc = pv_quality_report(ctx->db, &a.o, &q)) != 0)
         return cli_fail(c->name, a.json, "%s", cli_db_msg(ctx, rc));
     if (a.html && cli_quality_html(a.html, q, ctx->dbpath, err, sizeof err) != 0) {

@@ -262,6 +262,8 @@ void pv_db_close(pv_db *db)
     free(db);
 }
 
+int pv_db_unlocked(const pv_db *db) { return db && db->st && store_is_unlocked(db->st); }
+
 void pv_db_set_busy_handler(pv_db *db, void (*fn)(void *ctx, const char *msg), void *ctx)
 {
     if (!db)

@@ -136,6 +136,19 @@ int pv_db_open(const char *path, int flags, pv_db **out, char *err,
 /* Close a handle; NULL is fine. */
 void pv_db_close(pv_db *db);
 
+/* 1 when db was opened read-only by a user who cannot write the database
+ * (its folder or lock.mdb is not writable, or it is on a read-only mount),
+ * so it reads without LMDB's reader lock table; 0 otherwise (NULL: 0).
+ * Reading works as usual, but a writer (another user's) running at the
+ * same time cannot see this reader and may reuse the pages a read is
+ * going through (from its third commit during one call on): that call may
+ * then fail (PV_ECORRUPT, PV_ESTORE) or give wrong results without an
+ * error (nothing checksums vector values). Without such a writer nothing
+ * differs. A caller may want to tell its user so (the CLI does, once). A
+ * read-write open of such a database fails with PV_EIO and a message
+ * naming what is not writable. */
+int pv_db_unlocked(const pv_db *db);
+
 /* fn(ctx, message) is called once, from the calling thread, when a writing
  * call on this handle finds another writer at work and is about to wait for
  * it (SQLite's busy handler; the message names the database). NULL: wait

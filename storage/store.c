@@ -43,6 +43,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "pixvec.h"
 #include "pv_util.h"
@@ -55,6 +57,7 @@ struct store {
                   * made before they did sees none) */
     store_schema schema;
     int rdonly;
+    int unlocked; /* read without LMDB's lock table (env_open) */
     /* Shared by every thread that begins a transaction: */
     pthread_mutex_t mu; /* guards the two below */
     uint64_t mapgen;    /* bumped whenever the map may have moved */
@@ -162,27 +165,103 @@ static size_t map_limit(void)
     return (size_t)(v & ~4095ull);
 }
 
+/* The user may not write here: the errors an open without write access
+ * gives (EROFS: a read-only mount, as root too). */
+static int is_no_write(int rc) { return rc == EACCES || rc == EPERM || rc == EROFS; }
+
+/* 1 when dir is on a file system mounted read-only. */
+static int on_rdonly_fs(const char *dir)
+{
+    struct statvfs vs;
+    return statvfs(dir, &vs) == 0 && (vs.f_flag & ST_RDONLY);
+}
+
+/* Why a read-write open was refused, in words that name what is not
+ * writable (the effective ids decide, as they do for open(2)). */
+static void no_write_err(const char *dir, int rc, char *err, size_t errlen)
+{
+    static const char *const files[] = {"data.mdb", "lock.mdb"};
+    char p[4200], what[64] = "its folder, data.mdb or lock.mdb";
+    if (rc == EROFS || on_rdonly_fs(dir)) {
+        set_err(err, errlen, "%s: %s", dir,
+                "read-only file system: you cannot write this database here "
+                "(read-only commands work)");
+        return;
+    }
+    for (size_t i = 0, found = 0; i < 3 && !found; i++) {
+        /* The folder matters last: with both files writable LMDB needs none */
+        if (i < 2)
+            snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        found = faccessat(AT_FDCWD, i < 2 ? p : dir, W_OK, AT_EACCESS) != 0 &&
+                errno != ENOENT;
+        if (found)
+            snprintf(what, sizeof what, "%s", i < 2 ? files[i] : "its folder");
+    }
+    set_err(err, errlen,
+            "%s: permission denied: you cannot write this database (%s is not "
+            "writable by you; read-only commands work)",
+            dir, what);
+}
+
+/* Open the environment. A read-only open normally registers its reader in
+ * LMDB's lock table (lock.mdb, which LMDB opens read-write even for a
+ * reader), so a writer never reuses the pages of a snapshot in use. A user
+ * who may read the database but not write it (EACCES or EPERM on lock.mdb
+ * or its folder; a read-only mount) cannot do that, so the read-only open
+ * goes on without the table (MDB_NOLOCK) and says so (store_is_unlocked).
+ * The cost: such a reader is invisible to a writer running at the same
+ * time, and from that writer's third commit during one read snapshot on,
+ * the pages the snapshot is reading may be reused (measured with LMDB
+ * 0.9: a value fetched before holds the third commit's bytes afterwards).
+ * pixvec checks every record it parses (lengths, ids, chunk sizes), so a
+ * reused record page may give PV_ECORRUPT or PV_ENOTFOUND; but vector
+ * values and LMDB's page walks carry no checksum, so a read can also give
+ * wrong scores or paths without an error. We go on rather than refuse:
+ * without a writer at work at the same time (the usual case for a
+ * database one cannot write: someone else's, or a read-only copy) nothing
+ * differs, and the caller can tell its user. */
 static int env_open(store *st, const char *dir, int rdonly, char *err,
                     size_t errlen)
 {
-    int rc = mdb_env_create(&st->env);
-    if (rc == 0)
-        rc = mdb_env_set_maxdbs(st->env, 16);
     size_t lim = map_limit();
-    if (rc == 0)
-        rc = mdb_env_set_mapsize(st->env, lim && lim < STORE_INITIAL_MAP ? lim
-                                                                         : STORE_INITIAL_MAP);
-    if (rc == 0)
-        rc = mdb_env_open(st->env, dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0),
-                          0644);
-    if (rc != 0) {
-        set_err(err, errlen, "%s: %s", dir, mdb_strerror(rc));
-        if (st->env)
+    unsigned flags = MDB_NOTLS | (rdonly ? MDB_RDONLY : 0);
+    int rc;
+    /* On a read-only mount LMDB opens a reader without its table by itself
+     * (when lock.mdb cannot be opened); ask for that outright so the
+     * handle knows. */
+    if (rdonly && on_rdonly_fs(dir))
+        flags |= MDB_NOLOCK;
+    for (;;) {
+        rc = mdb_env_create(&st->env);
+        if (rc == 0)
+            rc = mdb_env_set_maxdbs(st->env, 16);
+        if (rc == 0)
+            rc = mdb_env_set_mapsize(st->env, lim && lim < STORE_INITIAL_MAP
+                                                  ? lim
+                                                  : STORE_INITIAL_MAP);
+        if (rc == 0)
+            rc = mdb_env_open(st->env, dir, flags, 0644);
+        if (rc == 0)
+            break;
+        if (st->env) /* LMDB's rule: a failed open's handle is closed */
             mdb_env_close(st->env);
         st->env = NULL;
-        return map_rc(rc);
+        if (rdonly && is_no_write(rc) && !(flags & MDB_NOLOCK)) {
+            flags |= MDB_NOLOCK;
+            continue;
+        }
+        if (!rdonly && is_no_write(rc))
+            no_write_err(dir, rc, err, errlen);
+        else if (rdonly && is_no_write(rc))
+            set_err(err, errlen, "%s: %s", dir,
+                    "permission denied: you cannot read this database (data.mdb "
+                    "or its folder is not readable by you)");
+        else
+            set_err(err, errlen, "%s: %s", dir, mdb_strerror(rc));
+        return is_no_write(rc) ? PV_EIO : map_rc(rc);
     }
     st->rdonly = rdonly;
+    st->unlocked = (flags & MDB_NOLOCK) != 0;
     snprintf(st->dir, sizeof st->dir, "%s", dir);
     return PV_OK;
 }
@@ -585,6 +664,7 @@ uint64_t store_snapshot(store_txn *t)
 
 const store_schema *store_get_schema(const store *st) { return &st->schema; }
 int store_is_rdonly(const store *st) { return st->rdonly; }
+int store_is_unlocked(const store *st) { return st->unlocked; }
 
 int store_sizes(store *st, uint64_t *disk, uint64_t *map)
 {

@@ -151,6 +151,10 @@ void store_close(store *st);
 
 const store_schema *store_get_schema(const store *st);
 int store_is_rdonly(const store *st);
+/* 1 when a read-only store was opened without LMDB's reader lock table
+ * (the user cannot write lock.mdb; see env_open in store.c): a writer at
+ * work at the same time may reuse the pages its snapshots read. */
+int store_is_unlocked(const store *st);
 /* Bytes of data.mdb on disk and the current map size. */
 int store_sizes(store *st, uint64_t *disk, uint64_t *map);
 /* The operating system's words for why the last commit failed ("No space

@@ -201,7 +201,9 @@ Test(cli, exit_codes_and_help)
     {
         json_t *j = out_json();
         cr_assert(json_is_false(json_object_get(j, "ok")));
-        cr_assert(strstr(json_string_value(json_object_get(j, "error")), "/nonexistent.png"));
+        json_t *e = json_object_get(j, "error");
+        cr_assert(strstr(json_string_value(json_object_get(e, "message")), "/nonexistent.png"));
+        cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "io_error");
         json_decref(j);
     }
 }
