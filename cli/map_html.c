@@ -286,13 +286,18 @@ static void js_str(FILE *f, const char *s)
  * quoted form) from "show". */
 static void js_part(FILE *f, const char *s, size_t len)
 {
-    char *part = strndup(s, len);
-    json_t *j = part ? cli_text_json(part) : NULL;
+    size_t i = 0, k;
 
-    if (j != NULL)
-        js_chars(f, json_string_value(j), json_string_length(j));
-    free(part);
-    json_decref(j);
+    while (i < len) {
+        k = cli_utf8_len((const unsigned char *)s + i, len - i);
+        if (k == 0) {
+            fprintf(f, "\\\\x%02x", (unsigned char)s[i]); /* \\ is JSON's backslash */
+            i++;
+        } else {
+            js_chars(f, s + i, k);
+            i += k;
+        }
+    }
 }
 
 /* A name's text form (names.h), what the page shows, as a JSON string. */

@@ -16,13 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t cli_utf8_len(const char *s)
+size_t cli_utf8_len(const unsigned char *p, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
     unsigned c = p[0], lo = 0x80, hi = 0xbf;
     size_t need, k;
 
-    if (c == 0)
+    if (n == 0 || c == 0)
         return 0;
     if (c < 0x80)
         return 1;
@@ -34,6 +33,8 @@ size_t cli_utf8_len(const char *s)
         need = 3;
     else
         return 0; /* a continuation byte, C0, C1 or F5..FF */
+    if (n < need + 1)
+        return 0;
     if (c == 0xe0)
         lo = 0xa0; /* below: overlong */
     else if (c == 0xed)
@@ -42,7 +43,6 @@ size_t cli_utf8_len(const char *s)
         lo = 0x90; /* below: overlong */
     else if (c == 0xf4)
         hi = 0x8f; /* above: past U+10FFFF */
-    /* A NUL is no continuation byte, so nothing past the end is read. */
     if (p[1] < lo || p[1] > hi)
         return 0;
     for (k = 2; k <= need; k++)
@@ -51,12 +51,19 @@ size_t cli_utf8_len(const char *s)
     return need + 1;
 }
 
+/* The valid UTF-8 character at s in a NUL-terminated string: a NUL is no
+ * continuation byte, so no byte past the end is read. */
+static size_t char_len(const char *s)
+{
+    return cli_utf8_len((const unsigned char *)s, 4);
+}
+
 int cli_utf8_valid(const char *s)
 {
     size_t k;
 
     for (; *s; s += k)
-        if ((k = cli_utf8_len(s)) == 0)
+        if ((k = char_len(s)) == 0)
             return 0;
     return 1;
 }
@@ -74,40 +81,39 @@ int cli_name_is_plain(const char *name)
     if (name == NULL || name[0] == '"')
         return 0;
     for (; *s; s += k)
-        if (is_control((unsigned char)*s) || (k = cli_utf8_len(s)) == 0)
+        if (is_control((unsigned char)*s) || (k = char_len(s)) == 0)
             return 0;
     return 1;
 }
 
-/* s with every byte that is not part of valid UTF-8 as \xHH into out
- * (room for 4 * strlen(s) + 1); with quote, also the quoted form's escapes
- * and its two quotes (room for 4 * strlen(s) + 3). Returns the length. */
-static size_t escape_into(const char *s, char *out, int quote)
+/* The quoted form of s (names.h) in a new buffer: at most 4 bytes for
+ * each byte of s (\xHH), and the two quotes. NULL out of memory. */
+static char *quoted(const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    char *o = out;
-    size_t k;
+    size_t n = strlen(s), k;
+    char *out, *o;
 
-    if (quote)
-        *o++ = '"';
+    if (n > (SIZE_MAX - 3) / 4 || (out = malloc(4 * n + 3)) == NULL)
+        return NULL;
+    o = out;
+    *o++ = '"';
     for (; *s; s += k) {
         unsigned char c = (unsigned char)*s;
         const char *two = NULL;
-        k = cli_utf8_len(s);
-        if (quote && k == 1) {
-            switch (c) {
-            case '\\': two = "\\\\"; break;
-            case '"': two = "\\\""; break;
-            case '\t': two = "\\t"; break;
-            case '\n': two = "\\n"; break;
-            case '\r': two = "\\r"; break;
-            default: break;
-            }
+        switch (c) {
+        case '\\': two = "\\\\"; break;
+        case '"': two = "\\\""; break;
+        case '\t': two = "\\t"; break;
+        case '\n': two = "\\n"; break;
+        case '\r': two = "\\r"; break;
+        default: break;
         }
+        k = char_len(s);
         if (two != NULL) {
             memcpy(o, two, 2);
             o += 2;
-        } else if (k == 0 || (quote && is_control(c))) {
+        } else if (k == 0 || is_control(c)) {
             k = 1;
             *o++ = '\\';
             *o++ = 'x';
@@ -118,23 +124,8 @@ static size_t escape_into(const char *s, char *out, int quote)
             o += k;
         }
     }
-    if (quote)
-        *o++ = '"';
+    *o++ = '"';
     *o = '\0';
-    return (size_t)(o - out);
-}
-
-/* The escaped form of s in a new buffer (see escape_into). */
-static char *escaped(const char *s, int quote)
-{
-    size_t n = strlen(s);
-    char *out;
-
-    if (n > (SIZE_MAX - 3) / 4)
-        return NULL;
-    out = malloc(4 * n + 3);
-    if (out != NULL)
-        escape_into(s, out, quote);
     return out;
 }
 
@@ -142,7 +133,7 @@ char *cli_name_text(const char *name)
 {
     if (name == NULL)
         name = "";
-    return cli_name_is_plain(name) ? strdup(name) : escaped(name, 1);
+    return cli_name_is_plain(name) ? strdup(name) : quoted(name);
 }
 
 void cli_name_print(FILE *f, const char *name)
@@ -168,22 +159,7 @@ json_t *cli_name_json(const char *name)
         name = "";
     if (name[0] != '"' && cli_utf8_valid(name))
         return json_string(name);
-    t = escaped(name, 1);
-    j = t ? json_string(t) : NULL;
-    free(t);
-    return j;
-}
-
-json_t *cli_text_json(const char *s)
-{
-    json_t *j;
-    char *t;
-
-    if (s == NULL)
-        s = "";
-    if (cli_utf8_valid(s))
-        return json_string(s);
-    t = escaped(s, 0);
+    t = quoted(name);
     j = t ? json_string(t) : NULL;
     free(t);
     return j;

@@ -26,9 +26,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Bytes of the valid UTF-8 sequence at s (1..4; 1 for an ASCII byte), 0
- * when s does not start one (or s is at its NUL). */
-size_t cli_utf8_len(const char *s);
+/* The length of the valid UTF-8 character at s[0..n) (1..4; 1 for an
+ * ASCII byte), 0 when none (a NUL, a byte that starts no valid sequence, or
+ * a sequence cut by n). Also declared in cli.h, for run.c. */
+size_t cli_utf8_len(const unsigned char *s, size_t n);
 /* 1 if the NUL-terminated s is valid UTF-8. */
 int cli_utf8_valid(const char *s);
 
@@ -46,10 +47,8 @@ void cli_name_print(FILE *f, const char *name);
  * memory (json_pack's "o" then fails the whole document, as it should). */
 json_t *cli_name_json(const char *name);
 
-/* Any text (a message, a name inside a message) as a JSON string: valid
- * UTF-8 kept as it is, every other byte as \xHH; no quotes added. NULL only
- * when out of memory. */
-json_t *cli_text_json(const char *s);
+/* Messages, which may hold a name's raw bytes, go into JSON through
+ * cli_text_json (cli.h, run.c): valid UTF-8 kept, other bytes as \xHH. */
 
 /* HTML pages show a name through cli_html_name (report.h): its text form,
  * HTML-escaped. */

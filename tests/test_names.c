@@ -123,17 +123,6 @@ Test(names, leading_quote_quoted)
     expect("\"", "\"\\\"\"", "\"\\\"\"");
 }
 
-Test(names, text_json_for_messages)
-{
-    json_t *j = cli_text_json("/x/caf\xe9.jpg: not an image\t(tab kept)");
-
-    cr_assert_str_eq(json_string_value(j), "/x/caf\\xe9.jpg: not an image\t(tab kept)");
-    json_decref(j);
-    j = cli_text_json("d\xc3\xa9j\xc3\xa0 vu");
-    cr_assert_str_eq(json_string_value(j), "d\xc3\xa9j\xc3\xa0 vu");
-    json_decref(j);
-}
-
 Test(names, parse_refuses_malformed)
 {
     static const char *bad[] = {"\"", "\"abc", "\"a\"b\"", "\"a\\\"", "\"\\q\"",
@@ -354,6 +343,16 @@ Test(names, add_ls_query_dups_move_undo)
         cr_assert_geq(file_of_json(json_string_value(
                           json_object_get(json_array_get(hits, k), "path"))), 0);
     json_decref(j);
+    /* An error naming a file that is not UTF-8 is still one JSON document. */
+    {
+        char gone[GEN_PATH_MAX];
+        gen_path(gone, dir, "gone\xe9.jpg");
+        cr_assert_eq(run("query", db, gone, "--json"), 1, "%s", out_text);
+        j = parse_json(out_text, "query --json of a missing file");
+        cr_assert(json_is_false(json_object_get(j, "ok")), "%s", out_text);
+        cr_assert_not_null(strstr(out_text, "gone\\\\xe9.jpg"), "%s", out_text);
+        json_decref(j);
+    }
     cr_assert_eq(run("query", db, paths[3]), 0, "%s", err_text);
     expect_lines(out_text, all, NFILES, "query");
 
