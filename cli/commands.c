@@ -241,7 +241,7 @@ static void add_error(void *vctx, const char *path, int err, const char *reason)
     ui->errors++;
     if (ui->fails)
         json_array_append_new(ui->fails,
-                              json_pack("{s:o, s:s, s:o}", "path", cli_text_json(path), "code",
+                              json_pack("{s:o, s:s, s:o}", "path", cli_name_json(path), "code",
                                         cli_code_of(err), "reason",
                                         cli_text_json(reason ? reason : pv_strerror(err))));
 }

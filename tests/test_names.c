@@ -13,114 +13,125 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli_run.h"
 #include "gen.h"
 #include "names.h"
+#include "page_test.h"
 
 #ifndef PIXVEC_BIN
 #error "PIXVEC_BIN must name the built binary"
 #endif
 
-static char dir[GEN_PATH_MAX], imgs[GEN_PATH_MAX], db[GEN_PATH_MAX];
-static char outp[GEN_PATH_MAX], errp[GEN_PATH_MAX];
-static char *out_text, *err_text;
-
+/* The end-to-end test's scratch is page_test.h's: pt.dir holds imgs/, the
+ * database and the report page; pixvec runs through page_pixvec. */
 static void setup(void)
 {
-    cr_assert_eq(gen_tmpdir(dir), 0);
-    gen_path(imgs, dir, "imgs");
-    gen_path(db, dir, "t.pvdb");
-    gen_path(outp, dir, "stdout");
-    gen_path(errp, dir, "stderr");
-    cr_assert_eq(mkdir(imgs, 0755), 0);
+    page_test_setup("dups.html");
 }
 
-static void teardown(void)
-{
-    free(out_text);
-    free(err_text);
-    out_text = err_text = NULL;
-    gen_rmtree(dir);
-}
+TestSuite(names, .init = setup, .fini = page_test_teardown, .timeout = 120);
 
-TestSuite(names, .init = setup, .fini = teardown, .timeout = 120);
+#define run(...) page_pixvec(__VA_ARGS__, (char *)NULL)
 
 /* ---- the escape -------------------------------------------------------------- */
 
-/* name's text form must be want, its JSON value json_want, and the text
- * form must read back as name. */
-static void expect(const char *name, const char *want, const char *json_want)
-{
-    char *t = cli_name_text(name), *back = NULL;
-    json_t *j = cli_name_json(name);
+/* A name, its text form, and its JSON value (NULL: the name itself). */
+typedef struct name_case {
+    const char *name, *text, *json;
+} name_case;
 
-    cr_assert_not_null(t);
-    cr_assert_str_eq(t, want, "text form of [%s]", name);
-    cr_assert_eq(cli_name_is_plain(name), strcmp(name, want) == 0);
-    cr_assert_not_null(j);
-    cr_assert_str_eq(json_string_value(j), json_want, "JSON value of [%s]", name);
-    cr_assert_eq(cli_name_parse(t, strlen(t), &back), 0, "%s reads back", t);
-    cr_assert_str_eq(back, name, "round trip of %s", t);
-    free(t);
-    free(back);
-    json_decref(j);
+/* Every case's text form and JSON value as given, plainness as the text
+ * form says, and the text form reads back as the name. */
+static void expect_cases(const name_case *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *want_json = c[i].json ? c[i].json : c[i].name;
+        char *t = cli_name_text(c[i].name), *back = NULL;
+        json_t *j = cli_name_json(c[i].name);
+
+        cr_assert_not_null(t);
+        cr_assert_str_eq(t, c[i].text, "text form of case %zu", i);
+        cr_assert_eq(cli_name_is_plain(c[i].name), strcmp(c[i].name, c[i].text) == 0);
+        cr_assert_not_null(j);
+        cr_assert_str_eq(json_string_value(j), want_json, "JSON value of case %zu", i);
+        cr_assert_eq(cli_name_parse(t, strlen(t), &back), 0, "%s reads back", t);
+        cr_assert_str_eq(back, c[i].name, "round trip of %s", t);
+        free(t);
+        free(back);
+        json_decref(j);
+    }
 }
+
+#define EXPECT_CASES(c) expect_cases(c, sizeof c / sizeof *c)
 
 Test(names, plain_names_unchanged)
 {
-    expect("photo.jpg", "photo.jpg", "photo.jpg");
-    expect("/data/a b/c's & <d>.png", "/data/a b/c's & <d>.png", "/data/a b/c's & <d>.png");
-    /* A backslash and a quote inside a plain name are not escaped. */
-    expect("a\\b\"c.jpg", "a\\b\"c.jpg", "a\\b\"c.jpg");
-    /* é (2 bytes), € (3), an emoji (4 bytes): valid UTF-8 is kept. */
-    expect("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80.jpg", "caf\xc3\xa9 \xe2\x82\xac "
-           "\xf0\x9f\x98\x80.jpg", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80.jpg");
-    expect("", "", "");
+    static const name_case c[] = {
+        {"photo.jpg", "photo.jpg", NULL},
+        {"/data/a b/c's & <d>.png", "/data/a b/c's & <d>.png", NULL},
+        /* A backslash and a quote inside a plain name are not escaped. */
+        {"a\\b\"c.jpg", "a\\b\"c.jpg", NULL},
+        /* é (2 bytes), € (3), an emoji (4 bytes): valid UTF-8 is kept. */
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80.jpg",
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80.jpg", NULL},
+        /* The largest code point, U+10FFFF. */
+        {"\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf", NULL},
+        {"", "", NULL},
+    };
+    EXPECT_CASES(c);
 }
 
+/* Control bytes: quoted in text; JSON has the exact name (it escapes them
+ * itself). */
 Test(names, control_bytes_quoted)
 {
-    expect("a\tb.jpg", "\"a\\tb.jpg\"", "a\tb.jpg");
-    expect("new\nline.jpg", "\"new\\nline.jpg\"", "new\nline.jpg");
-    expect("cr\r.jpg", "\"cr\\r.jpg\"", "cr\r.jpg");
-    expect("esc\x1b[1m\x7f.jpg", "\"esc\\x1b[1m\\x7f.jpg\"", "esc\x1b[1m\x7f.jpg");
-    /* Inside the quotes a backslash and a quote are escaped; é stays. */
-    expect("a\\b\"\t\xc3\xa9", "\"a\\\\b\\\"\\t\xc3\xa9\"", "a\\b\"\t\xc3\xa9");
+    static const name_case c[] = {
+        {"a\tb.jpg", "\"a\\tb.jpg\"", NULL},
+        {"new\nline.jpg", "\"new\\nline.jpg\"", NULL},
+        {"cr\r.jpg", "\"cr\\r.jpg\"", NULL},
+        {"esc\x1b[1m\x7f.jpg", "\"esc\\x1b[1m\\x7f.jpg\"", NULL},
+        /* Inside the quotes a backslash and a quote are escaped; é stays. */
+        {"a\\b\"\t\xc3\xa9", "\"a\\\\b\\\"\\t\xc3\xa9\"", NULL},
+    };
+    EXPECT_CASES(c);
 }
 
+/* Bytes that are not UTF-8: quoted in text and in JSON alike. */
 Test(names, bytes_that_are_not_utf8)
 {
-    /* Latin-1 é. */
-    expect("caf\xe9.jpg", "\"caf\\xe9.jpg\"", "\"caf\\xe9.jpg\"");
-    /* A lone continuation byte, and a lead byte without its continuation. */
-    expect("\x80x", "\"\\x80x\"", "\"\\x80x\"");
-    expect("a\xc3", "\"a\\xc3\"", "\"a\\xc3\"");
-    /* Overlong '/' (2 and 3 bytes): refused, each byte escaped. */
-    expect("\xc0\xaf", "\"\\xc0\\xaf\"", "\"\\xc0\\xaf\"");
-    expect("\xe0\x80\xaf", "\"\\xe0\\x80\\xaf\"", "\"\\xe0\\x80\\xaf\"");
-    /* A surrogate (U+D800) and U+110000. */
-    expect("\xed\xa0\x80", "\"\\xed\\xa0\\x80\"", "\"\\xed\\xa0\\x80\"");
-    expect("\xf4\x90\x80\x80", "\"\\xf4\\x90\\x80\\x80\"", "\"\\xf4\\x90\\x80\\x80\"");
-    /* The largest code point, U+10FFFF, is valid. */
-    expect("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf");
-    /* A valid character beside an invalid byte stays as it is. */
-    expect("\xc3\xa9\xff", "\"\xc3\xa9\\xff\"", "\"\xc3\xa9\\xff\"");
+    static const name_case c[] = {
+        {"caf\xe9.jpg", "\"caf\\xe9.jpg\"", "\"caf\\xe9.jpg\""}, /* Latin-1 é */
+        /* A lone continuation byte, a lead byte without its continuation. */
+        {"\x80x", "\"\\x80x\"", "\"\\x80x\""},
+        {"a\xc3", "\"a\\xc3\"", "\"a\\xc3\""},
+        /* Overlong '/' in 2 and 3 bytes: each byte escaped. */
+        {"\xc0\xaf", "\"\\xc0\\xaf\"", "\"\\xc0\\xaf\""},
+        {"\xe0\x80\xaf", "\"\\xe0\\x80\\xaf\"", "\"\\xe0\\x80\\xaf\""},
+        /* A surrogate (U+D800), and U+110000. */
+        {"\xed\xa0\x80", "\"\\xed\\xa0\\x80\"", "\"\\xed\\xa0\\x80\""},
+        {"\xf4\x90\x80\x80", "\"\\xf4\\x90\\x80\\x80\"", "\"\\xf4\\x90\\x80\\x80\""},
+        /* A valid character beside an invalid byte stays as it is. */
+        {"\xc3\xa9\xff", "\"\xc3\xa9\\xff\"", "\"\xc3\xa9\\xff\""},
+    };
+    EXPECT_CASES(c);
     cr_assert_not(cli_utf8_valid("caf\xe9"));
     cr_assert(cli_utf8_valid("caf\xc3\xa9"));
 }
 
+/* A leading '"' is quoted everywhere, so that a shown name beginning with
+ * '"' is always the quoted form. */
 Test(names, leading_quote_quoted)
 {
-    /* So that a shown name beginning with '"' is always the quoted form. */
-    expect("\"q\" s.jpg", "\"\\\"q\\\" s.jpg\"", "\"\\\"q\\\" s.jpg\"");
-    expect("\"", "\"\\\"\"", "\"\\\"\"");
+    static const name_case c[] = {
+        {"\"q\" s.jpg", "\"\\\"q\\\" s.jpg\"", "\"\\\"q\\\" s.jpg\""},
+        {"\"", "\"\\\"\"", "\"\\\"\""},
+    };
+    EXPECT_CASES(c);
 }
 
 Test(names, parse_refuses_malformed)
@@ -144,27 +155,6 @@ Test(names, parse_refuses_malformed)
 
 /* ---- end to end ---------------------------------------------------------------- */
 
-/* Run pixvec with the NULL-terminated arguments: its exit status, output
- * in out_text and err_text. */
-static int pixvec(const char *first, ...)
-{
-    char *argv[32];
-    int argc = 0;
-    va_list ap;
-
-    argv[argc++] = "pixvec";
-    argv[argc++] = (char *)first;
-    va_start(ap, first);
-    while (argc < 31 && (argv[argc] = va_arg(ap, char *)) != NULL)
-        argc++;
-    va_end(ap);
-    argv[argc] = NULL;
-    return cli_wait(cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp), first, outp, errp,
-                    &out_text, &err_text);
-}
-
-#define run(...) pixvec(__VA_ARGS__, (char *)NULL)
-
 /* The collection: two originals and a half-size copy of each (box
  * average), one unrelated image. The copies get the names that are not
  * UTF-8 or hold a newline, so they are the ones dropped and moved. */
@@ -177,7 +167,7 @@ static size_t nbytes[NFILES];
 
 static void write_jpeg(int i, uint32_t w, uint32_t h, const uint8_t *px)
 {
-    gen_path(paths[i], imgs, file_names[i]);
+    gen_path(paths[i], pt.imgs, file_names[i]);
     cr_assert_eq(gen_write_jpeg(paths[i], w, h, 3, px, 90, 0), 0, "%s", paths[i]);
     cr_assert_eq(gen_read_bytes(paths[i], &bytes[i], &nbytes[i]), 0);
 }
@@ -230,7 +220,7 @@ static const char *text_form(int i)
     if (tails[i] == NULL) /* plain: the quote of "q" s.jpg is not leading */
         snprintf(buf[i], sizeof buf[i], "%.*s", GEN_PATH_MAX - 1, paths[i]);
     else
-        snprintf(buf[i], sizeof buf[i], "\"%s/%s\"", imgs, tails[i]);
+        snprintf(buf[i], sizeof buf[i], "\"%s/%s\"", pt.imgs, tails[i]);
     return buf[i];
 }
 
@@ -287,18 +277,18 @@ static void expect_ls_json(unsigned want)
     json_t *j, *items;
     unsigned seen = 0;
 
-    cr_assert_eq(run("ls", db, "--json"), 0, "%s", err_text);
-    j = parse_json(out_text, "ls --json");
+    cr_assert_eq(run("ls", pt.db, "--json"), 0, "%s", pt.err);
+    j = parse_json(pt.out, "ls --json");
     items = json_object_get(j, "items");
     cr_assert_eq(json_integer_value(json_object_get(j, "count")),
-                 (json_int_t)json_array_size(items), "count and items agree: %s", out_text);
+                 (json_int_t)json_array_size(items), "count and items agree: %s", pt.out);
     for (size_t k = 0; k < json_array_size(items); k++) {
         int f = file_of_json(json_string_value(json_object_get(json_array_get(items, k),
                                                                "path")));
-        cr_assert_geq(f, 0, "an unknown path in %s", out_text);
+        cr_assert_geq(f, 0, "an unknown path in %s", pt.out);
         seen |= 1u << f;
     }
-    cr_assert_eq(seen, want, "files listed %#x, want %#x: %s", seen, want, out_text);
+    cr_assert_eq(seen, want, "files listed %#x, want %#x: %s", seen, want, pt.out);
     cr_assert_eq(json_array_size(items), (size_t)__builtin_popcount(want));
     json_decref(j);
 }
@@ -307,38 +297,37 @@ Test(names, add_ls_query_dups_move_undo)
 {
     static const int all[] = {0, 1, 2, 3, 4}, kept[] = {0, 2}, dropped[] = {1, 3};
     char keep_list[GEN_PATH_MAX], drop_list[GEN_PATH_MAX], json_out[GEN_PATH_MAX];
-    char html[GEN_PATH_MAX], dest[GEN_PATH_MAX], undo[GEN_PATH_MAX];
+    char dest[GEN_PATH_MAX], undo[GEN_PATH_MAX];
     json_t *j, *groups, *hits;
     size_t members = 0;
     char *s;
 
     make_files();
-    gen_path(keep_list, dir, "keep.txt");
-    gen_path(drop_list, dir, "drop.txt");
-    gen_path(json_out, dir, "dups.json");
-    gen_path(html, dir, "dups.html");
-    gen_path(dest, dir, "aside");
-    gen_path(undo, dir, "undo.tsv");
+    gen_path(keep_list, pt.dir, "keep.txt");
+    gen_path(drop_list, pt.dir, "drop.txt");
+    gen_path(json_out, pt.dir, "dups.json");
+    gen_path(dest, pt.dir, "aside");
+    gen_path(undo, pt.dir, "undo.tsv");
 
-    cr_assert_eq(run("init", db), 0, "%s", err_text);
-    cr_assert_eq(run("add", db, imgs), 0, "%s", err_text);
-    cr_assert(strstr(out_text, "added 5"), "%s%s", out_text, err_text);
+    cr_assert_eq(run("init", pt.db), 0, "%s", pt.err);
+    cr_assert_eq(run("add", pt.db, pt.imgs), 0, "%s", pt.err);
+    cr_assert(strstr(pt.out, "added 5"), "%s%s", pt.out, pt.err);
 
     /* ls: one line per file, each in its text form. */
-    cr_assert_eq(run("ls", db), 0, "%s", err_text);
-    expect_lines(out_text, all, NFILES, "ls");
+    cr_assert_eq(run("ls", pt.db), 0, "%s", pt.err);
+    expect_lines(pt.out, all, NFILES, "ls");
     expect_ls_json(0x1f);
 
     /* query by the image that is not UTF-8: the query is named in the
      * quoted form and every file comes back, itself first. */
-    cr_assert_eq(run("query", db, paths[1], "--json"), 0, "%s", err_text);
-    j = parse_json(out_text, "query --json");
+    cr_assert_eq(run("query", pt.db, paths[1], "--json"), 0, "%s", pt.err);
+    j = parse_json(pt.out, "query --json");
     cr_assert_str_eq(json_string_value(json_object_get(j, "query")), text_form(1));
     hits = json_object_get(j, "hits");
-    cr_assert_eq(json_array_size(hits), NFILES, "%s", out_text);
+    cr_assert_eq(json_array_size(hits), NFILES, "%s", pt.out);
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(hits, 0), "rank")), 1);
     cr_assert_eq(file_of_json(json_string_value(
-                     json_object_get(json_array_get(hits, 0), "path"))), 1, "%s", out_text);
+                     json_object_get(json_array_get(hits, 0), "path"))), 1, "%s", pt.out);
     for (size_t k = 0; k < json_array_size(hits); k++)
         cr_assert_geq(file_of_json(json_string_value(
                           json_object_get(json_array_get(hits, k), "path"))), 0);
@@ -346,21 +335,21 @@ Test(names, add_ls_query_dups_move_undo)
     /* An error naming a file that is not UTF-8 is still one JSON document. */
     {
         char gone[GEN_PATH_MAX];
-        gen_path(gone, dir, "gone\xe9.jpg");
-        cr_assert_eq(run("query", db, gone, "--json"), 1, "%s", out_text);
-        j = parse_json(out_text, "query --json of a missing file");
-        cr_assert(json_is_false(json_object_get(j, "ok")), "%s", out_text);
-        cr_assert_not_null(strstr(out_text, "gone\\\\xe9.jpg"), "%s", out_text);
+        gen_path(gone, pt.dir, "gone\xe9.jpg");
+        cr_assert_eq(run("query", pt.db, gone, "--json"), 1, "%s", pt.out);
+        j = parse_json(pt.out, "query --json of a missing file");
+        cr_assert(json_is_false(json_object_get(j, "ok")), "%s", pt.out);
+        cr_assert_not_null(strstr(pt.out, "gone\\\\xe9.jpg"), "%s", pt.out);
         json_decref(j);
     }
-    cr_assert_eq(run("query", db, paths[3]), 0, "%s", err_text);
-    expect_lines(out_text, all, NFILES, "query");
+    cr_assert_eq(run("query", pt.db, paths[3]), 0, "%s", pt.err);
+    expect_lines(pt.out, all, NFILES, "query");
 
     /* dups: two groups, the half-size copies dropped. */
-    cr_assert_eq(run("dups", db, "--keep-list", keep_list, "--drop-list", drop_list,
-                     "--json-out", json_out, "--html", html),
-                 0, "%s", err_text);
-    expect_lines(out_text, all, 4, "dups");
+    cr_assert_eq(run("dups", pt.db, "--keep-list", keep_list, "--drop-list", drop_list,
+                     "--json-out", json_out, "--html", pt.page),
+                 0, "%s", pt.err);
+    expect_lines(pt.out, all, 4, "dups");
     s = cli_slurp(keep_list);
     expect_lines(s, kept, 2, "keep list");
     cr_assert_eq(strlen(s), strlen(text_form(0)) + strlen(text_form(2)) + 2, "%s", s);
@@ -375,17 +364,17 @@ Test(names, add_ls_query_dups_move_undo)
     cr_assert_eq(json_integer_value(json_object_get(j, "groups_count")), 2);
     json_decref(j);
 
-    cr_assert_eq(run("dups", db, "--json"), 0, "%s", err_text);
-    j = parse_json(out_text, "dups --json");
+    cr_assert_eq(run("dups", pt.db, "--json"), 0, "%s", pt.err);
+    j = parse_json(pt.out, "dups --json");
     groups = json_object_get(j, "groups");
-    cr_assert_eq(json_array_size(groups), 2, "%s", out_text);
+    cr_assert_eq(json_array_size(groups), 2, "%s", pt.out);
     for (size_t g = 0; g < json_array_size(groups); g++) {
         json_t *ms = json_object_get(json_array_get(groups, g), "members");
         for (size_t k = 0; k < json_array_size(ms); k++) {
             json_t *m = json_array_get(ms, k);
             int f = file_of_json(json_string_value(json_object_get(m, "path")));
-            cr_assert(f >= 0 && f < 4, "%s", out_text);
-            cr_assert_eq(json_is_true(json_object_get(m, "keep")), f % 2 == 0, "%s", out_text);
+            cr_assert(f >= 0 && f < 4, "%s", pt.out);
+            cr_assert_eq(json_is_true(json_object_get(m, "keep")), f % 2 == 0, "%s", pt.out);
             members++;
         }
     }
@@ -395,7 +384,7 @@ Test(names, add_ls_query_dups_move_undo)
 
     /* The report: valid UTF-8, no replacement characters, names in their
      * text form below the common folder, links with the raw bytes. */
-    s = cli_slurp(html);
+    s = cli_slurp(pt.page);
     cr_assert(cli_utf8_valid(s), "the page is not UTF-8");
     cr_assert_null(strstr(s, "&#xFFFD;"));
     cr_assert_not_null(strstr(s, ">&quot;caf\\xe9.jpg&quot;</a>"), "caf\\xe9 caption");
@@ -408,10 +397,10 @@ Test(names, add_ls_query_dups_move_undo)
 
     /* map: the CSV's path field is the text form (CSV-quoted), the JSON
      * has every point. */
-    gen_path(json_out, dir, "map.csv");
-    cr_assert_eq(run("map", db, "--csv", json_out, "--json"), 0, "%s", err_text);
-    j = parse_json(out_text, "map --json");
-    cr_assert_eq(json_array_size(json_object_get(j, "points")), NFILES, "%s", out_text);
+    gen_path(json_out, pt.dir, "map.csv");
+    cr_assert_eq(run("map", pt.db, "--csv", json_out, "--json"), 0, "%s", pt.err);
+    j = parse_json(pt.out, "map --json");
+    cr_assert_eq(json_array_size(json_object_get(j, "points")), NFILES, "%s", pt.out);
     for (size_t k = 0; k < NFILES; k++)
         cr_assert_geq(file_of_json(json_string_value(json_object_get(
                           json_array_get(json_object_get(j, "points"), k), "path"))), 0);
@@ -431,29 +420,29 @@ Test(names, add_ls_query_dups_move_undo)
     free(s);
 
     /* rm by the exact bytes, then add it back. */
-    cr_assert_eq(run("rm", db, paths[2], "--json"), 0, "%s", err_text);
-    j = parse_json(out_text, "rm --json");
+    cr_assert_eq(run("rm", pt.db, paths[2], "--json"), 0, "%s", pt.err);
+    j = parse_json(pt.out, "rm --json");
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "removed"), 0)),
                      paths[2]);
     json_decref(j);
     expect_ls_json(0x1b);
-    cr_assert_eq(run("add", db, imgs), 0, "%s", err_text);
+    cr_assert_eq(run("add", pt.db, pt.imgs), 0, "%s", pt.err);
     expect_ls_json(0x1f);
 
     /* Move the copies aside and back: the very names and bytes. */
-    cr_assert_eq(run("dups", db, "--move-to", dest, "--undo-list", undo, "--json"), 0, "%s",
-                 err_text);
-    j = parse_json(out_text, "dups --move-to --json");
+    cr_assert_eq(run("dups", pt.db, "--move-to", dest, "--undo-list", undo, "--json"), 0, "%s",
+                 pt.err);
+    j = parse_json(pt.out, "dups --move-to --json");
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "moved"), "files")), 2,
-                 "%s", out_text);
+                 "%s", pt.out);
     json_decref(j);
     cr_assert_eq(access(paths[1], F_OK), -1, "caf\\xe9.jpg moved");
     cr_assert_eq(access(paths[3], F_OK), -1, "new\\nline.jpg moved");
     expect_ls_json(0x15);
-    cr_assert_eq(run("undo-move", db, undo, "--json"), 0, "%s", err_text);
-    j = parse_json(out_text, "undo-move --json");
-    cr_assert_eq(json_integer_value(json_object_get(j, "restored")), 2, "%s", out_text);
-    cr_assert_eq(json_integer_value(json_object_get(j, "added")), 2, "%s", out_text);
+    cr_assert_eq(run("undo-move", pt.db, undo, "--json"), 0, "%s", pt.err);
+    j = parse_json(pt.out, "undo-move --json");
+    cr_assert_eq(json_integer_value(json_object_get(j, "restored")), 2, "%s", pt.out);
+    cr_assert_eq(json_integer_value(json_object_get(j, "added")), 2, "%s", pt.out);
     json_decref(j);
     for (int i = 0; i < NFILES; i++)
         expect_bytes(i);
