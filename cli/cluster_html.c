@@ -218,7 +218,10 @@ static void write_mix(FILE *f, const cl_ctx *c, size_t n, const cl_count *mix, s
         fprintf(f, "<span class=\"l\" data-label=\"%u\" data-count=\"%zu\">"
                    "<i style=\"background:%s\"></i>",
                 mix[i].label, mix[i].n, c->colour[mix[i].label]);
-        cli_html_esc(f, nm->len > 0 ? buf : "(no folder)");
+        if (nm->len > 0)
+            cli_html_name(f, buf);
+        else
+            fputs("(no folder)", f);
         fprintf(f, " <span class=\"pct\">%zu &middot; ", mix[i].n);
         write_pct(f, mix[i].n, n);
         fputs("</span></span>\n", f);
@@ -241,7 +244,7 @@ static void write_thumb(FILE *f, const pv_cluster_member *mb, const cli_thumb *t
     fprintf(f, "\" data-id=\"%u\">", mb->id);
     cli_thumb_html(f, t, pg->base);
     fputs("<span class=\"cap\">", f);
-    cli_html_esc(f, mb->path);
+    cli_html_name(f, mb->path);
     fputs("</span></a>\n", f);
 }
 

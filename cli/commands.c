@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "cluster_html.h"
+#include "names.h"
 
 /* ---- shared helpers ------------------------------------------------------ */
 
@@ -39,8 +40,8 @@ json_t *cli_item_json(const pv_item *it)
 {
     char hex[33];
     hash_hex(it->hash, hex);
-    return json_pack("{s:I, s:s, s:I, s:I, s:i, s:i, s:s}", "id",
-                     (json_int_t)it->id, "path", it->path, "size",
+    return json_pack("{s:I, s:o, s:I, s:I, s:i, s:i, s:s}", "id",
+                     (json_int_t)it->id, "path", cli_name_json(it->path), "size",
                      (json_int_t)it->size, "mtime_ns", (json_int_t)it->mtime_ns,
                      "width", (int)it->width, "height", (int)it->height, "hash",
                      hex);
@@ -195,8 +196,8 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
     if (rc != 0)
         return cli_fail(c->name, json, "%s", pv_strerror(rc));
     if (json)
-        return cli_print_json(json_pack("{s:b, s:s, s:s, s:s, s:i}", "ok", 1,
-                                    "database", ctx->dbpath, "embedder",
+        return cli_print_json(json_pack("{s:b, s:o, s:s, s:s, s:i}", "ok", 1,
+                                    "database", cli_name_json(ctx->dbpath), "embedder",
                                     info.embedder, "embedder_desc",
                                     info.embedder_desc, "dim", (int)info.dim));
     printf("created %s: %s, %u dims; HNSW M=%u ef_construction=%u\n", ctx->dbpath,
@@ -263,15 +264,17 @@ static void add_error(void *vctx, const char *path, int err, const char *reason)
     /* A reason that opens with the code's own text ("empty file (0 bytes)")
      * says it already: print it alone, not "empty file: empty file ...". */
     const char *what = pv_strerror(err);
+    fputs("pixvec: add: ", stderr);
+    cli_name_print(stderr, path);
     if (reason && reason[0] && strncmp(reason, what, strlen(what)) == 0)
-        fprintf(stderr, "pixvec: add: %s: %s\n", path, reason);
+        fprintf(stderr, ": %s\n", reason);
     else
-        fprintf(stderr, "pixvec: add: %s: %s%s%s\n", path, what, reason && reason[0] ? ": " : "",
+        fprintf(stderr, ": %s%s%s\n", what, reason && reason[0] ? ": " : "",
                 reason ? reason : "");
     ui->errors++;
     if (ui->fails)
         json_array_append_new(ui->fails,
-                              json_pack("{s:o, s:s, s:o}", "path", cli_text_json(path), "code",
+                              json_pack("{s:o, s:s, s:o}", "path", cli_name_json(path), "code",
                                         cli_code_of(err), "reason",
                                         cli_text_json(reason ? reason : pv_strerror(err))));
 }
@@ -517,21 +520,29 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:i, s:I, s:s, s:f}", "rank",
+            json_array_append_new(arr, json_pack("{s:i, s:I, s:o, s:f}", "rank",
                                                  (int)(i + 1), "id",
                                                  (json_int_t)hits[i].id, "path",
-                                                 hits[i].path, "score",
+                                                 cli_name_json(hits[i].path), "score",
                                                  (double)hits[i].score));
-        rc = cli_print_json(json_pack("{s:b, s:s, s:i, s:s, s:i, s:I, s:s?, s:o}", "ok", 1,
-                                  text ? "text" : "query", argv[optind], "k", (int)k, "index",
+        /* A query image's name by the JSON rule; a text query is UTF-8
+         * already (pv_query_text refuses anything else). */
+        rc = cli_print_json(json_pack("{s:b, s:o, s:i, s:s, s:i, s:I, s:s?, s:o}", "ok", 1,
+                                  text ? "text" : "query",
+                                  text ? cli_text_json(argv[optind])
+                                       : cli_name_json(argv[optind]),
+                                  "k", (int)k, "index",
                                   qo.exact ? "exact" : qo.ivf ? "ivf" : "hnsw", "asked",
                                   (int)k, "returned", (json_int_t)n, "short_reason",
                                   why[0] ? why : NULL, "hits", arr));
     } else {
         char cwd[PATH_MAX];
         size_t nc = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
-        for (size_t i = 0; i < n; i++)
-            printf("%3zu  %.4f  %s\n", i + 1, hits[i].score, shown_path(hits[i].path, cwd, nc));
+        for (size_t i = 0; i < n; i++) {
+            printf("%3zu  %.4f  ", i + 1, hits[i].score);
+            cli_name_print(stdout, shown_path(hits[i].path, cwd, nc));
+            putchar('\n');
+        }
         if (why[0])
             printf("(%zu of the %ld asked: %s)\n", n, k, why);
     }
@@ -609,12 +620,15 @@ static int cmd_rm(cli_ctx *ctx, int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         rc = pv_remove(ctx->db, argv[i]);
         if (rc == 0) {
-            json_array_append_new(removed, json_string(argv[i]));
-            if (!json)
-                printf("removed %s\n", argv[i]);
+            json_array_append_new(removed, cli_name_json(argv[i]));
+            if (!json) {
+                fputs("removed ", stdout);
+                cli_name_print(stdout, argv[i]);
+                putchar('\n');
+            }
         } else {
             struct stat sb;
-            json_array_append_new(missing, json_string(argv[i]));
+            json_array_append_new(missing, cli_name_json(argv[i]));
             if (rc == PV_ENOTFOUND && stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode))
                 cli_err(c->name, "%s is a folder: rm takes stored image paths; to remove "
                         "the images under it, `pixvec rm DB %s/*` (or `pixvec ls DB` to "
@@ -678,9 +692,11 @@ static int cmd_ls(cli_ctx *ctx, int argc, char **argv)
         rc = cli_print_json(json_pack("{s:b, s:I, s:o}", "ok", 1, "count",
                                   (json_int_t)n, "items", arr));
     } else {
-        for (size_t i = 0; i < n; i++)
-            printf("%6u  %5ux%-5u  %s\n", items[i].id, items[i].width,
-                   items[i].height, items[i].path);
+        for (size_t i = 0; i < n; i++) {
+            printf("%6u  %5ux%-5u  ", items[i].id, items[i].width, items[i].height);
+            cli_name_print(stdout, items[i].path);
+            putchar('\n');
+        }
         rc = CLI_OK;
     }
     pv_items_free(items, n);
@@ -727,9 +743,12 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
                 continue;
             gone++;
             if (json)
-                json_array_append_new(missing, json_string(items[i].path));
-            else
-                printf("gone: %s\n", items[i].path);
+                json_array_append_new(missing, cli_name_json(items[i].path));
+            else {
+                fputs("gone: ", stdout);
+                cli_name_print(stdout, items[i].path);
+                putchar('\n');
+            }
         }
         pv_items_free(items, n);
     }
@@ -957,12 +976,13 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
         if (json) {
             json_t *near = json_array(), *lab = json_array();
             for (size_t i = 0; i < c->n && (long)i < show; i++)
-                json_array_append_new(near, json_pack("{s:I, s:s, s:f}", "id",
+                json_array_append_new(near, json_pack("{s:I, s:o, s:f}", "id",
                                                       (json_int_t)c->members[i].id, "path",
-                                                      c->members[i].path, "dist2",
+                                                      cli_name_json(c->members[i].path), "dist2",
                                                       (double)c->members[i].dist2));
             for (size_t l = 0; l < nl; l++)
-                json_array_append_new(lab, json_pack("{s:s, s:I}", "label", L.name[mix[l].label],
+                json_array_append_new(lab, json_pack("{s:o, s:I}", "label",
+                                                     cli_name_json(L.name[mix[l].label]),
                                                      "count", (json_int_t)mix[l].n));
             json_t *o = json_pack("{s:i, s:I, s:o}", "cluster", j, "size", (json_int_t)c->n,
                                   "nearest", near);
@@ -976,14 +996,20 @@ static int cluster_report(const char *cmd, int json, const pv_clustering *cl,
         printf("\ncluster %d: %zu %s", j, c->n, cli_plural(c->n, "image", "images"));
         if (nl) {
             printf(" |");
-            for (size_t l = 0; l < nl && l < 3; l++)
-                printf(" %s %.0f%%", L.name[mix[l].label], 100.0 * mix[l].n / c->n);
+            for (size_t l = 0; l < nl && l < 3; l++) {
+                putchar(' ');
+                cli_name_print(stdout, L.name[mix[l].label]);
+                printf(" %.0f%%", 100.0 * mix[l].n / c->n);
+            }
             if (nl > 3)
                 printf(" (+%zu %s)", nl - 3, cli_plural(nl - 3, "label", "labels"));
         }
         printf("\n");
-        for (size_t i = 0; i < c->n && (long)i < show; i++)
-            printf("    %.4f  %s\n", c->members[i].dist2, c->members[i].path);
+        for (size_t i = 0; i < c->n && (long)i < show; i++) {
+            printf("    %.4f  ", c->members[i].dist2);
+            cli_name_print(stdout, c->members[i].path);
+            putchar('\n');
+        }
     }
     if (json) {
         json_t *doc = json_pack("{s:b, s:i, s:I, s:f, s:b, s:o}", "ok", 1, "k", cl->k,
@@ -1094,9 +1120,11 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
         if ((rc = pv_cluster_of(ctx->db, of, &which, &d2)) != 0)
             return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
         if (json)
-            return cli_print_json(json_pack("{s:b, s:s, s:i, s:f}", "ok", 1, "image", of,
-                                        "cluster", which, "dist2", (double)d2));
-        printf("%s: cluster %d (squared distance to its centre %.4f)\n", of, which, d2);
+            return cli_print_json(json_pack("{s:b, s:o, s:i, s:f}", "ok", 1, "image",
+                                            cli_name_json(of), "cluster", which, "dist2",
+                                            (double)d2));
+        cli_name_print(stdout, of);
+        printf(": cluster %d (squared distance to its centre %.4f)\n", which, d2);
         return CLI_OK;
     }
     if ((rc = pv_cluster_get(ctx->db, &cl)) != 0)
@@ -1104,7 +1132,9 @@ static int cmd_cluster(cli_ctx *ctx, int argc, char **argv)
     rc = cluster_report(c->name, json, cl, show, k > 0 ? &st : NULL);
     if (html) {
         char err[PATH_MAX + 256] = "", title[PATH_MAX + 64];
-        snprintf(title, sizeof title, "pixvec clusters: %s", ctx->dbpath ? ctx->dbpath : "");
+        char *db = cli_name_text(ctx->dbpath ? ctx->dbpath : "");
+        snprintf(title, sizeof title, "pixvec clusters: %s", db ? db : "");
+        free(db);
         if (cli_cluster_html(html, cl, title, show_set ? (size_t)show : CLUSTER_HTML_SHOW,
                              err, sizeof err) != 0) {
             cli_err(c->name, "--html: %s", err);
@@ -1284,8 +1314,9 @@ const cli_cmd cli_commands[] = {
      "                   oldest or newest (mtime)\n"
      "  --prefer DIR     images under DIR are kept first and never dropped (an\n"
      "                   error when no stored image lies under DIR)\n"
-     "  --keep-list F    write the kept images of the groups, one per line\n"
-     "  --drop-list F    write the images to drop, one per line\n"
+     "  --keep-list F    write the kept images of the groups, one per line (a\n"
+     "                   name that is not plain UTF-8 quoted: \"caf\\xe9.jpg\")\n"
+     "  --drop-list F    write the images to drop, one per line (the same)\n"
      "  --json-out F     write the groups as JSON to F\n"
      "  --html F         a report page with thumbnails (in F's _files folder)\n"
      "  --histogram      print each image's nearest-neighbour similarity as a\n"

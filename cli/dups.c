@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "names.h"
 #include "plot.h"
 #include "report.h"
 
@@ -149,8 +150,13 @@ static int write_list(const char *file, const pv_dups *d, int keep, const char *
     }
     for (size_t g = 0; g < d->ngroups; g++)
         for (size_t i = 0; i < d->groups[g].n; i++)
-            if (d->groups[g].members[i].keep == keep)
-                fprintf(f, "%s\n", d->groups[g].members[i].item.path);
+            if (d->groups[g].members[i].keep == keep) {
+                /* One name a line: quoted when not plain, so a newline in
+                 * a name cannot split it (names.h; cli_name_parse reads
+                 * it back). */
+                cli_name_print(f, d->groups[g].members[i].item.path);
+                fputc('\n', f);
+            }
     if (fclose(f) != 0) {
         cli_err(cmd, "%s: %s", file, strerror(errno));
         return CLI_ERR;
@@ -173,9 +179,10 @@ static json_t *dups_json(const pv_dups *d, const dups_args *a)
             json_array_append_new(members, m);
         }
         json_array_append_new(
-            groups, json_pack("{s:i, s:s, s:s, s:f, s:o}", "group", (int)(g + 1), "kind",
+            groups, json_pack("{s:i, s:s, s:o, s:f, s:o}", "group", (int)(g + 1), "kind",
                               gr->all_exact ? "exact" : "near", "keep",
-                              gr->members[0].item.path, "weakest", (double)gr->weakest,
+                              cli_name_json(gr->members[0].item.path), "weakest",
+                              (double)gr->weakest,
                               "members", members));
     }
     json_t *doc = json_pack(
@@ -186,8 +193,9 @@ static json_t *dups_json(const pv_dups *d, const dups_args *a)
         (json_int_t)d->exact_images, "pairs", (json_int_t)d->pairs, "seconds", d->seconds,
         "gflops", d->gflops, "groups", groups);
     if (doc && a->o.across_a)
-        json_object_set_new(doc, "across", json_pack("{s:s, s:s}", "a", a->o.across_a, "b",
-                                                     a->o.across_b));
+        json_object_set_new(doc, "across", json_pack("{s:o, s:o}", "a",
+                                                     cli_name_json(a->o.across_a), "b",
+                                                     cli_name_json(a->o.across_b)));
     return doc;
 }
 
@@ -207,20 +215,25 @@ static void print_groups(const pv_dups *d, const dups_args *a)
                 snprintf(score, sizeof score, "%.4f", m->score);
             else
                 snprintf(score, sizeof score, "      ");
-            printf("  %s  %s  %5ux%-5u  %s\n", m->keep ? "keep" : "drop", score,
-                   m->item.width, m->item.height, m->item.path);
+            printf("  %s  %s  %5ux%-5u  ", m->keep ? "keep" : "drop", score,
+                   m->item.width, m->item.height);
+            cli_name_print(stdout, m->item.path);
+            putchar('\n');
         }
     }
-    if (a->o.across_a) /* members are B's images; kept ones (--prefer) count too */
+    if (a->o.across_a) { /* members are B's images; kept ones (--prefer) count too */
+        char *fa = cli_name_text(a->o.across_a), *fb = cli_name_text(a->o.across_b);
         printf("%llu of %llu %s under %s %s a near-duplicate under %s: "
                "%llu to drop (threshold %.4f; %llu %s; %s scan %.2f s)\n",
                (unsigned long long)(d->images - d->ngroups), (unsigned long long)d->scanned,
-               cli_plural(d->scanned, "image", "images"), a->o.across_b,
-               d->images - d->ngroups == 1 ? "has" : "have", a->o.across_a,
+               cli_plural(d->scanned, "image", "images"), fb ? fb : "B",
+               d->images - d->ngroups == 1 ? "has" : "have", fa ? fa : "A",
                (unsigned long long)d->dropped, d->threshold, (unsigned long long)d->pairs,
                cli_plural(d->pairs, "pair", "pairs"), d->approximate ? "graph" : "exact",
                d->seconds);
-    else
+        free(fa);
+        free(fb);
+    } else
         printf("%zu %s, %llu %s, %llu to drop, %llu byte-identical (threshold "
                "%.4f; %llu %s scanned; %llu %s; %s scan %.2f s)\n",
                d->ngroups, cli_plural(d->ngroups, "group", "groups"),
@@ -411,15 +424,23 @@ static int move_dropped(cli_ctx *ctx, const pv_dups *d, const dups_args *a, json
     }
     if (a->json)
         json_object_set_new(report, "moved",
-                            json_pack("{s:s, s:s, s:I, s:I, s:I}", "to", a->move_to, "undo_list",
-                                      undo, "files", (json_int_t)moved, "failed",
+                            json_pack("{s:o, s:o, s:I, s:I, s:I}", "to",
+                                      cli_name_json(a->move_to), "undo_list",
+                                      cli_name_json(undo), "files", (json_int_t)moved, "failed",
                                       (json_int_t)failed, "removed_from_db", (json_int_t)removed));
-    else if (moved > 0)
+    else if (moved > 0) {
+        /* Every name in its text form (names.h). */
+        char *fr = cli_name_text(root), *ft = cli_name_text(a->move_to),
+             *fd = cli_name_text(ctx->dbpath ? ctx->dbpath : "DB"), *fu = cli_name_text(undo);
         printf("moved %zu %s from %s to %s (%zu failed); %zu removed from the database; "
                "undo: pixvec undo-move %s %s\n",
-               moved, cli_plural(moved, "file", "files"), root, a->move_to, failed, removed,
-               ctx->dbpath ? ctx->dbpath : "DB", undo);
-    else
+               moved, cli_plural(moved, "file", "files"), fr ? fr : "?", ft ? ft : "?",
+               failed, removed, fd ? fd : "DB", fu ? fu : "?");
+        free(fr);
+        free(ft);
+        free(fd);
+        free(fu);
+    } else
         printf("moved no files (%zu failed)\n", failed);
     free(paths);
     return rc == 0 ? CLI_OK : CLI_ERR;
@@ -455,7 +476,9 @@ int cmd_dups(cli_ctx *ctx, int argc, char **argv)
     }
     if (a.html_file) {
         char err[PATH_MAX + 256] = "", title[PATH_MAX + 64];
-        snprintf(title, sizeof title, "pixvec dups: %s", ctx->dbpath ? ctx->dbpath : "");
+        char *db = cli_name_text(ctx->dbpath ? ctx->dbpath : "");
+        snprintf(title, sizeof title, "pixvec dups: %s", db ? db : "");
+        free(db);
         if (cli_report_html(a.html_file, d, title, err, sizeof err) != 0) {
             cli_err(c->name, "--html: %s", err);
             rc |= CLI_ERR;
@@ -499,8 +522,8 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
     static const struct option lo[] = {
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = cli_find("undo-move");
-    char err[PATH_MAX + 256] = "", line[2 * PATH_MAX + 4];
-    size_t restored = 0, failed = 0, np = 0, cap = 0, already = 0;
+    char err[PATH_MAX + 256] = "", *line = NULL;
+    size_t restored = 0, failed = 0, np = 0, cap = 0, linecap = 0, already = 0;
     char **paths = NULL;
     int json = 0, opt, rc, status = CLI_OK;
     FILE *f;
@@ -523,16 +546,24 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
     /* The sources, read before the undo: they are added back afterwards. */
     if (!(f = fopen(argv[optind], "r")))
         return cli_fail(c->name, json, "%s: %s", argv[optind], strerror(errno));
-    while (fgets(line, sizeof line, f)) {
-        char *tab = strchr(line, '\t'), *nl = strchr(line, '\n');
-        if (!tab || !nl)
+    /* A line is "DEST\tSOURCE\n", a path quoted when it holds a control
+     * byte (engine/move.c), so no tab or newline is ever inside a field. */
+    ssize_t got;
+    while ((got = getline(&line, &linecap, f)) > 0) {
+        char *tab = memchr(line, '\t', (size_t)got), *nl = memchr(line, '\n', (size_t)got);
+        if (!tab || !nl || nl < tab)
             continue;
-        *nl = '\0';
-        /* DEST gone and SOURCE there: back already (pv_undo_moves counts it
-         * as restored; this run did not move it). */
-        struct stat sd, ss;
-        *tab = '\0';
-        already += lstat(line, &sd) != 0 && errno == ENOENT && lstat(tab + 1, &ss) == 0;
+        {
+            /* DEST gone and SOURCE there: back already (pv_undo_moves
+             * counts it as restored; this run did not move it). */
+            char *dest = NULL, *src = NULL;
+            struct stat sd, ss;
+            if (cli_name_parse(line, (size_t)(tab - line), &dest) == 0 &&
+                cli_name_parse(tab + 1, (size_t)(nl - tab - 1), &src) == 0 && dest && src)
+                already += lstat(dest, &sd) != 0 && errno == ENOENT && lstat(src, &ss) == 0;
+            free(dest);
+            free(src);
+        }
         if (np == cap) {
             size_t ncap = cap ? 2 * cap : 64;
             char **pp = realloc(paths, ncap * sizeof *pp);
@@ -541,10 +572,11 @@ int cmd_undo_move(cli_ctx *ctx, int argc, char **argv)
             paths = pp;
             cap = ncap;
         }
-        if (!(paths[np] = strdup(tab + 1)))
+        if (cli_name_parse(tab + 1, (size_t)(nl - tab - 1), &paths[np]) == -2)
             break;
-        np++;
+        np += paths[np] != NULL; /* a malformed line: pv_undo_moves reports it */
     }
+    free(line);
     fclose(f);
     rc = pv_undo_moves(argv[optind], &restored, &failed, err, sizeof err);
     if (rc != 0) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "names.h"
 #include "plot.h"
 #include "report.h"
 
@@ -91,8 +92,13 @@ done:
     return rc;
 }
 
-static void csv_field(FILE *f, const char *s)
+/* A name as a CSV field: its text form (names.h), in CSV's quotes with
+ * '"' doubled. */
+static void csv_field(FILE *f, const char *name)
 {
+    char *t = cli_name_text(name);
+    const char *s = t ? t : "\"?\"";
+
     fputc('"', f);
     for (; *s; s++) {
         if (*s == '"')
@@ -100,6 +106,7 @@ static void csv_field(FILE *f, const char *s)
         fputc(*s, f);
     }
     fputc('"', f);
+    free(t);
 }
 
 /* The CSV: a header, then one line per point (id order), put in place
@@ -177,15 +184,15 @@ static json_t *map_json(const pv_map *m, const uint32_t *lab, const cli_labels *
                                                      (double)m->perplexity, "iters", m->iters));
     for (size_t i = 0; i < m->n; i++) {
         const pv_map_point *p = &m->points[i];
-        json_t *o = json_pack("{s:I, s:s, s:f, s:f, s:b}", "id", (json_int_t)p->id, "path",
-                              p->path, "x", (double)p->xyz[0], "y", (double)p->xyz[1],
+        json_t *o = json_pack("{s:I, s:o, s:f, s:f, s:b}", "id", (json_int_t)p->id, "path",
+                              cli_name_json(p->path), "x", (double)p->xyz[0], "y", (double)p->xyz[1],
                               "placed", p->placed);
         if (!o)
             continue;
         if (m->dims == 3)
             json_object_set_new(o, "z", json_real(p->xyz[2]));
         if (lab)
-            json_object_set_new(o, "label", json_string(L->name[lab[i]]));
+            json_object_set_new(o, "label", cli_name_json(L->name[lab[i]]));
         json_array_append_new(pts, o);
     }
     json_object_set_new(doc, "points", pts);

@@ -25,7 +25,9 @@
  * script element ("</script>") or open a comment. Links are percent-encoded
  * by the page's script from the path's UTF-8 bytes, by the rule report.c's
  * cli_url_esc follows; a path that is not valid UTF-8 (a browser would show
- * it with U+FFFD) gets its exact URL written out by C instead.
+ * it with U+FFFD) gets its exact URL written out by C instead, and a path
+ * that is not plain (cli/names.h: not UTF-8, a control byte) is shown in
+ * its quoted form, given as "show", the form every output uses.
  *
  * Hover: a grid of 12-pixel screen cells, each a chain of the points in it
  * (built after a redraw, on the next pointer move: one pass over the
@@ -49,6 +51,7 @@
  * from chromium's DOM dump.
  */
 #include "plot.h"
+#include "names.h"
 #include "report.h"
 
 #include <math.h>
@@ -159,6 +162,7 @@ static const char map_js[] =
     "for(var i=head[r*gcols+c];i>=0;i=next[i]){var dx=SX[i]-mx,dy=SY[i]-my,d=dx*dx+dy*dy;\n"
     "if(d<bd||(d===bd&&i<best)){bd=d;best=i;}}}}return best;}\n"
     "function path(i){return D.dirs[D.d[i]]+D.f[i];}\n"
+    "function shown(i){return D.show&&D.show[i]!==undefined?D.show[i]:path(i);}\n"
     "var enc=new TextEncoder();\n"
     "/* As report.c's url_esc: '/' and RFC 3986 unreserved stay, other bytes %XX. */\n"
     "function url(i){if(D.raw&&D.raw[i])return D.raw[i];var b=enc.encode(path(i)),s='file://';\n"
@@ -172,7 +176,7 @@ static const char map_js[] =
     "cv.style.cursor='pointer';var bad=D.bad&&D.bad[i];\n"
     "cimg.style.display=bad?'none':'';cmiss.style.display=bad?'':'none';\n"
     "if(bad)cmiss.textContent='no thumbnail: '+bad;else cimg.src=D.thumbs+'/'+i+'.jpg';\n"
-    "cpath.textContent=path(i);clab.textContent=nl>1?D.labels[D.l[i]]:'';\n"
+    "cpath.textContent=shown(i);clab.textContent=nl>1?D.labels[D.l[i]]:'';\n"
     "clab.style.borderColor=COL[D.l?D.l[i]:0];card.style.display='block';}\n"
     "if(i>=0)place(mx,my);}\n"
     "/* The card beside (mx, my), inside the window. */\n"
@@ -274,37 +278,35 @@ static void js_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* 1 if s is well-formed UTF-8 (no overlong forms, surrogates or values past
- * U+10FFFF), as a browser decodes it without replacement characters. */
-static int utf8_ok(const char *s)
+/* len bytes of a path's part (a folder, a file name) inside a JSON string:
+ * exact when valid UTF-8, else with \xHH for the bytes that are not
+ * (names.h), so the document stays valid. The script joins the parts back
+ * into the exact path for a link; a path that is not valid UTF-8 gets its
+ * link from "raw" instead, and one that is not plain its shown text (the
+ * quoted form) from "show". */
+static void js_part(FILE *f, const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, k;
 
-    while (*p) {
-        unsigned c = *p, need, cp, k;
-        if (c < 0x80) {
-            p++;
-            continue;
+    while (i < len) {
+        k = cli_utf8_len((const unsigned char *)s + i, len - i);
+        if (k == 0) {
+            fprintf(f, "\\\\x%02x", (unsigned char)s[i]); /* \\ is JSON's backslash */
+            i++;
+        } else {
+            js_chars(f, s + i, k);
+            i += k;
         }
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            need = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            need = 3, cp = c & 0x07;
-        else
-            return 0;
-        for (k = 1; k <= need; k++) {
-            if ((p[k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[k] & 0x3fu);
-        }
-        if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return 0;
-        p += need + 1;
     }
-    return 1;
+}
+
+/* A name's text form (names.h), what the page shows, as a JSON string. */
+static void js_name(FILE *f, const char *name)
+{
+    char *t = cli_name_text(name);
+
+    js_str(f, t ? t : "\"?\"");
+    free(t);
 }
 
 /* ---- the folder table ------------------------------------------------------ */
@@ -487,7 +489,7 @@ static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
     for (k = 0; k < nl; k++) {
         char buf[32];
         fputs(k ? "," : "", f);
-        js_str(f, label_name(s, k, buf, sizeof buf));
+        js_name(f, label_name(s, k, buf, sizeof buf));
     }
     fputs("],\n\"col\":[", f);
     for (k = 0; k < nl; k++)
@@ -506,7 +508,7 @@ static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
             js_chars(f, pg->cwd, strlen(pg->cwd));
             fputc('/', f);
         }
-        js_chars(f, m->path, m->len);
+        js_part(f, m->path, m->len);
         fputc('"', f);
         j++;
     }
@@ -528,9 +530,11 @@ static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
         fprintf(f, i ? ",%u" : "%u", dir_of[i]);
     fputs("],\n\"f\":[", f);
     for (i = 0; i < s->n; i++) {
-        const char *slash = strrchr(s->paths[i], '/');
+        const char *slash = strrchr(s->paths[i], '/'), *name = slash ? slash + 1 : s->paths[i];
         fputs(i ? (i % 8 ? "," : ",\n") : "", f);
-        js_str(f, slash ? slash + 1 : s->paths[i]);
+        fputc('"', f);
+        js_part(f, name, strlen(name));
+        fputc('"', f);
     }
     /* Thumbnails that could not be made: their reasons. */
     fputs("],\n\"bad\":{", f);
@@ -542,10 +546,17 @@ static void write_data(FILE *f, const cli_scatter *s, const cli_page *pg,
     /* Paths a browser would not decode byte for byte: their links. */
     fputs("},\n\"raw\":{", f);
     for (i = 0, sep = 0; i < s->n; i++)
-        if (!utf8_ok(s->paths[i])) {
+        if (!cli_utf8_valid(s->paths[i])) {
             fprintf(f, "%s\"%zu\":\"", sep++ ? "," : "", i);
             cli_file_url(f, s->paths[i], pg->cwd);
             fputc('"', f);
+        }
+    /* Paths that are not plain (names.h): the text the card shows. */
+    fputs("},\n\"show\":{", f);
+    for (i = 0, sep = 0; i < s->n; i++)
+        if (!cli_name_is_plain(s->paths[i])) {
+            fprintf(f, "%s\"%zu\":", sep++ ? "," : "", i);
+            js_name(f, s->paths[i]);
         }
     fputs("}}", f);
 }
@@ -584,7 +595,7 @@ static void write_legend(FILE *f, const cli_scatter *s, const size_t *counts,
         fprintf(f, "<div class=\"item\" data-label=\"%u\"><span class=\"sw\" "
                    "style=\"background:%s\"></span><span class=\"name\">",
                 l, colour[l]);
-        cli_html_esc(f, label_name(s, l, buf, sizeof buf));
+        cli_html_name(f, label_name(s, l, buf, sizeof buf));
         fprintf(f, "</span><span class=\"count\">%zu</span></div>\n", counts[l]);
     }
     fputs("</div>\n", f);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "names.h"
 #include "quality_html.h"
 
 typedef struct quality_args {
@@ -81,10 +82,10 @@ static int parse_args(const cli_cmd *c, int argc, char **argv, quality_args *a)
 
 static json_t *item_json(const pv_quality_item *it)
 {
-    json_t *o = json_pack("{s:I, s:s, s:f, s:f, s:i, s:i, s:s}", "id", (json_int_t)it->id,
-                          "path", it->path, "score", (double)it->score, "nn", (double)it->nn,
-                          "width", (int)it->width, "height", (int)it->height, "label",
-                          it->label ? it->label : "");
+    json_t *o = json_pack("{s:I, s:o, s:f, s:f, s:i, s:i, s:o}", "id", (json_int_t)it->id,
+                          "path", cli_name_json(it->path), "score", (double)it->score, "nn",
+                          (double)it->nn, "width", (int)it->width, "height", (int)it->height,
+                          "label", cli_name_json(it->label ? it->label : ""));
     if (!o)
         return NULL;
     if (it->mean >= 0) {
@@ -92,12 +93,12 @@ static json_t *item_json(const pv_quality_item *it)
         json_object_set_new(o, "std", json_real(it->std));
     }
     if (it->suggested) {
-        json_object_set_new(o, "suggested", json_string(it->suggested));
+        json_object_set_new(o, "suggested", cli_name_json(it->suggested));
         json_object_set_new(o, "vote", json_real(it->vote));
     }
     if (it->reason) {
         json_object_set_new(o, "error", json_string(pv_strerror(it->err)));
-        json_object_set_new(o, "reason", json_string(it->reason));
+        json_object_set_new(o, "reason", cli_text_json(it->reason));
     }
     return o;
 }
@@ -141,19 +142,27 @@ static void lines(const pv_quality_list *l, int kind, int top)
     const size_t s = l->n < (size_t)top ? l->n : (size_t)top;
     for (size_t i = 0; i < s; i++) {
         const pv_quality_item *it = &l->items[i];
+        /* Names and labels in their text form (names.h). */
+        char *path = cli_name_text(it->path), *label = NULL, *sugg = NULL;
+        const char *p = path ? path : "?";
         switch (kind) {
-        case K_OUT: printf("  %.3f  %s\n", (double)it->nn, it->path); break;
+        case K_OUT: printf("  %.3f  %s\n", (double)it->nn, p); break;
         case K_SUS:
-            printf("  %.2f  %s  in %s, looks like %s\n", (double)it->vote, it->path, it->label,
-                   it->suggested);
+            label = cli_name_text(it->label);
+            sugg = cli_name_text(it->suggested);
+            printf("  %.2f  %s  in %s, looks like %s\n", (double)it->vote, p,
+                   label ? label : "?", sugg ? sugg : "?");
             break;
         case K_BLANK:
-            printf("  std %.3f, mean %.3f  %s\n", (double)it->std, (double)it->mean, it->path);
+            printf("  std %.3f, mean %.3f  %s\n", (double)it->std, (double)it->mean, p);
             break;
-        case K_MEAN: printf("  mean %.3f  %s\n", (double)it->mean, it->path); break;
-        case K_TINY: printf("  %ux%u  %s\n", it->width, it->height, it->path); break;
-        default: printf("  %s: %s\n", it->path, it->reason); break;
+        case K_MEAN: printf("  mean %.3f  %s\n", (double)it->mean, p); break;
+        case K_TINY: printf("  %ux%u  %s\n", it->width, it->height, p); break;
+        default: printf("  %s: %s\n", p, it->reason); break;
         }
+        free(path);
+        free(label);
+        free(sugg);
     }
     if (l->n > s && kind != K_OUT)
         printf("  ... and %zu more (--json lists them all)\n", l->n - s);
@@ -161,8 +170,11 @@ static void lines(const pv_quality_list *l, int kind, int top)
 
 static void print_text(const char *dbpath, const pv_quality *q, int no_pixels, int top)
 {
-    printf("quality of %s: %zu %s in %zu folder%s, %zu decoded (%.2f s)\n", dbpath, q->items,
-           cli_plural(q->items, "image", "images"), q->nlabels, q->nlabels == 1 ? "" : "s", q->decoded, q->seconds);
+    fputs("quality of ", stdout);
+    cli_name_print(stdout, dbpath);
+    printf(": %zu %s in %zu folder%s, %zu decoded (%.2f s)\n", q->items,
+           cli_plural(q->items, "image", "images"), q->nlabels, q->nlabels == 1 ? "" : "s",
+           q->decoded, q->seconds);
     if (q->nn_median >= 0)
         printf("similarity to the nearest other image: median %.3f, 1st percentile %.3f\n",
                (double)q->nn_median, (double)q->nn_p01);

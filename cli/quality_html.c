@@ -107,9 +107,9 @@ static void caption(FILE *f, int s, const pv_quality_item *it)
         break;
     case S_SUS:
         fputs("in <span class=\"lab\">", f);
-        cli_html_esc(f, it->label);
+        cli_html_name(f, it->label);
         fputs("</span>, looks like <span class=\"lab\">", f);
-        cli_html_esc(f, it->suggested);
+        cli_html_name(f, it->suggested);
         fprintf(f, "</span> <span class=\"score\">(%.2f)</span>", (double)it->vote);
         break;
     case S_BLANK:
@@ -146,7 +146,7 @@ static void figure(FILE *f, const qh_page *pg, int s, const pv_quality_item *it)
     caption(f, s, it);
     fputs("<br><span class=\"meta\">", f);
     if (s != S_SUS && it->label && it->label[0]) {
-        cli_html_esc(f, it->label);
+        cli_html_name(f, it->label);
         fputs(" &middot; ", f);
     }
     fprintf(f, "%u&times;%u", it->width, it->height);
@@ -155,7 +155,7 @@ static void figure(FILE *f, const qh_page *pg, int s, const pv_quality_item *it)
     fputs("</span><a class=\"path\" href=\"", f);
     cli_file_url(f, it->path, pg->cp->cwd);
     fputs("\">", f);
-    cli_html_esc(f, strlen(it->path) > pg->prefix ? it->path + pg->prefix : it->path);
+    cli_html_name(f, strlen(it->path) > pg->prefix ? it->path + pg->prefix : it->path);
     fputs("</a></figcaption></figure>\n", f);
 }
 
@@ -248,7 +248,7 @@ static void summary(FILE *f, const qh_page *pg, const char *prefix)
               f);
     if (prefix[0]) {
         fputs("Paths are shown below <code>", f);
-        cli_html_esc(f, prefix);
+        cli_html_name(f, prefix);
         fputs("</code>. ", f);
     }
     fprintf(f, "Each section shows at most %d images. Click a path to open the original.</p>\n",
@@ -291,11 +291,11 @@ static void page(FILE *f, qh_page *pg, const char *title)
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
           "<meta name=\"generator\" content=\"pixvec\">\n<title>Dataset quality: ",
           f);
-    cli_html_esc(f, title);
+    cli_html_name(f, title); /* the database's path */
     fprintf(f, "</title>\n<style>\n%s%s</style>\n</head>\n<body data-items=\"%zu\">\n<header>\n"
                "<h1>Dataset quality: ",
             cli_page_css, qh_css, pg->q->items);
-    cli_html_esc(f, title);
+    cli_html_name(f, title); /* the database's path */
     fputs("</h1>\n", f);
     summary(f, pg, prefix);
     fputs("</header>\n<main>\n", f);

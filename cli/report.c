@@ -30,6 +30,7 @@
  * thumbnail pool and that script are shared with the other pages
  * (map_html.c, cluster_html.c) through report.h.
  */
+#include "names.h"
 #include "report.h"
 
 #include <errno.h>
@@ -80,6 +81,14 @@ void cli_html_esc(FILE *f, const char *s)
                 fputc(*p, f);
         }
     }
+}
+
+void cli_html_name(FILE *f, const char *name)
+{
+    char *t = cli_name_text(name);
+
+    cli_html_esc(f, t ? t : "\"?\""); /* "?": out of memory */
+    free(t);
 }
 
 /* Percent-encode a path for a URL: '/' and RFC 3986's unreserved characters
@@ -238,7 +247,7 @@ void cli_thumb_html(FILE *f, const cli_thumb *t, const char *base)
         fputs("<img class=\"thumb\" loading=\"lazy\" decoding=\"async\" src=\"", f);
         cli_url_esc(f, base);
         fprintf(f, "/%u.jpg\" alt=\"", t->name);
-        cli_html_esc(f, name ? name + 1 : t->src);
+        cli_html_name(f, name ? name + 1 : t->src);
         fputs("\">", f);
     } else {
         /* The page names the file already: show only the reason. */
@@ -433,7 +442,7 @@ static void write_summary(FILE *f, const pv_dups *d, const char *prefix)
         fprintf(f, "%.2f s. ", d->seconds);
     if (prefix[0] != '\0') {
         fputs("Paths are shown relative to <code>", f);
-        cli_html_esc(f, prefix);
+        cli_html_name(f, prefix);
         fputs("</code>. ", f);
     }
     fputs("<br>Each group is shown around its representative (first, kept); "
@@ -516,8 +525,8 @@ static void write_member(FILE *f, const pv_dup_member *m, int rep,
      * and a 10,000-group page is smaller without a third copy of it. */
     cli_file_url(f, it->path, pc->cwd);
     fputs("\">", f);
-    cli_html_esc(f, strlen(it->path) > pc->prefix_len ? it->path + pc->prefix_len
-                                                  : it->path);
+    cli_html_name(f, strlen(it->path) > pc->prefix_len ? it->path + pc->prefix_len
+                                                   : it->path);
     fputs("</a></figcaption></figure>\n", f);
 }
 

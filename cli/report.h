@@ -46,8 +46,13 @@ void cli_page_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Text and attribute values: & < > " ' as entities, control bytes as
- * U+FFFD. */
+ * U+FFFD. Not for file names: those go through cli_html_name. */
 void cli_html_esc(FILE *f, const char *s);
+
+/* A file name (or a part of one, a folder label) in visible text or an
+ * attribute: its text form (names.h: itself when plain, else quoted with
+ * \xHH escapes), HTML-escaped. Exact for every name, and valid UTF-8. */
+void cli_html_name(FILE *f, const char *name);
 
 /* A path percent-encoded for a URL: '/' and RFC 3986's unreserved
  * characters stay, every other byte (UTF-8 bytes too) becomes %XX; the

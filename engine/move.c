@@ -19,8 +19,14 @@
  *  - The undo list is written first: "DEST\tSOURCE\n" with absolute paths is
  *    appended and fsync'ed before each move, so after a crash the list names
  *    every file that may have moved. A failed append is cut back off, so a
- *    full disk cannot leave half a line for the next line to run into. Paths
- *    holding a tab or a newline cannot be written as a line and are refused.
+ *    full disk cannot leave half a line for the next line to run into.
+ *    Any name a file system allows fits: a path is written as it is unless
+ *    it holds a control byte (0x00-0x1F, 0x7F: a tab or newline would break
+ *    the line), and then quoted as the command line quotes names
+ *    (cli/names.h): in double quotes, \\ \" \t \n \r, and \xHH for the
+ *    other control bytes; every other byte, UTF-8 or not, as it is. A path
+ *    as it is begins with '/', so a field that begins with '"' is quoted,
+ *    and lists of older versions (no quoting) read the same.
  *  - Only regular files and symbolic links under root move: the file's
  *    folder is resolved with realpath() and must be root (also resolved) or
  *    below it; the file itself is lstat'ed, so a symbolic link is moved as a
@@ -388,20 +394,112 @@ static int free_name(char *out, const char *want, unsigned *k)
 
 /* ---- the undo list ---------------------------------------------------------- */
 
-/* Append "dst\tsrc\n" and fsync; *old gets the length before. On failure
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* A path as an undo-list field (see the file's opening comment), malloc'd;
+ * NULL when out of memory. */
+static char *undo_field(const char *path)
+{
+    size_t n = strlen(path);
+    char *out, *o;
+
+    if (!has_control(path))
+        return strdup(path);
+    if (n > (SIZE_MAX - 3) / 4 || (out = malloc(4 * n + 3)) == NULL)
+        return NULL;
+    o = out;
+    *o++ = '"';
+    for (; *path; path++) {
+        unsigned char c = (unsigned char)*path;
+        const char *esc = c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\t' ? "\\t"
+                        : c == '\n' ? "\\n" : c == '\r' ? "\\r" : NULL;
+        if (esc != NULL) {
+            memcpy(o, esc, 2);
+            o += 2;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += sprintf(o, "\\x%02x", c);
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Turn the field s (NUL-terminated, no tab or newline in it) back into
+ * the path, in place: a quoted field is unescaped (\xHH for any byte but
+ * NUL), any other is the path itself. 0, or -1 when a quoted field is
+ * malformed. */
+static int undo_unfield(char *s)
+{
+    size_t len = strlen(s), i;
+    char *w = s;
+    int hi, lo;
+
+    if (s[0] != '"')
+        return 0;
+    if (len < 2 || s[len - 1] != '"')
+        return -1;
+    for (i = 1; i < len - 1; i++) {
+        if (s[i] == '"')
+            return -1;
+        if (s[i] != '\\') {
+            *w++ = s[i];
+            continue;
+        }
+        switch (i + 1 < len - 1 ? s[++i] : '\0') {
+        case '\\': *w++ = '\\'; break;
+        case '"': *w++ = '"'; break;
+        case 't': *w++ = '\t'; break;
+        case 'n': *w++ = '\n'; break;
+        case 'r': *w++ = '\r'; break;
+        case 'x':
+            if (i + 2 > len - 2 || (hi = hex_digit(s[i + 1])) < 0 ||
+                (lo = hex_digit(s[i + 2])) < 0 || (hi | lo) == 0)
+                return -1;
+            *w++ = (char)(hi << 4 | lo);
+            i += 2;
+            break;
+        default:
+            return -1;
+        }
+    }
+    *w = '\0';
+    return 0;
+}
+
+/* Append "dst\tsrc\n" (each an undo_field) and fsync; *old gets the
+ * length before. On failure
  * the file is cut back to that length. A list that does not end in a
  * newline (a crash, or a cut that failed, in the middle of a line) gets one
  * first, so the partial line stays a line of its own, which undo reports,
  * instead of swallowing this one. 0 or errno. */
-static int undo_append(int fd, const char *dst, const char *src, off_t *old)
+static int undo_append(int fd, const char *dst_path, const char *src_path, off_t *old)
 {
-    size_t ld = strlen(dst), ls = strlen(src), at, n;
-    char *line = malloc(ld + ls + 3), last = '\n';
+    char *dst = undo_field(dst_path), *src = undo_field(src_path);
+    size_t ld = dst ? strlen(dst) : 0, ls = src ? strlen(src) : 0, at, n;
+    char *line = dst && src ? malloc(ld + ls + 3) : NULL, last = '\n';
     struct stat st;
     int e;
 
-    if (line == NULL)
-        return ENOMEM;
+    if (line == NULL) {
+        e = ENOMEM;
+        goto done;
+    }
     errno = 0; /* pread may return 0 (the list shrank) without setting it */
     if (fstat(fd, &st) != 0 ||
         (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1)) {
@@ -424,6 +522,8 @@ static int undo_append(int fd, const char *dst, const char *src, off_t *old)
     }
 done:
     free(line);
+    free(dst);
+    free(src);
     return e;
 }
 
@@ -434,11 +534,6 @@ static void undo_unappend(int fd, off_t old)
     if (ftruncate(fd, old) == 0 && fsync(fd) != 0) {
         /* the shorter list may not be durable: undo would skip the line */
     }
-}
-
-static int has_tab_or_newline(const char *s)
-{
-    return strchr(s, '\t') != NULL || strchr(s, '\n') != NULL;
 }
 
 /* ---- pv_move_files ------------------------------------------------------------ */
@@ -513,11 +608,6 @@ static int move_path(move_ctx *m, const char *path)
         rc = move_fail(m, PV_EINVAL, path, "not a file name");
         goto done;
     }
-    if (has_tab_or_newline(path)) {
-        rc = move_fail(m, PV_EINVAL, path, "a tab or newline in the path "
-                       "cannot be written to the undo list; not moved");
-        goto done;
-    }
     rdir = realpath(dir, NULL);
     if (rdir == NULL) {
         rc = move_errno(m, path, "cannot resolve its folder", errno);
@@ -555,12 +645,6 @@ static int move_path(move_ctx *m, const char *path)
     for (;;) {
         if ((e = free_name(dst, want, &k)) != 0) {
             rc = move_errno(m, path, "no free destination name", e);
-            goto done;
-        }
-        /* dest or root may hold a tab although the given path does not. */
-        if (has_tab_or_newline(dst) || has_tab_or_newline(src)) {
-            rc = move_fail(m, PV_EINVAL, path, "a tab or newline in %s cannot "
-                           "be written to the undo list; not moved", dst);
             goto done;
         }
         if ((e = undo_append(m->undo_fd, dst, src, &old)) != 0) {
@@ -750,13 +834,14 @@ static int undo_line(move_ctx *m, char *line, size_t lineno)
     int rc = PV_ENOMEM, e;
 
     snprintf(where, sizeof where, "undo list line %zu", lineno);
-    if (tab == NULL || strchr(tab + 1, '\t') != NULL || tab == line ||
-        tab[1] != '/' || line[0] != '/') {
+    if (tab != NULL)
+        *tab = '\0';
+    if (tab == NULL || strchr(tab + 1, '\t') != NULL || undo_unfield(line) != 0 ||
+        undo_unfield(tab + 1) != 0 || tab[1] != '/' || line[0] != '/') {
         rc = move_fail(m, PV_ECORRUPT, where, "not \"DEST<tab>SOURCE\" with "
                        "absolute paths");
         goto done;
     }
-    *tab = '\0';
     dst = line;
     src = tab + 1;
     dir = malloc(PATH_MAX);

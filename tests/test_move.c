@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_run.h"
 #include "gen.h"
 #include "pixvec.h"
 
@@ -201,9 +202,9 @@ Test(move, name_clash_gets_free_name)
     cr_assert_not(exists(tpath("dst/a/b.2.jpg")));
 }
 
-/* A missing file, a file outside root, a folder and a path with a tab
- * fail; the two good files and the symbolic link (as a link: the file it
- * names is not followed) still move; the result is the first failure's
+/* A missing file, a file outside root and a folder fail; the good files
+ * (one with a tab in its name) and the symbolic link (as a link: the file
+ * it names is not followed) still move; the result is the first failure's
  * code, and its message names that file. */
 Test(move, failures_counted_others_move)
 {
@@ -217,6 +218,7 @@ Test(move, failures_counted_others_move)
     put(tpath("src/one.jpg"), 100);
     put(tpath("src/sub/two.jpg"), 200);
     put(tpath("elsewhere/out.jpg"), 50);
+    put(tpath("src/tab\there.jpg"), 70);
     cr_assert_eq(symlink(tpath("src/one.jpg"), tpath("src/link.jpg")), 0);
     paths[0] = tpath("src/missing.jpg");
     paths[1] = tpath("src/one.jpg");
@@ -229,9 +231,10 @@ Test(move, failures_counted_others_move)
                        &failed, err, sizeof err);
     cr_assert_eq(rc, PV_ENOTFOUND, "rc %d: %s", rc, err);
     cr_assert_not_null(strstr(err, "missing.jpg"), "%s", err);
-    cr_assert_eq(moved, 3);
-    cr_assert_eq(failed, 4);
+    cr_assert_eq(moved, 4);
+    cr_assert_eq(failed, 3);
     same_as_put(tpath("dst/one.jpg"), tpath("src/one.jpg"), 100);
+    same_as_put(tpath("dst/tab\there.jpg"), tpath("src/tab\there.jpg"), 70);
     same_as_put(tpath("dst/sub/two.jpg"), tpath("src/sub/two.jpg"), 200);
     same_as_put(tpath("elsewhere/out.jpg"), tpath("elsewhere/out.jpg"), 50);
     struct stat ls;
@@ -241,7 +244,62 @@ Test(move, failures_counted_others_move)
     cr_assert_not(exists(tpath("dst/elsewhere")));
     cr_assert_not(exists(tpath("dst/out.jpg")));
     /* Only the moves that happened are on the undo list. */
-    cr_assert_eq(count_lines(undo), 3);
+    cr_assert_eq(count_lines(undo), 4);
+}
+
+/* Any bytes a name may hold survive the undo list: a tab, a newline, a
+ * carriage return, a backslash, a double quote, an escape byte and a byte
+ * that is not UTF-8. Each move is one line (control bytes quoted), the
+ * plain name's line is the path as it is, and undo puts every file back
+ * under its exact name. A list of an older pixvec (a backslash and a quote
+ * written raw) still reads. */
+Test(move, undo_any_bytes)
+{
+    static const char *names[] = {"src/a\tb.jpg", "src/new\nline.jpg", "src/cr\r.jpg",
+                                  "src/back\\slash \"q\".jpg", "src/esc\x1b.jpg",
+                                  "src/caf\xe9.jpg", "src/plain.jpg"};
+    const size_t n = sizeof names / sizeof *names;
+    const char *paths[sizeof names / sizeof *names];
+    char err[512] = "", want[GEN_PATH_MAX], line[3 * GEN_PATH_MAX];
+    size_t moved = 0, failed = 0, i;
+    char *list;
+
+    make_dirs(dir, "src");
+    for (i = 0; i < n; i++) {
+        paths[i] = strdup(tpath(names[i]));
+        put(paths[i], 40 + i);
+    }
+    cr_assert_eq(pv_move_files(paths, n, root, dest, undo, &moved, &failed, err,
+                               sizeof err), PV_OK, "%s", err);
+    cr_assert_eq(moved, n);
+    cr_assert_eq(count_lines(undo), n, "one line a move");
+    list = cli_slurp(undo);
+    cr_assert_not_null(strstr(list, "/src/a\\tb.jpg\""), "a tab quoted: %s", list);
+    cr_assert_not_null(strstr(list, "/src/new\\nline.jpg\""), "%s", list);
+    cr_assert_not_null(strstr(list, "/src/esc\\x1b.jpg\""), "%s", list);
+    snprintf(line, sizeof line, "%s\t%s\n", tpath("dst/plain.jpg"), tpath("src/plain.jpg"));
+    cr_assert_not_null(strstr(list, line), "a plain line as before: %s", list);
+    free(list);
+    for (i = 0; i < n; i++) {
+        snprintf(want, sizeof want, "dst/%s", names[i] + 4);
+        same_as_put(tpath(want), paths[i], 40 + i);
+        cr_assert_not(exists(paths[i]));
+    }
+    cr_assert_eq(pv_undo_moves(undo, &moved, &failed, err, sizeof err), PV_OK, "%s", err);
+    cr_assert_eq(moved, n);
+    cr_assert_eq(failed, 0);
+    for (i = 0; i < n; i++) {
+        same_as_put(paths[i], paths[i], 40 + i);
+        free((char *)paths[i]);
+    }
+
+    /* An older list: the fields raw, a backslash and a quote in them. */
+    make_dirs(dir, "old");
+    put(tpath("old/x\\n\"y.jpg"), 33);
+    snprintf(line, sizeof line, "%s\t%s\n", tpath("old/x\\n\"y.jpg"), tpath("src/x\\n\"y.jpg"));
+    cr_assert_eq(gen_write_bytes(undo, line, strlen(line)), 0);
+    cr_assert_eq(pv_undo_moves(undo, &moved, &failed, err, sizeof err), PV_OK, "%s", err);
+    same_as_put(tpath("src/x\\n\"y.jpg"), tpath("old/x\\n\"y.jpg"), 33);
 }
 
 /* Outside root alone: PV_EINVAL and a message naming file and root; a path
