@@ -6,9 +6,9 @@
  * Both draw on a cairo image surface (RGB24, antialiased) and write text
  * with cairo's toy text calls in DejaVu Sans (fonts-dejavu-core), loaded
  * from its files through FreeType (cairo-ft) so fontconfig is not needed;
- * no pango: labels are single lines we cut to fit ourselves, with bytes
- * that are not UTF-8 shown as '?', since cairo refuses invalid UTF-8 and
- * file names are bytes. The PNG is encoded into memory with
+ * no pango: labels are single lines we cut to fit ourselves, in their text
+ * form (names.h: a name that is not plain UTF-8 is quoted, "caf\xe9"), since
+ * cairo refuses invalid UTF-8 and file names are bytes. The PNG is encoded into memory with
  * cairo_surface_write_to_png_stream and then written atomically: a temporary
  * file beside dst (O_EXCL), fsync, rename over dst, fsync of the folder, so
  * dst is always the old file or the whole new one.
@@ -50,6 +50,7 @@
 #include FT_FREETYPE_H
 
 #include "pixvec.h"
+#include "names.h"
 #include "plot.h"
 #include "report.h"
 
@@ -173,60 +174,28 @@ static void canvas_close(cairo_surface_t *sf, cairo_t *cr)
 
 /* ---- text ------------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    size_t n, i;
-    uint32_t c;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        n = 2, c = s[0] & 0x1F;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        n = 3, c = s[0] & 0x0F;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        n = 4, c = s[0] & 0x07;
-    else
-        return 0;
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    /* Overlong forms, surrogates and code points past U+10FFFF. */
-    if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
-        (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* s as text cairo accepts: valid UTF-8 kept, other bytes '?', control
- * characters ' ', cut at a character boundary to fit out[outlen]. */
+/* s as text cairo accepts: its text form (names.h: a name that is not
+ * plain UTF-8 quoted, "caf\xe9"), cut at a character boundary to fit
+ * out[outlen]. */
 static void text_clean(const char *s, char *out, size_t outlen)
 {
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    size_t o = 0;
+    char *t = cli_name_text(s ? s : "");
+    const unsigned char *p = (const unsigned char *)(t ? t : "?");
+    size_t o = 0, n = strlen((const char *)p);
 
     while (*p != '\0') {
-        size_t k = utf8_seq(p);
-        if (k == 0) {
-            if (o + 1 >= outlen)
-                break;
-            out[o++] = '?';
-            p++;
-            continue;
-        }
+        size_t k = cli_utf8_len(p, n);
+        if (k == 0) /* not in a text form; kept for safety */
+            k = 1;
         if (o + k >= outlen)
             break;
-        if (k == 1 && (*p < 0x20 || *p == 0x7F))
-            out[o] = ' ';
-        else
-            memcpy(out + o, p, k);
+        memcpy(out + o, p, k);
         o += k;
         p += k;
+        n -= k;
     }
     out[o] = '\0';
+    free(t);
 }
 
 /* DejaVu Sans loaded from its files through FreeType, once per process and
