@@ -122,6 +122,7 @@ static int train(pv_db *db, const pv_cluster_opts *o, int standardize,
     kp.seed = seed;
     kp.max_points_per_centroid = 0; /* sampled above */
     kp.standardize = standardize;
+    kp.cancel = &db->interrupt; /* pv_db_interrupt ends the iterations */
     if ((rc = kmeans_train(x, nt, dim, &kp, m)) != 0) {
         db_fail(db, rc, "k-means: %s", pv_strerror(rc));
         goto done;
@@ -181,6 +182,7 @@ int pv_cluster_train(pv_db *db, const pv_cluster_opts *o, pv_cluster_stats *st)
     int rc;
     if (!db)
         return PV_EINVAL;
+    db_interrupt_clear(db);
     if ((rc = db_writer_begin(db)) != 0)
         return rc;
     if ((rc = train(db, o, o && o->standardize, &m, st)) != 0) {
@@ -515,6 +517,7 @@ int pv_ivf_train(pv_db *db, const pv_cluster_opts *o, pv_cluster_stats *st)
     int rc;
     if (!db)
         return PV_EINVAL;
+    db_interrupt_clear(db);
     if ((rc = db_writer_begin(db)) != 0)
         return rc;
     if ((rc = train(db, o, 0, &m, st)) != 0) {

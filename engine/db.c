@@ -298,10 +298,12 @@ int db_writer_begin_cancel(pv_db *db, const volatile int *cancel)
                      "waiting for it to finish", db->path);
             db->busy(db->busy_ctx, p);
         }
-        /* With a cancel flag, poll: a signal that sets it just before a
-         * blocking flock would be lost, and the wait would never end. */
-        while (cancel) {
-            if (*cancel)
+        /* Poll: a signal that sets the cancel flag (or pv_db_interrupt from
+         * another thread) just before a blocking flock would be lost, and
+         * the wait would never end. A signal caught meanwhile ends the wait
+         * too (nanosleep says EINTR), as a blocking flock's would. */
+        for (;;) {
+            if ((cancel && *cancel) || db_interrupted(db))
                 return db_fail(db, PV_EINTR, "%s: waiting for another writer: interrupted",
                                db->path);
             if (flock(db->lock_fd, LOCK_EX | LOCK_NB) == 0)
@@ -309,14 +311,19 @@ int db_writer_begin_cancel(pv_db *db, const volatile int *cancel)
             if (errno != EWOULDBLOCK && errno != EINTR)
                 return db_fail(db, PV_EIO, "%s: waiting for another writer: %s", db->path,
                                strerror(errno));
-            nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+            if (nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL) != 0 && !cancel)
+                return db_fail(db, PV_EINTR, "%s: waiting for another writer: interrupted",
+                               db->path);
         }
-        if (!cancel && flock(db->lock_fd, LOCK_EX) != 0)
-            return db_fail(db, errno == EINTR ? PV_EINTR : PV_EIO,
-                           "%s: waiting for another writer: %s", db->path, strerror(errno));
     }
     db->lock_depth = 1;
     return PV_OK;
+}
+
+void pv_db_interrupt(pv_db *db)
+{
+    if (db)
+        atomic_store_explicit(&db->interrupt, 1, memory_order_relaxed);
 }
 
 void db_writer_end(pv_db *db)
@@ -701,6 +708,7 @@ int pv_db_verify(pv_db *db)
     if (!db)
         return PV_EINVAL;
     db->errmsg[0] = 0;
+    db_interrupt_clear(db);
     if ((rc = db_read_begin(db, &t)) != 0)
         return db_fail(db, rc, "%s", pv_strerror(rc));
     if ((rc = store_counts_get(t, &c)) != 0 ||
@@ -733,6 +741,10 @@ int pv_db_verify(pv_db *db)
     for (uint32_t id = 0; id < c.next_id; id++) {
         store_item it;
         int in_graph = id < graph_state(g)->nodes;
+        if ((id & 1023) == 0 && db_interrupted(db)) {
+            rc = db_fail(db, PV_EINTR, "check: interrupted");
+            goto done;
+        }
         if ((rc = store_item_get(t, id, &it)) != 0) {
             rc = db_fail_txn(db, t, rc, "item %u", id);
             goto done;

@@ -5,6 +5,8 @@
 #ifndef PV_DB_INT_H
 #define PV_DB_INT_H
 
+#include <stdatomic.h>
+
 #include "embed.h"
 #include "flat.h"
 #include "graph.h"
@@ -30,7 +32,23 @@ struct pv_db {
     void (*busy)(void *ctx, const char *msg);
     void *busy_ctx;
     char path[4096]; /* the database folder as given */
+    /* pv_db_interrupt's flag: set from any thread or a signal handler (a
+     * lock-free atomic store is async-signal-safe), cleared at the start of
+     * each interruptible call, polled by its loops */
+    atomic_int interrupt;
 };
+
+/* Start of an interruptible call: forget an earlier pv_db_interrupt. */
+static inline void db_interrupt_clear(pv_db *db)
+{
+    atomic_store_explicit(&db->interrupt, 0, memory_order_relaxed);
+}
+
+/* Whether pv_db_interrupt was called since the call began. */
+static inline int db_interrupted(pv_db *db)
+{
+    return atomic_load_explicit(&db->interrupt, memory_order_relaxed) != 0;
+}
 
 /* The similarity `dups` and `query` decide by: the embedder's pair score
  * when it has one (photo), else the cosine of the unit vectors. */
@@ -141,8 +159,9 @@ int db_remove_paths(pv_db *db, const char *const *paths, size_t n, int strict,
  * db_writer_begin also refuses a read-only handle (PV_ERDONLY). Nested
  * begins on one handle only count. */
 int db_writer_begin(pv_db *db);
-/* The same, the wait ending with PV_EINTR once *cancel is nonzero (it
- * polls every 20 ms: pv_add's cancel flag, set by a signal handler). */
+/* The same, the wait ending with PV_EINTR once *cancel is nonzero or
+ * pv_db_interrupt was called (it polls every 20 ms: pv_add's cancel flag,
+ * set by a signal handler). */
 int db_writer_begin_cancel(pv_db *db, const volatile int *cancel);
 void db_writer_end(pv_db *db);
 

@@ -191,8 +191,9 @@ static int exact_pairs(dscan *ds, float thr, double *flops)
 {
     flat_pair *p = NULL;
     size_t np = 0;
-    int rc = flat_allpairs(&ds->set, thr, keep_scanned, ds, ds->across ? ds->side : NULL,
-                           ds->best, &p, &np, flops);
+    int rc = flat_allpairs_cancel(&ds->set, thr, keep_scanned, ds,
+                                  ds->across ? ds->side : NULL, ds->best, &p, &np, flops,
+                                  &ds->db->interrupt);
     if (rc == 0) {
         ds->pairs.p = p;
         ds->pairs.n = ds->pairs.cap = np;
@@ -230,6 +231,10 @@ static void *approx_run(void *arg)
     if (rc == 0 && (rc = store_txn_begin(ds->db->st, 0, &t)) == 0)
         rc = graph_open(ds->db->st, t, 0, NULL, &g);
     for (uint32_t id = w->lo; id < w->hi && rc == 0; id++) {
+        if ((id & 255) == 0 && db_interrupted(ds->db)) {
+            rc = PV_EINTR;
+            break;
+        }
         /* Across: B's images look for A's (a pair is found from its B end). */
         if (!ds->side[id] || (ds->across && ds->side[id] != SIDE_B))
             continue;
@@ -770,6 +775,7 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
         return PV_EINVAL;
     memset(&ds, 0, sizeof ds);
     db->errmsg[0] = 0;
+    db_interrupt_clear(db);
     ds.db = db;
     ds.across = o.across_a || o.across_b;
     ds.keep = o.keep;

@@ -536,9 +536,10 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The caller's cancel flag, or pv_db_interrupt: both stop the run alike. */
 static int cancelled(const ingest *in)
 {
-    return in->opts && in->opts->cancel && *in->opts->cancel;
+    return (in->opts && in->opts->cancel && *in->opts->cancel) || db_interrupted(in->db);
 }
 
 static void progress(ingest *in, uint64_t done)
@@ -745,6 +746,7 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
 
     if (!db || (!paths && npaths))
         return PV_EINVAL;
+    db_interrupt_clear(db);
     if ((rc = db_writer_begin_cancel(db, opts ? opts->cancel : NULL)) != 0)
         return rc;
     memset(&in, 0, sizeof in);

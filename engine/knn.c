@@ -128,6 +128,10 @@ static int knn_exact(knn_req *q, const float *x)
     int rc = (h && nh && qv) ? PV_OK : PV_ENOMEM;
     for (size_t q0 = 0; q0 < q->nq && rc == 0; q0 += block) {
         size_t nb = q->nq - q0 < block ? q->nq - q0 : block;
+        if (db_interrupted(q->ls->db)) {
+            rc = PV_EINTR;
+            break;
+        }
         for (size_t i = 0; i < nb; i++)
             memcpy(qv + i * dim, x + (size_t)q->qrows[q0 + i] * dim, dim * sizeof *qv);
         if ((rc = flat_topk(&q->ls->set, qv, (uint32_t)nb, kk, keep_want, q, h, nh)) != 0)
@@ -164,6 +168,10 @@ static void *knn_graph_run(void *arg)
         rc = graph_open(j->db->st, t, 0, NULL, &g);
     for (size_t i = w->lo; i < w->hi && rc == 0; i++) {
         uint32_t r = w->q->qrows[i], id = j->ids[r], nh = 0;
+        if ((i & 255) == 0 && db_interrupted(j->db)) {
+            rc = PV_EINTR;
+            break;
+        }
         if (id >= graph_state(g)->nodes) {
             rc = store_corrupt(t, "live item %u is not in the HNSW graph (%u nodes)", id,
                                graph_state(g)->nodes);

@@ -104,7 +104,9 @@ typedef struct mapjob {
     double knn_seconds;
 } mapjob;
 
-static void umap_params_of(const map_params *p, unsigned threads, umap_params *u)
+/* cancel: pv_db_interrupt's flag, the only part of pv_db index/ is given. */
+static void umap_params_of(const map_params *p, unsigned threads, const atomic_int *cancel,
+                           umap_params *u)
 {
     umap_defaults(u);
     u->dims = p->dims;
@@ -113,11 +115,13 @@ static void umap_params_of(const map_params *p, unsigned threads, umap_params *u
     u->epochs = p->epochs;
     u->seed = p->seed;
     u->nthreads = threads;
+    u->cancel = cancel;
 }
 
 /* A perplexity above a third of the other points cannot be met (scikit-learn
  * refuses it): as openTSNE does, a small map uses (n - 1) / 3 instead. */
-static void tsne_params_of(const map_params *p, size_t n, unsigned threads, tsne_params *t)
+static void tsne_params_of(const map_params *p, size_t n, unsigned threads,
+                           const atomic_int *cancel, tsne_params *t)
 {
     float most = (float)(n - 1) / 3.0f;
     tsne_defaults(t);
@@ -126,6 +130,7 @@ static void tsne_params_of(const map_params *p, size_t n, unsigned threads, tsne
     t->iters = p->iters;
     t->seed = p->seed;
     t->nthreads = threads;
+    t->cancel = cancel;
 }
 
 /* Neighbours per row the method reads: UMAP's n_neighbors counts the point
@@ -306,11 +311,11 @@ static int compute(mapjob *j, const float *x, unsigned nt)
     if (rc == 0) {
         if (j->p.method == PV_MAP_UMAP) {
             umap_params u;
-            umap_params_of(&j->p, nt, &u);
+            umap_params_of(&j->p, nt, &j->db->interrupt, &u);
             rc = umap_fit(x, n, j->ls.set.dim, nbr, dist, k, &u, j->y);
         } else {
             tsne_params t;
-            tsne_params_of(&j->p, n, nt, &t);
+            tsne_params_of(&j->p, n, nt, &j->db->interrupt, &t);
             rc = tsne_run(x, n, j->ls.set.dim, nbr, dist, k, &t, j->y);
         }
         if (rc != 0)
@@ -364,11 +369,11 @@ static int place(mapjob *j, const float *x, unsigned nt)
         memcpy(yfit + i * dims, j->y + (size_t)oldr[i] * dims, dims * sizeof *yfit);
     if (j->p.method == PV_MAP_UMAP) {
         umap_params u;
-        umap_params_of(&j->p, nt, &u);
+        umap_params_of(&j->p, nt, &j->db->interrupt, &u);
         rc = umap_transform(yfit, nold, dims, nbr, dist, k, nnew, &u, ynew);
     } else {
         tsne_params t;
-        tsne_params_of(&j->p, nold, nt, &t);
+        tsne_params_of(&j->p, nold, nt, &j->db->interrupt, &t);
         rc = tsne_place(yfit, nold, dims, nbr, dist, k, nnew, &t, ynew);
     }
     if (rc != 0) {
@@ -449,6 +454,7 @@ int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out)
         return PV_EINVAL;
     *out = NULL;
     db->errmsg[0] = 0;
+    db_interrupt_clear(db);
     if ((rc = resolve(db, o, &j.p)) != 0)
         return rc;
     unsigned nt = db_threads(o ? o->threads : 0);

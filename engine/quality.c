@@ -375,7 +375,7 @@ static void *decode_worker(void *arg)
         p->next = lo + 16 < j->ls.n ? lo + 16 : j->ls.n;
         hi = p->next;
         pthread_mutex_unlock(&p->mu);
-        if (lo >= hi)
+        if (lo >= hi || db_interrupted(j->db)) /* pv_db_interrupt: no more files */
             break;
         for (size_t r = lo; r < hi; r++) {
             qrow *q = &j->rows[r];
@@ -632,6 +632,7 @@ int pv_quality_report(pv_db *db, const pv_quality_opts *o, pv_quality **out)
         return PV_EINVAL;
     *out = NULL;
     db->errmsg[0] = 0;
+    db_interrupt_clear(db);
     if ((rc = resolve(db, o, &j.o)) != 0)
         return rc;
     const unsigned nt = db_threads(j.o.threads);
@@ -656,6 +657,10 @@ int pv_quality_report(pv_db *db, const pv_quality_opts *o, pv_quality **out)
     }
     if (!j.o.no_pixels && n > 0)
         decode_all(&j, nt);
+    if (db_interrupted(db)) {
+        rc = db_fail(db, PV_EINTR, "quality: interrupted");
+        goto done;
+    }
     for (size_t r = 0; r < n; r++)
         if (j.rows[r].err != 0 && !j.rows[r].reason) {
             rc = PV_ENOMEM;

@@ -268,6 +268,8 @@ static int vacuum_txn(pv_db *db, store_txn *t, void *ctx)
             n++;
         if (rc == 0 && n > 0)
             rc = graph_insert_batch(g, s, id, n, db_threads(0));
+        if (rc == 0 && db_interrupted(db))
+            rc = PV_EINTR; /* db_write aborts: the old graph stays */
         id += n > 0 ? n : 1;
     }
     /* tombstones below the last live id hold empty records: mark them */
@@ -288,6 +290,7 @@ int pv_vacuum(pv_db *db)
     int rc;
     if (!db)
         return PV_EINVAL;
+    db_interrupt_clear(db);
     if ((rc = db_writer_begin(db)) != 0)
         return rc;
     rc = db_write(db, vacuum_txn, NULL);

@@ -62,7 +62,8 @@ enum {
     PV_EEMPTY = -14,    /* zero-byte file */
     PV_ERDONLY = -15,   /* the handle was opened read-only */
     PV_ENUMERIC = -16,  /* NaN or Inf where a number was expected */
-    PV_EINTR = -17,     /* interrupted (pv_add_opts.cancel, or a signal) */
+    PV_EINTR = -17,     /* interrupted (pv_db_interrupt, pv_add_opts.cancel,
+                         * or a signal) */
 };
 
 /* The text of an error code; never NULL, static storage. */
@@ -155,6 +156,21 @@ int pv_db_unlocked(const pv_db *db);
  * silently, the default. A signal that interrupts the wait makes the call
  * fail with PV_EINTR, the database unchanged. */
 void pv_db_set_busy_handler(pv_db *db, void (*fn)(void *ctx, const char *msg), void *ctx);
+
+/* Ask the long-running call now at work on db to stop soon (sqlite3's
+ * sqlite3_interrupt): pv_add, pv_find_dups, pv_cluster_train, pv_ivf_train,
+ * pv_map_build, pv_quality_report, pv_vacuum and pv_db_verify return
+ * PV_EINTR at their next check (between batches, k-means iterations, UMAP
+ * epochs, t-SNE iterations, blocks of pairs or items), and a writing call
+ * aborts its open write transaction, so the database stays as it was
+ * (pv_add keeps the batches it committed before, as with its cancel flag).
+ * Each of those calls clears the request when it starts, so a call made
+ * after the interrupted one runs normally; a request made while no such
+ * call runs is forgotten. Unlike every other function here, this one may
+ * be called from any thread while another uses db, and from a signal
+ * handler (it only stores to an atomic flag: async-signal-safe); db must
+ * stay open meanwhile. NULL is fine. */
+void pv_db_interrupt(pv_db *db);
 
 /* Longer message about the last failure on this handle ("" if none). Valid
  * until the next call on the handle. */

@@ -318,6 +318,15 @@ int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
                   void *keep_ctx, const uint8_t *side, float *best,
                   flat_pair **pairs, size_t *npairs, double *flops)
 {
+    return flat_allpairs_cancel(set, threshold, keep, keep_ctx, side, best, pairs, npairs,
+                                flops, NULL);
+}
+
+int flat_allpairs_cancel(const vec_set *set, float threshold, flat_filter keep,
+                         void *keep_ctx, const uint8_t *side, float *best,
+                         flat_pair **pairs, size_t *npairs, double *flops,
+                         const atomic_int *cancel)
+{
     uint8_t *kept = NULL, *chunk_live = NULL;
     float *scores = NULL, *ibuf = NULL, *jbuf = NULL;
     double work = 0.0;
@@ -388,6 +397,10 @@ int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
             const size_t nj = set->n[j];
             if (!nj || !chunk_live[j])
                 continue;
+            if (pv_stop_requested(cancel)) {
+                rc = PV_EINTR;
+                goto done;
+            }
             const float *Xj = Xi;
             if (j != i) {
                 Xj = aligned_rows(set->chunks[j], nj, dim, cap, &jbuf);

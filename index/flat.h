@@ -12,6 +12,7 @@
 #ifndef PV_FLAT_H
 #define PV_FLAT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,5 +71,12 @@ typedef struct flat_pair {
 int flat_allpairs(const vec_set *set, float threshold, flat_filter keep,
                   void *keep_ctx, const uint8_t *side, float *best,
                   flat_pair **pairs, size_t *npairs, double *flops);
+/* The same, stopping with PV_EINTR (the pairs found so far appended) once
+ * *cancel is nonzero, checked before each pair of chunks (pv_db_interrupt's
+ * flag; NULL: never). */
+int flat_allpairs_cancel(const vec_set *set, float threshold, flat_filter keep,
+                         void *keep_ctx, const uint8_t *side, float *best,
+                         flat_pair **pairs, size_t *npairs, double *flops,
+                         const atomic_int *cancel);
 
 #endif

@@ -497,6 +497,10 @@ int kmeans_train(const float *x, size_t n, uint32_t dim,
 
     double inertia = assign_step(&st, 1);
     for (uint32_t it = 0; it < p->max_iter; it++) {
+        if (pv_stop_requested(p->cancel)) {
+            rc = PV_EINTR;
+            goto done;
+        }
         m->reseeded += update_step(&st);
         m->iters++;
         double next = assign_step(&st, 0);

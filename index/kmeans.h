@@ -19,6 +19,7 @@
 #ifndef PV_KMEANS_H
 #define PV_KMEANS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ typedef struct kmeans_params {
     uint32_t max_points_per_centroid; /* training sample cap (default 256;
                                        * 0: all points) */
     int standardize;     /* cluster (x - mean) / std per feature */
+    const atomic_int *cancel; /* nonzero: stop at the next iteration with
+                               * PV_EINTR (pv_db_interrupt); NULL: never */
 } kmeans_params;
 
 /* Fill p with the defaults for k clusters. */
@@ -52,7 +55,8 @@ typedef struct kmeans_model {
     size_t ntrain;    /* points in the training sample */
 } kmeans_model;
 
-/* Cluster x (n x dim, row-major, finite). PV_EINVAL for k == 0, k > n or
+/* Cluster x (n x dim, row-major, finite). PV_EINTR once p->cancel is
+ * set (between iterations). PV_EINVAL for k == 0, k > n or
  * a zero dimension; PV_ENUMERIC for a NaN or Inf in x; PV_ENOMEM. Fewer
  * distinct points than k leaves some clusters empty (size 0 in any
  * assignment), which is not an error. On success m owns its arrays

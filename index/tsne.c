@@ -508,6 +508,7 @@ typedef struct grad_ctx {
     double *pos, *neg, *zi, *kli; /* per point; kli may be NULL */
     double z;                     /* after the pass */
     float *grad;                  /* finish: n x dims */
+    const atomic_int *cancel;     /* tsne_params.cancel */
 } grad_ctx;
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -782,6 +783,8 @@ static int descend(grad_ctx *g, grad_ws *w, unsigned nt, float *y, float *update
     }
     step_ctx s = {g, y, update, gains, momentum, lr, w->sq};
     for (uint32_t it = it0; it < it1; it++) {
+        if (pv_stop_requested(g->cancel))
+            return PV_EINTR;
         int rc = grad_pass(g, w, nt);
         if (rc)
             return rc;
@@ -875,7 +878,7 @@ int tsne_run(const float *x, size_t n, uint32_t dim, const uint32_t *nbr,
     grad_ctx g = {.p = &P, .y = y, .n = n, .dims = p->dims, .method = method,
                   .theta2 = (double)p->theta * p->theta,
                   .dof = p->dims > 2 ? p->dims - 1.0 : 1.0,
-                  .exag = p->early_exaggeration};
+                  .exag = p->early_exaggeration, .cancel = p->cancel};
     rc = descend(&g, &w, nt, y, update, gains, 0, p->exaggeration_iters, 0.5f, lr);
     if (rc)
         goto done;

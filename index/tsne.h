@@ -16,6 +16,7 @@
 #ifndef PV_TSNE_H
 #define PV_TSNE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ typedef struct tsne_params {
                                   * FFT above */
     uint64_t seed;
     unsigned nthreads;           /* 0: every online core */
+    const atomic_int *cancel;    /* nonzero: tsne_run stops at the next
+                                  * iteration with PV_EINTR; NULL: never */
 } tsne_params;
 
 #define TSNE_EXACT_MAX 200u

@@ -406,6 +406,7 @@ typedef struct sgd_shared {
     uint32_t dims, epochs, nsr;
     float a, b, gamma, alpha0;
     int fit;
+    const atomic_int *cancel; /* umap_params.cancel */
     pthread_barrier_t bar;   /* after every epoch (fit) */
     pthread_mutex_t mu;      /* the start gate: workers wait until the */
     pthread_cond_t cv;       /* barrier knows how many threads started */
@@ -495,12 +496,22 @@ static void *sgd_run(void *arg)
     sgd_worker *w = arg;
     sgd_shared *s = w->s;
     const uint32_t dims = s->dims;
-    int cur = 0;
+    int cur = 0, stop = 0;
     pthread_mutex_lock(&s->mu);
     while (!s->go)
         pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
     for (uint32_t n = 0; n < s->epochs; n++) {
+        /* A stop request: no more work, but every remaining barrier is
+         * still met, since the threads may see the flag at different
+         * epochs (a thread leaving early would leave the others waiting). */
+        if (!stop && pv_stop_requested(s->cancel))
+            stop = 1;
+        if (stop) {
+            if (s->fit)
+                pthread_barrier_wait(&s->bar);
+            continue;
+        }
         /* alpha after epoch n-1 finished: lr (1 - (n-1)/epochs) */
         float alpha = n == 0 ? s->alpha0
                              : (float)((double)s->alpha0 *
@@ -581,6 +592,7 @@ static int sgd(const size_t *rowptr, const uint32_t *col, const float *w, size_t
     s.gamma = p->repulsion;
     s.alpha0 = alpha0;
     s.fit = fit;
+    s.cancel = p->cancel;
     if (nt > nhead)
         nt = (unsigned)nhead;
     if (nt < 1)
@@ -628,6 +640,10 @@ static int sgd(const size_t *rowptr, const uint32_t *col, const float *w, size_t
         pthread_join(wk[t].thr, NULL);
     if (fit && !bar_ok)
         goto done;
+    if (pv_stop_requested(p->cancel)) {
+        rc = PV_EINTR;
+        goto done;
+    }
     if (fit && (epochs & 1))
         memcpy(y, buf1, nhead * (size_t)p->dims * sizeof *y);
     rc = 0;

@@ -19,6 +19,7 @@
 #ifndef PV_UMAP_H
 #define PV_UMAP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,9 @@ typedef struct umap_params {
                                     * or PCA is not built in) */
     uint64_t seed;
     unsigned nthreads;             /* 0: every online core */
+    const atomic_int *cancel;      /* nonzero: umap_fit and umap_transform
+                                    * stop at the next epoch with PV_EINTR;
+                                    * NULL: never */
 } umap_params;
 
 /* Fill p with umap-learn's defaults (above), seed 0. */

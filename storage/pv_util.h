@@ -5,6 +5,7 @@
 #ifndef PV_UTIL_H
 #define PV_UTIL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -15,6 +16,15 @@ void *pv_alloc_array(size_t n, size_t size);
 void *pv_calloc_array(size_t n, size_t size);
 /* realloc(p, n * size), NULL on overflow or failure (p untouched then). */
 void *pv_realloc_array(void *p, size_t n, size_t size);
+/* A stop request (pv_db_interrupt's flag, handed down to index/ through
+ * option structs as a plain atomic so that index/ never sees pv_db): 1 once
+ * *stop is nonzero; NULL never stops. Long loops poll it and return
+ * PV_EINTR. */
+static inline int pv_stop_requested(const atomic_int *stop)
+{
+    return stop && atomic_load_explicit(stop, memory_order_relaxed) != 0;
+}
+
 /* Monotonic seconds. */
 double pv_now(void);
 
