@@ -129,8 +129,9 @@ int cmd_map(cli_ctx *ctx, int argc, char **argv);
 /* The dataset quality report (quality.c). */
 int cmd_quality(cli_ctx *ctx, int argc, char **argv);
 
-/* The interactive shell over an open database. */
-int cli_shell(cli_ctx *ctx);
+/* The interactive shell over an open database (shell.c); bail: a script
+ * (stdin not a terminal) stops at its first failing command. */
+int cli_shell(cli_ctx *ctx, int bail);
 
 /* Report word as an unknown command, with the nearest one if it looks
  * like a typo (where: the reporting command's name, or NULL). */

@@ -776,14 +776,29 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_shell(cli_ctx *ctx, int argc, char **argv)
 {
-    int rc;
-    (void)argc;
-    (void)argv;
+    static const struct option lo[] = {{"bail", no_argument, NULL, 'b'},
+                                       {"help", no_argument, NULL, 'h'}, {0}};
+    const cli_cmd *c = cli_find("shell");
+    int bail = 0, opt, rc;
+    cli_opt_reset();
+    while ((opt = cli_next_opt(argc, argv, "h", lo)) != -1) {
+        if (opt == 'b') {
+            bail = 1;
+        } else if (opt == 'h') {
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        } else {
+            cli_print_usage(stderr, c);
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc)
+        return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
     /* Read-only until a command writes (cli_open reopens it then), so a
      * user who may only read the database can use the shell. */
-    if ((rc = cli_open(ctx, cli_find("shell"), CLI_OPEN_READ)) != CLI_OK)
+    if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
         return rc;
-    return cli_shell(ctx);
+    return cli_shell(ctx, bail);
 }
 
 /* Whether c is offered where the run is (the shell or the command line). */
@@ -1442,9 +1457,15 @@ const cli_cmd cli_commands[] = {
     {"vacuum", cmd_vacuum, "DB [--json]",
      "Rebuild the HNSW graph without the removed items.", CMD_DB | CMD_WRITE},
     {"ls", cmd_ls, "DB [--json]", "List the stored images.", CMD_DB},
-    {"shell", cmd_shell, "DB",
+    {"shell", cmd_shell, "DB [--bail]",
      "An interactive shell on DB: the same commands without the DB argument,\n"
-     "with history (~/.pixvec_history), tab completion and help.",
+     "with history (~/.pixvec_history), tab completion of commands, options and\n"
+     "file names, and help. Ctrl-C cancels the line being typed, or interrupts\n"
+     "the command at work (the database stays as it was); Ctrl-D or quit leaves.\n"
+     "Commands can be piped in, one per line: the exit status is then that of\n"
+     "the last command that failed (0 when none did).\n"
+     "  --bail           a piped script stops at its first failing command,\n"
+     "                   with that command's exit status",
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
     {"help", cmd_help, "[COMMAND]", "List the commands, or one command's options.", 0},
     {"quit", cmd_quit, "", "Leave the shell (Ctrl-D does too).", CMD_SHELL_ONLY},

@@ -2,7 +2,12 @@
  * main.c - `pixvec CMD DB [args]`: finds the command in the shared table
  * and hands over to the same dispatcher the shell uses; the handler opens
  * the database once its options are known (read-only unless it writes).
+ * The first Ctrl-C (or SIGTERM) during a command asks the database to stop
+ * (pv_db_interrupt): a long operation ends with "interrupted", the database
+ * as it was, and the exit status is 128 + the signal; a second one kills as
+ * the default action does.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +23,42 @@ static void usage(FILE *f)
     fprintf(f, "\nExit status: 0 ok, 1 error, 2 usage; dups --exit-code: 3 when "
                "duplicates were found.\nWith --json every outcome, errors too, is one "
                "JSON document on stdout (README.md).\n");
+}
+
+/* The command's context: its handle, once the handler has opened it, is
+ * what the signal handler interrupts (NULL before: nothing to stop yet). */
+static cli_ctx *volatile sig_ctx;
+static volatile sig_atomic_t sig_caught;
+
+static void on_signal(int sig)
+{
+    sig_caught = sig;
+    if (sig_ctx)
+        pv_db_interrupt(sig_ctx->db);
+}
+
+/* cli_dispatch with SIGINT and SIGTERM turned into pv_db_interrupt, once
+ * each (SA_RESETHAND: a command that does not poll the flag still dies on
+ * the second). Commands that install their own handlers (add, shell)
+ * replace these for their run. */
+static int dispatch_interruptible(cli_ctx *ctx, int argc, char **argv)
+{
+    struct sigaction sa, old_int, old_term;
+    int rc;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sig_ctx = ctx;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    rc = cli_dispatch(ctx, argc, argv);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sig_ctx = NULL;
+    if (sig_caught && rc != CLI_OK)
+        rc = 128 + sig_caught;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -55,7 +96,7 @@ int main(int argc, char **argv)
     ctx.dbpath = argv[2];
     /* argv without the database: argv[0] becomes the command name. */
     argv[2] = argv[1];
-    rc = cli_dispatch(&ctx, argc - 2, argv + 2);
+    rc = dispatch_interruptible(&ctx, argc - 2, argv + 2);
     pv_db_close(ctx.db);
     return rc;
 }

@@ -490,8 +490,9 @@ int cli_open(cli_ctx *ctx, const cli_cmd *c, int mode)
     if (ctx->db && (ctx->db_write || !write))
         return CLI_OK;
     if (ctx->db) { /* the shell's read-only handle; a command wants to write */
-        pv_db_close(ctx->db);
-        ctx->db = NULL;
+        pv_db *old = ctx->db;
+        ctx->db = NULL; /* first: the shell's SIGINT handler reads ctx->db */
+        pv_db_close(old);
     }
     rc = pv_db_open(ctx->dbpath, write ? 0 : PV_OPEN_RDONLY, &ctx->db, err, sizeof err);
     if (rc != 0) {

@@ -1,58 +1,58 @@
 /*
  * shell.c - `pixvec shell DB`: the commands of the shared table on an open
- * database, one per line, without the DB argument. On a terminal, libedit
- * gives line editing, history (~/.pixvec_history) and tab completion of
- * command names (first word) and file names (later words); when stdin is
- * not a terminal, lines are read plainly and no prompt is printed, so a
- * script can pipe commands in. Words are split on blanks; single or double
- * quotes group words and a backslash escapes the next character.
+ * database, one per line, without the DB argument; it behaves like sqlite3's
+ * shell. On a terminal, libedit gives line editing, history
+ * (~/.pixvec_history, written as each line is entered, so however the
+ * shell ends, even by kill -9, what was typed is kept; libedit's
+ * append_history(1) writes the wrong entry, so the whole list, at most
+ * HISTORY_LINES, is written each time) and tab completion:
+ * command names for the first word, a command's long options (read from its
+ * usage and help text, as `help` prints them) for a word starting with '-',
+ * file names otherwise, escaped so that the word reads back as the name.
+ * When stdin is not a terminal, lines are read plainly and no prompt is
+ * printed, so a script can pipe commands in; the exit status is then that of
+ * the last command that failed (0 if none did), and with --bail the script
+ * stops at the first failure. Words are split as cli_split_words says.
+ *
+ * Signals: Ctrl-C at the prompt cancels the line (libedit hands the signal
+ * to our handler and readline returns; the line is dropped and a new prompt
+ * drawn); during a command it calls pv_db_interrupt, so a long operation
+ * stops with "interrupted" and the database as it was, and the shell goes
+ * on. SIGTERM and SIGHUP interrupt the command too, then leave the shell
+ * with 128 + the signal.
  */
 #include <editline/readline.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "shell.h"
 
 #define MAX_WORDS 256
+#define HISTORY_LINES 1000
 
-/* Split line in place into argv; returns argc or -1 on an open quote. */
-static int split_words(char *line, char **argv, int max)
+/* What the signal handler may touch: flags, and the context whose handle
+ * it interrupts while a command runs (pv_db_interrupt is async-signal-safe;
+ * read at the signal, since cli_open may reopen the handle read-write). */
+static cli_ctx *volatile sig_ctx;
+static volatile sig_atomic_t sig_running, sig_int, sig_quit;
+
+static void on_signal(int sig)
 {
-    int argc = 0;
-    char *r = line, *w = line;
-    while (*r) {
-        char quote = 0;
-        while (*r == ' ' || *r == '\t' || *r == '\n' || *r == '\r')
-            r++;
-        if (!*r)
-            break;
-        if (argc == max - 1)
-            return -1;
-        argv[argc++] = w;
-        while (*r && (quote || (*r != ' ' && *r != '\t' && *r != '\n' && *r != '\r'))) {
-            if (quote && *r == quote) {
-                quote = 0;
-                r++;
-            } else if (!quote && (*r == '\'' || *r == '"')) {
-                quote = *r++;
-            } else if (*r == '\\' && r[1] && quote != '\'') {
-                *w++ = r[1];
-                r += 2;
-            } else {
-                *w++ = *r++;
-            }
-        }
-        if (quote)
-            return -1;
-        if (*r)
-            r++;
-        *w++ = 0;
-    }
-    argv[argc] = NULL;
-    return argc;
+    if (sig == SIGINT)
+        sig_int = 1;
+    else
+        sig_quit = sig;
+    if (sig_running && sig_ctx)
+        pv_db_interrupt(sig_ctx->db);
 }
+
+/* ---- completion ------------------------------------------------------------ */
 
 static char *command_generator(const char *text, int state)
 {
@@ -68,13 +68,97 @@ static char *command_generator(const char *text, int state)
     return NULL;
 }
 
+/* The options of the command being completed (set before each use). */
+static char **opt_names;
+
+static char *option_generator(const char *text, int state)
+{
+    static size_t next;
+    size_t n = strlen(text);
+    if (state == 0)
+        next = 0;
+    while (opt_names && opt_names[next]) {
+        const char *o = opt_names[next++];
+        if (strncmp(o, text, n) == 0)
+            return strdup(o);
+    }
+    return NULL;
+}
+
+/* The command word of the line being edited, or NULL. */
+static const cli_cmd *line_command(int start)
+{
+    char word[64];
+    const char *p = rl_line_buffer;
+    size_t n = 0;
+    if (!p)
+        return NULL;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    while (p[n] && p[n] != ' ' && p[n] != '\t' && n + 1 < sizeof word &&
+           (int)(p - rl_line_buffer + n) < start)
+        n++;
+    memcpy(word, p, n);
+    word[n] = 0;
+    return n ? cli_find(word) : NULL;
+}
+
+/* Quote every match in place (matches[0], the common prefix, included);
+ * a single match (libedit: m[0] alone, or m[0] and m[1] the same) that is
+ * a folder gets its '/' and no space after it. */
+static char **quote_matches(char **m)
+{
+    struct stat st;
+    int single = m && m[0] && (!m[1] || !m[2]);
+    rl_completion_append_character = ' ';
+    for (size_t i = 0; m && m[i]; i++) {
+        char *q;
+        if (single && stat(m[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            size_t n = strlen(m[i]);
+            char *d = realloc(m[i], n + 2);
+            if (d) {
+                if (n == 0 || d[n - 1] != '/')
+                    memcpy(d + n, "/", 2);
+                m[i] = d;
+                rl_completion_append_character = '\0';
+            }
+        }
+        if ((q = cli_shell_quote(m[i])) != NULL) {
+            free(m[i]);
+            m[i] = q;
+        }
+    }
+    return m;
+}
+
 static char **complete(const char *text, int start, int end)
 {
+    char **m = NULL, *word;
+    int first = 1;
     (void)end;
-    if (start == 0)
+    rl_attempted_completion_over = 1; /* never libedit's unquoted file names */
+    for (int i = 0; i < start && rl_line_buffer && rl_line_buffer[i]; i++)
+        if (rl_line_buffer[i] != ' ' && rl_line_buffer[i] != '\t')
+            first = 0;
+    if (first)
         return rl_completion_matches(text, command_generator);
-    return NULL; /* NULL: libedit falls back to file names */
+    if (!(word = cli_shell_unquote(text)))
+        return NULL;
+    if (word[0] == '-') {
+        const cli_cmd *c = line_command(start);
+        if (c && (opt_names = cli_option_names(c->usage, c->help, NULL)) != NULL) {
+            m = rl_completion_matches(word, option_generator);
+            cli_option_names_free(opt_names);
+            opt_names = NULL;
+        }
+    } else {
+        m = quote_matches(rl_completion_matches(word, rl_filename_completion_function));
+    }
+    free(word);
+    return m;
 }
+
+/* ---- the loop ---------------------------------------------------------------- */
 
 static void history_path(char *buf, size_t n)
 {
@@ -82,53 +166,106 @@ static void history_path(char *buf, size_t n)
     snprintf(buf, n, "%s/.pixvec_history", home && *home ? home : ".");
 }
 
-int cli_shell(cli_ctx *ctx)
+/* Read one line: readline on a terminal (NULL at Ctrl-D or on a signal,
+ * which the caller tells apart by the flags), else getline. */
+static char *read_line(int tty, char **buf, size_t *cap)
 {
-    int tty = isatty(STDIN_FILENO), status = CLI_OK;
-    char hist[4096], prompt[64];
-    char *line = NULL;
+    if (tty)
+        return readline("pixvec> ");
+    return getline(buf, cap, stdin) < 0 ? NULL : *buf;
+}
+
+int cli_shell(cli_ctx *ctx, int bail)
+{
+    int tty = isatty(STDIN_FILENO), status = CLI_OK, failed = CLI_OK;
+    char hist[4096];
+    char *line = NULL, *buf = NULL;
     size_t cap = 0;
+    struct sigaction sa, old_int, old_term, old_hup;
 
     ctx->in_shell = 1;
+    sig_ctx = ctx;
+    sig_running = sig_int = sig_quit = 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a read at the prompt ends */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
     if (tty) {
         history_path(hist, sizeof hist);
         using_history();
+        stifle_history(HISTORY_LINES);
         read_history(hist);
+        /* Words are the shell's: quotes and backslashes stay inside them. */
+        rl_basic_word_break_characters = " \t\n";
         rl_attempted_completion_function = complete;
-        printf("pixvec shell on %s: help lists the commands, quit leaves.\n",
-               ctx->dbpath);
+        printf("pixvec shell on %s: help lists the commands, quit leaves, "
+               "Ctrl-C cancels.\n", ctx->dbpath);
     }
-    snprintf(prompt, sizeof prompt, "pixvec> ");
     for (;;) {
         char *argv[MAX_WORDS];
         int argc;
-        if (tty) {
+        if (tty)
             free(line);
-            line = readline(prompt);
-            if (!line)
-                break;
-            if (*line)
-                add_history(line);
-        } else if (getline(&line, &cap, stdin) < 0) {
+        line = read_line(tty, &buf, &cap);
+        if (sig_quit)
+            break;
+        if (!line && tty && sig_int) { /* Ctrl-C at the prompt: a fresh line */
+            sig_int = 0;
+            putchar('\n');
+            continue;
+        }
+        if (!tty && sig_int) { /* Ctrl-C stops a script, as in sqlite3 */
+            failed = 128 + SIGINT;
             break;
         }
-        argc = split_words(line, argv, MAX_WORDS);
+        if (!line)
+            break;
+        if (tty && *line) {
+            add_history(line);
+            write_history(hist);
+        }
+        argc = cli_split_words(line, argv, MAX_WORDS);
         if (argc < 0) {
             fprintf(stderr, "pixvec: unbalanced quote or too many words\n");
             status = CLI_USAGE;
+        } else if (argc == 0 || argv[0][0] == '#') {
             continue;
-        }
-        if (argc == 0 || argv[0][0] == '#')
-            continue;
-        if (strcmp(argv[0], "quit") == 0 || strcmp(argv[0], "exit") == 0)
+        } else if (strcmp(argv[0], "quit") == 0 || strcmp(argv[0], "exit") == 0) {
             break;
-        status = cli_dispatch(ctx, argc, argv);
-        fflush(stdout);
+        } else {
+            sig_int = 0;
+            sig_running = 1;
+            status = cli_dispatch(ctx, argc, argv);
+            sig_running = 0;
+            fflush(stdout);
+            if (!tty && sig_int) {
+                failed = 128 + SIGINT;
+                break;
+            }
+            sig_int = 0;
+        }
+        if (status != CLI_OK) {
+            failed = status;
+            if (bail && !tty)
+                break;
+        }
+        if (sig_quit)
+            break;
     }
     if (tty) {
-        write_history(hist);
+        free(line);
+        line = NULL;
         putchar('\n');
     }
-    free(line);
-    return tty ? CLI_OK : status;
+    free(buf);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    sig_ctx = NULL;
+    fflush(stdout);
+    if (sig_quit)
+        return 128 + sig_quit;
+    return tty ? CLI_OK : failed;
 }
