@@ -14,19 +14,27 @@
  * the last command that failed (0 if none did), and with --bail the script
  * stops at the first failure. Words are split as cli_split_words says.
  *
- * Signals: Ctrl-C at the prompt cancels the line (libedit hands the signal
- * to our handler and readline returns; the line is dropped and a new prompt
- * drawn); during a command it calls pv_db_interrupt, so a long operation
+ * Signals: Ctrl-C at the prompt cancels the line: libedit reads through
+ * shell_getc, which waits for a key in pselect with the signals unblocked
+ * only there (no window in which a signal is caught but the wait still
+ * begins: the signal may land before libedit is reading, while it draws the
+ * prompt), and says end of input once one came; readline returns, the line
+ * is dropped and a new prompt drawn. libedit's own signal handling is off
+ * (rl_catch_signals = 0): it relays a signal by re-raising it to the process
+ * group, and under test through a pty one Ctrl-C in a few was lost that way;
+ * readline's return puts the terminal back as libedit's handler would. During a command it calls pv_db_interrupt, so a long operation
  * stops with "interrupted" and the database as it was, and the shell goes
  * on. SIGTERM and SIGHUP interrupt the command too, then leave the shell
  * with 128 + the signal.
  */
 #include <editline/readline.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +58,38 @@ static void on_signal(int sig)
         sig_quit = sig;
     if (sig_running && sig_ctx)
         pv_db_interrupt(sig_ctx->db);
+}
+
+/* libedit's character reader at the prompt: one byte of in, or EOF once
+ * SIGINT, SIGTERM or SIGHUP was caught. Those signals stay blocked but in
+ * pselect, so a signal caught before the wait ends it at once. */
+static int shell_getc(FILE *in)
+{
+    int fd = fileno(in), c = EOF;
+    unsigned char ch;
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    while (!sig_int && !sig_quit) {
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(fd, &rd);
+        int r = pselect(fd + 1, &rd, NULL, NULL, NULL, &old);
+        if (r > 0) {
+            ssize_t n = read(fd, &ch, 1);
+            if (n == 1)
+                c = ch;
+            if (n == 1 || n == 0 || errno != EINTR)
+                break;
+        } else if (r < 0 && errno != EINTR) {
+            break;
+        }
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return c;
 }
 
 /* ---- completion ------------------------------------------------------------ */
@@ -194,6 +234,9 @@ int cli_shell(cli_ctx *ctx, int bail)
     sigaction(SIGHUP, &sa, &old_hup);
     if (tty) {
         history_path(hist, sizeof hist);
+        /* before anything initialises libedit: it takes the reader then */
+        rl_getc_function = shell_getc;
+        rl_catch_signals = 0;
         using_history();
         stifle_history(HISTORY_LINES);
         read_history(hist);
@@ -211,7 +254,7 @@ int cli_shell(cli_ctx *ctx, int bail)
         line = read_line(tty, &buf, &cap);
         if (sig_quit)
             break;
-        if (!line && tty && sig_int) { /* Ctrl-C at the prompt: a fresh line */
+        if (tty && sig_int) { /* Ctrl-C at the prompt: drop the line, a fresh one */
             sig_int = 0;
             putchar('\n');
             continue;
