@@ -776,24 +776,19 @@ static int cmd_check(cli_ctx *ctx, int argc, char **argv)
 
 static int cmd_shell(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option lo[] = {{"bail", no_argument, NULL, 'b'},
-                                       {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = cli_find("shell");
-    int bail = 0, opt, rc;
-    cli_opt_reset();
-    while ((opt = cli_next_opt(argc, argv, "h", lo)) != -1) {
-        if (opt == 'b') {
+    int bail = 0, json, rc, n = 1;
+    /* --bail is the shell's own option: taken out, the rest (--help) is
+     * parse_plain's */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--bail") == 0)
             bail = 1;
-        } else if (opt == 'h') {
-            cli_print_help(stdout, c);
-            return CLI_OK;
-        } else {
-            cli_print_usage(stderr, c);
-            return CLI_USAGE;
-        }
+        else
+            argv[n++] = argv[i];
     }
-    if (optind != argc)
-        return cli_usage_err(c, "unexpected argument '%s'", argv[optind]);
+    argv[n] = NULL;
+    if ((rc = parse_plain(c, n, argv, &json, 0, NULL)) != -1)
+        return rc;
     /* Read-only until a command writes (cli_open reopens it then), so a
      * user who may only read the database can use the shell. */
     if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
