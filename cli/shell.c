@@ -30,6 +30,7 @@
 #include <editline/readline.h>
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,7 @@ static void on_signal(int sig)
 /* libedit's character reader at the prompt: one byte of in, or EOF once
  * SIGINT, SIGTERM or SIGHUP was caught. Those signals stay blocked but in
  * pselect, so a signal caught before the wait ends it at once. */
-static int shell_getc(FILE *in)
+static int read_byte(FILE *in)
 {
     int fd = fileno(in), c = EOF;
     unsigned char ch;
@@ -90,6 +91,26 @@ static int shell_getc(FILE *in)
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     return c;
+}
+
+/* One character for libedit: it takes what rl_getc_function returns as a
+ * wide character (its readline.c stores the int as a wchar_t), so a UTF-8
+ * sequence typed at the prompt is decoded here into its code point; a byte
+ * that starts no valid sequence is passed on as it is. */
+static int shell_getc(FILE *in)
+{
+    int c = read_byte(in), n, cp;
+    if (c == EOF || c < 0xc2 || c > 0xf4)
+        return c;
+    n = c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+    cp = c & (0x3f >> n);
+    for (int i = 0; i < n; i++) {
+        int b = read_byte(in);
+        if (b == EOF || (b & 0xc0) != 0x80)
+            return b == EOF ? EOF : '?';
+        cp = (cp << 6) | (b & 0x3f);
+    }
+    return cp;
 }
 
 /* ---- completion ------------------------------------------------------------ */
@@ -233,6 +254,10 @@ int cli_shell(cli_ctx *ctx, int bail)
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGHUP, &sa, &old_hup);
     if (tty) {
+        /* libedit reads and returns characters by the locale's encoding:
+         * the user's, or UTF-8 when theirs has single-byte characters. */
+        if (!setlocale(LC_CTYPE, "") || MB_CUR_MAX == 1)
+            setlocale(LC_CTYPE, "C.UTF-8");
         history_path(hist, sizeof hist);
         /* before anything initialises libedit: it takes the reader then */
         rl_getc_function = shell_getc;
