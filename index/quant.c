@@ -12,18 +12,28 @@
  *
  * The range of each dimension is its min and max in the training sample.
  * Trimmed quantiles (quant_i8_train_trim) were measured against it on
- * Fashion-MNIST pixel vectors, 20,000 base and 200 queries, recall@10 of the
- * exact ADC scan: trim 0 (min/max) 0.99+, trim 1e-4 about the same, trim 1e-3
- * and 1e-2 lower (the clipped bright pixels carry the distances that decide
- * the top ten); tests/test_quant.c prints the numbers. So min/max is the
- * default, and the clip count of quant_i8_encode tells a caller when new
- * data leaves the trained range.
+ * Fashion-MNIST, 20,000 train images as base and 200 test images as
+ * queries, recall@10 of a brute-force scan over the codes against exact
+ * float32 (tests/test_quant.c prints these):
+ *
+ *                          min/max  trim 1e-4  trim 1e-3  trim 1e-2
+ *   raw pixels, ADC         0.981    0.985      0.980      0.928
+ *   centred pixels, ADC     0.988    0.988      0.985      0.907
+ *   max |error| of a dot    0.0016   0.055      0.13       0.24
+ *
+ * 1e-4 and min/max are a tie within the noise of 2,000 neighbours, and
+ * trimming makes the worst-case error thirty times larger (the clipped
+ * bright pixels), so min/max is the default; the clip count of
+ * quant_i8_encode tells a caller when new data leaves the trained range.
+ * Rescoring the integer path's top 40 in float32 gives recall 1.0 on both;
+ * float16 gives 0.998 (near-ties), the symmetric code-code dot 0.98.
  *
  * The integer path quantises the prepared query w = s * y symmetrically to
  * [-127, 127] with one step a = max|w| / 127, so its error over the exact
- * ADC is sum_d c_d (w_d - a q_d), each term at most a/2 * 255. On
- * Fashion-MNIST it moves a dot product by about 1e-3 (tests print the
- * measured mean and max), small against the gaps between neighbours.
+ * ADC is sum_d c_d (w_d - a q_d), each term at most a/2 * 255. Measured on
+ * the same data: mean |int - ADC| 2.2e-4 (raw) and 6.0e-4 (centred), mean
+ * |ADC - float32| 1.7e-4 and 2.4e-4, max |int - float32| 3.6e-3 and
+ * 6.6e-3; recall is the same as the ADC's (0.979, 0.989).
  *
  * Kernels: AVX-512 VNNI vpdpbusd (64 byte products per instruction into
  * int32), AVX2 by widening both sides to int16 and vpmaddwd - not
