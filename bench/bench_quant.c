@@ -7,6 +7,7 @@
  *   hot  - the batch form over 256 vectors read again and again, so the
  *          float32 copies too sit in L2 and the kernel's own speed shows (an IVF list
  *          or a rerank set);
+ *   hot1 - the same vectors, one call per vector (the batch form's saving);
  *   rand - one call per vector over 65,536 vectors in a random order, the
  *          memory system included (graph search touches vectors at random).
  * Each cell is the median of 15 timed runs: the machine is shared with other
@@ -26,14 +27,14 @@
 #define RAND_N 65536
 #define RUNS 15
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rng;
 
-static uint64_t rnext(void)
+static uint64_t rnext(void) /* splitmix64: deterministic data */
 {
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return rng * 0x2545f4914f6cdd1dull;
+    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
 }
 
 static float runit(void)
@@ -59,8 +60,8 @@ typedef struct {
 
 static volatile float sink;
 
-/* One pass over the set with kernel k: the batch form (hot) or one call
- * per vector in random order (rand). Returns seconds. */
+/* One pass over the set with kernel k: the batch form (random 0), one call
+ * per vector in random order (1) or in order (2). Returns seconds. */
 static double pass(set *s, int k, int random)
 {
     size_t n = s->n, d = s->dim;
@@ -82,7 +83,7 @@ static double pass(set *s, int k, int random)
         }
     } else {
         for (size_t j = 0; j < n; j++) {
-            size_t i = s->order[j];
+            size_t i = random == 2 ? j : s->order[j];
             float r;
             switch (k) {
             case K_F32: r = vec_dot(s->query, s->f32 + i * d, d); break;
@@ -185,20 +186,21 @@ int main(int argc, char **argv)
         set_make(&big, dims[di], RAND_N);
         printf("dim %u (bytes per vector: f32 %u, f16 %u, i8 %u)\n", dims[di], 4 * dims[di],
                2 * dims[di], dims[di]);
-        printf("%-14s %-7s %-7s %9s %9s %9s\n", "kernel", "isa", "kernel-isa", "hot ns",
-               "rand ns", "hot x f32");
+        printf("%-14s %-7s %-10s %9s %9s %9s %9s\n", "kernel", "isa", "kernel-isa", "hot ns",
+               "hot1 ns", "rand ns", "hot x f32");
         bench_mark m = bench_mark_now();
         for (vec_isa isa = VEC_SCALAR; isa <= best; isa = (vec_isa)(isa + 1)) {
             if (vec_isa_force(isa) != 0)
                 continue;
             double f32hot = 0;
             for (int k = 0; k < NK; k++) {
-                double h = measure(&hot, k, 0, scale), r = measure(&big, k, 1, scale);
+                double h = measure(&hot, k, 0, scale), h1 = measure(&hot, k, 2, scale);
+                double r = measure(&big, k, 1, scale);
                 if (k == K_F32)
                     f32hot = h;
                 vec_isa ki = k == K_F32 ? isa : k == K_INT ? quant_isa_i() : quant_isa_f();
-                printf("%-14s %-7s %-10s %9.1f %9.1f %8.2fx\n", kname[k], vec_isa_name(isa),
-                       vec_isa_name(ki), h, r, f32hot / h);
+                printf("%-14s %-7s %-10s %9.1f %9.1f %9.1f %8.2fx\n", kname[k],
+                       vec_isa_name(isa), vec_isa_name(ki), h, h1, r, f32hot / h);
             }
         }
         printf("(other processes used %.0f%% of the machine's CPU during this table)\n\n",

@@ -203,115 +203,188 @@ static float sym_scalar(const float *o, const float *sc, const uint8_t *a, const
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-/* ---- AVX2 + FMA + F16C ------------------------------------------------------ */
+/* ---- AVX2 and AVX-512 ------------------------------------------------------- */
 
 #if QUANT_X86
 
-__attribute__((target("avx2"))) static inline __m256i qmask8(size_t rem)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
+/* The float kernels are the same loop at both widths, so each is written
+ * once as a macro over a small set of vector operations, P##_zero ..
+ * P##_hsum, that q256 (AVX2 + FMA, 8 lanes) and q512 (AVX-512F, 16 lanes)
+ * supply. Every operation carries its ISA's target attribute and is inlined
+ * into a kernel compiled for the same ISA. */
+#define Q_ISA_256 "avx2,fma,f16c"
+#define Q_ISA_512 "avx512f"
 
-__attribute__((target("avx2"))) static inline float qhsum256(__m256 s)
+typedef __m256 q256_v;
+__attribute__((target(Q_ISA_256))) static inline __m256 q256_zero(void)
+{
+    return _mm256_setzero_ps();
+}
+__attribute__((target(Q_ISA_256))) static inline __m256 q256_load(const float *p)
+{
+    return _mm256_loadu_ps(p);
+}
+/* rem < 8 lanes; vmaskmov neither reads nor faults on the lanes left out */
+__attribute__((target(Q_ISA_256))) static inline __m256 q256_load_part(const float *p, size_t rem)
+{
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem),
+                                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+}
+__attribute__((target(Q_ISA_256))) static inline __m256 q256_fma(__m256 a, __m256 b, __m256 c)
+{
+    return _mm256_fmadd_ps(a, b, c);
+}
+__attribute__((target(Q_ISA_256))) static inline __m256 q256_add(__m256 a, __m256 b)
+{
+    return _mm256_add_ps(a, b);
+}
+__attribute__((target(Q_ISA_256))) static inline float q256_hsum(__m256 s)
 {
     __m128 lo = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
     lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
     lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
     return _mm_cvtss_f32(lo);
 }
-
-__attribute__((target("avx2,f16c")))
-static void f16enc_avx2(const float *v, size_t n, uint16_t *h)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(void *)((unsigned char *)h + 2 * i),
-                         _mm256_cvtps_ph(_mm256_loadu_ps(v + i), _MM_FROUND_TO_NEAREST_INT));
-    f16enc_scalar(v + i, n - i, (uint16_t *)(void *)((unsigned char *)h + 2 * i));
-}
-
-__attribute__((target("avx2,fma,f16c")))
-static inline __m256 ld_ph8(const uint16_t *h, size_t i)
+/* 8 halves or 8 bytes from element i of x, as floats */
+__attribute__((target(Q_ISA_256))) static inline __m256 q256_ld_f16(const uint16_t *x, size_t i)
 {
     return _mm256_cvtph_ps(
-        _mm_loadu_si128((const __m128i *)(const void *)((const unsigned char *)h + 2 * i)));
+        _mm_loadu_si128((const __m128i *)(const void *)((const unsigned char *)x + 2 * i)));
 }
-
-__attribute__((target("avx2,fma,f16c")))
-static float f16dot_avx2(const float *y, const uint16_t *h, size_t n)
+__attribute__((target(Q_ISA_256))) static inline __m256 q256_ld_u8(const uint8_t *x, size_t i)
 {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i), ld_ph8(h, i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i + 8), ld_ph8(h, i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i + 16), ld_ph8(h, i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i + 24), ld_ph8(h, i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i), ld_ph8(h, i), s0);
-    if (i < n) {
-        /* The halves' tail through a zeroed copy: no read past the end. */
-        uint16_t t[8] = {0};
-        memcpy(t, (const unsigned char *)h + 2 * i, 2 * (n - i));
-        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(y + i, qmask8(n - i)),
-                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(void *)t)), s1);
-    }
-    return qhsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    return _mm256_cvtepi32_ps(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(x + i))));
 }
-
-__attribute__((target("avx2,fma")))
-static inline __m256 ld_u8x8(const uint8_t *c)
+/* 8 floats to 8 halves at element i of h, round to nearest even */
+__attribute__((target(Q_ISA_256))) static inline void q256_st_f16(uint16_t *h, size_t i, __m256 v)
 {
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)c)));
+    _mm_storeu_si128((__m128i *)(void *)((unsigned char *)h + 2 * i),
+                     _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
 
-__attribute__((target("avx2,fma")))
-static float adc_avx2(const float *w, const uint8_t *c, size_t n)
+typedef __m512 q512_v;
+__attribute__((target(Q_ISA_512))) static inline __m512 q512_zero(void)
 {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), ld_u8x8(c + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), ld_u8x8(c + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), ld_u8x8(c + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), ld_u8x8(c + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), ld_u8x8(c + i), s0);
-    if (i < n) {
-        uint8_t t[8] = {0};
-        memcpy(t, c + i, n - i);
-        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(w + i, qmask8(n - i)), ld_u8x8(t), s1);
-    }
-    return qhsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    return _mm512_setzero_ps();
+}
+__attribute__((target(Q_ISA_512))) static inline __m512 q512_load(const float *p)
+{
+    return _mm512_loadu_ps(p);
+}
+__attribute__((target(Q_ISA_512))) static inline __m512 q512_load_part(const float *p, size_t rem)
+{
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << rem) - 1u), p);
+}
+__attribute__((target(Q_ISA_512))) static inline __m512 q512_fma(__m512 a, __m512 b, __m512 c)
+{
+    return _mm512_fmadd_ps(a, b, c);
+}
+__attribute__((target(Q_ISA_512))) static inline __m512 q512_add(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(a, b);
+}
+__attribute__((target(Q_ISA_512))) static inline float q512_hsum(__m512 s)
+{
+    return _mm512_reduce_add_ps(s);
+}
+__attribute__((target(Q_ISA_512))) static inline __m512 q512_ld_f16(const uint16_t *x, size_t i)
+{
+    return _mm512_cvtph_ps(
+        _mm256_loadu_si256((const __m256i *)(const void *)((const unsigned char *)x + 2 * i)));
+}
+__attribute__((target(Q_ISA_512))) static inline __m512 q512_ld_u8(const uint8_t *x, size_t i)
+{
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(x + i))));
+}
+__attribute__((target(Q_ISA_512))) static inline void q512_st_f16(uint16_t *h, size_t i, __m512 v)
+{
+    _mm256_storeu_si256((__m256i *)(void *)((unsigned char *)h + 2 * i),
+                        _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
 
+/* float y . n elements of x (type T, loaded as floats by P##_ld_##LD), with
+ * four accumulators as in vec.c. The tail of x goes through a zeroed copy
+ * and y's through a masked load: nothing past either end is read. */
+#define Q_DOT_KERNEL(name, P, W, T, LD)                                              \
+    __attribute__((target(Q_ISA_##W))) static float name(const float *y, const T *x,  \
+                                                         size_t n)                    \
+    {                                                                                 \
+        P##_v s0 = P##_zero(), s1 = P##_zero(), s2 = P##_zero(), s3 = P##_zero();     \
+        size_t i = 0;                                                                 \
+        for (; i + 4 * (W / 32) <= n; i += 4 * (W / 32)) {                            \
+            s0 = P##_fma(P##_load(y + i), P##_ld_##LD(x, i), s0);                     \
+            s1 = P##_fma(P##_load(y + i + W / 32), P##_ld_##LD(x, i + W / 32), s1);   \
+            s2 = P##_fma(P##_load(y + i + W / 16), P##_ld_##LD(x, i + W / 16), s2);   \
+            s3 = P##_fma(P##_load(y + i + 3 * (W / 32)),                              \
+                         P##_ld_##LD(x, i + 3 * (W / 32)), s3);                       \
+        }                                                                             \
+        for (; i + W / 32 <= n; i += W / 32)                                          \
+            s0 = P##_fma(P##_load(y + i), P##_ld_##LD(x, i), s0);                     \
+        if (i < n) {                                                                  \
+            T t[W / 32] = {0};                                                        \
+            memcpy(t, (const unsigned char *)x + sizeof(T) * i, sizeof(T) * (n - i)); \
+            s1 = P##_fma(P##_load_part(y + i, n - i), P##_ld_##LD(t, 0), s1);         \
+        }                                                                             \
+        return P##_hsum(P##_add(P##_add(s0, s1), P##_add(s2, s3)));                   \
+    }
+
+/* sum_d (o_d + s_d a_d)(o_d + s_d b_d): both codes decoded in registers */
+#define Q_SYM_KERNEL(name, P, W)                                                      \
+    __attribute__((target(Q_ISA_##W))) static float name(                             \
+        const float *o, const float *sc, const uint8_t *a, const uint8_t *b, size_t n) \
+    {                                                                                 \
+        P##_v s0 = P##_zero(), s1 = P##_zero();                                       \
+        size_t i = 0;                                                                 \
+        for (; i + 2 * (W / 32) <= n; i += 2 * (W / 32)) {                            \
+            for (size_t k = 0; k < 2 * (W / 32); k += W / 32) {                       \
+                P##_v ov = P##_load(o + i + k), sv = P##_load(sc + i + k);            \
+                P##_v x = P##_fma(sv, P##_ld_u8(a, i + k), ov);                       \
+                P##_v z = P##_fma(sv, P##_ld_u8(b, i + k), ov);                       \
+                if (k)                                                                \
+                    s1 = P##_fma(x, z, s1);                                           \
+                else                                                                  \
+                    s0 = P##_fma(x, z, s0);                                           \
+            }                                                                         \
+        }                                                                             \
+        return P##_hsum(P##_add(s0, s1)) + sym_scalar(o + i, sc + i, a + i, b + i, n - i); \
+    }
+
+#define Q_F16ENC_KERNEL(name, P, W)                                                   \
+    __attribute__((target(Q_ISA_##W))) static void name(const float *v, size_t n,     \
+                                                        uint16_t *h)                  \
+    {                                                                                 \
+        size_t i = 0;                                                                 \
+        for (; i + W / 32 <= n; i += W / 32)                                          \
+            P##_st_f16(h, i, P##_load(v + i));                                        \
+        f16enc_scalar(v + i, n - i, (uint16_t *)(void *)((unsigned char *)h + 2 * i)); \
+    }
+
+Q_DOT_KERNEL(f16dot_avx2, q256, 256, uint16_t, f16)
+Q_DOT_KERNEL(adc_avx2, q256, 256, uint8_t, u8)
+Q_SYM_KERNEL(sym_avx2, q256, 256)
+Q_F16ENC_KERNEL(f16enc_avx2, q256, 256)
+Q_DOT_KERNEL(f16dot_avx512, q512, 512, uint16_t, f16)
+Q_DOT_KERNEL(adc_avx512, q512, 512, uint8_t, u8)
+Q_SYM_KERNEL(sym_avx512, q512, 512)
+Q_F16ENC_KERNEL(f16enc_avx512, q512, 512)
+
+/* The integer kernels differ in kind between the ISAs, so they are written
+ * out. AVX2: both sides widened to int16 and pairs summed into int32 by
+ * vpmaddwd, exact where vpmaddubsw would saturate (file comment). */
 __attribute__((target("avx2")))
 static int32_t idot_avx2(const int8_t *q, const uint8_t *c, size_t n)
 {
     __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
     size_t i = 0;
-    /* Both sides widened to int16, pairs summed into int32 by vpmaddwd:
-     * exact, where vpmaddubsw would saturate (file comment). */
-    for (; i + 32 <= n; i += 32) {
-        __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
-        __m256i q0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + i)));
-        __m256i c1 = _mm256_cvtepu8_epi16(
-            _mm_loadu_si128((const __m128i *)(const void *)(c + i + 16)));
-        __m256i q1 = _mm256_cvtepi8_epi16(
-            _mm_loadu_si128((const __m128i *)(const void *)(q + i + 16)));
-        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, q0));
-        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(c1, q1));
-    }
-    if (i + 16 <= n) {
-        __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
-        __m256i q0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + i)));
-        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, q0));
-        i += 16;
+    for (; i + 16 <= n; i += 16) {
+        __m256i cw = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+        __m256i qw = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + i)));
+        if ((i / 16) & 1)
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(cw, qw));
+        else
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(cw, qw));
     }
     s0 = _mm256_add_epi32(s0, s1);
     __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s0), _mm256_extracti128_si256(s0, 1));
@@ -320,102 +393,13 @@ static int32_t idot_avx2(const int8_t *q, const uint8_t *c, size_t n)
     return _mm_cvtsi128_si32(h) + idot_scalar(q + i, c + i, n - i);
 }
 
-__attribute__((target("avx2,fma")))
-static float sym_avx2(const float *o, const float *sc, const uint8_t *a, const uint8_t *b,
-                      size_t n)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 ov = _mm256_loadu_ps(o + i), sv = _mm256_loadu_ps(sc + i);
-        __m256 x = _mm256_fmadd_ps(sv, ld_u8x8(a + i), ov);
-        __m256 z = _mm256_fmadd_ps(sv, ld_u8x8(b + i), ov);
-        if ((i / 8) & 1)
-            s1 = _mm256_fmadd_ps(x, z, s1);
-        else
-            s0 = _mm256_fmadd_ps(x, z, s0);
-    }
-    return qhsum256(_mm256_add_ps(s0, s1)) + sym_scalar(o + i, sc + i, a + i, b + i, n - i);
-}
-
-/* ---- AVX-512 ------------------------------------------------------------------ */
-
-__attribute__((target("avx512f")))
-static void f16enc_avx512(const float *v, size_t n, uint16_t *h)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm256_storeu_si256((__m256i *)(void *)((unsigned char *)h + 2 * i),
-                            _mm512_cvtps_ph(_mm512_loadu_ps(v + i), _MM_FROUND_TO_NEAREST_INT));
-    f16enc_scalar(v + i, n - i, (uint16_t *)(void *)((unsigned char *)h + 2 * i));
-}
-
-__attribute__((target("avx512f")))
-static inline __m512 ld_ph16(const uint16_t *h, size_t i)
-{
-    return _mm512_cvtph_ps(
-        _mm256_loadu_si256((const __m256i *)(const void *)((const unsigned char *)h + 2 * i)));
-}
-
-__attribute__((target("avx512f")))
-static float f16dot_avx512(const float *y, const uint16_t *h, size_t n)
-{
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(y + i), ld_ph16(h, i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(y + i + 16), ld_ph16(h, i + 16), s1);
-        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(y + i + 32), ld_ph16(h, i + 32), s2);
-        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(y + i + 48), ld_ph16(h, i + 48), s3);
-    }
-    for (; i + 16 <= n; i += 16)
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(y + i), ld_ph16(h, i), s0);
-    if (i < n) {
-        uint16_t t[16] = {0};
-        memcpy(t, (const unsigned char *)h + 2 * i, 2 * (n - i));
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, y + i), ld_ph16(t, 0), s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
-__attribute__((target("avx512f")))
-static inline __m512 ld_u8x16(const uint8_t *c)
-{
-    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)c)));
-}
-
-__attribute__((target("avx512f")))
-static float adc_avx512(const float *w, const uint8_t *c, size_t n)
-{
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), ld_u8x16(c + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), ld_u8x16(c + i + 16), s1);
-        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), ld_u8x16(c + i + 32), s2);
-        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), ld_u8x16(c + i + 48), s3);
-    }
-    for (; i + 16 <= n; i += 16)
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), ld_u8x16(c + i), s0);
-    if (i < n) {
-        uint8_t t[16] = {0};
-        memcpy(t, c + i, n - i);
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), ld_u8x16(t), s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
+/* AVX-512 VNNI: vpdpbusd multiplies the unsigned bytes of its second
+ * operand by the signed bytes of its third, four products per int32 lane. */
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 static int32_t idot_vnni(const int8_t *q, const uint8_t *c, size_t n)
 {
     __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
     size_t i = 0;
-    /* vpdpbusd: unsigned bytes of its second operand times signed bytes of
-     * its third, four products per int32 lane. */
     for (; i + 128 <= n; i += 128) {
         s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(c + i), _mm512_loadu_si512(q + i));
         s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(c + i + 64),
@@ -424,31 +408,12 @@ static int32_t idot_vnni(const int8_t *q, const uint8_t *c, size_t n)
     for (; i + 64 <= n; i += 64)
         s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(c + i), _mm512_loadu_si512(q + i));
     if (i < n) {
-        /* Masked byte loads never touch the lanes left out. */
+        /* masked byte loads never touch the lanes left out */
         __mmask64 m = (__mmask64)((~0ull) >> (64 - (n - i)));
         s1 = _mm512_dpbusd_epi32(s1, _mm512_maskz_loadu_epi8(m, c + i),
                                  _mm512_maskz_loadu_epi8(m, q + i));
     }
     return _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
-}
-
-__attribute__((target("avx512f")))
-static float sym_avx512(const float *o, const float *sc, const uint8_t *a, const uint8_t *b,
-                        size_t n)
-{
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 ov = _mm512_loadu_ps(o + i), sv = _mm512_loadu_ps(sc + i);
-        __m512 x = _mm512_fmadd_ps(sv, ld_u8x16(a + i), ov);
-        __m512 z = _mm512_fmadd_ps(sv, ld_u8x16(b + i), ov);
-        if ((i / 16) & 1)
-            s1 = _mm512_fmadd_ps(x, z, s1);
-        else
-            s0 = _mm512_fmadd_ps(x, z, s0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) +
-           sym_scalar(o + i, sc + i, a + i, b + i, n - i);
 }
 
 #endif /* QUANT_X86 */

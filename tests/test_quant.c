@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "kernel_test.h"
 #include "pixvec.h"
 #include "pkgdata.h"
 #include "quant.h"
@@ -26,38 +27,7 @@
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
-static uint64_t rng_next(void)
-{
-    /* xorshift64*: deterministic, so a failure reproduces. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static float rng_unit(void) /* uniform in [-1, 1) */
-{
-    return (float)((double)(rng_next() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-
-#define FOR_EACH_ISA(isa)                                                     \
-    for (vec_isa isa = VEC_SCALAR; isa <= VEC_AVX512;                         \
-         isa = (vec_isa)(isa + 1))                                            \
-        if (vec_isa_force(isa) == 0)
-
-static vec_isa saved_isa;
-
-static void save_isa(void)
-{
-    saved_isa = vec_isa_active();
-}
-
-static void restore_isa(void)
-{
-    cr_assert_eq(vec_isa_force(saved_isa), 0);
-}
-
-TestSuite(quant, .init = save_isa, .fini = restore_isa);
+TestSuite(quant, .init = kt_save_isa, .fini = kt_restore_isa);
 
 static const uint32_t dims[] = {1, 7, 63, 784, 1280, 2049};
 #define NDIMS (sizeof dims / sizeof dims[0])
@@ -82,7 +52,7 @@ static float *random_vectors(size_t n, uint32_t dim)
     cr_assert_not_null(x);
     for (size_t i = 0; i < n; i++) {
         for (uint32_t d = 0; d < dim; d++)
-            x[i * dim + d] = rng_unit() * (float)(1 + d % 5) + 0.3f * (float)(d % 3);
+            x[i * dim + d] = kt_rng_unit(&rng_state) * (float)(1 + d % 5) + 0.3f * (float)(d % 3);
         vec_normalize(x + i * dim, dim);
     }
     return x;
@@ -499,9 +469,9 @@ Test(quant, i8_params_save_load)
     size_t ok = 0;
     for (int t = 0; t < 20000; t++) {
         memcpy(bad, blob, len);
-        int flips = 1 + (int)(rng_next() % 4);
+        int flips = 1 + (int)(kt_rng_next(&rng_state) % 4);
         for (int k = 0; k < flips; k++)
-            bad[rng_next() % len] ^= (unsigned char)(1u << (rng_next() % 8));
+            bad[kt_rng_next(&rng_state) % len] ^= (unsigned char)(1u << (kt_rng_next(&rng_state) % 8));
         int rc = quant_i8_load(bad, len, dim, &r);
         if (rc == 0) {
             uint8_t code[7];
