@@ -371,26 +371,44 @@ Q_SYM_KERNEL(sym_avx512, q512, 512)
 Q_F16ENC_KERNEL(f16enc_avx512, q512, 512)
 
 /* The integer kernels differ in kind between the ISAs, so they are written
- * out. AVX2: both sides widened to int16 and pairs summed into int32 by
- * vpmaddwd, exact where vpmaddubsw would saturate (file comment). */
+ * out. AVX2: vpmaddubsw multiplies unsigned by signed bytes but sums each
+ * pair into int16 with saturation, and 2 * 255 * 127 > 32767. So each code
+ * is split into its low seven bits and its top bit (c & 0x7f, c & 0x80):
+ * pairs of those with |q| <= 128 stay within 2 * 128 * 127 = 32512, both
+ * products are exact, and vpmaddwd by ones widens each to int32. */
 __attribute__((target("avx2")))
 static int32_t idot_avx2(const int8_t *q, const uint8_t *c, size_t n)
 {
+    const __m256i lo7 = _mm256_set1_epi8(0x7f), top = _mm256_set1_epi8((char)0x80);
+    const __m256i ones = _mm256_set1_epi16(1);
     __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256i cw = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
-        __m256i qw = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + i)));
-        if ((i / 16) & 1)
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(cw, qw));
-        else
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(cw, qw));
+    uint8_t ct[32], qt[32];
+    while (i < n) {
+        const uint8_t *cp = c + i;
+        const int8_t *qp = q + i;
+        if (n - i < 32) {
+            /* the tail through zeroed copies: nothing past the end is read */
+            memset(ct, 0, sizeof ct);
+            memset(qt, 0, sizeof qt);
+            memcpy(ct, cp, n - i);
+            memcpy(qt, qp, n - i);
+            cp = ct;
+            qp = (const int8_t *)qt;
+        }
+        __m256i cv = _mm256_loadu_si256((const __m256i *)(const void *)cp);
+        __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)qp);
+        __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(cv, lo7), qv);
+        __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(cv, top), qv);
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(plo, ones));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(phi, ones));
+        i += 32;
     }
     s0 = _mm256_add_epi32(s0, s1);
     __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s0), _mm256_extracti128_si256(s0, 1));
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(h) + idot_scalar(q + i, c + i, n - i);
+    return _mm_cvtsi128_si32(h);
 }
 
 /* AVX-512 VNNI: vpdpbusd multiplies the unsigned bytes of its second
