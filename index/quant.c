@@ -25,7 +25,8 @@
  * trimming makes the worst-case error thirty times larger (the clipped
  * bright pixels), so min/max is the default; the clip count of
  * quant_i8_encode tells a caller when new data leaves the trained range.
- * Rescoring the integer path's top 40 in float32 gives recall 1.0 on both;
+ * Rescoring the integer path's top 20 (or 40) in float32 gives recall 1.0 on
+ * both;
  * float16 gives 0.998 (near-ties), the symmetric code-code dot 0.98.
  *
  * The integer path quantises the prepared query w = s * y symmetrically to
