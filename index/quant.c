@@ -25,9 +25,9 @@
  * trimming makes the worst-case error thirty times larger (the clipped
  * bright pixels), so min/max is the default; the clip count of
  * quant_i8_encode tells a caller when new data leaves the trained range.
- * Rescoring the integer path's top 20 (or 40) in float32 gives recall 1.0 on
- * both;
- * float16 gives 0.998 (near-ties), the symmetric code-code dot 0.98.
+ * Rescoring the integer path's top 20 (or 40) in float32 gives recall 1.0
+ * on both; float16 gives 0.998 (near-ties), the symmetric code-code dot
+ * 0.98.
  *
  * The integer path quantises the prepared query w = s * y symmetrically to
  * [-127, 127] with one step a = max|w| / 127, so its error over the exact
@@ -37,14 +37,17 @@
  * 6.6e-3; recall is the same as the ADC's (0.979, 0.989).
  *
  * Kernels: AVX-512 VNNI vpdpbusd (64 byte products per instruction into
- * int32), AVX2 by widening both sides to int16 and vpmaddwd - not
- * vpmaddubsw, whose int16 pair sums saturate at 2 * 255 * 127 > 32767 and
- * would make the AVX2 result differ from the others - and portable C. All
- * three give the same integer. The float kernels (ADC, f16, symmetric) use
- * four accumulators like vec.c and differ between ISAs only in summation
- * order. F16 conversion uses F16C / AVX-512F vcvtps2ph with round to
- * nearest even, and a portable conversion that gives the same bits
- * (tests/test_quant.c compares them on every half and a sweep of floats).
+ * int32), AVX2 vpmaddubsw on the codes split into low seven bits and top
+ * bit (vpmaddubsw sums pairs into int16 with saturation, and 2 * 255 * 127
+ * > 32767; the split keeps every pair exact, see idot_avx2), and portable
+ * C. All three give the same integer. The float kernels (ADC, f16,
+ * symmetric) use four accumulators like vec.c and differ between ISAs only
+ * in summation order. F16 conversion uses F16C / AVX-512F vcvtps2ph with
+ * round to nearest even, and a portable conversion that gives the same
+ * bits (tests/test_quant.c compares them on every half and a sweep of
+ * floats). The f16 dot widens codes with vcvtph2ps and multiplies in
+ * float32 against a float32 query; AVX-512 FP16 arithmetic is not used
+ * (half-precision sums would lose the accuracy that makes f16 worth it).
  *
  * Dispatch follows vec.c: each kernel compiled per ISA with target
  * attributes, chosen at run time by __builtin_cpu_supports, and capped by
