@@ -66,6 +66,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define QUANT_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #else
 #define QUANT_X86 0
@@ -475,7 +476,10 @@ static void quant_detect(void)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         cap_i = VEC_AVX2;
-        if (__builtin_cpu_supports("f16c"))
+        /* Clang's __builtin_cpu_supports has no "f16c": CPUID leaf 1, ECX
+         * bit 29 (its registers are saved with AVX's, checked above). */
+        unsigned a, b, c, d;
+        if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C))
             cap_f = VEC_AVX2;
     }
     /* vec.c's AVX-512 level means AVX-512F; the integer path also needs BW
