@@ -353,6 +353,12 @@ __attribute__((target(Q_ISA_512))) static inline void q512_st_f16(uint16_t *h, s
                     s0 = P##_fma(x, z, s0);                                           \
             }                                                                         \
         }                                                                             \
+        if (i + W / 32 <= n) {                                                        \
+            P##_v ov = P##_load(o + i), sv = P##_load(sc + i);                        \
+            s0 = P##_fma(P##_fma(sv, P##_ld_u8(a, i), ov), P##_fma(sv, P##_ld_u8(b, i), ov), \
+                         s0);                                                         \
+            i += W / 32;                                                              \
+        }                                                                             \
         return P##_hsum(P##_add(s0, s1)) + sym_scalar(o + i, sc + i, a + i, b + i, n - i); \
     }
 
