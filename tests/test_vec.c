@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_test.h"
 #include "vec.h"
 
 static const size_t lens[] = {0, 1, 7, 15, 16, 17, 31, 33, 64, 100, 784, 1000};
@@ -57,25 +58,7 @@ static void fetch(float *dst, const char *base, size_t off, size_t n)
         memcpy(dst, base + off, n * sizeof(float));
 }
 
-/* Runs body once per ISA the CPU has, with that ISA forced. */
-#define FOR_EACH_ISA(isa)                                                     \
-    for (vec_isa isa = VEC_SCALAR; isa <= VEC_AVX512;                         \
-         isa = (vec_isa)(isa + 1))                                            \
-        if (vec_isa_force(isa) == 0)
-
-static vec_isa saved_isa;
-
-static void save_isa(void)
-{
-    saved_isa = vec_isa_active();
-}
-
-static void restore_isa(void)
-{
-    cr_assert_eq(vec_isa_force(saved_isa), 0);
-}
-
-TestSuite(vec, .init = save_isa, .fini = restore_isa);
+TestSuite(vec, .init = kt_save_isa, .fini = kt_restore_isa);
 
 Test(vec, isa_dispatch)
 {
