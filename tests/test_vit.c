@@ -590,11 +590,11 @@ Test(vit, cli_init_add_search, .timeout = 300)
     cr_assert_neq(pixvec(dir, &out, &err, "init", db3, "--embedder", "clip", "--model", clip,
                          "--pool", "sum", NULL),
                   0);
-    cr_assert(strstr(err, "--pool sum is vitmae's"), "%s", err);
+    cr_assert(strstr(err, "--pool applies to --embedder vitmae only, not clip"), "%s", err);
     cr_assert_neq(pixvec(dir, &out, &err, "init", db3, "--embedder", "clip", "--model", clip,
                          "--size", "64", NULL),
                   0);
-    cr_assert(strstr(err, "no --size or --rgb"), "%s", err);
+    cr_assert(strstr(err, "--size and --rgb apply to --embedder pixels only, not clip"), "%s", err);
     cr_assert_neq(pixvec(dir, &out, &err, "init", db3, "--embedder", "dinov2", NULL), 0);
     cr_assert(strstr(err, "needs --model DIR"), "%s", err);
     cr_assert_eq(pixvec(dir, &out, &err, "init", db2, "--embedder", "vitmae", "--model", mae,
