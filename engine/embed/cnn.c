@@ -17,8 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "par.h"
 #include "pixvec.h"
 #include "pv_util.h"
+#include "vec.h"
+
+#if defined(__x86_64__)
+#define CNN_X86 1
+#include <immintrin.h>
+#else
+#define CNN_X86 0
+#endif
 
 #define BN_EPS 1e-3f /* Keras MobileNetV2's BatchNormalization epsilon */
 
@@ -37,6 +46,7 @@ struct cnn {
 
 struct cnn_work {
     size_t max_batch;
+    unsigned threads; /* cnn_work_set_threads; 1 by default */
     float *a, *b, *c; /* ping-pong activations, each the largest tensor */
 };
 
@@ -173,6 +183,7 @@ cnn_work *cnn_work_new(size_t max_batch)
     if (!w || max_batch == 0)
         goto fail;
     w->max_batch = max_batch;
+    w->threads = 1;
     w->a = pv_alloc_array(max_batch * CNN_MAX_ACT, sizeof(float));
     w->b = pv_alloc_array(max_batch * CNN_MAX_ACT, sizeof(float));
     w->c = pv_alloc_array(max_batch * CNN_MAX_ACT, sizeof(float));
@@ -182,6 +193,12 @@ cnn_work *cnn_work_new(size_t max_batch)
 fail:
     cnn_work_free(w);
     return NULL;
+}
+
+void cnn_work_set_threads(cnn_work *w, unsigned threads)
+{
+    if (w)
+        w->threads = par_threads(threads, PAR_MAX_THREADS);
 }
 
 void cnn_work_free(cnn_work *w)
@@ -194,28 +211,6 @@ void cnn_work_free(cnn_work *w)
     free(w);
 }
 
-/* ---- layers ------------------------------------------------------------------- */
-
-static inline float relu6(float x) { return x < 0 ? 0 : x > 6 ? 6 : x; }
-
-/* out (rows x cout) = in (rows x K) * w + b, then ReLU6 if act; K is
- * cin for a 1x1 convolution, k*k*cin for im2col rows. */
-static void gemm_layer(const layer *L, const float *in, size_t rows, int K, float *out, int act)
-{
-    for (size_t r = 0; r < rows; r++)
-        memcpy(out + r * (size_t)L->cout, L->b, (size_t)L->cout * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, L->cout, K, 1.0f, in, K,
-                L->w, L->cout, 1.0f, out, L->cout);
-    if (act)
-        for (size_t i = 0; i < rows * (size_t)L->cout; i++)
-            out[i] = relu6(out[i]);
-}
-
-static void conv1x1(const layer *L, const float *in, size_t rows, float *out, int act)
-{
-    gemm_layer(L, in, rows, L->cin, out, act);
-}
-
 /* Padding before (top/left) for a 3x3 kernel: 'same' at stride 1 pads one
  * on each side; Keras' stride-2 layers pad zero before and one after. */
 static int pad_before(int stride) { return stride == 1 ? 1 : 0; }
@@ -223,105 +218,414 @@ static int pad_before(int stride) { return stride == 1 ? 1 : 0; }
 /* Output side for input side h. */
 static int out_side(int h, int stride) { return stride == 1 ? h : h / 2; }
 
-/* The stem: 3x3 stride 2 convolution of n images h x h x 3, im2col into
- * col, then ReLU6. */
-static void stem(const layer *L, const float *in, size_t n, int h, float *col, float *out)
+/* ---- kernels: AVX-512, AVX2, portable --------------------------------------- */
+
+static inline float relu6(float x) { return x < 0 ? 0 : x > 6 ? 6 : x; }
+
+/* The sgemm's epilogue, in place on rows of c floats while they are still in
+ * cache: o = o + b (+ res), then ReLU6 if act. */
+static void epilogue_scalar(float *o, const float *res, const float *b, size_t rows, int c,
+                            int act)
 {
-    const int oh = out_side(h, 2), p = pad_before(2);
-    const size_t K = 27;
-    for (size_t b = 0; b < n; b++)
-        for (int oy = 0; oy < oh; oy++)
-            for (int ox = 0; ox < oh; ox++) {
-                float *row = col + ((b * (size_t)oh + (size_t)oy) * (size_t)oh + (size_t)ox) * K;
-                for (int ky = 0; ky < 3; ky++)
-                    for (int kx = 0; kx < 3; kx++) {
-                        const int y = oy * 2 + ky - p, x = ox * 2 + kx - p;
-                        float *dst = row + (ky * 3 + kx) * 3;
-                        if (y < 0 || y >= h || x < 0 || x >= h) {
-                            dst[0] = dst[1] = dst[2] = 0;
-                        } else {
-                            const float *s = in + ((b * (size_t)h + (size_t)y) * (size_t)h + (size_t)x) * 3;
-                            dst[0] = s[0];
-                            dst[1] = s[1];
-                            dst[2] = s[2];
-                        }
-                    }
-            }
-    gemm_layer(L, col, n * (size_t)oh * (size_t)oh, (int)K, out, 1);
+    for (size_t r = 0; r < rows; r++) {
+        float *restrict v = o + r * (size_t)c;
+        const float *restrict q = res ? res + r * (size_t)c : NULL;
+        for (int j = 0; j < c; j++) {
+            float y = v[j] + b[j] + (q ? q[j] : 0.0f);
+            v[j] = act ? relu6(y) : y;
+        }
+    }
 }
 
-/* Depthwise 3x3 of n images h x h x c at stride s, + bias, ReLU6. */
-static void depthwise(const layer *L, const float *in, size_t n, int h, int s, float *out)
+/* Depthwise 3x3 at stride s of images h x h x c, + bias, ReLU6, for output
+ * rows [r0, r1) (row r is image r / oh, line r % oh). */
+typedef struct dw_job {
+    const float *in, *w, *b;
+    float *out;
+    int h, c, s;
+} dw_job;
+
+static void dw_rows_scalar(const dw_job *j, size_t r0, size_t r1)
 {
-    const int c = L->cout, oh = out_side(h, s), p = pad_before(s);
-    for (size_t b = 0; b < n; b++)
-        for (int oy = 0; oy < oh; oy++)
+    const int c = j->c, h = j->h, s = j->s, oh = out_side(h, s), p = pad_before(s);
+    for (size_t r = r0; r < r1; r++) {
+        const size_t b = r / (size_t)oh;
+        const int oy = (int)(r % (size_t)oh);
+        for (int ox = 0; ox < oh; ox++) {
+            float *restrict o = j->out + (r * (size_t)oh + (size_t)ox) * (size_t)c;
+            memcpy(o, j->b, (size_t)c * sizeof(float));
+            for (int ky = 0; ky < 3; ky++) {
+                const int y = oy * s + ky - p;
+                if (y < 0 || y >= h)
+                    continue;
+                for (int kx = 0; kx < 3; kx++) {
+                    const int x = ox * s + kx - p;
+                    if (x < 0 || x >= h)
+                        continue;
+                    const float *restrict iv =
+                        j->in + ((b * (size_t)h + (size_t)y) * (size_t)h + (size_t)x) * (size_t)c;
+                    const float *restrict wv = j->w + (size_t)(ky * 3 + kx) * (size_t)c;
+                    for (int ch = 0; ch < c; ch++)
+                        o[ch] += iv[ch] * wv[ch];
+                }
+            }
+            for (int ch = 0; ch < c; ch++)
+                o[ch] = relu6(o[ch]);
+        }
+    }
+}
+
+#if CNN_X86
+/* ReLU6 as min(6, max(0, x)) in this operand order keeps a NaN (the
+ * embedder reports NaN features as PV_ENUMERIC, it must not become 0). */
+__attribute__((target("avx512f"))) static void epilogue_avx512(float *o, const float *res,
+                                                               const float *b, size_t rows,
+                                                               int c, int act)
+{
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    for (size_t r = 0; r < rows; r++) {
+        float *v = o + r * (size_t)c;
+        const float *q = res ? res + r * (size_t)c : NULL;
+        for (int j = 0; j < c; j += 16) {
+            const __mmask16 k = c - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (c - j)) - 1);
+            __m512 y = _mm512_add_ps(_mm512_maskz_loadu_ps(k, v + j), _mm512_maskz_loadu_ps(k, b + j));
+            if (q)
+                y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(k, q + j));
+            if (act)
+                y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
+            _mm512_mask_storeu_ps(v + j, k, y);
+        }
+    }
+}
+
+/* Channels in blocks of 16, the 9 taps' weights of a block held in
+ * registers while the block walks along the output line. */
+__attribute__((target("avx512f"))) static void dw_rows_avx512(const dw_job *j, size_t r0,
+                                                              size_t r1)
+{
+    const int c = j->c, h = j->h, s = j->s, oh = out_side(h, s), p = pad_before(s);
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    for (size_t r = r0; r < r1; r++) {
+        const size_t b = r / (size_t)oh;
+        const int oy = (int)(r % (size_t)oh);
+        const float *img = j->in + b * (size_t)h * (size_t)h * (size_t)c;
+        float *orow = j->out + r * (size_t)oh * (size_t)c;
+        for (int cb = 0; cb < c; cb += 16) {
+            const __mmask16 k = c - cb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (c - cb)) - 1);
+            __m512 w[9];
+            for (int t = 0; t < 9; t++)
+                w[t] = _mm512_maskz_loadu_ps(k, j->w + (size_t)t * (size_t)c + (size_t)cb);
+            const __m512 bias = _mm512_maskz_loadu_ps(k, j->b + cb);
             for (int ox = 0; ox < oh; ox++) {
-                float *restrict o = out + ((b * (size_t)oh + (size_t)oy) * (size_t)oh + (size_t)ox) * (size_t)c;
-                memcpy(o, L->b, (size_t)c * sizeof(float));
+                __m512 acc = bias;
                 for (int ky = 0; ky < 3; ky++) {
                     const int y = oy * s + ky - p;
                     if (y < 0 || y >= h)
                         continue;
+                    const float *row = img + (size_t)y * (size_t)h * (size_t)c + (size_t)cb;
                     for (int kx = 0; kx < 3; kx++) {
                         const int x = ox * s + kx - p;
                         if (x < 0 || x >= h)
                             continue;
-                        const float *restrict iv =
-                            in + ((b * (size_t)h + (size_t)y) * (size_t)h + (size_t)x) * (size_t)c;
-                        const float *restrict wv = L->w + (size_t)(ky * 3 + kx) * (size_t)c;
-                        for (int ch = 0; ch < c; ch++)
-                            o[ch] += iv[ch] * wv[ch];
+                        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, row + (size_t)x * (size_t)c),
+                                              w[ky * 3 + kx], acc);
                     }
                 }
-                for (int ch = 0; ch < c; ch++)
-                    o[ch] = relu6(o[ch]);
+                _mm512_mask_storeu_ps(orow + (size_t)ox * (size_t)c + (size_t)cb, k,
+                                      _mm512_min_ps(six, _mm512_max_ps(zero, acc)));
             }
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void epilogue_avx2(float *o, const float *res,
+                                                              const float *b, size_t rows,
+                                                              int c, int act)
+{
+    const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
+    const int c8 = c & ~7;
+    for (size_t r = 0; r < rows; r++) {
+        float *v = o + r * (size_t)c;
+        const float *q = res ? res + r * (size_t)c : NULL;
+        for (int j = 0; j < c8; j += 8) {
+            __m256 y = _mm256_add_ps(_mm256_loadu_ps(v + j), _mm256_loadu_ps(b + j));
+            if (q)
+                y = _mm256_add_ps(y, _mm256_loadu_ps(q + j));
+            if (act)
+                y = _mm256_min_ps(six, _mm256_max_ps(zero, y));
+            _mm256_storeu_ps(v + j, y);
+        }
+        if (c8 < c) /* no layer has such a width; kept for any c */
+            epilogue_scalar(v + c8, q ? q + c8 : NULL, b + c8, 1, c - c8, act);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void dw_rows_avx2(const dw_job *j, size_t r0,
+                                                             size_t r1)
+{
+    const int c = j->c, h = j->h, s = j->s, oh = out_side(h, s), p = pad_before(s);
+    if (c % 8 != 0) { /* every MobileNetV2 width is a multiple of 8 */
+        dw_rows_scalar(j, r0, r1);
+        return;
+    }
+    const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
+    for (size_t r = r0; r < r1; r++) {
+        const size_t b = r / (size_t)oh;
+        const int oy = (int)(r % (size_t)oh);
+        const float *img = j->in + b * (size_t)h * (size_t)h * (size_t)c;
+        float *orow = j->out + r * (size_t)oh * (size_t)c;
+        for (int cb = 0; cb < c; cb += 8) {
+            __m256 w[9];
+            for (int t = 0; t < 9; t++)
+                w[t] = _mm256_loadu_ps(j->w + (size_t)t * (size_t)c + (size_t)cb);
+            const __m256 bias = _mm256_loadu_ps(j->b + cb);
+            for (int ox = 0; ox < oh; ox++) {
+                __m256 acc = bias;
+                for (int ky = 0; ky < 3; ky++) {
+                    const int y = oy * s + ky - p;
+                    if (y < 0 || y >= h)
+                        continue;
+                    const float *row = img + (size_t)y * (size_t)h * (size_t)c + (size_t)cb;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const int x = ox * s + kx - p;
+                        if (x < 0 || x >= h)
+                            continue;
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(row + (size_t)x * (size_t)c),
+                                              w[ky * 3 + kx], acc);
+                    }
+                }
+                _mm256_storeu_ps(orow + (size_t)ox * (size_t)c + (size_t)cb,
+                                 _mm256_min_ps(six, _mm256_max_ps(zero, acc)));
+            }
+        }
+    }
+}
+#endif /* CNN_X86 */
+
+static void epilogue(float *o, const float *res, const float *b, size_t rows, int c, int act)
+{
+#if CNN_X86
+    const vec_isa isa = vec_isa_active();
+    if (isa == VEC_AVX512) {
+        epilogue_avx512(o, res, b, rows, c, act);
+        return;
+    }
+    if (isa == VEC_AVX2) {
+        epilogue_avx2(o, res, b, rows, c, act);
+        return;
+    }
+#endif
+    epilogue_scalar(o, res, b, rows, c, act);
+}
+
+static void dw_rows(void *ctx, size_t r0, size_t r1)
+{
+    const dw_job *j = ctx;
+#if CNN_X86
+    const vec_isa isa = vec_isa_active();
+    if (isa == VEC_AVX512) {
+        dw_rows_avx512(j, r0, r1);
+        return;
+    }
+    if (isa == VEC_AVX2) {
+        dw_rows_avx2(j, r0, r1);
+        return;
+    }
+#endif
+    dw_rows_scalar(j, r0, r1);
+}
+
+/* ---- layers ------------------------------------------------------------------- */
+
+/* Rows per sgemm call: the output block (at most 1024 x 96 floats, 384 KB)
+ * is still in L2 when the epilogue adds the bias, the residual and clamps
+ * it, instead of three passes over a tensor of tens of MB. */
+#define GEMM_ROWS 1024
+
+/* A layer is split over threads only past this many multiply-adds: par_run
+ * starts threads per call (tens of microseconds), more than a small
+ * layer's whole work. */
+#define PAR_MIN_MACS 2000000.0
+
+/* out (rows x cout) = in (rows x K) * w + b (+ res), then ReLU6 if act; K is
+ * cin for a 1x1 convolution, 27 for the stem, whose im2col rows are built
+ * block by block into col (col row r for output pixel r) from the images
+ * img (side h, 3 channels). */
+typedef struct gemm_job {
+    const layer *L;
+    const float *in, *res, *img;
+    float *out, *col;
+    int K, act, h;
+} gemm_job;
+
+/* The stem's im2col rows [r0, r1) (row r: output pixel r of the batch). */
+static void im2col_rows(const gemm_job *j, size_t r0, size_t r1)
+{
+    const int h = j->h, oh = out_side(h, 2), p = pad_before(2);
+    for (size_t r = r0; r < r1; r++) {
+        const size_t b = r / ((size_t)oh * (size_t)oh);
+        const int oy = (int)(r / (size_t)oh % (size_t)oh), ox = (int)(r % (size_t)oh);
+        float *row = j->col + r * 27;
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+                const int y = oy * 2 + ky - p, x = ox * 2 + kx - p;
+                float *dst = row + (ky * 3 + kx) * 3;
+                if (y < 0 || y >= h || x < 0 || x >= h) {
+                    dst[0] = dst[1] = dst[2] = 0;
+                } else {
+                    const float *s = j->img + ((b * (size_t)h + (size_t)y) * (size_t)h + (size_t)x) * 3;
+                    dst[0] = s[0];
+                    dst[1] = s[1];
+                    dst[2] = s[2];
+                }
+            }
+    }
+}
+
+static void gemm_rows(void *ctx, size_t r0, size_t r1)
+{
+    const gemm_job *j = ctx;
+    const int cout = j->L->cout;
+    for (size_t r = r0; r < r1; r += GEMM_ROWS) {
+        const size_t m = r1 - r < GEMM_ROWS ? r1 - r : GEMM_ROWS;
+        const float *a = j->in + r * (size_t)j->K;
+        if (j->col) {
+            im2col_rows(j, r, r + m);
+            a = j->col + r * (size_t)j->K;
+        }
+        float *o = j->out + r * (size_t)cout;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, cout, j->K, 1.0f, a, j->K,
+                    j->L->w, cout, 0.0f, o, cout);
+        epilogue(o, j->res ? j->res + r * (size_t)cout : NULL, j->L->b, m, cout, j->act);
+    }
+}
+
+/* fn over [0, units) on nt threads, or on this one when the layer is small. */
+static void run(unsigned nt, size_t units, double macs, par_range_fn fn, void *ctx)
+{
+    par_run(macs >= PAR_MIN_MACS ? nt : 1, units, fn, ctx);
+}
+
+static void gemm(const gemm_job *j, size_t rows, unsigned nt)
+{
+    run(nt, rows, (double)rows * j->K * j->L->cout, gemm_rows, (void *)j);
+}
+
+static void conv1x1(const layer *L, const float *in, size_t rows, float *out, const float *res,
+                    int act, unsigned nt)
+{
+    const gemm_job j = {.L = L, .in = in, .res = res, .out = out, .K = L->cin, .act = act};
+    gemm(&j, rows, nt);
+}
+
+static void depthwise(const layer *L, const float *in, size_t n, int h, int s, float *out,
+                      unsigned nt)
+{
+    const int oh = out_side(h, s);
+    const dw_job j = {.in = in, .w = L->w, .b = L->b, .out = out, .h = h, .c = L->cout, .s = s};
+    run(nt, n * (size_t)oh, (double)n * oh * oh * 9 * L->cout, dw_rows, (void *)&j);
+}
+
+/* The activations of one stretch of images: three ping-pong buffers, each
+ * image's tensor of a layer at (image) x (its size) in one of them. */
+typedef struct acts {
+    float *x, *t, *u;
+} acts;
+
+/* Block i on images [j0, j0 + n) of side h; the block's output ends in
+ * a->x (the buffers rotate the same way for any images). */
+static void block(const cnn *m, int i, acts *a, size_t j0, size_t n, int h, unsigned nt)
+{
+    const mnv2_block *bl = &mnv2_blocks()[i];
+    const int oh = out_side(h, bl->stride);
+    const size_t hw = (size_t)h * (size_t)h, ohw = (size_t)oh * (size_t)oh;
+    const float *x = a->x + j0 * hw * (size_t)bl->in, *e = x;
+    if (m->expand[i].w) {
+        float *t = a->t + j0 * hw * (size_t)bl->expand;
+        conv1x1(&m->expand[i], x, n * hw, t, NULL, 1, nt);
+        e = t;
+    }
+    float *u = a->u + j0 * ohw * (size_t)bl->expand;
+    depthwise(&m->dw[i], e, n, h, bl->stride, u, nt);
+    /* t is free once the depthwise output is in u (and never held x) */
+    const int residual = bl->stride == 1 && bl->in == bl->out;
+    conv1x1(&m->project[i], u, n * ohw, a->t + j0 * ohw * (size_t)bl->out, residual ? x : NULL,
+            0, nt);
+    float *old = a->x;
+    a->x = a->t;
+    a->t = old;
+}
+
+/* Blocks before this one run image by image: their tensors (up to 4.8 MB
+ * an image) stay in cache between layers, where a batch's would not; from
+ * it on (14 x 14 and smaller) the batch goes through together, so the
+ * sgemm calls get more rows than one image's 196 or 49. */
+#define BATCHED_FROM 6
+
+typedef struct fwd_job {
+    const cnn *m;
+    const float *in;
+    float *a, *b, *c, *out;
+    unsigned nt; /* threads per layer */
+} fwd_job;
+
+/* The forward pass of images [lo, hi), nt threads per layer. Images never
+ * mix: every layer maps an image's rows to the same image's rows, so any
+ * split over images computes the same numbers. */
+static void forward_range(void *ctx, size_t lo, size_t hi)
+{
+    const fwd_job *f = ctx;
+    const cnn *m = f->m;
+    const size_t n = hi - lo;
+    acts a = {f->a, f->b, f->c}, per = a;
+    int h = 0;
+    for (size_t j = lo; j < hi; j++) {
+        per = (acts){f->a, f->b, f->c}; /* the same rotation for every image */
+        const int oh = out_side(CNN_SIDE, 2);
+        const size_t rows = (size_t)oh * (size_t)oh;
+        const gemm_job st = {.L = &m->stem, .img = f->in + j * (size_t)CNN_SIDE * CNN_SIDE * 3,
+                             .col = per.u + j * rows * 27, .out = per.x + j * rows * 32,
+                             .K = 27, .act = 1, .h = CNN_SIDE};
+        gemm(&st, rows, f->nt);
+        h = oh;
+        for (int i = 0; i < BATCHED_FROM; i++) {
+            block(m, i, &per, j, 1, h, f->nt);
+            h = out_side(h, mnv2_blocks()[i].stride);
+        }
+    }
+    a = per;
+    for (int i = BATCHED_FROM; i < MNV2_BLOCKS; i++) {
+        block(m, i, &a, lo, n, h, f->nt);
+        h = out_side(h, mnv2_blocks()[i].stride);
+    }
+    const size_t hw = (size_t)h * (size_t)h;
+    float *head = a.t + lo * hw * MNV2_FEATURES;
+    conv1x1(&m->head, a.x + lo * hw * 320, n * hw, head, NULL, 1, f->nt);
+    for (size_t b = 0; b < n; b++) { /* global average pool */
+        float *o = f->out + (lo + b) * MNV2_FEATURES;
+        memset(o, 0, MNV2_FEATURES * sizeof(float));
+        for (size_t p = 0; p < hw; p++) {
+            const float *v = head + (b * hw + p) * MNV2_FEATURES;
+            for (int ch = 0; ch < MNV2_FEATURES; ch++)
+                o[ch] += v[ch];
+        }
+        for (int ch = 0; ch < MNV2_FEATURES; ch++)
+            o[ch] /= (float)hw;
+    }
 }
 
 int cnn_forward(const cnn *m, cnn_work *w, const float *in, size_t n, float *out)
 {
     if (!m || !w || !in || !out || n == 0 || n > w->max_batch)
         return PV_EINVAL;
-    const mnv2_block *bl = mnv2_blocks();
-    float *x = w->a, *t = w->b, *u = w->c;
-    int h = CNN_SIDE;
-    stem(&m->stem, in, n, h, w->c, x);
-    h = out_side(h, 2);
-    for (int i = 0; i < MNV2_BLOCKS; i++) {
-        const size_t rows = n * (size_t)h * (size_t)h;
-        const float *e = x;
-        if (m->expand[i].w) {
-            conv1x1(&m->expand[i], x, rows, t, 1);
-            e = t;
-        }
-        depthwise(&m->dw[i], e, n, h, bl[i].stride, u);
-        const int oh = out_side(h, bl[i].stride);
-        const size_t orows = n * (size_t)oh * (size_t)oh;
-        /* t is free once the depthwise output is in u (and never held x) */
-        float *dst = t;
-        conv1x1(&m->project[i], u, orows, dst, 0);
-        if (bl[i].stride == 1 && bl[i].in == bl[i].out)
-            for (size_t k = 0; k < orows * (size_t)bl[i].out; k++)
-                dst[k] += x[k];
-        /* the block's output becomes the next input */
-        float *old = x;
-        x = dst;
-        t = old;
-        h = oh;
-    }
-    const size_t rows = n * (size_t)h * (size_t)h;
-    conv1x1(&m->head, x, rows, t, 1);
-    for (size_t b = 0; b < n; b++) {
-        float *o = out + b * MNV2_FEATURES;
-        memset(o, 0, MNV2_FEATURES * sizeof(float));
-        for (int p = 0; p < h * h; p++) {
-            const float *v = t + (b * (size_t)h * (size_t)h + (size_t)p) * MNV2_FEATURES;
-            for (int ch = 0; ch < MNV2_FEATURES; ch++)
-                o[ch] += v[ch];
-        }
-        for (int ch = 0; ch < MNV2_FEATURES; ch++)
-            o[ch] /= (float)(h * h);
+    fwd_job f = {.m = m, .in = in, .a = w->a, .b = w->b, .c = w->c, .out = out, .nt = 1};
+    if (n >= w->threads) {
+        /* a share of the images per thread: no synchronisation at all */
+        par_run(w->threads, n, forward_range, &f);
+    } else {
+        /* fewer images than threads: split each layer's rows instead */
+        f.nt = w->threads;
+        forward_range(&f, 0, n);
     }
     return PV_OK;
 }

@@ -34,6 +34,13 @@ void cnn_free(cnn *m);
 cnn_work *cnn_work_new(size_t max_batch);
 void cnn_work_free(cnn_work *w);
 
+/* Threads for cnn_forward on this work (default 1; 0: the online cores).
+ * A batch of at least that many images is split by images, one share per
+ * thread; a smaller one splits each large layer's rows. Callers that
+ * already run one forward pass per core (ingest workers) keep 1. The
+ * features do not depend on the split beyond float rounding. */
+void cnn_work_set_threads(cnn_work *w, unsigned threads);
+
 /* Features of n images (n <= the work's max_batch), each CNN_SIDE x
  * CNN_SIDE x 3 floats, NHWC, already preprocessed; out gets n x 1280. */
 int cnn_forward(const cnn *m, cnn_work *w, const float *in, size_t n, float *out);
