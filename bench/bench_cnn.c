@@ -142,7 +142,8 @@ int main(int argc, char **argv)
     cnn_work *w = cnn_work_new((size_t)batch);
     if (!w)
         bench_die("cnn_work_new", "out of memory");
-    cnn_work_set_threads(w, (unsigned)threads);
+    if (cnn_work_set_threads(w, (unsigned)threads) != 0)
+        bench_die("cnn_work_set_threads", "out of memory");
     double *t = bench_alloc((size_t)reps * sizeof *t);
     cnn_forward(m, w, x, 1, y); /* warm up: first touch of the buffers */
     bench_mark mk = bench_mark_now();

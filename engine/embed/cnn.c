@@ -48,6 +48,7 @@ struct cnn_work {
     size_t max_batch;
     unsigned threads; /* cnn_work_set_threads; 1 by default */
     float *a, *b, *c; /* ping-pong activations, each the largest tensor */
+    float *slots;     /* band scratch, SLOT_FLOATS per thread */
 };
 
 /* ---- loading ---------------------------------------------------------------- */
@@ -177,6 +178,12 @@ int cnn_load(const char *path, cnn **out, uint8_t hash[16], char *err, size_t er
  * (the stem's im2col rows, 112 x 112 x 27, are smaller). */
 #define CNN_MAX_ACT ((size_t)112 * 112 * 96)
 
+/* The scratch of a banded block (below) per thread: expanded lines, then
+ * depthwise output rows, each at most BAND_FLOATS (>= 3 lines of the
+ * widest expansion, 112 x 96). */
+#define BAND_FLOATS ((size_t)96 * 1024)
+#define SLOT_FLOATS (2 * BAND_FLOATS)
+
 cnn_work *cnn_work_new(size_t max_batch)
 {
     cnn_work *w = calloc(1, sizeof *w);
@@ -187,7 +194,8 @@ cnn_work *cnn_work_new(size_t max_batch)
     w->a = pv_alloc_array(max_batch * CNN_MAX_ACT, sizeof(float));
     w->b = pv_alloc_array(max_batch * CNN_MAX_ACT, sizeof(float));
     w->c = pv_alloc_array(max_batch * CNN_MAX_ACT, sizeof(float));
-    if (!w->a || !w->b || !w->c)
+    w->slots = pv_alloc_array(SLOT_FLOATS, sizeof(float));
+    if (!w->a || !w->b || !w->c || !w->slots)
         goto fail;
     return w;
 fail:
@@ -195,10 +203,18 @@ fail:
     return NULL;
 }
 
-void cnn_work_set_threads(cnn_work *w, unsigned threads)
+int cnn_work_set_threads(cnn_work *w, unsigned threads)
 {
-    if (w)
-        w->threads = par_threads(threads, PAR_MAX_THREADS);
+    if (!w)
+        return PV_EINVAL;
+    const unsigned nt = par_threads(threads, PAR_MAX_THREADS);
+    float *slots = pv_alloc_array((size_t)nt * SLOT_FLOATS, sizeof(float));
+    if (!slots)
+        return PV_ENOMEM;
+    free(w->slots);
+    w->slots = slots;
+    w->threads = nt;
+    return PV_OK;
 }
 
 void cnn_work_free(cnn_work *w)
@@ -208,6 +224,7 @@ void cnn_work_free(cnn_work *w)
     free(w->a);
     free(w->b);
     free(w->c);
+    free(w->slots);
     free(w);
 }
 
@@ -238,11 +255,15 @@ static void epilogue_scalar(float *o, const float *res, const float *b, size_t r
 }
 
 /* Depthwise 3x3 at stride s of images h x h x c, + bias, ReLU6, for output
- * rows [r0, r1) (row r is image r / oh, line r % oh). */
+ * rows [r0, r1) (row r is image r / oh, line r % oh). A band of one image
+ * (cnn_block_banded) holds input lines from ylo on and output rows from rlo
+ * on: input pixel (b, y, x) is in[((b h + y - ylo) h + x) c], output row r
+ * starts at out[(r - rlo) oh c]. */
 typedef struct dw_job {
     const float *in, *w, *b;
     float *out;
-    int h, c, s;
+    int h, c, s, ylo;
+    size_t rlo;
 } dw_job;
 
 static void dw_rows_scalar(const dw_job *j, size_t r0, size_t r1)
@@ -252,7 +273,7 @@ static void dw_rows_scalar(const dw_job *j, size_t r0, size_t r1)
         const size_t b = r / (size_t)oh;
         const int oy = (int)(r % (size_t)oh);
         for (int ox = 0; ox < oh; ox++) {
-            float *restrict o = j->out + (r * (size_t)oh + (size_t)ox) * (size_t)c;
+            float *restrict o = j->out + ((r - j->rlo) * (size_t)oh + (size_t)ox) * (size_t)c;
             memcpy(o, j->b, (size_t)c * sizeof(float));
             for (int ky = 0; ky < 3; ky++) {
                 const int y = oy * s + ky - p;
@@ -263,7 +284,7 @@ static void dw_rows_scalar(const dw_job *j, size_t r0, size_t r1)
                     if (x < 0 || x >= h)
                         continue;
                     const float *restrict iv =
-                        j->in + ((b * (size_t)h + (size_t)y) * (size_t)h + (size_t)x) * (size_t)c;
+                        j->in + ((b * (size_t)h + (size_t)(y - j->ylo)) * (size_t)h + (size_t)x) * (size_t)c;
                     const float *restrict wv = j->w + (size_t)(ky * 3 + kx) * (size_t)c;
                     for (int ch = 0; ch < c; ch++)
                         o[ch] += iv[ch] * wv[ch];
@@ -309,7 +330,7 @@ __attribute__((target("avx512f"))) static void dw_rows_avx512(const dw_job *j, s
         const size_t b = r / (size_t)oh;
         const int oy = (int)(r % (size_t)oh);
         const float *img = j->in + b * (size_t)h * (size_t)h * (size_t)c;
-        float *orow = j->out + r * (size_t)oh * (size_t)c;
+        float *orow = j->out + (r - j->rlo) * (size_t)oh * (size_t)c;
         for (int cb = 0; cb < c; cb += 16) {
             const __mmask16 k = c - cb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (c - cb)) - 1);
             __m512 w[9];
@@ -322,7 +343,7 @@ __attribute__((target("avx512f"))) static void dw_rows_avx512(const dw_job *j, s
                     const int y = oy * s + ky - p;
                     if (y < 0 || y >= h)
                         continue;
-                    const float *row = img + (size_t)y * (size_t)h * (size_t)c + (size_t)cb;
+                    const float *row = img + (size_t)(y - j->ylo) * (size_t)h * (size_t)c + (size_t)cb;
                     for (int kx = 0; kx < 3; kx++) {
                         const int x = ox * s + kx - p;
                         if (x < 0 || x >= h)
@@ -373,7 +394,7 @@ __attribute__((target("avx2,fma"))) static void dw_rows_avx2(const dw_job *j, si
         const size_t b = r / (size_t)oh;
         const int oy = (int)(r % (size_t)oh);
         const float *img = j->in + b * (size_t)h * (size_t)h * (size_t)c;
-        float *orow = j->out + r * (size_t)oh * (size_t)c;
+        float *orow = j->out + (r - j->rlo) * (size_t)oh * (size_t)c;
         for (int cb = 0; cb < c; cb += 8) {
             __m256 w[9];
             for (int t = 0; t < 9; t++)
@@ -385,7 +406,7 @@ __attribute__((target("avx2,fma"))) static void dw_rows_avx2(const dw_job *j, si
                     const int y = oy * s + ky - p;
                     if (y < 0 || y >= h)
                         continue;
-                    const float *row = img + (size_t)y * (size_t)h * (size_t)c + (size_t)cb;
+                    const float *row = img + (size_t)(y - j->ylo) * (size_t)h * (size_t)c + (size_t)cb;
                     for (int kx = 0; kx < 3; kx++) {
                         const int x = ox * s + kx - p;
                         if (x < 0 || x >= h)
@@ -556,51 +577,137 @@ static void block(const cnn *m, int i, acts *a, size_t j0, size_t n, int h, unsi
     a->t = old;
 }
 
-/* Blocks before this one run image by image: their tensors (up to 4.8 MB
- * an image) stay in cache between layers, where a batch's would not; from
- * it on (14 x 14 and smaller) the batch goes through together, so the
+/* ---- banded blocks ------------------------------------------------------------ */
+
+/* The early blocks (up to 112 x 112 x 96, 4.8 MB an image) run one image at
+ * a time by bands of output rows, so the expanded tensor never exists
+ * whole: a band expands only the input lines its depthwise reads (keeping
+ * the lines it shares with the band before), the depthwise writes a band
+ * buffer, and the projection reads it back, all within a slot of scratch
+ * (2 x BAND_FLOATS, 768 KB) that stays in L2. From block BATCHED_FROM on
+ * (14 x 14 and smaller) the whole batch goes through each layer, so the
  * sgemm calls get more rows than one image's 196 or 49. */
 #define BATCHED_FROM 6
+
+typedef struct band_job {
+    const cnn *m;
+    int i, h;           /* block, input side */
+    const float *x;     /* the image's input */
+    float *y, *slots;   /* its output; scratch, SLOT_FLOATS per worker */
+    unsigned nt;        /* workers, each a share of the output rows */
+} band_job;
+
+/* Output rows [y0, y1) of block j->i for one image, with the scratch slot. */
+static void band_rows(const band_job *j, size_t y0, size_t y1, float *slot)
+{
+    const cnn *m = j->m;
+    const int i = j->i, h = j->h;
+    const mnv2_block *bl = &mnv2_blocks()[i];
+    const int s = bl->stride, oh = out_side(h, s), p = pad_before(s), c = bl->expand;
+    const size_t line = (size_t)h * (size_t)c, in_line = (size_t)h * (size_t)bl->in;
+    const size_t rows_in = BAND_FLOATS / line; /* >= 3 */
+    const size_t R = s == 1 ? rows_in - 2 : (rows_in - 3) / 2 + 1;
+    const int residual = s == 1 && bl->in == bl->out;
+    float *ebuf = slot, *dbuf = slot + BAND_FLOATS;
+    int have_lo = 0, have_n = 0; /* expanded lines in ebuf */
+    for (size_t r0 = y0; r0 < y1; r0 += R) {
+        const size_t r = y1 - r0 < R ? y1 - r0 : R;
+        int lo = (int)r0 * s - p, hi = (int)(r0 + r - 1) * s - p + 3;
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > h ? h : hi;
+        const float *e = j->x + (size_t)lo * line; /* no expansion: the input itself */
+        if (m->expand[i].w) {
+            int keep = 0;
+            if (have_n > 0 && lo >= have_lo && lo < have_lo + have_n) {
+                keep = have_lo + have_n - lo;
+                memmove(ebuf, ebuf + (size_t)(lo - have_lo) * line,
+                        (size_t)keep * line * sizeof(float));
+            }
+            const gemm_job ej = {.L = &m->expand[i], .in = j->x + (size_t)(lo + keep) * in_line,
+                                 .out = ebuf + (size_t)keep * line, .K = bl->in, .act = 1};
+            gemm_rows((void *)&ej, 0, (size_t)(hi - lo - keep) * (size_t)h);
+            have_lo = lo;
+            have_n = hi - lo;
+            e = ebuf;
+        }
+        dw_job dj = {.in = e, .w = m->dw[i].w, .b = m->dw[i].b, .out = dbuf, .h = h, .c = c,
+                     .s = s, .ylo = lo, .rlo = r0};
+        dw_rows(&dj, r0, r0 + r);
+        const size_t orow = r0 * (size_t)oh;
+        const gemm_job pj = {.L = &m->project[i], .in = dbuf,
+                             .res = residual ? j->x + orow * (size_t)bl->in : NULL,
+                             .out = j->y + orow * (size_t)bl->out, .K = c, .act = 0};
+        gemm_rows((void *)&pj, 0, r * (size_t)oh);
+    }
+}
+
+/* Worker t of j->nt: its share of the output rows, its own slot. */
+static void band_worker(void *ctx, size_t t, size_t t1)
+{
+    const band_job *j = ctx;
+    const size_t oh = (size_t)out_side(j->h, mnv2_blocks()[j->i].stride);
+    (void)t1;
+    band_rows(j, oh * t / j->nt, oh * (t + 1) / j->nt, j->slots + t * SLOT_FLOATS);
+}
+
+static void block_banded(band_job *j)
+{
+    if (j->nt <= 1)
+        band_rows(j, 0, (size_t)out_side(j->h, mnv2_blocks()[j->i].stride), j->slots);
+    else
+        par_run(j->nt, j->nt, band_worker, j);
+}
+
+/* ---- the network ---------------------------------------------------------------- */
 
 typedef struct fwd_job {
     const cnn *m;
     const float *in;
-    float *a, *b, *c, *out;
-    unsigned nt; /* threads per layer */
+    float *a, *b, *c, *out, *slots;
+    size_t n;
+    unsigned nt; /* image workers, or (fewer images than threads) workers per layer */
 } fwd_job;
 
-/* The forward pass of images [lo, hi), nt threads per layer. Images never
- * mix: every layer maps an image's rows to the same image's rows, so any
- * split over images computes the same numbers. */
-static void forward_range(void *ctx, size_t lo, size_t hi)
+/* The forward pass of images [lo, hi) with scratch slots from slots on, nt
+ * workers per layer. Images never mix: every layer maps an image's rows to
+ * the same image's rows, so any split over images computes the same
+ * numbers. */
+static void forward_range(const fwd_job *f, size_t lo, size_t hi, float *slots, unsigned nt)
 {
-    const fwd_job *f = ctx;
     const cnn *m = f->m;
     const size_t n = hi - lo;
-    acts a = {f->a, f->b, f->c}, per = a;
-    int h = 0;
+    const int h0 = out_side(CNN_SIDE, 2);
+    const size_t hw0 = (size_t)h0 * (size_t)h0;
+    int h = h0;
+    acts a = {f->a, f->b, f->c};
     for (size_t j = lo; j < hi; j++) {
-        per = (acts){f->a, f->b, f->c}; /* the same rotation for every image */
-        const int oh = out_side(CNN_SIDE, 2);
-        const size_t rows = (size_t)oh * (size_t)oh;
         const gemm_job st = {.L = &m->stem, .img = f->in + j * (size_t)CNN_SIDE * CNN_SIDE * 3,
-                             .col = per.u + j * rows * 27, .out = per.x + j * rows * 32,
-                             .K = 27, .act = 1, .h = CNN_SIDE};
-        gemm(&st, rows, f->nt);
-        h = oh;
+                             .col = f->c + j * hw0 * 27, .out = f->a + j * hw0 * 32, .K = 27,
+                             .act = 1, .h = CNN_SIDE};
+        gemm(&st, hw0, nt);
+        float *x = f->a, *y = f->b; /* the same rotation for every image */
+        h = h0;
         for (int i = 0; i < BATCHED_FROM; i++) {
-            block(m, i, &per, j, 1, h, f->nt);
-            h = out_side(h, mnv2_blocks()[i].stride);
+            const mnv2_block *bl = &mnv2_blocks()[i];
+            const int oh = out_side(h, bl->stride);
+            band_job bj = {.m = m, .i = i, .h = h, .nt = nt, .slots = slots,
+                           .x = x + j * (size_t)h * (size_t)h * (size_t)bl->in,
+                           .y = y + j * (size_t)oh * (size_t)oh * (size_t)bl->out};
+            block_banded(&bj);
+            float *old = x;
+            x = y;
+            y = old;
+            h = oh;
         }
+        a = (acts){x, y, f->c};
     }
-    a = per;
     for (int i = BATCHED_FROM; i < MNV2_BLOCKS; i++) {
-        block(m, i, &a, lo, n, h, f->nt);
+        block(m, i, &a, lo, n, h, nt);
         h = out_side(h, mnv2_blocks()[i].stride);
     }
     const size_t hw = (size_t)h * (size_t)h;
     float *head = a.t + lo * hw * MNV2_FEATURES;
-    conv1x1(&m->head, a.x + lo * hw * 320, n * hw, head, NULL, 1, f->nt);
+    conv1x1(&m->head, a.x + lo * hw * 320, n * hw, head, NULL, 1, nt);
     for (size_t b = 0; b < n; b++) { /* global average pool */
         float *o = f->out + (lo + b) * MNV2_FEATURES;
         memset(o, 0, MNV2_FEATURES * sizeof(float));
@@ -614,18 +721,23 @@ static void forward_range(void *ctx, size_t lo, size_t hi)
     }
 }
 
+/* Image worker t of f->nt: its share of the images, its own slot. */
+static void image_worker(void *ctx, size_t t, size_t t1)
+{
+    const fwd_job *f = ctx;
+    (void)t1;
+    forward_range(f, f->n * t / f->nt, f->n * (t + 1) / f->nt, f->slots + t * SLOT_FLOATS, 1);
+}
+
 int cnn_forward(const cnn *m, cnn_work *w, const float *in, size_t n, float *out)
 {
     if (!m || !w || !in || !out || n == 0 || n > w->max_batch)
         return PV_EINVAL;
-    fwd_job f = {.m = m, .in = in, .a = w->a, .b = w->b, .c = w->c, .out = out, .nt = 1};
-    if (n >= w->threads) {
-        /* a share of the images per thread: no synchronisation at all */
-        par_run(w->threads, n, forward_range, &f);
-    } else {
-        /* fewer images than threads: split each layer's rows instead */
-        f.nt = w->threads;
-        forward_range(&f, 0, n);
-    }
+    fwd_job f = {.m = m, .in = in, .a = w->a, .b = w->b, .c = w->c, .out = out,
+                 .slots = w->slots, .n = n, .nt = w->threads};
+    if (n >= w->threads) /* a share of the images per thread: no synchronisation */
+        par_run(w->threads, w->threads, image_worker, &f);
+    else /* fewer images than threads: each layer's rows are split instead */
+        forward_range(&f, 0, n, w->slots, w->threads);
     return PV_OK;
 }

@@ -38,8 +38,9 @@ void cnn_work_free(cnn_work *w);
  * A batch of at least that many images is split by images, one share per
  * thread; a smaller one splits each large layer's rows. Callers that
  * already run one forward pass per core (ingest workers) keep 1. The
- * features do not depend on the split beyond float rounding. */
-void cnn_work_set_threads(cnn_work *w, unsigned threads);
+ * features do not depend on the split beyond float rounding. PV_ENOMEM
+ * (the work unchanged) when the threads' scratch cannot be allocated. */
+int cnn_work_set_threads(cnn_work *w, unsigned threads);
 
 /* Features of n images (n <= the work's max_batch), each CNN_SIDE x
  * CNN_SIDE x 3 floats, NHWC, already preprocessed; out gets n x 1280. */
