@@ -553,24 +553,24 @@ typedef struct acts {
     float *x, *t, *u;
 } acts;
 
-/* Block i on images [j0, j0 + n) of side h; the block's output ends in
- * a->x (the buffers rotate the same way for any images). */
-static void block(const cnn *m, int i, acts *a, size_t j0, size_t n, int h, unsigned nt)
+/* Block i on n images of side h, a layer at a time; the block's output
+ * ends in a->x. */
+static void block(const cnn *m, int i, acts *a, size_t n, int h, unsigned nt)
 {
     const mnv2_block *bl = &mnv2_blocks()[i];
     const int oh = out_side(h, bl->stride);
     const size_t hw = (size_t)h * (size_t)h, ohw = (size_t)oh * (size_t)oh;
-    const float *x = a->x + j0 * hw * (size_t)bl->in, *e = x;
+    const float *x = a->x, *e = x;
     if (m->expand[i].w) {
-        float *t = a->t + j0 * hw * (size_t)bl->expand;
+        float *t = a->t;
         conv1x1(&m->expand[i], x, n * hw, t, NULL, 1, nt);
         e = t;
     }
-    float *u = a->u + j0 * ohw * (size_t)bl->expand;
+    float *u = a->u;
     depthwise(&m->dw[i], e, n, h, bl->stride, u, nt);
     /* t is free once the depthwise output is in u (and never held x) */
     const int residual = bl->stride == 1 && bl->in == bl->out;
-    conv1x1(&m->project[i], u, n * ohw, a->t + j0 * ohw * (size_t)bl->out, residual ? x : NULL,
+    conv1x1(&m->project[i], u, n * ohw, a->t, residual ? x : NULL,
             0, nt);
     float *old = a->x;
     a->x = a->t;
@@ -669,23 +669,28 @@ typedef struct fwd_job {
 } fwd_job;
 
 /* The forward pass of images [lo, hi) with scratch slots from slots on, nt
- * workers per layer. Images never mix: every layer maps an image's rows to
- * the same image's rows, so any split over images computes the same
- * numbers. */
+ * workers per layer. The images' tensors live in their own share of the
+ * buffers (from image lo's CNN_MAX_ACT on): an image worker may run block
+ * 13 while another still runs block 2, and the layers' sizes differ, so
+ * one layout over the whole batch would let them overlap. Images never
+ * mix: every layer maps an image's rows to the same image's rows, so any
+ * split over images computes the same numbers. */
 static void forward_range(const fwd_job *f, size_t lo, size_t hi, float *slots, unsigned nt)
 {
     const cnn *m = f->m;
     const size_t n = hi - lo;
     const int h0 = out_side(CNN_SIDE, 2);
     const size_t hw0 = (size_t)h0 * (size_t)h0;
+    const float *in = f->in + lo * (size_t)CNN_SIDE * CNN_SIDE * 3;
+    float *ba = f->a + lo * CNN_MAX_ACT, *bb = f->b + lo * CNN_MAX_ACT, *bc = f->c + lo * CNN_MAX_ACT;
     int h = h0;
-    acts a = {f->a, f->b, f->c};
-    for (size_t j = lo; j < hi; j++) {
-        const gemm_job st = {.L = &m->stem, .img = f->in + j * (size_t)CNN_SIDE * CNN_SIDE * 3,
-                             .col = f->c + j * hw0 * 27, .out = f->a + j * hw0 * 32, .K = 27,
+    acts a = {ba, bb, bc};
+    for (size_t j = 0; j < n; j++) {
+        const gemm_job st = {.L = &m->stem, .img = in + j * (size_t)CNN_SIDE * CNN_SIDE * 3,
+                             .col = bc + j * hw0 * 27, .out = ba + j * hw0 * 32, .K = 27,
                              .act = 1, .h = CNN_SIDE};
         gemm(&st, hw0, nt);
-        float *x = f->a, *y = f->b; /* the same rotation for every image */
+        float *x = ba, *y = bb; /* the same rotation for every image */
         h = h0;
         for (int i = 0; i < BATCHED_FROM; i++) {
             const mnv2_block *bl = &mnv2_blocks()[i];
@@ -699,20 +704,19 @@ static void forward_range(const fwd_job *f, size_t lo, size_t hi, float *slots, 
             y = old;
             h = oh;
         }
-        a = (acts){x, y, f->c};
+        a = (acts){x, y, bc};
     }
     for (int i = BATCHED_FROM; i < MNV2_BLOCKS; i++) {
-        block(m, i, &a, lo, n, h, nt);
+        block(m, i, &a, n, h, nt);
         h = out_side(h, mnv2_blocks()[i].stride);
     }
     const size_t hw = (size_t)h * (size_t)h;
-    float *head = a.t + lo * hw * MNV2_FEATURES;
-    conv1x1(&m->head, a.x + lo * hw * 320, n * hw, head, NULL, 1, nt);
+    conv1x1(&m->head, a.x, n * hw, a.t, NULL, 1, nt);
     for (size_t b = 0; b < n; b++) { /* global average pool */
         float *o = f->out + (lo + b) * MNV2_FEATURES;
         memset(o, 0, MNV2_FEATURES * sizeof(float));
         for (size_t p = 0; p < hw; p++) {
-            const float *v = head + (b * hw + p) * MNV2_FEATURES;
+            const float *v = a.t + (b * hw + p) * MNV2_FEATURES;
             for (int ch = 0; ch < MNV2_FEATURES; ch++)
                 o[ch] += v[ch];
         }
