@@ -14,14 +14,14 @@
 # usage: bench/run_cnn.sh [--images N] [--batch B] [--batches "B ..."] [--reps R]
 #                         [--nnlabel-n N] [--nnlabel-queries Q] [--photos-max P]
 #                         [--speed-only]
-#        (defaults 64 8 "1 8 32" 5 10000 1000 100; --batch is the one
+#        (defaults 64 8 "1 8 32" 3 10000 1000 100; --batch is the one
 #        pv_embed_file and the sgemm peak are measured beside; --speed-only
 #        stops after the speed table)
 #   env: PV_BENCH_BUILD (default build-bench-hnsw), PV_BENCH_DATA (default
 #        /tmp/pixvec-fmnist, exported when absent), PV_BENCH_SKIP_SETUP=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=64 B=8 BATCHES="1 8 32" REPS=5 NL=10000 NLQ=1000 PMAX=100 SPEED_ONLY=0
+N=64 B=8 BATCHES="1 8 32" REPS=3 NL=10000 NLQ=1000 PMAX=100 SPEED_ONLY=0
 usage="usage: bench/run_cnn.sh [--images N] [--batch B] [--batches \"B ...\"] [--reps R] [--nnlabel-n N] [--nnlabel-queries Q] [--photos-max P] [--speed-only]"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -48,9 +48,9 @@ trap 'rm -rf "$WORK"' EXIT
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); cpu: $(lscpu | sed -n 's/^Model name: *//p'), $T cores;" \
   "load average $(cut -d' ' -f1-3 /proc/loadavg); tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo
-# PyTorch at its best is a search over how it is run: eager NCHW, eager
-# channels_last and jit (trace + freeze + optimize_for_inference), each with
-# glibc malloc as is and tuned (the thresholds keep the big activation
+# PyTorch at its best is a search over how it is run: eager NCHW and eager
+# channels_last with glibc malloc as is, and those two and jit (trace +
+# freeze + optimize_for_inference) with malloc tuned (the thresholds keep the big activation
 # buffers on the heap instead of mmap + zero-fill per call); threads are
 # fixed through the environment before python starts. The table compares
 # pixvec with the best PyTorch row of each (batch, threads).
@@ -65,10 +65,11 @@ for threads in 1 "$T"; do
   done
   echo
   for malloc in default tuned; do
-    env=(); [ "$malloc" = tuned ] && read -r -a env <<<"$TUNED"
+    env=() modes=eager,cl
+    [ "$malloc" = tuned ] && { read -r -a env <<<"$TUNED"; modes=eager,cl,jit; }
     env "${env[@]}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS=1 /usr/bin/python3 \
       bench/peer_torch_cnn.py "$MODEL" "$WORK" "$N" --threads "$threads" --reps "$REPS" \
-      --batches "${BATCHES// /,}" --modes eager,cl,jit --out "$WORK/pt$threads-$malloc.kv"
+      --batches "${BATCHES// /,}" --modes "$modes" --out "$WORK/pt$threads-$malloc.kv"
     echo
   done
 done

@@ -319,42 +319,86 @@ __attribute__((target("avx512f"))) static void epilogue_avx512(float *o, const f
     }
 }
 
+/* One output vector (16 channels, mask k; rp: the three input lines at
+ * the block's first channel) of a depthwise row at ox, skipping the taps
+ * that fall in the padding: the line's two ends. */
+__attribute__((target("avx512f"))) static inline __m512
+dw_px_avx512(const float *const rp[3], const int valid[3], const __m512 w[9], __m512 acc,
+             __mmask16 k, int ox, int s, int p, int h, int c)
+{
+    for (int ky = 0; ky < 3; ky++) {
+        if (!valid[ky])
+            continue;
+        for (int kx = 0; kx < 3; kx++) {
+            const int x = ox * s + kx - p;
+            if (x >= 0 && x < h)
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, rp[ky] + (size_t)x * (size_t)c),
+                                      w[ky * 3 + kx], acc);
+        }
+    }
+    return acc;
+}
+
 /* Channels in blocks of 16, the 9 taps' weights of a block held in
- * registers while the block walks along the output line. */
+ * registers while the block walks along the output line. Inside the line
+ * no tap is in the padding, so that loop has no test; a line above or
+ * below the image is read as the middle line with zero weights. The
+ * inputs are ReLU6 outputs, finite or NaN, so 0 x input adds nothing, and
+ * a NaN there is in the middle line's own taps too: the same result. */
 __attribute__((target("avx512f"))) static void dw_rows_avx512(const dw_job *j, size_t r0,
                                                               size_t r1)
 {
     const int c = j->c, h = j->h, s = j->s, oh = out_side(h, s), p = pad_before(s);
+    const int ox_lo = p > 0 ? 1 : 0, ox_end = (h - 3 + p) / s + 1;
+    const int ox_hi = ox_end < oh ? ox_end : oh; /* interior: [ox_lo, ox_hi) */
     const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
     for (size_t r = r0; r < r1; r++) {
         const size_t b = r / (size_t)oh;
         const int oy = (int)(r % (size_t)oh);
         const float *img = j->in + b * (size_t)h * (size_t)h * (size_t)c;
         float *orow = j->out + (r - j->rlo) * (size_t)oh * (size_t)c;
+        const float *rp[3];
+        int valid[3];
+        for (int ky = 0; ky < 3; ky++) {
+            const int y = oy * s + ky - p;
+            valid[ky] = y >= 0 && y < h;
+            /* the middle line (ky 1) is always in the image */
+            rp[ky] = img + (size_t)((valid[ky] ? y : oy * s + 1 - p) - j->ylo) * (size_t)h * (size_t)c;
+        }
         for (int cb = 0; cb < c; cb += 16) {
             const __mmask16 k = c - cb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (c - cb)) - 1);
-            __m512 w[9];
-            for (int t = 0; t < 9; t++)
+            __m512 w[9], wz[9];
+            for (int t = 0; t < 9; t++) {
                 w[t] = _mm512_maskz_loadu_ps(k, j->w + (size_t)t * (size_t)c + (size_t)cb);
+                wz[t] = valid[t / 3] ? w[t] : zero;
+            }
             const __m512 bias = _mm512_maskz_loadu_ps(k, j->b + cb);
-            for (int ox = 0; ox < oh; ox++) {
-                __m512 acc = bias;
-                for (int ky = 0; ky < 3; ky++) {
-                    const int y = oy * s + ky - p;
-                    if (y < 0 || y >= h)
-                        continue;
-                    const float *row = img + (size_t)(y - j->ylo) * (size_t)h * (size_t)c + (size_t)cb;
-                    for (int kx = 0; kx < 3; kx++) {
-                        const int x = ox * s + kx - p;
-                        if (x < 0 || x >= h)
-                            continue;
-                        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, row + (size_t)x * (size_t)c),
-                                              w[ky * 3 + kx], acc);
-                    }
-                }
-                _mm512_mask_storeu_ps(orow + (size_t)ox * (size_t)c + (size_t)cb, k,
+            const float *q[3] = {rp[0] + cb, rp[1] + cb, rp[2] + cb};
+            const float *q0 = q[0], *q1 = q[1], *q2 = q[2];
+            float *o = orow + cb;
+            for (int ox = 0; ox < ox_lo; ox++)
+                _mm512_mask_storeu_ps(o + (size_t)ox * (size_t)c, k,
+                    _mm512_min_ps(six, _mm512_max_ps(zero,
+                        dw_px_avx512(q, valid, w, bias, k, ox, s, p, h, c))));
+            for (int ox = ox_lo; ox < ox_hi; ox++) {
+                const size_t x = (size_t)(ox * s - p) * (size_t)c, c1 = (size_t)c, c2 = 2 * (size_t)c;
+                __m512 a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q0 + x), wz[0], bias);
+                __m512 a1 = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, q1 + x), wz[3]);
+                __m512 a2 = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, q2 + x), wz[6]);
+                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q0 + x + c1), wz[1], a0);
+                a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q1 + x + c1), wz[4], a1);
+                a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q2 + x + c1), wz[7], a2);
+                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q0 + x + c2), wz[2], a0);
+                a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q1 + x + c2), wz[5], a1);
+                a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, q2 + x + c2), wz[8], a2);
+                const __m512 acc = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+                _mm512_mask_storeu_ps(o + (size_t)ox * (size_t)c, k,
                                       _mm512_min_ps(six, _mm512_max_ps(zero, acc)));
             }
+            for (int ox = ox_hi > ox_lo ? ox_hi : ox_lo; ox < oh; ox++)
+                _mm512_mask_storeu_ps(o + (size_t)ox * (size_t)c, k,
+                    _mm512_min_ps(six, _mm512_max_ps(zero,
+                        dw_px_avx512(q, valid, w, bias, k, ox, s, p, h, c))));
         }
     }
 }
