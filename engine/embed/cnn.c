@@ -507,11 +507,6 @@ static void dw_rows(void *ctx, size_t r0, size_t r1)
  * it, instead of three passes over a tensor of tens of MB. */
 #define GEMM_ROWS 1024
 
-/* A layer is split over threads only past this many multiply-adds: par_run
- * starts threads per call (tens of microseconds), more than a small
- * layer's whole work. */
-#define PAR_MIN_MACS 2000000.0
-
 /* out (rows x cout) = in (rows x K) * w + b (+ res), then ReLU6 if act; K is
  * cin for a 1x1 convolution, 27 for the stem, whose im2col rows are built
  * block by block into col (col row r for output pixel r) from the images
@@ -565,30 +560,17 @@ static void gemm_rows(void *ctx, size_t r0, size_t r1)
     }
 }
 
-/* fn over [0, units) on nt threads, or on this one when the layer is small. */
-static void run(unsigned nt, size_t units, double macs, par_range_fn fn, void *ctx)
-{
-    par_run(macs >= PAR_MIN_MACS ? nt : 1, units, fn, ctx);
-}
-
-static void gemm(const gemm_job *j, size_t rows, unsigned nt)
-{
-    run(nt, rows, (double)rows * j->K * j->L->cout, gemm_rows, (void *)j);
-}
-
 static void conv1x1(const layer *L, const float *in, size_t rows, float *out, const float *res,
-                    int act, unsigned nt)
+                    int act)
 {
     const gemm_job j = {.L = L, .in = in, .res = res, .out = out, .K = L->cin, .act = act};
-    gemm(&j, rows, nt);
+    gemm_rows((void *)&j, 0, rows);
 }
 
-static void depthwise(const layer *L, const float *in, size_t n, int h, int s, float *out,
-                      unsigned nt)
+static void depthwise(const layer *L, const float *in, size_t n, int h, int s, float *out)
 {
-    const int oh = out_side(h, s);
     const dw_job j = {.in = in, .w = L->w, .b = L->b, .out = out, .h = h, .c = L->cout, .s = s};
-    run(nt, n * (size_t)oh, (double)n * oh * oh * 9 * L->cout, dw_rows, (void *)&j);
+    dw_rows((void *)&j, 0, n * (size_t)out_side(h, s));
 }
 
 /* The activations of one stretch of images: three ping-pong buffers, each
@@ -599,7 +581,7 @@ typedef struct acts {
 
 /* Block i on n images of side h, a layer at a time; the block's output
  * ends in a->x. */
-static void block(const cnn *m, int i, acts *a, size_t n, int h, unsigned nt)
+static void block(const cnn *m, int i, acts *a, size_t n, int h)
 {
     const mnv2_block *bl = &mnv2_blocks()[i];
     const int oh = out_side(h, bl->stride);
@@ -607,15 +589,14 @@ static void block(const cnn *m, int i, acts *a, size_t n, int h, unsigned nt)
     const float *x = a->x, *e = x;
     if (m->expand[i].w) {
         float *t = a->t;
-        conv1x1(&m->expand[i], x, n * hw, t, NULL, 1, nt);
+        conv1x1(&m->expand[i], x, n * hw, t, NULL, 1);
         e = t;
     }
     float *u = a->u;
-    depthwise(&m->dw[i], e, n, h, bl->stride, u, nt);
+    depthwise(&m->dw[i], e, n, h, bl->stride, u);
     /* t is free once the depthwise output is in u (and never held x) */
     const int residual = bl->stride == 1 && bl->in == bl->out;
-    conv1x1(&m->project[i], u, n * ohw, a->t, residual ? x : NULL,
-            0, nt);
+    conv1x1(&m->project[i], u, n * ohw, a->t, residual ? x : NULL, 0);
     float *old = a->x;
     a->x = a->t;
     a->t = old;
@@ -712,8 +693,11 @@ typedef struct fwd_job {
     unsigned nt; /* image workers, or (fewer images than threads) workers per layer */
 } fwd_job;
 
-/* The forward pass of images [lo, hi) with scratch slots from slots on, nt
- * workers per layer. The images' tensors live in their own share of the
+/* The forward pass of images [lo, hi) with scratch slots from slots on; nt
+ * workers split the rows of the stem and of each banded block (one image
+ * at a time), and the small late layers run on this thread: par_run starts
+ * threads per call (tens of microseconds), and splitting those layers cost
+ * more than it saved (batch 1, 2 threads: 146 images/s split, 159 not). The images' tensors live in their own share of the
  * buffers (from image lo's CNN_MAX_ACT on): an image worker may run block
  * 13 while another still runs block 2, and the layers' sizes differ, so
  * one layout over the whole batch would let them overlap. Images never
@@ -733,7 +717,7 @@ static void forward_range(const fwd_job *f, size_t lo, size_t hi, float *slots, 
         const gemm_job st = {.L = &m->stem, .img = in + j * (size_t)CNN_SIDE * CNN_SIDE * 3,
                              .col = bc + j * hw0 * 27, .out = ba + j * hw0 * 32, .K = 27,
                              .act = 1, .h = CNN_SIDE};
-        gemm(&st, hw0, nt);
+        par_run(nt, hw0, gemm_rows, (void *)&st);
         float *x = ba, *y = bb; /* the same rotation for every image */
         h = h0;
         for (int i = 0; i < BATCHED_FROM; i++) {
@@ -751,11 +735,11 @@ static void forward_range(const fwd_job *f, size_t lo, size_t hi, float *slots, 
         a = (acts){x, y, bc};
     }
     for (int i = BATCHED_FROM; i < MNV2_BLOCKS; i++) {
-        block(m, i, &a, n, h, nt);
+        block(m, i, &a, n, h);
         h = out_side(h, mnv2_blocks()[i].stride);
     }
     const size_t hw = (size_t)h * (size_t)h;
-    conv1x1(&m->head, a.x, n * hw, a.t, NULL, 1, nt);
+    conv1x1(&m->head, a.x, n * hw, a.t, NULL, 1);
     for (size_t b = 0; b < n; b++) { /* global average pool */
         float *o = f->out + (lo + b) * MNV2_FEATURES;
         memset(o, 0, MNV2_FEATURES * sizeof(float));

@@ -36,7 +36,8 @@ void cnn_work_free(cnn_work *w);
 
 /* Threads for cnn_forward on this work (default 1; 0: the online cores).
  * A batch of at least that many images is split by images, one share per
- * thread; a smaller one splits each large layer's rows. Callers that
+ * thread; a smaller one splits the rows of the stem and of the early
+ * (large) blocks, and runs the small late layers on the calling thread. Callers that
  * already run one forward pass per core (ingest workers) keep 1. The
  * features do not depend on the split beyond float rounding. PV_ENOMEM
  * (the work unchanged) when the threads' scratch cannot be allocated. */
