@@ -145,7 +145,8 @@ int main(int argc, char **argv)
     if (cnn_work_set_threads(w, (unsigned)threads) != 0)
         bench_die("cnn_work_set_threads", "out of memory");
     double *t = bench_alloc((size_t)reps * sizeof *t);
-    cnn_forward(m, w, x, 1, y); /* warm up: first touch of the buffers */
+    /* warm up: first touch of every image's share of the buffers */
+    cnn_forward(m, w, x, (size_t)(n < batch ? n : batch), y);
     bench_mark mk = bench_mark_now();
     for (int r = 0; r < reps; r++) {
         double t0 = bench_now();

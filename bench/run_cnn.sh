@@ -11,24 +11,25 @@
 # their packages' file lists) and whether Fashion-MNIST's nearest neighbour
 # shares the label (bench_nnlabel, pixels and cnn).
 #
-# usage: bench/run_cnn.sh [--images N] [--batch B] [--batches "B ..."] [--reps R]
+# usage: bench/run_cnn.sh [--images N] [--batch B] [--batches "B ..."] [--reps R] [--rounds K]
 #                         [--nnlabel-n N] [--nnlabel-queries Q] [--photos-max P]
 #                         [--speed-only]
-#        (defaults 64 8 "1 8 32" 3 10000 1000 100; --batch is the one
+#        (defaults 64 8 "1 8 32" 3 1 10000 1000 100; --batch is the one
 #        pv_embed_file and the sgemm peak are measured beside; --speed-only
 #        stops after the speed table)
 #   env: PV_BENCH_BUILD (default build-bench-hnsw), PV_BENCH_DATA (default
 #        /tmp/pixvec-fmnist, exported when absent), PV_BENCH_SKIP_SETUP=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=64 B=8 BATCHES="1 8 32" REPS=3 NL=10000 NLQ=1000 PMAX=100 SPEED_ONLY=0
-usage="usage: bench/run_cnn.sh [--images N] [--batch B] [--batches \"B ...\"] [--reps R] [--nnlabel-n N] [--nnlabel-queries Q] [--photos-max P] [--speed-only]"
+N=64 B=8 BATCHES="1 8 32" REPS=3 ROUNDS=1 NL=10000 NLQ=1000 PMAX=100 SPEED_ONLY=0
+usage="usage: bench/run_cnn.sh [--images N] [--batch B] [--batches \"B ...\"] [--reps R] [--rounds K] [--nnlabel-n N] [--nnlabel-queries Q] [--photos-max P] [--speed-only]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --images) N=$2; shift 2 ;;
     --batch) B=$2; shift 2 ;;
     --batches) BATCHES=$2; shift 2 ;;
     --reps) REPS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --speed-only) SPEED_ONLY=1; shift ;;
     --nnlabel-n) NL=$2; shift 2 ;;
     --nnlabel-queries) NLQ=$2; shift 2 ;;
@@ -55,42 +56,63 @@ echo
 # fixed through the environment before python starts. The table compares
 # pixvec with the best PyTorch row of each (batch, threads).
 TUNED="MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=536870912"
-for threads in 1 "$T"; do
-  for b in $BATCHES; do
-    full=1; [ "$b" = "$B" ] || full=0
-    "$BUILD/bench/bench_cnn" --model "$MODEL" --images "$N" --batch "$b" --threads "$threads" \
-      --reps "$REPS" --work "$WORK" --out "$WORK/pv$threads-b$b.kv" --forward-only $((1 - full)) \
-      | { [ "$full" = 1 ] && cat || grep '^| forward'; }
-    rm -rf "$WORK/cnn-db" "$WORK/cnn-jpegs"
-  done
+# One round measures every (threads, batch) of pixvec, then the peer; the
+# rounds alternate, so a neighbour's load lands on both sides. Per round
+# and row, pixvec's images/s over the best PyTorch row's is the ratio; the
+# table gives the medians over the rounds.
+for round in $(seq 1 "$ROUNDS"); do
+  echo "### round $round of $ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   echo
-  for malloc in default tuned; do
-    env=() modes=eager,cl
-    [ "$malloc" = tuned ] && { read -r -a env <<<"$TUNED"; modes=eager,cl,jit; }
-    env "${env[@]}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS=1 /usr/bin/python3 \
-      bench/peer_torch_cnn.py "$MODEL" "$WORK" "$N" --threads "$threads" --reps "$REPS" \
-      --batches "${BATCHES// /,}" --modes "$modes" --out "$WORK/pt$threads-$malloc.kv"
+  for threads in 1 "$T"; do
+    for b in $BATCHES; do
+      full=0; [ "$b" = "$B" ] && [ "$round" = 1 ] && full=1
+      "$BUILD/bench/bench_cnn" --model "$MODEL" --images "$N" --batch "$b" --threads "$threads" \
+        --reps "$REPS" --work "$WORK" --out "$WORK/pv$threads-b$b.kv" --forward-only $((1 - full)) \
+        | { [ "$full" = 1 ] && cat || grep '^| forward'; }
+      rm -rf "$WORK/cnn-db" "$WORK/cnn-jpegs"
+    done
     echo
+    for malloc in default tuned; do
+      env=() modes=eager,cl
+      [ "$malloc" = tuned ] && { read -r -a env <<<"$TUNED"; modes=eager,cl,jit; }
+      env "${env[@]}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS=1 /usr/bin/python3 \
+        bench/peer_torch_cnn.py "$MODEL" "$WORK" "$N" --threads "$threads" --reps "$REPS" \
+        --batches "${BATCHES// /,}" --modes "$modes" --out "$WORK/pt$threads-$malloc.kv"
+      echo
+    done
+    for b in $BATCHES; do # a row per (threads, batch): pv best mode ratio eager cl jit
+      pv=$(sed -n 's/^fwd_ips=//p' "$WORK/pv$threads-b$b.kv")
+      awk -v pv="$pv" -v t="$threads" -v b="$b" -F= '
+        FNR == 1 { malloc = FILENAME ~ /tuned/ ? "tuned" : "default" }
+        $1 ~ "^torch_[a-z]+_b" b "$" {
+          m = $1; sub(/^torch_/, "", m); sub(/_b[0-9]+$/, "", m)
+          if ($2 + 0 > best) { best = $2 + 0; bm = m "/" malloc }
+          if ($2 + 0 > mode[m]) mode[m] = $2 + 0
+        }
+        END { printf "%s %s %.1f %.1f %s %.3f %.1f %.1f %.1f\n", t, b, pv, best, bm, pv / best,
+                     mode["eager"], mode["cl"], mode["jit"] }' \
+        "$WORK/pt$threads-default.kv" "$WORK/pt$threads-tuned.kv" >>"$WORK/rows.txt"
+    done
   done
 done
 
-echo "### pixvec against PyTorch at its best (median of $REPS, $N images)"
+echo "### pixvec against PyTorch at its best ($N images, median of $REPS passes, median of $ROUNDS rounds)"
 echo
-echo "| threads | batch | pixvec images/s | best PyTorch images/s (mode, malloc) | pixvec / best | PyTorch eager | channels_last | jit |"
+echo "| threads | batch | pixvec images/s | best PyTorch images/s (best row: mode/malloc, per round) | pixvec / best (per round) | PyTorch eager | channels_last | jit |"
 echo "|---|---|---|---|---|---|---|---|"
 for threads in 1 "$T"; do
   for b in $BATCHES; do
-    pv=$(sed -n 's/^fwd_ips=//p' "$WORK/pv$threads-b$b.kv")
-    awk -v pv="$pv" -v t="$threads" -v b="$b" -F= '
-      FNR == 1 { malloc = FILENAME ~ /tuned/ ? "tuned" : "default" }
-      $1 ~ "^torch_[a-z]+_b" b "$" {
-        m = $1; sub(/^torch_/, "", m); sub(/_b[0-9]+$/, "", m)
-        if ($2 + 0 > best) { best = $2 + 0; bm = m ", " malloc }
-        if ($2 + 0 > mode[m]) mode[m] = $2 + 0
+    awk -v t="$threads" -v b="$b" '
+      function med(a, n,   i, j, x) {
+        for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
       }
-      END { printf "| %s | %s | %.1f | %.1f (%s) | %.2f | %.1f | %.1f | %.1f |\n", t, b, pv, best, bm,
-                   pv / best, mode["eager"], mode["cl"], mode["jit"] }' \
-      "$WORK/pt$threads-default.kv" "$WORK/pt$threads-tuned.kv"
+      $1 == t && $2 == b { n++; pv[n] = $3; best[n] = $4; bm = bm (n > 1 ? " " : "") $5
+                           r[n] = $6; rs = rs (n > 1 ? " " : "") sprintf("%.2f", $6)
+                           e[n] = $7; c[n] = $8; j[n] = $9 }
+      END { printf "| %s | %s | %.1f | %.1f (%s) | **%.2f** (%s) | %.1f | %.1f | %.1f |\n", t, b,
+                   med(pv, n), med(best, n), bm, med(r, n), rs, med(e, n), med(c, n), med(j, n) }' \
+      "$WORK/rows.txt"
   done
 done
 echo
