@@ -56,8 +56,8 @@ echo
 # fixed through the environment before python starts. The table compares
 # pixvec with the best PyTorch row of each (batch, threads).
 TUNED="MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=536870912"
-# One round measures every (threads, batch) of pixvec, then the peer; the
-# rounds alternate, so a neighbour's load lands on both sides. Per round
+# Each (threads, batch) runs pixvec, then the peer, back to back, so a
+# neighbour's load lands on both sides; rounds repeat the whole sweep. Per round
 # and row, pixvec's images/s over the best PyTorch row's is the ratio; the
 # table gives the medians over the rounds.
 for round in $(seq 1 "$ROUNDS"); do
@@ -67,21 +67,20 @@ for round in $(seq 1 "$ROUNDS"); do
     for b in $BATCHES; do
       full=0; [ "$b" = "$B" ] && [ "$round" = 1 ] && full=1
       "$BUILD/bench/bench_cnn" --model "$MODEL" --images "$N" --batch "$b" --threads "$threads" \
-        --reps "$REPS" --work "$WORK" --out "$WORK/pv$threads-b$b.kv" --forward-only $((1 - full)) \
+        --reps "$REPS" --work "$WORK" --out "$WORK/pv.kv" --forward-only $((1 - full)) \
         | { [ "$full" = 1 ] && cat || grep '^| forward'; }
       rm -rf "$WORK/cnn-db" "$WORK/cnn-jpegs"
-    done
-    echo
-    for malloc in default tuned; do
-      env=() modes=eager,cl
-      [ "$malloc" = tuned ] && { read -r -a env <<<"$TUNED"; modes=eager,cl,jit; }
-      env "${env[@]}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS=1 /usr/bin/python3 \
-        bench/peer_torch_cnn.py "$MODEL" "$WORK" "$N" --threads "$threads" --reps "$REPS" \
-        --batches "${BATCHES// /,}" --modes "$modes" --out "$WORK/pt$threads-$malloc.kv"
       echo
-    done
-    for b in $BATCHES; do # a row per (threads, batch): pv best mode ratio eager cl jit
-      pv=$(sed -n 's/^fwd_ips=//p' "$WORK/pv$threads-b$b.kv")
+      for malloc in default tuned; do
+        env=() modes=eager,cl
+        [ "$malloc" = tuned ] && { read -r -a env <<<"$TUNED"; modes=eager,cl,jit; }
+        env "${env[@]}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS=1 /usr/bin/python3 \
+          bench/peer_torch_cnn.py "$MODEL" "$WORK" "$N" --threads "$threads" --reps "$REPS" \
+          --batches "$b" --modes "$modes" --out "$WORK/pt-$malloc.kv"
+        echo
+      done
+      # a row per (threads, batch): pv best mode ratio eager cl jit
+      pv=$(sed -n 's/^fwd_ips=//p' "$WORK/pv.kv")
       awk -v pv="$pv" -v t="$threads" -v b="$b" -F= '
         FNR == 1 { malloc = FILENAME ~ /tuned/ ? "tuned" : "default" }
         $1 ~ "^torch_[a-z]+_b" b "$" {
@@ -91,7 +90,7 @@ for round in $(seq 1 "$ROUNDS"); do
         }
         END { printf "%s %s %.1f %.1f %s %.3f %.1f %.1f %.1f\n", t, b, pv, best, bm, pv / best,
                      mode["eager"], mode["cl"], mode["jit"] }' \
-        "$WORK/pt$threads-default.kv" "$WORK/pt$threads-tuned.kv" >>"$WORK/rows.txt"
+        "$WORK/pt-default.kv" "$WORK/pt-tuned.kv" >>"$WORK/rows.txt"
     done
   done
 done

@@ -6,8 +6,18 @@
  * kernel (Keras stores it as [1, 1, cin, cout], already the cin x cout
  * matrix). The 3x3 stem convolution builds the im2col rows (kh, kw, cin
  * order, matching Keras' HWIO kernel) and multiplies them the same way. The
- * depthwise 3x3 convolutions run direct, with the channel loop innermost
- * and contiguous so the compiler vectorizes it.
+ * depthwise 3x3 convolutions run direct (AVX-512, AVX2 or portable C, as
+ * vec_isa_active() says), with bias and ReLU6 fused; each sgemm runs on
+ * blocks of rows, its bias, residual add and ReLU6 applied in one pass
+ * while the block is in cache.
+ *
+ * Order of work (issue 17): the early blocks, where one image's tensors
+ * are megabytes, run an image at a time by bands of output rows (expand,
+ * depthwise, project within an L2-sized scratch: the fused inverted
+ * residual block of MobileNetV2 implementations such as XNNPACK's); the
+ * late ones run the batch a layer at a time, for bigger sgemm calls.
+ * Threads take shares of the images, or, with fewer images than threads,
+ * the rows of the large early layers (index/par.h's par_run).
  */
 #include "cnn.h"
 
@@ -502,7 +512,8 @@ static void dw_rows(void *ctx, size_t r0, size_t r1)
 
 /* ---- layers ------------------------------------------------------------------- */
 
-/* Rows per sgemm call: the output block (at most 1024 x 96 floats, 384 KB)
+/* Rows per sgemm call: the output block (1024 x 96 floats, 384 KB, in the
+ * large early layers; the 960- and 1280-wide ones have 49 rows an image)
  * is still in L2 when the epilogue adds the bias, the residual and clamps
  * it, instead of three passes over a tensor of tens of MB. */
 #define GEMM_ROWS 1024

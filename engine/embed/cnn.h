@@ -7,8 +7,9 @@
  * network then runs on NHWC float tensors: 3x3 and 1x1 convolutions as
  * im2col / direct sgemm on OpenBLAS, depthwise 3x3 convolutions direct,
  * ReLU6, Keras' asymmetric padding for stride 2 (nothing before, one after),
- * 'same' padding for stride 1. A batch of images goes through together, in
- * buffers kept by a cnn_work and reused from call to call.
+ * 'same' padding for stride 1. A batch of images goes through in buffers
+ * kept by a cnn_work and reused from call to call, on the work's threads
+ * (cnn_work_set_threads).
  */
 #ifndef PV_CNN_H
 #define PV_CNN_H
