@@ -2,7 +2,7 @@
  * bench_cnn.c - speed of pixvec's MobileNetV2 forward pass (issue 5).
  *
  * usage: bench_cnn [--model FILE] [--images N] [--batch B] [--threads T]
- *                  [--reps R] [--work DIR] [--out FILE]
+ *                  [--reps R] [--work DIR] [--out FILE] [--forward-only 1]
  *
  *   - forward only: cnn_forward on N preprocessed 224 x 224 x 3 inputs
  *     (generated, fixed seed) in batches of B, OpenBLAS on T threads;
@@ -11,6 +11,8 @@
  *     on the same threads;
  *   - decode included: pv_embed_file on N generated 1024 x 768 JPEGs (what
  *     `add` does per file, on the calling thread);
+ *   - --forward-only 1 skips the sgemm peak and the JPEG part (run_cnn.sh's
+ *     batch and thread sweep measures those once);
  *   - writes the inputs to WORK/cnn_in.f32 (N x 224 x 224 x 3) for the
  *     PyTorch peer, which runs the same network on the same inputs.
  */
@@ -45,55 +47,14 @@ static double macs(void)
     return m + (double)h * h * 320 * MNV2_FEATURES;
 }
 
-int main(int argc, char **argv)
+/* The sgemm peak at 2048^3 on the BLAS threads set, and pv_embed_file on n
+ * generated 1024 x 768 JPEGs (images/s, others' CPU %). */
+static void others(const char *model, const char *work, int n, int threads, double *peak,
+                   double *dips, double *doth)
 {
-    const char *model = EMBED_CNN_DEFAULT_MODEL, *work = "/tmp", *out = NULL;
-    int n = 64, batch = 8, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), reps = 3;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *a = argv[i], *v = argv[i + 1];
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--images")) n = atoi(v);
-        else if (!strcmp(a, "--batch")) batch = atoi(v);
-        else if (!strcmp(a, "--threads")) threads = atoi(v);
-        else if (!strcmp(a, "--reps")) reps = atoi(v);
-        else if (!strcmp(a, "--work")) work = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else bench_die("usage", "bench_cnn [--model F] [--images N] [--batch B] [--threads T] [--reps R] [--work DIR] [--out F]");
-    }
-    if (n <= 0 || batch <= 0 || threads <= 0 || reps <= 0)
-        bench_die("usage", "N, B, T, R > 0");
     int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    openblas_set_num_threads(threads);
     char err[512];
-    cnn *m;
-    if (cnn_load(model, &m, NULL, err, sizeof err) != 0)
-        bench_die("cnn_load", err);
-    const size_t px = (size_t)CNN_SIDE * CNN_SIDE * 3;
-    float *x = bench_alloc((size_t)n * px * sizeof *x), *y = bench_alloc((size_t)n * MNV2_FEATURES * sizeof *y);
-    uint8_t *pix = bench_alloc(px);
-    for (int i = 0; i < n; i++) {
-        gen_pattern(CNN_SIDE, CNN_SIDE, 3, (uint32_t)(900 + i), pix);
-        for (size_t p = 0; p < px; p++)
-            x[(size_t)i * px + p] = pix[p] / 255.0f;
-    }
-    bench_write_file(work, "cnn_in.f32", x, (size_t)n * px * sizeof *x);
-    cnn_work *w = cnn_work_new((size_t)batch);
-    if (!w)
-        bench_die("cnn_work_new", "out of memory");
-    double *t = bench_alloc((size_t)reps * sizeof *t);
-    cnn_forward(m, w, x, 1, y); /* warm up: first touch of the buffers */
-    bench_mark mk = bench_mark_now();
-    for (int r = 0; r < reps; r++) {
-        double t0 = bench_now();
-        for (int b = 0; b < n; b += batch)
-            cnn_forward(m, w, x + (size_t)b * px, (size_t)(n - b < batch ? n - b : batch),
-                        y + (size_t)b * MNV2_FEATURES);
-        t[r] = bench_now() - t0;
-    }
-    double sec = bench_median(t, (size_t)reps), oth = bench_others_pct(mk, ncpu);
-    double ips = n / sec, gflops = ips * macs() * 2 / 1e9;
-    bench_write_file(work, "cnn_out.f32", y, (size_t)n * MNV2_FEATURES * sizeof *y);
-
+    openblas_set_num_threads(threads);
     /* sgemm peak at 2048^3 on the same threads */
     const int S = 2048;
     float *A = bench_alloc((size_t)S * S * sizeof *A), *B = bench_alloc((size_t)S * S * sizeof *B),
@@ -103,7 +64,7 @@ int main(int argc, char **argv)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, S, S, 1, A, S, B, S, 0, C, S);
     double t0 = bench_now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, S, S, 1, A, S, B, S, 0, C, S);
-    double peak = 2.0 * S * S * S / (bench_now() - t0) / 1e9;
+    *peak = 2.0 * S * S * S / (bench_now() - t0) / 1e9;
 
     /* decode included: pv_embed_file on generated 1024 x 768 JPEGs */
     char dir[4096], p[4096];
@@ -134,17 +95,83 @@ int main(int argc, char **argv)
         if (pv_embed_file(db, p, v, MNV2_FEATURES) != PV_OK)
             bench_die("pv_embed_file", pv_db_errmsg(db));
     }
-    double dips = n / (bench_now() - t1), doth = bench_others_pct(md, ncpu);
+    *dips = n / (bench_now() - t1);
+    *doth = bench_others_pct(md, ncpu);
     pv_db_close(db);
+    free(A);
+    free(B);
+    free(C);
+    free(big);
+}
 
+int main(int argc, char **argv)
+{
+    const char *model = EMBED_CNN_DEFAULT_MODEL, *work = "/tmp", *out = NULL;
+    int n = 64, batch = 8, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), reps = 3, fwd_only = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--images")) n = atoi(v);
+        else if (!strcmp(a, "--batch")) batch = atoi(v);
+        else if (!strcmp(a, "--threads")) threads = atoi(v);
+        else if (!strcmp(a, "--reps")) reps = atoi(v);
+        else if (!strcmp(a, "--work")) work = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--forward-only")) fwd_only = atoi(v);
+        else bench_die("usage", "bench_cnn [--model F] [--images N] [--batch B] [--threads T] [--reps R] [--work DIR] [--out F] [--forward-only 1]");
+    }
+    if (n <= 0 || batch <= 0 || threads <= 0 || reps <= 0)
+        bench_die("usage", "N, B, T, R > 0");
+    int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    /* cnn_forward splits the work over threads itself; OpenBLAS threads on
+     * top would oversubscribe the cores */
+    openblas_set_num_threads(1);
+    char err[512];
+    cnn *m;
+    if (cnn_load(model, &m, NULL, err, sizeof err) != 0)
+        bench_die("cnn_load", err);
+    const size_t px = (size_t)CNN_SIDE * CNN_SIDE * 3;
+    float *x = bench_alloc((size_t)n * px * sizeof *x), *y = bench_alloc((size_t)n * MNV2_FEATURES * sizeof *y);
+    uint8_t *pix = bench_alloc(px);
+    for (int i = 0; i < n; i++) {
+        gen_pattern(CNN_SIDE, CNN_SIDE, 3, (uint32_t)(900 + i), pix);
+        for (size_t p = 0; p < px; p++)
+            x[(size_t)i * px + p] = pix[p] / 255.0f;
+    }
+    bench_write_file(work, "cnn_in.f32", x, (size_t)n * px * sizeof *x);
+    cnn_work *w = cnn_work_new((size_t)batch);
+    if (!w)
+        bench_die("cnn_work_new", "out of memory");
+    if (cnn_work_set_threads(w, (unsigned)threads) != 0)
+        bench_die("cnn_work_set_threads", "out of memory");
+    double *t = bench_alloc((size_t)reps * sizeof *t);
+    /* warm up: first touch of every image's share of the buffers */
+    cnn_forward(m, w, x, (size_t)(n < batch ? n : batch), y);
+    bench_mark mk = bench_mark_now();
+    for (int r = 0; r < reps; r++) {
+        double t0 = bench_now();
+        for (int b = 0; b < n; b += batch)
+            cnn_forward(m, w, x + (size_t)b * px, (size_t)(n - b < batch ? n - b : batch),
+                        y + (size_t)b * MNV2_FEATURES);
+        t[r] = bench_now() - t0;
+    }
+    double sec = bench_median(t, (size_t)reps), oth = bench_others_pct(mk, ncpu);
+    double ips = n / sec, gflops = ips * macs() * 2 / 1e9;
+    bench_write_file(work, "cnn_out.f32", y, (size_t)n * MNV2_FEATURES * sizeof *y);
+
+    double peak = 0, dips = 0, doth = 0;
+    if (!fwd_only)
+        others(model, work, n, threads, &peak, &dips, &doth);
     printf("## pixvec cnn (MobileNetV2, %.0f M multiply-adds per image), %d images, batch %d, "
-           "%d BLAS threads\n\n", macs() / 1e6, n, batch, threads);
+           "%d threads\n\n", macs() / 1e6, n, batch, threads);
     printf("| measure | value | others' CPU |\n|---|---|---|\n");
     printf("| forward only | %.1f images/s, %.1f GFLOP/s | %.0f %% |\n", ips, gflops, oth);
-    printf("| sgemm 2048^3 peak, same threads | %.1f GFLOP/s (forward reaches %.2f of it) | — |\n",
-           peak, gflops / peak);
-    printf("| pv_embed_file, 1024x768 JPEG (decode + resize + forward, 1 image per call) | %.1f images/s | %.0f %% |\n",
-           dips, doth);
+    if (!fwd_only) {
+        printf("| sgemm 2048^3 peak, same threads | %.1f GFLOP/s (forward reaches %.2f of it) | — |\n",
+               peak, gflops / peak);
+        printf("| pv_embed_file, 1024x768 JPEG (decode + resize + forward, 1 image per call) | %.1f images/s | %.0f %% |\n",
+               dips, doth);
+    }
     if (out) {
         FILE *f = fopen(out, "w");
         if (!f)

@@ -7,8 +7,9 @@
  * network then runs on NHWC float tensors: 3x3 and 1x1 convolutions as
  * im2col / direct sgemm on OpenBLAS, depthwise 3x3 convolutions direct,
  * ReLU6, Keras' asymmetric padding for stride 2 (nothing before, one after),
- * 'same' padding for stride 1. A batch of images goes through together, in
- * buffers kept by a cnn_work and reused from call to call.
+ * 'same' padding for stride 1. A batch of images goes through in buffers
+ * kept by a cnn_work and reused from call to call, on the work's threads
+ * (cnn_work_set_threads).
  */
 #ifndef PV_CNN_H
 #define PV_CNN_H
@@ -33,6 +34,15 @@ void cnn_free(cnn *m);
 /* Scratch for batches of up to max_batch images (one per thread). */
 cnn_work *cnn_work_new(size_t max_batch);
 void cnn_work_free(cnn_work *w);
+
+/* Threads for cnn_forward on this work (default 1; 0: the online cores).
+ * A batch of at least that many images is split by images, one share per
+ * thread; a smaller one splits the rows of the stem and of the early
+ * (large) blocks, and runs the small late layers on the calling thread. Callers that
+ * already run one forward pass per core (ingest workers) keep 1. The
+ * features do not depend on the split beyond float rounding. PV_ENOMEM
+ * (the work unchanged) when the threads' scratch cannot be allocated. */
+int cnn_work_set_threads(cnn_work *w, unsigned threads);
 
 /* Features of n images (n <= the work's max_batch), each CNN_SIDE x
  * CNN_SIDE x 3 floats, NHWC, already preprocessed; out gets n x 1280. */
