@@ -2,6 +2,7 @@
  * cli_run.c - fork, redirect, exec and wait for a child of a test, and read
  * what it printed (see cli_run.h). The output goes to files, not pipes, so a
  * child that prints a lot cannot block on a full pipe while the test waits.
+ * cli_fix is the folder-and-output fixture of the suites that run pixvec.
  */
 #include "cli_run.h"
 
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +87,64 @@ long cli_checked_items(const char *db, const char *outp, const char *errp)
     free(out);
     free(err);
     return n;
+}
+
+void cli_fix_setup(cli_fix *f)
+{
+    memset(f, 0, sizeof *f);
+    cr_assert_eq(gen_tmpdir(f->dir), 0);
+    gen_path(f->imgs, f->dir, "imgs");
+    gen_path(f->db, f->dir, "t.pvdb");
+    gen_path(f->outp, f->dir, "stdout");
+    gen_path(f->errp, f->dir, "stderr");
+    gen_path(f->inp, f->dir, "stdin");
+    cr_assert_eq(mkdir(f->imgs, 0755), 0);
+}
+
+void cli_fix_teardown(cli_fix *f)
+{
+    free(f->out);
+    free(f->err);
+    f->out = f->err = NULL;
+    if (f->dir[0])
+        gen_rmtree(f->dir);
+}
+
+int cli_fix_runv(cli_fix *f, const char *stdin_text, char *const argv[])
+{
+    /* the command line, shortened, names the run if it dies of a signal */
+    char name[256] = "";
+    size_t len = 0;
+    for (int i = 1; argv[i] && len + 1 < sizeof name; i++)
+        len += (size_t)snprintf(name + len, sizeof name - len, "%s%s", i > 1 ? " " : "",
+                                argv[i]);
+    if (stdin_text)
+        cr_assert_eq(gen_write_bytes(f->inp, stdin_text, strlen(stdin_text)), 0);
+    return cli_wait(cli_spawn(PIXVEC_BIN, argv, stdin_text ? f->inp : NULL, f->outp, f->errp),
+                    name, f->outp, f->errp, &f->out, &f->err);
+}
+
+int cli_fix_run(cli_fix *f, const char *stdin_text, const char *first, ...)
+{
+    char *argv[64];
+    int argc = 0;
+    va_list ap;
+    argv[argc++] = "pixvec";
+    argv[argc++] = (char *)first;
+    va_start(ap, first);
+    while (argc < 63 && (argv[argc] = va_arg(ap, char *)) != NULL)
+        argc++;
+    va_end(ap);
+    argv[argc] = NULL;
+    return cli_fix_runv(f, stdin_text, argv);
+}
+
+json_t *cli_fix_json(const cli_fix *f)
+{
+    json_error_t e;
+    json_t *j = json_loads(f->out, 0, &e);
+    cr_assert_not_null(j, "stdout is not one JSON document (%s): %s", e.text, f->out);
+    return j;
 }
 
 /* The command from fmt and ap, malloc'd; fails the test if too long. */

@@ -10,12 +10,23 @@
  * Typical use:
  *     pid_t pid = cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp);
  *     int status = cli_wait(pid, "pixvec", outp, errp, &out_text, &err_text);
+ *
+ * The suites that run pixvec many times share one fixture, cli_fix: a fresh
+ * folder per test with the usual paths in it, and the last run's output:
+ *     static cli_fix F;
+ *     static void setup(void) { cli_fix_setup(&F); }
+ *     static void teardown(void) { cli_fix_teardown(&F); }
+ *     #define run(...) cli_fix_run(&F, NULL, __VA_ARGS__, (char *)NULL)
+ *     cr_assert_eq(run("init", F.db), 0, "%s", F.err);
  */
 #ifndef PV_TEST_CLI_RUN_H
 #define PV_TEST_CLI_RUN_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "gen.h"
 
 /* The whole file at path as a NUL-terminated string (malloc'd, caller
  * frees); "" when it cannot be read. */
@@ -49,5 +60,36 @@ void cli_shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * exit 0. */
 void cli_shell_line(char *out, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* One test's folder and the paths in it, and what the last run printed. */
+typedef struct cli_fix {
+    char dir[GEN_PATH_MAX];  /* made by gen_tmpdir, removed by the teardown */
+    char imgs[GEN_PATH_MAX]; /* dir/imgs, made (empty) by the setup */
+    char db[GEN_PATH_MAX];   /* dir/t.pvdb, not made */
+    char outp[GEN_PATH_MAX]; /* dir/stdout, dir/stderr: the runs' output files */
+    char errp[GEN_PATH_MAX];
+    char inp[GEN_PATH_MAX]; /* dir/stdin: the stdin_text of a run */
+    char *out, *err;        /* the last run's stdout and stderr (NULL before) */
+} cli_fix;
+
+/* A fresh folder with imgs/ made and every path set; fails the test if the
+ * folder cannot be made. */
+void cli_fix_setup(cli_fix *f);
+
+/* Free the output and remove the folder. */
+void cli_fix_teardown(cli_fix *f);
+
+/* Run PIXVEC_BIN with argv (NULL-ended, argv[0] "pixvec"), stdin_text on its
+ * stdin (NULL: /dev/null); the exit status, its output in f->out and f->err.
+ * Fails the test if pixvec dies of a signal. */
+int cli_fix_runv(cli_fix *f, const char *stdin_text, char *const argv[]);
+
+/* The same with argv {"pixvec", first, ...}: the arguments end with NULL
+ * (at most 62 of them). */
+int cli_fix_run(cli_fix *f, const char *stdin_text, const char *first, ...);
+
+/* The last run's stdout as exactly one JSON document (caller decrefs); fails
+ * the test otherwise. */
+json_t *cli_fix_json(const cli_fix *f);
 
 #endif

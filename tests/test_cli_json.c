@@ -21,31 +21,22 @@
 #error "PIXVEC_BIN must name the built binary"
 #endif
 
-static char dir[GEN_PATH_MAX], imgs[GEN_PATH_MAX], db[GEN_PATH_MAX], db2[GEN_PATH_MAX];
-static char outp[GEN_PATH_MAX], errp[GEN_PATH_MAX], moved[GEN_PATH_MAX], undo[GEN_PATH_MAX];
+static cli_fix F; /* the folder (F.dir, F.imgs, F.db) and the last run's F.out, F.err */
+static char db2[GEN_PATH_MAX], moved[GEN_PATH_MAX], undo[GEN_PATH_MAX];
 static char img[GEN_PATH_MAX], copy[GEN_PATH_MAX], html[GEN_PATH_MAX];
-static char *out_text, *err_text;
 
 static void setup(void)
 {
-    cr_assert_eq(gen_tmpdir(dir), 0);
-    gen_path(imgs, dir, "imgs");
-    gen_path(db, dir, "t.pvdb");
-    gen_path(db2, dir, "new.pvdb");
-    gen_path(outp, dir, "stdout");
-    gen_path(errp, dir, "stderr");
-    gen_path(moved, dir, "moved");
-    gen_path(undo, dir, "undo.tsv");
-    gen_path(html, dir, "page.html");
-    cr_assert_eq(mkdir(imgs, 0755), 0);
+    cli_fix_setup(&F);
+    gen_path(db2, F.dir, "new.pvdb");
+    gen_path(moved, F.dir, "moved");
+    gen_path(undo, F.dir, "undo.tsv");
+    gen_path(html, F.dir, "page.html");
 }
 
 static void teardown(void)
 {
-    free(out_text);
-    free(err_text);
-    out_text = err_text = NULL;
-    gen_rmtree(dir);
+    cli_fix_teardown(&F);
 }
 
 TestSuite(cli_json, .init = setup, .fini = teardown, .timeout = 300);
@@ -57,7 +48,7 @@ static char *word(const char *w)
     static const struct {
         const char *name;
         const char *path;
-    } subst[] = {{"DB", db},       {"DB2", db2},     {"IMG", img},   {"IMGS", imgs},
+    } subst[] = {{"DB", F.db},       {"DB2", db2},     {"IMG", img},   {"IMGS", F.imgs},
                  {"MOVED", moved}, {"UNDO", undo},   {"HTML", html}};
     for (size_t i = 0; i < sizeof subst / sizeof subst[0]; i++)
         if (strcmp(w, subst[i].name) == 0)
@@ -80,31 +71,30 @@ static json_t *run_json(const char *line, int want)
         argv[argc++] = word(t);
     argv[argc++] = "--json";
     argv[argc] = NULL;
-    status = cli_wait(cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp), line, outp, errp,
-                      &out_text, &err_text);
+    status = cli_fix_runv(&F, NULL, argv);
     cr_assert_eq(status, want, "`%s`: exit %d, want %d; stderr: %s", line, status, want,
-                 err_text);
-    j = json_loads(out_text, 0, &e);
+                 F.err);
+    j = json_loads(F.out, 0, &e);
     cr_assert_not_null(j, "`%s`: stdout is not one JSON document (%s): [%s]", line, e.text,
-                       out_text);
-    cr_assert(json_is_boolean(json_object_get(j, "ok")), "`%s`: no ok: %s", line, out_text);
-    cr_assert(json_object_get(j, "command"), "`%s`: no command: %s", line, out_text);
+                       F.out);
+    cr_assert(json_is_boolean(json_object_get(j, "ok")), "`%s`: no ok: %s", line, F.out);
+    cr_assert(json_object_get(j, "command"), "`%s`: no command: %s", line, F.out);
     if (want == 0 || want == 3) {
-        cr_assert(json_is_true(json_object_get(j, "ok")), "`%s`: %s", line, out_text);
+        cr_assert(json_is_true(json_object_get(j, "ok")), "`%s`: %s", line, F.out);
         return j;
     }
-    cr_assert(json_is_false(json_object_get(j, "ok")), "`%s`: %s", line, out_text);
+    cr_assert(json_is_false(json_object_get(j, "ok")), "`%s`: %s", line, F.out);
     cr_assert_eq(json_integer_value(json_object_get(j, "exit_status")), want, "`%s`: %s", line,
-                 out_text);
+                 F.out);
     err = json_object_get(j, "error");
-    cr_assert(json_is_string(json_object_get(err, "code")), "`%s`: %s", line, out_text);
-    cr_assert(json_is_string(json_object_get(err, "message")), "`%s`: %s", line, out_text);
+    cr_assert(json_is_string(json_object_get(err, "code")), "`%s`: %s", line, F.out);
+    cr_assert(json_is_string(json_object_get(err, "message")), "`%s`: %s", line, F.out);
     cr_assert_gt(strlen(json_string_value(json_object_get(err, "message"))), 0);
     /* the message on stdout is the one on stderr (add's summary of failed
      * files is on stdout only: stderr names each file) */
     if (strcmp(json_string_value(json_object_get(err, "code")), "files_failed") != 0)
-        cr_assert(strstr(err_text, json_string_value(json_object_get(err, "message"))),
-              "`%s`: stderr [%s] lacks the message of %s", line, err_text, out_text);
+        cr_assert(strstr(F.err, json_string_value(json_object_get(err, "message"))),
+              "`%s`: stderr [%s] lacks the message of %s", line, F.err, F.out);
     return j;
 }
 
@@ -118,16 +108,16 @@ static void fails(const char *line, int want, const char *code)
 {
     json_t *j = run_json(line, want);
     const char *got = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-    cr_assert_str_eq(got, code, "`%s`: code %s, want %s: %s", line, got, code, out_text);
+    cr_assert_str_eq(got, code, "`%s`: code %s, want %s: %s", line, got, code, F.out);
     json_decref(j);
 }
 
 Test(cli_json, every_command_success_and_failure)
 {
     /* 3 classes x 8 images, and one exact copy for dups to find */
-    gen_class_folders(imgs, 8, 0);
-    gen_path(img, imgs, "rings/000.png");
-    gen_path(copy, imgs, "rings/copy.png");
+    gen_class_folders(F.imgs, 8, 0);
+    gen_path(img, F.imgs, "rings/000.png");
+    gen_path(copy, F.imgs, "rings/copy.png");
     cli_shell("cp '%s' '%s'", img, copy);
 
     fails("info DB", 1, "not_a_database");
@@ -195,80 +185,76 @@ Test(cli_json, every_command_success_and_failure)
     ok("query --help");
     fails("help nonesuch", 2, "unknown_command");
     fails("qurey DB IMG", 2, "unknown_command");
-    cr_assert(strstr(err_text, "did you mean 'query'"), "%s", err_text);
+    cr_assert(strstr(F.err, "did you mean 'query'"), "%s", F.err);
     fails("shell", 2, "usage");
 }
 
 /* Run `pixvec LINE` (split on spaces) without --json, stdin from text
- * (NULL: none); returns the exit status, output in out_text/err_text. */
+ * (NULL: none); returns the exit status, output in F.out/F.err. */
 static int run_text(const char *line, const char *text)
 {
-    char buf[1024], *argv[40], *save = NULL, inp[GEN_PATH_MAX];
+    char buf[1024], *argv[40], *save = NULL;
     int argc = 0;
     snprintf(buf, sizeof buf, "%s", line);
     argv[argc++] = "pixvec";
     for (char *t = strtok_r(buf, " ", &save); t && argc < 39; t = strtok_r(NULL, " ", &save))
         argv[argc++] = word(t);
     argv[argc] = NULL;
-    gen_path(inp, dir, "stdin");
-    if (text)
-        cr_assert_eq(gen_write_bytes(inp, text, strlen(text)), 0);
-    return cli_wait(cli_spawn(PIXVEC_BIN, argv, text ? inp : NULL, outp, errp), line, outp,
-                    errp, &out_text, &err_text);
+    return cli_fix_runv(&F, text, argv);
 }
 
 /* The messages of issue 16 that the run owns: getopt's in pixvec's words,
  * a suggestion for a misspelled command, help as it runs. */
 Test(cli_json, messages_of_options_commands_and_help)
 {
-    gen_class_folders(imgs, 2, 0);
-    gen_path(img, imgs, "rings/000.png");
+    gen_class_folders(F.imgs, 2, 0);
+    gen_path(img, F.imgs, "rings/000.png");
     cr_assert_eq(run_text("init DB", NULL), 0);
     cr_assert_eq(run_text("add DB IMGS", NULL), 0);
 
     /* an unknown option: the prefix, no getopt wording, the usage line */
     cr_assert_eq(run_text("query DB IMG --threshold 0.5", NULL), 2);
-    cr_assert(strstr(err_text, "pixvec: query: unknown option '--threshold'\n"), "%s", err_text);
-    cr_assert_null(strstr(err_text, "unrecognized"), "%s", err_text);
-    cr_assert(strstr(err_text, "usage: pixvec query DB IMAGE"), "%s", err_text);
+    cr_assert(strstr(F.err, "pixvec: query: unknown option '--threshold'\n"), "%s", F.err);
+    cr_assert_null(strstr(F.err, "unrecognized"), "%s", F.err);
+    cr_assert(strstr(F.err, "usage: pixvec query DB IMAGE"), "%s", F.err);
     cr_assert_eq(run_text("query DB IMG --jsn", NULL), 2);
-    cr_assert(strstr(err_text, "pixvec: query: unknown option '--jsn'; did you mean '--json'?"),
-              "%s", err_text);
+    cr_assert(strstr(F.err, "pixvec: query: unknown option '--jsn'; did you mean '--json'?"),
+              "%s", F.err);
     cr_assert_eq(run_text("query DB IMG -z", NULL), 2);
-    cr_assert(strstr(err_text, "pixvec: query: unknown option '-z'"), "%s", err_text);
+    cr_assert(strstr(F.err, "pixvec: query: unknown option '-z'"), "%s", F.err);
     cr_assert_eq(run_text("query DB IMG -k", NULL), 2);
-    cr_assert(strstr(err_text, "pixvec: query: option '-k' needs a value"), "%s", err_text);
+    cr_assert(strstr(F.err, "pixvec: query: option '-k' needs a value"), "%s", F.err);
     cr_assert_eq(run_text("query DB IMG --e 3", NULL), 2);
-    cr_assert(strstr(err_text, "option '--e' is ambiguous: --embedder, --ef, --exact"), "%s",
-              err_text);
+    cr_assert(strstr(F.err, "option '--e' is ambiguous: --embedder, --ef, --exact"), "%s",
+              F.err);
     cr_assert_eq(run_text("info DB --json=yes", NULL), 2);
-    cr_assert(strstr(err_text, "pixvec: info: option '--json' takes no value"), "%s", err_text);
+    cr_assert(strstr(F.err, "pixvec: info: option '--json' takes no value"), "%s", F.err);
 
     /* a misspelled command: one line with the suggestion, not the whole usage */
     cr_assert_eq(run_text("qurey DB IMG", NULL), 2);
-    cr_assert_str_eq(err_text, "pixvec: unknown command 'qurey'; did you mean 'query'?\n");
+    cr_assert_str_eq(F.err, "pixvec: unknown command 'qurey'; did you mean 'query'?\n");
     cr_assert_eq(run_text("frobnicate DB", NULL), 2);
-    cr_assert(strstr(err_text, "unknown command 'frobnicate' (pixvec help lists the commands)"),
-              "%s", err_text);
+    cr_assert(strstr(F.err, "unknown command 'frobnicate' (pixvec help lists the commands)"),
+              "%s", F.err);
 
     /* help lists what runs: no quit outside the shell; help --help works */
     cr_assert_eq(run_text("help", NULL), 0);
-    cr_assert_null(strstr(out_text, "quit"), "%s", out_text);
-    cr_assert(strstr(out_text, "  query "), "%s", out_text);
+    cr_assert_null(strstr(F.out, "quit"), "%s", F.out);
+    cr_assert(strstr(F.out, "  query "), "%s", F.out);
     cr_assert_eq(run_text("--help", NULL), 0);
-    cr_assert_null(strstr(out_text, "  quit"), "%s", out_text);
+    cr_assert_null(strstr(F.out, "  quit"), "%s", F.out);
     cr_assert_eq(run_text("help --help", NULL), 0);
-    cr_assert(strstr(out_text, "usage: pixvec help [COMMAND]"), "%s", out_text);
+    cr_assert(strstr(F.out, "usage: pixvec help [COMMAND]"), "%s", F.out);
     cr_assert_eq(run_text("help quit", NULL), 2);
-    cr_assert(strstr(err_text, "'quit' is a shell command"), "%s", err_text);
+    cr_assert(strstr(F.err, "'quit' is a shell command"), "%s", F.err);
     cr_assert_eq(run_text("quit", NULL), 2);
-    cr_assert(strstr(err_text, "pixvec: quit: only available inside `pixvec shell DB`"), "%s",
-              err_text);
+    cr_assert(strstr(F.err, "pixvec: quit: only available inside `pixvec shell DB`"), "%s",
+              F.err);
 
     /* the shell: usage in the shell's form, help lists quit there */
     run_text("shell DB", "query\nhelp\n");
-    cr_assert(strstr(err_text, "usage: query IMAGE [-k N]"), "%s", err_text);
-    cr_assert_null(strstr(err_text, "usage: pixvec query"), "%s", err_text);
-    cr_assert(strstr(out_text, "  quit"), "%s", out_text);
-    cr_assert_null(strstr(out_text, "  init"), "%s", out_text);
+    cr_assert(strstr(F.err, "usage: query IMAGE [-k N]"), "%s", F.err);
+    cr_assert_null(strstr(F.err, "usage: pixvec query"), "%s", F.err);
+    cr_assert(strstr(F.out, "  quit"), "%s", F.out);
+    cr_assert_null(strstr(F.out, "  init"), "%s", F.out);
 }

@@ -31,29 +31,19 @@
 #error "PIXVEC_BIN must name the built binary"
 #endif
 
-static char dir[GEN_PATH_MAX], imgs[GEN_PATH_MAX], db[GEN_PATH_MAX], home[GEN_PATH_MAX];
-static char outp[GEN_PATH_MAX], errp[GEN_PATH_MAX], inp[GEN_PATH_MAX];
-static char *out_text, *err_text;
+static cli_fix F; /* the folder (F.dir, F.imgs, F.db) and the last run's F.out, F.err */
+static char home[GEN_PATH_MAX];
 
 static void setup(void)
 {
-    cr_assert_eq(gen_tmpdir(dir), 0);
-    gen_path(imgs, dir, "imgs");
-    gen_path(db, dir, "t.pvdb");
-    gen_path(home, dir, "home");
-    gen_path(outp, dir, "stdout");
-    gen_path(errp, dir, "stderr");
-    gen_path(inp, dir, "stdin");
-    cr_assert_eq(mkdir(imgs, 0755), 0);
+    cli_fix_setup(&F);
+    gen_path(home, F.dir, "home");
     cr_assert_eq(mkdir(home, 0755), 0);
 }
 
 static void teardown(void)
 {
-    free(out_text);
-    free(err_text);
-    out_text = err_text = NULL;
-    gen_rmtree(dir);
+    cli_fix_teardown(&F);
 }
 
 TestSuite(shell, .init = setup, .fini = teardown, .timeout = 240);
@@ -63,9 +53,9 @@ static void make_db(int n)
 {
     pv_db *h = NULL;
     pv_add_stats st = {0};
-    const char *paths[1] = {imgs};
-    cr_assert_eq(gen_picture_set(imgs, "p", n, 16, 16, "png", 7), 0);
-    cr_assert_eq(pv_db_create(db, NULL, NULL, &h, NULL, 0), 0);
+    const char *paths[1] = {F.imgs};
+    cr_assert_eq(gen_picture_set(F.imgs, "p", n, 16, 16, "png", 7), 0);
+    cr_assert_eq(pv_db_create(F.db, NULL, NULL, &h, NULL, 0), 0);
     cr_assert_eq(pv_add(h, paths, 1, NULL, &st), 0);
     cr_assert_eq(st.added, (uint64_t)n);
     pv_db_close(h);
@@ -74,10 +64,7 @@ static void make_db(int n)
 /* `pixvec shell DB [extra]` with script on stdin; the exit status. */
 static int run_script(const char *script, const char *extra)
 {
-    char *argv[] = {"pixvec", "shell", db, (char *)extra, NULL};
-    cr_assert_eq(gen_write_bytes(inp, script, strlen(script)), 0);
-    return cli_wait(cli_spawn(PIXVEC_BIN, argv, inp, outp, errp), "shell", outp, errp,
-                    &out_text, &err_text);
+    return cli_fix_run(&F, script, "shell", F.db, extra, (char *)NULL);
 }
 
 static int count(const char *hay, const char *needle)
@@ -92,29 +79,29 @@ Test(shell, piped_script_exit_status)
 {
     make_db(6);
     /* only good commands */
-    cr_assert_eq(run_script("info\nls\n# a comment\n\nhelp\n", NULL), 0, "%s", err_text);
-    cr_assert_eq(count(out_text, "items"), 1);
+    cr_assert_eq(run_script("info\nls\n# a comment\n\nhelp\n", NULL), 0, "%s", F.err);
+    cr_assert_eq(count(F.out, "items"), 1);
     /* a failing command: the rest runs, the status is its failure's */
-    cr_assert_eq(run_script("info\nquery nofile.png\ninfo\n", NULL), 1, "%s", err_text);
-    cr_assert_eq(count(out_text, "items"), 2, "%s", out_text);
-    cr_assert(strstr(err_text, "nofile.png"), "%s", err_text);
+    cr_assert_eq(run_script("info\nquery nofile.png\ninfo\n", NULL), 1, "%s", F.err);
+    cr_assert_eq(count(F.out, "items"), 2, "%s", F.out);
+    cr_assert(strstr(F.err, "nofile.png"), "%s", F.err);
     /* a misspelled command fails too */
-    cr_assert_eq(run_script("info\nbogus\ninfo\n", NULL), 2, "%s", err_text);
-    cr_assert(strstr(err_text, "bogus"), "%s", err_text);
+    cr_assert_eq(run_script("info\nbogus\ninfo\n", NULL), 2, "%s", F.err);
+    cr_assert(strstr(F.err, "bogus"), "%s", F.err);
     /* the last failure's status wins, as in sqlite3 */
-    cr_assert_eq(run_script("bogus\nquery nofile.png\ninfo\n", NULL), 1, "%s", err_text);
+    cr_assert_eq(run_script("bogus\nquery nofile.png\ninfo\n", NULL), 1, "%s", F.err);
     /* an open quote is a failure */
     cr_assert_neq(run_script("info \"unclosed\n", NULL), 0);
     /* --bail: nothing after the first failure runs */
     cr_assert_eq(run_script("info\nquery nofile.png\nls\ninfo\n", "--bail"), 1, "%s",
-                 err_text);
-    cr_assert_eq(count(out_text, "items"), 1, "%s", out_text);
-    cr_assert_null(strstr(out_text, "p0000.png"), "ls ran after the failure: %s", out_text);
+                 F.err);
+    cr_assert_eq(count(F.out, "items"), 1, "%s", F.out);
+    cr_assert_null(strstr(F.out, "p0000.png"), "ls ran after the failure: %s", F.out);
     cr_assert_eq(run_script("bogus\ninfo\n", "--bail"), 2);
-    cr_assert_eq(count(out_text, "items"), 0, "%s", out_text);
+    cr_assert_eq(count(F.out, "items"), 0, "%s", F.out);
     /* a good script with --bail still exits 0 */
-    cr_assert_eq(run_script("info\nls\n", "--bail"), 0, "%s", err_text);
-    cr_assert_eq(count(out_text, "p0000.png"), 1, "%s", out_text);
+    cr_assert_eq(run_script("info\nls\n", "--bail"), 0, "%s", F.err);
+    cr_assert_eq(count(F.out, "p0000.png"), 1, "%s", F.out);
 }
 
 Test(shell, quote_splits_back_to_the_name)
@@ -208,9 +195,9 @@ static void tty_start(tty_run *t)
     if (t->pid == 0) {
         setenv("HOME", home, 1);
         setenv("TERM", "dumb", 1);
-        if (chdir(dir) != 0)
+        if (chdir(F.dir) != 0)
             _exit(126);
-        execl(PIXVEC_BIN, "pixvec", "shell", db, (char *)NULL);
+        execl(PIXVEC_BIN, "pixvec", "shell", F.db, (char *)NULL);
         _exit(127);
     }
 }
@@ -291,7 +278,7 @@ Test(shell, completion_escapes_a_name_with_a_space)
     size_t at;
     char sub[GEN_PATH_MAX], p[GEN_PATH_MAX];
     make_db(4);
-    gen_path(sub, dir, "odd dir");
+    gen_path(sub, F.dir, "odd dir");
     cr_assert_eq(mkdir(sub, 0755), 0);
     cr_assert_eq(gen_picture(sub, "it's one.png", 7, 16, 16, p), 0);
     tty_start(&t);
@@ -344,7 +331,7 @@ Test(shell, ctrl_c_interrupts_a_running_command)
     cr_assert((at = tty_expect(&t, hit, "items     2000")), "the shell stopped: %s", t.out);
     tty_send(&t, "quit\r");
     cr_assert_eq(tty_finish(&t), 0, "%s", t.out);
-    cr_assert_geq(cli_checked_items(db, outp, errp), 2000);
+    cr_assert_geq(cli_checked_items(F.db, F.outp, F.errp), 2000);
 }
 
 /* ---- the C API ---------------------------------------------------------------- */
@@ -388,7 +375,7 @@ Test(shell, interrupt_stops_map_and_dups_and_leaves_the_database)
     interrupter it;
     pv_info before, after;
     make_db(3000);
-    cr_assert_eq(pv_db_open(db, 0, &h, NULL, 0), 0);
+    cr_assert_eq(pv_db_open(F.db, 0, &h, NULL, 0), 0);
     cr_assert_eq(pv_db_info(h, &before), 0);
 
     pv_map_opts mo = {.method = PV_MAP_UMAP, .epochs = 100000};
