@@ -17,10 +17,6 @@
 #include "cli_run.h"
 #include "gen.h"
 
-#ifndef PIXVEC_BIN
-#error "PIXVEC_BIN must name the built binary"
-#endif
-
 static cli_fix F; /* the folder (F.dir, F.imgs, F.db) and the last run's F.out, F.err */
 static char db2[GEN_PATH_MAX], moved[GEN_PATH_MAX], undo[GEN_PATH_MAX];
 static char img[GEN_PATH_MAX], copy[GEN_PATH_MAX], html[GEN_PATH_MAX];

@@ -17,10 +17,6 @@
 #include "cli_run.h"
 #include "gen.h"
 
-#ifndef PIXVEC_BIN
-#error "PIXVEC_BIN must name the built binary"
-#endif
-
 static cli_fix F; /* the folder (F.dir, F.imgs, F.db) and the last run's F.out, F.err */
 
 static void setup(void)

@@ -18,7 +18,6 @@
 #include <limits.h>
 #include <math.h>
 #include <png.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,53 +26,22 @@
 #include "cli_run.h"
 #include "gen.h"
 
-#ifndef PIXVEC_BIN
-#error "PIXVEC_BIN must name the built binary"
-#endif
-
-static char dir[GEN_PATH_MAX], imgs[GEN_PATH_MAX], db[GEN_PATH_MAX];
-static char outp[GEN_PATH_MAX], errp[GEN_PATH_MAX];
-static char *out_text, *err_text;
+static cli_fix F; /* the folder (F.dir, F.imgs, F.db) and the last run's F.out, F.err */
 
 static void setup(void)
 {
-    cr_assert_eq(gen_tmpdir(dir), 0, "mkdtemp failed");
-    gen_path(imgs, dir, "imgs");
-    gen_path(db, dir, "t.pvdb");
-    gen_path(outp, dir, "stdout");
-    gen_path(errp, dir, "stderr");
-    cr_assert_eq(mkdir(imgs, 0755), 0);
+    cli_fix_setup(&F);
 }
 
 static void teardown(void)
 {
-    free(out_text);
-    free(err_text);
-    out_text = err_text = NULL;
-    gen_rmtree(dir);
+    cli_fix_teardown(&F);
 }
 
 TestSuite(plot, .init = setup, .fini = teardown, .timeout = 120);
 
-/* Run pixvec with the NULL-terminated arguments; the exit status, with
- * stdout and stderr left in out_text and err_text. */
-static int run_args(const char *first, ...)
-{
-    char *argv[32];
-    int argc = 0;
-    va_list ap;
-
-    argv[argc++] = "pixvec";
-    argv[argc++] = (char *)first;
-    va_start(ap, first);
-    while (argc < 31 && (argv[argc] = va_arg(ap, char *)) != NULL)
-        argc++;
-    va_end(ap);
-    argv[argc] = NULL;
-    return cli_wait(cli_spawn(PIXVEC_BIN, argv, NULL, outp, errp), first, outp, errp,
-                    &out_text, &err_text);
-}
-#define run(...) run_args(__VA_ARGS__, (char *)NULL)
+/* Run pixvec with the arguments: the exit status, output in F.out, F.err. */
+#define run(...) cli_fix_run(&F, NULL, __VA_ARGS__, (char *)NULL)
 
 /* Families of two in folder sub of imgs: a picture and the same a little
  * brighter, which the pixels embedder scores far above 0.55 with each
@@ -84,7 +52,7 @@ static void make_pairs(const char *sub, int families, uint32_t seed0)
     char folder[GEN_PATH_MAX], p[GEN_PATH_MAX], name[32];
     uint8_t px[W * H * 3];
 
-    gen_path(folder, imgs, sub);
+    gen_path(folder, F.imgs, sub);
     cr_assert(mkdir(folder, 0755) == 0 || errno == EEXIST);
     for (int f = 0; f < families; f++) {
         gen_pattern(W, H, 3, seed0 + (uint32_t)f, px);
@@ -99,8 +67,8 @@ static void make_pairs(const char *sub, int families, uint32_t seed0)
 
 static void make_db(void)
 {
-    cr_assert_eq(run("init", db), 0, "%s", err_text);
-    cr_assert_eq(run("add", db, imgs, "--quiet"), 0, "%s", err_text);
+    cr_assert_eq(run("init", F.db), 0, "%s", F.err);
+    cr_assert_eq(run("add", F.db, F.imgs, "--quiet"), 0, "%s", F.err);
 }
 
 /* A decoded RGB picture. */
@@ -225,11 +193,11 @@ Test(plot, dups_histogram_png_threshold_line)
 
     make_pairs("a", 6, 700);
     make_db();
-    gen_path(folder, dir, "out");
+    gen_path(folder, F.dir, "out");
     cr_assert_eq(mkdir(folder, 0755), 0);
     gen_path(png, folder, "hist.png");
     cr_assert_eq(gen_write_bytes(png, "old", 3), 0);
-    cr_assert_eq(run("dups", db, "-t", "0.52", "--histogram-png", png), 0, "%s", err_text);
+    cr_assert_eq(run("dups", F.db, "-t", "0.52", "--histogram-png", png), 0, "%s", F.err);
     read_png(png, &im);
     cr_assert_eq(im.w, 800, "width %u", im.w);
     cr_assert_eq(im.h, 400, "height %u", im.h);
@@ -273,33 +241,33 @@ Test(plot, dups_histogram_png_bad_destinations)
     make_pairs("a", 3, 900);
     make_db();
 
-    gen_path(missing, dir, "no/such/folder/h.png");
-    cr_assert_eq(run("dups", db, "--histogram-png", missing), 1, "%s", out_text);
-    cr_assert(strstr(err_text, missing) && strstr(err_text, "No such file or directory"),
-              "%s", err_text);
+    gen_path(missing, F.dir, "no/such/folder/h.png");
+    cr_assert_eq(run("dups", F.db, "--histogram-png", missing), 1, "%s", F.out);
+    cr_assert(strstr(F.err, missing) && strstr(F.err, "No such file or directory"),
+              "%s", F.err);
 
     /* A folder holding a file where the PNG should go: rename fails. */
-    gen_path(folder, dir, "taken");
+    gen_path(folder, F.dir, "taken");
     cr_assert_eq(mkdir(folder, 0755), 0);
     gen_path(inside, folder, "keep.txt");
     cr_assert_eq(gen_write_bytes(inside, "keep", 4), 0);
-    cr_assert_eq(run("dups", db, "--histogram-png", folder), 1, "%s", out_text);
-    cr_assert(strstr(err_text, folder) && strstr(err_text, "rename"), "%s", err_text);
+    cr_assert_eq(run("dups", F.db, "--histogram-png", folder), 1, "%s", F.out);
+    cr_assert(strstr(F.err, folder) && strstr(F.err, "rename"), "%s", F.err);
     assert_content(inside, "keep");
 
     /* An old file whose name leaves no room for ".tmp-PID-N" in NAME_MAX. */
-    gen_path(sub, dir, "long");
+    gen_path(sub, F.dir, "long");
     cr_assert_eq(mkdir(sub, 0755), 0);
     memset(name, 'h', NAME_MAX - 4);
     memcpy(name + NAME_MAX - 4, ".png", 5);
     snprintf(longp, sizeof longp, "%s/%s", sub, name);
     cr_assert_eq(gen_write_bytes(longp, "old bytes", 9), 0);
-    cr_assert_eq(run("dups", db, "--histogram-png", longp), 1, "%s", out_text);
-    cr_assert(strstr(err_text, longp) && strstr(err_text, "too long"), "%s", err_text);
+    cr_assert_eq(run("dups", F.db, "--histogram-png", longp), 1, "%s", F.out);
+    cr_assert(strstr(F.err, longp) && strstr(F.err, "too long"), "%s", F.err);
     assert_content(longp, "old bytes");
     cr_assert_eq(count_entries(sub), 1, "a temporary file was left behind");
     /* The scan's listing is still printed: only the picture failed. */
-    cr_assert(strstr(out_text, "images"), "%s", out_text);
+    cr_assert(strstr(F.out, "images"), "%s", F.out);
 }
 
 /* The first three colours of draw.c's palette (tab10's blue, orange and
@@ -334,8 +302,8 @@ Test(plot, map_png_scatter)
     make_pairs("beta", 3, 200);
     make_pairs("gamma", 4, 300);
     make_db();
-    gen_path(png, dir, "map.png");
-    cr_assert_eq(run("map", db, "--png", png), 0, "%s", err_text);
+    gen_path(png, F.dir, "map.png");
+    cr_assert_eq(run("map", F.db, "--png", png), 0, "%s", F.err);
     read_png(png, &im);
     cr_assert_eq(im.w, 1200, "width %u", im.w);
     cr_assert_eq(im.h, 900, "height %u", im.h);

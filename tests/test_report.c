@@ -26,10 +26,6 @@
 #include "gen.h"
 #include "pixvec.h"
 
-#ifndef PIXVEC_BIN
-#error "PIXVEC_BIN must name the built binary"
-#endif
-
 /* A file name that breaks naive HTML: '&', '<', '>' and both quotes. */
 #define NASTY_NAME "a&b <copy> \"q\" it's.jpg"
 #define NASTY_HTML "a&amp;b &lt;copy&gt; &quot;q&quot; it&#39;s.jpg"
@@ -38,30 +34,20 @@
 #define NASTY_DOM "a&amp;b &lt;copy&gt; \"q\" it's.jpg"
 #define NASTY_URL "a%26b%20%3Ccopy%3E%20%22q%22%20it%27s.jpg"
 
-static char dir[GEN_PATH_MAX], imgs[GEN_PATH_MAX], db[GEN_PATH_MAX];
+static cli_fix F; /* the folder (F.dir, F.imgs, F.db) and the last run's F.out, F.err */
 static char outdir[GEN_PATH_MAX], page[GEN_PATH_MAX];
-static char outp[GEN_PATH_MAX], errp[GEN_PATH_MAX];
-static char *out_text, *err_text;
 
 static void setup(void)
 {
-    cr_assert_eq(gen_tmpdir(dir), 0);
-    gen_path(imgs, dir, "imgs");
-    gen_path(db, dir, "t.pvdb");
-    gen_path(outdir, dir, "out");
+    cli_fix_setup(&F);
+    gen_path(outdir, F.dir, "out");
     gen_path(page, outdir, "report.html");
-    gen_path(outp, dir, "stdout");
-    gen_path(errp, dir, "stderr");
-    cr_assert_eq(mkdir(imgs, 0755), 0);
     cr_assert_eq(mkdir(outdir, 0755), 0);
 }
 
 static void teardown(void)
 {
-    free(out_text);
-    free(err_text);
-    out_text = err_text = NULL;
-    gen_rmtree(dir);
+    cli_fix_teardown(&F);
 }
 
 TestSuite(report, .init = setup, .fini = teardown, .timeout = 180);
@@ -70,24 +56,12 @@ TestSuite(report, .init = setup, .fini = teardown, .timeout = 180);
  * to files; returns the exit status, 127 if it could not be started. */
 static int run_argv(char *const argv[])
 {
-    return cli_wait(cli_spawn(argv[0], argv, NULL, outp, errp), argv[0], outp,
-                    errp, &out_text, &err_text);
+    return cli_wait(cli_spawn(argv[0], argv, NULL, F.outp, F.errp), argv[0], F.outp,
+                    F.errp, &F.out, &F.err);
 }
 
-static int pixvec(const char *first, ...)
-{
-    char *argv[32];
-    int argc = 0;
-    va_list ap;
-    argv[argc++] = PIXVEC_BIN;
-    argv[argc++] = (char *)first;
-    va_start(ap, first);
-    while (argc < 31 && (argv[argc] = va_arg(ap, char *)) != NULL)
-        argc++;
-    va_end(ap);
-    argv[argc] = NULL;
-    return run_argv(argv);
-}
+/* Run pixvec with the NULL-terminated arguments (the caller's NULL ends them). */
+#define pixvec(...) cli_fix_run(&F, NULL, __VA_ARGS__)
 
 /* ---- the planted collection ------------------------------------------------- */
 
@@ -113,7 +87,7 @@ static void write_jpeg(const char *name, uint32_t w, uint32_t h,
                        const uint8_t *px)
 {
     char p[GEN_PATH_MAX];
-    cr_assert_not_null(gen_path(p, imgs, name));
+    cr_assert_not_null(gen_path(p, F.imgs, name));
     cr_assert_eq(gen_write_jpeg(p, w, h, 3, px, 90, 0), 0, "%s", p);
 }
 
@@ -122,8 +96,8 @@ static void copy_file(const char *from, const char *to)
     char a[GEN_PATH_MAX], b[GEN_PATH_MAX];
     uint8_t *d = NULL;
     size_t n = 0;
-    gen_path(a, imgs, from);
-    gen_path(b, imgs, to);
+    gen_path(a, F.imgs, from);
+    gen_path(b, F.imgs, to);
     cr_assert_eq(gen_read_bytes(a, &d, &n), 0);
     cr_assert_eq(gen_write_bytes(b, d, n), 0);
     free(d);
@@ -167,8 +141,8 @@ static void make_collection(void)
         write_jpeg(name, w, h, px);
     }
     free(px);
-    cr_assert_eq(pixvec("init", db, (char *)NULL), 0, "%s", err_text);
-    cr_assert_eq(pixvec("add", db, imgs, (char *)NULL), 0, "%s", err_text);
+    cr_assert_eq(pixvec("init", F.db, (char *)NULL), 0, "%s", F.err);
+    cr_assert_eq(pixvec("add", F.db, F.imgs, (char *)NULL), 0, "%s", F.err);
 }
 
 /* ---- chromium -------------------------------------------------------------- */
@@ -210,7 +184,7 @@ static int chromium(const char *url, ...)
     cr_assert_not_null(bin, "chromium is not installed: the report test opens "
                             "the page in headless Chromium; scripts/setup.sh "
                             "installs it (apt-get install chromium)");
-    gen_path(profile, dir, "chromium-profile");
+    gen_path(profile, F.dir, "chromium-profile");
     snprintf(profile_arg, sizeof profile_arg, "--user-data-dir=%s", profile);
     argv[argc++] = (char *)bin;
     argv[argc++] = "--headless=new";
@@ -272,20 +246,20 @@ Test(report, chromium_renders_every_group_and_thumbnail)
     const char *keep;
 
     make_collection();
-    cr_assert_eq(pixvec("dups", db, "--json", (char *)NULL), 0, "%s", err_text);
-    doc = json_loads(out_text, 0, &je);
-    cr_assert_not_null(doc, "dups --json: %s: %s", je.text, out_text);
+    cr_assert_eq(pixvec("dups", F.db, "--json", (char *)NULL), 0, "%s", F.err);
+    doc = json_loads(F.out, 0, &je);
+    cr_assert_not_null(doc, "dups --json: %s: %s", je.text, F.out);
     groups = json_count(doc, "groups_count");
     images = json_count(doc, "images");
     to_drop = json_count(doc, "to_drop");
     json_decref(doc);
     /* The three planted groups at least; unrelated images may not join. */
     cr_assert_geq(groups, 3, "planted 3 groups, dups found %lld: %s",
-                  (long long)groups, out_text);
+                  (long long)groups, F.out);
     cr_assert_geq(images, 12);
 
-    cr_assert_eq(pixvec("dups", db, "--html", page, (char *)NULL), 0,
-                 "dups --html: %s", err_text);
+    cr_assert_eq(pixvec("dups", F.db, "--html", page, (char *)NULL), 0,
+                 "dups --html: %s", F.err);
     cr_assert_eq(stat(page, &st), 0, "no report written");
     gen_path(thumbs, outdir, "report_files");
     cr_assert_eq(stat(thumbs, &st), 0, "no thumbnail folder beside the page");
@@ -296,8 +270,8 @@ Test(report, chromium_renders_every_group_and_thumbnail)
      * lets the loads finish before the DOM is dumped. */
     snprintf(url, sizeof url, "file://%s#eager", page);
     cr_assert_eq(chromium(url, "--virtual-time-budget=15000", "--dump-dom",
-                          (const char *)NULL), 0, "chromium: %s", err_text);
-    dom = out_text;
+                          (const char *)NULL), 0, "chromium: %s", F.err);
+    dom = F.out;
     cr_assert_eq(count_of(dom, "<section class=\"group"), (size_t)groups,
                  "%zu group sections, dups --json says %lld",
                  count_of(dom, "<section class=\"group"), (long long)groups);
@@ -344,16 +318,16 @@ Test(report, chromium_renders_every_group_and_thumbnail)
     }
 
     /* A screenshot, as a user would see the page's top. */
-    gen_path(shot, dir, "shot.png");
+    gen_path(shot, F.dir, "shot.png");
     {
         char shot_arg[GEN_PATH_MAX + 32];
         snprintf(shot_arg, sizeof shot_arg, "--screenshot=%s", shot);
         snprintf(url, sizeof url, "file://%s", page);
         cr_assert_eq(chromium(url, "--virtual-time-budget=10000",
                               "--window-size=1200,900", shot_arg,
-                              (const char *)NULL), 0, "chromium: %s", err_text);
+                              (const char *)NULL), 0, "chromium: %s", F.err);
     }
-    cr_assert_eq(stat(shot, &st), 0, "no screenshot: %s", err_text);
+    cr_assert_eq(stat(shot, &st), 0, "no screenshot: %s", F.err);
     cr_assert_gt(st.st_size, 10000, "screenshot is nearly empty");
     if (getenv("PV_REPORT_SCREENSHOT") != NULL) {
         uint8_t *d = NULL;
@@ -372,15 +346,15 @@ Test(report, missing_original_shows_a_placeholder)
     make_collection();
     /* A file removed after it was added: its thumbnail cannot be made, and
      * the page says why in its place instead of failing. */
-    gen_path(victim, imgs, "bright2.jpg");
+    gen_path(victim, F.imgs, "bright2.jpg");
     cr_assert_eq(unlink(victim), 0);
-    cr_assert_eq(pixvec("dups", db, "--html", page, (char *)NULL), 0,
-                 "a missing thumbnail is a warning, not a failure: %s", err_text);
-    cr_assert_not_null(strstr(err_text, "thumbnails could not be made"),
-                       "no warning: %s", err_text);
-    cr_assert_not_null(strstr(err_text, "bright2.jpg"), "%s", err_text);
+    cr_assert_eq(pixvec("dups", F.db, "--html", page, (char *)NULL), 0,
+                 "a missing thumbnail is a warning, not a failure: %s", F.err);
+    cr_assert_not_null(strstr(F.err, "thumbnails could not be made"),
+                       "no warning: %s", F.err);
+    cr_assert_not_null(strstr(F.err, "bright2.jpg"), "%s", F.err);
     html = cli_slurp(page);
-    cr_assert_gt(strlen(html), 0, "no report written: %s", err_text);
+    cr_assert_gt(strlen(html), 0, "no report written: %s", F.err);
     cr_assert_eq(count_of(html, "class=\"missing\""), 1, "%s", html);
     cr_assert_geq(count_of(html, "No such file"), 1, "the reason is not shown");
     free(html);
