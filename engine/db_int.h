@@ -74,6 +74,12 @@ int db_fail_txn(pv_db *db, store_txn *t, int err, const char *fmt, ...)
  * pointers are carried from one snapshot to the next in db->vcache. Worker
  * threads begin their own with store_txn_begin. */
 int db_read_begin(pv_db *db, store_txn **t);
+/* Call when the reads of read transaction t are done, before their results
+ * reach the caller: on an unlocked store (pv_db_unlocked) that a writer
+ * elsewhere changed twice meanwhile, the pages read may hold a later
+ * commit's bytes: PV_ESTORE with a message saying so (DB_CHANGED_MSG).
+ * PV_OK otherwise. t stays open; the caller ends it as before. */
+int db_read_check(pv_db *db, const store_txn *t);
 
 /* The absolute, canonical form of path (realpath when it exists; else the
  * canonical parent joined with the last component; else joined to the

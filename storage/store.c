@@ -825,6 +825,22 @@ const char *store_commit_error(const store *st)
     return st->commit_err;
 }
 
+int store_txn_read_check(const store_txn *t)
+{
+    MDB_envinfo info;
+    uint64_t id;
+    if (!t || t->write || !t->st->unlocked)
+        return PV_OK;
+    /* mdb_env_info reads the newest meta page of the map, which a writer
+     * elsewhere updates; mdb_txn_id is the snapshot claimed at begin (the
+     * data read may be newer, see store_txn_begin, which makes this test
+     * only stricter). */
+    id = (uint64_t)mdb_txn_id(t->txn);
+    if (mdb_env_info(t->st->env, &info) != 0 || (uint64_t)info.me_last_txnid >= id + 2)
+        return PV_ESTORE;
+    return PV_OK;
+}
+
 void store_txn_abort(store_txn *t)
 {
     if (!t)
