@@ -29,6 +29,7 @@
 #include "cli_run.h"
 #include "gen.h"
 #include "pixvec.h"
+#include "db_int.h"
 #include "store.h"
 
 #ifndef PIXVEC_BIN
@@ -338,9 +339,11 @@ static void commit_once(store *st)
 
 /* A reader without the lock table (a forked child as the reader) begins a
  * read transaction; meanwhile the test's user commits `commits` times; then
- * the child asks store_txn_read_check. Returns its verdict: 0 PV_OK,
- * 1 PV_ESTORE, >= 10 a step of the child that failed. */
-static int read_during_commits(int commits)
+ * the child asks store_txn_read_check, or with engine set the engine's
+ * db_read_check on a pv_db (whose message must then say what happened).
+ * Returns its verdict: 0 PV_OK, 1 PV_ESTORE, >= 10 a step of the child
+ * that failed. */
+static int read_during_commits(int commits, int engine)
 {
     char err[512];
     int ready[2], go[2], status = 0;
@@ -352,23 +355,29 @@ static int read_during_commits(int commits)
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
+        pv_db *db = NULL;
         store *rs = NULL;
         store_txn *t = NULL;
         int rc;
         become_reader();
         close(ready[0]);
         close(go[1]);
-        if (store_open(dbdir, 1, &rs, err, sizeof err) != 0)
+        if (engine ? pv_db_open(dbdir, PV_OPEN_RDONLY, &db, err, sizeof err) != 0
+                   : store_open(dbdir, 1, &rs, err, sizeof err) != 0)
             _exit(10);
-        if (!store_is_unlocked(rs))
+        if (engine ? !pv_db_unlocked(db) : !store_is_unlocked(rs))
             _exit(11);
-        if (store_txn_begin(rs, 0, &t) != 0)
+        if ((engine ? db_read_begin(db, &t) : store_txn_begin(rs, 0, &t)) != 0)
             _exit(12);
         if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
             _exit(13);
-        rc = store_txn_read_check(t);
+        rc = engine ? db_read_check(db, t) : store_txn_read_check(t);
+        if (engine && rc == PV_ESTORE &&
+            !strstr(pv_db_errmsg(db), "changed while it was read without LMDB's lock table"))
+            _exit(15);
         store_txn_abort(t);
         store_close(rs);
+        pv_db_close(db);
         _exit(rc == PV_OK ? 0 : rc == PV_ESTORE ? 1 : 14);
     }
     close(ready[1]);
@@ -394,15 +403,16 @@ static int read_during_commits(int commits)
  * the read is reported, not trusted. */
 Test(readonly, writer_reused_pages)
 {
-    int v = read_during_commits(2);
-    cr_assert_eq(v, 1, "expected PV_ESTORE (1), got %d", v);
+    int v = read_during_commits(2, 0), ve = read_during_commits(2, 1);
+    cr_assert_eq(v, 1, "store: expected PV_ESTORE (1), got %d", v);
+    cr_assert_eq(ve, 1, "engine: expected PV_ESTORE (1) and its message, got %d", ve);
 }
 
 /* One commit: the snapshot's pages are freed but not yet reused; the read
  * stands. None: nothing changed. */
 Test(readonly, writer_one_commit)
 {
-    int v0 = read_during_commits(0), v1 = read_during_commits(1);
+    int v0 = read_during_commits(0, 0), v1 = read_during_commits(1, 0);
     cr_assert_eq(v0, 0, "no commit: got %d", v0);
     cr_assert_eq(v1, 0, "one commit: got %d", v1);
 }
