@@ -68,9 +68,10 @@ int db_fail_txn(pv_db *db, store_txn *t, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    /* On an unlocked store, a record that reads as malformed is most
-     * likely a page a writer elsewhere reused meanwhile: say so. */
-    if (err == PV_ECORRUPT && store_txn_read_check(t) != 0)
+    /* On an unlocked store, a record that reads as malformed (or a page
+     * LMDB finds wrong) is most likely one a writer elsewhere reused
+     * meanwhile: say so. */
+    if ((err == PV_ECORRUPT || err == PV_ESTORE) && store_txn_read_check(t) != 0)
         return db_fail(db, err, "%s: %s (%s)", what, why[0] ? why : pv_strerror(err),
                        DB_CHANGED_MSG);
     return db_fail(db, err, "%s: %s", what, why[0] ? why : pv_strerror(err));
@@ -648,7 +649,7 @@ int pv_items(pv_db *db, pv_item **items, size_t *n)
     *n = cnt;
     arr = NULL;
 done:
-    if (rc != 0 && rc != PV_ESTORE)
+    if (rc != 0)
         db_fail_txn(db, t, rc, "listing items");
     if (arr)
         pv_items_free(arr, cnt);

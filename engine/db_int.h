@@ -66,7 +66,9 @@ int db_fail(pv_db *db, int err, const char *fmt, ...)
 /* The same for an error met in transaction t: "<fmt...>: <reason>", the
  * reason being the damaged record's own description for PV_ECORRUPT
  * (store_txn_errmsg: "item 17: path length 3000 exceeds 480"), else
- * pv_strerror(err). Returns err. */
+ * pv_strerror(err). On an unlocked store a writer elsewhere changed
+ * meanwhile (db_read_check), a PV_ECORRUPT or PV_ESTORE message adds that
+ * the change is the likely cause. Returns err. */
 int db_fail_txn(pv_db *db, store_txn *t, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
