@@ -508,6 +508,6 @@ int cli_open(cli_ctx *ctx, const cli_cmd *c, int mode)
     if (pv_db_unlocked(ctx->db) && !noted++)
         fprintf(stderr, "pixvec: note: %s: you cannot write this database, so it is read "
                         "without LMDB's reader lock table; a writer at work at the same "
-                        "time may make this read fail or go wrong\n", ctx->dbpath);
+                        "time may make this read fail (run it again then)\n", ctx->dbpath);
     return CLI_OK;
 }

@@ -112,6 +112,8 @@ static int train(pv_db *db, const pv_cluster_opts *o, int standardize,
         }
         memcpy(x + i * dim, v, dim * sizeof *x);
     }
+    if ((rc = db_read_check(db, t)) != 0)
+        goto done;
     store_txn_abort(t); /* the training needs no snapshot */
     t = NULL;
 
@@ -368,6 +370,8 @@ int pv_cluster_get(pv_db *db, pv_clustering **out)
         if (c->clusters[j].n > 1) /* an empty cluster has no array: no qsort(NULL) */
             qsort(c->clusters[j].members, c->clusters[j].n, sizeof(pv_cluster_member),
                   member_cmp);
+    if ((rc = db_read_check(db, t)) != 0)
+        goto done;
     *out = c;
     c = NULL;
 done:
@@ -397,7 +401,7 @@ int pv_cluster_of(pv_db *db, const char *image_path, int *cluster, float *dist2)
         goto done;
     if ((rc = store_txn_begin(db->st, 0, &t)) != 0 || (rc = load_model(db, t, &m)) != 0)
         goto done;
-    if ((rc = kmeans_assign(&m, v, 1, &lab, &d)) != 0)
+    if ((rc = kmeans_assign(&m, v, 1, &lab, &d)) != 0 || (rc = db_read_check(db, t)) != 0)
         goto done;
     *cluster = (int)lab;
     if (dist2)

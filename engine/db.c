@@ -55,6 +55,11 @@ int db_fail(pv_db *db, int err, const char *fmt, ...)
     return err;
 }
 
+/* Why a read on an unlocked store was dropped (db_read_check). */
+#define DB_CHANGED_MSG                                                        \
+    "the database changed while it was read without LMDB's lock table "      \
+    "(you cannot write it); run the command again"
+
 int db_fail_txn(pv_db *db, store_txn *t, int err, const char *fmt, ...)
 {
     const char *why = err == PV_ECORRUPT && t ? store_txn_errmsg(t) : "";
@@ -63,6 +68,12 @@ int db_fail_txn(pv_db *db, store_txn *t, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    /* On an unlocked store, a record that reads as malformed (or a page
+     * LMDB finds wrong) is most likely one a writer elsewhere reused
+     * meanwhile: say so. */
+    if ((err == PV_ECORRUPT || err == PV_ESTORE) && store_txn_read_check(t) != 0)
+        return db_fail(db, err, "%s: %s (%s)", what, why[0] ? why : pv_strerror(err),
+                       DB_CHANGED_MSG);
     return db_fail(db, err, "%s: %s", what, why[0] ? why : pv_strerror(err));
 }
 
@@ -72,6 +83,13 @@ int db_read_begin(pv_db *db, store_txn **t)
     if (rc == 0)
         store_txn_set_cache(*t, &db->vcache);
     return rc;
+}
+
+int db_read_check(pv_db *db, const store_txn *t)
+{
+    if (store_txn_read_check(t) != 0)
+        return db_fail(db, PV_ESTORE, "%s: %s", db->path, DB_CHANGED_MSG);
+    return PV_OK;
 }
 
 const char *pv_db_errmsg(const pv_db *db) { return db ? db->errmsg : ""; }
@@ -397,6 +415,8 @@ int pv_db_info(pv_db *db, pv_info *out)
         rc = db_cluster_k(db, t, &info.cluster_k);
     if (rc != 0)
         db_fail_txn(db, t, rc, "reading database information");
+    else
+        rc = db_read_check(db, t);
     store_txn_abort(t);
     if (rc != 0)
         return rc;
@@ -623,7 +643,8 @@ int pv_items(pv_db *db, pv_item **items, size_t *n)
                            (unsigned long long)c.live, cnt);
         goto done;
     }
-    rc = PV_OK;
+    if ((rc = db_read_check(db, t)) != 0)
+        goto done;
     *items = arr;
     *n = cnt;
     arr = NULL;
@@ -789,6 +810,10 @@ int pv_db_verify(pv_db *db)
     if (rc == 0 && (rc = db_map_verify(db, t, c.next_id)) != 0)
         db_fail_txn(db, t, rc, "check");
 done:
+    /* A damage found on an unlocked store may be a writer's reuse of the
+     * pages read: the check's verdict stands only if none happened. */
+    if ((rc == 0 || rc == PV_ECORRUPT) && db_read_check(db, t) != 0)
+        rc = PV_ESTORE;
     graph_close(g);
     store_txn_abort(t);
     return rc;

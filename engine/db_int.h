@@ -66,7 +66,9 @@ int db_fail(pv_db *db, int err, const char *fmt, ...)
 /* The same for an error met in transaction t: "<fmt...>: <reason>", the
  * reason being the damaged record's own description for PV_ECORRUPT
  * (store_txn_errmsg: "item 17: path length 3000 exceeds 480"), else
- * pv_strerror(err). Returns err. */
+ * pv_strerror(err). On an unlocked store a writer elsewhere changed
+ * meanwhile (db_read_check), a PV_ECORRUPT or PV_ESTORE message adds that
+ * the change is the likely cause. Returns err. */
 int db_fail_txn(pv_db *db, store_txn *t, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -74,6 +76,12 @@ int db_fail_txn(pv_db *db, store_txn *t, int err, const char *fmt, ...)
  * pointers are carried from one snapshot to the next in db->vcache. Worker
  * threads begin their own with store_txn_begin. */
 int db_read_begin(pv_db *db, store_txn **t);
+/* Call when the reads of read transaction t are done, before their results
+ * reach the caller: on an unlocked store (pv_db_unlocked) that a writer
+ * elsewhere changed twice meanwhile, the pages read may hold a later
+ * commit's bytes: PV_ESTORE with a message saying so (DB_CHANGED_MSG).
+ * PV_OK otherwise. t stays open; the caller ends it as before. */
+int db_read_check(pv_db *db, const store_txn *t);
 
 /* The absolute, canonical form of path (realpath when it exists; else the
  * canonical parent joined with the last component; else joined to the

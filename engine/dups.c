@@ -869,12 +869,19 @@ int pv_find_dups(pv_db *db, const pv_dups_opts *opts, pv_dups **out)
     for (uint32_t id = 0, j = 0; id < ds.n; id++)
         if (ds.side[id] && (!ds.across || ds.side[id] == SIDE_B))
             d->nn_score[j++] = ds.best[id] > -2.0f ? ds.best[id] : -1.0f;
+    /* The threads' snapshots are no older than ds.t's and ended before
+     * this: ds.t's check covers what they read. */
+    if ((rc = db_read_check(db, ds.t)) != 0)
+        goto done;
     *out = d;
     d = NULL;
 done:
+    if (rc == PV_ECORRUPT && ds.t && db_read_check(db, ds.t) != 0)
+        rc = PV_ESTORE; /* the damage seen was likely a writer's reuse */
     if (rc == PV_ECORRUPT && !db->errmsg[0])
         db_fail_txn(db, ds.t, rc, "duplicate scan");
-    else if (rc != 0 && rc != PV_EINVAL && rc != PV_ECORRUPT)
+    else if (rc != 0 && rc != PV_EINVAL && rc != PV_ECORRUPT &&
+             !(rc == PV_ESTORE && db->errmsg[0])) /* db_read_check's */
         db_fail(db, rc, "duplicate scan: %s", pv_strerror(rc)); /* EINVAL's names the option */
     pv_dups_free(d);
     free(ds.pairs.p);

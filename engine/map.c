@@ -511,6 +511,11 @@ int pv_map_build(pv_db *db, const pv_map_opts *o, pv_map **out)
         }
     if ((rc = result(&j, (j.computed || j.nplaced) ? pv_now() - t0 : 0.0, out)) != 0)
         goto done;
+    if ((rc = db_read_check(db, j.ls.t)) != 0) {
+        pv_map_free(*out);
+        *out = NULL;
+        goto done;
+    }
     /* The snapshot ends before the write: growing the memory map (a large
      * record may need it) is refused while this process has a transaction. */
     store_txn_abort(j.ls.t);

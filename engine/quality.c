@@ -680,6 +680,8 @@ int pv_quality_report(pv_db *db, const pv_quality_opts *o, pv_quality **out)
     for (size_t r = 0; r < n; r++)
         res->decoded += j.rows[r].mean >= 0;
     res->seconds = pv_now() - t0;
+    if ((rc = db_read_check(db, j.ls.t)) != 0)
+        goto done;
     *out = res;
     res = NULL;
 done:

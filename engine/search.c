@@ -181,6 +181,8 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
         out[filled].score = fh[filled].score;
         out[filled].path = tmp.path;
     }
+    if ((rc = db_read_check(db, t)) != 0)
+        goto done;
     *hits = out;
     *n = nh;
     out = NULL;

@@ -142,10 +142,14 @@ void pv_db_close(pv_db *db);
  * so it reads without LMDB's reader lock table; 0 otherwise (NULL: 0).
  * Reading works as usual, but a writer (another user's) running at the
  * same time cannot see this reader and may reuse the pages a read is
- * going through (from its third commit during one call on): that call may
- * then fail (PV_ECORRUPT, PV_ESTORE) or give wrong results without an
- * error (nothing checksums vector values). Without such a writer nothing
- * differs. A caller may want to tell its user so (the CLI does, once). A
+ * going through (from its third commit during one call on). So every
+ * reading call on such a handle checks, once its reads are done, whether a
+ * writer has committed twice or more since the call's snapshot began; if
+ * so the call returns no results and fails with PV_ESTORE, pv_db_errmsg
+ * saying "the database changed while it was read without LMDB's lock
+ * table (you cannot write it); run the command again" (calling again
+ * usually succeeds). Without such a writer nothing differs. A caller may
+ * want to tell its user so (the CLI does, once). A
  * read-write open of such a database fails with PV_EIO and a message
  * naming what is not writable. */
 int pv_db_unlocked(const pv_db *db);

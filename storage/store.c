@@ -213,13 +213,17 @@ static void no_write_err(const char *dir, int rc, char *err, size_t errlen)
  * time, and from that writer's third commit during one read snapshot on,
  * the pages the snapshot is reading may be reused (measured with LMDB
  * 0.9: a value fetched before holds the third commit's bytes afterwards).
- * pixvec checks every record it parses (lengths, ids, chunk sizes), so a
- * reused record page may give PV_ECORRUPT or PV_ENOTFOUND; but vector
- * values and LMDB's page walks carry no checksum, so a read can also give
- * wrong scores or paths without an error. We go on rather than refuse:
- * without a writer at work at the same time (the usual case for a
- * database one cannot write: someone else's, or a read-only copy) nothing
- * differs, and the caller can tell its user. */
+ * Vector values and LMDB's page walks carry no checksum, so such a read
+ * could give wrong scores or paths without an error. Hence the check at
+ * the end of every read (store_txn_read_check): when the newest commit in
+ * the meta pages is two or more past the transaction's own id, its pages
+ * may have been reused, and the engine drops the results and fails with
+ * PV_ESTORE ("the database changed while it was read ...; run the command
+ * again"); a record that parsed as malformed meanwhile (PV_ECORRUPT) is
+ * explained the same way. We go on rather than refuse to open: without a
+ * writer at work at the same time (the usual case for a database one
+ * cannot write: someone else's, or a read-only copy) nothing differs, and
+ * the caller can tell its user. */
 static int env_open(store *st, const char *dir, int rdonly, char *err,
                     size_t errlen)
 {
@@ -823,6 +827,22 @@ int store_txn_commit(store_txn *t)
 const char *store_commit_error(const store *st)
 {
     return st->commit_err;
+}
+
+int store_txn_read_check(const store_txn *t)
+{
+    MDB_envinfo info;
+    uint64_t id;
+    if (!t || t->write || !t->st->unlocked)
+        return PV_OK;
+    /* mdb_env_info reads the newest meta page of the map, which a writer
+     * elsewhere updates; mdb_txn_id is the snapshot claimed at begin (the
+     * data read may be newer, see store_txn_begin, which makes this test
+     * only stricter). */
+    id = (uint64_t)mdb_txn_id(t->txn);
+    if (mdb_env_info(t->st->env, &info) != 0 || (uint64_t)info.me_last_txnid >= id + 2)
+        return PV_ESTORE;
+    return PV_OK;
 }
 
 void store_txn_abort(store_txn *t)

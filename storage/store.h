@@ -186,6 +186,15 @@ int store_corrupt(store_txn *t, const char *fmt, ...) PV_PRINTF(2, 3);
 /* Commit (STORE_FULL possible: the txn is then gone; grow and redo). */
 int store_txn_commit(store_txn *t);
 void store_txn_abort(store_txn *t); /* NULL is fine */
+/* For a read transaction of an unlocked store (store_is_unlocked), call
+ * when its reads are done and before their results are used: PV_ESTORE
+ * when a writer elsewhere has committed twice or more since t began, so
+ * that the pages t read may have been reused for a later commit (commit
+ * S+1 frees the pages of snapshot S it replaced; once S+2 is the newest,
+ * the write transaction after it may already be writing into them); the
+ * results must then be dropped. PV_OK otherwise, and always for locked stores, whose
+ * readers a writer sees, and for write transactions. t stays open. */
+int store_txn_read_check(const store_txn *t);
 
 /* PV_ECORRUPT unless live + deleted == next_id == the item records. Read
  * once per transaction and kept in it (store_counts_put updates the copy):

@@ -29,6 +29,8 @@
 #include "cli_run.h"
 #include "gen.h"
 #include "pixvec.h"
+#include "db_int.h"
+#include "store.h"
 
 #ifndef PIXVEC_BIN
 #error "PIXVEC_BIN must name the built binary"
@@ -320,4 +322,97 @@ Test(readonly, api_reads)
     char *why = cli_slurp(gen_path(p, outdir, "api.txt"));
     cr_assert_eq(WEXITSTATUS(status), 0, "step %d: %s", WEXITSTATUS(status), why);
     free(why);
+}
+
+/* ---- a writer at work during an unlocked read ---------------------------- */
+
+/* One commit that changes a page: the counters written back as they are. */
+static void commit_once(store *st)
+{
+    store_txn *t = NULL;
+    store_counts c;
+    cr_assert_eq(store_txn_begin(st, 1, &t), 0);
+    cr_assert_eq(store_counts_get(t, &c), 0);
+    cr_assert_eq(store_counts_put(t, &c), 0);
+    cr_assert_eq(store_txn_commit(t), 0);
+}
+
+/* A reader without the lock table (a forked child as the reader) begins a
+ * read transaction; meanwhile the test's user commits `commits` times; then
+ * the child asks store_txn_read_check, or with engine set the engine's
+ * db_read_check on a pv_db (whose message must then say what happened).
+ * Returns its verdict: 0 PV_OK, 1 PV_ESTORE, >= 10 a step of the child
+ * that failed. */
+static int read_during_commits(int commits, int engine)
+{
+    char err[512];
+    int ready[2], go[2], status = 0;
+    char b = 0;
+    store *st = NULL;
+
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(go), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        pv_db *db = NULL;
+        store *rs = NULL;
+        store_txn *t = NULL;
+        int rc;
+        become_reader();
+        close(ready[0]);
+        close(go[1]);
+        if (engine ? pv_db_open(dbdir, PV_OPEN_RDONLY, &db, err, sizeof err) != 0
+                   : store_open(dbdir, 1, &rs, err, sizeof err) != 0)
+            _exit(10);
+        if (engine ? !pv_db_unlocked(db) : !store_is_unlocked(rs))
+            _exit(11);
+        if ((engine ? db_read_begin(db, &t) : store_txn_begin(rs, 0, &t)) != 0)
+            _exit(12);
+        if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(13);
+        rc = engine ? db_read_check(db, t) : store_txn_read_check(t);
+        if (engine && rc == PV_ESTORE &&
+            !strstr(pv_db_errmsg(db), "changed while it was read without LMDB's lock table"))
+            _exit(15);
+        store_txn_abort(t);
+        store_close(rs);
+        pv_db_close(db);
+        _exit(rc == PV_OK ? 0 : rc == PV_ESTORE ? 1 : 14);
+    }
+    close(ready[1]);
+    close(go[0]);
+    cr_assert_eq(read(ready[0], &b, 1), 1, "the reader did not begin");
+    if (!as_root)
+        db_writable(1); /* the reader is open: now the writer may be us */
+    cr_assert_eq(store_open(dbdir, 0, &st, err, sizeof err), 0, "%s", err);
+    for (int i = 0; i < commits; i++)
+        commit_once(st);
+    store_close(st);
+    if (!as_root)
+        db_writable(0);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    close(ready[0]);
+    close(go[1]);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return WEXITSTATUS(status);
+}
+
+/* Two commits during one unlocked read: its pages may have been reused, so
+ * the read is reported, not trusted. */
+Test(readonly, writer_reused_pages)
+{
+    int v = read_during_commits(2, 0), ve = read_during_commits(2, 1);
+    cr_assert_eq(v, 1, "store: expected PV_ESTORE (1), got %d", v);
+    cr_assert_eq(ve, 1, "engine: expected PV_ESTORE (1) and its message, got %d", ve);
+}
+
+/* One commit: the snapshot's pages are freed but not yet reused; the read
+ * stands. None: nothing changed. */
+Test(readonly, writer_one_commit)
+{
+    int v0 = read_during_commits(0, 0), v1 = read_during_commits(1, 0);
+    cr_assert_eq(v0, 0, "no commit: got %d", v0);
+    cr_assert_eq(v1, 0, "one commit: got %d", v1);
 }
