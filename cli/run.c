@@ -193,7 +193,6 @@ static void print_error_doc(int rc)
                                                       : rc == CLI_USAGE ? "usage error"
                                                                         : "failed"));
     json_object_set_new(doc, "error", err);
-    run.doc_done = 0;
     cli_print_json(doc);
 }
 

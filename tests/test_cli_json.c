@@ -52,22 +52,17 @@ static char *word(const char *w)
     return (char *)w;
 }
 
+static int run_line(const char *line, int json, const char *text);
+
 /* Run `pixvec LINE --json` (LINE split on spaces), check that stdout is
  * one document of the documented shape for the exit status, and that the
  * status is want. Returns the document (caller frees). */
 static json_t *run_json(const char *line, int want)
 {
-    char buf[1024], *argv[40], *save = NULL;
-    int argc = 0, status;
+    int status;
     json_error_t e;
     json_t *j, *err;
-    snprintf(buf, sizeof buf, "%s", line);
-    argv[argc++] = "pixvec";
-    for (char *t = strtok_r(buf, " ", &save); t && argc < 38; t = strtok_r(NULL, " ", &save))
-        argv[argc++] = word(t);
-    argv[argc++] = "--json";
-    argv[argc] = NULL;
-    status = cli_fix_runv(&F, NULL, argv);
+    status = run_line(line, 1, NULL);
     cr_assert_eq(status, want, "`%s`: exit %d, want %d; stderr: %s", line, status, want,
                  F.err);
     j = json_loads(F.out, 0, &e);
@@ -185,19 +180,24 @@ Test(cli_json, every_command_success_and_failure)
     fails("shell", 2, "usage");
 }
 
-/* Run `pixvec LINE` (split on spaces) without --json, stdin from text
- * (NULL: none); returns the exit status, output in F.out/F.err. */
-static int run_text(const char *line, const char *text)
+/* Run `pixvec LINE` (split on spaces; the words above replaced by this
+ * test's paths), with --json added when json, stdin from text (NULL:
+ * none); returns the exit status, output in F.out/F.err. */
+static int run_line(const char *line, int json, const char *text)
 {
     char buf[1024], *argv[40], *save = NULL;
     int argc = 0;
     snprintf(buf, sizeof buf, "%s", line);
     argv[argc++] = "pixvec";
-    for (char *t = strtok_r(buf, " ", &save); t && argc < 39; t = strtok_r(NULL, " ", &save))
+    for (char *t = strtok_r(buf, " ", &save); t && argc < 38; t = strtok_r(NULL, " ", &save))
         argv[argc++] = word(t);
+    if (json)
+        argv[argc++] = "--json";
     argv[argc] = NULL;
     return cli_fix_runv(&F, text, argv);
 }
+
+#define run_text(line, text) run_line(line, 0, text)
 
 /* The messages of issue 16 that the run owns: getopt's in pixvec's words,
  * a suggestion for a misspelled command, help as it runs. */
