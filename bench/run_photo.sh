@@ -56,7 +56,7 @@ if [ $SMALL = 1 ]; then
               $3 == "distractor" { if (++d <= 20) print; next }
               $2 in keep' "$SET/manifest.tsv" "$SET/manifest.tsv" > "$S/manifest.tsv"
   cut -f1 "$S/manifest.tsv" | while IFS= read -r rel; do cp "$SET/$rel" "$S/$rel"; done
-  find "$SET/1600" -maxdepth 1 -name '*.jpg' | sort | head -20 | xargs -r cp -t "$S/1600"
+  find "$SET/1600" -maxdepth 1 -name '*.jpg' | sort | sed -n '1,20p' | xargs -r cp -t "$S/1600"
   SET=$S
 fi
 SET=$(realpath "$SET")
