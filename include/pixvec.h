@@ -112,10 +112,25 @@ typedef struct pv_embedder_opts {
                         * overflows). */
 } pv_embedder_opts;
 
+/* Compact vectors (pv_index_opts.vectors): besides its float32 vector, a
+ * database can keep a compact copy of each that graph searches score
+ * candidates with, re-scoring the final candidates exactly in float32.
+ * PV_VECTORS_F16: IEEE half precision (2 bytes a dimension);
+ * PV_VECTORS_I8: one byte a dimension, an affine map per dimension learned
+ * from the stored vectors once there are PV_I8_TRAIN_MIN of them (until
+ * then searches score float32), learned again from all of them each time
+ * their number doubles, up to PV_I8_TRAIN_MAX. */
+#define PV_VECTORS_F32 0 /* float32 only (the default) */
+#define PV_VECTORS_F16 1
+#define PV_VECTORS_I8 2
+#define PV_I8_TRAIN_MIN 1024u
+#define PV_I8_TRAIN_MAX 65536u
+
 /* HNSW parameters, fixed at creation (hnswlib's meaning). 0 = default. */
 typedef struct pv_index_opts {
     int M;               /* links per node (level 0: 2*M); default 16 */
     int ef_construction; /* candidate list while inserting; default 200 */
+    int vectors;         /* PV_VECTORS_*: the compact copy (default none) */
 } pv_index_opts;
 
 /* Create a new database directory at path (created if missing; must not
@@ -204,6 +219,10 @@ typedef struct pv_info {
     uint32_t cluster_k;    /* clusters of the stored clustering (0: none) */
     float dups_threshold;  /* the embedder's default `dups` threshold, chosen
                             * from bench/README.md's near-duplicate runs */
+    int vectors;           /* PV_VECTORS_* chosen at creation */
+    uint64_t coded;        /* ids with a compact copy (0 until an int8
+                            * database has PV_I8_TRAIN_MIN vectors) */
+    uint32_t code_bytes;   /* bytes of one compact copy (0: none) */
 } pv_info;
 
 int pv_db_info(pv_db *db, pv_info *out);
@@ -315,6 +334,9 @@ typedef struct pv_query_opts {
     int ivf;      /* 1: search the IVF lists (pv_ivf_train) instead of the
                    * graph; PV_ENOTFOUND if none were trained */
     int nprobe;   /* IVF lists scanned (default 8; raised to at most nlist) */
+    int no_rerank; /* 1: with compact vectors, return the graph's compact
+                    * scores as they are; 0 (default): re-score its
+                    * max(ef, k) candidates in float32 and keep the best k */
 } pv_query_opts;
 
 /* The k stored images most like the image at image_path, best first. o may
