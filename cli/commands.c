@@ -145,7 +145,7 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = cli_find("init");
     pv_embedder_opts e = {.name = "pixels"};
-    pv_index_opts ix = {0, 0};
+    pv_index_opts ix = {0, 0, PV_VECTORS_F32};
     int json = 0, given = 0, pool = 0, opt, rc;
     long v;
     char err[1024] = "";
