@@ -13,6 +13,7 @@
 #ifndef PV_GRAPH_H
 #define PV_GRAPH_H
 
+#include "codes.h"
 #include "hnsw.h"
 #include "store.h"
 
@@ -28,6 +29,8 @@ typedef struct graph_cache {
     uint8_t **l0;
     uint32_t *l0n;
     uint32_t n, cap;
+    uint64_t codes_key; /* snapshot of codes (graph_use_codes); 0: empty */
+    codes_view codes;
 } graph_cache;
 
 void graph_cache_free(graph_cache *c); /* the arrays; c itself stays */
@@ -59,6 +62,15 @@ int graph_search(graph *g, hnsw_scratch *s, const float *q, uint32_t k,
 /* The same from node start at level 0 (hnsw_search_from). */
 int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
                       uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n);
+
+/* Let graph_search and graph_search_from of a read graph score candidates
+ * with the database's compact copy (engine/codes.h) when every node has
+ * one: their similarities are then the compact ones, for the caller to
+ * re-score. Returns 1 when they will, 0 when they score float32 (no codes,
+ * or not yet), or an error (PV_ECORRUPT: a damaged codes record). The
+ * codes come from the cache given to graph_open when it holds them for
+ * the same snapshot. */
+int graph_use_codes(graph *g);
 
 /* Whether id is a deleted node (for other scans' filters). */
 int graph_is_deleted(graph *g, uint32_t id);

@@ -87,9 +87,11 @@ static int rerank(pv_db *db, store_txn *t, const float *q, flat_hit *fh, uint32_
     return PV_OK;
 }
 
-/* The hits of one search: exact (flat) or HNSW, in snapshot t. */
+/* The hits of one search: exact (flat) or HNSW, in snapshot t. A graph
+ * search that scored compact codes sets *rescore when its hits (then
+ * max(ef, k) of them: fh has room) must be scored again in float32. */
 static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
-                     const pv_query_opts *o, flat_hit *fh, uint32_t *nh)
+                     const pv_query_opts *o, flat_hit *fh, uint32_t *nh, int *rescore)
 {
     vec_set set;
     int rc, scan = o && o->exact;
@@ -104,8 +106,14 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
         rc = graph_open(db->st, t, 0, &db->gcache, &g);
         /* k at least the graph's nodes: the search would visit them all. */
         scan = rc == 0 && k >= graph_state(g)->nodes;
-        if (rc == 0 && !scan)
-            rc = graph_search(g, s, q, k, ef < k ? k : ef, fh, nh);
+        if (ef < k)
+            ef = k;
+        if (rc == 0 && !scan && (rc = graph_use_codes(g)) == 1) {
+            *rescore = !(o && o->no_rerank);
+            rc = graph_search(g, s, q, *rescore ? ef : k, ef, fh, nh);
+        } else if (rc == 0 && !scan) {
+            rc = graph_search(g, s, q, k, ef, fh, nh);
+        }
         graph_close(g);
         if (rc != 0)
             return rc;
@@ -133,7 +141,7 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
     pv_hit *out = NULL;
     uint32_t nh = 0, k, kk;
     size_t filled = 0;
-    int rc;
+    int rc, rescore = 0;
 
     if (!db || !vec || !hits || !n || (o && o->k < 0))
         return PV_EINVAL;
@@ -144,7 +152,11 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
                        dim, db->emb->desc, db->emb->dim);
     kk = db->emb->ops->pair_score && k < QUERY_RERANK ? QUERY_RERANK : k;
     q = pv_alloc_array(dim, sizeof *q);
-    fh = pv_alloc_array(kk, sizeof *fh);
+    /* room for a compact search's candidates (query_ids) */
+    fh = pv_alloc_array(o && o->ef > 0 && (uint32_t)o->ef > kk ? (uint32_t)o->ef
+                        : QUERY_DEFAULT_EF > kk                ? QUERY_DEFAULT_EF
+                                                               : kk,
+                        sizeof *fh);
     if (!q || !fh) {
         rc = PV_ENOMEM;
         goto done;
@@ -155,9 +167,9 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
         goto done;
     }
     if ((rc = db_read_begin(db, &t)) != 0 ||
-        (rc = query_ids(db, t, q, kk, o, fh, &nh)) != 0)
+        (rc = query_ids(db, t, q, kk, o, fh, &nh, &rescore)) != 0)
         goto done;
-    if (db->emb->ops->pair_score && (rc = rerank(db, t, q, fh, nh)) != 0)
+    if ((db->emb->ops->pair_score || rescore) && (rc = rerank(db, t, q, fh, nh)) != 0)
         goto done;
     if (nh > k)
         nh = k;
