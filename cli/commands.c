@@ -520,9 +520,8 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
         return cli_usage_err(c, "--nprobe applies to --index ivf only%s", "");
     if (ef && (qo.ivf || qo.exact))
         return cli_usage_err(c, "--ef applies to the HNSW search only (not %s)", index_by);
-    if (qo.no_rerank && (qo.ivf || qo.exact))
-        return cli_usage_err(c, "--no-rerank applies to the HNSW search only (not %s)",
-                             index_by);
+    if (qo.no_rerank && qo.exact)
+        return cli_usage_err(c, "--no-rerank applies to the HNSW and IVF searches only%s", "");
     if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
         return rc;
     if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
@@ -1318,8 +1317,8 @@ const cli_cmd cli_commands[] = {
      "  -p, --nprobe P   IVF lists scanned (default 8); --index ivf only\n"
      "  --exact          the same as --index exact\n"
      "  --no-rerank      a database with f16 or i8 vectors (init --vectors): keep\n"
-     "                   the graph's scores of those copies instead of scoring its\n"
-     "                   EF candidates again in float32 (faster, less exact)\n"
+     "                   the scores of those copies instead of scoring the EF\n"
+     "                   best candidates again in float32 (faster, less exact)\n"
      "  --embedder/--size/--rgb/--no-mirror  refuse to run unless the database\n"
      "                   uses these\n"
      "  --json           {query, k, index, asked, returned, short_reason (null\n"

@@ -279,6 +279,7 @@ void pv_db_close(pv_db *db)
     hnsw_scratch_free(db->scratch);
     graph_cache_free(&db->gcache);
     store_vec_cache_free(&db->vcache);
+    codes_view_free(&db->codes.v);
     free(db->ivfcache.rows);
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* drops the flock */

@@ -64,12 +64,7 @@ struct graph {
     int up_all; /* every upper record is in the overlay (graph_preload) */
     int said;   /* a store_corrupt message names what was wrong */
     hnsw_io io;
-    /* compact copies (graph_use_codes): the cache's or our own */
-    const store_schema *schema;
-    graph_cache *cache;
-    uint64_t key;
-    const codes_view *cv;
-    codes_view cv_own;
+    const codes_view *cv; /* compact copies (graph_use_codes) */
 };
 
 /* A damaged graph record: its words go to the transaction's message. */
@@ -380,7 +375,6 @@ void graph_cache_free(graph_cache *c)
         return;
     free(c->l0);
     free(c->l0n);
-    codes_view_free(&c->codes);
     memset(c, 0, sizeof *c);
 }
 
@@ -423,9 +417,6 @@ int graph_open(store *st, store_txn *t, int write, graph_cache *cache,
         return PV_ENOMEM;
     g->t = t;
     g->write = write;
-    g->schema = s;
-    g->cache = cache;
-    g->key = key;
     g->C = s->chunk;
     g->p.M = s->hnsw_m;
     g->p.M0 = 2 * s->hnsw_m;
@@ -434,7 +425,7 @@ int graph_open(store *st, store_txn *t, int write, graph_cache *cache,
     g->rec_bytes = (1 + g->p.M0) * 4;
     g->up_block = (1 + g->p.M) * 4;
     g->io = (hnsw_io){g,          io_vec, io_links_get, io_links_set, io_node_add,
-                      io_deleted, HNSW_CODE_NONE, NULL, NULL};
+                      io_deleted, QUANT_F32, NULL, NULL};
     if ((rc = store_vec_chunks(t, &g->vptr, &g->vcnt, &g->nvchunks)) != 0)
         goto fail;
     if (cache && key != 0 && cache->key == key) {
@@ -503,36 +494,18 @@ void graph_close(graph *g)
         if (g->up[i].id != HNSW_NONE && g->up[i].own)
             free(g->up[i].buf);
     free(g->up);
-    codes_view_free(&g->cv_own);
     free(g);
 }
 
-int graph_use_codes(graph *g)
+int graph_use_codes(graph *g, const codes_view *v)
 {
-    graph_cache *c = g->cache;
-    codes_view *v;
-    int rc;
-    if (g->write)
-        return PV_EINVAL;
-    if (c && g->key != 0 && c->codes_key == g->key) {
-        v = &c->codes;
-    } else {
-        v = c && g->key != 0 ? &c->codes : &g->cv_own;
-        if (c)
-            c->codes_key = 0;
-        codes_view_free(v);
-        if ((rc = codes_view_load(g->t, g->schema, v)) != 0)
-            return rc;
-        if (c && g->key != 0)
-            c->codes_key = g->key;
-    }
-    g->cv = v;
     /* Codes for only some nodes: float32 until the rest have theirs. */
-    if (v->n < g->state.nodes || v->kind == PV_VECTORS_F32)
+    if (g->write || v->n < g->state.nodes || v->kind == PV_VECTORS_F32)
         return 0;
+    g->cv = v;
     g->io.code = io_code;
     g->io.code_i8 = v->kind == PV_VECTORS_I8 ? &v->q8 : NULL;
-    g->io.code_kind = v->kind == PV_VECTORS_I8 ? HNSW_CODE_I8 : HNSW_CODE_F16;
+    g->io.code_kind = v->kind == PV_VECTORS_I8 ? QUANT_I8 : QUANT_F16;
     return 1;
 }
 

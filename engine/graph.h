@@ -29,8 +29,6 @@ typedef struct graph_cache {
     uint8_t **l0;
     uint32_t *l0n;
     uint32_t n, cap;
-    uint64_t codes_key; /* snapshot of codes (graph_use_codes); 0: empty */
-    codes_view codes;
 } graph_cache;
 
 void graph_cache_free(graph_cache *c); /* the arrays; c itself stays */
@@ -64,13 +62,11 @@ int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
                       uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n);
 
 /* Let graph_search and graph_search_from of a read graph score candidates
- * with the database's compact copy (engine/codes.h) when every node has
- * one: their similarities are then the compact ones, for the caller to
- * re-score. Returns 1 when they will, 0 when they score float32 (no codes,
- * or not yet), or an error (PV_ECORRUPT: a damaged codes record). The
- * codes come from the cache given to graph_open when it holds them for
- * the same snapshot. */
-int graph_use_codes(graph *g);
+ * with the compact copies of v (engine/codes.h, same snapshot; v must
+ * outlive g) when every node has one: their similarities are then the
+ * compact ones, for the caller to re-score. Returns 1 when they will, 0
+ * when they score float32 (no codes, or not for every node yet). */
+int graph_use_codes(graph *g, const codes_view *v);
 
 /* Whether id is a deleted node (for other scans' filters). */
 int graph_is_deleted(graph *g, uint32_t id);

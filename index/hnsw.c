@@ -334,45 +334,30 @@ static int get_links(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
     return 0;
 }
 
-/* What a search scores candidates by: the float32 vectors (kind
- * HNSW_CODE_NONE: every insert, and searches without codes) or the compact
- * codes against the query prepared for them. */
-typedef struct scorer {
-    hnsw_code_kind kind;
-    const float *q;           /* the query (NONE, F16) */
-    const quant_i8_query *qq; /* I8 */
-    uint32_t pf;              /* bytes of each fresh candidate to prefetch */
-} scorer;
+/* What a search scores candidates by: the float32 vectors (QUANT_F32:
+ * every insert, and searches without codes) or the compact codes against
+ * the query prepared for them (quant.h's one scorer). */
+typedef quant_scorer scorer;
 
-static scorer scorer_f32(const float *q)
+static scorer scorer_f32(const float *q, uint32_t dim)
 {
-    return (scorer){HNSW_CODE_NONE, q, NULL, HNSW_PF_BYTES};
+    return (scorer){QUANT_F32, dim, q, NULL};
 }
 
 /* The stored record of id that sc scores: its vector or its code. */
 static inline const void *record(const scorer *sc, const hnsw_io *io, uint32_t id)
 {
-    if (sc->kind == HNSW_CODE_NONE)
+    if (sc->kind == QUANT_F32)
         return io->vec(io->ctx, id);
     return io->code(io->ctx, id);
 }
 
-static inline float score(const scorer *sc, const void *v, uint32_t dim)
-{
-    switch (sc->kind) {
-    case HNSW_CODE_I8:
-        return quant_i8_dot_int(sc->qq, v);
-    case HNSW_CODE_F16:
-        return quant_f16_dot(sc->q, v, dim);
-    default:
-        return vec_dot(sc->q, v, dim);
-    }
-}
+static inline float score(const scorer *sc, const void *v) { return quant_score(sc, v); }
 
-static inline void prefetch_rec(const void *v, uint32_t bytes)
+static inline void prefetch_rec(const void *v)
 {
     const char *c = v;
-    for (unsigned b = 0; b < bytes; b += 64)
+    for (unsigned b = 0; b < HNSW_PF_BYTES; b += 64)
         __builtin_prefetch(c + b, 0, 3);
 }
 
@@ -398,10 +383,10 @@ static int greedy(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
                 if (!v)
                     return PV_ECORRUPT;
                 s->nbv[j] = v;
-                prefetch_rec(v, sc->pf);
+                prefetch_rec(v);
             }
             for (uint32_t j = 0; j < n; j++) {
-                float d = score(sc, s->nbv[j], p->dim);
+                float d = score(sc, s->nbv[j]);
                 if (d > cs) {
                     cs = d;
                     cur = s->nb[j];
@@ -428,7 +413,6 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
     uint16_t *vis = s->vis;
     cand *cq = s->cq, *rq = s->rq;
     uint32_t ncq = 0, nrq = 0;
-    const uint32_t dim = p->dim;
     float lower = -INFINITY; /* worst similarity in the results */
 
     int (*const deleted)(void *, uint32_t) = io->deleted;
@@ -459,7 +443,7 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
             const void *v = record(sc, io, id);
             if (!v)
                 return PV_ECORRUPT;
-            prefetch_rec(v, sc->pf);
+            prefetch_rec(v);
             s->nb[m] = id;
             s->nbv[m++] = v;
         }
@@ -473,7 +457,7 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
             cq = s->cq;
         }
         for (uint32_t j = 0; j < m; j++) {
-            float d = score(sc, s->nbv[j], dim);
+            float d = score(sc, s->nbv[j]);
             if (nrq < ef || d > lower) {
                 uint32_t id = s->nb[j];
                 maxheap_push(cq, &ncq, (cand){d, id});
@@ -620,7 +604,7 @@ static int plan_node(batch *b, hnsw_scratch *s, cand *bb, float *row,
     const hnsw_state *fz = &b->frozen;
     const uint32_t id = b->first + i, top = b->levels[i], efc = b->efc;
     const float *q = b->x + (size_t)i * p->dim;
-    const scorer sc = scorer_f32(q);
+    const scorer sc = scorer_f32(q, p->dim);
     uint32_t ep = fz->entry;
     float eps = 0, entry_s = 0;
     int entry_deleted = 0, rc;
@@ -891,25 +875,12 @@ int hnsw_search(const hnsw_params *p, const hnsw_state *st,
 
 /* The scorer of a search for q: float32, or io's codes with q prepared for
  * them (PV_ENUMERIC when q holds a NaN or Inf). */
-static int search_scorer(const hnsw_io *io, hnsw_scratch *s, const float *q, scorer *sc)
+static int search_scorer(const hnsw_io *io, uint32_t dim, hnsw_scratch *s, const float *q,
+                         scorer *sc)
 {
-    *sc = scorer_f32(q);
-    switch (io->code_kind) {
-    case HNSW_CODE_NONE:
-        return 0;
-    case HNSW_CODE_F16:
-        if (!io->code)
-            return PV_EINVAL;
-        sc->kind = HNSW_CODE_F16;
-        return 0;
-    case HNSW_CODE_I8:
-        if (!io->code || !io->code_i8)
-            return PV_EINVAL;
-        sc->kind = HNSW_CODE_I8;
-        sc->qq = &s->qq;
-        return quant_i8_query_prep(io->code_i8, q, &s->qq);
-    }
-    return PV_EINVAL;
+    if (io->code_kind != QUANT_F32 && !io->code)
+        return PV_EINVAL;
+    return quant_scorer_init(sc, io->code_kind, io->code_i8, q, dim, &s->qq);
 }
 
 int hnsw_search_from(const hnsw_params *p, const hnsw_state *st,
@@ -939,12 +910,12 @@ int hnsw_search_from(const hnsw_params *p, const hnsw_state *st,
         return PV_EINVAL;
     uint32_t ep = start != HNSW_NONE ? start : st->entry;
     scorer sc;
-    if ((rc = search_scorer(io, s, q, &sc)) != 0)
+    if ((rc = search_scorer(io, p->dim, s, q, &sc)) != 0)
         return rc;
     const void *v = record(&sc, io, ep);
     if (!v)
         return PV_ECORRUPT;
-    float eps = score(&sc, v, p->dim);
+    float eps = score(&sc, v);
     /* Stored vectors are finite and unit length, so only a NaN or Inf in q
      * makes this non-finite: checked once here, not per component. */
     if (!isfinite(eps))

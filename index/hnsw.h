@@ -37,13 +37,6 @@ typedef struct hnsw_params {
     uint32_t dim;
 } hnsw_params;
 
-/* The compact copy a search may score candidates with (index/quant.h). */
-typedef enum {
-    HNSW_CODE_NONE = 0, /* searches score the float32 vectors */
-    HNSW_CODE_F16,      /* dim binary16 values */
-    HNSW_CODE_I8        /* dim bytes of code_i8's codes */
-} hnsw_code_kind;
-
 /* Where the graph is kept. All functions return 0 or a PV_E* code, except
  * vec and code (NULL if the id has none) and deleted (nonzero = tombstone). */
 typedef struct hnsw_io {
@@ -64,13 +57,13 @@ typedef struct hnsw_io {
     /* NULL when no node is deleted: saves a call (and a cache miss on
      * the node's record) for every node entering a search's results. */
     int (*deleted)(void *ctx, uint32_t id);
-    /* Compact copies: when code_kind is not HNSW_CODE_NONE, hnsw_search and
+    /* Compact copies: when code_kind is not QUANT_F32, hnsw_search and
      * hnsw_search_from score candidates by code(ctx, id) (any alignment,
      * lifetime as vec's) against the query prepared for that kind, and
      * their similarities are the compact ones: the caller re-scores them
      * exactly if it wants. Inserts always score float32 vectors, so the
      * graph is the same with or without codes. */
-    hnsw_code_kind code_kind;
+    quant_kind code_kind;
     const quant_i8 *code_i8; /* HNSW_CODE_I8: the codes' parameters */
     const void *(*code)(void *ctx, uint32_t id);
 } hnsw_io;

@@ -177,7 +177,7 @@ static void mem_free(mem *g)
 static hnsw_io mem_io(mem *g)
 {
     return (hnsw_io){g, m_vec, m_links_get, m_links_set, m_node_add, m_deleted,
-                     HNSW_CODE_NONE, NULL, NULL};
+                     QUANT_F32, NULL, NULL};
 }
 
 static void mem_delete(mem *g, uint32_t id)
@@ -394,15 +394,15 @@ Test(hnsw, search_scores_compact_codes)
         cr_assert_geq(quant_i8_encode(&q8, x + (size_t)i * d, c8 + (size_t)i * d), 0);
     quant_f16_encode(x, (size_t)n * d, c16);
 
-    for (int kind = HNSW_CODE_F16; kind <= HNSW_CODE_I8; kind++) {
+    for (int kind = QUANT_F16; kind <= QUANT_I8; kind++) {
         hnsw_io io = mem_io(&g);
         quant_i8_query qq = {0};
         uint64_t found = 0, found_raw = 0;
-        io.code_kind = (hnsw_code_kind)kind;
+        io.code_kind = (quant_kind)kind;
         io.code_i8 = &q8;
         io.code = m_code;
-        cg.codes = kind == HNSW_CODE_I8 ? c8 : (const uint8_t *)c16;
-        cg.bytes = kind == HNSW_CODE_I8 ? d : 2 * d;
+        cg.codes = kind == QUANT_I8 ? c8 : (const uint8_t *)c16;
+        cg.bytes = kind == QUANT_I8 ? d : 2 * d;
         for (uint32_t qi = 0; qi < nq; qi++) {
             const float *q = x + (size_t)(n + qi) * d;
             uint32_t m = 0;
@@ -411,7 +411,7 @@ Test(hnsw, search_scores_compact_codes)
             cr_assert_eq(quant_i8_query_prep(&q8, q, &qq), 0);
             for (uint32_t j = 0; j < m; j++) {
                 const void *c = m_code(NULL, hit[j].id);
-                float want = kind == HNSW_CODE_I8 ? quant_i8_dot_int(&qq, c)
+                float want = kind == QUANT_I8 ? quant_i8_dot_int(&qq, c)
                                                   : quant_f16_dot(q, c, d);
                 cr_assert_float_eq(hit[j].score, want, 1e-6, "kind %d hit %u", kind, j);
             }
@@ -437,7 +437,7 @@ Test(hnsw, search_scores_compact_codes)
         cr_log_info("hnsw codes kind %d ef=%u: recall@10 %.4f raw, %.4f re-scored", kind, ef,
                     rr, r);
         cr_assert_geq(r, 0.95, "kind %d: re-scored recall %.4f", kind, r);
-        cr_assert_geq(rr, kind == HNSW_CODE_I8 ? 0.85 : 0.95, "kind %d: raw recall %.4f", kind,
+        cr_assert_geq(rr, kind == QUANT_I8 ? 0.85 : 0.95, "kind %d: raw recall %.4f", kind,
                       rr);
         /* a NaN query is refused before any code is read */
         float bad[64];
