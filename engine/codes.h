@@ -34,13 +34,13 @@
 
 /* What a search reads: the codes of ids 0..n-1 of one snapshot. */
 typedef struct codes_view {
-  uint32_t kind;       /* PV_VECTORS_*; PV_VECTORS_F32 when none (n == 0) */
-  uint32_t bytes;      /* bytes of one code */
-  uint32_t C;          /* codes per chunk */
-  uint64_t n;          /* ids coded */
-  quant_i8 q8;         /* PV_VECTORS_I8: the parameters */
-  const uint8_t **ptr; /* chunk pointers into the map */
-  uint32_t nchunks;
+    uint32_t kind;       /* PV_VECTORS_*; PV_VECTORS_F32 when none (n == 0) */
+    uint32_t bytes;      /* bytes of one code */
+    uint32_t C;          /* codes per chunk */
+    uint64_t n;          /* ids coded */
+    quant_i8 q8;         /* PV_VECTORS_I8: the parameters */
+    const uint8_t **ptr; /* chunk pointers into the map */
+    uint32_t nchunks;
 } codes_view;
 
 /* Bytes of one code of kind for dim (0 for PV_VECTORS_F32). */
@@ -54,10 +54,11 @@ int codes_view_load(store_txn *t, const store_schema *s, codes_view *v);
 void codes_view_free(codes_view *v); /* v stays, zeroed */
 
 /* The code of id (NULL beyond v->n). */
-static inline const void *codes_at(const codes_view *v, uint32_t id) {
-  if (id >= v->n)
-    return 0;
-  return v->ptr[id / v->C] + (uint64_t)(id % v->C) * v->bytes;
+static inline const void *codes_at(const codes_view *v, uint32_t id)
+{
+    if (id >= v->n)
+        return 0;
+    return v->ptr[id / v->C] + (uint64_t)(id % v->C) * v->bytes;
 }
 
 /* In write transaction t, after the vectors of ids up to total-1 are
