@@ -110,6 +110,17 @@ static uint32_t query_ef(const pv_query_opts *o, uint32_t k)
     return ef < k ? k : ef;
 }
 
+/* How many of a compact search's best candidates (by their compact
+ * scores) are scored again in float32 for k hits: 2k, at least 16, at most
+ * the candidate list. Measured on Fashion-MNIST (60,000, int8, k = 10, ef
+ * 10-160): recall@10 the same as re-scoring all ef (0.9964 and 0.9965 at ef
+ * 160), k alone loses up to 0.016. */
+static uint32_t rescore_count(uint32_t k, uint32_t ef)
+{
+    uint32_t r = k < 8 ? 16 : 2 * k;
+    return r > ef ? ef : r;
+}
+
 /* The compact copies of snapshot t when every id has one, else NULL. */
 static int all_coded(pv_db *db, store_txn *t, const codes_view **cv)
 {
@@ -136,7 +147,8 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
         if ((rc = all_coded(db, t, &cv)) != 0)
             return rc;
         *rescore = cv && !o->no_rerank;
-        return db_ivf_search(db, t, q, *rescore ? ef : k, o->nprobe, cv, fh, nh);
+        return db_ivf_search(db, t, q, *rescore ? rescore_count(k, ef) : k, o->nprobe, cv, fh,
+                             nh);
     }
     if (!scan) {
         hnsw_scratch *s = db_scratch(db);
@@ -148,7 +160,7 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
         scan = rc == 0 && k >= graph_state(g)->nodes;
         if (rc == 0 && !scan && (rc = db_codes(db, t, &cv)) == 0 && graph_use_codes(g, cv)) {
             *rescore = !(o && o->no_rerank);
-            rc = graph_search(g, s, q, *rescore ? ef : k, ef, fh, nh);
+            rc = graph_search(g, s, q, *rescore ? rescore_count(k, ef) : k, ef, fh, nh);
         } else if (rc == 0 && !scan) {
             rc = graph_search(g, s, q, k, ef, fh, nh);
         }

@@ -335,9 +335,10 @@ typedef struct pv_query_opts {
     int ivf;      /* 1: search the IVF lists (pv_ivf_train) instead of the
                    * graph; PV_ENOTFOUND if none were trained */
     int nprobe;   /* IVF lists scanned (default 8; raised to at most nlist) */
-    int no_rerank; /* 1: with compact vectors, return the graph's compact
-                    * scores as they are; 0 (default): re-score its
-                    * max(ef, k) candidates in float32 and keep the best k */
+    int no_rerank; /* 1: with compact vectors, return the graph's or the
+                    * IVF scan's compact scores as they are; 0 (default):
+                    * re-score their best 2k (at least 16, at most
+                    * max(ef, k)) in float32 and keep the best k */
 } pv_query_opts;
 
 /* The k stored images most like the image at image_path, best first. o may
