@@ -78,6 +78,8 @@ typedef struct {
     float step;  /* a: w_d ~= a * qi_d (0 when w is all zero) */
     float *w;    /* s_d y_d */
     int8_t *qi;  /* round(w_d / a), in [-127, 127] */
+    /* the integer kernel, chosen at prep (no dispatch per distance) */
+    int32_t (*idot)(const int8_t *q, const uint8_t *c, size_t n);
 } quant_i8_query;
 
 /* Learn o and s from n sample vectors x (n * dim floats, row-major) with the
