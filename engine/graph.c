@@ -425,7 +425,7 @@ int graph_open(store *st, store_txn *t, int write, graph_cache *cache,
     g->rec_bytes = (1 + g->p.M0) * 4;
     g->up_block = (1 + g->p.M) * 4;
     g->io = (hnsw_io){g,          io_vec, io_links_get, io_links_set, io_node_add,
-                      io_deleted, QUANT_F32, NULL, NULL};
+                      io_deleted, QUANT_F32, NULL, NULL, 0};
     if ((rc = store_vec_chunks(t, &g->vptr, &g->vcnt, &g->nvchunks)) != 0)
         goto fail;
     if (cache && key != 0 && cache->key == key) {

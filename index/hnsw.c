@@ -88,14 +88,15 @@ struct hnsw_scratch {
      * (sel); a neighbour's overflowing list (w2) and its re-selection
      * (sel2); the kept candidates' vectors (selv); ids for links_set. */
     cand *w, *w2, *sel, *sel2;
-    const float **selv;
+    const void **selv;
     uint32_t *ids;
 
-    float *q; /* copy of the vector being inserted */
+    float *q;   /* copy of the vector being inserted */
+    float *tmp; /* a float16 code decoded (inserts on codes) */
     quant_i8_query qq; /* a search's query prepared for int8 codes */
 
     uint32_t cq_cap, rq_cap, nb_cap, nbv_cap, w_cap, w2_cap, sel_cap,
-        sel2_cap, selv_cap, ids_cap, q_cap;
+        sel2_cap, selv_cap, ids_cap, q_cap, tmp_cap;
 };
 
 hnsw_scratch *hnsw_scratch_new(void)
@@ -119,6 +120,7 @@ void hnsw_scratch_free(hnsw_scratch *s)
     free(s->selv);
     free(s->ids);
     free(s->q);
+    free(s->tmp);
     quant_i8_query_free(&s->qq);
     free(s);
 }
@@ -175,11 +177,13 @@ static int scratch_reserve(hnsw_scratch *s, uint32_t nodes, uint32_t maxl,
     if (!rc)
         rc = grow(&s->sel2, &s->sel2_cap, maxl + 1, sizeof(cand));
     if (!rc)
-        rc = grow(&s->selv, &s->selv_cap, maxl + 1, sizeof(float *));
+        rc = grow(&s->selv, &s->selv_cap, maxl + 1, sizeof(void *));
     if (!rc)
         rc = grow(&s->ids, &s->ids_cap, maxl + 1, sizeof(uint32_t));
     if (!rc && dim)
         rc = grow(&s->q, &s->q_cap, dim, sizeof(float));
+    if (!rc && dim)
+        rc = grow(&s->tmp, &s->tmp_cap, dim, sizeof(float));
     return rc;
 }
 
@@ -477,6 +481,24 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
 
 /* ---- neighbour selection (Algorithm 4) ------------------------------------ */
 
+/* What an insert compares stored nodes by: their float32 vectors, or with
+ * io->codes_only their codes (the symmetric similarity of two codes). */
+static inline const void *node_rec(const hnsw_io *io, uint32_t id)
+{
+    return io->codes_only ? io->code(io->ctx, id) : (const void *)io->vec(io->ctx, id);
+}
+
+static float node_pair(const hnsw_io *io, hnsw_scratch *s, uint32_t dim, const void *a,
+                       const void *b)
+{
+    if (!io->codes_only)
+        return vec_dot(a, b, dim);
+    if (io->code_kind == QUANT_I8)
+        return quant_i8_dot_codes(io->code_i8, a, b);
+    quant_f16_decode(a, dim, s->tmp);
+    return quant_f16_dot(s->tmp, b, dim);
+}
+
 /* From c[0..n) (best first, similarities to the base point), keep at most m:
  * a candidate is kept when it is closer to the base point than to every
  * one kept before it, so links spread over directions instead of crowding
@@ -492,12 +514,12 @@ static int select_neighbors(const hnsw_io *io, hnsw_scratch *s, uint32_t dim,
         return 0;
     }
     for (uint32_t i = 0; i < n && k < m; i++) {
-        const float *v = io->vec(io->ctx, c[i].id);
+        const void *v = node_rec(io, c[i].id);
         int good = 1;
         if (!v)
             return PV_ECORRUPT;
         for (uint32_t j = 0; j < k; j++) {
-            if (vec_dot(s->selv[j], v, dim) > c[i].s) {
+            if (node_pair(io, s, dim, s->selv[j], v) > c[i].s) {
                 good = 0;
                 break;
             }
@@ -529,7 +551,7 @@ static int connect_back(const hnsw_params *p, const hnsw_io *io,
         s->nb[n] = id;
         return io->links_set(io->ctx, e, level, s->nb, n + 1);
     }
-    const float *ve = io->vec(io->ctx, e);
+    const void *ve = node_rec(io, e);
     if (!ve)
         return PV_ECORRUPT;
     /* Candidates as seen from e, sorted best first (insertion sort: at most
@@ -538,10 +560,10 @@ static int connect_back(const hnsw_params *p, const hnsw_io *io,
     for (uint32_t j = 0; j <= n; j++) {
         cand x;
         if (j < n) {
-            const float *v = io->vec(io->ctx, s->nb[j]);
+            const void *v = node_rec(io, s->nb[j]);
             if (!v)
                 return PV_ECORRUPT;
-            x = (cand){vec_dot(ve, v, p->dim), s->nb[j]};
+            x = (cand){node_pair(io, s, p->dim, ve, v), s->nb[j]};
         } else {
             x = (cand){es, id};
         }
@@ -604,7 +626,7 @@ static int plan_node(batch *b, hnsw_scratch *s, cand *bb, float *row,
     const hnsw_state *fz = &b->frozen;
     const uint32_t id = b->first + i, top = b->levels[i], efc = b->efc;
     const float *q = b->x + (size_t)i * p->dim;
-    const scorer sc = scorer_f32(q, p->dim);
+    scorer sc = scorer_f32(q, p->dim);
     uint32_t ep = fz->entry;
     float eps = 0, entry_s = 0;
     int entry_deleted = 0, rc;
@@ -614,11 +636,15 @@ static int plan_node(batch *b, hnsw_scratch *s, cand *bb, float *row,
      * sched_yield beside the planning threads.) */
     for (uint32_t j = 0; j < i; j++)
         row[j] = vec_dot(q, b->x + (size_t)j * p->dim, p->dim);
+    /* On codes: the new node's float vector against stored codes. */
+    if (io->codes_only &&
+        (rc = quant_scorer_init(&sc, io->code_kind, io->code_i8, q, p->dim, &s->qq)) != 0)
+        return rc;
     if (fz->entry != HNSW_NONE) {
-        const float *v = io->vec(io->ctx, fz->entry);
+        const void *v = record(&sc, io, fz->entry);
         if (!v)
             return PV_ECORRUPT;
-        eps = entry_s = vec_dot(q, v, p->dim);
+        eps = entry_s = score(&sc, v);
         entry_deleted = io->deleted && io->deleted(io->ctx, fz->entry);
         rc = greedy(p, io, s, &sc, fz->nodes, fz->max_level, top, &ep, &eps);
         if (rc)
@@ -809,6 +835,9 @@ int hnsw_insert_batch(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
     b.efc = p->ef_construction > p->M ? p->ef_construction : p->M;
     b.nodes = first + n > st->nodes ? first + n : st->nodes;
     if (b.efc > HNSW_MAX_EF || n > HNSW_MAX_BATCH)
+        return PV_EINVAL;
+    if (io->codes_only &&
+        (io->code_kind == QUANT_F32 || !io->code || (io->code_kind == QUANT_I8 && !io->code_i8)))
         return PV_EINVAL;
     if ((rc = scratch_reserve(s, b.nodes, p->M0, b.efc, p->dim)) != 0)
         return rc;

@@ -61,11 +61,17 @@ typedef struct hnsw_io {
      * hnsw_search_from score candidates by code(ctx, id) (any alignment,
      * lifetime as vec's) against the query prepared for that kind, and
      * their similarities are the compact ones: the caller re-scores them
-     * exactly if it wants. Inserts always score float32 vectors, so the
-     * graph is the same with or without codes. */
+     * exactly if it wants. Inserts score float32 vectors unless
+     * codes_only, so the graph is the same with or without codes. */
     quant_kind code_kind;
-    const quant_i8 *code_i8; /* HNSW_CODE_I8: the codes' parameters */
+    const quant_i8 *code_i8; /* QUANT_I8: the codes' parameters */
     const void *(*code)(void *ctx, uint32_t id);
+    /* Nonzero: stored nodes have codes only (vec gives just the nodes
+     * being inserted). Inserts then score candidates by code against the
+     * new node's float vector, and compare two stored nodes by the
+     * similarity of their codes (quant_i8_dot_codes; f16: one decoded).
+     * code must give the inserted nodes' codes too. */
+    int codes_only;
 } hnsw_io;
 
 /* The graph's global state, kept by the caller (in meta, for LMDB). */

@@ -177,7 +177,7 @@ static void mem_free(mem *g)
 static hnsw_io mem_io(mem *g)
 {
     return (hnsw_io){g, m_vec, m_links_get, m_links_set, m_node_add, m_deleted,
-                     QUANT_F32, NULL, NULL};
+                     QUANT_F32, NULL, NULL, 0};
 }
 
 static void mem_delete(mem *g, uint32_t id)
@@ -452,6 +452,83 @@ Test(hnsw, search_scores_compact_codes)
     }
     quant_i8_free(&q8);
     mem_free(&g);
+    hnsw_scratch_free(s);
+    free(x);
+    free(hit);
+    free(c8);
+    free(c16);
+}
+
+/* A graph built on codes only (io.codes_only): vec gives only the batch
+ * being inserted, every stored node is read by its code. */
+static uint32_t co_first; /* the batch's first id; vec refuses ids below */
+
+static const float *co_vec(void *ctx, uint32_t id)
+{
+    return id < co_first ? NULL : m_vec(ctx, id);
+}
+
+Test(hnsw, build_on_codes_only)
+{
+    const uint32_t n = 5000, d = 64, nq = 200, k = 10, ef = 64, B = 500;
+    float *x = clustered(n + nq, d, 50, 1.5f, 777);
+    hnsw_params p = params(d);
+    hnsw_scratch *s = hnsw_scratch_new();
+    hnsw_hit *hit = malloc(ef * sizeof *hit);
+    uint32_t truth[10], levels[500];
+    quant_i8 q8;
+    uint8_t *c8 = malloc((size_t)n * d);
+    uint16_t *c16 = malloc((size_t)n * d * 2);
+    cr_assert(s && hit && c8 && c16);
+    cr_assert_eq(quant_i8_train(x, n, d, &q8), 0);
+    for (uint32_t i = 0; i < n; i++)
+        cr_assert_geq(quant_i8_encode(&q8, x + (size_t)i * d, c8 + (size_t)i * d), 0);
+    quant_f16_encode(x, (size_t)n * d, c16);
+
+    for (int kind = QUANT_F16; kind <= QUANT_I8; kind++) {
+        mem g;
+        hnsw_state st;
+        hnsw_io io;
+        uint64_t found = 0;
+        mem_init(&g, x, n, d, p.M);
+        hnsw_state_init(&st, 7);
+        io = mem_io(&g);
+        io.vec = co_vec;
+        io.code_kind = (quant_kind)kind;
+        io.code_i8 = &q8;
+        io.code = m_code;
+        io.codes_only = 1;
+        cg.codes = kind == QUANT_I8 ? c8 : (const uint8_t *)c16;
+        cg.bytes = kind == QUANT_I8 ? d : 2 * d;
+        for (co_first = 0; co_first < n; co_first += B) {
+            for (uint32_t i = 0; i < B; i++)
+                levels[i] = hnsw_random_level(&st, &p);
+            cr_assert_eq(hnsw_insert_batch(&p, &st, &io, s, co_first, B, levels, 2), 0,
+                         "kind %d batch at %u", kind, co_first);
+        }
+        co_first = n; /* searches read no float vector either */
+        cr_assert_eq(st.nodes, n);
+        check_graph(&g, &st);
+        for (uint32_t qi = 0; qi < nq; qi++) {
+            const float *q = x + (size_t)(n + qi) * d;
+            uint32_t m = 0;
+            cr_assert_eq(hnsw_search(&p, &st, &io, s, q, k, ef, hit, &m), 0);
+            cr_assert_eq(m, k);
+            brute(&g, st.nodes, q, k, truth);
+            for (uint32_t j = 0; j < k; j++)
+                for (uint32_t i = 0; i < k; i++)
+                    found += hit[i].id == truth[j];
+        }
+        double r = (double)found / (nq * k);
+        cr_log_info("hnsw built on codes kind %d, searched on codes, ef=%u: recall@10 %.4f",
+                    kind, ef, r);
+        cr_assert_geq(r, kind == QUANT_I8 ? 0.85 : 0.95, "kind %d: recall %.4f", kind, r);
+        /* codes_only without codes to read is refused */
+        io.code = NULL;
+        cr_assert_eq(hnsw_insert_batch(&p, &st, &io, s, n, 1, levels, 1), PV_EINVAL);
+        mem_free(&g);
+    }
+    quant_i8_free(&q8);
     hnsw_scratch_free(s);
     free(x);
     free(hit);
