@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     char dbdir[4096], err[512];
     bench_path_join(dbdir, sizeof dbdir, work, "db");
     pv_db *db;
-    pv_index_opts io = {M, efc, PV_VECTORS_F32};
+    pv_index_opts io = {M, efc, PV_VECTORS_F32, 0};
     if (pv_db_create(dbdir, NULL, &io, &db, err, sizeof err) != PV_OK)
         bench_die("pv_db_create", err);
     pv_add_opts ao = {0};

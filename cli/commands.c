@@ -115,8 +115,14 @@ static int parse_plain(const cli_cmd *c, int argc, char **argv, int *json,
 
 /* ---- init ------------------------------------------------------------------ */
 
-/* `init --vectors` names, in PV_VECTORS_* order. */
-static const char *const vector_kinds[] = {"f32", "f16", "i8"};
+/* `init --vectors` names, in PV_VECTORS_* order, then the compact-only
+ * ones (PV_VECTORS_* + 2). */
+static const char *const vector_kinds[] = {"f32", "f16", "i8", "f16-only", "i8-only"};
+
+static const char *vectors_name(int kind, int only)
+{
+    return vector_kinds[only && kind != PV_VECTORS_F32 ? kind + 2 : kind];
+}
 
 /* An embedder option given to an embedder that would ignore it is an error
  * saying whose it is. */
@@ -147,10 +153,9 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
                                        {"vectors", required_argument, NULL, 'V'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
-    const char *const *kinds = vector_kinds;
     const cli_cmd *c = cli_find("init");
     pv_embedder_opts e = {.name = "pixels"};
-    pv_index_opts ix = {0, 0, PV_VECTORS_F32};
+    pv_index_opts ix = {0, 0, PV_VECTORS_F32, 0};
     int json = 0, given = 0, pool = 0, opt, rc;
     long v;
     char err[1024] = "";
@@ -173,11 +178,14 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
             pool = 1;
         } else if (opt == 'V') {
             ix.vectors = -1;
-            for (int k = 0; k < 3; k++)
-                if (strcmp(optarg, kinds[k]) == 0)
-                    ix.vectors = k;
+            for (int k = 0; k < 5; k++)
+                if (strcmp(optarg, vector_kinds[k]) == 0) {
+                    ix.vectors = k > PV_VECTORS_I8 ? k - 2 : k;
+                    ix.compact_only = k > PV_VECTORS_I8;
+                }
             if (ix.vectors < 0)
-                return cli_usage_err(c, "--vectors takes f32, f16 or i8, not '%s'", optarg);
+                return cli_usage_err(c, "--vectors takes f32, f16, i8, f16-only or i8-only, not '%s'",
+                                     optarg);
         } else if (opt == 'M') {
             if (cli_parse_int(optarg, 2, 128, &v) != 0)
                 return cli_usage_err(c, "--M takes 2..128, not '%s'", optarg);
@@ -211,11 +219,15 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
         return cli_print_json(json_pack("{s:b, s:o, s:s, s:s, s:i, s:s}", "ok", 1, "database",
                                         cli_name_json(ctx->dbpath), "embedder", info.embedder,
                                         "embedder_desc", info.embedder_desc, "dim",
-                                        (int)info.dim, "vectors", kinds[info.vectors]));
+                                        (int)info.dim, "vectors",
+                                        vectors_name(info.vectors, info.compact_only)));
     printf("created %s: %s, %u dims; HNSW M=%u ef_construction=%u", ctx->dbpath,
            info.embedder_desc, info.dim, info.hnsw_m, info.hnsw_ef_construction);
-    if (info.vectors != PV_VECTORS_F32)
-        printf("; %s copies of the vectors for graph searches", kinds[info.vectors]);
+    if (info.vectors != PV_VECTORS_F32 && info.compact_only)
+        printf("; %s: only %s copies of the vectors are kept", vectors_name(info.vectors, 1),
+               vector_kinds[info.vectors]);
+    else if (info.vectors != PV_VECTORS_F32)
+        printf("; %s copies of the vectors for graph searches", vector_kinds[info.vectors]);
     printf("\n");
     return CLI_OK;
 }
@@ -607,7 +619,8 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
             "disk_bytes", (json_int_t)in.disk_bytes, "map_bytes",
             (json_int_t)in.map_bytes, "ivf_nlist", (int)in.ivf_nlist,
             "cluster_k", (int)in.cluster_k, "dups_threshold", (double)in.dups_threshold,
-            "vectors", vector_kinds[in.vectors], "coded", (json_int_t)in.coded, "code_bytes",
+            "vectors", vectors_name(in.vectors, in.compact_only), "coded", (json_int_t)in.coded,
+            "code_bytes",
             (int)in.code_bytes));
     printf("database  %s\nformat    %u\nembedder  %s (%u dims)\nitems     %llu\n"
            "removed   %llu (tombstones)\nindex     HNSW M=%u ef_construction=%u, "
@@ -618,10 +631,12 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
            in.graph_levels,
            in.disk_bytes / 1048576.0, in.map_bytes / 1048576.0);
     if (in.vectors != PV_VECTORS_F32 && in.coded == 0)
-        printf("vectors   float32; %s copies once there are %u images\n",
-               vector_kinds[in.vectors], PV_I8_TRAIN_MIN);
+        printf("vectors   float32; %s copies once there are %u images%s\n",
+               vector_kinds[in.vectors], PV_I8_TRAIN_MIN,
+               in.compact_only ? ", then only those" : "");
     else if (in.vectors != PV_VECTORS_F32)
-        printf("vectors   float32 and %s copies (%u bytes each) of %llu\n", vector_kinds[in.vectors],
+        printf("vectors   %s%s copies (%u bytes each) of %llu\n",
+               in.compact_only ? "only " : "float32 and ", vector_kinds[in.vectors],
                in.code_bytes, (unsigned long long)in.coded);
     if (in.ivf_nlist)
         printf("ivf       %u lists\n", in.ivf_nlist);
@@ -1247,7 +1262,7 @@ const cli_cmd cli_commands[] = {
     {"init", cmd_init,
      "DB [--embedder pixels|cnn|photo|clip|dinov2|vitmae] [--model FILE|DIR] [--size N] "
      "[--rgb] [--no-mirror] [--pool cls|sum] [--M M] [--ef-construction N] "
-     "[--vectors f32|f16|i8] [--json]",
+     "[--vectors f32|f16|i8|f16-only|i8-only] [--json]",
      "Create a database (a directory) for one embedder and HNSW graph, fixed\n"
      "for its life.\n"
      "  --embedder NAME  pixels (default): the brightness of a downscaled image;\n"
@@ -1274,7 +1289,10 @@ const cli_cmd cli_commands[] = {
      "                   half-precision or one-byte-per-dimension copy that\n"
      "                   graph searches score with, re-scoring their candidates\n"
      "                   in float32 (i8 learns its ranges from the first 1024\n"
-     "                   images, again at every doubling up to 65536)\n"
+     "                   images, again at every doubling up to 65536);\n"
+     "                   f16-only, i8-only: keep only that copy once it exists\n"
+     "                   (i8: from 1024 images on, ranges learned once): 2x or\n"
+     "                   4x smaller vectors, scores those of the copies\n"
      "  --json           print the result as JSON",
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
     {"add", cmd_add,

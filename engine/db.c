@@ -226,6 +226,11 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb,
         return PV_EINVAL;
     }
     s.codes = idx ? (uint32_t)idx->vectors : PV_VECTORS_F32;
+    if (idx && idx->compact_only && s.codes == PV_VECTORS_F32) {
+        snprintf(err, errlen, "%s: compact_only needs f16 or i8 vectors", path ? path : "");
+        return PV_EINVAL;
+    }
+    s.codes_only = idx && idx->compact_only ? 1 : 0;
     if (s.hnsw_m < 2 || s.hnsw_m > 128 || s.hnsw_efc > 4096) {
         snprintf(err, errlen, "%s: M must be 2..128 and ef_construction 1..4096",
                  path ? path : "");
@@ -442,6 +447,7 @@ int pv_db_info(pv_db *db, pv_info *out)
     info.format = s->codes ? 2 : 1;
     info.vectors = (int)s->codes;
     info.code_bytes = codes_bytes(s->codes, s->dim);
+    info.compact_only = (int)s->codes_only;
     info.chunk = s->chunk;
     info.hnsw_m = s->hnsw_m;
     info.hnsw_ef_construction = s->hnsw_efc;

@@ -132,6 +132,13 @@ typedef struct pv_index_opts {
     int M;               /* links per node (level 0: 2*M); default 16 */
     int ef_construction; /* candidate list while inserting; default 200 */
     int vectors;         /* PV_VECTORS_*: the compact copy (default none) */
+    int compact_only;    /* 1 (with F16 or I8): keep only the compact copy
+                          * once it exists (4x smaller vectors for I8, 2x
+                          * for F16); the float32 vectors are dropped then
+                          * (I8: at PV_I8_TRAIN_MIN vectors, learned once),
+                          * the graph is built on the codes, and scores are
+                          * the codes' (no float32 re-scoring); analyses that
+                          * read every vector read them decoded */
 } pv_index_opts;
 
 /* Create a new database directory at path (created if missing; must not
@@ -224,6 +231,7 @@ typedef struct pv_info {
     uint64_t coded;        /* ids with a compact copy (0 until an int8
                             * database has PV_I8_TRAIN_MIN vectors) */
     uint32_t code_bytes;   /* bytes of one compact copy (0: none) */
+    int compact_only;      /* pv_index_opts.compact_only at creation */
 } pv_info;
 
 int pv_db_info(pv_db *db, pv_info *out);

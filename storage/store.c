@@ -445,6 +445,16 @@ static int read_schema(MDB_txn *txn, MDB_dbi meta, store_schema *s, char *msg,
         snprintf(msg, msglen, "meta vec_codes: %u outside 1..%u", s->codes, STORE_MAX_CODES);
         return PV_ECORRUPT;
     }
+    rc = meta_get_u32(txn, meta, "vec_only", &s->codes_only, msg, msglen);
+    if (rc == PV_ENOTFOUND)
+        s->codes_only = 0;
+    else if (rc != 0)
+        return rc;
+    else if (s->codes_only != 1 || !s->codes) {
+        snprintf(msg, msglen, "meta vec_only: %u%s", s->codes_only,
+                 s->codes ? ", not 1" : " without vec_codes");
+        return PV_ECORRUPT;
+    }
     rc = meta_get(txn, meta, "embedder", s->embedder, 0, sizeof s->embedder, msg,
                   msglen);
     if (rc == PV_ENOTFOUND)
@@ -531,6 +541,8 @@ int store_create(const char *dir, const store_schema *s, store **out,
         rc = meta_put_u32(txn, st->meta, "format", s->codes ? 2 : 1);
     if (rc == 0 && s->codes)
         rc = meta_put_u32(txn, st->meta, "vec_codes", s->codes);
+    if (rc == 0 && s->codes_only)
+        rc = meta_put_u32(txn, st->meta, "vec_only", 1);
     if (rc == 0)
         rc = meta_put_u32(txn, st->meta, "dim", s->dim);
     if (rc == 0)
@@ -1449,6 +1461,23 @@ int store_hash_each_multi(store_txn *t,
 
 static size_t vec_bytes(const store *st) { return (size_t)st->schema.dim * sizeof(float); }
 
+int store_vec_dropped(store_txn *t)
+{
+    uint64_t v = 0;
+    return t->st->schema.codes_only && store_meta_get_u64(t, "vec_dropped", &v) == 0 && v == 1;
+}
+
+int store_vec_drop(store_txn *t)
+{
+    int rc;
+    if (!t->st->schema.codes_only)
+        return PV_EINVAL;
+    t->chunks_valid = 0;
+    if ((rc = map_rc(mdb_drop(t->txn, t->st->vectors, 0))) != 0)
+        return rc;
+    return store_meta_put_u64(t, "vec_dropped", 1);
+}
+
 int store_vec_append(store_txn *t, uint32_t first, uint32_t n,
                      const float *vecs)
 {
@@ -1457,6 +1486,8 @@ int store_vec_append(store_txn *t, uint32_t first, uint32_t n,
     const size_t vb = vec_bytes(st);
     uint32_t done = 0;
 
+    if (store_vec_dropped(t))
+        return PV_EINVAL;
     t->chunks_valid = 0;
     while (done < n) {
         uint32_t id = first + done;
@@ -1538,6 +1569,15 @@ static int load_chunks(store_txn *t)
     t->nchunks = 0;
     if ((rc = store_counts_get(t, &cnt)) != 0)
         return rc;
+    if (store_vec_dropped(t)) {
+        MDB_stat ms;
+        if ((rc = mdb_stat(t->txn, t->st->vectors, &ms)) != 0)
+            return map_rc(rc);
+        return ms.ms_entries == 0
+                   ? PV_OK
+                   : store_corrupt(t, "vectors: %llu chunks, but meta vec_dropped says none",
+                                   (unsigned long long)ms.ms_entries);
+    }
     if ((rc = mdb_cursor_open(t->txn, t->st->vectors, &c)) != 0)
         return map_rc(rc);
     rc = mdb_cursor_get(c, &k, &d, MDB_FIRST);
