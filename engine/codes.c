@@ -7,6 +7,7 @@
  */
 #include "codes.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,14 +54,15 @@ static int load_params(store_txn *t, uint32_t dim, quant_i8 *q)
     return rc;
 }
 
-/* codes_n of t, checked against next_id. */
-static int coded_count(store_txn *t, uint64_t *n)
+/* codes_n of t, checked against next_id (ahead: a write transaction that
+ * coded a batch before putting the counters). */
+static int coded_count(store_txn *t, uint64_t *n, uint32_t ahead)
 {
     store_counts c;
     int rc = store_counts_get(t, &c);
     if (rc == 0)
         rc = meta_u64_or_0(t, "codes_n", n);
-    if (rc == 0 && *n > c.next_id)
+    if (rc == 0 && *n > (uint64_t)c.next_id + ahead)
         rc = store_corrupt(t, "meta codes_n: %llu codes, but %u ids handed out",
                            (unsigned long long)*n, c.next_id);
     return rc;
@@ -75,13 +77,18 @@ void codes_view_free(codes_view *v)
 
 int codes_view_load(store_txn *t, const store_schema *s, codes_view *v)
 {
+    return codes_view_load_ahead(t, s, 0, v);
+}
+
+int codes_view_load_ahead(store_txn *t, const store_schema *s, uint32_t ahead, codes_view *v)
+{
     uint64_t n;
     int rc;
     memset(v, 0, sizeof *v);
     v->kind = PV_VECTORS_F32;
     if (!s->codes)
         return PV_OK;
-    if ((rc = coded_count(t, &n)) != 0 || n == 0)
+    if ((rc = coded_count(t, &n, ahead)) != 0 || n == 0)
         return rc;
     v->bytes = codes_bytes(s->codes, s->dim);
     v->C = s->chunk;
@@ -129,10 +136,25 @@ static void code_one(uint32_t kind, const quant_i8 *q, const float *vec, uint32_
     }
 }
 
+/* Where codes_add reads vectors: ids below first from the store, the
+ * batch's from its array. */
+typedef struct vec_src {
+    uint32_t first, n;
+    const float *vecs;
+} vec_src;
+
+static int vec_of(store_txn *t, const store_schema *s, const vec_src *src, uint32_t id, float *out)
+{
+    if (id < src->first)
+        return store_vec_get(t, id, out);
+    memcpy(out, src->vecs + (size_t)(id - src->first) * s->dim, s->dim * sizeof *out);
+    return PV_OK;
+}
+
 /* Code ids from..to-1 into their chunks, keeping the codes of each chunk
  * before from (which must be exactly the ids before from). */
-static int write_codes(store_txn *t, const store_schema *s, const quant_i8 *q, uint32_t from,
-                       uint32_t to)
+static int write_codes(store_txn *t, const store_schema *s, const quant_i8 *q, const vec_src *src,
+                       uint32_t from, uint32_t to)
 {
     const uint32_t C = s->chunk, bytes = codes_bytes(s->codes, s->dim);
     uint8_t *buf = pv_alloc_array(C, bytes);
@@ -155,7 +177,7 @@ static int write_codes(store_txn *t, const store_schema *s, const quant_i8 *q, u
             memcpy(buf, p, len);
         }
         for (uint32_t id = lo; rc == 0 && id < hi; id++) {
-            rc = store_vec_get(t, id, vec);
+            rc = vec_of(t, s, src, id, vec);
             if (rc == 0)
                 code_one(s->codes, q, vec, s->dim, buf + (size_t)(id - base) * bytes);
         }
@@ -168,13 +190,14 @@ static int write_codes(store_txn *t, const store_schema *s, const quant_i8 *q, u
 }
 
 /* Learn int8 parameters from an evenly spaced sample of ids 0..total-1. */
-static int train(store_txn *t, const store_schema *s, uint32_t total, quant_i8 *q)
+static int train(store_txn *t, const store_schema *s, const vec_src *src, uint32_t total,
+                 quant_i8 *q)
 {
     const uint32_t m = total < CODES_SAMPLE ? total : CODES_SAMPLE;
     float *x = pv_alloc_array((size_t)m * s->dim, sizeof *x);
     int rc = x ? PV_OK : PV_ENOMEM;
     for (uint32_t i = 0; rc == 0 && i < m; i++)
-        rc = store_vec_get(t, (uint32_t)((uint64_t)i * total / m), x + (size_t)i * s->dim);
+        rc = vec_of(t, s, src, (uint32_t)((uint64_t)i * total / m), x + (size_t)i * s->dim);
     if (rc == 0)
         rc = quant_i8_train(x, m, s->dim, q);
     free(x);
@@ -188,24 +211,29 @@ static int train_due(uint64_t trained, uint32_t total)
     return trained < PV_I8_TRAIN_MAX && total >= 2 * trained;
 }
 
-int codes_add(store_txn *t, const store_schema *s, uint32_t total)
+int codes_add(store_txn *t, const store_schema *s, uint32_t first, uint32_t nnew, const float *vecs)
 {
+    const vec_src src = {first, nnew, vecs};
+    const uint32_t total = first + nnew;
+    const int dropped = store_vec_dropped(t);
     quant_i8 q = {0};
     uint64_t n, trained = 0;
     uint32_t from;
     int rc;
-    if (!s->codes)
+    if (!s->codes || nnew == 0)
         return PV_OK;
-    if ((rc = coded_count(t, &n)) != 0)
+    if ((rc = coded_count(t, &n, 0)) != 0)
         return rc;
     from = (uint32_t)n;
     if (s->codes == PV_VECTORS_I8) {
         if ((rc = meta_u64_or_0(t, "codes_trained", &trained)) != 0)
             return rc;
-        if (train_due(trained, total)) {
+        /* Without float32 vectors (codes_only) there is nothing to learn
+         * from again. */
+        if (!dropped && train_due(trained, total)) {
             void *blob = NULL;
             size_t len = quant_i8_params_size(s->dim);
-            if ((rc = train(t, s, total, &q)) == 0 && !(blob = malloc(len)))
+            if ((rc = train(t, s, &src, total, &q)) == 0 && !(blob = malloc(len)))
                 rc = PV_ENOMEM;
             if (rc == 0) {
                 quant_i8_save(&q, blob);
@@ -222,9 +250,12 @@ int codes_add(store_txn *t, const store_schema *s, uint32_t total)
         }
     }
     if (rc == 0 && from < total)
-        rc = write_codes(t, s, &q, from, total);
+        rc = write_codes(t, s, &q, &src, from, total);
     if (rc == 0)
         rc = store_meta_put_u64(t, "codes_n", total);
+    /* Every vector has its code now: a codes_only store keeps no other. */
+    if (rc == 0 && s->codes_only && !dropped)
+        rc = store_vec_drop(t);
     quant_i8_free(&q);
     return rc;
 }
@@ -251,6 +282,20 @@ int codes_verify(store_txn *t, const store_schema *s, uint32_t next_id)
     if (!vec || !want) {
         rc = PV_ENOMEM;
         goto done;
+    }
+    /* Codes only: no float32 vector to compare with. Every byte is an int8
+     * code; a float16 one must be finite (pv_db_verify checks the decoded
+     * vectors). */
+    for (uint32_t id = 0; store_vec_dropped(t) && id < v.n; id++) {
+        if (v.kind == PV_VECTORS_F16)
+            quant_f16_decode(codes_at(&v, id), s->dim, vec);
+        for (uint32_t d = 0; v.kind == PV_VECTORS_F16 && d < s->dim; d++)
+            if (!isfinite(vec[d])) {
+                rc = store_corrupt(t, "codes of id %u: value %u is not finite", id, d);
+                goto done;
+            }
+        if (id + 1 == v.n)
+            goto done;
     }
     for (uint32_t id = 0; id < v.n; id++) {
         if ((rc = store_vec_get(t, id, vec)) != 0)

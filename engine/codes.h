@@ -51,6 +51,9 @@ uint32_t codes_bytes(uint32_t kind, uint32_t dim);
  * parameters blob refused, codes_n beyond next_id). v->n is 0 when the
  * database keeps no codes or has none yet. */
 int codes_view_load(store_txn *t, const store_schema *s, codes_view *v);
+/* The same in a write transaction whose codes may run up to ahead ids past
+ * the counters (codes_add codes a batch before the counters are put). */
+int codes_view_load_ahead(store_txn *t, const store_schema *s, uint32_t ahead, codes_view *v);
 void codes_view_free(codes_view *v); /* v stays, zeroed */
 
 /* The code of id (NULL beyond v->n). */
@@ -61,11 +64,15 @@ static inline const void *codes_at(const codes_view *v, uint32_t id)
     return v->ptr[id / v->C] + (uint64_t)(id % v->C) * v->bytes;
 }
 
-/* In write transaction t, after the vectors of ids up to total-1 are
- * stored and the counters put: code the ids not coded yet, training the
- * int8 parameters first when due (then every id is coded again). No-op for
- * a database without codes. */
-int codes_add(store_txn *t, const store_schema *s, uint32_t total);
+/* In write transaction t, for a batch of new ids first..first+nnew-1 whose
+ * vectors are vecs (not stored yet; the ids before first are, unless
+ * dropped), before the graph inserts them: code the ids not coded yet,
+ * learning the int8 parameters first when due (then every id is coded
+ * again). A codes_only store then drops its float32 vectors (the caller
+ * must not append the batch's: store_vec_dropped). No-op for a database
+ * without codes. */
+int codes_add(store_txn *t, const store_schema *s, uint32_t first, uint32_t nnew,
+              const float *vecs);
 
 /* For pv_db_verify: every code equal to the coding of its float32 vector
  * (which is deterministic), codes_n == next_id once coding has begun.

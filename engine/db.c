@@ -285,6 +285,7 @@ void pv_db_close(pv_db *db)
     graph_cache_free(&db->gcache);
     store_vec_cache_free(&db->vcache);
     codes_view_free(&db->codes.v);
+    db_vec_decoded_free(db);
     free(db->ivfcache.rows);
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* drops the flock */
@@ -716,7 +717,8 @@ static int verify_item(pv_db *db, store_txn *t, uint32_t id,
 }
 
 /* A stored vector is finite and of unit length (or zero: a flat image). */
-static int verify_vector(pv_db *db, uint32_t id, const float *v, uint32_t dim)
+/* unit: the length must be 1 (or 0); a decoded code is only near it. */
+static int verify_vector(pv_db *db, uint32_t id, const float *v, uint32_t dim, int unit)
 {
     float nn = 0;
     if (!v)
@@ -729,7 +731,7 @@ static int verify_vector(pv_db *db, uint32_t id, const float *v, uint32_t dim)
                            isnan(x) ? "NaN" : "infinite");
         nn += x * x;
     }
-    if (nn != 0 && !(fabsf(nn - 1.0f) < 1e-3f))
+    if (unit && nn != 0 && !(fabsf(nn - 1.0f) < 1e-3f))
         return db_fail(db, PV_ECORRUPT, "vector %u: length %g, not 1 (or 0)", id,
                        (double)sqrtf(nn));
     return PV_OK;
@@ -745,7 +747,7 @@ int pv_db_verify(pv_db *db)
     uint32_t nchunks;
     vec_set set;
     graph *g = NULL;
-    int rc;
+    int rc, dropped;
 
     if (!db)
         return PV_EINVAL;
@@ -764,6 +766,9 @@ int pv_db_verify(pv_db *db)
     }
     for (uint32_t i = 0; i < nchunks; i++)
         nvec += counts[i];
+    dropped = store_vec_dropped(t); /* the vectors are the codes, decoded */
+    for (uint32_t i = 0; dropped && i < set.nchunks; i++)
+        nvec += set.n[i];
     if (nitems != c.next_id || nvec != c.next_id) {
         rc = db_fail(db, PV_ECORRUPT,
                      "next id %u, but %llu item records and %llu vectors",
@@ -795,7 +800,7 @@ int pv_db_verify(pv_db *db)
             rc = db_fail_txn(db, t, rc, "item %u: graph node malformed", id);
             goto done;
         }
-        if ((rc = verify_vector(db, id, vec_set_get(&set, id), set.dim)) != 0)
+        if ((rc = verify_vector(db, id, vec_set_get(&set, id), set.dim, !dropped)) != 0)
             goto done;
         if (it.flags & STORE_ITEM_DELETED) {
             dead++;

@@ -23,6 +23,13 @@ struct pv_db {
         uint64_t key;       /* store_snapshot(); 0: not reusable */
         codes_view v;
     } codes;
+    struct {                /* a codes-only database's vectors decoded (db_vec_set) */
+        uint64_t key;       /* store_snapshot(); 0: not reusable */
+        float *buf;
+        const float **ptrs;
+        uint32_t *counts;
+        uint32_t n;
+    } dec;
     struct {               /* IVF centroid pointers of the last read snapshot */
         uint64_t key;      /* store_snapshot(); 0: empty */
         uint32_t nlist;
@@ -115,8 +122,12 @@ int db_embed_images(const pv_db *db, const img *ims, size_t n, float *vecs,
 int db_codes(pv_db *db, store_txn *t, const codes_view **v);
 
 /* Build a vec_set over the vectors of a read transaction. The arrays
- * belong to the transaction. */
-int db_vec_set(const pv_db *db, store_txn *t, vec_set *set);
+ * belong to the transaction. A codes-only database whose float32 vectors
+ * are dropped gets its codes decoded instead, into memory of the handle
+ * kept for the snapshot (valid until the next db_vec_set of another
+ * snapshot, or pv_db_close). */
+int db_vec_set(pv_db *db, store_txn *t, vec_set *set);
+void db_vec_decoded_free(pv_db *db);
 
 /* Whether id is a live item (not removed) in snapshot t: *live 1 or 0, or
  * an error (PV_ECORRUPT for a damaged record, PV_ENOTFOUND beyond next_id). */

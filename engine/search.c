@@ -16,12 +16,68 @@
 #include "pv_util.h"
 #include "vec.h"
 
-int db_vec_set(const pv_db *db, store_txn *t, vec_set *set)
+void db_vec_decoded_free(pv_db *db)
+{
+    free(db->dec.buf);
+    free(db->dec.ptrs);
+    free(db->dec.counts);
+    memset(&db->dec, 0, sizeof db->dec);
+}
+
+/* Every code of snapshot t decoded into db->dec, chunk by chunk as the
+ * vectors table would hold them. */
+static int decode_all(pv_db *db, store_txn *t)
+{
+    const store_schema *s = store_get_schema(db->st);
+    const codes_view *cv;
+    const uint64_t key = store_snapshot(t);
+    int rc;
+    if (key != 0 && db->dec.key == key)
+        return PV_OK;
+    db_vec_decoded_free(db);
+    if ((rc = db_codes(db, t, &cv)) != 0)
+        return rc;
+    const uint32_t n = (uint32_t)cv->n, nch = cv->nchunks;
+    db->dec.buf = pv_alloc_array((size_t)n * s->dim + 1, sizeof(float));
+    db->dec.ptrs = pv_alloc_array(nch + 1, sizeof *db->dec.ptrs);
+    db->dec.counts = pv_alloc_array(nch + 1, sizeof *db->dec.counts);
+    if (!db->dec.buf || !db->dec.ptrs || !db->dec.counts) {
+        db_vec_decoded_free(db);
+        return PV_ENOMEM;
+    }
+    for (uint32_t id = 0; id < n; id++) {
+        float *v = db->dec.buf + (size_t)id * s->dim;
+        if (cv->kind == PV_VECTORS_I8)
+            quant_i8_decode(&cv->q8, codes_at(cv, id), v);
+        else
+            quant_f16_decode(codes_at(cv, id), s->dim, v);
+    }
+    for (uint32_t c = 0; c < nch; c++) {
+        db->dec.ptrs[c] = db->dec.buf + (size_t)c * cv->C * s->dim;
+        db->dec.counts[c] = c + 1 < nch ? cv->C : n - c * cv->C;
+    }
+    db->dec.n = nch;
+    db->dec.key = key;
+    return PV_OK;
+}
+
+int db_vec_set(pv_db *db, store_txn *t, vec_set *set)
 {
     const float *const *ptrs;
     const uint32_t *counts;
     uint32_t n;
-    int rc = store_vec_chunks(t, &ptrs, &counts, &n);
+    int rc;
+    if (store_vec_dropped(t)) {
+        if ((rc = decode_all(db, t)) != 0)
+            return rc;
+        set->chunks = db->dec.ptrs;
+        set->n = db->dec.counts;
+        set->nchunks = db->dec.n;
+        set->chunk_cap = store_get_schema(db->st)->chunk;
+        set->dim = db->emb->dim;
+        return PV_OK;
+    }
+    rc = store_vec_chunks(t, &ptrs, &counts, &n);
     if (rc != 0)
         return rc;
     set->chunks = ptrs;
@@ -146,7 +202,7 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
     if (!scan && o && o->ivf) {
         if ((rc = all_coded(db, t, &cv)) != 0)
             return rc;
-        *rescore = cv && !o->no_rerank;
+        *rescore = cv && !o->no_rerank && !store_vec_dropped(t);
         return db_ivf_search(db, t, q, *rescore ? rescore_count(k, ef) : k, o->nprobe, cv, fh,
                              nh);
     }
@@ -159,7 +215,8 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
         /* k at least the graph's nodes: the search would visit them all. */
         scan = rc == 0 && k >= graph_state(g)->nodes;
         if (rc == 0 && !scan && (rc = db_codes(db, t, &cv)) == 0 && graph_use_codes(g, cv)) {
-            *rescore = !(o && o->no_rerank);
+            /* codes only: no float32 vector to score again */
+            *rescore = !(o && o->no_rerank) && !store_vec_dropped(t);
             rc = graph_search(g, s, q, *rescore ? rescore_count(k, ef) : k, ef, fh, nh);
         } else if (rc == 0 && !scan) {
             rc = graph_search(g, s, q, k, ef, fh, nh);
