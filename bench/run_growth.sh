@@ -56,6 +56,10 @@ BG="$BUILD/bench/bench_growth"
 GEN="$BUILD/bench/bench_dups"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 MACHINE="- date: $(date -u '+%Y-%m-%d %H:%M UTC'); cpu: $(lscpu | sed -n 's/^Model name: *//p'), $T cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; tree $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+# Cold reads through LMDB's map fault in read_ahead_kb at a time.
+DEV=$(basename "$(df --output=source "$WORK" | tail -1)")
+RA=$(cat "/sys/block/$DEV/queue/read_ahead_kb" 2>/dev/null || echo '?')
+MACHINE="$MACHINE; $WORK on $DEV, read_ahead_kb $RA"
 echo "$MACHINE"
 echo "- load average at the start: $(load)"
 
