@@ -76,10 +76,11 @@ typedef struct cold_res {
 
 typedef struct warm_res {
     double resident, open_ms, p50_ms, p99_ms, recall;
+    double others; /* % of the machine's CPU other processes used meanwhile */
 } warm_res;
 
 typedef struct dups_res {
-    double seconds;
+    double seconds, others;
     uint64_t pairs, groups, scanned;
     int approximate;
     long maxrss_kb;
@@ -283,7 +284,9 @@ static void child_warm(const job *j)
     r->open_ms = (bench_now() - t0) * 1e3;
     for (size_t i = 0; i < nq; i++)
         query(db, qv + i * dim, dim, 0, NULL);
+    bench_mark mk = bench_mark_now();
     time_queries(db, qv, dim, 0, nq, &r->p50_ms, &r->p99_ms);
+    r->others = bench_others_pct(mk, (int)sysconf(_SC_NPROCESSORS_ONLN));
     /* recall@10 of the graph against the exact scan */
     size_t hit = 0, want = 0, nr = nq < NRECALL ? nq : NRECALL;
     for (size_t i = 0; i < nr; i++) {
@@ -304,10 +307,11 @@ static void child_dups(const job *j)
     pv_db *db = open_ro(j->dbpath);
     pv_dups_opts o = {0};
     pv_dups *d;
-    double t0 = bench_now();
+    bench_mark mk = bench_mark_now();
     if (pv_find_dups(db, &o, &d) != 0)
         bench_die("pv_find_dups", pv_db_errmsg(db));
-    r->seconds = bench_now() - t0;
+    r->seconds = bench_now() - mk.wall;
+    r->others = bench_others_pct(mk, (int)sysconf(_SC_NPROCESSORS_ONLN));
     r->pairs = d->pairs;
     r->groups = d->ngroups;
     r->scanned = d->scanned;
@@ -368,6 +372,33 @@ static void read_add_kv(const char *file, double *add_s, double *images)
         fclose(f);
 }
 
+/* What a row does not show, on stderr. */
+static void print_details(const char *dbpath, const pv_info *info, size_t nq, const shared_res *r)
+{
+    const cold_res *c = &r->cold;
+    const warm_res *w = &r->warm;
+    const dups_res *d = &r->dups;
+    fprintf(stderr, "  %s: %llu items, %u dims, %llu coded (%u B each); data.mdb %.1f MiB\n",
+            dbpath, (unsigned long long)info->items, info->dim, (unsigned long long)info->coded,
+            info->code_bytes, info->disk_bytes / 1048576.0);
+    fprintf(stderr,
+            "  cold: resident before %.1f %%, after the first query %.1f %%, after all %.1f %%; "
+            "open %.2f ms, open + first query %.2f ms; then p50 %.3f ms, p99 %.3f ms\n",
+            100 * c->resident_before, 100 * c->resident_first, 100 * c->resident_after, c->open_ms,
+            c->first_ms, c->p50_ms, c->p99_ms);
+    fprintf(stderr,
+            "  warm: resident %.1f %%; open %.2f ms; %zu queries (k %d): p50 %.3f ms, p99 "
+            "%.3f ms (others' CPU %.0f %%); recall@10 %.4f (%zu queries)\n",
+            100 * w->resident, w->open_ms, nq, K, w->p50_ms, w->p99_ms, w->others, w->recall,
+            nq < NRECALL ? nq : NRECALL);
+    fprintf(stderr,
+            "  dups: %.2f s (%s), %llu scanned, %llu pairs, %llu groups; peak RSS %.0f MiB; "
+            "others' CPU %.0f %%\n",
+            d->seconds, d->approximate ? "graph" : "exact", (unsigned long long)d->scanned,
+            (unsigned long long)d->pairs, (unsigned long long)d->groups, d->maxrss_kb / 1024.0,
+            d->others);
+}
+
 static int cmd_measure(const char *dbpath, const char *qdir, size_t nq, const char *addkv,
                        const char *asked)
 {
@@ -404,27 +435,7 @@ static int cmd_measure(const char *dbpath, const char *qdir, size_t nq, const ch
     else
         snprintf(kind, sizeof kind, "%s", vectors_name(info.vectors));
     const double n = (double)info.items;
-    fprintf(stderr,
-            "  %s: %llu items, %u dims, %llu coded (%u B each); data.mdb %.1f MiB; "
-            "%zu "
-            "queries (k %d)\n"
-            "  cold: resident before %.1f %%, after the first query %.1f %%, after all %.1f %%; "
-            "open %.2f ms, open + "
-            "first query "
-            "%.2f ms; then p50 %.3f ms, p99 %.3f ms\n"
-            "  warm: resident %.1f %%; open %.2f ms; p50 %.3f ms, p99 %.3f ms; recall@10 %.4f (%d "
-            "queries)\n"
-            "  dups: %.2f s (%s), %llu scanned, %llu pairs, %llu groups; peak RSS "
-            "%.0f MiB\n",
-            dbpath, (unsigned long long)info.items, info.dim, (unsigned long long)info.coded,
-            info.code_bytes, info.disk_bytes / 1048576.0, nq, K, 100 * r->cold.resident_before,
-            100 * r->cold.resident_first, 100 * r->cold.resident_after, r->cold.open_ms,
-            r->cold.first_ms, r->cold.p50_ms, r->cold.p99_ms, 100 * r->warm.resident,
-            r->warm.open_ms, r->warm.p50_ms, r->warm.p99_ms, r->warm.recall,
-            (int)(nq < NRECALL ? nq : NRECALL), r->dups.seconds,
-            r->dups.approximate ? "graph" : "exact", (unsigned long long)r->dups.scanned,
-            (unsigned long long)r->dups.pairs, (unsigned long long)r->dups.groups,
-            r->dups.maxrss_kb / 1024.0);
+    print_details(dbpath, &info, nq, r);
     printf("| %llu | %s | %.0f | %.0f | %.3f / %.3f | %.1f | %.3f / %.3f | %.4f "
            "| %.2f%s |\n",
            (unsigned long long)info.items, kind, add_s > 0 ? images / add_s : 0,
