@@ -24,7 +24,9 @@
 #        PV_BENCH_WORK (default /tmp/pixvec-bench-growth): pictures and
 #        databases are kept there between runs (a database is rebuilt only
 #        when its build did not finish, or the engine made it as another
-#        vectors kind). 1M pictures take about 4 GB there.
+#        vectors kind; a reused database keeps the add time measured when
+#        it was built, so after a change to the engine use a fresh folder).
+#        100k pictures take about 400 MB there, 1M about 4 GB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=100000,1000000
@@ -75,6 +77,7 @@ QDIR=$WORK/queries-$NQ
 gen "$QDIR" "$NQ" 1001 0
 
 ROWS=$WORK/rows-$$.md
+trap 'rm -f "$ROWS"' EXIT
 : >"$ROWS"
 for n in ${SIZES//,/ }; do
   IMG=$WORK/img-$n
@@ -95,6 +98,7 @@ for n in ${SIZES//,/ }; do
   done
 done
 
+{
 echo
 echo "## How cost grows: pixels --size $SIDE ($((SIDE * SIDE)) dims), synthetic 16x16 pictures"
 echo
@@ -105,4 +109,4 @@ echo
 echo "| N | vectors | add img/s | disk B/image | query warm p50 / p99 ms | cold: open + 1st query ms | cold p50 / p99 ms | recall@10 | dups s |"
 echo "|--:|:--|--:|--:|--:|--:|--:|--:|--:|"
 cat "$ROWS"
-mv "$ROWS" "$WORK/table-s$SIDE.md"
+} | tee "$WORK/table-s$SIDE.md"
