@@ -458,34 +458,36 @@ static int cmd_kind(const char *dbpath)
     return 0;
 }
 
+/* Every option takes a value: "--name value" pairs after the command. */
+typedef struct option {
+    const char *name;
+    const char **value;
+} option;
+
+static int parse_options(int argc, char **argv, const option *opts, size_t nopts)
+{
+    for (int i = 2; i < argc; i += 2) {
+        size_t o = 0;
+        while (o < nopts && strcmp(argv[i], opts[o].name) != 0)
+            o++;
+        if (o == nopts || i + 1 >= argc)
+            return -1;
+        *opts[o].value = argv[i + 1];
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *db = NULL, *images = NULL, *queries = NULL, *kv = NULL, *vec = NULL;
-    int size = 16;
-    size_t nq = 1000;
-    if (argc < 2)
+    const char *size_s = "16", *nq_s = "1000";
+    const option opts[] = {{"--db", &db},       {"--images", &images}, {"--queries", &queries},
+                           {"--vectors", &vec}, {"--size", &size_s},   {"--nq", &nq_s},
+                           {"--kv", &kv},       {"--add-kv", &kv}};
+    if (argc < 2 || parse_options(argc, argv, opts, sizeof opts / sizeof opts[0]) != 0)
         goto usage;
-    for (int i = 2; i < argc; i += 2) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            goto usage;
-        if (!strcmp(a, "--db"))
-            db = v;
-        else if (!strcmp(a, "--images"))
-            images = v;
-        else if (!strcmp(a, "--queries"))
-            queries = v;
-        else if (!strcmp(a, "--vectors"))
-            vec = v;
-        else if (!strcmp(a, "--size"))
-            size = atoi(v);
-        else if (!strcmp(a, "--nq"))
-            nq = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--kv") || !strcmp(a, "--add-kv"))
-            kv = v;
-        else
-            goto usage;
-    }
+    const int size = atoi(size_s);
+    const size_t nq = strtoull(nq_s, NULL, 10);
     if (!strcmp(argv[1], "build") && db && images && size >= 2 && size <= 512)
         return cmd_build(db, images, vectors_parse(vec ? vec : "f32"), size, kv);
     if (!strcmp(argv[1], "kind") && db)
