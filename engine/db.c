@@ -220,6 +220,12 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb,
     s.hnsw_m = idx && idx->M > 0 ? (uint32_t)idx->M : HNSW_DEFAULT_M;
     s.hnsw_efc = idx && idx->ef_construction > 0 ? (uint32_t)idx->ef_construction
                                                  : HNSW_DEFAULT_EFC;
+    if (idx && (idx->vectors < PV_VECTORS_F32 || idx->vectors > PV_VECTORS_I8)) {
+        snprintf(err, errlen, "%s: vectors must be PV_VECTORS_F32, _F16 or _I8, not %d",
+                 path ? path : "", idx->vectors);
+        return PV_EINVAL;
+    }
+    s.codes = idx ? (uint32_t)idx->vectors : PV_VECTORS_F32;
     if (s.hnsw_m < 2 || s.hnsw_m > 128 || s.hnsw_efc > 4096) {
         snprintf(err, errlen, "%s: M must be 2..128 and ef_construction 1..4096",
                  path ? path : "");
@@ -273,6 +279,7 @@ void pv_db_close(pv_db *db)
     hnsw_scratch_free(db->scratch);
     graph_cache_free(&db->gcache);
     store_vec_cache_free(&db->vcache);
+    codes_view_free(&db->codes.v);
     free(db->ivfcache.rows);
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* drops the flock */
@@ -413,6 +420,12 @@ int pv_db_info(pv_db *db, pv_info *out)
         rc = db_ivf_nlist(t, &info.ivf_nlist);
     if (rc == 0)
         rc = db_cluster_k(db, t, &info.cluster_k);
+    if (rc == 0 && s->codes) {
+        codes_view v;
+        if ((rc = codes_view_load(t, s, &v)) == 0)
+            info.coded = v.n;
+        codes_view_free(&v);
+    }
     if (rc != 0)
         db_fail_txn(db, t, rc, "reading database information");
     else
@@ -426,7 +439,9 @@ int pv_db_info(pv_db *db, pv_info *out)
     info.deleted = c.deleted;
     info.next_id = c.next_id;
     info.dim = s->dim;
-    info.format = PV_FORMAT_VERSION;
+    info.format = s->codes ? 2 : 1;
+    info.vectors = (int)s->codes;
+    info.code_bytes = codes_bytes(s->codes, s->dim);
     info.chunk = s->chunk;
     info.hnsw_m = s->hnsw_m;
     info.hnsw_ef_construction = s->hnsw_efc;
@@ -802,6 +817,8 @@ int pv_db_verify(pv_db *db)
                      (unsigned long long)npaths, (unsigned long long)nhashes);
     if (rc == 0)
         rc = db_ivf_verify(db, t, c.next_id);
+    if (rc == 0 && (rc = codes_verify(t, store_get_schema(db->st), c.next_id)) != 0)
+        db_fail_txn(db, t, rc, "check: the compact vectors");
     if (rc == 0) {
         uint32_t k;
         if ((rc = db_cluster_k(db, t, &k)) != 0)

@@ -64,6 +64,7 @@ struct graph {
     int up_all; /* every upper record is in the overlay (graph_preload) */
     int said;   /* a store_corrupt message names what was wrong */
     hnsw_io io;
+    const codes_view *cv; /* compact copies (graph_use_codes) */
 };
 
 /* A damaged graph record: its words go to the transaction's message. */
@@ -80,6 +81,12 @@ static const float *io_vec(void *ctx, uint32_t id)
     if (c >= g->nvchunks || off >= g->vcnt[c])
         return NULL;
     return g->vptr[c] + (size_t)off * g->p.dim;
+}
+
+static const void *io_code(void *ctx, uint32_t id)
+{
+    const graph *g = ctx;
+    return codes_at(g->cv, id);
 }
 
 /* ---- level 0 ------------------------------------------------------------ */
@@ -417,7 +424,8 @@ int graph_open(store *st, store_txn *t, int write, graph_cache *cache,
     g->p.dim = s->dim;
     g->rec_bytes = (1 + g->p.M0) * 4;
     g->up_block = (1 + g->p.M) * 4;
-    g->io = (hnsw_io){g, io_vec, io_links_get, io_links_set, io_node_add, io_deleted};
+    g->io = (hnsw_io){g,          io_vec, io_links_get, io_links_set, io_node_add,
+                      io_deleted, QUANT_F32, NULL, NULL};
     if ((rc = store_vec_chunks(t, &g->vptr, &g->vcnt, &g->nvchunks)) != 0)
         goto fail;
     if (cache && key != 0 && cache->key == key) {
@@ -487,6 +495,18 @@ void graph_close(graph *g)
             free(g->up[i].buf);
     free(g->up);
     free(g);
+}
+
+int graph_use_codes(graph *g, const codes_view *v)
+{
+    /* Codes for only some nodes: float32 until the rest have theirs. */
+    if (g->write || v->n < g->state.nodes || v->kind == PV_VECTORS_F32)
+        return 0;
+    g->cv = v;
+    g->io.code = io_code;
+    g->io.code_i8 = v->kind == PV_VECTORS_I8 ? &v->q8 : NULL;
+    g->io.code_kind = v->kind == PV_VECTORS_I8 ? QUANT_I8 : QUANT_F16;
+    return 1;
 }
 
 void graph_set_pending(graph *g, uint32_t first, uint32_t n, const float *vecs)

@@ -518,7 +518,9 @@ static int batch_body(pv_db *db, store_txn *t, batch *b)
         return rc;
     if (nnew > 0 && (rc = db_ivf_add(db, t, first, nnew, b->newvecs)) != 0)
         return rc;
-    return store_counts_put(t, &c);
+    if ((rc = store_counts_put(t, &c)) != 0)
+        return rc;
+    return nnew > 0 ? codes_add(t, store_get_schema(db->st), c.next_id) : PV_OK;
 }
 
 static void stop_workers(ingest *in)

@@ -32,6 +32,21 @@ int db_vec_set(const pv_db *db, store_txn *t, vec_set *set)
     return PV_OK;
 }
 
+int db_codes(pv_db *db, store_txn *t, const codes_view **v)
+{
+    const uint64_t key = store_snapshot(t);
+    int rc = PV_OK;
+    if (key == 0 || db->codes.key != key) {
+        db->codes.key = 0;
+        codes_view_free(&db->codes.v);
+        rc = codes_view_load(t, store_get_schema(db->st), &db->codes.v);
+        if (rc == 0)
+            db->codes.key = key;
+    }
+    *v = &db->codes.v;
+    return rc;
+}
+
 float db_pair_score(const pv_db *db, const float *a, const float *b)
 {
     const embedder *e = db->emb;
@@ -87,16 +102,43 @@ static int rerank(pv_db *db, store_txn *t, const float *q, flat_hit *fh, uint32_
     return PV_OK;
 }
 
-/* The hits of one search: exact (flat) or HNSW, in snapshot t. */
+/* The candidate list of a search for k: the graph's ef (at least k), and
+ * as many candidates of a compact IVF scan are scored again. */
+static uint32_t query_ef(const pv_query_opts *o, uint32_t k)
+{
+    uint32_t ef = o && o->ef > 0 ? (uint32_t)o->ef : QUERY_DEFAULT_EF;
+    return ef < k ? k : ef;
+}
+
+/* The compact copies of snapshot t when every id has one, else NULL. */
+static int all_coded(pv_db *db, store_txn *t, const codes_view **cv)
+{
+    store_counts c;
+    int rc = db_codes(db, t, cv);
+    if (rc == 0)
+        rc = store_counts_get(t, &c);
+    if (rc == 0 && ((*cv)->n == 0 || (*cv)->n < c.next_id))
+        *cv = NULL;
+    return rc;
+}
+
+/* The hits of one search: exact (flat), IVF or HNSW, in snapshot t. A
+ * search that scored compact codes sets *rescore when its hits (then
+ * query_ef of them: fh has room) must be scored again in float32. */
 static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
-                     const pv_query_opts *o, flat_hit *fh, uint32_t *nh)
+                     const pv_query_opts *o, flat_hit *fh, uint32_t *nh, int *rescore)
 {
     vec_set set;
+    const codes_view *cv = NULL;
+    const uint32_t ef = query_ef(o, k);
     int rc, scan = o && o->exact;
-    if (!scan && o && o->ivf)
-        return db_ivf_search(db, t, q, k, o->nprobe, fh, nh);
+    if (!scan && o && o->ivf) {
+        if ((rc = all_coded(db, t, &cv)) != 0)
+            return rc;
+        *rescore = cv && !o->no_rerank;
+        return db_ivf_search(db, t, q, *rescore ? ef : k, o->nprobe, cv, fh, nh);
+    }
     if (!scan) {
-        uint32_t ef = o && o->ef > 0 ? (uint32_t)o->ef : QUERY_DEFAULT_EF;
         hnsw_scratch *s = db_scratch(db);
         graph *g = NULL;
         if (!s)
@@ -104,8 +146,12 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
         rc = graph_open(db->st, t, 0, &db->gcache, &g);
         /* k at least the graph's nodes: the search would visit them all. */
         scan = rc == 0 && k >= graph_state(g)->nodes;
-        if (rc == 0 && !scan)
-            rc = graph_search(g, s, q, k, ef < k ? k : ef, fh, nh);
+        if (rc == 0 && !scan && (rc = db_codes(db, t, &cv)) == 0 && graph_use_codes(g, cv)) {
+            *rescore = !(o && o->no_rerank);
+            rc = graph_search(g, s, q, *rescore ? ef : k, ef, fh, nh);
+        } else if (rc == 0 && !scan) {
+            rc = graph_search(g, s, q, k, ef, fh, nh);
+        }
         graph_close(g);
         if (rc != 0)
             return rc;
@@ -133,7 +179,7 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
     pv_hit *out = NULL;
     uint32_t nh = 0, k, kk;
     size_t filled = 0;
-    int rc;
+    int rc, rescore = 0;
 
     if (!db || !vec || !hits || !n || (o && o->k < 0))
         return PV_EINVAL;
@@ -144,7 +190,7 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
                        dim, db->emb->desc, db->emb->dim);
     kk = db->emb->ops->pair_score && k < QUERY_RERANK ? QUERY_RERANK : k;
     q = pv_alloc_array(dim, sizeof *q);
-    fh = pv_alloc_array(kk, sizeof *fh);
+    fh = pv_alloc_array(query_ef(o, kk), sizeof *fh); /* a compact search's candidates */
     if (!q || !fh) {
         rc = PV_ENOMEM;
         goto done;
@@ -155,9 +201,9 @@ int pv_query_vector(pv_db *db, const float *vec, uint32_t dim,
         goto done;
     }
     if ((rc = db_read_begin(db, &t)) != 0 ||
-        (rc = query_ids(db, t, q, kk, o, fh, &nh)) != 0)
+        (rc = query_ids(db, t, q, kk, o, fh, &nh, &rescore)) != 0)
         goto done;
-    if (db->emb->ops->pair_score && (rc = rerank(db, t, q, fh, nh)) != 0)
+    if ((db->emb->ops->pair_score || rescore) && (rc = rerank(db, t, q, fh, nh)) != 0)
         goto done;
     if (nh > k)
         nh = k;

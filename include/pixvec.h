@@ -74,7 +74,8 @@ const char *pv_strerror(int err);
 #define PV_MAX_PIXELS (1u << 27)             /* 134 megapixels per image */
 #define PV_MAX_FILE_BYTES (512u << 20)       /* 512 MiB per image file */
 #define PV_MAX_PATH_BYTES 480                /* stored path length */
-#define PV_FORMAT_VERSION 1                  /* on-disk format written */
+#define PV_FORMAT_VERSION 2 /* newest on-disk format read and written: 1, and
+                             * 2 for databases with compact vectors */
 
 /* ---- opening and creating ------------------------------------------------ */
 

@@ -82,7 +82,7 @@ struct hnsw_scratch {
 
     /* One node's links (copied out of io) and their vectors. */
     uint32_t *nb;
-    const float **nbv;
+    const void **nbv;
 
     /* Insert: the sorted result set (w) and the new node's selected links
      * (sel); a neighbour's overflowing list (w2) and its re-selection
@@ -92,6 +92,7 @@ struct hnsw_scratch {
     uint32_t *ids;
 
     float *q; /* copy of the vector being inserted */
+    quant_i8_query qq; /* a search's query prepared for int8 codes */
 
     uint32_t cq_cap, rq_cap, nb_cap, nbv_cap, w_cap, w2_cap, sel_cap,
         sel2_cap, selv_cap, ids_cap, q_cap;
@@ -118,6 +119,7 @@ void hnsw_scratch_free(hnsw_scratch *s)
     free(s->selv);
     free(s->ids);
     free(s->q);
+    quant_i8_query_free(&s->qq);
     free(s);
 }
 
@@ -163,7 +165,7 @@ static int scratch_reserve(hnsw_scratch *s, uint32_t nodes, uint32_t maxl,
     if (!rc)
         rc = grow(&s->nb, &s->nb_cap, maxl + 1, sizeof(uint32_t));
     if (!rc)
-        rc = grow(&s->nbv, &s->nbv_cap, maxl + 1, sizeof(float *));
+        rc = grow(&s->nbv, &s->nbv_cap, maxl + 1, sizeof(void *));
     if (!rc)
         rc = grow(&s->w, &s->w_cap, ef + 1, sizeof(cand));
     if (!rc)
@@ -305,13 +307,6 @@ static uint32_t max_links(const hnsw_params *p, uint32_t level)
     return level == 0 ? p->M0 : p->M;
 }
 
-static inline void prefetch_vec(const float *v)
-{
-    const char *c = (const char *)v;
-    for (unsigned b = 0; b < HNSW_PF_BYTES; b += 64)
-        __builtin_prefetch(c + b, 0, 3);
-}
-
 /* Copy the links of id at level into s->nb (the ids may be unaligned);
  * *n gets their count. Ids beyond the graph are refused: a corrupt record
  * must not index past the visited array. */
@@ -339,11 +334,38 @@ static int get_links(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
     return 0;
 }
 
+/* What a search scores candidates by: the float32 vectors (QUANT_F32:
+ * every insert, and searches without codes) or the compact codes against
+ * the query prepared for them (quant.h's one scorer). */
+typedef quant_scorer scorer;
+
+static scorer scorer_f32(const float *q, uint32_t dim)
+{
+    return (scorer){QUANT_F32, dim, q, NULL};
+}
+
+/* The stored record of id that sc scores: its vector or its code. */
+static inline const void *record(const scorer *sc, const hnsw_io *io, uint32_t id)
+{
+    if (sc->kind == QUANT_F32)
+        return io->vec(io->ctx, id);
+    return io->code(io->ctx, id);
+}
+
+static inline float score(const scorer *sc, const void *v) { return quant_score(sc, v); }
+
+static inline void prefetch_rec(const void *v)
+{
+    const char *c = v;
+    for (unsigned b = 0; b < HNSW_PF_BYTES; b += 64)
+        __builtin_prefetch(c + b, 0, 3);
+}
+
 /* Greedy descent (ef = 1) from *ep through levels top..stop+1 (Algorithm 5,
  * and the first loop of Algorithm 1): move to the best neighbour while one
  * is better than where we stand. */
 static int greedy(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
-                  const float *q, uint32_t nodes, uint32_t top, uint32_t stop,
+                  const scorer *sc, uint32_t nodes, uint32_t top, uint32_t stop,
                   uint32_t *ep, float *eps)
 {
     uint32_t cur = *ep;
@@ -357,14 +379,14 @@ static int greedy(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
                 return rc;
             changed = 0;
             for (uint32_t j = 0; j < n; j++) {
-                const float *v = io->vec(io->ctx, s->nb[j]);
+                const void *v = record(sc, io, s->nb[j]);
                 if (!v)
                     return PV_ECORRUPT;
                 s->nbv[j] = v;
-                prefetch_vec(v);
+                prefetch_rec(v);
             }
             for (uint32_t j = 0; j < n; j++) {
-                float d = vec_dot(q, s->nbv[j], p->dim);
+                float d = score(sc, s->nbv[j]);
                 if (d > cs) {
                     cs = d;
                     cur = s->nb[j];
@@ -383,7 +405,7 @@ static int greedy(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
  * Stops when the best unexpanded candidate is worse than the worst of a
  * full result set (the paper's early termination). */
 static int search_layer(const hnsw_params *p, const hnsw_io *io,
-                        hnsw_scratch *s, const float *q, uint32_t nodes,
+                        hnsw_scratch *s, const scorer *sc, uint32_t nodes,
                         uint32_t ep, float eps, uint32_t level, uint32_t ef)
 {
     void *ctx = io->ctx;
@@ -391,7 +413,6 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
     uint16_t *vis = s->vis;
     cand *cq = s->cq, *rq = s->rq;
     uint32_t ncq = 0, nrq = 0;
-    const uint32_t dim = p->dim;
     float lower = -INFINITY; /* worst similarity in the results */
 
     int (*const deleted)(void *, uint32_t) = io->deleted;
@@ -419,10 +440,10 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
             if (vis[id] == tag)
                 continue;
             vis[id] = tag;
-            const float *v = io->vec(ctx, id);
+            const void *v = record(sc, io, id);
             if (!v)
                 return PV_ECORRUPT;
-            prefetch_vec(v);
+            prefetch_rec(v);
             s->nb[m] = id;
             s->nbv[m++] = v;
         }
@@ -436,7 +457,7 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
             cq = s->cq;
         }
         for (uint32_t j = 0; j < m; j++) {
-            float d = vec_dot(q, s->nbv[j], dim);
+            float d = score(sc, s->nbv[j]);
             if (nrq < ef || d > lower) {
                 uint32_t id = s->nb[j];
                 maxheap_push(cq, &ncq, (cand){d, id});
@@ -583,6 +604,7 @@ static int plan_node(batch *b, hnsw_scratch *s, cand *bb, float *row,
     const hnsw_state *fz = &b->frozen;
     const uint32_t id = b->first + i, top = b->levels[i], efc = b->efc;
     const float *q = b->x + (size_t)i * p->dim;
+    const scorer sc = scorer_f32(q, p->dim);
     uint32_t ep = fz->entry;
     float eps = 0, entry_s = 0;
     int entry_deleted = 0, rc;
@@ -598,14 +620,14 @@ static int plan_node(batch *b, hnsw_scratch *s, cand *bb, float *row,
             return PV_ECORRUPT;
         eps = entry_s = vec_dot(q, v, p->dim);
         entry_deleted = io->deleted && io->deleted(io->ctx, fz->entry);
-        rc = greedy(p, io, s, q, fz->nodes, fz->max_level, top, &ep, &eps);
+        rc = greedy(p, io, s, &sc, fz->nodes, fz->max_level, top, &ep, &eps);
         if (rc)
             return rc;
     }
     for (uint32_t l = top;; l--) {
         uint32_t nf = 0, nb = 0, nw = 0, a = 0, c = 0;
         if (fz->entry != HNSW_NONE && l <= fz->max_level) {
-            rc = search_layer(p, io, s, q, fz->nodes, ep, eps, l, efc);
+            rc = search_layer(p, io, s, &sc, fz->nodes, ep, eps, l, efc);
             if (rc)
                 return rc;
             /* A deleted entry point is not in the results; link to it
@@ -851,6 +873,16 @@ int hnsw_search(const hnsw_params *p, const hnsw_state *st,
     return hnsw_search_from(p, st, io, s, q, HNSW_NONE, k, ef, out, n);
 }
 
+/* The scorer of a search for q: float32, or io's codes with q prepared for
+ * them (PV_ENUMERIC when q holds a NaN or Inf). */
+static int search_scorer(const hnsw_io *io, uint32_t dim, hnsw_scratch *s, const float *q,
+                         scorer *sc)
+{
+    if (io->code_kind != QUANT_F32 && !io->code)
+        return PV_EINVAL;
+    return quant_scorer_init(sc, io->code_kind, io->code_i8, q, dim, &s->qq);
+}
+
 int hnsw_search_from(const hnsw_params *p, const hnsw_state *st,
                      const hnsw_io *io, hnsw_scratch *s, const float *q,
                      uint32_t start, uint32_t k, uint32_t ef, hnsw_hit *out,
@@ -877,19 +909,22 @@ int hnsw_search_from(const hnsw_params *p, const hnsw_state *st,
     if (start != HNSW_NONE && start >= st->nodes)
         return PV_EINVAL;
     uint32_t ep = start != HNSW_NONE ? start : st->entry;
-    const float *v = io->vec(io->ctx, ep);
+    scorer sc;
+    if ((rc = search_scorer(io, p->dim, s, q, &sc)) != 0)
+        return rc;
+    const void *v = record(&sc, io, ep);
     if (!v)
         return PV_ECORRUPT;
-    float eps = vec_dot(q, v, p->dim);
+    float eps = score(&sc, v);
     /* Stored vectors are finite and unit length, so only a NaN or Inf in q
      * makes this non-finite: checked once here, not per component. */
     if (!isfinite(eps))
         return PV_ENUMERIC;
     /* A given start is already where the query is: no descent. */
     if (start == HNSW_NONE)
-        rc = greedy(p, io, s, q, st->nodes, st->max_level, 0, &ep, &eps);
+        rc = greedy(p, io, s, &sc, st->nodes, st->max_level, 0, &ep, &eps);
     if (!rc)
-        rc = search_layer(p, io, s, q, st->nodes, ep, eps, 0, ef);
+        rc = search_layer(p, io, s, &sc, st->nodes, ep, eps, 0, ef);
     if (rc)
         return rc;
     minheap_sort_desc(s->rq, s->nrq);

@@ -904,3 +904,27 @@ void quant_f16_dot_batch(const float *y, const uint16_t *codes, size_t n, size_t
                                                        2 * dim * i),
                    dim);
 }
+
+/* ---- one scorer for the indexes ------------------------------------------- */
+
+int quant_scorer_init(quant_scorer *sc, quant_kind kind, const quant_i8 *q8, const float *q,
+                      uint32_t dim, quant_i8_query *qq)
+{
+    *sc = (quant_scorer){kind, dim, q, NULL};
+    switch (kind) {
+    case QUANT_F32:
+    case QUANT_F16:
+        return 0;
+    case QUANT_I8:
+        if (!q8 || !qq || q8->dim != dim)
+            return PV_EINVAL;
+        sc->qq = qq;
+        return quant_i8_query_prep(q8, q, qq);
+    }
+    return PV_EINVAL;
+}
+
+size_t quant_record_bytes(quant_kind kind, uint32_t dim)
+{
+    return kind == QUANT_I8 ? dim : kind == QUANT_F16 ? 2 * (size_t)dim : 4 * (size_t)dim;
+}

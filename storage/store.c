@@ -52,7 +52,7 @@
 struct store {
     MDB_env *env;
     MDB_dbi meta, items, paths, hashes, vectors, hnsw, hnsw_upper;
-    MDB_dbi ivf_centroids, ivf_lists;
+    MDB_dbi ivf_centroids, ivf_lists, codes;
     int has_ivf; /* the two tables exist (a read-only open of a database
                   * made before they did sees none) */
     store_schema schema;
@@ -436,6 +436,15 @@ static int read_schema(MDB_txn *txn, MDB_dbi meta, store_schema *s, char *msg,
         s->emb_flags = 0;
     else if (rc != 0)
         return rc;
+    rc = meta_get_u32(txn, meta, "vec_codes", &s->codes, msg, msglen);
+    if (rc == PV_ENOTFOUND)
+        s->codes = 0;
+    else if (rc != 0)
+        return rc;
+    else if (s->codes < 1 || s->codes > STORE_MAX_CODES) {
+        snprintf(msg, msglen, "meta vec_codes: %u outside 1..%u", s->codes, STORE_MAX_CODES);
+        return PV_ECORRUPT;
+    }
     rc = meta_get(txn, meta, "embedder", s->embedder, 0, sizeof s->embedder, msg,
                   msglen);
     if (rc == PV_ENOTFOUND)
@@ -514,10 +523,14 @@ int store_create(const char *dir, const store_schema *s, store **out,
         rc = open_dbis(st, txn, MDB_CREATE);
     if (rc == 0)
         rc = open_ivf_dbis(st, txn, MDB_CREATE);
+    if (rc == 0 && s->codes)
+        rc = mdb_dbi_open(txn, "codes", MDB_INTEGERKEY | MDB_CREATE, &st->codes);
     if (rc == 0)
         rc = meta_put_raw(txn, st->meta, "magic", STORE_MAGIC, 8);
     if (rc == 0)
-        rc = meta_put_u32(txn, st->meta, "format", PV_FORMAT_VERSION);
+        rc = meta_put_u32(txn, st->meta, "format", s->codes ? 2 : 1);
+    if (rc == 0 && s->codes)
+        rc = meta_put_u32(txn, st->meta, "vec_codes", s->codes);
     if (rc == 0)
         rc = meta_put_u32(txn, st->meta, "dim", s->dim);
     if (rc == 0)
@@ -614,6 +627,12 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
     rc = read_schema(txn, st->meta, &st->schema, msg, sizeof msg);
     if (rc == 0 && (rc = open_dbis(st, txn, 0)) != 0) {
         snprintf(msg, sizeof msg, "a table is missing: %s", mdb_strerror(rc));
+        rc = rc == MDB_NOTFOUND ? PV_ECORRUPT : map_rc(rc);
+    }
+    if (rc == 0 && st->schema.codes &&
+        (rc = mdb_dbi_open(txn, "codes", MDB_INTEGERKEY, &st->codes)) != 0) {
+        snprintf(msg, sizeof msg, "the codes table of meta vec_codes %u is missing: %s",
+                 st->schema.codes, mdb_strerror(rc));
         rc = rc == MDB_NOTFOUND ? PV_ECORRUPT : map_rc(rc);
     }
     if (rc != 0) {
@@ -934,6 +953,7 @@ static MDB_dbi table_dbi(const store *st, store_table which)
     case STORE_HNSW_UPPER: return st->hnsw_upper;
     case STORE_IVF_CENTROIDS: return st->ivf_centroids;
     case STORE_IVF_LISTS: return st->ivf_lists;
+    case STORE_CODES: return st->codes;
     default: return 0;
     }
 }
@@ -941,8 +961,8 @@ static MDB_dbi table_dbi(const store *st, store_table which)
 /* A table this open of the database does not have (see open_ivf_dbis). */
 static int absent(const store *st, store_table which)
 {
-    return (which == STORE_IVF_CENTROIDS || which == STORE_IVF_LISTS) &&
-           !st->has_ivf;
+    return ((which == STORE_IVF_CENTROIDS || which == STORE_IVF_LISTS) && !st->has_ivf) ||
+           (which == STORE_CODES && !st->schema.codes);
 }
 
 int store_entries(store_txn *t, store_table which, uint64_t *n)

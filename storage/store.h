@@ -22,6 +22,9 @@
  *   ivf_centroids u32 list (MDB_INTEGERKEY) -> float32[dim] centroid
  *   ivf_lists u32 list (MDB_INTEGERKEY) -> u32 member ids (MDB_DUPSORT,
  *            MDB_DUPFIXED, MDB_INTEGERDUP: a page of ids per read)
+ *   codes    u32 chunk number (MDB_INTEGERKEY) -> the compact copies of
+ *            the chunk's vectors (format 2 only: meta vec_codes != 0; the
+ *            engine reads and checks them, engine/codes.c)
  *
  * meta records:
  *   KEY        SIZE  DESCRIPTION
@@ -35,6 +38,8 @@
  *   emb_flags  4     u32 embedder options (absent: 0; written only when not 0)
  *   hnsw_m     4     u32 HNSW M (fixed at create)
  *   hnsw_efc   4     u32 HNSW ef_construction (fixed at create)
+ *   vec_codes  4     u32 compact copy kind, 1..STORE_MAX_CODES (absent: 0,
+ *                    none; fixed at create; the format is then 2)
  *   emb_model  <=511 the embedder's weight file or checkpoint directory, absolute path
  *   emb_model_hash 16 XXH3-128 of its bytes (docs/FORMAT.md)
  *   hnsw_entry 8     u64 entry point id (UINT32_MAX: empty graph)
@@ -103,6 +108,7 @@
 #define STORE_MAX_CHUNK (1u << 16)
 #define STORE_MAX_M 128u
 #define STORE_MAX_EFC 4096u
+#define STORE_MAX_CODES 2u
 
 typedef struct store store;
 typedef struct store_txn store_txn;
@@ -120,6 +126,10 @@ typedef struct store_schema {
      * bytes; model[0] == 0 when the embedder has none. */
     char model[512];
     uint8_t model_hash[16];
+    /* The compact copy kept beside the vectors (the engine's PV_VECTORS_*,
+     * 1..STORE_MAX_CODES), 0 for none. A database with one is format 2
+     * and has the codes table; others stay format 1. */
+    uint32_t codes;
 } store_schema;
 
 typedef struct store_counts {
@@ -212,6 +222,7 @@ typedef enum {
     STORE_HNSW_UPPER, /* u32 id -> upper-level neighbour arrays */
     STORE_IVF_CENTROIDS, /* u32 list -> centroid */
     STORE_IVF_LISTS,     /* u32 list -> u32 ids (dupsort) */
+    STORE_CODES,         /* u32 chunk -> compact copies (engine/codes.c) */
     STORE_NTABLES
 } store_table;
 /* Number of entries (for HASHES: id values, counting duplicates). */
