@@ -103,20 +103,20 @@ typedef struct job {
     shared_res *r;
 } job;
 
-static const char *vectors_name(int v)
+/* `pixvec init --vectors` names: PV_VECTORS_*, then + 2 for compact-only. */
+static const char *const KINDS[] = {"f32", "f16", "i8", "f16-only", "i8-only"};
+
+static const char *vectors_name(int v, int only)
 {
-    return v == PV_VECTORS_I8 ? "i8" : v == PV_VECTORS_F16 ? "f16" : "f32";
+    return KINDS[only && v != PV_VECTORS_F32 ? v + 2 : v];
 }
 
 static int vectors_parse(const char *s)
 {
-    if (!strcmp(s, "f32"))
-        return PV_VECTORS_F32;
-    if (!strcmp(s, "f16"))
-        return PV_VECTORS_F16;
-    if (!strcmp(s, "i8"))
-        return PV_VECTORS_I8;
-    bench_die("--vectors takes f32, f16 or i8, not", s);
+    for (int k = 0; k < 5; k++)
+        if (!strcmp(s, KINDS[k]))
+            return k;
+    bench_die("--vectors takes f32, f16, i8, f16-only or i8-only, not", s);
 }
 
 /* ---- build ------------------------------------------------------------- */
@@ -127,7 +127,8 @@ static int cmd_build(const char *dbpath, const char *images, int vectors, int si
     char err[1024];
     pv_db *db;
     pv_embedder_opts eo = {.name = "pixels", .size = size};
-    pv_index_opts io = {.vectors = vectors};
+    pv_index_opts io = {.vectors = vectors > PV_VECTORS_I8 ? vectors - 2 : vectors,
+                        .compact_only = vectors > PV_VECTORS_I8};
     pv_add_opts ao = {0};
     pv_add_stats st;
     if (pv_db_create(dbpath, &eo, &io, &db, err, sizeof err) != 0)
@@ -144,7 +145,7 @@ static int cmd_build(const char *dbpath, const char *images, int vectors, int si
         bench_die("pv_add: some pictures failed", images);
     printf("build %s (%s, pixels %dx%d): %llu images in %.1f s, %.0f images/s (CPU %.1f s, "
            "%.0f us an image); peak RSS %.0f MiB; others' CPU %.0f %%\n",
-           dbpath, vectors_name(vectors), size, size, (unsigned long long)st.added, s,
+           dbpath, KINDS[vectors], size, size, (unsigned long long)st.added, s,
            (double)st.added / s, cpu, 1e6 * cpu / (double)(st.added ? st.added : 1),
            ru.ru_maxrss / 1024.0, others);
     if (kvfile) {
@@ -431,12 +432,13 @@ static int cmd_measure(const char *dbpath, const char *qdir, size_t nq, const ch
     /* The kind the database reports, and whether it kept compact copies:
      * until the engine implements them, an "i8" database is float32. */
     char kind[64];
-    if (asked && strcmp(asked, vectors_name(info.vectors)) != 0)
-        snprintf(kind, sizeof kind, "%s (asked %s)", vectors_name(info.vectors), asked);
+    const char *have = vectors_name(info.vectors, info.compact_only);
+    if (asked && strcmp(asked, have) != 0)
+        snprintf(kind, sizeof kind, "%s (asked %s)", have, asked);
     else if (info.vectors != PV_VECTORS_F32 && info.coded == 0)
-        snprintf(kind, sizeof kind, "%s (no codes)", vectors_name(info.vectors));
+        snprintf(kind, sizeof kind, "%s (no codes)", have);
     else
-        snprintf(kind, sizeof kind, "%s", vectors_name(info.vectors));
+        snprintf(kind, sizeof kind, "%s", have);
     const double n = (double)info.items;
     print_details(dbpath, &info, nq, r);
     printf("| %llu | %s | %.0f | %.0f | %.3f / %.3f | %.1f | %.3f / %.3f | %.4f "
@@ -456,7 +458,7 @@ static int cmd_kind(const char *dbpath)
     pv_db *db = open_ro(dbpath);
     if (pv_db_info(db, &info) != 0)
         bench_die("pv_db_info", pv_db_errmsg(db));
-    printf("%s\n", vectors_name(info.vectors));
+    printf("%s\n", vectors_name(info.vectors, info.compact_only));
     pv_db_close(db);
     return 0;
 }

@@ -15,7 +15,7 @@
 # its graph links and item records, so int8's saving hardly shows; at 256
 # dims it is 1 KiB, of the order of CLIP's 512 and the cnn's 1280 dims.
 #
-# usage: bench/run_growth.sh [--small] [--sizes N,N,...] [--vectors f32,i8]
+# usage: bench/run_growth.sh [--small] [--sizes N,N,...] [--vectors f32,i8,i8-only]
 #                            [--size S] [--nq Q]
 #   --small: sizes 2000,5000 and 200 queries (the CI smoke, about a minute
 #            once built)
@@ -30,11 +30,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=100000,1000000
-KINDS=f32,i8
+KINDS=f32,i8,i8-only
 SIDE=16
 NQ=1000
 usage() {
-  echo "usage: bench/run_growth.sh [--small] [--sizes N,N,...] [--vectors f32,i8] [--size S] [--nq Q]" >&2
+  echo "usage: bench/run_growth.sh [--small] [--sizes N,N,...] [--vectors f32,i8,i8-only] [--size S] [--nq Q]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
