@@ -216,12 +216,6 @@ typedef struct aworker {
     char err[256];       /* a damaged record's words, from the thread's txn */
 } aworker;
 
-static int cmp_hit_desc(const void *x, const void *y)
-{
-    const hnsw_hit *a = x, *b = y;
-    return (a->score < b->score) - (a->score > b->score);
-}
-
 static void *approx_run(void *arg)
 {
     aworker *w = arg;
@@ -232,15 +226,15 @@ static void *approx_run(void *arg)
     hnsw_hit *hits = NULL;
     uint32_t cap = 0;
     codes_view cv = {0};
-    int rc = s ? PV_OK : PV_ENOMEM, coded = 0;
+    int rc = s ? PV_OK : PV_ENOMEM;
     /* The thread's own transaction, with no cache: nothing it learns about
      * its snapshot is written where another thread reads. */
     if (rc == 0 && (rc = store_txn_begin(ds->db->st, 0, &t)) == 0)
         rc = graph_open(ds->db->st, t, 0, NULL, &g);
-    /* Compact copies: the graph walks on them (fewer bytes a candidate) and
-     * every hit is scored again from the scan's vectors below. */
+    /* Compact copies: the graph walks on them (fewer bytes a candidate),
+     * every hit scored again in float32. */
     if (rc == 0 && (rc = codes_view_load(t, store_get_schema(ds->db->st), &cv)) == 0)
-        coded = graph_use_codes(g, &cv);
+        graph_use_codes(g, &cv, 1);
     for (uint32_t id = w->lo; id < w->hi && rc == 0; id++) {
         if ((id & 255) == 0 && db_interrupted(ds->db)) {
             rc = PV_EINTR;
@@ -279,12 +273,7 @@ static void *approx_run(void *arg)
              * a dense cluster elsewhere in the graph cannot trap it. */
             if ((rc = graph_search_from(g, s, id, q, k + 1, ef, hits, &nh)) != 0)
                 break;
-            for (uint32_t i = 0; coded && i < nh; i++) {
-                const float *v = hits[i].id < ds->n ? vec_set_get(&ds->set, hits[i].id) : NULL;
-                hits[i].score = v ? vec_dot(q, v, ds->set.dim) : -1.0f;
-            }
-            if (coded) /* best first again, for the test below */
-                qsort(hits, nh, sizeof *hits, cmp_hit_desc);
+
             /* A full list whose last hit is still a pair: there may be more
              * partners beyond it. Ask again with twice as many. */
             if (!w->grow || nh < k + 1 || !(hits[nh - 1].score >= w->thr) || k >= ds->n)

@@ -65,6 +65,7 @@ struct graph {
     int said;   /* a store_corrupt message names what was wrong */
     hnsw_io io;
     const codes_view *cv; /* compact copies (graph_use_codes) */
+    int rescore;          /* graph_use_codes: hits scored again in float32 */
     codes_view cv_own;    /* a codes-only graph's own (graph_open) */
     float *dec;           /* io_vec's decoded vector (codes only) */
 };
@@ -543,12 +544,13 @@ void graph_close(graph *g)
     free(g);
 }
 
-int graph_use_codes(graph *g, const codes_view *v)
+int graph_use_codes(graph *g, const codes_view *v, int rescore)
 {
     /* Codes for only some nodes: float32 until the rest have theirs. */
     if (g->write || v->n < g->state.nodes || v->kind == PV_VECTORS_F32)
         return 0;
     g->cv = v;
+    g->rescore = rescore && !g->io.codes_only;
     g->io.code = io_code;
     g->io.code_i8 = v->kind == PV_VECTORS_I8 ? &v->q8 : NULL;
     g->io.code_kind = v->kind == PV_VECTORS_I8 ? QUANT_I8 : QUANT_F16;
@@ -700,10 +702,35 @@ static int search_rc(graph *g, int rc)
     return rc;
 }
 
+static int cmp_hit_desc(const void *x, const void *y)
+{
+    const hnsw_hit *a = x, *b = y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+/* The hits of a search on codes scored again from the float32 vectors,
+ * best first (graph_use_codes' rescore). */
+static int rescore_hits(graph *g, int rc, const float *q, hnsw_hit *out, uint32_t n)
+{
+    if (rc != 0 || !g->rescore)
+        return rc;
+    for (uint32_t i = 0; i < n; i++) {
+        const float *v = io_vec(g, out[i].id);
+        if (!v)
+            return graph_corrupt(g, "vectors: no vector for graph node %u", out[i].id);
+        out[i].score = vec_dot(q, v, g->p.dim);
+    }
+    qsort(out, n, sizeof *out, cmp_hit_desc);
+    return PV_OK;
+}
+
 int graph_search(graph *g, hnsw_scratch *s, const float *q, uint32_t k,
                  uint32_t ef, hnsw_hit *out, uint32_t *n)
 {
-    return search_rc(g, hnsw_search(&g->p, &g->state, &g->io, s, q, k, ef, out, n));
+    int rc = search_rc(g, hnsw_search(&g->p, &g->state, &g->io, s, q, k, ef, out, n));
+    return rescore_hits(g, rc, q, out, *n);
 }
 
 int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
@@ -712,8 +739,8 @@ int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
     if (start != HNSW_NONE && start >= g->state.nodes)
         return graph_corrupt(g, "item %u: not a node of the HNSW graph (%u nodes)", start,
                              g->state.nodes);
-    return search_rc(g, hnsw_search_from(&g->p, &g->state, &g->io, s, q, start, k, ef,
-                                         out, n));
+    int rc = search_rc(g, hnsw_search_from(&g->p, &g->state, &g->io, s, q, start, k, ef, out, n));
+    return rescore_hits(g, rc, q, out, *n);
 }
 
 int graph_is_deleted(graph *g, uint32_t id) { return io_deleted(g, id); }

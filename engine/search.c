@@ -214,10 +214,12 @@ static int query_ids(pv_db *db, store_txn *t, const float *q, uint32_t k,
         rc = graph_open(db->st, t, 0, &db->gcache, &g);
         /* k at least the graph's nodes: the search would visit them all. */
         scan = rc == 0 && k >= graph_state(g)->nodes;
-        if (rc == 0 && !scan && (rc = db_codes(db, t, &cv)) == 0 && graph_use_codes(g, cv)) {
-            /* codes only: no float32 vector to score again */
-            *rescore = !(o && o->no_rerank) && !store_vec_dropped(t);
-            rc = graph_search(g, s, q, *rescore ? rescore_count(k, ef) : k, ef, fh, nh);
+        const int again = !(o && o->no_rerank);
+        if (rc == 0 && !scan && (rc = db_codes(db, t, &cv)) == 0 &&
+            graph_use_codes(g, cv, again)) {
+            /* the best rescore_count by the codes, scored again by the graph
+             * in float32 (not codes only: then the codes' scores stand) */
+            rc = graph_search(g, s, q, again ? rescore_count(k, ef) : k, ef, fh, nh);
         } else if (rc == 0 && !scan) {
             rc = graph_search(g, s, q, k, ef, fh, nh);
         }
