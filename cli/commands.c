@@ -1291,8 +1291,8 @@ const cli_cmd cli_commands[] = {
      "                   in float32 (i8 learns its ranges from the first 1024\n"
      "                   images, again at every doubling up to 65536);\n"
      "                   f16-only, i8-only: keep only that copy once it exists\n"
-     "                   (i8: from 1024 images on, ranges learned once): 2x or\n"
-     "                   4x smaller vectors, scores those of the copies\n"
+     "                   (i8: once its ranges are final, at 65536 images): 2x\n"
+     "                   or 4x smaller vectors, scores those of the copies\n"
      "  --json           print the result as JSON",
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
     {"add", cmd_add,

@@ -135,7 +135,8 @@ typedef struct pv_index_opts {
     int compact_only;    /* 1 (with F16 or I8): keep only the compact copy
                           * once it exists (4x smaller vectors for I8, 2x
                           * for F16); the float32 vectors are dropped then
-                          * (I8: at PV_I8_TRAIN_MIN vectors, learned once),
+                          * (I8: once its ranges are final, learned from
+                          * PV_I8_TRAIN_MAX vectors or more),
                           * the graph is built on the codes, and scores are
                           * the codes' (no float32 re-scoring); analyses that
                           * read every vector read them decoded */

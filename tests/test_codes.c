@@ -251,13 +251,15 @@ Test(codes, float32_databases_stay_format_1_and_cli_names_kinds)
     cr_assert(strstr(F.out, "\"vectors\": \"f16\""), "%s", F.out);
 }
 
-/* Codes only: below PV_I8_TRAIN_MIN the float32 vectors are kept; at it
- * they are coded and dropped, later batches are inserted on codes; every
+/* Codes only: the float32 vectors are kept until the int8 ranges are
+ * final (PV_I8_TRAIN_MAX; 2,048 here through PIXVEC_I8_TRAIN_MAX), then
+ * dropped; later batches are inserted on codes; every
  * operation runs (queries, exact scan, IVF, dups, clusters, vacuum, check),
  * the answers close to a float32 database of the same pictures, and the
  * database smaller. */
 Test(codes, i8_only_drops_float32_and_keeps_working)
 {
+    cr_assert_eq(setenv("PIXVEC_I8_TRAIN_MAX", "2048", 1), 0);
     pv_db *db = create(PV_VECTORS_I8, 1);
     pv_info in;
     pv_query_opts qo = {.k = 10, .ids_only = 1};
@@ -275,14 +277,19 @@ Test(codes, i8_only_drops_float32_and_keeps_working)
     cr_assert_eq(in.coded, 0);
     cr_assert_eq(gen_db_get(F.db, "vectors", &chunk0, 4, &v, &n), 0, "float32 kept until coded");
     free(v);
-    add_set(db, "b", 1200, 2011);
+    add_set(db, "a2", 30, 1011); /* 1,030: coded, ranges not final, float32 kept */
+    cr_assert_eq(pv_db_info(db, &in), 0);
+    cr_assert_eq(in.coded, 1030);
+    cr_assert_eq(gen_db_get(F.db, "vectors", &chunk0, 4, &v, &n), 0, "float32 kept until final");
+    free(v);
+    add_set(db, "b", 1170, 2011);
     cr_assert_eq(pv_db_info(db, &in), 0);
     cr_assert_eq(in.coded, 2200);
     cr_assert_eq(gen_db_get(F.db, "vectors", &chunk0, 4, &v, &n), -1, "float32 dropped");
     cr_assert_eq(meta_u64("vec_dropped"), 1);
     cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
-    const uint64_t trained = meta_u64("codes_trained"); /* the batch that reached 1024 */
-    cr_assert(trained >= PV_I8_TRAIN_MIN && trained <= 2200, "%llu", (unsigned long long)trained);
+    const uint64_t trained = meta_u64("codes_trained"); /* the last: at 2,060 or more */
+    cr_assert(trained >= 2048 && trained <= 2200, "%llu", (unsigned long long)trained);
     add_set(db, "c", 1300, 5011); /* inserted on codes; more than doubles */
     cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
     cr_assert_eq(meta_u64("codes_trained"), trained, "learned once: nothing to learn again from");
