@@ -635,9 +635,12 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
                vector_kinds[in.vectors], PV_I8_TRAIN_MIN,
                in.compact_only ? ", then only those" : "");
     else if (in.vectors != PV_VECTORS_F32)
-        printf("vectors   %s%s copies (%u bytes each) of %llu\n",
-               in.compact_only ? "only " : "float32 and ", vector_kinds[in.vectors],
-               in.code_bytes, (unsigned long long)in.coded);
+        printf("vectors   %s%s copies (%u bytes each) of %llu%s\n",
+               in.float32_dropped ? "only " : "float32 and ", vector_kinds[in.vectors],
+               in.code_bytes, (unsigned long long)in.coded,
+               in.compact_only && !in.float32_dropped
+                   ? "; float32 dropped once the int8 ranges are final (65536 images)"
+                   : "");
     if (in.ivf_nlist)
         printf("ivf       %u lists\n", in.ivf_nlist);
     if (in.cluster_k)

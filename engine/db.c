@@ -430,6 +430,7 @@ int pv_db_info(pv_db *db, pv_info *out)
         codes_view v;
         if ((rc = codes_view_load(t, s, &v)) == 0)
             info.coded = v.n;
+        info.float32_dropped = store_vec_dropped(t);
         codes_view_free(&v);
     }
     if (rc != 0)

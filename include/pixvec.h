@@ -233,6 +233,7 @@ typedef struct pv_info {
                             * database has PV_I8_TRAIN_MIN vectors) */
     uint32_t code_bytes;   /* bytes of one compact copy (0: none) */
     int compact_only;      /* pv_index_opts.compact_only at creation */
+    int float32_dropped;   /* compact_only, and the float32 vectors are gone */
 } pv_info;
 
 int pv_db_info(pv_db *db, pv_info *out);
