@@ -23,12 +23,15 @@
  * Q and embedder), so several databases are measured on one set of vectors,
  * queries and ground truth; --open also skips step 1 and queries the
  * WORK/db an earlier run built (to sweep it again with --no-rerank).
+ * --vacuum, after the sweep, times pv_vacuum: the graph rebuilt from the
+ * stored vectors on every core, the index's own build time (pv_add's
+ * includes decode and embed, which run in the same pipeline).
  *
  * Figures go to stdout as a markdown table and to --out as key=value lines.
  * usage: bench_hnsw --data DIR --work DIR [--n N] [--queries Q] [--reps R]
  *                   [--M M] [--efc EFC] [--out FILE] [--embedder pixels|cnn]
  *                   [--vectors f32|f16|i8] [--no-rerank] [--efs E,E,...]
- *                   [--stop-recall R] [--reuse] [--open]
+ *                   [--stop-recall R] [--reuse] [--open] [--vacuum]
  */
 #include "bench_util.h"
 #include "pixvec.h"
@@ -52,7 +55,7 @@ static const char *const VECTOR_NAMES[] = {"f32", "f16", "i8"};
 typedef struct bench_opts {
     const char *data, *work, *out, *embedder;
     size_t n, nq;
-    int reps, M, efc, vectors, no_rerank, reuse, open, nefs;
+    int reps, M, efc, vectors, no_rerank, reuse, open, vacuum, nefs;
     int efs[MAXEFS];
     double stop_recall; /* stop the sweep once recall@10 reaches it (0: never) */
 } bench_opts;
@@ -106,7 +109,7 @@ static void parse_args(int argc, char **argv, bench_opts *o)
     static const char usage[] =
         "bench_hnsw --data DIR --work DIR [--n N] [--queries Q] [--reps R] [--M M] "
         "[--efc EFC] [--out FILE] [--embedder pixels|cnn] [--vectors f32|f16|i8] "
-        "[--no-rerank] [--efs E,E,...] [--stop-recall R] [--reuse] [--open]";
+        "[--no-rerank] [--efs E,E,...] [--stop-recall R] [--reuse] [--open] [--vacuum]";
     *o = (bench_opts){.embedder = "pixels", .n = 60000, .nq = 1000, .reps = 3,
                       .M = 16, .efc = 200, .vectors = PV_VECTORS_F32};
     parse_efs(DEFAULT_EFS, o);
@@ -115,6 +118,7 @@ static void parse_args(int argc, char **argv, bench_opts *o)
         if (!strcmp(a, "--no-rerank")) { o->no_rerank = 1; continue; }
         if (!strcmp(a, "--reuse")) { o->reuse = 1; continue; }
         if (!strcmp(a, "--open")) { o->open = o->reuse = 1; continue; }
+        if (!strcmp(a, "--vacuum")) { o->vacuum = 1; continue; }
         const char *v = i + 1 < argc ? argv[++i] : NULL;
         if (!v)
             bench_die("usage", usage);
@@ -392,7 +396,7 @@ int main(int argc, char **argv)
     pv_index_opts io = {o.M, o.efc, o.vectors};
     double build_s = 0, build_others = 0, build_cpu = 0;
     if (o.open) {
-        if (pv_db_open(dbdir, PV_OPEN_RDONLY, &db, err, sizeof err) != PV_OK)
+        if (pv_db_open(dbdir, o.vacuum ? 0 : PV_OPEN_RDONLY, &db, err, sizeof err) != PV_OK)
             bench_die("pv_db_open", err);
     } else {
         if (pv_db_create(dbdir, &emb, &io, &db, err, sizeof err) != PV_OK)
@@ -455,6 +459,14 @@ int main(int argc, char **argv)
     pv_query_opts qpo = {.k = K, .ef = 20, .no_rerank = o.no_rerank};
     double qps_paths = run_queries(db, &qpo, qv, o.nq, dim, o.reps, pos, gt, NULL);
 
+    double vacuum_s = 0;
+    if (o.vacuum) {
+        double t = bench_now();
+        if (pv_vacuum(db) != PV_OK)
+            bench_die("pv_vacuum", pv_db_errmsg(db));
+        vacuum_s = bench_now() - t;
+    }
+
     char cpu[256];
     bench_cpu_model(cpu, sizeof cpu);
     printf("## pixvec HNSW: %zu vectors of %u-d (%s embedder), %zu queries, M=%d, "
@@ -468,8 +480,12 @@ int main(int argc, char **argv)
                "fsync'd commits", build_s, (double)o.n / build_s,
                100.0 * build_cpu / build_s / ncpu, ncpu, build_others);
     if (!o.reuse)
-        printf("- embed only (pv_embed_file, decode + embed, one image a call, %d threads): %.2f s; build - embed = %.2f s\n",
+        printf("- embed only (pv_embed_file, decode + embed, one image a call, %d threads): %.2f s; "
+               "build - embed = %.2f s (an estimate: pv_add embeds a grab of files in one call)\n",
                ncpu, embed_s, build_s - embed_s);
+    if (o.vacuum)
+        printf("- index only (pv_vacuum after the queries: the graph rebuilt from the stored vectors, %d threads, one commit): %.2f s\n",
+               ncpu, vacuum_s);
     printf("- disk: data.mdb %llu bytes = %.0f bytes/vector (float32 vector alone: %u; "
            "compact copy: %u bytes, %llu of %zu ids coded); graph levels %u\n",
            (unsigned long long)info.disk_bytes, (double)info.disk_bytes / (double)o.n,
@@ -500,6 +516,8 @@ int main(int argc, char **argv)
         put("embed_s", embed_s);
         put("embed_threads", ncpu);
     }
+    if (o.vacuum)
+        put("vacuum_s", vacuum_s);
     put("disk_bytes", (double)info.disk_bytes);
     put("bytes_per_vec", (double)info.disk_bytes / (double)o.n);
     put("code_bytes", info.code_bytes);
