@@ -481,7 +481,8 @@ int main(int argc, char **argv)
                100.0 * build_cpu / build_s / ncpu, ncpu, build_others);
     if (!o.reuse)
         printf("- embed only (pv_embed_file, decode + embed, one image a call, %d threads): %.2f s; "
-               "build - embed = %.2f s (an estimate: pv_add embeds a grab of files in one call)\n",
+               "build - embed = %.2f s (an estimate: pv_add embeds a grab of files in one call, "
+               "so below 0 when that is faster; --vacuum measures the index alone)\n",
                ncpu, embed_s, build_s - embed_s);
     if (o.vacuum)
         printf("- index only (pv_vacuum after the queries: the graph rebuilt from the stored vectors, %d threads, one commit): %.2f s\n",
