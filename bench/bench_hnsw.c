@@ -30,7 +30,7 @@
  * Figures go to stdout as a markdown table and to --out as key=value lines.
  * usage: bench_hnsw --data DIR --work DIR [--n N] [--queries Q] [--reps R]
  *                   [--M M] [--efc EFC] [--out FILE] [--embedder pixels|cnn]
- *                   [--vectors f32|f16|i8] [--no-rerank] [--efs E,E,...]
+ *                   [--vectors f32|f16|i8|f16-only|i8-only] [--no-rerank] [--efs E,E,...]
  *                   [--stop-recall R] [--reuse] [--open] [--vacuum]
  */
 #include "bench_util.h"
@@ -50,12 +50,21 @@
 #define MAXEFS 64
 #define MAXTHREADS 64
 static const char DEFAULT_EFS[] = "10,20,40,80,120,200,400";
-static const char *const VECTOR_NAMES[] = {"f32", "f16", "i8"};
+/* --vectors: PV_VECTORS_* and pv_index_opts.compact_only. */
+static const struct {
+    const char *name;
+    int vectors, compact_only;
+} VECTOR_KINDS[] = {{"f32", PV_VECTORS_F32, 0},
+                    {"f16", PV_VECTORS_F16, 0},
+                    {"i8", PV_VECTORS_I8, 0},
+                    {"f16-only", PV_VECTORS_F16, 1},
+                    {"i8-only", PV_VECTORS_I8, 1}};
+#define NKINDS ((int)(sizeof VECTOR_KINDS / sizeof VECTOR_KINDS[0]))
 
 typedef struct bench_opts {
     const char *data, *work, *out, *embedder;
     size_t n, nq;
-    int reps, M, efc, vectors, no_rerank, reuse, open, vacuum, nefs;
+    int reps, M, efc, vectors, compact_only, no_rerank, reuse, open, vacuum, nefs;
     int efs[MAXEFS];
     double stop_recall; /* stop the sweep once recall@10 reaches it (0: never) */
 } bench_opts;
@@ -91,24 +100,30 @@ static void parse_efs(const char *s, bench_opts *o)
         bench_die("--efs", "empty list");
 }
 
-static int parse_vectors(const char *v)
+static void parse_vectors(const char *v, bench_opts *o)
 {
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(v, VECTOR_NAMES[i]))
-            return i == 0 ? PV_VECTORS_F32 : i == 1 ? PV_VECTORS_F16 : PV_VECTORS_I8;
-    bench_die("--vectors wants f32, f16 or i8, not", v);
+    for (int i = 0; i < NKINDS; i++)
+        if (!strcmp(v, VECTOR_KINDS[i].name)) {
+            o->vectors = VECTOR_KINDS[i].vectors;
+            o->compact_only = VECTOR_KINDS[i].compact_only;
+            return;
+        }
+    bench_die("--vectors wants f32, f16, i8, f16-only or i8-only, not", v);
 }
 
-static const char *vectors_name(int v)
+static const char *vectors_name(int v, int compact_only)
 {
-    return v == PV_VECTORS_F16 ? "f16" : v == PV_VECTORS_I8 ? "i8" : "f32";
+    for (int i = 0; i < NKINDS; i++)
+        if (VECTOR_KINDS[i].vectors == v && VECTOR_KINDS[i].compact_only == !!compact_only)
+            return VECTOR_KINDS[i].name;
+    return "unknown";
 }
 
 static void parse_args(int argc, char **argv, bench_opts *o)
 {
     static const char usage[] =
         "bench_hnsw --data DIR --work DIR [--n N] [--queries Q] [--reps R] [--M M] "
-        "[--efc EFC] [--out FILE] [--embedder pixels|cnn] [--vectors f32|f16|i8] "
+        "[--efc EFC] [--out FILE] [--embedder pixels|cnn] [--vectors f32|f16|i8|f16-only|i8-only] "
         "[--no-rerank] [--efs E,E,...] [--stop-recall R] [--reuse] [--open] [--vacuum]";
     *o = (bench_opts){.embedder = "pixels", .n = 60000, .nq = 1000, .reps = 3,
                       .M = 16, .efc = 200, .vectors = PV_VECTORS_F32};
@@ -131,7 +146,7 @@ static void parse_args(int argc, char **argv, bench_opts *o)
         else if (!strcmp(a, "--reps")) o->reps = atoi(v);
         else if (!strcmp(a, "--M")) o->M = atoi(v);
         else if (!strcmp(a, "--efc")) o->efc = atoi(v);
-        else if (!strcmp(a, "--vectors")) o->vectors = parse_vectors(v);
+        else if (!strcmp(a, "--vectors")) parse_vectors(v, o);
         else if (!strcmp(a, "--efs")) parse_efs(v, o);
         else if (!strcmp(a, "--stop-recall")) o->stop_recall = atof(v);
         else bench_die("unknown option", a);
@@ -393,7 +408,7 @@ int main(int argc, char **argv)
     bench_path_join(dbdir, sizeof dbdir, o.work, "db");
     pv_db *db;
     pv_embedder_opts emb = {.name = o.embedder};
-    pv_index_opts io = {o.M, o.efc, o.vectors};
+    pv_index_opts io = {o.M, o.efc, o.vectors, o.compact_only};
     double build_s = 0, build_others = 0, build_cpu = 0;
     if (o.open) {
         if (pv_db_open(dbdir, o.vacuum ? 0 : PV_OPEN_RDONLY, &db, err, sizeof err) != PV_OK)
@@ -471,9 +486,11 @@ int main(int argc, char **argv)
     bench_cpu_model(cpu, sizeof cpu);
     printf("## pixvec HNSW: %zu vectors of %u-d (%s embedder), %zu queries, M=%d, "
            "ef_construction=%d, vectors %s (asked %s), %s\n\n",
-           o.n, dim, info.embedder, o.nq, o.M, o.efc, vectors_name(info.vectors),
-           vectors_name(o.vectors),
-           o.no_rerank ? "no rerank (compact scores as they are)" : "final candidates re-scored in float32");
+           o.n, dim, info.embedder, o.nq, o.M, o.efc, vectors_name(info.vectors, info.compact_only),
+           vectors_name(o.vectors, o.compact_only),
+           info.compact_only ? "codes only (no float32 kept: the codes' scores)"
+           : o.no_rerank     ? "no rerank (compact scores as they are)"
+                             : "final candidates re-scored in float32");
     printf("- cpu: %s, %d cores online\n", cpu, ncpu);
     if (!o.open)
         printf("- build (pv_add, decode + embed + graph + %s): %.2f s, %.0f images/s, CPU %.0f %% of %d cores, others' CPU %.0f %%\n",
@@ -505,8 +522,8 @@ int main(int argc, char **argv)
     put("q", (double)o.nq);
     put("dim", dim);
     put_str("embedder", info.embedder);
-    put_str("vectors_asked", vectors_name(o.vectors));
-    put_str("vectors", vectors_name(info.vectors));
+    put_str("vectors_asked", vectors_name(o.vectors, o.compact_only));
+    put_str("vectors", vectors_name(info.vectors, info.compact_only));
     put("no_rerank", o.no_rerank);
     if (!o.open) {
         put("build_s", build_s);

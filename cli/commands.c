@@ -115,6 +115,15 @@ static int parse_plain(const cli_cmd *c, int argc, char **argv, int *json,
 
 /* ---- init ------------------------------------------------------------------ */
 
+/* `init --vectors` names, in PV_VECTORS_* order, then the compact-only
+ * ones (PV_VECTORS_* + 2). */
+static const char *const vector_kinds[] = {"f32", "f16", "i8", "f16-only", "i8-only"};
+
+static const char *vectors_name(int kind, int only)
+{
+    return vector_kinds[only && kind != PV_VECTORS_F32 ? kind + 2 : kind];
+}
+
 /* An embedder option given to an embedder that would ignore it is an error
  * saying whose it is. */
 static int init_opts_apply(const cli_cmd *c, const pv_embedder_opts *e, int pool)
@@ -141,11 +150,12 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
                                        {"ef-construction", required_argument, NULL, 'C'},
                                        {"model", required_argument, NULL, 'W'},
                                        {"pool", required_argument, NULL, 'P'},
+                                       {"vectors", required_argument, NULL, 'V'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     const cli_cmd *c = cli_find("init");
     pv_embedder_opts e = {.name = "pixels"};
-    pv_index_opts ix = {0, 0, PV_VECTORS_F32};
+    pv_index_opts ix = {0, 0, PV_VECTORS_F32, 0};
     int json = 0, given = 0, pool = 0, opt, rc;
     long v;
     char err[1024] = "";
@@ -166,6 +176,16 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
                 return cli_usage_err(c, "--pool takes cls or sum, not '%s'", optarg);
             e.pool_sum = strcmp(optarg, "sum") == 0;
             pool = 1;
+        } else if (opt == 'V') {
+            ix.vectors = -1;
+            for (int k = 0; k < 5; k++)
+                if (strcmp(optarg, vector_kinds[k]) == 0) {
+                    ix.vectors = k > PV_VECTORS_I8 ? k - 2 : k;
+                    ix.compact_only = k > PV_VECTORS_I8;
+                }
+            if (ix.vectors < 0)
+                return cli_usage_err(c, "--vectors takes f32, f16, i8, f16-only or i8-only, not '%s'",
+                                     optarg);
         } else if (opt == 'M') {
             if (cli_parse_int(optarg, 2, 128, &v) != 0)
                 return cli_usage_err(c, "--M takes 2..128, not '%s'", optarg);
@@ -196,12 +216,19 @@ static int cmd_init(cli_ctx *ctx, int argc, char **argv)
     if (rc != 0)
         return cli_fail(c->name, json, "%s", pv_strerror(rc));
     if (json)
-        return cli_print_json(json_pack("{s:b, s:o, s:s, s:s, s:i}", "ok", 1,
-                                    "database", cli_name_json(ctx->dbpath), "embedder",
-                                    info.embedder, "embedder_desc",
-                                    info.embedder_desc, "dim", (int)info.dim));
-    printf("created %s: %s, %u dims; HNSW M=%u ef_construction=%u\n", ctx->dbpath,
+        return cli_print_json(json_pack("{s:b, s:o, s:s, s:s, s:i, s:s}", "ok", 1, "database",
+                                        cli_name_json(ctx->dbpath), "embedder", info.embedder,
+                                        "embedder_desc", info.embedder_desc, "dim",
+                                        (int)info.dim, "vectors",
+                                        vectors_name(info.vectors, info.compact_only)));
+    printf("created %s: %s, %u dims; HNSW M=%u ef_construction=%u", ctx->dbpath,
            info.embedder_desc, info.dim, info.hnsw_m, info.hnsw_ef_construction);
+    if (info.vectors != PV_VECTORS_F32 && info.compact_only)
+        printf("; %s: only %s copies of the vectors are kept", vectors_name(info.vectors, 1),
+               vector_kinds[info.vectors]);
+    else if (info.vectors != PV_VECTORS_F32)
+        printf("; %s copies of the vectors for graph searches", vector_kinds[info.vectors]);
+    printf("\n");
     return CLI_OK;
 }
 
@@ -440,6 +467,7 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
                                        {"exact", no_argument, NULL, 'x'},
                                        {"index", required_argument, NULL, 'I'},
                                        {"nprobe", required_argument, NULL, 'p'},
+                                       {"no-rerank", no_argument, NULL, 'R'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     pv_embedder_opts e = {.name = NULL};
@@ -455,6 +483,7 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
     while ((opt = cli_next_opt(argc, argv, "k:e:p:h", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
+        case 'R': qo.no_rerank = 1; break;
         case 'x':
         case 'I': {
             char by[32];
@@ -503,6 +532,8 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
         return cli_usage_err(c, "--nprobe applies to --index ivf only%s", "");
     if (ef && (qo.ivf || qo.exact))
         return cli_usage_err(c, "--ef applies to the HNSW search only (not %s)", index_by);
+    if (qo.no_rerank && qo.exact)
+        return cli_usage_err(c, "--no-rerank applies to the HNSW and IVF searches only%s", "");
     if ((rc = cli_open(ctx, c, CLI_OPEN_READ)) != CLI_OK)
         return rc;
     if ((rc = check_emb(ctx, c->name, json, given, &e)) != CLI_OK)
@@ -576,7 +607,8 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     if (json)
         return cli_print_json(json_pack(
-            "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:f}",
+            "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, "
+            "s:f, s:s, s:I, s:i}",
             "ok",
             1, "database", ctx->dbpath, "format", (int)in.format, "embedder",
             in.embedder, "embedder_desc", in.embedder_desc, "dim", (int)in.dim,
@@ -586,7 +618,10 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
             (int)in.hnsw_ef_construction, "graph_nodes", (json_int_t)in.graph_nodes,
             "disk_bytes", (json_int_t)in.disk_bytes, "map_bytes",
             (json_int_t)in.map_bytes, "ivf_nlist", (int)in.ivf_nlist,
-            "cluster_k", (int)in.cluster_k, "dups_threshold", (double)in.dups_threshold));
+            "cluster_k", (int)in.cluster_k, "dups_threshold", (double)in.dups_threshold,
+            "vectors", vectors_name(in.vectors, in.compact_only), "coded", (json_int_t)in.coded,
+            "code_bytes",
+            (int)in.code_bytes));
     printf("database  %s\nformat    %u\nembedder  %s (%u dims)\nitems     %llu\n"
            "removed   %llu (tombstones)\nindex     HNSW M=%u ef_construction=%u, "
            "%llu nodes, %u levels\non disk   %.1f MiB (map %.1f MiB)\n",
@@ -595,6 +630,14 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
            in.hnsw_m, in.hnsw_ef_construction, (unsigned long long)in.graph_nodes,
            in.graph_levels,
            in.disk_bytes / 1048576.0, in.map_bytes / 1048576.0);
+    if (in.vectors != PV_VECTORS_F32 && in.coded == 0)
+        printf("vectors   float32; %s copies once there are %u images%s\n",
+               vector_kinds[in.vectors], PV_I8_TRAIN_MIN,
+               in.compact_only ? ", then only those" : "");
+    else if (in.vectors != PV_VECTORS_F32)
+        printf("vectors   %s%s copies (%u bytes each) of %llu\n",
+               in.compact_only ? "only " : "float32 and ", vector_kinds[in.vectors],
+               in.code_bytes, (unsigned long long)in.coded);
     if (in.ivf_nlist)
         printf("ivf       %u lists\n", in.ivf_nlist);
     if (in.cluster_k)
@@ -1218,7 +1261,8 @@ static int cmd_ivf(cli_ctx *ctx, int argc, char **argv)
 const cli_cmd cli_commands[] = {
     {"init", cmd_init,
      "DB [--embedder pixels|cnn|photo|clip|dinov2|vitmae] [--model FILE|DIR] [--size N] "
-     "[--rgb] [--no-mirror] [--pool cls|sum] [--M M] [--ef-construction N] [--json]",
+     "[--rgb] [--no-mirror] [--pool cls|sum] [--M M] [--ef-construction N] "
+     "[--vectors f32|f16|i8|f16-only|i8-only] [--json]",
      "Create a database (a directory) for one embedder and HNSW graph, fixed\n"
      "for its life.\n"
      "  --embedder NAME  pixels (default): the brightness of a downscaled image;\n"
@@ -1241,6 +1285,14 @@ const cli_cmd cli_commands[] = {
      "  --rgb            keep colour: 3*N*N dims (default grey)\n"
      "  --M M            HNSW links per node, 2*M on level 0 (default 16)\n"
      "  --ef-construction N  HNSW candidates while inserting (default 200)\n"
+     "  --vectors KIND   f32 (default): float32 only; f16 or i8: also keep a\n"
+     "                   half-precision or one-byte-per-dimension copy that\n"
+     "                   graph searches score with, re-scoring their candidates\n"
+     "                   in float32 (i8 learns its ranges from the first 1024\n"
+     "                   images, again at every doubling up to 65536);\n"
+     "                   f16-only, i8-only: keep only that copy once it exists\n"
+     "                   (i8: from 1024 images on, ranges learned once): 2x or\n"
+     "                   4x smaller vectors, scores those of the copies\n"
      "  --json           print the result as JSON",
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
     {"add", cmd_add,
@@ -1265,8 +1317,8 @@ const cli_cmd cli_commands[] = {
      "  --json           print the summary as JSON",
      CMD_DB | CMD_WRITE},
     {"query", cmd_query,
-     "DB IMAGE [-k N] [-e EF] [--index hnsw|ivf|exact | --exact] [-p NPROBE] [--embedder E] "
-     "[--size N] [--rgb] [--no-mirror] [--json]",
+     "DB IMAGE [-k N] [-e EF] [--index hnsw|ivf|exact | --exact] [-p NPROBE] [--no-rerank] "
+     "[--embedder E] [--size N] [--rgb] [--no-mirror] [--json]",
      "The k stored images most like IMAGE, by cosine similarity, found with the\n"
      "HNSW graph (or the IVF lists, or by scanning every vector). With the photo\n"
      "embedder the 64 nearest by cosine are compared aligned and ranked by\n"
@@ -1282,14 +1334,17 @@ const cli_cmd cli_commands[] = {
      "                   exact: scan every vector\n"
      "  -p, --nprobe P   IVF lists scanned (default 8); --index ivf only\n"
      "  --exact          the same as --index exact\n"
+     "  --no-rerank      a database with f16 or i8 vectors (init --vectors): keep\n"
+     "                   the scores of those copies instead of scoring the EF\n"
+     "                   best candidates again in float32 (faster, less exact)\n"
      "  --embedder/--size/--rgb/--no-mirror  refuse to run unless the database\n"
      "                   uses these\n"
      "  --json           {query, k, index, asked, returned, short_reason (null\n"
      "                   unless returned < asked), hits: [{rank, id, path, score}]}",
      CMD_DB},
     {"search", cmd_search,
-     "DB TEXT [-k N] [-e EF] [--index hnsw|ivf|exact | --exact] [-p NPROBE] [--embedder E] "
-     "[--size N] [--rgb] [--no-mirror] [--json]",
+     "DB TEXT [-k N] [-e EF] [--index hnsw|ivf|exact | --exact] [-p NPROBE] [--no-rerank] "
+     "[--embedder E] [--size N] [--rgb] [--no-mirror] [--json]",
      "The k stored images most like a text (\"a dog on a beach\"), by cosine\n"
      "similarity of CLIP's text and image vectors: a clip database only. Long\n"
      "texts are cut to CLIP's 77 tokens. Options as for query.\n"

@@ -544,6 +544,7 @@ typedef struct ivf_ctx {
     const float **rows; /* centroid pointers (the map's) */
     uint32_t nlist;
     graph *g;           /* for tombstones, or NULL */
+    const codes_view *cv; /* compact copies scored instead of vectors, or NULL */
 } ivf_ctx;
 
 static const float *ivf_centroid(void *ctx, uint32_t l)
@@ -560,6 +561,11 @@ static int ivf_list_each(void *ctx, uint32_t l,
 static const float *ivf_vec(void *ctx, uint32_t id)
 {
     return vec_set_get(&((ivf_ctx *)ctx)->set, id);
+}
+
+static const void *ivf_code(void *ctx, uint32_t id)
+{
+    return codes_at(((ivf_ctx *)ctx)->cv, id);
 }
 
 static int ivf_deleted(void *ctx, uint32_t id)
@@ -593,8 +599,8 @@ static int collect_row(void *ctx, uint32_t key, const void *p, size_t n)
     return rc;
 }
 
-int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
-                  int nprobe, flat_hit *out, uint32_t *n)
+int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k, int nprobe,
+                  const codes_view *cv, flat_hit *out, uint32_t *n)
 {
     ivf_ctx c = {.t = t};
     uint32_t nlist;
@@ -631,8 +637,22 @@ int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
     if (rc == 0 && counts.deleted > 0)
         rc = graph_open(db->st, t, 0, &db->gcache, &c.g);
     if (rc == 0) {
-        ivf_io io = {&c, db->emb->dim, nlist, ivf_centroid, ivf_list_each,
-                     ivf_vec, c.g ? ivf_deleted : NULL};
+        ivf_io io = {&c,
+                     db->emb->dim,
+                     nlist,
+                     ivf_centroid,
+                     ivf_list_each,
+                     ivf_vec,
+                     c.g ? ivf_deleted : NULL,
+                     QUANT_F32,
+                     NULL,
+                     NULL};
+        if (cv) {
+            c.cv = cv;
+            io.code_kind = cv->kind == PV_VECTORS_I8 ? QUANT_I8 : QUANT_F16;
+            io.code_i8 = &cv->q8;
+            io.code = ivf_code;
+        }
         rc = ivf_search(&io, q, nprobe > 0 ? (uint32_t)nprobe : DEFAULT_NPROBE, k,
                         out, n);
     }

@@ -220,6 +220,17 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb,
     s.hnsw_m = idx && idx->M > 0 ? (uint32_t)idx->M : HNSW_DEFAULT_M;
     s.hnsw_efc = idx && idx->ef_construction > 0 ? (uint32_t)idx->ef_construction
                                                  : HNSW_DEFAULT_EFC;
+    if (idx && (idx->vectors < PV_VECTORS_F32 || idx->vectors > PV_VECTORS_I8)) {
+        snprintf(err, errlen, "%s: vectors must be PV_VECTORS_F32, _F16 or _I8, not %d",
+                 path ? path : "", idx->vectors);
+        return PV_EINVAL;
+    }
+    s.codes = idx ? (uint32_t)idx->vectors : PV_VECTORS_F32;
+    if (idx && idx->compact_only && s.codes == PV_VECTORS_F32) {
+        snprintf(err, errlen, "%s: compact_only needs f16 or i8 vectors", path ? path : "");
+        return PV_EINVAL;
+    }
+    s.codes_only = idx && idx->compact_only ? 1 : 0;
     if (s.hnsw_m < 2 || s.hnsw_m > 128 || s.hnsw_efc > 4096) {
         snprintf(err, errlen, "%s: M must be 2..128 and ef_construction 1..4096",
                  path ? path : "");
@@ -273,6 +284,8 @@ void pv_db_close(pv_db *db)
     hnsw_scratch_free(db->scratch);
     graph_cache_free(&db->gcache);
     store_vec_cache_free(&db->vcache);
+    codes_view_free(&db->codes.v);
+    db_vec_decoded_free(db);
     free(db->ivfcache.rows);
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* drops the flock */
@@ -413,6 +426,12 @@ int pv_db_info(pv_db *db, pv_info *out)
         rc = db_ivf_nlist(t, &info.ivf_nlist);
     if (rc == 0)
         rc = db_cluster_k(db, t, &info.cluster_k);
+    if (rc == 0 && s->codes) {
+        codes_view v;
+        if ((rc = codes_view_load(t, s, &v)) == 0)
+            info.coded = v.n;
+        codes_view_free(&v);
+    }
     if (rc != 0)
         db_fail_txn(db, t, rc, "reading database information");
     else
@@ -426,7 +445,10 @@ int pv_db_info(pv_db *db, pv_info *out)
     info.deleted = c.deleted;
     info.next_id = c.next_id;
     info.dim = s->dim;
-    info.format = PV_FORMAT_VERSION;
+    info.format = s->codes ? 2 : 1;
+    info.vectors = (int)s->codes;
+    info.code_bytes = codes_bytes(s->codes, s->dim);
+    info.compact_only = (int)s->codes_only;
     info.chunk = s->chunk;
     info.hnsw_m = s->hnsw_m;
     info.hnsw_ef_construction = s->hnsw_efc;
@@ -695,7 +717,8 @@ static int verify_item(pv_db *db, store_txn *t, uint32_t id,
 }
 
 /* A stored vector is finite and of unit length (or zero: a flat image). */
-static int verify_vector(pv_db *db, uint32_t id, const float *v, uint32_t dim)
+/* unit: the length must be 1 (or 0); a decoded code is only near it. */
+static int verify_vector(pv_db *db, uint32_t id, const float *v, uint32_t dim, int unit)
 {
     float nn = 0;
     if (!v)
@@ -708,7 +731,7 @@ static int verify_vector(pv_db *db, uint32_t id, const float *v, uint32_t dim)
                            isnan(x) ? "NaN" : "infinite");
         nn += x * x;
     }
-    if (nn != 0 && !(fabsf(nn - 1.0f) < 1e-3f))
+    if (unit && nn != 0 && !(fabsf(nn - 1.0f) < 1e-3f))
         return db_fail(db, PV_ECORRUPT, "vector %u: length %g, not 1 (or 0)", id,
                        (double)sqrtf(nn));
     return PV_OK;
@@ -724,7 +747,7 @@ int pv_db_verify(pv_db *db)
     uint32_t nchunks;
     vec_set set;
     graph *g = NULL;
-    int rc;
+    int rc, dropped;
 
     if (!db)
         return PV_EINVAL;
@@ -743,6 +766,9 @@ int pv_db_verify(pv_db *db)
     }
     for (uint32_t i = 0; i < nchunks; i++)
         nvec += counts[i];
+    dropped = store_vec_dropped(t); /* the vectors are the codes, decoded */
+    for (uint32_t i = 0; dropped && i < set.nchunks; i++)
+        nvec += set.n[i];
     if (nitems != c.next_id || nvec != c.next_id) {
         rc = db_fail(db, PV_ECORRUPT,
                      "next id %u, but %llu item records and %llu vectors",
@@ -774,7 +800,7 @@ int pv_db_verify(pv_db *db)
             rc = db_fail_txn(db, t, rc, "item %u: graph node malformed", id);
             goto done;
         }
-        if ((rc = verify_vector(db, id, vec_set_get(&set, id), set.dim)) != 0)
+        if ((rc = verify_vector(db, id, vec_set_get(&set, id), set.dim, !dropped)) != 0)
             goto done;
         if (it.flags & STORE_ITEM_DELETED) {
             dead++;
@@ -802,6 +828,8 @@ int pv_db_verify(pv_db *db)
                      (unsigned long long)npaths, (unsigned long long)nhashes);
     if (rc == 0)
         rc = db_ivf_verify(db, t, c.next_id);
+    if (rc == 0 && (rc = codes_verify(t, store_get_schema(db->st), c.next_id)) != 0)
+        db_fail_txn(db, t, rc, "check: the compact vectors");
     if (rc == 0) {
         uint32_t k;
         if ((rc = db_cluster_k(db, t, &k)) != 0)

@@ -19,6 +19,17 @@ struct pv_db {
     hnsw_scratch *scratch; /* HNSW search/insert memory, made on first use */
     graph_cache gcache;    /* graph pointers of the last read snapshot */
     store_vec_cache vcache; /* vector chunk pointers of the same (db_read_begin) */
+    struct {                /* compact copies of the last read snapshot (db_codes) */
+        uint64_t key;       /* store_snapshot(); 0: not reusable */
+        codes_view v;
+    } codes;
+    struct {                /* a codes-only database's vectors decoded (db_vec_set) */
+        uint64_t key;       /* store_snapshot(); 0: not reusable */
+        float *buf;
+        const float **ptrs;
+        uint32_t *counts;
+        uint32_t n;
+    } dec;
     struct {               /* IVF centroid pointers of the last read snapshot */
         uint64_t key;      /* store_snapshot(); 0: empty */
         uint32_t nlist;
@@ -105,9 +116,18 @@ int db_decode_file(const pv_db *db, const char *path, img *im, uint8_t hash[16],
 int db_embed_images(const pv_db *db, const img *ims, size_t n, float *vecs,
                     int *rcs);
 
+/* The compact copies of read snapshot t (engine/codes.h; v->n == 0 when
+ * the database keeps none or has none yet), loaded once per snapshot into
+ * the handle: valid until the next db_codes or pv_db_close. */
+int db_codes(pv_db *db, store_txn *t, const codes_view **v);
+
 /* Build a vec_set over the vectors of a read transaction. The arrays
- * belong to the transaction. */
-int db_vec_set(const pv_db *db, store_txn *t, vec_set *set);
+ * belong to the transaction. A codes-only database whose float32 vectors
+ * are dropped gets its codes decoded instead, into memory of the handle
+ * kept for the snapshot (valid until the next db_vec_set of another
+ * snapshot, or pv_db_close). */
+int db_vec_set(pv_db *db, store_txn *t, vec_set *set);
+void db_vec_decoded_free(pv_db *db);
 
 /* Whether id is a live item (not removed) in snapshot t: *live 1 or 0, or
  * an error (PV_ECORRUPT for a damaged record, PV_ENOTFOUND beyond next_id). */
@@ -142,8 +162,10 @@ int db_cluster_k(pv_db *db, store_txn *t, uint32_t *k);
 int db_map_verify(pv_db *db, store_txn *t, uint32_t next_id);
 int db_ivf_add(pv_db *db, store_txn *t, uint32_t first, uint32_t n,
                const float *vecs);
-int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k,
-                  int nprobe, flat_hit *out, uint32_t *n);
+/* With cv (all ids coded), the lists' members are scored by their compact
+ * copies: the scores are the compact ones. */
+int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k, int nprobe,
+                  const codes_view *cv, flat_hit *out, uint32_t *n);
 /* The IVF invariants (for pv_db_verify): nlist centroids of the right
  * size, list numbers below nlist, ids below next_id, no id twice, every
  * live item listed. PV_ECORRUPT with a message otherwise. */

@@ -225,11 +225,16 @@ static void *approx_run(void *arg)
     hnsw_scratch *s = hnsw_scratch_new();
     hnsw_hit *hits = NULL;
     uint32_t cap = 0;
+    codes_view cv = {0};
     int rc = s ? PV_OK : PV_ENOMEM;
     /* The thread's own transaction, with no cache: nothing it learns about
      * its snapshot is written where another thread reads. */
     if (rc == 0 && (rc = store_txn_begin(ds->db->st, 0, &t)) == 0)
         rc = graph_open(ds->db->st, t, 0, NULL, &g);
+    /* Compact copies: the graph walks on them (fewer bytes a candidate),
+     * every hit scored again in float32. */
+    if (rc == 0 && (rc = codes_view_load(t, store_get_schema(ds->db->st), &cv)) == 0)
+        graph_use_codes(g, &cv, 1);
     for (uint32_t id = w->lo; id < w->hi && rc == 0; id++) {
         if ((id & 255) == 0 && db_interrupted(ds->db)) {
             rc = PV_EINTR;
@@ -268,6 +273,7 @@ static void *approx_run(void *arg)
              * a dense cluster elsewhere in the graph cannot trap it. */
             if ((rc = graph_search_from(g, s, id, q, k + 1, ef, hits, &nh)) != 0)
                 break;
+
             /* A full list whose last hit is still a pair: there may be more
              * partners beyond it. Ask again with twice as many. */
             if (!w->grow || nh < k + 1 || !(hits[nh - 1].score >= w->thr) || k >= ds->n)
@@ -290,6 +296,7 @@ static void *approx_run(void *arg)
         snprintf(w->err, sizeof w->err, "%s", store_txn_errmsg(t));
     free(hits);
     graph_close(g);
+    codes_view_free(&cv);
     store_txn_abort(t);
     hnsw_scratch_free(s);
     return NULL;

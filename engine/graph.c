@@ -64,6 +64,10 @@ struct graph {
     int up_all; /* every upper record is in the overlay (graph_preload) */
     int said;   /* a store_corrupt message names what was wrong */
     hnsw_io io;
+    const codes_view *cv; /* compact copies (graph_use_codes) */
+    int rescore;          /* graph_use_codes: hits scored again in float32 */
+    codes_view cv_own;    /* a codes-only graph's own (graph_open) */
+    float *dec;           /* io_vec's decoded vector (codes only) */
 };
 
 /* A damaged graph record: its words go to the transaction's message. */
@@ -77,9 +81,53 @@ static const float *io_vec(void *ctx, uint32_t id)
     uint32_t c = id / g->C, off = id % g->C;
     if (g->pend && id >= g->pend_first && id - g->pend_first < g->pend_n)
         return g->pend + (size_t)(id - g->pend_first) * g->p.dim;
+    if (g->io.codes_only) {
+        /* No float32 vector is stored: hnsw_insert_batch asks for the
+         * vectors of the nodes it inserts and copies each at once, so a
+         * node not pending (vacuum re-inserts stored nodes) is decoded
+         * into one buffer that the next call overwrites. */
+        const void *code = codes_at(g->cv, id);
+        if (!code || !g->dec)
+            return NULL;
+        if (g->cv->kind == PV_VECTORS_I8)
+            quant_i8_decode(&g->cv->q8, code, g->dec);
+        else
+            quant_f16_decode(code, g->p.dim, g->dec);
+        return g->dec;
+    }
     if (c >= g->nvchunks || off >= g->vcnt[c])
         return NULL;
     return g->vptr[c] + (size_t)off * g->p.dim;
+}
+
+static const void *io_code(void *ctx, uint32_t id);
+
+/* A codes-only store whose vectors are dropped: the graph reads codes
+ * (its own view, for writers and for readers without a cache; readers with
+ * one call graph_use_codes with the handle's). */
+static int open_codes_only(graph *g, store_txn *t, const store_schema *s, int own)
+{
+    int rc;
+    g->io.codes_only = 1;
+    if (!own)
+        return PV_OK;
+    if ((rc = codes_view_load_ahead(t, s, g->write ? HNSW_MAX_BATCH : 0, &g->cv_own)) != 0)
+        return rc;
+    if (!(g->dec = pv_alloc_array(s->dim, sizeof *g->dec)))
+        return PV_ENOMEM;
+    g->cv = &g->cv_own;
+    g->io.code = io_code;
+    g->io.code_i8 = g->cv_own.kind == PV_VECTORS_I8 ? &g->cv_own.q8 : NULL;
+    g->io.code_kind = g->cv_own.kind == PV_VECTORS_I8 ? QUANT_I8 : QUANT_F16;
+    return g->cv_own.kind == PV_VECTORS_F32 ? store_corrupt(t, "meta codes_n: no codes, but "
+                                                               "the vectors are dropped")
+                                            : PV_OK;
+}
+
+static const void *io_code(void *ctx, uint32_t id)
+{
+    const graph *g = ctx;
+    return codes_at(g->cv, id);
 }
 
 /* ---- level 0 ------------------------------------------------------------ */
@@ -417,8 +465,13 @@ int graph_open(store *st, store_txn *t, int write, graph_cache *cache,
     g->p.dim = s->dim;
     g->rec_bytes = (1 + g->p.M0) * 4;
     g->up_block = (1 + g->p.M) * 4;
-    g->io = (hnsw_io){g, io_vec, io_links_get, io_links_set, io_node_add, io_deleted};
-    if ((rc = store_vec_chunks(t, &g->vptr, &g->vcnt, &g->nvchunks)) != 0)
+    g->io = (hnsw_io){g,          io_vec, io_links_get, io_links_set, io_node_add,
+                      io_deleted, QUANT_F32, NULL, NULL, 0};
+    if (store_vec_dropped(t))
+        rc = open_codes_only(g, t, s, write || !cache);
+    else
+        rc = store_vec_chunks(t, &g->vptr, &g->vcnt, &g->nvchunks);
+    if (rc != 0)
         goto fail;
     if (cache && key != 0 && cache->key == key) {
         if ((rc = grow_l0(g, cache->n)) != 0)
@@ -486,7 +539,22 @@ void graph_close(graph *g)
         if (g->up[i].id != HNSW_NONE && g->up[i].own)
             free(g->up[i].buf);
     free(g->up);
+    codes_view_free(&g->cv_own);
+    free(g->dec);
     free(g);
+}
+
+int graph_use_codes(graph *g, const codes_view *v, int rescore)
+{
+    /* Codes for only some nodes: float32 until the rest have theirs. */
+    if (g->write || v->n < g->state.nodes || v->kind == PV_VECTORS_F32)
+        return 0;
+    g->cv = v;
+    g->rescore = rescore && !g->io.codes_only;
+    g->io.code = io_code;
+    g->io.code_i8 = v->kind == PV_VECTORS_I8 ? &v->q8 : NULL;
+    g->io.code_kind = v->kind == PV_VECTORS_I8 ? QUANT_I8 : QUANT_F16;
+    return 1;
 }
 
 void graph_set_pending(graph *g, uint32_t first, uint32_t n, const float *vecs)
@@ -634,10 +702,35 @@ static int search_rc(graph *g, int rc)
     return rc;
 }
 
+static int cmp_hit_desc(const void *x, const void *y)
+{
+    const hnsw_hit *a = x, *b = y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+/* The hits of a search on codes scored again from the float32 vectors,
+ * best first (graph_use_codes' rescore). */
+static int rescore_hits(graph *g, int rc, const float *q, hnsw_hit *out, uint32_t n)
+{
+    if (rc != 0 || !g->rescore)
+        return rc;
+    for (uint32_t i = 0; i < n; i++) {
+        const float *v = io_vec(g, out[i].id);
+        if (!v)
+            return graph_corrupt(g, "vectors: no vector for graph node %u", out[i].id);
+        out[i].score = vec_dot(q, v, g->p.dim);
+    }
+    qsort(out, n, sizeof *out, cmp_hit_desc);
+    return PV_OK;
+}
+
 int graph_search(graph *g, hnsw_scratch *s, const float *q, uint32_t k,
                  uint32_t ef, hnsw_hit *out, uint32_t *n)
 {
-    return search_rc(g, hnsw_search(&g->p, &g->state, &g->io, s, q, k, ef, out, n));
+    int rc = search_rc(g, hnsw_search(&g->p, &g->state, &g->io, s, q, k, ef, out, n));
+    return rescore_hits(g, rc, q, out, *n);
 }
 
 int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
@@ -646,8 +739,8 @@ int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
     if (start != HNSW_NONE && start >= g->state.nodes)
         return graph_corrupt(g, "item %u: not a node of the HNSW graph (%u nodes)", start,
                              g->state.nodes);
-    return search_rc(g, hnsw_search_from(&g->p, &g->state, &g->io, s, q, start, k, ef,
-                                         out, n));
+    int rc = search_rc(g, hnsw_search_from(&g->p, &g->state, &g->io, s, q, start, k, ef, out, n));
+    return rescore_hits(g, rc, q, out, *n);
 }
 
 int graph_is_deleted(graph *g, uint32_t id) { return io_deleted(g, id); }

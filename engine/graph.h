@@ -13,6 +13,7 @@
 #ifndef PV_GRAPH_H
 #define PV_GRAPH_H
 
+#include "codes.h"
 #include "hnsw.h"
 #include "store.h"
 
@@ -59,6 +60,15 @@ int graph_search(graph *g, hnsw_scratch *s, const float *q, uint32_t k,
 /* The same from node start at level 0 (hnsw_search_from). */
 int graph_search_from(graph *g, hnsw_scratch *s, uint32_t start, const float *q,
                       uint32_t k, uint32_t ef, hnsw_hit *out, uint32_t *n);
+
+/* Let graph_search and graph_search_from of a read graph score candidates
+ * with the compact copies of v (engine/codes.h, same snapshot; v must
+ * outlive g) when every node has one. With rescore, and float32 vectors
+ * stored (not codes only), their hits are then scored again in float32
+ * and sorted best first; else the similarities are the compact ones.
+ * Returns 1 when they will use the codes, 0 when they score float32 (no
+ * codes, or not for every node yet). */
+int graph_use_codes(graph *g, const codes_view *v, int rescore);
 
 /* Whether id is a deleted node (for other scans' filters). */
 int graph_is_deleted(graph *g, uint32_t id);

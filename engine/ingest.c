@@ -512,9 +512,13 @@ static int batch_body(pv_db *db, store_txn *t, batch *b)
         c.next_id++;
         c.live++;
     }
+    /* codes first: a graph on codes only reads the batch's too */
+    if ((rc = codes_add(t, store_get_schema(db->st), first, nnew, b->newvecs)) != 0)
+        return rc;
     if ((nnew > 0 || b->ndead > 0) && (rc = batch_graph(db, t, b, first, nnew)) != 0)
         return rc;
-    if (nnew > 0 && (rc = store_vec_append(t, first, nnew, b->newvecs)) != 0)
+    if (nnew > 0 && !store_vec_dropped(t) &&
+        (rc = store_vec_append(t, first, nnew, b->newvecs)) != 0)
         return rc;
     if (nnew > 0 && (rc = db_ivf_add(db, t, first, nnew, b->newvecs)) != 0)
         return rc;

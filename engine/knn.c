@@ -164,8 +164,12 @@ static void *knn_graph_run(void *arg)
     hnsw_hit *hits = pv_alloc_array(w->ask, sizeof *hits);
     int rc = (s && hits) ? PV_OK : PV_ENOMEM;
     /* The thread's own transaction, with no cache (see dups.c). */
+    codes_view cv = {0};
     if (rc == 0 && (rc = store_txn_begin(j->db->st, 0, &t)) == 0)
         rc = graph_open(j->db->st, t, 0, NULL, &g);
+    /* Compact copies: walked on, every hit scored again in float32. */
+    if (rc == 0 && (rc = codes_view_load(t, store_get_schema(j->db->st), &cv)) == 0)
+        graph_use_codes(g, &cv, 1);
     for (size_t i = w->lo; i < w->hi && rc == 0; i++) {
         uint32_t r = w->q->qrows[i], id = j->ids[r], nh = 0;
         if ((i & 255) == 0 && db_interrupted(j->db)) {
@@ -186,6 +190,7 @@ static void *knn_graph_run(void *arg)
     if (rc == PV_ECORRUPT)
         snprintf(w->err, sizeof w->err, "%s", store_txn_errmsg(t));
     graph_close(g);
+    codes_view_free(&cv);
     store_txn_abort(t);
     hnsw_scratch_free(s);
     free(hits);

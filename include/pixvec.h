@@ -74,7 +74,8 @@ const char *pv_strerror(int err);
 #define PV_MAX_PIXELS (1u << 27)             /* 134 megapixels per image */
 #define PV_MAX_FILE_BYTES (512u << 20)       /* 512 MiB per image file */
 #define PV_MAX_PATH_BYTES 480                /* stored path length */
-#define PV_FORMAT_VERSION 1                  /* on-disk format written */
+#define PV_FORMAT_VERSION 2 /* newest on-disk format read and written: 1, and
+                             * 2 for databases with compact vectors */
 
 /* ---- opening and creating ------------------------------------------------ */
 
@@ -131,6 +132,13 @@ typedef struct pv_index_opts {
     int M;               /* links per node (level 0: 2*M); default 16 */
     int ef_construction; /* candidate list while inserting; default 200 */
     int vectors;         /* PV_VECTORS_*: the compact copy (default none) */
+    int compact_only;    /* 1 (with F16 or I8): keep only the compact copy
+                          * once it exists (4x smaller vectors for I8, 2x
+                          * for F16); the float32 vectors are dropped then
+                          * (I8: at PV_I8_TRAIN_MIN vectors, learned once),
+                          * the graph is built on the codes, and scores are
+                          * the codes' (no float32 re-scoring); analyses that
+                          * read every vector read them decoded */
 } pv_index_opts;
 
 /* Create a new database directory at path (created if missing; must not
@@ -223,6 +231,7 @@ typedef struct pv_info {
     uint64_t coded;        /* ids with a compact copy (0 until an int8
                             * database has PV_I8_TRAIN_MIN vectors) */
     uint32_t code_bytes;   /* bytes of one compact copy (0: none) */
+    int compact_only;      /* pv_index_opts.compact_only at creation */
 } pv_info;
 
 int pv_db_info(pv_db *db, pv_info *out);
@@ -334,9 +343,10 @@ typedef struct pv_query_opts {
     int ivf;      /* 1: search the IVF lists (pv_ivf_train) instead of the
                    * graph; PV_ENOTFOUND if none were trained */
     int nprobe;   /* IVF lists scanned (default 8; raised to at most nlist) */
-    int no_rerank; /* 1: with compact vectors, return the graph's compact
-                    * scores as they are; 0 (default): re-score its
-                    * max(ef, k) candidates in float32 and keep the best k */
+    int no_rerank; /* 1: with compact vectors, return the graph's or the
+                    * IVF scan's compact scores as they are; 0 (default):
+                    * re-score their best 2k (at least 16, at most
+                    * max(ef, k)) in float32 and keep the best k */
 } pv_query_opts;
 
 /* The k stored images most like the image at image_path, best first. o may

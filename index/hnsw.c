@@ -82,19 +82,21 @@ struct hnsw_scratch {
 
     /* One node's links (copied out of io) and their vectors. */
     uint32_t *nb;
-    const float **nbv;
+    const void **nbv;
 
     /* Insert: the sorted result set (w) and the new node's selected links
      * (sel); a neighbour's overflowing list (w2) and its re-selection
      * (sel2); the kept candidates' vectors (selv); ids for links_set. */
     cand *w, *w2, *sel, *sel2;
-    const float **selv;
+    const void **selv;
     uint32_t *ids;
 
-    float *q; /* copy of the vector being inserted */
+    float *q;   /* copy of the vector being inserted */
+    float *tmp; /* a float16 code decoded (inserts on codes) */
+    quant_i8_query qq; /* a search's query prepared for int8 codes */
 
     uint32_t cq_cap, rq_cap, nb_cap, nbv_cap, w_cap, w2_cap, sel_cap,
-        sel2_cap, selv_cap, ids_cap, q_cap;
+        sel2_cap, selv_cap, ids_cap, q_cap, tmp_cap;
 };
 
 hnsw_scratch *hnsw_scratch_new(void)
@@ -118,6 +120,8 @@ void hnsw_scratch_free(hnsw_scratch *s)
     free(s->selv);
     free(s->ids);
     free(s->q);
+    free(s->tmp);
+    quant_i8_query_free(&s->qq);
     free(s);
 }
 
@@ -163,7 +167,7 @@ static int scratch_reserve(hnsw_scratch *s, uint32_t nodes, uint32_t maxl,
     if (!rc)
         rc = grow(&s->nb, &s->nb_cap, maxl + 1, sizeof(uint32_t));
     if (!rc)
-        rc = grow(&s->nbv, &s->nbv_cap, maxl + 1, sizeof(float *));
+        rc = grow(&s->nbv, &s->nbv_cap, maxl + 1, sizeof(void *));
     if (!rc)
         rc = grow(&s->w, &s->w_cap, ef + 1, sizeof(cand));
     if (!rc)
@@ -173,11 +177,13 @@ static int scratch_reserve(hnsw_scratch *s, uint32_t nodes, uint32_t maxl,
     if (!rc)
         rc = grow(&s->sel2, &s->sel2_cap, maxl + 1, sizeof(cand));
     if (!rc)
-        rc = grow(&s->selv, &s->selv_cap, maxl + 1, sizeof(float *));
+        rc = grow(&s->selv, &s->selv_cap, maxl + 1, sizeof(void *));
     if (!rc)
         rc = grow(&s->ids, &s->ids_cap, maxl + 1, sizeof(uint32_t));
     if (!rc && dim)
         rc = grow(&s->q, &s->q_cap, dim, sizeof(float));
+    if (!rc && dim)
+        rc = grow(&s->tmp, &s->tmp_cap, dim, sizeof(float));
     return rc;
 }
 
@@ -305,13 +311,6 @@ static uint32_t max_links(const hnsw_params *p, uint32_t level)
     return level == 0 ? p->M0 : p->M;
 }
 
-static inline void prefetch_vec(const float *v)
-{
-    const char *c = (const char *)v;
-    for (unsigned b = 0; b < HNSW_PF_BYTES; b += 64)
-        __builtin_prefetch(c + b, 0, 3);
-}
-
 /* Copy the links of id at level into s->nb (the ids may be unaligned);
  * *n gets their count. Ids beyond the graph are refused: a corrupt record
  * must not index past the visited array. */
@@ -339,11 +338,38 @@ static int get_links(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
     return 0;
 }
 
+/* What a search scores candidates by: the float32 vectors (QUANT_F32:
+ * every insert, and searches without codes) or the compact codes against
+ * the query prepared for them (quant.h's one scorer). */
+typedef quant_scorer scorer;
+
+static scorer scorer_f32(const float *q, uint32_t dim)
+{
+    return (scorer){QUANT_F32, dim, q, NULL};
+}
+
+/* The stored record of id that sc scores: its vector or its code. */
+static inline const void *record(const scorer *sc, const hnsw_io *io, uint32_t id)
+{
+    if (sc->kind == QUANT_F32)
+        return io->vec(io->ctx, id);
+    return io->code(io->ctx, id);
+}
+
+static inline float score(const scorer *sc, const void *v) { return quant_score(sc, v); }
+
+static inline void prefetch_rec(const void *v)
+{
+    const char *c = v;
+    for (unsigned b = 0; b < HNSW_PF_BYTES; b += 64)
+        __builtin_prefetch(c + b, 0, 3);
+}
+
 /* Greedy descent (ef = 1) from *ep through levels top..stop+1 (Algorithm 5,
  * and the first loop of Algorithm 1): move to the best neighbour while one
  * is better than where we stand. */
 static int greedy(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
-                  const float *q, uint32_t nodes, uint32_t top, uint32_t stop,
+                  const scorer *sc, uint32_t nodes, uint32_t top, uint32_t stop,
                   uint32_t *ep, float *eps)
 {
     uint32_t cur = *ep;
@@ -357,14 +383,14 @@ static int greedy(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
                 return rc;
             changed = 0;
             for (uint32_t j = 0; j < n; j++) {
-                const float *v = io->vec(io->ctx, s->nb[j]);
+                const void *v = record(sc, io, s->nb[j]);
                 if (!v)
                     return PV_ECORRUPT;
                 s->nbv[j] = v;
-                prefetch_vec(v);
+                prefetch_rec(v);
             }
             for (uint32_t j = 0; j < n; j++) {
-                float d = vec_dot(q, s->nbv[j], p->dim);
+                float d = score(sc, s->nbv[j]);
                 if (d > cs) {
                     cs = d;
                     cur = s->nb[j];
@@ -383,7 +409,7 @@ static int greedy(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
  * Stops when the best unexpanded candidate is worse than the worst of a
  * full result set (the paper's early termination). */
 static int search_layer(const hnsw_params *p, const hnsw_io *io,
-                        hnsw_scratch *s, const float *q, uint32_t nodes,
+                        hnsw_scratch *s, const scorer *sc, uint32_t nodes,
                         uint32_t ep, float eps, uint32_t level, uint32_t ef)
 {
     void *ctx = io->ctx;
@@ -391,7 +417,6 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
     uint16_t *vis = s->vis;
     cand *cq = s->cq, *rq = s->rq;
     uint32_t ncq = 0, nrq = 0;
-    const uint32_t dim = p->dim;
     float lower = -INFINITY; /* worst similarity in the results */
 
     int (*const deleted)(void *, uint32_t) = io->deleted;
@@ -419,10 +444,10 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
             if (vis[id] == tag)
                 continue;
             vis[id] = tag;
-            const float *v = io->vec(ctx, id);
+            const void *v = record(sc, io, id);
             if (!v)
                 return PV_ECORRUPT;
-            prefetch_vec(v);
+            prefetch_rec(v);
             s->nb[m] = id;
             s->nbv[m++] = v;
         }
@@ -436,7 +461,7 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
             cq = s->cq;
         }
         for (uint32_t j = 0; j < m; j++) {
-            float d = vec_dot(q, s->nbv[j], dim);
+            float d = score(sc, s->nbv[j]);
             if (nrq < ef || d > lower) {
                 uint32_t id = s->nb[j];
                 maxheap_push(cq, &ncq, (cand){d, id});
@@ -456,6 +481,24 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
 
 /* ---- neighbour selection (Algorithm 4) ------------------------------------ */
 
+/* What an insert compares stored nodes by: their float32 vectors, or with
+ * io->codes_only their codes (the symmetric similarity of two codes). */
+static inline const void *node_rec(const hnsw_io *io, uint32_t id)
+{
+    return io->codes_only ? io->code(io->ctx, id) : (const void *)io->vec(io->ctx, id);
+}
+
+static float node_pair(const hnsw_io *io, hnsw_scratch *s, uint32_t dim, const void *a,
+                       const void *b)
+{
+    if (!io->codes_only)
+        return vec_dot(a, b, dim);
+    if (io->code_kind == QUANT_I8)
+        return quant_i8_dot_codes(io->code_i8, a, b);
+    quant_f16_decode(a, dim, s->tmp);
+    return quant_f16_dot(s->tmp, b, dim);
+}
+
 /* From c[0..n) (best first, similarities to the base point), keep at most m:
  * a candidate is kept when it is closer to the base point than to every
  * one kept before it, so links spread over directions instead of crowding
@@ -471,12 +514,12 @@ static int select_neighbors(const hnsw_io *io, hnsw_scratch *s, uint32_t dim,
         return 0;
     }
     for (uint32_t i = 0; i < n && k < m; i++) {
-        const float *v = io->vec(io->ctx, c[i].id);
+        const void *v = node_rec(io, c[i].id);
         int good = 1;
         if (!v)
             return PV_ECORRUPT;
         for (uint32_t j = 0; j < k; j++) {
-            if (vec_dot(s->selv[j], v, dim) > c[i].s) {
+            if (node_pair(io, s, dim, s->selv[j], v) > c[i].s) {
                 good = 0;
                 break;
             }
@@ -508,7 +551,7 @@ static int connect_back(const hnsw_params *p, const hnsw_io *io,
         s->nb[n] = id;
         return io->links_set(io->ctx, e, level, s->nb, n + 1);
     }
-    const float *ve = io->vec(io->ctx, e);
+    const void *ve = node_rec(io, e);
     if (!ve)
         return PV_ECORRUPT;
     /* Candidates as seen from e, sorted best first (insertion sort: at most
@@ -517,10 +560,10 @@ static int connect_back(const hnsw_params *p, const hnsw_io *io,
     for (uint32_t j = 0; j <= n; j++) {
         cand x;
         if (j < n) {
-            const float *v = io->vec(io->ctx, s->nb[j]);
+            const void *v = node_rec(io, s->nb[j]);
             if (!v)
                 return PV_ECORRUPT;
-            x = (cand){vec_dot(ve, v, p->dim), s->nb[j]};
+            x = (cand){node_pair(io, s, p->dim, ve, v), s->nb[j]};
         } else {
             x = (cand){es, id};
         }
@@ -583,6 +626,7 @@ static int plan_node(batch *b, hnsw_scratch *s, cand *bb, float *row,
     const hnsw_state *fz = &b->frozen;
     const uint32_t id = b->first + i, top = b->levels[i], efc = b->efc;
     const float *q = b->x + (size_t)i * p->dim;
+    scorer sc = scorer_f32(q, p->dim);
     uint32_t ep = fz->entry;
     float eps = 0, entry_s = 0;
     int entry_deleted = 0, rc;
@@ -592,20 +636,24 @@ static int plan_node(batch *b, hnsw_scratch *s, cand *bb, float *row,
      * sched_yield beside the planning threads.) */
     for (uint32_t j = 0; j < i; j++)
         row[j] = vec_dot(q, b->x + (size_t)j * p->dim, p->dim);
+    /* On codes: the new node's float vector against stored codes. */
+    if (io->codes_only &&
+        (rc = quant_scorer_init(&sc, io->code_kind, io->code_i8, q, p->dim, &s->qq)) != 0)
+        return rc;
     if (fz->entry != HNSW_NONE) {
-        const float *v = io->vec(io->ctx, fz->entry);
+        const void *v = record(&sc, io, fz->entry);
         if (!v)
             return PV_ECORRUPT;
-        eps = entry_s = vec_dot(q, v, p->dim);
+        eps = entry_s = score(&sc, v);
         entry_deleted = io->deleted && io->deleted(io->ctx, fz->entry);
-        rc = greedy(p, io, s, q, fz->nodes, fz->max_level, top, &ep, &eps);
+        rc = greedy(p, io, s, &sc, fz->nodes, fz->max_level, top, &ep, &eps);
         if (rc)
             return rc;
     }
     for (uint32_t l = top;; l--) {
         uint32_t nf = 0, nb = 0, nw = 0, a = 0, c = 0;
         if (fz->entry != HNSW_NONE && l <= fz->max_level) {
-            rc = search_layer(p, io, s, q, fz->nodes, ep, eps, l, efc);
+            rc = search_layer(p, io, s, &sc, fz->nodes, ep, eps, l, efc);
             if (rc)
                 return rc;
             /* A deleted entry point is not in the results; link to it
@@ -788,6 +836,9 @@ int hnsw_insert_batch(const hnsw_params *p, hnsw_state *st, const hnsw_io *io,
     b.nodes = first + n > st->nodes ? first + n : st->nodes;
     if (b.efc > HNSW_MAX_EF || n > HNSW_MAX_BATCH)
         return PV_EINVAL;
+    if (io->codes_only &&
+        (io->code_kind == QUANT_F32 || !io->code || (io->code_kind == QUANT_I8 && !io->code_i8)))
+        return PV_EINVAL;
     if ((rc = scratch_reserve(s, b.nodes, p->M0, b.efc, p->dim)) != 0)
         return rc;
 
@@ -851,6 +902,16 @@ int hnsw_search(const hnsw_params *p, const hnsw_state *st,
     return hnsw_search_from(p, st, io, s, q, HNSW_NONE, k, ef, out, n);
 }
 
+/* The scorer of a search for q: float32, or io's codes with q prepared for
+ * them (PV_ENUMERIC when q holds a NaN or Inf). */
+static int search_scorer(const hnsw_io *io, uint32_t dim, hnsw_scratch *s, const float *q,
+                         scorer *sc)
+{
+    if (io->code_kind != QUANT_F32 && !io->code)
+        return PV_EINVAL;
+    return quant_scorer_init(sc, io->code_kind, io->code_i8, q, dim, &s->qq);
+}
+
 int hnsw_search_from(const hnsw_params *p, const hnsw_state *st,
                      const hnsw_io *io, hnsw_scratch *s, const float *q,
                      uint32_t start, uint32_t k, uint32_t ef, hnsw_hit *out,
@@ -877,19 +938,22 @@ int hnsw_search_from(const hnsw_params *p, const hnsw_state *st,
     if (start != HNSW_NONE && start >= st->nodes)
         return PV_EINVAL;
     uint32_t ep = start != HNSW_NONE ? start : st->entry;
-    const float *v = io->vec(io->ctx, ep);
+    scorer sc;
+    if ((rc = search_scorer(io, p->dim, s, q, &sc)) != 0)
+        return rc;
+    const void *v = record(&sc, io, ep);
     if (!v)
         return PV_ECORRUPT;
-    float eps = vec_dot(q, v, p->dim);
+    float eps = score(&sc, v);
     /* Stored vectors are finite and unit length, so only a NaN or Inf in q
      * makes this non-finite: checked once here, not per component. */
     if (!isfinite(eps))
         return PV_ENUMERIC;
     /* A given start is already where the query is: no descent. */
     if (start == HNSW_NONE)
-        rc = greedy(p, io, s, q, st->nodes, st->max_level, 0, &ep, &eps);
+        rc = greedy(p, io, s, &sc, st->nodes, st->max_level, 0, &ep, &eps);
     if (!rc)
-        rc = search_layer(p, io, s, q, st->nodes, ep, eps, 0, ef);
+        rc = search_layer(p, io, s, &sc, st->nodes, ep, eps, 0, ef);
     if (rc)
         return rc;
     minheap_sort_desc(s->rq, s->nrq);

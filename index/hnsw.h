@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "flat.h"
+#include "quant.h"
 
 #define HNSW_MAX_LEVEL 16
 #define HNSW_NONE UINT32_MAX
@@ -37,7 +38,7 @@ typedef struct hnsw_params {
 } hnsw_params;
 
 /* Where the graph is kept. All functions return 0 or a PV_E* code, except
- * vec (NULL if the id has no vector) and deleted (nonzero = tombstone). */
+ * vec and code (NULL if the id has none) and deleted (nonzero = tombstone). */
 typedef struct hnsw_io {
     void *ctx;
     /* The vector of id (dim floats); may be unaligned (read with memcpy or
@@ -56,6 +57,21 @@ typedef struct hnsw_io {
     /* NULL when no node is deleted: saves a call (and a cache miss on
      * the node's record) for every node entering a search's results. */
     int (*deleted)(void *ctx, uint32_t id);
+    /* Compact copies: when code_kind is not QUANT_F32, hnsw_search and
+     * hnsw_search_from score candidates by code(ctx, id) (any alignment,
+     * lifetime as vec's) against the query prepared for that kind, and
+     * their similarities are the compact ones: the caller re-scores them
+     * exactly if it wants. Inserts score float32 vectors unless
+     * codes_only, so the graph is the same with or without codes. */
+    quant_kind code_kind;
+    const quant_i8 *code_i8; /* QUANT_I8: the codes' parameters */
+    const void *(*code)(void *ctx, uint32_t id);
+    /* Nonzero: stored nodes have codes only (vec gives just the nodes
+     * being inserted). Inserts then score candidates by code against the
+     * new node's float vector, and compare two stored nodes by the
+     * similarity of their codes (quant_i8_dot_codes; f16: one decoded).
+     * code must give the inserted nodes' codes too. */
+    int codes_only;
 } hnsw_io;
 
 /* The graph's global state, kept by the caller (in meta, for LMDB). */

@@ -44,7 +44,7 @@ int ivf_probe(const ivf_io *io, const float *q, uint32_t nprobe,
 
 typedef struct scan {
     const ivf_io *io;
-    const float *q;
+    quant_scorer sc;
     flat_hit *h;
     uint32_t k, m;
 } scan;
@@ -57,10 +57,11 @@ static int scan_run(void *ctx, const void *ids, size_t n)
     for (size_t i = 0; i < n; i++) {
         uint32_t id;
         memcpy(&id, p + i * sizeof id, sizeof id);
-        const float *v = io->vec(io->ctx, id);
+        const void *v = s->sc.kind == QUANT_F32 ? (const void *)io->vec(io->ctx, id)
+                                                : io->code(io->ctx, id);
         if (!v)
             return PV_ECORRUPT;
-        float sc = vec_dot(s->q, v, io->dim);
+        float sc = quant_score(&s->sc, v);
         if (s->m == s->k && sc <= s->h[0].score)
             continue;
         if (io->deleted && io->deleted(io->ctx, id))
@@ -82,14 +83,19 @@ int ivf_search(const ivf_io *io, const float *q, uint32_t nprobe, uint32_t k,
         nprobe = io->nlist;
     if (!isfinite(vec_dot(q, q, io->dim)))
         return PV_ENUMERIC;
+    if (io->code_kind != QUANT_F32 && !io->code)
+        return PV_EINVAL;
+    quant_i8_query qq = {0};
+    scan s = {io, {QUANT_F32, 0, NULL, NULL}, out, k, 0};
     uint32_t *lists = pv_alloc_array(nprobe, sizeof *lists);
-    if (!lists)
-        return PV_ENOMEM;
-    int rc = ivf_probe(io, q, nprobe, lists);
-    scan s = {io, q, out, k, 0};
+    int rc = lists ? quant_scorer_init(&s.sc, io->code_kind, io->code_i8, q, io->dim, &qq)
+                   : PV_ENOMEM;
+    if (rc == 0)
+        rc = ivf_probe(io, q, nprobe, lists);
     for (uint32_t i = 0; i < nprobe && rc == 0; i++)
         rc = io->list_each(io->ctx, lists[i], scan_run, &s);
     free(lists);
+    quant_i8_query_free(&qq);
     if (rc != 0)
         return rc;
     flat_heap_sort(out, s.m);

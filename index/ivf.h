@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "flat.h"
+#include "quant.h"
 
 typedef struct ivf_io {
     void *ctx;
@@ -30,6 +31,13 @@ typedef struct ivf_io {
     const float *(*vec)(void *ctx, uint32_t id);
     /* NULL, or nonzero for ids never to return (tombstones). */
     int (*deleted)(void *ctx, uint32_t id);
+    /* Compact copies: when code_kind is not QUANT_F32, members are scored
+     * by code(ctx, id) (any alignment) instead of vec, and the similarities
+     * returned are the compact ones (quant.h's scorer), for the caller to
+     * re-score if it wants. code_i8: the parameters of QUANT_I8 codes. */
+    quant_kind code_kind;
+    const quant_i8 *code_i8;
+    const void *(*code)(void *ctx, uint32_t id);
 } ivf_io;
 
 /* The nprobe (<= nlist) lists whose centroids are nearest q in L2, nearest

@@ -809,22 +809,32 @@ int quant_i8_query_prep(const quant_i8 *q, const float *y, quant_i8_query *qq)
         qq->cap = dim;
     }
     qq->dim = dim;
+    qq->idot = itab[quant_isa_i()];
+    /* Plain comparisons and a magic-number rounding instead of fmaxf and
+     * lrintf: both were library calls per dimension (6 % of an int8 graph
+     * query); the loops now vectorise. A NaN in y makes the bias NaN. */
     double bias = 0.0;
     float amax = 0.0f;
     for (uint32_t d = 0; d < dim; d++) {
         float yd = load_f32(y, d);
         bias += (double)q->offset[d] * yd;
         qq->w[d] = q->scale[d] * yd;
-        amax = fmaxf(amax, fabsf(qq->w[d]));
+        float a = fabsf(qq->w[d]);
+        amax = a > amax ? a : amax;
     }
     if (!isfinite(bias) || !isfinite(amax))
         return PV_ENUMERIC;
     qq->bias = (float)bias;
     qq->step = amax / 127.0f;
     float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    /* x + 1.5 * 2^23 - 1.5 * 2^23 is x rounded to nearest even (what
+     * lrintf does in the default mode) for |x| < 2^22; here |x| <= 127 (a
+     * hair more after rounding of inv, clamped below). */
+    const float magic = 12582912.0f;
     for (uint32_t d = 0; d < dim; d++) {
-        long r = lrintf(qq->w[d] * inv);
-        qq->qi[d] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+        float r = (qq->w[d] * inv + magic) - magic;
+        r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+        qq->qi[d] = (int8_t)r;
     }
     return 0;
 }
@@ -851,7 +861,9 @@ int64_t quant_i8_idot(const quant_i8_query *qq, const uint8_t *code)
 
 float quant_i8_dot_int(const quant_i8_query *qq, const uint8_t *code)
 {
-    return qq->bias + qq->step * (float)quant_i8_idot(qq, code);
+    if (qq->dim <= QUANT_IBLOCK) /* one block: the prepared kernel, directly */
+        return qq->bias + qq->step * (float)qq->idot(qq->qi, code, qq->dim);
+    return qq->bias + qq->step * (float)idot_with(qq->idot, qq, code);
 }
 
 void quant_i8_dot_adc_batch(const quant_i8_query *qq, const uint8_t *codes, size_t n,
@@ -903,4 +915,28 @@ void quant_f16_dot_batch(const float *y, const uint16_t *codes, size_t n, size_t
         out[i] = f(y, (const uint16_t *)(const void *)((const unsigned char *)codes +
                                                        2 * dim * i),
                    dim);
+}
+
+/* ---- one scorer for the indexes ------------------------------------------- */
+
+int quant_scorer_init(quant_scorer *sc, quant_kind kind, const quant_i8 *q8, const float *q,
+                      uint32_t dim, quant_i8_query *qq)
+{
+    *sc = (quant_scorer){kind, dim, q, NULL};
+    switch (kind) {
+    case QUANT_F32:
+    case QUANT_F16:
+        return 0;
+    case QUANT_I8:
+        if (!q8 || !qq || q8->dim != dim)
+            return PV_EINVAL;
+        sc->qq = qq;
+        return quant_i8_query_prep(q8, q, qq);
+    }
+    return PV_EINVAL;
+}
+
+size_t quant_record_bytes(quant_kind kind, uint32_t dim)
+{
+    return kind == QUANT_I8 ? dim : kind == QUANT_F16 ? 2 * (size_t)dim : 4 * (size_t)dim;
 }

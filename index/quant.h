@@ -78,6 +78,8 @@ typedef struct {
     float step;  /* a: w_d ~= a * qi_d (0 when w is all zero) */
     float *w;    /* s_d y_d */
     int8_t *qi;  /* round(w_d / a), in [-127, 127] */
+    /* the integer kernel, chosen at prep (no dispatch per distance) */
+    int32_t (*idot)(const int8_t *q, const uint8_t *c, size_t n);
 } quant_i8_query;
 
 /* Learn o and s from n sample vectors x (n * dim floats, row-major) with the
@@ -143,6 +145,44 @@ void quant_f16_decode(const uint16_t *h, size_t n, float *v);
 float quant_f16_dot(const float *y, const uint16_t *h, size_t dim);
 void quant_f16_dot_batch(const float *y, const uint16_t *codes, size_t n, size_t dim,
                          float *out);
+
+/* One scorer for every index that reads compact copies (hnsw.c, ivf.c):
+ * a query against stored records of one kind. */
+typedef enum {
+    QUANT_F32 = 0, /* records are dim floats (no compact copy) */
+    QUANT_F16,     /* dim binary16 values */
+    QUANT_I8       /* dim bytes coded by a quant_i8 */
+} quant_kind;
+
+typedef struct quant_scorer {
+    quant_kind kind;
+    uint32_t dim;
+    const float *q;           /* the query (F32, F16) */
+    const quant_i8_query *qq; /* I8: the query prepared */
+} quant_scorer;
+
+/* A scorer for query q (dim floats, kept by pointer) against records of
+ * kind; I8 prepares q into qq against q8. PV_EINVAL (I8 without q8 or qq),
+ * PV_ENUMERIC (I8: q holds a NaN or Inf), PV_ENOMEM. */
+int quant_scorer_init(quant_scorer *sc, quant_kind kind, const quant_i8 *q8, const float *q,
+                      uint32_t dim, quant_i8_query *qq);
+
+/* The similarity of sc's query to record r (any alignment): the float
+ * dot, the f16 dot, or the int8 integer path (quant_i8_dot_int). */
+static inline float quant_score(const quant_scorer *sc, const void *r)
+{
+    switch (sc->kind) {
+    case QUANT_I8:
+        return quant_i8_dot_int(sc->qq, r);
+    case QUANT_F16:
+        return quant_f16_dot(sc->q, r, sc->dim);
+    default:
+        return vec_dot(sc->q, r, sc->dim);
+    }
+}
+
+/* Bytes of one record of kind (4, 2 or 1 per dimension). */
+size_t quant_record_bytes(quant_kind kind, uint32_t dim);
 
 /* The kernel level each family runs at now (vec_isa_active capped by what
  * the CPU has for that family): f = f16 and float-accumulating int8

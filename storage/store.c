@@ -52,7 +52,7 @@
 struct store {
     MDB_env *env;
     MDB_dbi meta, items, paths, hashes, vectors, hnsw, hnsw_upper;
-    MDB_dbi ivf_centroids, ivf_lists;
+    MDB_dbi ivf_centroids, ivf_lists, codes;
     int has_ivf; /* the two tables exist (a read-only open of a database
                   * made before they did sees none) */
     store_schema schema;
@@ -436,6 +436,25 @@ static int read_schema(MDB_txn *txn, MDB_dbi meta, store_schema *s, char *msg,
         s->emb_flags = 0;
     else if (rc != 0)
         return rc;
+    rc = meta_get_u32(txn, meta, "vec_codes", &s->codes, msg, msglen);
+    if (rc == PV_ENOTFOUND)
+        s->codes = 0;
+    else if (rc != 0)
+        return rc;
+    else if (s->codes < 1 || s->codes > STORE_MAX_CODES) {
+        snprintf(msg, msglen, "meta vec_codes: %u outside 1..%u", s->codes, STORE_MAX_CODES);
+        return PV_ECORRUPT;
+    }
+    rc = meta_get_u32(txn, meta, "vec_only", &s->codes_only, msg, msglen);
+    if (rc == PV_ENOTFOUND)
+        s->codes_only = 0;
+    else if (rc != 0)
+        return rc;
+    else if (s->codes_only != 1 || !s->codes) {
+        snprintf(msg, msglen, "meta vec_only: %u%s", s->codes_only,
+                 s->codes ? ", not 1" : " without vec_codes");
+        return PV_ECORRUPT;
+    }
     rc = meta_get(txn, meta, "embedder", s->embedder, 0, sizeof s->embedder, msg,
                   msglen);
     if (rc == PV_ENOTFOUND)
@@ -514,10 +533,16 @@ int store_create(const char *dir, const store_schema *s, store **out,
         rc = open_dbis(st, txn, MDB_CREATE);
     if (rc == 0)
         rc = open_ivf_dbis(st, txn, MDB_CREATE);
+    if (rc == 0 && s->codes)
+        rc = mdb_dbi_open(txn, "codes", MDB_INTEGERKEY | MDB_CREATE, &st->codes);
     if (rc == 0)
         rc = meta_put_raw(txn, st->meta, "magic", STORE_MAGIC, 8);
     if (rc == 0)
-        rc = meta_put_u32(txn, st->meta, "format", PV_FORMAT_VERSION);
+        rc = meta_put_u32(txn, st->meta, "format", s->codes ? 2 : 1);
+    if (rc == 0 && s->codes)
+        rc = meta_put_u32(txn, st->meta, "vec_codes", s->codes);
+    if (rc == 0 && s->codes_only)
+        rc = meta_put_u32(txn, st->meta, "vec_only", 1);
     if (rc == 0)
         rc = meta_put_u32(txn, st->meta, "dim", s->dim);
     if (rc == 0)
@@ -614,6 +639,12 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
     rc = read_schema(txn, st->meta, &st->schema, msg, sizeof msg);
     if (rc == 0 && (rc = open_dbis(st, txn, 0)) != 0) {
         snprintf(msg, sizeof msg, "a table is missing: %s", mdb_strerror(rc));
+        rc = rc == MDB_NOTFOUND ? PV_ECORRUPT : map_rc(rc);
+    }
+    if (rc == 0 && st->schema.codes &&
+        (rc = mdb_dbi_open(txn, "codes", MDB_INTEGERKEY, &st->codes)) != 0) {
+        snprintf(msg, sizeof msg, "the codes table of meta vec_codes %u is missing: %s",
+                 st->schema.codes, mdb_strerror(rc));
         rc = rc == MDB_NOTFOUND ? PV_ECORRUPT : map_rc(rc);
     }
     if (rc != 0) {
@@ -934,6 +965,7 @@ static MDB_dbi table_dbi(const store *st, store_table which)
     case STORE_HNSW_UPPER: return st->hnsw_upper;
     case STORE_IVF_CENTROIDS: return st->ivf_centroids;
     case STORE_IVF_LISTS: return st->ivf_lists;
+    case STORE_CODES: return st->codes;
     default: return 0;
     }
 }
@@ -941,8 +973,8 @@ static MDB_dbi table_dbi(const store *st, store_table which)
 /* A table this open of the database does not have (see open_ivf_dbis). */
 static int absent(const store *st, store_table which)
 {
-    return (which == STORE_IVF_CENTROIDS || which == STORE_IVF_LISTS) &&
-           !st->has_ivf;
+    return ((which == STORE_IVF_CENTROIDS || which == STORE_IVF_LISTS) && !st->has_ivf) ||
+           (which == STORE_CODES && !st->schema.codes);
 }
 
 int store_entries(store_txn *t, store_table which, uint64_t *n)
@@ -1429,6 +1461,23 @@ int store_hash_each_multi(store_txn *t,
 
 static size_t vec_bytes(const store *st) { return (size_t)st->schema.dim * sizeof(float); }
 
+int store_vec_dropped(store_txn *t)
+{
+    uint64_t v = 0;
+    return t->st->schema.codes_only && store_meta_get_u64(t, "vec_dropped", &v) == 0 && v == 1;
+}
+
+int store_vec_drop(store_txn *t)
+{
+    int rc;
+    if (!t->st->schema.codes_only)
+        return PV_EINVAL;
+    t->chunks_valid = 0;
+    if ((rc = map_rc(mdb_drop(t->txn, t->st->vectors, 0))) != 0)
+        return rc;
+    return store_meta_put_u64(t, "vec_dropped", 1);
+}
+
 int store_vec_append(store_txn *t, uint32_t first, uint32_t n,
                      const float *vecs)
 {
@@ -1437,6 +1486,8 @@ int store_vec_append(store_txn *t, uint32_t first, uint32_t n,
     const size_t vb = vec_bytes(st);
     uint32_t done = 0;
 
+    if (store_vec_dropped(t))
+        return PV_EINVAL;
     t->chunks_valid = 0;
     while (done < n) {
         uint32_t id = first + done;
@@ -1518,6 +1569,15 @@ static int load_chunks(store_txn *t)
     t->nchunks = 0;
     if ((rc = store_counts_get(t, &cnt)) != 0)
         return rc;
+    if (store_vec_dropped(t)) {
+        MDB_stat ms;
+        if ((rc = mdb_stat(t->txn, t->st->vectors, &ms)) != 0)
+            return map_rc(rc);
+        return ms.ms_entries == 0
+                   ? PV_OK
+                   : store_corrupt(t, "vectors: %llu chunks, but meta vec_dropped says none",
+                                   (unsigned long long)ms.ms_entries);
+    }
     if ((rc = mdb_cursor_open(t->txn, t->st->vectors, &c)) != 0)
         return map_rc(rc);
     rc = mdb_cursor_get(c, &k, &d, MDB_FIRST);

@@ -22,6 +22,9 @@
  *   ivf_centroids u32 list (MDB_INTEGERKEY) -> float32[dim] centroid
  *   ivf_lists u32 list (MDB_INTEGERKEY) -> u32 member ids (MDB_DUPSORT,
  *            MDB_DUPFIXED, MDB_INTEGERDUP: a page of ids per read)
+ *   codes    u32 chunk number (MDB_INTEGERKEY) -> the compact copies of
+ *            the chunk's vectors (format 2 only: meta vec_codes != 0; the
+ *            engine reads and checks them, engine/codes.c)
  *
  * meta records:
  *   KEY        SIZE  DESCRIPTION
@@ -35,6 +38,10 @@
  *   emb_flags  4     u32 embedder options (absent: 0; written only when not 0)
  *   hnsw_m     4     u32 HNSW M (fixed at create)
  *   hnsw_efc   4     u32 HNSW ef_construction (fixed at create)
+ *   vec_codes  4     u32 compact copy kind, 1..STORE_MAX_CODES (absent: 0,
+ *                    none; fixed at create; the format is then 2)
+ *   vec_only   4     u32 1: vectors dropped once coded (absent: 0; only
+ *                    beside vec_codes)
  *   emb_model  <=511 the embedder's weight file or checkpoint directory, absolute path
  *   emb_model_hash 16 XXH3-128 of its bytes (docs/FORMAT.md)
  *   hnsw_entry 8     u64 entry point id (UINT32_MAX: empty graph)
@@ -103,6 +110,7 @@
 #define STORE_MAX_CHUNK (1u << 16)
 #define STORE_MAX_M 128u
 #define STORE_MAX_EFC 4096u
+#define STORE_MAX_CODES 2u
 
 typedef struct store store;
 typedef struct store_txn store_txn;
@@ -120,6 +128,13 @@ typedef struct store_schema {
      * bytes; model[0] == 0 when the embedder has none. */
     char model[512];
     uint8_t model_hash[16];
+    /* The compact copy kept beside the vectors (the engine's PV_VECTORS_*,
+     * 1..STORE_MAX_CODES), 0 for none. A database with one is format 2
+     * and has the codes table; others stay format 1. */
+    uint32_t codes;
+    /* 1: the float32 vectors are dropped once the codes exist (the vectors
+     * table is then empty; see store_vec_drop). Needs codes. */
+    uint32_t codes_only;
 } store_schema;
 
 typedef struct store_counts {
@@ -212,6 +227,7 @@ typedef enum {
     STORE_HNSW_UPPER, /* u32 id -> upper-level neighbour arrays */
     STORE_IVF_CENTROIDS, /* u32 list -> centroid */
     STORE_IVF_LISTS,     /* u32 list -> u32 ids (dupsort) */
+    STORE_CODES,         /* u32 chunk -> compact copies (engine/codes.c) */
     STORE_NTABLES
 } store_table;
 /* Number of entries (for HASHES: id values, counting duplicates). */
@@ -293,6 +309,13 @@ int store_vec_append(store_txn *t, uint32_t first, uint32_t n,
                      const float *vecs);
 /* Copy the vector of id into out (dim floats). */
 int store_vec_get(store_txn *t, uint32_t id, float *out);
+/* A codes_only store: empty the vectors table (the engine has coded every
+ * vector). From then on the table stays empty: store_vec_chunks reports no
+ * chunk and checks no count, store_vec_append refuses (PV_EINVAL).
+ * PV_EINVAL for other stores. */
+int store_vec_drop(store_txn *t);
+/* 1 when t sees a codes_only store whose vectors were dropped. */
+int store_vec_dropped(store_txn *t);
 /* The chunk pointers of every stored vector, cached in the transaction:
  * *ptrs[c] holds *counts[c] vectors; pointers may be unaligned (2-byte).
  * Checked: chunks 0..nchunks-1 without a gap, each of whole vectors, all

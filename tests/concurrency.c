@@ -413,3 +413,77 @@ int conc_map(const char *dir, char *fail, size_t failn)
     pv_db_close(db);
     return rc;
 }
+
+typedef struct codes_reader {
+    const char *dbdir;
+    atomic_int *stop;
+    int queries;
+    char fail[600];
+} codes_reader;
+
+/* Queries on a handle of its own until told to stop: graph on codes. */
+static void *codes_reader_run(void *arg)
+{
+    codes_reader *r = arg;
+    pv_db *db = NULL;
+    char err[256];
+    float q[64];
+    for (int j = 0; j < 64; j++)
+        q[j] = (float)((j * 7) % 13) - 6.0f;
+    if (pv_db_open(r->dbdir, PV_OPEN_RDONLY, &db, err, sizeof err) != 0) {
+        snprintf(r->fail, sizeof r->fail, "open: %s", err);
+        return NULL;
+    }
+    while (!atomic_load(r->stop) && !r->fail[0]) {
+        pv_query_opts o = {.k = 5, .ids_only = 1};
+        pv_hit *h = NULL;
+        size_t n = 0;
+        if (pv_query_vector(db, q, 64, &o, &h, &n) != 0)
+            snprintf(r->fail, sizeof r->fail, "query: %s", pv_db_errmsg(db));
+        pv_hits_free(h, n);
+        r->queries++;
+    }
+    pv_db_close(db);
+    return NULL;
+}
+
+int conc_codes_only(const char *dir, char *fail, size_t failn)
+{
+    char err[512], dbdir[GEN_PATH_MAX], a[GEN_PATH_MAX], b[GEN_PATH_MAX];
+    const char *paths[1] = {a};
+    pv_embedder_opts e = {.name = "pixels", .size = 8};
+    pv_index_opts ix = {.vectors = PV_VECTORS_F16, .compact_only = 1};
+    pv_add_opts ao = {.threads = 2};
+    pv_db *db = NULL;
+    pv_add_stats st;
+    atomic_int stop = 0;
+    codes_reader r = {dbdir, &stop, 0, ""};
+    pthread_t thr;
+    int rc = 0;
+    gen_path(dbdir, dir, "codes.pvdb");
+    gen_path(a, dir, "ca");
+    gen_path(b, dir, "cb");
+    if (write_images(dir, "ca", 200, 3100) != 0 || write_images(dir, "cb", 200, 3500) != 0)
+        return failf(fail, failn, "writing the images");
+    if (pv_db_create(dbdir, &e, &ix, &db, err, sizeof err) != 0)
+        return failf(fail, failn, "create: %s", err);
+    if (pv_add(db, paths, 1, &ao, &st) != 0)
+        rc = failf(fail, failn, "add: %s", pv_db_errmsg(db));
+    if (rc == 0 && pthread_create(&thr, NULL, codes_reader_run, &r) != 0)
+        rc = failf(fail, failn, "no reader thread");
+    else if (rc == 0) {
+        paths[0] = b; /* inserted on codes on 2 threads while the reader queries */
+        if (pv_add(db, paths, 1, &ao, &st) != 0)
+            rc = failf(fail, failn, "add more: %s", pv_db_errmsg(db));
+        if (rc == 0 && pv_vacuum(db) != 0)
+            rc = failf(fail, failn, "vacuum: %s", pv_db_errmsg(db));
+        atomic_store(&stop, 1);
+        pthread_join(thr, NULL);
+        if (rc == 0 && r.fail[0])
+            rc = failf(fail, failn, "reader: %s", r.fail);
+    }
+    if (rc == 0 && pv_db_verify(db) != 0)
+        rc = failf(fail, failn, "check after: %s", pv_db_errmsg(db));
+    pv_db_close(db);
+    return rc;
+}

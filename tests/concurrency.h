@@ -41,4 +41,10 @@ int conc_clip_add(const char *dir, const char *src_dir, char *fail, size_t failn
  * added and placed into them (engine/map.c, index/umap.c, index/tsne.c). */
 int conc_map(const char *dir, char *fail, size_t failn);
 
+/* A float16 codes-only database: pictures added on 2 threads (the graph
+ * planned on codes), a reader thread with its own handle querying the
+ * whole time, then vacuum (stored nodes decoded for re-insertion) and
+ * check. */
+int conc_codes_only(const char *dir, char *fail, size_t failn);
+
 #endif

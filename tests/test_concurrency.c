@@ -36,6 +36,12 @@ Test(concurrency, clip_add_on_two_threads_then_search, .timeout = 600)
     cr_assert_eq(conc_clip_add(dir, PIXVEC_SRC_DIR, fail, sizeof fail), 0, "%s", fail);
 }
 
+Test(concurrency, codes_only_insert_query_vacuum, .timeout = 600)
+{
+    char fail[512] = "";
+    cr_assert_eq(conc_codes_only(dir, fail, sizeof fail), 0, "%s", fail);
+}
+
 Test(concurrency, maps_on_two_threads_then_placed, .timeout = 600)
 {
     char fail[512] = "";

@@ -176,8 +176,8 @@ static void mem_free(mem *g)
 
 static hnsw_io mem_io(mem *g)
 {
-    return (hnsw_io){g, m_vec, m_links_get, m_links_set, m_node_add,
-                     m_deleted};
+    return (hnsw_io){g, m_vec, m_links_get, m_links_set, m_node_add, m_deleted,
+                     QUANT_F32, NULL, NULL, 0};
 }
 
 static void mem_delete(mem *g, uint32_t id)
@@ -354,6 +354,186 @@ Test(hnsw, recall_5000_d64)
 Test(hnsw, recall_20000_d128)
 {
     recall_case(20000, 128, 100);
+}
+
+/* Compact codes beside a mem graph's vectors: n codes of `bytes` each. */
+static struct {
+    const uint8_t *codes;
+    size_t bytes;
+} cg;
+
+static const void *m_code(void *ctx, uint32_t id)
+{
+    (void)ctx;
+    return cg.codes + (size_t)id * cg.bytes;
+}
+
+/* Searches through int8 and float16 codes of a graph built on float32: the
+ * scores are the codes' own (the kernel's value for the hit's code), and
+ * the top-10 re-scored in float32 from the ef candidates finds about what
+ * a float32 search finds. */
+Test(hnsw, search_scores_compact_codes)
+{
+    const uint32_t n = 5000, d = 64, nq = 200, k = 10, ef = 64;
+    float *x = clustered(n + nq, d, 50, 1.5f, 4242);
+    hnsw_params p = params(d);
+    hnsw_state st;
+    hnsw_scratch *s = hnsw_scratch_new();
+    hnsw_hit *hit = malloc(ef * sizeof *hit);
+    uint32_t truth[10];
+    quant_i8 q8;
+    uint8_t *c8 = malloc((size_t)n * d);
+    uint16_t *c16 = malloc((size_t)n * d * 2);
+    mem g;
+    cr_assert(s && hit && c8 && c16);
+    mem_init(&g, x, n, d, p.M);
+    hnsw_state_init(&st, 7);
+    build(&g, &p, &st, s, 0, n);
+    cr_assert_eq(quant_i8_train(x, n, d, &q8), 0);
+    for (uint32_t i = 0; i < n; i++)
+        cr_assert_geq(quant_i8_encode(&q8, x + (size_t)i * d, c8 + (size_t)i * d), 0);
+    quant_f16_encode(x, (size_t)n * d, c16);
+
+    for (int kind = QUANT_F16; kind <= QUANT_I8; kind++) {
+        hnsw_io io = mem_io(&g);
+        quant_i8_query qq = {0};
+        uint64_t found = 0, found_raw = 0;
+        io.code_kind = (quant_kind)kind;
+        io.code_i8 = &q8;
+        io.code = m_code;
+        cg.codes = kind == QUANT_I8 ? c8 : (const uint8_t *)c16;
+        cg.bytes = kind == QUANT_I8 ? d : 2 * d;
+        for (uint32_t qi = 0; qi < nq; qi++) {
+            const float *q = x + (size_t)(n + qi) * d;
+            uint32_t m = 0;
+            cr_assert_eq(hnsw_search(&p, &st, &io, s, q, ef, ef, hit, &m), 0);
+            cr_assert_eq(m, ef);
+            cr_assert_eq(quant_i8_query_prep(&q8, q, &qq), 0);
+            for (uint32_t j = 0; j < m; j++) {
+                const void *c = m_code(NULL, hit[j].id);
+                float want = kind == QUANT_I8 ? quant_i8_dot_int(&qq, c)
+                                                  : quant_f16_dot(q, c, d);
+                cr_assert_float_eq(hit[j].score, want, 1e-6, "kind %d hit %u", kind, j);
+            }
+            brute(&g, st.nodes, q, k, truth);
+            for (uint32_t j = 0; j < k; j++)
+                for (uint32_t i = 0; i < k; i++)
+                    found_raw += hit[i].id == truth[j];
+            /* re-score the ef candidates exactly, keep the best k */
+            for (uint32_t j = 0; j < m; j++)
+                hit[j].score = vec_dot(q, m_vec(&g, hit[j].id), d);
+            for (uint32_t j = 0; j < k; j++)
+                for (uint32_t i = j + 1; i < m; i++)
+                    if (hit[i].score > hit[j].score) {
+                        hnsw_hit t = hit[i];
+                        hit[i] = hit[j];
+                        hit[j] = t;
+                    }
+            for (uint32_t j = 0; j < k; j++)
+                for (uint32_t i = 0; i < k; i++)
+                    found += hit[i].id == truth[j];
+        }
+        double r = (double)found / (nq * k), rr = (double)found_raw / (nq * k);
+        cr_log_info("hnsw codes kind %d ef=%u: recall@10 %.4f raw, %.4f re-scored", kind, ef,
+                    rr, r);
+        cr_assert_geq(r, 0.95, "kind %d: re-scored recall %.4f", kind, r);
+        cr_assert_geq(rr, kind == QUANT_I8 ? 0.85 : 0.95, "kind %d: raw recall %.4f", kind,
+                      rr);
+        /* a NaN query is refused before any code is read */
+        float bad[64];
+        memcpy(bad, x, sizeof bad);
+        bad[3] = NAN;
+        uint32_t m = 0;
+        cr_assert_eq(hnsw_search(&p, &st, &io, s, bad, k, ef, hit, &m), PV_ENUMERIC);
+        /* codes announced without the means to read them */
+        io.code = NULL;
+        cr_assert_eq(hnsw_search(&p, &st, &io, s, x, k, ef, hit, &m), PV_EINVAL);
+        quant_i8_query_free(&qq);
+    }
+    quant_i8_free(&q8);
+    mem_free(&g);
+    hnsw_scratch_free(s);
+    free(x);
+    free(hit);
+    free(c8);
+    free(c16);
+}
+
+/* A graph built on codes only (io.codes_only): vec gives only the batch
+ * being inserted, every stored node is read by its code. */
+static uint32_t co_first; /* the batch's first id; vec refuses ids below */
+
+static const float *co_vec(void *ctx, uint32_t id)
+{
+    return id < co_first ? NULL : m_vec(ctx, id);
+}
+
+Test(hnsw, build_on_codes_only)
+{
+    const uint32_t n = 5000, d = 64, nq = 200, k = 10, ef = 64, B = 500;
+    float *x = clustered(n + nq, d, 50, 1.5f, 777);
+    hnsw_params p = params(d);
+    hnsw_scratch *s = hnsw_scratch_new();
+    hnsw_hit *hit = malloc(ef * sizeof *hit);
+    uint32_t truth[10], levels[500];
+    quant_i8 q8;
+    uint8_t *c8 = malloc((size_t)n * d);
+    uint16_t *c16 = malloc((size_t)n * d * 2);
+    cr_assert(s && hit && c8 && c16);
+    cr_assert_eq(quant_i8_train(x, n, d, &q8), 0);
+    for (uint32_t i = 0; i < n; i++)
+        cr_assert_geq(quant_i8_encode(&q8, x + (size_t)i * d, c8 + (size_t)i * d), 0);
+    quant_f16_encode(x, (size_t)n * d, c16);
+
+    for (int kind = QUANT_F16; kind <= QUANT_I8; kind++) {
+        mem g;
+        hnsw_state st;
+        hnsw_io io;
+        uint64_t found = 0;
+        mem_init(&g, x, n, d, p.M);
+        hnsw_state_init(&st, 7);
+        io = mem_io(&g);
+        io.vec = co_vec;
+        io.code_kind = (quant_kind)kind;
+        io.code_i8 = &q8;
+        io.code = m_code;
+        io.codes_only = 1;
+        cg.codes = kind == QUANT_I8 ? c8 : (const uint8_t *)c16;
+        cg.bytes = kind == QUANT_I8 ? d : 2 * d;
+        for (co_first = 0; co_first < n; co_first += B) {
+            for (uint32_t i = 0; i < B; i++)
+                levels[i] = hnsw_random_level(&st, &p);
+            cr_assert_eq(hnsw_insert_batch(&p, &st, &io, s, co_first, B, levels, 2), 0,
+                         "kind %d batch at %u", kind, co_first);
+        }
+        co_first = n; /* searches read no float vector either */
+        cr_assert_eq(st.nodes, n);
+        check_graph(&g, &st);
+        for (uint32_t qi = 0; qi < nq; qi++) {
+            const float *q = x + (size_t)(n + qi) * d;
+            uint32_t m = 0;
+            cr_assert_eq(hnsw_search(&p, &st, &io, s, q, k, ef, hit, &m), 0);
+            cr_assert_eq(m, k);
+            brute(&g, st.nodes, q, k, truth);
+            for (uint32_t j = 0; j < k; j++)
+                for (uint32_t i = 0; i < k; i++)
+                    found += hit[i].id == truth[j];
+        }
+        double r = (double)found / (nq * k);
+        cr_log_info("hnsw built on codes kind %d, searched on codes, ef=%u: recall@10 %.4f",
+                    kind, ef, r);
+        cr_assert_geq(r, kind == QUANT_I8 ? 0.85 : 0.95, "kind %d: recall %.4f", kind, r);
+        /* codes_only without codes to read is refused */
+        io.code = NULL;
+        cr_assert_eq(hnsw_insert_batch(&p, &st, &io, s, n, 1, levels, 1), PV_EINVAL);
+        mem_free(&g);
+    }
+    quant_i8_free(&q8);
+    hnsw_scratch_free(s);
+    free(x);
+    free(hit);
+    free(c8);
+    free(c16);
 }
 
 Test(hnsw, deleted_never_returned_but_walked_through)

@@ -315,6 +315,8 @@ Test(quant, i8_kernels_every_isa)
                 }
                 FOR_EACH_ISA(isa) {
                     const uint8_t *cpi = cp + i * dim;
+                    /* prep picks the integer kernel of the ISA in force */
+                    cr_assert_eq(quant_i8_query_prep(&q, x + (n - 1) * dim, &qq), 0);
                     float got = quant_i8_dot_adc(&qq, cpi);
                     cr_assert(fabs(got - adc) <= 2e-6 * mag + 1e-7, "%s adc dim %u: %g vs %g",
                               vec_isa_name(isa), dim, (double)got, adc);
@@ -329,6 +331,7 @@ Test(quant, i8_kernels_every_isa)
             }
             FOR_EACH_ISA(isa) {
                 float *ba = malloc(n * sizeof(float)), *bi = malloc(n * sizeof(float));
+                cr_assert_eq(quant_i8_query_prep(&q, x + (n - 1) * dim, &qq), 0);
                 quant_i8_dot_adc_batch(&qq, cp, n, ba);
                 quant_i8_dot_int_batch(&qq, cp, n, bi);
                 for (size_t i = 0; i < n; i++) {

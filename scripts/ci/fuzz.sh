@@ -7,7 +7,8 @@
 # by tests/ref_vit.py with python3-torch) share the rest. fuzz_records
 # (tests/fuzz/fuzz_records.c), over every record type of a real database,
 # damages one database record after another (every table: meta, items,
-# paths, hashes, vectors, hnsw, hnsw_upper, ivf_centroids, ivf_lists) and
+# paths, hashes, vectors, hnsw, hnsw_upper, ivf_centroids, ivf_lists,
+# codes: the seed keeps float16 copies) and
 # runs check, info, ls, the three queries, both dups scans and cluster show
 # on each: a crash, a sanitizer report, a leak or a wrong answer on a
 # database that passes check fails the run, and libFuzzer leaves the input
@@ -33,7 +34,7 @@ cmake --build "$build" -j "$(nproc)" --target fuzz_records fuzz_photo fuzz_bpe f
 # path length set to 3000, alone and with a value that long (issue 12).
 corpus="$build/fuzz-corpus"
 mkdir -p "$corpus"
-for t in 0 1 2 3 4 5 6 7 8; do
+for t in 0 1 2 3 4 5 6 7 8 9; do
   for k in 0 1 2; do
     printf "\\x0$t\\x0$k\\x00\\x03\\x00\\x00\\x04\\xff\\xff\\xff\\xff" >"$corpus/seed-$t-$k-patch"
     printf "\\x0$t\\x0$k\\x00\\x01\\x03\\x00\\x00" >"$corpus/seed-$t-$k-cut"

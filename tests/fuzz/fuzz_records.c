@@ -10,7 +10,7 @@
  * through plain LMDB (so the file stays a valid LMDB environment and only
  * pixvec's own records are damaged), applied to a fresh copy:
  *
- *   byte 0      table (mod the 9 tables)
+ *   byte 0      table (mod the 10 tables)
  *   bytes 1-2   record (mod the table's records; one past the end: a new
  *               key, the record count as a u32 key or "fuzz" in meta/paths)
  *   byte 3      what to do (mod 6): 0 replace the value by the data,
@@ -52,7 +52,8 @@
 
 static const char *const tables[] = {"meta",   "items",         "paths",
                                      "hashes", "vectors",       "hnsw",
-                                     "hnsw_upper", "ivf_centroids", "ivf_lists"};
+                                     "hnsw_upper", "ivf_centroids", "ivf_lists",
+                                     "codes"};
 #define NTABLES (sizeof tables / sizeof tables[0])
 
 static unsigned table_flags(unsigned t)
@@ -103,9 +104,12 @@ static void make_seed(void)
         if (gen_write_png(p, 40, 40, GEN_PNG_RGB, 8, px, NULL) != 0)
             die("png");
     }
-    /* M = 4: level-0 records of 8 links, and upper levels for some nodes */
-    if (pv_db_create(seed_db, NULL, &(pv_index_opts){.M = 4, .ef_construction = 16}, &db, err,
-                     sizeof err) != 0)
+    /* M = 4: level-0 records of 8 links, and upper levels for some nodes;
+     * float16 copies (format 2): the codes table and its meta records
+     * (int8 would need 1,024 images before its first codes) */
+    if (pv_db_create(seed_db, NULL,
+                     &(pv_index_opts){.M = 4, .ef_construction = 16, .vectors = PV_VECTORS_F16},
+                     &db, err, sizeof err) != 0)
         die(err);
     if (pv_add(db, paths, 1, NULL, &st) != 0 || st.added != NIMG)
         die(pv_db_errmsg(db));

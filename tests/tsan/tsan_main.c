@@ -5,7 +5,7 @@
  * Exit 0 when every check passes; ThreadSanitizer's own reports make the
  * run fail with TSAN_OPTIONS=halt_on_error=1 (scripts/ci or by hand).
  *
- * usage: pixvec_tsan_tests [ROUNDS [readers|dups|photo|clip|map]]
+ * usage: pixvec_tsan_tests [ROUNDS [readers|dups|photo|clip|codes|map]]
  *        (default 3 rounds of both: races are timing-bound)
  */
 #include <stdio.h>
@@ -43,6 +43,11 @@ int main(int argc, char **argv)
         if ((!only[0] || strcmp(only, "clip") == 0) &&
             conc_clip_add(dir, PIXVEC_SRC_DIR, fail, sizeof fail) != 0) {
             fprintf(stderr, "tsan: round %d: clip add and search: %s\n", r, fail);
+            failed = 1;
+        }
+        if ((!only[0] || strcmp(only, "codes") == 0) &&
+            conc_codes_only(dir, fail, sizeof fail) != 0) {
+            fprintf(stderr, "tsan: round %d: codes only: %s\n", r, fail);
             failed = 1;
         }
         if ((!only[0] || strcmp(only, "map") == 0) && conc_map(dir, fail, sizeof fail) != 0) {
