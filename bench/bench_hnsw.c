@@ -23,6 +23,12 @@
  * Q and embedder), so several databases are measured on one set of vectors,
  * queries and ground truth; --open also skips step 1 and queries the
  * WORK/db an earlier run built (to sweep it again with --no-rerank).
+ * pv_add sorts the files of a call by path, which is class order here (as
+ * it is for any folder of class folders), so the first vectors added are
+ * all of one class; that matters to what is learned from them (int8's map
+ * for a codes-only database is learned once, from the first
+ * PV_I8_TRAIN_MIN). --sample-first SEED builds with two pv_add calls
+ * instead: a random sample of PV_I8_TRAIN_MIN of the files, then the rest.
  * --vacuum, after the sweep, times pv_vacuum: the graph rebuilt from the
  * stored vectors on every core, the index's own build time (pv_add's
  * includes decode and embed, which run in the same pipeline).
@@ -32,6 +38,7 @@
  *                   [--M M] [--efc EFC] [--out FILE] [--embedder pixels|cnn]
  *                   [--vectors f32|f16|i8|f16-only|i8-only] [--no-rerank] [--efs E,E,...]
  *                   [--stop-recall R] [--reuse] [--open] [--vacuum]
+ *                   [--sample-first SEED]
  */
 #include "bench_util.h"
 #include "pixvec.h"
@@ -65,6 +72,7 @@ typedef struct bench_opts {
     const char *data, *work, *out, *embedder;
     size_t n, nq;
     int reps, M, efc, vectors, compact_only, no_rerank, reuse, open, vacuum, nefs;
+    unsigned long sample_first; /* 0: one pv_add; else the sample's seed */
     int efs[MAXEFS];
     double stop_recall; /* stop the sweep once recall@10 reaches it (0: never) */
 } bench_opts;
@@ -124,7 +132,8 @@ static void parse_args(int argc, char **argv, bench_opts *o)
     static const char usage[] =
         "bench_hnsw --data DIR --work DIR [--n N] [--queries Q] [--reps R] [--M M] "
         "[--efc EFC] [--out FILE] [--embedder pixels|cnn] [--vectors f32|f16|i8|f16-only|i8-only] "
-        "[--no-rerank] [--efs E,E,...] [--stop-recall R] [--reuse] [--open] [--vacuum]";
+        "[--no-rerank] [--efs E,E,...] [--stop-recall R] [--reuse] [--open] [--vacuum] "
+        "[--sample-first SEED]";
     *o = (bench_opts){.embedder = "pixels", .n = 60000, .nq = 1000, .reps = 3,
                       .M = 16, .efc = 200, .vectors = PV_VECTORS_F32};
     parse_efs(DEFAULT_EFS, o);
@@ -149,6 +158,7 @@ static void parse_args(int argc, char **argv, bench_opts *o)
         else if (!strcmp(a, "--vectors")) parse_vectors(v, o);
         else if (!strcmp(a, "--efs")) parse_efs(v, o);
         else if (!strcmp(a, "--stop-recall")) o->stop_recall = atof(v);
+        else if (!strcmp(a, "--sample-first")) o->sample_first = strtoul(v, NULL, 10);
         else bench_die("unknown option", a);
     }
     if (!o->data || !o->work || o->n == 0 || o->nq == 0 || o->reps < 1)
@@ -199,6 +209,23 @@ static char **spaced(const bench_list *l, size_t n)
     for (size_t i = 0; i < n; i++)
         p[i] = l->s[i * stride];
     return p;
+}
+
+/* A copy of p[0..n) in a random order (Fisher-Yates; a 64-bit LCG from
+ * seed, so a seed gives the same order on every machine). */
+static char **shuffled(char *const *p, size_t n, unsigned long seed)
+{
+    char **s = bench_alloc(n * sizeof *s);
+    uint64_t x = seed;
+    memcpy(s, p, n * sizeof *s);
+    for (size_t i = n; i > 1; i--) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        size_t j = (size_t)((x >> 33) % i);
+        char *t = s[i - 1];
+        s[i - 1] = s[j];
+        s[j] = t;
+    }
+    return s;
 }
 
 /* One export thread: its own handle, because a pv_db is used by one thread
@@ -417,12 +444,19 @@ int main(int argc, char **argv)
         if (pv_db_create(dbdir, &emb, &io, &db, err, sizeof err) != PV_OK)
             bench_die("pv_db_create", err);
         pv_add_opts ao = {0};
-        pv_add_stats st;
+        pv_add_stats st, st2 = {0};
+        char **order = o.sample_first ? shuffled(bp, o.n, o.sample_first) : bp;
+        size_t first = o.sample_first && o.n > PV_I8_TRAIN_MIN ? PV_I8_TRAIN_MIN : o.n;
         bench_mark m0 = bench_mark_now();
-        int rc = pv_add(db, (const char *const *)bp, o.n, &ao, &st);
+        int rc = pv_add(db, (const char *const *)order, first, &ao, &st);
+        if (rc == PV_OK && first < o.n)
+            rc = pv_add(db, (const char *const *)order + first, o.n - first, &ao, &st2);
+        st.added += st2.added;
         build_s = bench_now() - m0.wall;
         build_others = bench_others_pct(m0, ncpu);
         build_cpu = bench_mark_now().self - m0.self;
+        if (order != bp)
+            free(order);
         if (rc != PV_OK || st.added != o.n)
             bench_die("pv_add", pv_db_errmsg(db));
     }
@@ -525,6 +559,7 @@ int main(int argc, char **argv)
     put_str("vectors_asked", vectors_name(o.vectors, o.compact_only));
     put_str("vectors", vectors_name(info.vectors, info.compact_only));
     put("no_rerank", o.no_rerank);
+    put("sample_first", (double)o.sample_first);
     if (!o.open) {
         put("build_s", build_s);
         put("build_others", build_others);
