@@ -2,8 +2,11 @@
 // vectors, queries and ground truth bench_hnsw wrote to WORK, indexed with
 // InnerProductSpace at the same M and ef_construction. Build on one thread
 // and on T threads (addPoint in parallel, as hnswlib's examples do); queries
-// on one thread against the one-thread index, for each ef.
-// usage: peer_hnswlib WORK [--reps R] [--threads T] [--out FILE]
+// on one thread against the one-thread index, for each ef of the sweep
+// (--efs, ascending; --stop-recall R ends it at the first ef whose recall@10
+// reaches R).
+// usage: peer_hnswlib WORK [--reps R] [--threads T] [--out FILE] [--efs E,E,...]
+//                     [--stop-recall R]
 #include "bench_util.h"
 
 #include <hnswlib/hnswlib.h>
@@ -18,8 +21,22 @@
 #include <sys/stat.h>
 #include <vector>
 
-static const int EFS[] = {10, 20, 40, 80, 120, 200, 400};
-static const int NEFS = sizeof EFS / sizeof EFS[0];
+// "10,20,40": ascending positive efs.
+static std::vector<int> parse_efs(const char *s)
+{
+    std::vector<int> efs;
+    char *end;
+    while (*s) {
+        long e = strtol(s, &end, 10);
+        if (end == s || e < 1 || e > 100000 || (!efs.empty() && e <= efs.back()) ||
+            (*end && *end != ','))
+            bench_die("--efs wants ascending numbers separated by commas", s);
+        efs.push_back((int)e);
+        s = *end ? end + 1 : end;
+    }
+    if (efs.empty()) bench_die("--efs", "empty list");
+    return efs;
+}
 
 static std::vector<char> slurp(const std::string &p)
 {
@@ -55,14 +72,20 @@ static double build(hnswlib::HierarchicalNSW<float> *h, const float *x, size_t n
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) bench_die("usage", "peer_hnswlib WORK [--reps R] [--threads T] [--out FILE]");
+    if (argc < 2)
+        bench_die("usage", "peer_hnswlib WORK [--reps R] [--threads T] [--out FILE] "
+                           "[--efs E,E,...] [--stop-recall R]");
     std::string work = argv[1];
     int reps = 3, threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     const char *out = nullptr;
+    std::vector<int> efs = parse_efs("10,20,40,80,120,200,400");
+    double stop_recall = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--out")) out = argv[i + 1];
+        else if (!strcmp(argv[i], "--efs")) efs = parse_efs(argv[i + 1]);
+        else if (!strcmp(argv[i], "--stop-recall")) stop_recall = atof(argv[i + 1]);
         else bench_die("unknown option", argv[i]);
     }
     int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -95,10 +118,9 @@ int main(int argc, char **argv)
         delete ht;
     }
 
-    double recall[NEFS], qps[NEFS], others[NEFS];
-    std::vector<double> rt(reps);
-    for (int e = 0; e < NEFS; e++) {
-        h1->setEf(EFS[e]);
+    std::vector<double> recall, qps, others, rt(reps);
+    for (int ef : efs) {
+        h1->setEf(ef);
         size_t hit = 0;
         bench_mark me = bench_mark_now();
         for (int r = 0; r < reps; r++) {
@@ -114,10 +136,12 @@ int main(int argc, char **argv)
             }
             rt[r] = (double)nq / (bench_now() - t);
         }
-        qps[e] = bench_median(rt.data(), rt.size());
-        recall[e] = (double)hit / (double)(nq * k);
-        others[e] = bench_others_pct(me, ncpu);
+        qps.push_back(bench_median(rt.data(), rt.size()));
+        recall.push_back((double)hit / (double)(nq * k));
+        others.push_back(bench_others_pct(me, ncpu));
+        if (stop_recall > 0 && recall.back() >= stop_recall) break;
     }
+    size_t nefs = qps.size();
 
     printf("## hnswlib: %zu vectors, %zu queries, M=%zu, ef_construction=%zu\n\n", n, nq, M, efc);
     printf("- build 1 thread: %.2f s (others' CPU %.0f %%); %d threads: %.2f s (others' CPU %.0f %%)\n",
@@ -125,17 +149,20 @@ int main(int argc, char **argv)
     printf("- saveIndex: %lld bytes = %.0f bytes/vector\n\n", (long long)sb.st_size,
            (double)sb.st_size / n);
     printf("| ef | recall@10 | queries/s (1 thread, median of %d) | others' CPU |\n|---|---|---|---|\n", reps);
-    for (int e = 0; e < NEFS; e++)
-        printf("| %d | %.4f | %.0f | %.0f %% |\n", EFS[e], recall[e], qps[e], others[e]);
+    for (size_t e = 0; e < nefs; e++)
+        printf("| %d | %.4f | %.0f | %.0f %% |\n", efs[e], recall[e], qps[e], others[e]);
     if (out) {
         FILE *o = fopen(out, "w");
         if (!o) bench_die("cannot write", out);
         fprintf(o, "build1_s=%.6g\nbuild1_others=%.6g\nbuildT_s=%.6g\nbuildT_others=%.6g\nthreads=%d\n",
                 b1, b1o, bt, bto, threads);
         fprintf(o, "bytes_per_vec=%.6g\n", (double)sb.st_size / n);
-        for (int e = 0; e < NEFS; e++)
-            fprintf(o, "ef%d_recall=%.6g\nef%d_qps=%.6g\nef%d_others=%.6g\n", EFS[e], recall[e],
-                    EFS[e], qps[e], EFS[e], others[e]);
+        fprintf(o, "efs=");
+        for (size_t e = 0; e < nefs; e++) fprintf(o, "%s%d", e ? "," : "", efs[e]);
+        fprintf(o, "\n");
+        for (size_t e = 0; e < nefs; e++)
+            fprintf(o, "ef%d_recall=%.6g\nef%d_qps=%.6g\nef%d_others=%.6g\n", efs[e], recall[e],
+                    efs[e], qps[e], efs[e], others[e]);
         fclose(o);
     }
     delete h1;
