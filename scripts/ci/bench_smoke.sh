@@ -48,6 +48,7 @@ smoke demo "== IVF lists" bash scripts/demo.sh
 smoke run "## pixvec vs FAISS" bash bench/run.sh --n 2000 --queries 20 --reps 1
 smoke run_hnsw "recall@10" bash bench/run_hnsw.sh --n 2000 --queries 50 --reps 1
 smoke run_compact "## pixvec compact vectors vs hnswlib" bash bench/run_compact.sh --small
+smoke run_growth "## How cost grows" bash bench/run_growth.sh --small
 smoke run_kmeans "IVF" bash bench/run_kmeans.sh --n 5000 --queries 50 --reps 1
 smoke run_cnn "nearest neighbour" bash bench/run_cnn.sh --images 8 --batch 4 --reps 1 \
   --nnlabel-n 200 --nnlabel-queries 20 --photos-max 3
