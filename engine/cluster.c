@@ -649,7 +649,7 @@ int db_ivf_search(pv_db *db, store_txn *t, const float *q, uint32_t k, int nprob
                      NULL};
         if (cv) {
             c.cv = cv;
-            io.code_kind = cv->kind == PV_VECTORS_I8 ? QUANT_I8 : QUANT_F16;
+            io.code_kind = codes_quant_kind(cv);
             io.code_i8 = &cv->q8;
             io.code = ivf_code;
         }

@@ -68,6 +68,14 @@ static int coded_count(store_txn *t, uint64_t *n, uint32_t ahead)
     return rc;
 }
 
+void codes_decode(const codes_view *v, uint32_t id, uint32_t dim, float *out)
+{
+    if (v->kind == PV_VECTORS_I8)
+        quant_i8_decode(&v->q8, codes_at(v, id), out);
+    else
+        quant_f16_decode(codes_at(v, id), dim, out);
+}
+
 void codes_view_free(codes_view *v)
 {
     quant_i8_free(&v->q8);
@@ -301,16 +309,16 @@ int codes_verify(store_txn *t, const store_schema *s, uint32_t next_id)
     /* Codes only: no float32 vector to compare with. Every byte is an int8
      * code; a float16 one must be finite (pv_db_verify checks the decoded
      * vectors). */
-    for (uint32_t id = 0; store_vec_dropped(t) && id < v.n; id++) {
-        if (v.kind == PV_VECTORS_F16)
-            quant_f16_decode(codes_at(&v, id), s->dim, vec);
-        for (uint32_t d = 0; v.kind == PV_VECTORS_F16 && d < s->dim; d++)
-            if (!isfinite(vec[d])) {
-                rc = store_corrupt(t, "codes of id %u: value %u is not finite", id, d);
-                goto done;
-            }
-        if (id + 1 == v.n)
-            goto done;
+    if (store_vec_dropped(t)) {
+        for (uint32_t id = 0; v.kind == PV_VECTORS_F16 && id < v.n; id++) {
+            codes_decode(&v, id, s->dim, vec);
+            for (uint32_t d = 0; d < s->dim; d++)
+                if (!isfinite(vec[d])) {
+                    rc = store_corrupt(t, "codes of id %u: value %u is not finite", id, d);
+                    goto done;
+                }
+        }
+        goto done;
     }
     for (uint32_t id = 0; id < v.n; id++) {
         if ((rc = store_vec_get(t, id, vec)) != 0)

@@ -27,6 +27,7 @@
 
 #include <stdint.h>
 
+#include "pixvec.h"
 #include "quant.h"
 #include "store.h"
 
@@ -63,6 +64,15 @@ static inline const void *codes_at(const codes_view *v, uint32_t id)
         return 0;
     return v->ptr[id / v->C] + (uint64_t)(id % v->C) * v->bytes;
 }
+
+/* The scorer kind of v's codes (QUANT_F32 when it holds none). */
+static inline quant_kind codes_quant_kind(const codes_view *v)
+{
+    return v->kind == PV_VECTORS_I8 ? QUANT_I8 : v->kind == PV_VECTORS_F16 ? QUANT_F16 : QUANT_F32;
+}
+
+/* The code of id (below v->n) decoded into out (dim floats). */
+void codes_decode(const codes_view *v, uint32_t id, uint32_t dim, float *out);
 
 /* In write transaction t, for a batch of new ids first..first+nnew-1 whose
  * vectors are vecs (not stored yet; the ids before first are, unless

@@ -86,13 +86,9 @@ static const float *io_vec(void *ctx, uint32_t id)
          * vectors of the nodes it inserts and copies each at once, so a
          * node not pending (vacuum re-inserts stored nodes) is decoded
          * into one buffer that the next call overwrites. */
-        const void *code = codes_at(g->cv, id);
-        if (!code || !g->dec)
+        if (id >= g->cv->n || !g->dec)
             return NULL;
-        if (g->cv->kind == PV_VECTORS_I8)
-            quant_i8_decode(&g->cv->q8, code, g->dec);
-        else
-            quant_f16_decode(code, g->p.dim, g->dec);
+        codes_decode(g->cv, id, g->p.dim, g->dec);
         return g->dec;
     }
     if (c >= g->nvchunks || off >= g->vcnt[c])
@@ -101,6 +97,15 @@ static const float *io_vec(void *ctx, uint32_t id)
 }
 
 static const void *io_code(void *ctx, uint32_t id);
+
+/* Searches (and, codes only, inserts) read the codes of v. */
+static void read_codes(graph *g, const codes_view *v)
+{
+    g->cv = v;
+    g->io.code = io_code;
+    g->io.code_i8 = v->kind == PV_VECTORS_I8 ? &v->q8 : NULL;
+    g->io.code_kind = codes_quant_kind(v);
+}
 
 /* A codes-only store whose vectors are dropped: the graph reads codes
  * (its own view, for writers and for readers without a cache; readers with
@@ -115,10 +120,7 @@ static int open_codes_only(graph *g, store_txn *t, const store_schema *s, int ow
         return rc;
     if (!(g->dec = pv_alloc_array(s->dim, sizeof *g->dec)))
         return PV_ENOMEM;
-    g->cv = &g->cv_own;
-    g->io.code = io_code;
-    g->io.code_i8 = g->cv_own.kind == PV_VECTORS_I8 ? &g->cv_own.q8 : NULL;
-    g->io.code_kind = g->cv_own.kind == PV_VECTORS_I8 ? QUANT_I8 : QUANT_F16;
+    read_codes(g, &g->cv_own);
     return g->cv_own.kind == PV_VECTORS_F32 ? store_corrupt(t, "meta codes_n: no codes, but "
                                                                "the vectors are dropped")
                                             : PV_OK;
@@ -549,11 +551,8 @@ int graph_use_codes(graph *g, const codes_view *v, int rescore)
     /* Codes for only some nodes: float32 until the rest have theirs. */
     if (g->write || v->n < g->state.nodes || v->kind == PV_VECTORS_F32)
         return 0;
-    g->cv = v;
+    read_codes(g, v);
     g->rescore = rescore && !g->io.codes_only;
-    g->io.code = io_code;
-    g->io.code_i8 = v->kind == PV_VECTORS_I8 ? &v->q8 : NULL;
-    g->io.code_kind = v->kind == PV_VECTORS_I8 ? QUANT_I8 : QUANT_F16;
     return 1;
 }
 

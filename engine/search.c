@@ -45,13 +45,8 @@ static int decode_all(pv_db *db, store_txn *t)
         db_vec_decoded_free(db);
         return PV_ENOMEM;
     }
-    for (uint32_t id = 0; id < n; id++) {
-        float *v = db->dec.buf + (size_t)id * s->dim;
-        if (cv->kind == PV_VECTORS_I8)
-            quant_i8_decode(&cv->q8, codes_at(cv, id), v);
-        else
-            quant_f16_decode(codes_at(cv, id), s->dim, v);
-    }
+    for (uint32_t id = 0; id < n; id++)
+        codes_decode(cv, id, s->dim, db->dec.buf + (size_t)id * s->dim);
     for (uint32_t c = 0; c < nch; c++) {
         db->dec.ptrs[c] = db->dec.buf + (size_t)c * cv->C * s->dim;
         db->dec.counts[c] = c + 1 < nch ? cv->C : n - c * cv->C;
