@@ -22,13 +22,16 @@
  * is dropped and a new prompt drawn. libedit's own signal handling is off
  * (rl_catch_signals = 0): it relays a signal by re-raising it to the process
  * group, and under test through a pty one Ctrl-C in a few was lost that way;
- * readline's return puts the terminal back as libedit's handler would. During a command it calls pv_db_interrupt, so a long operation
- * stops with "interrupted" and the database as it was, and the shell goes
- * on. SIGTERM and SIGHUP interrupt the command too, then leave the shell
- * with 128 + the signal.
+ * readline's return puts the terminal back as libedit's handler would.
+ * A signal may be caught by any thread (library threads block nothing), so
+ * the handler also writes to a self-pipe the wait watches. During a command
+ * it calls pv_db_interrupt, so a long operation stops with "interrupted"
+ * and the database as it was, and the shell goes on. SIGTERM and SIGHUP
+ * interrupt the command too, then leave the shell with 128 + the signal.
  */
 #include <editline/readline.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <locale.h>
 #include <signal.h>
@@ -50,24 +53,36 @@
  * read at the signal, since cli_open may reopen the handle read-write). */
 static cli_ctx *volatile sig_ctx;
 static volatile sig_atomic_t sig_running, sig_int, sig_quit;
+/* The self-pipe: the handler writes a byte to it, read_byte waits on it.
+ * The signal goes to any thread that does not block it, and the threads
+ * that libraries start (OpenBLAS's pool, at load) block nothing; a handler
+ * run on one of them sets the flag but cannot end the main thread's wait
+ * (seen under strace: the prompt never came back). The byte does. */
+static int sig_pipe[2] = {-1, -1};
 
 static void on_signal(int sig)
 {
+    int e = errno;
     if (sig == SIGINT)
         sig_int = 1;
     else
         sig_quit = sig;
     if (sig_running && sig_ctx)
         pv_db_interrupt(sig_ctx->db);
+    if (sig_pipe[1] >= 0 && write(sig_pipe[1], "", 1) < 0) {
+        /* full: a byte is already waiting, which is all the wait needs */
+    }
+    errno = e;
 }
 
 /* libedit's character reader at the prompt: one byte of in, or EOF once
  * SIGINT, SIGTERM or SIGHUP was caught. Those signals stay blocked but in
- * pselect, so a signal caught before the wait ends it at once. */
+ * pselect, so a signal caught by this thread before the wait ends it at
+ * once; one caught by another thread ends it through the self-pipe. */
 static int read_byte(FILE *in)
 {
-    int fd = fileno(in), c = EOF;
-    unsigned char ch;
+    int fd = fileno(in), c = EOF, top = fd > sig_pipe[0] ? fd : sig_pipe[0];
+    unsigned char ch, drain[64];
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
@@ -78,13 +93,31 @@ static int read_byte(FILE *in)
         fd_set rd;
         FD_ZERO(&rd);
         FD_SET(fd, &rd);
-        int r = pselect(fd + 1, &rd, NULL, NULL, NULL, &old);
+        if (sig_pipe[0] >= 0)
+            FD_SET(sig_pipe[0], &rd);
+        int r = pselect(top + 1, &rd, NULL, NULL, NULL, &old);
+        if (r > 0 && sig_pipe[0] >= 0 && FD_ISSET(sig_pipe[0], &rd)) {
+            while (read(sig_pipe[0], drain, sizeof drain) > 0) {
+            }
+            continue; /* the loop's test sees the flag */
+        }
         if (r > 0) {
+            /* Non-blocking: the tty's Ctrl-C flushes its input queue, so
+             * bytes pselect saw may be gone by the read (seen under strace:
+             * a blocking read here, the signal on another thread, no prompt
+             * ever again). Then wait again, where the flag is seen. */
+            int fl = fcntl(fd, F_GETFL);
+            if (fl >= 0 && !(fl & O_NONBLOCK))
+                fcntl(fd, F_SETFL, fl | O_NONBLOCK);
             ssize_t n = read(fd, &ch, 1);
+            int e = errno;
+            if (fl >= 0 && !(fl & O_NONBLOCK))
+                fcntl(fd, F_SETFL, fl);
             if (n == 1)
                 c = ch;
-            if (n == 1 || n == 0 || errno != EINTR)
-                break;
+            if (n < 0 && (e == EINTR || e == EAGAIN || e == EWOULDBLOCK))
+                continue;
+            break;
         } else if (r < 0 && errno != EINTR) {
             break;
         }
@@ -247,6 +280,14 @@ int cli_shell(cli_ctx *ctx, int bail)
     ctx->in_shell = 1;
     sig_ctx = ctx;
     sig_running = sig_int = sig_quit = 0;
+    if (pipe(sig_pipe) != 0) {
+        sig_pipe[0] = sig_pipe[1] = -1; /* then only this thread's signals end a wait */
+    } else {
+        for (int i = 0; i < 2; i++) {
+            fcntl(sig_pipe[i], F_SETFL, fcntl(sig_pipe[i], F_GETFL) | O_NONBLOCK);
+            fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
+        }
+    }
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: a read at the prompt ends */
     sigemptyset(&sa.sa_mask);
@@ -332,6 +373,11 @@ int cli_shell(cli_ctx *ctx, int bail)
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
     sig_ctx = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (sig_pipe[i] >= 0)
+            close(sig_pipe[i]);
+        sig_pipe[i] = -1;
+    }
     fflush(stdout);
     if (sig_quit)
         return 128 + sig_quit;
