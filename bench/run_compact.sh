@@ -165,9 +165,12 @@ summary() {
       else if (g(i, "code_bytes") + 0 > 0) s = s ", " g(i, "code_bytes") " B/code, " g(i, "coded") " coded"
       return s
     }
+    function bytes(i) {
+      return g(i, "compact_bytes_per_vec") == "" ? n0(g(i, "bytes_per_vec")) : n0(g(i, "bytes_per_vec")) " (" n0(g(i, "compact_bytes_per_vec")) ")"
+    }
     function row(i, name, build, idx) {
       printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, stored(i), build, idx,
-        n0(g(i, "bytes_per_vec")), qps(i, 0.90), ratio(i, 0.90), qps(i, 0.95), ratio(i, 0.95),
+        bytes(i), qps(i, 0.90), ratio(i, 0.90), qps(i, 0.95), ratio(i, 0.95),
         qps(i, 0.99), ratio(i, 0.99), best(i), others(i)
     }
     END {
@@ -177,7 +180,7 @@ summary() {
       printf "- q/s at a recall: the smallest ef of the sweep (%s) whose recall@10 reaches it; x hnswlib = pixvec q/s / hnswlib q/s, each at its own smallest such ef\n", EFS
       printf "- pixvec build = pv_add on %d threads: decode + embed + graph + fsync'"'"'d commits; embed only (pv_embed_file, one image a call, %d threads) %s s, so build - embed = %s; index only = pv_vacuum (graph rebuilt from the stored vectors, %d threads)\n",
         T, T, n2(g(1, "embed_s")), rest(g(1, "build_s"), g(1, "embed_s")), T
-      printf "- hnswlib build: 1 thread %s s, %d threads %s s (vectors given, no decode or embed); bytes/vector: its saveIndex file; pixvec: data.mdb / items\n\n",
+      printf "- hnswlib build: 1 thread %s s, %d threads %s s (vectors given, no decode or embed); bytes/vector: its saveIndex file; pixvec: data.mdb / items, in brackets a compacted copy'"'"'s (pv_db_backup: without the free pages the build left)\n\n",
         n2(g(H, "build1_s")), g(H, "threads"), n2(g(H, "buildT_s"))
       print "| engine | vectors stored | build s | index only s | bytes/vector | q/s @ recall 0.90 | x hnswlib | q/s @ 0.95 | x hnswlib | q/s @ 0.99 | x hnswlib | best recall@10 | others\047 CPU, worst ef |"
       print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"

@@ -738,6 +738,17 @@ static int verify_vector(pv_db *db, uint32_t id, const float *v, uint32_t dim, i
     return PV_OK;
 }
 
+int pv_db_backup(pv_db *db, const char *dest)
+{
+    char why[1024];
+    int rc;
+    if (!db || !dest)
+        return PV_EINVAL;
+    db->errmsg[0] = 0;
+    rc = store_copy_compact(db->st, dest, why, sizeof why);
+    return rc == 0 ? 0 : db_fail(db, rc, "%s", why);
+}
+
 int pv_db_verify(pv_db *db)
 {
     store_txn *t = NULL;

@@ -715,6 +715,82 @@ int store_sizes(store *st, uint64_t *disk, uint64_t *map)
     return PV_OK;
 }
 
+/* fsync a file or a folder by name; 0 or an errno. */
+static int sync_path(const char *path, int dir)
+{
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC), e = 0;
+    if (fd < 0)
+        return errno;
+    if (fsync(fd) != 0)
+        e = errno;
+    close(fd);
+    return e;
+}
+
+int store_copy_compact(store *st, const char *dest, char *err, size_t errlen)
+{
+    char tmp[4200], file[4300], parent[4200];
+    struct stat sb;
+    MDB_envinfo before, after;
+    int rc, e = 0;
+    size_t n = strlen(dest);
+
+    while (n > 1 && dest[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= 4096) {
+        set_err(err, errlen, "%s: %s", dest, "not a usable folder name");
+        return PV_EINVAL;
+    }
+    if (lstat(dest, &sb) == 0) {
+        set_err(err, errlen, "%s: %s", dest, "already exists: the copy goes to a new folder");
+        return PV_EEXIST;
+    }
+    if (errno != ENOENT) {
+        set_err(err, errlen, "%s: %s", dest, strerror(errno));
+        return PV_EIO;
+    }
+    snprintf(tmp, sizeof tmp, "%.*s.tmp-XXXXXX", (int)n, dest);
+    if (!mkdtemp(tmp)) {
+        set_err(err, errlen, "%s: %s", dest, strerror(errno));
+        return PV_EIO;
+    }
+    snprintf(file, sizeof file, "%s/data.mdb", tmp);
+    mdb_env_info(st->env, &before);
+    rc = mdb_env_copy2(st->env, tmp, MDB_CP_COMPACT);
+    mdb_env_info(st->env, &after);
+    if (rc != 0) {
+        e = rc;
+    } else if (st->unlocked && after.me_last_txnid >= before.me_last_txnid + 2) {
+        /* a reader without the lock table: a writer may have reused the
+         * pages the copy read (see env_open) */
+        set_err(err, errlen, "%s: %s", dest,
+                "the database changed while it was copied (this user cannot "
+                "register as a reader); run the command again");
+        rc = PV_ESTORE;
+    } else if ((e = sync_path(file, 0)) == 0 && rename(tmp, dest) != 0) {
+        e = errno;
+    }
+    if (rc == 0 && e == 0) {
+        /* the rename is durable once the parent folder is */
+        snprintf(parent, sizeof parent, "%.*s", (int)n, dest);
+        char *slash = strrchr(parent, '/');
+        if (!slash)
+            snprintf(parent, sizeof parent, ".");
+        else if (slash == parent)
+            parent[1] = 0;
+        else
+            *slash = 0;
+        sync_path(parent, 1);
+        return PV_OK;
+    }
+    unlink(file);
+    rmdir(tmp);
+    if (rc == PV_ESTORE)
+        return rc;
+    set_err(err, errlen, "%s: %s", dest, e > 0 ? strerror(e) : mdb_strerror(e));
+    return PV_EIO;
+}
+
 int store_grow(store *st)
 {
     MDB_envinfo info;

@@ -172,6 +172,12 @@ int store_is_rdonly(const store *st);
 int store_is_unlocked(const store *st);
 /* Bytes of data.mdb on disk and the current map size. */
 int store_sizes(store *st, uint64_t *disk, uint64_t *map);
+/* Write a compacted copy of the database to the new folder dest: one read
+ * snapshot (writers may go on meanwhile), free pages left out. The copy is
+ * made in a temporary folder beside dest, synced, and renamed to dest, so
+ * dest appears whole or not at all. PV_EEXIST when dest exists; on any
+ * failure nothing is left behind and err says why. */
+int store_copy_compact(store *st, const char *dest, char *err, size_t errlen);
 /* The operating system's words for why the last commit failed ("No space
  * left on device"), or "" when it did not fail that way. */
 const char *store_commit_error(const store *st);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli_run.h"
 #include "gen.h"
@@ -335,4 +337,113 @@ Test(codes, f16_only_matches_float32)
     cr_assert_geq(recall_vs_exact(db, 20, &qo, &gap), 0.95);
     cr_assert_lt(gap, 2e-3f);
     pv_db_close(db);
+}
+
+static long long file_bytes(const char *dbdir)
+{
+    char p[GEN_PATH_MAX];
+    struct stat sb;
+    gen_path(p, dbdir, "data.mdb");
+    return stat(p, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* The top 10 ids of an exact and of a graph query for stored image i. */
+static void top10(pv_db *db, const char *path, int exact, uint32_t ids[10])
+{
+    pv_query_opts qo = {.k = 10, .exact = exact, .ids_only = 1};
+    pv_hit *h = NULL;
+    size_t n = 0;
+    cr_assert_eq(pv_query_image(db, path, &qo, &h, &n), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(n, 10);
+    for (size_t j = 0; j < n; j++)
+        ids[j] = h[j].id;
+    pv_hits_free(h, n);
+}
+
+/* backup: an i8-only database keeps the pages of its dropped float32
+ * vectors as free space in the file; the compacted copy leaves them out,
+ * verifies, and answers every query as the original does. A copy taken
+ * while another process adds is a consistent snapshot. */
+Test(codes, backup_compacts_and_answers_the_same)
+{
+    cr_assert_eq(setenv("PIXVEC_I8_TRAIN_MAX", "2048", 1), 0);
+    pv_db *db = create(PV_VECTORS_I8, 1), *copy = NULL;
+    char dest[GEN_PATH_MAX], dest2[GEN_PATH_MAX], nodir[GEN_PATH_MAX], late[GEN_PATH_MAX];
+    pv_item *items = NULL;
+    size_t nitems = 0;
+    pv_info a, b;
+
+    add_set(db, "a", 2200, 11); /* float32 dropped at 2,048 */
+    cr_assert_eq(meta_u64("vec_dropped"), 1);
+    gen_path(dest, F.dir, "copy.pvdb");
+    cr_assert_eq(pv_db_backup(db, dest), 0, "%s", pv_db_errmsg(db));
+    cr_log_info("codes: i8-only data.mdb %lld bytes, compacted copy %lld", file_bytes(F.db),
+                file_bytes(dest));
+    cr_assert_lt(file_bytes(dest), file_bytes(F.db) * 9 / 10, "the free pages were copied");
+    cr_assert_eq(pv_db_open(dest, PV_OPEN_RDONLY, &copy, NULL, 0), 0);
+    cr_assert_eq(pv_db_verify(copy), 0, "%s", pv_db_errmsg(copy));
+    cr_assert_eq(pv_db_info(db, &a), 0);
+    cr_assert_eq(pv_db_info(copy, &b), 0);
+    cr_assert_eq(b.items, a.items);
+    cr_assert_eq(b.compact_only, 1);
+    cr_assert_eq(pv_items(db, &items, &nitems), 0);
+    for (size_t i = 0; i < nitems; i += 97)
+        for (int exact = 0; exact < 2; exact++) {
+            uint32_t x[10], y[10];
+            top10(db, items[i].path, exact, x);
+            top10(copy, items[i].path, exact, y);
+            cr_assert_arr_eq(x, y, sizeof x, "item %zu, exact %d", i, exact);
+        }
+    pv_items_free(items, nitems);
+    pv_db_close(copy);
+
+    /* never over an existing folder; nothing left where it cannot be made */
+    cr_assert_eq(pv_db_backup(db, dest), PV_EEXIST);
+    cr_assert(strstr(pv_db_errmsg(db), "copy.pvdb"), "%s", pv_db_errmsg(db));
+    gen_path(nodir, F.dir, "no/such/dir.pvdb");
+    cr_assert_eq(pv_db_backup(db, nodir), PV_EIO);
+    cr_assert(strstr(pv_db_errmsg(db), "no/such"), "%s", pv_db_errmsg(db));
+    pv_db_close(db);
+
+    /* a copy while another process adds: each one whole and consistent */
+    gen_path(late, F.imgs, "late");
+    cr_assert_eq(mkdir(late, 0755), 0);
+    cr_assert_eq(gen_picture_set(late, "q", 1500, 16, 16, "png", 9011), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        pv_db *w = NULL;
+        const char *paths[1] = {late};
+        pv_add_opts ao = {.threads = 1, .commit_seconds = 0.05};
+        if (pv_db_open(F.db, 0, &w, NULL, 0) != 0)
+            _exit(2);
+        int rc = pv_add(w, paths, 1, &ao, NULL);
+        pv_db_close(w);
+        _exit(rc == 0 ? 0 : 3);
+    }
+    cr_assert_eq(pv_db_open(F.db, PV_OPEN_RDONLY, &db, NULL, 0), 0);
+    int copies = 0, st = 0;
+    for (int done = 0; !done; copies++) {
+        done = waitpid(pid, &st, WNOHANG) == pid;
+        char name[32];
+        snprintf(name, sizeof name, "during-%d.pvdb", copies);
+        gen_path(dest2, F.dir, name);
+        cr_assert_eq(pv_db_backup(db, dest2), 0, "%s", pv_db_errmsg(db));
+        cr_assert_eq(pv_db_open(dest2, PV_OPEN_RDONLY, &copy, NULL, 0), 0);
+        cr_assert_eq(pv_db_verify(copy), 0, "copy %d: %s", copies, pv_db_errmsg(copy));
+        cr_assert_eq(pv_db_info(copy, &b), 0);
+        cr_assert(b.items >= 2200 && b.items <= 3700, "%llu", (unsigned long long)b.items);
+        pv_db_close(copy);
+    }
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writer failed: %d", st);
+    cr_assert_eq(b.items, 3700, "the last copy, after the writer, has everything");
+    cr_log_info("codes: %d copies taken while another process added", copies);
+    pv_db_close(db);
+
+    /* the command line */
+    cr_assert_eq(cli_fix_run(&F, NULL, "backup", F.db, dest, (char *)NULL), 1);
+    cr_assert(strstr(F.err, "already exists"), "%s", F.err);
+    gen_path(dest2, F.dir, "cli.pvdb");
+    cr_assert_eq(cli_fix_run(&F, NULL, "backup", F.db, dest2, (char *)NULL), 0, "%s", F.err);
+    cr_assert(strstr(F.out, "3700 items"), "%s", F.out);
 }
