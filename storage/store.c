@@ -715,82 +715,6 @@ int store_sizes(store *st, uint64_t *disk, uint64_t *map)
     return PV_OK;
 }
 
-/* fsync a file or a folder by name; 0 or an errno. */
-static int sync_path(const char *path, int dir)
-{
-    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC), e = 0;
-    if (fd < 0)
-        return errno;
-    if (fsync(fd) != 0)
-        e = errno;
-    close(fd);
-    return e;
-}
-
-int store_copy_compact(store *st, const char *dest, char *err, size_t errlen)
-{
-    char tmp[4200], file[4300], parent[4200];
-    struct stat sb;
-    MDB_envinfo before, after;
-    int rc, e = 0;
-    size_t n = strlen(dest);
-
-    while (n > 1 && dest[n - 1] == '/')
-        n--;
-    if (n == 0 || n >= 4096) {
-        set_err(err, errlen, "%s: %s", dest, "not a usable folder name");
-        return PV_EINVAL;
-    }
-    if (lstat(dest, &sb) == 0) {
-        set_err(err, errlen, "%s: %s", dest, "already exists: the copy goes to a new folder");
-        return PV_EEXIST;
-    }
-    if (errno != ENOENT) {
-        set_err(err, errlen, "%s: %s", dest, strerror(errno));
-        return PV_EIO;
-    }
-    snprintf(tmp, sizeof tmp, "%.*s.tmp-XXXXXX", (int)n, dest);
-    if (!mkdtemp(tmp)) {
-        set_err(err, errlen, "%s: %s", dest, strerror(errno));
-        return PV_EIO;
-    }
-    snprintf(file, sizeof file, "%s/data.mdb", tmp);
-    mdb_env_info(st->env, &before);
-    rc = mdb_env_copy2(st->env, tmp, MDB_CP_COMPACT);
-    mdb_env_info(st->env, &after);
-    if (rc != 0) {
-        e = rc;
-    } else if (st->unlocked && after.me_last_txnid >= before.me_last_txnid + 2) {
-        /* a reader without the lock table: a writer may have reused the
-         * pages the copy read (see env_open) */
-        set_err(err, errlen, "%s: %s", dest,
-                "the database changed while it was copied (this user cannot "
-                "register as a reader); run the command again");
-        rc = PV_ESTORE;
-    } else if ((e = sync_path(file, 0)) == 0 && rename(tmp, dest) != 0) {
-        e = errno;
-    }
-    if (rc == 0 && e == 0) {
-        /* the rename is durable once the parent folder is */
-        snprintf(parent, sizeof parent, "%.*s", (int)n, dest);
-        char *slash = strrchr(parent, '/');
-        if (!slash)
-            snprintf(parent, sizeof parent, ".");
-        else if (slash == parent)
-            parent[1] = 0;
-        else
-            *slash = 0;
-        sync_path(parent, 1);
-        return PV_OK;
-    }
-    unlink(file);
-    rmdir(tmp);
-    if (rc == PV_ESTORE)
-        return rc;
-    set_err(err, errlen, "%s: %s", dest, e > 0 ? strerror(e) : mdb_strerror(e));
-    return PV_EIO;
-}
-
 int store_grow(store *st)
 {
     MDB_envinfo info;
@@ -827,6 +751,24 @@ static void txn_gone(store *st)
     pthread_mutex_unlock(&st->mu);
 }
 
+/* Another process grew the map beyond ours (a begin said MDB_MAP_RESIZED).
+ * Adopting its size remaps the file, which LMDB allows only while no
+ * transaction of this process is open: their pointers would be left
+ * dangling. So only a lone transaction (the caller's, counted in ntxn)
+ * adopts it; beside others (the dups scan's threads), MDB_MAP_RESIZED
+ * stands and the caller retries later. */
+static int adopt_grown_map(store *st)
+{
+    int rc = MDB_MAP_RESIZED;
+    pthread_mutex_lock(&st->mu);
+    if (st->ntxn == 1) {
+        rc = mdb_env_set_mapsize(st->env, 0);
+        st->mapgen++;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
 int store_txn_begin(store *st, int write, store_txn **out)
 {
     store_txn *t;
@@ -844,23 +786,8 @@ int store_txn_begin(store *st, int write, store_txn **out)
     st->ntxn++;
     pthread_mutex_unlock(&st->mu);
     rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
-    if (rc == MDB_MAP_RESIZED) {
-        /* Another process grew the map beyond ours. Adopting its size
-         * remaps the file, which LMDB allows only while no transaction of
-         * this process is open: their pointers would be left dangling. So
-         * only a lone transaction adopts it; beside others (the dups
-         * scan's threads), the begin fails and the caller retries later. */
-        pthread_mutex_lock(&st->mu);
-        if (st->ntxn == 1) {
-            rc = mdb_env_set_mapsize(st->env, 0);
-            st->mapgen++;
-        } else {
-            rc = MDB_MAP_RESIZED;
-        }
-        pthread_mutex_unlock(&st->mu);
-        if (rc == 0)
-            rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
-    }
+    if (rc == MDB_MAP_RESIZED && (rc = adopt_grown_map(st)) == 0)
+        rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     if (rc != 0) {
         txn_gone(st);
         free(t);
@@ -917,6 +844,92 @@ static void explain_commit_error(store *st, int err)
                  strerror(err), (unsigned long long)vs.f_bavail * vs.f_frsize / 1024);
     else
         snprintf(st->commit_err, sizeof st->commit_err, "%s", strerror(err));
+}
+
+/* fsync a file or a folder by name; 0 or an errno. */
+static int sync_path(const char *path, int dir)
+{
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC), e = 0;
+    if (fd < 0)
+        return errno;
+    if (fsync(fd) != 0)
+        e = errno;
+    close(fd);
+    return e;
+}
+
+int store_copy_compact(store *st, const char *dest, char *err, size_t errlen)
+{
+    char tmp[4200], file[4300], parent[4200];
+    struct stat sb;
+    MDB_envinfo before, after;
+    int rc, e = 0;
+    size_t n = strlen(dest);
+
+    while (n > 1 && dest[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= 4096) {
+        set_err(err, errlen, "%s: %s", dest, "not a usable folder name");
+        return PV_EINVAL;
+    }
+    if (lstat(dest, &sb) == 0) {
+        set_err(err, errlen, "%s: %s", dest, "already exists: the copy goes to a new folder");
+        return PV_EEXIST;
+    }
+    if (errno != ENOENT) {
+        set_err(err, errlen, "%s: %s", dest, strerror(errno));
+        return PV_EIO;
+    }
+    snprintf(tmp, sizeof tmp, "%.*s.tmp-XXXXXX", (int)n, dest);
+    if (!mkdtemp(tmp)) {
+        set_err(err, errlen, "%s: %s", dest, strerror(errno));
+        return PV_EIO;
+    }
+    snprintf(file, sizeof file, "%s/data.mdb", tmp);
+    /* The copy reads in a transaction of its own, counted like any other
+     * so that no other thread remaps the map under it. */
+    pthread_mutex_lock(&st->mu);
+    st->ntxn++;
+    pthread_mutex_unlock(&st->mu);
+    mdb_env_info(st->env, &before);
+    rc = mdb_env_copy2(st->env, tmp, MDB_CP_COMPACT);
+    if (rc == MDB_MAP_RESIZED && (rc = adopt_grown_map(st)) == 0) {
+        unlink(file); /* the failed attempt's empty file */
+        rc = mdb_env_copy2(st->env, tmp, MDB_CP_COMPACT);
+    }
+    mdb_env_info(st->env, &after);
+    txn_gone(st);
+    if (rc != 0) {
+        e = rc;
+    } else if (st->unlocked && after.me_last_txnid >= before.me_last_txnid + 2) {
+        /* a reader without the lock table: a writer may have reused the
+         * pages the copy read (see env_open) */
+        set_err(err, errlen, "%s: %s", dest,
+                "the database changed while it was copied (this user cannot "
+                "register as a reader); run the command again");
+        rc = PV_ESTORE;
+    } else if ((e = sync_path(file, 0)) == 0 && rename(tmp, dest) != 0) {
+        e = errno;
+    }
+    if (rc == 0 && e == 0) {
+        /* the rename is durable once the parent folder is */
+        snprintf(parent, sizeof parent, "%.*s", (int)n, dest);
+        char *slash = strrchr(parent, '/');
+        if (!slash)
+            snprintf(parent, sizeof parent, ".");
+        else if (slash == parent)
+            parent[1] = 0;
+        else
+            *slash = 0;
+        sync_path(parent, 1);
+        return PV_OK;
+    }
+    unlink(file);
+    rmdir(tmp);
+    if (rc == PV_ESTORE)
+        return rc;
+    set_err(err, errlen, "%s: %s", dest, e > 0 ? strerror(e) : mdb_strerror(e));
+    return PV_EIO;
 }
 
 int store_txn_commit(store_txn *t)

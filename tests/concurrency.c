@@ -419,9 +419,12 @@ typedef struct codes_reader {
     atomic_int *stop;
     int queries;
     char fail[600];
+    int backups;
 } codes_reader;
 
-/* Queries on a handle of its own until told to stop: graph on codes. */
+/* Queries on a handle of its own until told to stop: graph on codes.
+ * Every 40 queries (up to 5 times) a backup of the database the other
+ * handle is adding to. */
 static void *codes_reader_run(void *arg)
 {
     codes_reader *r = arg;
@@ -442,6 +445,12 @@ static void *codes_reader_run(void *arg)
             snprintf(r->fail, sizeof r->fail, "query: %s", pv_db_errmsg(db));
         pv_hits_free(h, n);
         r->queries++;
+        if (r->queries % 40 == 0 && r->backups < 5 && !r->fail[0]) {
+            char dest[GEN_PATH_MAX + 16];
+            snprintf(dest, sizeof dest, "%s.bk%d", r->dbdir, r->backups++);
+            if (pv_db_backup(db, dest) != 0)
+                snprintf(r->fail, sizeof r->fail, "backup: %s", pv_db_errmsg(db));
+        }
     }
     pv_db_close(db);
     return NULL;
@@ -457,7 +466,7 @@ int conc_codes_only(const char *dir, char *fail, size_t failn)
     pv_db *db = NULL;
     pv_add_stats st;
     atomic_int stop = 0;
-    codes_reader r = {dbdir, &stop, 0, ""};
+    codes_reader r = {dbdir, &stop, 0, "", 0};
     pthread_t thr;
     int rc = 0;
     gen_path(dbdir, dir, "codes.pvdb");
@@ -481,6 +490,8 @@ int conc_codes_only(const char *dir, char *fail, size_t failn)
         pthread_join(thr, NULL);
         if (rc == 0 && r.fail[0])
             rc = failf(fail, failn, "reader: %s", r.fail);
+        if (rc == 0 && r.backups == 0)
+            rc = failf(fail, failn, "no backup was taken during the add (%d queries)", r.queries);
     }
     if (rc == 0 && pv_db_verify(db) != 0)
         rc = failf(fail, failn, "check after: %s", pv_db_errmsg(db));
