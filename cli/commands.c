@@ -1550,10 +1550,10 @@ const cli_cmd cli_commands[] = {
     {"backup", cmd_backup, "DB DEST [--json]",
      "Write a compacted copy of the database to the new folder DEST: one\n"
      "consistent snapshot (others may keep adding meanwhile), without the free\n"
-     "pages the file keeps for reuse, so removed items, and the float32 vectors\n"
-     "an i8-only or f16-only database dropped, no longer take space. DEST must\n"
-     "not exist; it appears whole or not at all. To shrink a database, move the\n"
-     "copy over it while no process has it open.\n"
+     "pages the file keeps for reuse: those that rm, vacuum and int8 retraining\n"
+     "left, and the float32 vectors an i8-only or f16-only database dropped.\n"
+     "DEST must not exist; it appears whole or not at all. To shrink a\n"
+     "database, move the copy over it while no process has it open.\n"
      "  --json           {ok, dest, items, bytes_before, bytes_after}",
      CMD_DB},
     {"ls", cmd_ls, "DB [--json]", "List the stored images.", CMD_DB},
