@@ -106,12 +106,12 @@ static int read_byte(FILE *in)
              * bytes pselect saw may be gone by the read (seen under strace:
              * a blocking read here, the signal on another thread, no prompt
              * ever again). Then wait again, where the flag is seen. */
-            int fl = fcntl(fd, F_GETFL);
-            if (fl >= 0 && !(fl & O_NONBLOCK))
+            int fl = fcntl(fd, F_GETFL), set = fl >= 0 && !(fl & O_NONBLOCK);
+            if (set)
                 fcntl(fd, F_SETFL, fl | O_NONBLOCK);
             ssize_t n = read(fd, &ch, 1);
             int e = errno;
-            if (fl >= 0 && !(fl & O_NONBLOCK))
+            if (set)
                 fcntl(fd, F_SETFL, fl);
             if (n == 1)
                 c = ch;

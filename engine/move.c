@@ -147,29 +147,6 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-/* fsync a folder, so the names a rename or link put there are durable. */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_CLOEXEC), rc, e;
-
-    if (fd < 0)
-        return errno;
-    rc = fsync(fd);
-    e = errno;
-    close(fd);
-    /* Some file systems cannot sync a folder (EINVAL): nothing to do then. */
-    return rc == 0 || e == EINVAL ? 0 : e;
-}
-
-static int fsync_parent(const char *path)
-{
-    char dir[PATH_MAX], base[PATH_MAX];
-
-    if (path_split(path, dir, base) != 0)
-        return ENAMETOOLONG;
-    return fsync_dir(dir);
-}
-
 /* ---- moving one file, never replacing ---------------------------------------- */
 
 static int rename_noreplace(const char *src, const char *dst)
@@ -324,7 +301,7 @@ static int move_copy(const char *src, const char *dst, const char **what)
         unlink(tmp);
         return e;
     }
-    if ((e = fsync_dir(dir)) != 0) {
+    if ((e = pv_fsync_path(dir)) != 0) {
         /* The copy's name may not be durable: keep the source. */
         *what = "cannot sync the destination folder";
         unlink(dst);
@@ -670,8 +647,8 @@ static int move_path(move_ctx *m, const char *path)
     /* The move happened; make it durable on both sides. A failed folder
      * sync is not a failed move: the file is complete under one of its two
      * names, and the undo line already written covers either outcome. */
-    (void)fsync_parent(dst);
-    (void)fsync_dir(rdir);
+    (void)pv_fsync_parent(dst);
+    (void)pv_fsync_path(rdir);
     rc = PV_OK;
 done:
     free(dir);
@@ -733,7 +710,7 @@ int pv_move_files(const char *const *paths, size_t n, const char *root,
     created = lstat(undo_file, &st) != 0;
     /* Read and write: undo_append reads the last byte. */
     m.undo_fd = open(undo_file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (m.undo_fd < 0 || (created && (e = fsync_parent(undo_file)) != 0)) {
+    if (m.undo_fd < 0 || (created && (e = pv_fsync_parent(undo_file)) != 0)) {
         e = m.undo_fd < 0 ? errno : e;
         pv_errno_text(e, etext, sizeof etext);
         pv_set_err(err, errlen, "%s: cannot open the undo list: %s", undo_file,
@@ -891,8 +868,8 @@ static int undo_line(move_ctx *m, char *line, size_t lineno)
         goto done;
     }
     /* As in move_path: after a crash the file is under one of its names. */
-    (void)fsync_dir(dir);
-    (void)fsync_parent(dst);
+    (void)pv_fsync_path(dir);
+    (void)pv_fsync_parent(dst);
     rc = PV_OK;
 done:
     free(dir);

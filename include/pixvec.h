@@ -317,10 +317,10 @@ int pv_vacuum(pv_db *db);
  * exist (PV_EEXIST): one consistent snapshot, taken while other handles and
  * processes may keep writing, without the free pages LMDB keeps in the
  * file for reuse (those rm, vacuum and int8 retraining left, and an
- * i8-only or f16-only database's dropped float32 vectors). dest appears whole or not
- * at all; on failure nothing is left behind and pv_db_errmsg says why. To
- * shrink a database in place, move the copy over it while no process has
- * it open. Works on a read-only handle. */
+ * i8-only or f16-only database's dropped float32 vectors). dest appears
+ * whole or not at all; on failure nothing is left behind and pv_db_errmsg
+ * says why. To shrink a database in place, move the copy over it while no
+ * process has it open. Works on a read-only handle. */
 int pv_db_backup(pv_db *db, const char *dest);
 
 /* ---- items --------------------------------------------------------------- */

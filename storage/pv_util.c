@@ -82,12 +82,22 @@ void pv_errno_text(int e, char *buf, size_t len)
         snprintf(buf, len, "error %d", e);
 }
 
-/* fsync the folder holding path, so a rename into it survives a crash. */
-static int fsync_parent(const char *path)
+int pv_fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc, e;
+    if (fd < 0)
+        return errno;
+    rc = fsync(fd);
+    e = errno;
+    close(fd);
+    /* Some file systems cannot sync a folder (EINVAL): nothing to do then. */
+    return rc == 0 || e == EINVAL ? 0 : e;
+}
+
+int pv_fsync_parent(const char *path)
 {
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
-    int fd, rc;
 
     if (slash == NULL)
         strcpy(dir, ".");
@@ -96,13 +106,8 @@ static int fsync_parent(const char *path)
     else if ((size_t)(slash - path) < sizeof dir)
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     else
-        return -1;
-    fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
+        return ENAMETOOLONG;
+    return pv_fsync_path(dir);
 }
 
 int pv_write_file_atomic(const char *dst, const void *data, size_t n,
@@ -167,7 +172,7 @@ int pv_write_file_atomic(const char *dst, const void *data, size_t n,
         goto done;
     }
     tmp[0] = '\0'; /* renamed: nothing to remove */
-    if (fsync_parent(dst) != 0 && folder_sync_required) {
+    if (pv_fsync_parent(dst) != 0 && folder_sync_required) {
         pv_errno_text(errno, etext, sizeof etext);
         pv_set_err(err, errlen, "%s: cannot sync its folder: %s", dst, etext);
         goto done;

@@ -48,6 +48,13 @@ void pv_errno_text(int e, char *buf, size_t len);
 int pv_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
                  size_t errlen);
 
+/* fsync the file or folder at path: 0 or an errno (a file system that
+ * cannot sync a folder, EINVAL, counts as done). */
+int pv_fsync_path(const char *path);
+/* fsync the folder holding path (".": none named), so a rename or link
+ * into it survives a crash: 0 or an errno. */
+int pv_fsync_parent(const char *path);
+
 /* Write n bytes of data to dst so that dst is always either the old file or
  * the whole new one, never half written: a temporary file "DST.tmp-PID-I"
  * beside it (O_EXCL, so no link is followed and no file of someone else's is

@@ -743,6 +743,14 @@ int store_grow(store *st)
 
 /* ---- transactions ----------------------------------------------------------- */
 
+/* Count a transaction in (about to begin). */
+static void txn_come(store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->ntxn++;
+    pthread_mutex_unlock(&st->mu);
+}
+
 /* Count a transaction out (it ended, or never began). */
 static void txn_gone(store *st)
 {
@@ -782,9 +790,7 @@ int store_txn_begin(store *st, int write, store_txn **out)
     t->write = write;
     /* Counted before it begins, so that no other thread remaps the map
      * (below) while this one is inside mdb_txn_begin. */
-    pthread_mutex_lock(&st->mu);
-    st->ntxn++;
-    pthread_mutex_unlock(&st->mu);
+    txn_come(st);
     rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     if (rc == MDB_MAP_RESIZED && (rc = adopt_grown_map(st)) == 0)
         rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
@@ -846,21 +852,9 @@ static void explain_commit_error(store *st, int err)
         snprintf(st->commit_err, sizeof st->commit_err, "%s", strerror(err));
 }
 
-/* fsync a file or a folder by name; 0 or an errno. */
-static int sync_path(const char *path, int dir)
-{
-    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC), e = 0;
-    if (fd < 0)
-        return errno;
-    if (fsync(fd) != 0)
-        e = errno;
-    close(fd);
-    return e;
-}
-
 int store_copy_compact(store *st, const char *dest, char *err, size_t errlen)
 {
-    char tmp[4200], file[4300], parent[4200];
+    char tmp[4200], file[4300];
     struct stat sb;
     MDB_envinfo before, after;
     int rc, e = 0;
@@ -888,9 +882,7 @@ int store_copy_compact(store *st, const char *dest, char *err, size_t errlen)
     snprintf(file, sizeof file, "%s/data.mdb", tmp);
     /* The copy reads in a transaction of its own, counted like any other
      * so that no other thread remaps the map under it. */
-    pthread_mutex_lock(&st->mu);
-    st->ntxn++;
-    pthread_mutex_unlock(&st->mu);
+    txn_come(st);
     mdb_env_info(st->env, &before);
     rc = mdb_env_copy2(st->env, tmp, MDB_CP_COMPACT);
     if (rc == MDB_MAP_RESIZED && (rc = adopt_grown_map(st)) == 0) {
@@ -908,27 +900,18 @@ int store_copy_compact(store *st, const char *dest, char *err, size_t errlen)
                 "the database changed while it was copied (this user cannot "
                 "register as a reader); run the command again");
         rc = PV_ESTORE;
-    } else if ((e = sync_path(file, 0)) == 0 && rename(tmp, dest) != 0) {
+    } else if ((e = pv_fsync_path(file)) == 0 && rename(tmp, dest) != 0) {
         e = errno;
     }
     if (rc == 0 && e == 0) {
-        /* the rename is durable once the parent folder is */
-        snprintf(parent, sizeof parent, "%.*s", (int)n, dest);
-        char *slash = strrchr(parent, '/');
-        if (!slash)
-            snprintf(parent, sizeof parent, ".");
-        else if (slash == parent)
-            parent[1] = 0;
-        else
-            *slash = 0;
-        sync_path(parent, 1);
+        pv_fsync_parent(tmp); /* the rename is durable once the folder is */
         return PV_OK;
     }
     unlink(file);
     rmdir(tmp);
     if (rc == PV_ESTORE)
         return rc;
-    set_err(err, errlen, "%s: %s", dest, e > 0 ? strerror(e) : mdb_strerror(e));
+    set_err(err, errlen, "%s: %s", dest, mdb_strerror(e)); /* errno values too */
     return PV_EIO;
 }
 
