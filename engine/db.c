@@ -32,7 +32,7 @@ const char *pv_strerror(int err)
     case PV_EEXIST: return "database already exists";
     case PV_ENOTFOUND: return "not found";
     case PV_EDECODE: return "corrupt or truncated image";
-    case PV_EFORMAT: return "not a JPEG or PNG image";
+    case PV_EFORMAT: return "not an image format pixvec reads";
     case PV_ETOOBIG: return "image too large";
     case PV_EEMBEDDER: return "database uses another embedder";
     case PV_ESTORE: return "storage error";

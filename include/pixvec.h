@@ -54,7 +54,7 @@ enum {
     PV_EEXIST = -6,     /* the database already exists */
     PV_ENOTFOUND = -7,  /* no such item or file */
     PV_EDECODE = -8,    /* the image is corrupt or truncated */
-    PV_EFORMAT = -9,    /* not a JPEG or PNG file */
+    PV_EFORMAT = -9,    /* not JPEG, PNG, WebP, HEIF, TIFF, GIF or BMP */
     PV_ETOOBIG = -10,   /* image or file larger than the limits */
     PV_EEMBEDDER = -11, /* the database uses another embedder */
     PV_ESTORE = -12,    /* the storage layer (LMDB) failed */

@@ -14,10 +14,15 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config
   liblmdb-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libexif-dev
+  libwebp-dev libheif-dev libtiff-dev libgif-dev
   libxxhash-dev libjansson-dev libedit-dev libcriterion-dev
   dataset-fashion-mnist python3 python3-numpy python3-torch python3-pil python3-regex chromium
   libcairo2-dev
   lomiri-wallpapers-20.04 lomiri-wallpapers-16.04 imagemagick fonts-dejavu-core
+  # the tests' WebP, HEIC/AVIF and TIFF files are made by these tools
+  webp libheif-examples libtiff-tools
+  # the export tests read what pixvec writes with numpy and FAISS
+  python3-faiss
 )
 bench=0 ci=0 list=0
 for a in "$@"; do

@@ -1080,7 +1080,7 @@ Test(img, not_an_image)
     char err[256];
 
     cr_assert_eq(gen_write_bytes(tpath("x.jpg"), text, sizeof text - 1), 0);
-    decode_fails("x.jpg", 1, PV_EFORMAT, "not a JPEG or PNG image (it starts with 'hell')");
+    decode_fails("x.jpg", 1, PV_EFORMAT, "not an image format pixvec reads (it starts with 'hell')");
 
     cr_assert_eq(img_decode(bin, sizeof bin, 3, 0, 0, &im, err, sizeof err), PV_EFORMAT);
     cr_assert(strstr(err, "00 01 7f 80") != NULL, "message: %s", err);

@@ -3,7 +3,8 @@
  *
  * Files are recognised by their magic bytes, never by their name: JPEG
  * (FF D8 FF) through libjpeg-turbo, PNG (89 50 4E 47 0D 0A 1A 0A) through
- * libpng. Every decoder checks the header's dimensions against PV_MAX_PIXELS
+ * libpng, and WebP, HEIF/HEIC/AVIF, TIFF, GIF and BMP through the decoders
+ * of img_formats.h. Every decoder checks the header's dimensions against PV_MAX_PIXELS
  * before it allocates. JPEG: EXIF orientation (libexif) is applied, and DCT
  * scaling (1/2, 1/4, 1/8) is used when the caller's target size is much
  * smaller than the image. PNG: palette, grey, 16-bit, tRNS and alpha are all
@@ -30,7 +31,19 @@ typedef struct img {
     uint8_t *px;            /* w*h*channels bytes, malloc'd */
 } img;
 
-typedef enum { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG } img_kind;
+/* The kinds pixvec reads; the numbers are stored in item records
+ * (STORE_ITEM_FORMAT): append, never renumber. */
+typedef enum {
+    IMG_UNKNOWN = 0,
+    IMG_JPEG,
+    IMG_PNG,
+    IMG_WEBP,
+    IMG_HEIF, /* HEIC, AVIF and other HEIF images */
+    IMG_TIFF,
+    IMG_GIF,
+    IMG_BMP,
+    IMG_NKINDS
+} img_kind;
 
 /* Memory limits of one decode, besides PV_MAX_PIXELS (bench/README.md gives
  * the peak RSS of `add` they lead to):
@@ -51,6 +64,8 @@ typedef enum { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG } img_kind;
 
 /* The kind of image in the first n bytes of a file. */
 img_kind img_sniff(const uint8_t *buf, size_t n);
+/* "JPEG", "PNG", "WebP", "HEIF", "TIFF", "GIF", "BMP"; "unknown" otherwise. */
+const char *img_kind_name(img_kind k);
 
 /* Decode an image held in memory into `channels` (1 = grey, 3 = RGB) 8-bit
  * channels. min_w/min_h: the smallest size the caller needs (e.g. the

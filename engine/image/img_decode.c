@@ -57,7 +57,7 @@
  * (19595, 38470, 7471)/65536, rounded, so a PNG and a JPEG of the same
  * picture give the same grey.
  */
-#include "img.h"
+#include "img_formats.h"
 
 #include "pixvec.h"
 #include "pv_util.h"
@@ -74,13 +74,39 @@
 
 #include <jpeglib.h>
 #include <jerror.h>
-#include <libexif/exif-data.h>
 #include <png.h>
 
 #define IMG_MSG_MAX 200 /* >= JMSG_LENGTH_MAX */
 
 static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 static const uint8_t jpeg_magic[3] = {0xff, 0xd8, 0xff};
+
+/* An ISO base media file (HEIF, HEIC, AVIF) whose ftyp box names an image
+ * brand, as its major brand or one of its compatible ones (a video's ftyp
+ * names none of these). */
+static int heif_brand(const uint8_t *buf, size_t n)
+{
+    static const char brands[][5] = {"heic", "heix", "hevc", "hevx", "heim", "heis",
+                                     "mif1", "msf1", "mif2", "avif", "avis"};
+    uint32_t box;
+    size_t i, b;
+
+    if (n < 16 || memcmp(buf + 4, "ftyp", 4) != 0)
+        return 0;
+    box = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+    if (box < 16 || box > 4096)
+        return 0;
+    if (box > n)
+        box = (uint32_t)n;
+    for (i = 8; i + 4 <= box; i += 4) {
+        if (i == 12)
+            continue; /* the minor version */
+        for (b = 0; b < sizeof brands / sizeof brands[0]; b++)
+            if (memcmp(buf + i, brands[b], 4) == 0)
+                return 1;
+    }
+    return 0;
+}
 
 img_kind img_sniff(const uint8_t *buf, size_t n)
 {
@@ -90,7 +116,40 @@ img_kind img_sniff(const uint8_t *buf, size_t n)
         return IMG_JPEG;
     if (n >= sizeof png_magic && memcmp(buf, png_magic, sizeof png_magic) == 0)
         return IMG_PNG;
+    if (n >= 12 && memcmp(buf, "RIFF", 4) == 0 && memcmp(buf + 8, "WEBP", 4) == 0)
+        return IMG_WEBP;
+    if (heif_brand(buf, n))
+        return IMG_HEIF;
+    /* classic TIFF (42) and BigTIFF (43), either byte order */
+    if (n >= 8 && (memcmp(buf, "II*\0", 4) == 0 || memcmp(buf, "MM\0*", 4) == 0 ||
+                   memcmp(buf, "II+\0", 4) == 0 || memcmp(buf, "MM\0+", 4) == 0))
+        return IMG_TIFF;
+    if (n >= 6 && (memcmp(buf, "GIF87a", 6) == 0 || memcmp(buf, "GIF89a", 6) == 0))
+        return IMG_GIF;
+    /* "BM" alone starts too much text: the info header's size must be one
+     * of the versions BMP has (OS/2 1.x 12 to BITMAPV5HEADER 124). */
+    if (n >= 18 && buf[0] == 'B' && buf[1] == 'M') {
+        uint32_t hs = buf[14] | (uint32_t)buf[15] << 8 | (uint32_t)buf[16] << 16 |
+                      (uint32_t)buf[17] << 24;
+        if (hs == 12 || hs == 16 || hs == 40 || hs == 52 || hs == 56 || hs == 64 ||
+            hs == 108 || hs == 124)
+            return IMG_BMP;
+    }
     return IMG_UNKNOWN;
+}
+
+const char *img_kind_name(img_kind k)
+{
+    switch (k) {
+    case IMG_JPEG: return "JPEG";
+    case IMG_PNG: return "PNG";
+    case IMG_WEBP: return "WebP";
+    case IMG_HEIF: return "HEIF";
+    case IMG_TIFF: return "TIFF";
+    case IMG_GIF: return "GIF";
+    case IMG_BMP: return "BMP";
+    default: return "unknown";
+    }
 }
 
 void img_free(img *im)
@@ -102,17 +161,6 @@ void img_free(img *im)
 }
 
 /* ---- shared pixel conversions ------------------------------------------ */
-
-static inline uint8_t luma(uint32_t r, uint32_t g, uint32_t b)
-{
-    return (uint8_t)((19595u * r + 38470u * g + 7471u * b + 32768u) >> 16);
-}
-
-/* c over white, with alpha a: c*a/255 + 255*(1-a/255), rounded. */
-static inline uint32_t over_white(uint32_t c, uint32_t a)
-{
-    return (c * a + 255u * (255u - a) + 127u) / 255u;
-}
 
 /* ---- files --------------------------------------------------------------- */
 
@@ -305,33 +353,13 @@ static void jpeg_output_message(j_common_ptr cinfo)
     (void)cinfo; /* never print */
 }
 
-/* EXIF orientation (1..8) from the first APP1 "Exif" segment; 1 if none.
- * A malformed EXIF block is not an error: the pixels are still good. */
+/* EXIF orientation (1..8) from the first APP1 "Exif" segment; 1 if none. */
 static int jpeg_exif_orientation(j_decompress_ptr cinfo)
 {
-    jpeg_saved_marker_ptr m;
-
-    for (m = cinfo->marker_list; m != NULL; m = m->next) {
-        ExifData *ed;
-        ExifEntry *e;
-        int o = 1;
-
-        if (m->marker != JPEG_APP0 + 1 || m->data_length < 6 ||
-            memcmp(m->data, "Exif\0\0", 6) != 0)
-            continue;
-        ed = exif_data_new();
-        if (ed == NULL)
-            return 1;
-        /* We only read one tag: do not let libexif "fix" the block. */
-        exif_data_unset_option(ed, EXIF_DATA_OPTION_FOLLOW_SPECIFICATION);
-        exif_data_load_data(ed, m->data, m->data_length);
-        e = exif_content_get_entry(ed->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);
-        if (e != NULL && e->format == EXIF_FORMAT_SHORT && e->components >= 1 &&
-            e->data != NULL && e->size >= 2)
-            o = exif_get_short(e->data, exif_data_get_byte_order(ed));
-        exif_data_unref(ed);
-        return o >= 1 && o <= 8 ? o : 1;
-    }
+    for (jpeg_saved_marker_ptr m = cinfo->marker_list; m != NULL; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
+            memcmp(m->data, "Exif\0\0", 6) == 0)
+            return img_exif_orientation(m->data, m->data_length);
     return 1;
 }
 
@@ -378,7 +406,7 @@ static void cmyk_convert(uint8_t *px, size_t npix, uint32_t channels,
         g = (m * k + 127) / 255;
         b = (y * k + 127) / 255;
         if (channels == 1) {
-            px[i] = luma(r, g, b);
+            px[i] = img_luma(r, g, b);
         } else {
             px[3 * i] = (uint8_t)r;
             px[3 * i + 1] = (uint8_t)g;
@@ -592,40 +620,6 @@ static void png_mem_read(png_structp png, png_bytep dst, size_t len)
     j->pos += len;
 }
 
-/* pc samples per pixel (grey, grey+alpha, RGB, RGBA) to `channels`. */
-static void png_convert(const uint8_t *src, uint32_t pc, uint8_t *dst,
-                        uint32_t channels, size_t npix)
-{
-    size_t i;
-
-    for (i = 0; i < npix; i++) {
-        const uint8_t *s = src + i * pc;
-        uint32_t r, g, b;
-        if (pc <= 2) {
-            r = g = b = pc == 2 ? over_white(s[0], s[1]) : s[0];
-            if (channels == 1) {
-                dst[i] = (uint8_t)r;
-                continue;
-            }
-        } else if (pc == 3) {
-            r = s[0];
-            g = s[1];
-            b = s[2];
-        } else {
-            r = over_white(s[0], s[3]);
-            g = over_white(s[1], s[3]);
-            b = over_white(s[2], s[3]);
-        }
-        if (channels == 1) {
-            dst[i] = luma(r, g, b);
-        } else {
-            dst[3 * i] = (uint8_t)r;
-            dst[3 * i + 1] = (uint8_t)g;
-            dst[3 * i + 2] = (uint8_t)b;
-        }
-    }
-}
-
 /* Whole: every row into j->raw, deinterlaced by libpng. */
 static void png_read_whole(png_job *j, size_t rowbytes)
 {
@@ -650,7 +644,7 @@ static const uint8_t *png_row_converted(png_job *j, uint32_t n)
 {
     if (j->crow == NULL)
         return j->row;
-    png_convert(j->row, j->pc, j->crow, j->channels, n);
+    img_convert(j->row, j->pc, j->crow, j->channels, n);
     return j->crow;
 }
 
@@ -815,7 +809,7 @@ static int png_decode(const uint8_t *buf, size_t n, uint32_t channels,
             pv_set_err(err, errlen, "out of memory for %ux%u", j.w, j.h);
             goto done;
         }
-        png_convert(j.raw, j.pc, im.px, channels, (size_t)j.w * j.h);
+        img_convert(j.raw, j.pc, im.px, channels, (size_t)j.w * j.h);
     }
     *out = im;
     im.px = NULL;
@@ -875,17 +869,30 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
         return jpeg_decode(buf, n, channels, min_w, min_h, out, err, errlen);
     case IMG_PNG:
         return png_decode(buf, n, channels, min_w, min_h, out, err, errlen);
+    case IMG_WEBP:
+        return img_decode_webp(buf, n, channels, min_w, min_h, out, err, errlen);
+    case IMG_HEIF:
+        return img_decode_heif(buf, n, channels, min_w, min_h, out, err, errlen);
+    case IMG_TIFF:
+        return img_decode_tiff(buf, n, channels, min_w, min_h, out, err, errlen);
+    case IMG_GIF:
+        return img_decode_gif(buf, n, channels, min_w, min_h, out, err, errlen);
+    case IMG_BMP:
+        return img_decode_bmp(buf, n, channels, min_w, min_h, out, err, errlen);
     default:
         break;
     }
     /* Too short for a whole signature, but the start of one: truncated. */
     if ((n < sizeof png_magic && memcmp(buf, png_magic, n) == 0) ||
-        (n < sizeof jpeg_magic && memcmp(buf, jpeg_magic, n) == 0 && n >= 2)) {
+        (n < sizeof jpeg_magic && memcmp(buf, jpeg_magic, n) == 0 && n >= 2) ||
+        (n < 12 && n >= 4 && memcmp(buf, "RIFF", 4) == 0) ||
+        (n < 6 && n >= 3 && memcmp(buf, "GIF", 3) == 0) ||
+        (n < 8 && n >= 4 && (memcmp(buf, "II*\0", 4) == 0 || memcmp(buf, "MM\0*", 4) == 0))) {
         pv_set_err(err, errlen,
                    "truncated after %zu bytes of the file signature", n);
         return PV_EDECODE;
     }
     describe_start(buf, n, start, sizeof start);
-    pv_set_err(err, errlen, "not a JPEG or PNG image (it starts with %s)", start);
+    pv_set_err(err, errlen, "not an image format pixvec reads (it starts with %s)", start);
     return PV_EFORMAT;
 }
