@@ -26,7 +26,9 @@ if ! command -v clang >/dev/null || ! command -v clang++ >/dev/null; then
 fi
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_FUZZ=ON \
   -DPV_TESTS=OFF -DPV_BENCH=OFF -DPV_WERROR=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target fuzz_records fuzz_photo fuzz_bpe fuzz_model
+decoders="webp heif tiff gif bmp"
+cmake --build "$build" -j "$(nproc)" --target fuzz_records fuzz_photo fuzz_bpe fuzz_model \
+  $(for f in $decoders; do printf 'fuzz_%s ' "$f"; done)
 
 # Seed inputs (the layout is in fuzz_records.c): per table and for its first
 # records, 0xff written over the first bytes, the value cut to 3 bytes, the
@@ -58,6 +60,10 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # pair score (tests/fuzz/fuzz_photo.c: patched stored vectors), the rest
 # shared by CLIP's tokenizer (tests/fuzz/fuzz_bpe.c: query text, vocab.json,
 # merges.txt) and the transformer checkpoints (tests/fuzz/fuzz_model.c).
+# A third of the time goes to the image decoders (tests/fuzz/fuzz_image.c,
+# one target each, seeded from tests/fuzz/corpus/FORMAT), the rest as before.
+isecs=$((secs / 3))
+secs=$((secs - isecs))
 rsecs=$((secs / 2))
 psecs=$((secs / 8))
 bsecs=$(((secs - rsecs - psecs) / 2))
@@ -106,3 +112,18 @@ for i in 0 1 2; do
 done
 PV_FUZZ_CKPT="$ckpt" "$build/fuzz_model" -max_total_time="$msecs" -max_len=16384 -timeout=30 \
   -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-model-" "$mcorpus"
+
+per=$((isecs / 5))
+[ "$per" -ge 1 ] || per=1
+for f in $decoders; do
+  echo "== fuzz: fuzz_$f for $per s"
+  # libFuzzer writes what it finds into the first folder: a copy, so the
+  # repo's corpus stays as committed
+  icorpus="$build/fuzz-$f-corpus"
+  mkdir -p "$icorpus"
+  if [ -d "tests/fuzz/corpus/$f" ]; then
+    cp -n tests/fuzz/corpus/"$f"/* "$icorpus"/ 2>/dev/null || true
+  fi
+  "$build/fuzz_$f" -max_total_time="$per" -max_len=65536 -timeout=30 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-$f-" "$icorpus"
+done
