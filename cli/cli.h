@@ -43,6 +43,8 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 extern const cli_cmd cli_commands[];
+/* The manual page pixvec(1) in roff, from the command table (man.c). */
+void cli_print_man(FILE *f);
 const cli_cmd *cli_find(const char *name);
 
 /* ---- one run of a command (run.c) ----
@@ -122,6 +124,10 @@ typedef struct cli_labels {
 /* The number of label s[0..len), added if new; SIZE_MAX when out of memory. */
 size_t cli_label_id(cli_labels *L, const char *s, size_t len);
 void cli_labels_free(cli_labels *L);
+
+/* export and import of vectors (export.c). */
+int cmd_export(cli_ctx *ctx, int argc, char **argv);
+int cmd_import(cli_ctx *ctx, int argc, char **argv);
 
 /* The map command (map.c). */
 int cmd_map(cli_ctx *ctx, int argc, char **argv);

@@ -40,11 +40,11 @@ json_t *cli_item_json(const pv_item *it)
 {
     char hex[33];
     hash_hex(it->hash, hex);
-    return json_pack("{s:I, s:o, s:I, s:I, s:i, s:i, s:s}", "id",
+    return json_pack("{s:I, s:o, s:I, s:I, s:i, s:i, s:s, s:s}", "id",
                      (json_int_t)it->id, "path", cli_name_json(it->path), "size",
                      (json_int_t)it->size, "mtime_ns", (json_int_t)it->mtime_ns,
                      "width", (int)it->width, "height", (int)it->height, "hash",
-                     hex);
+                     hex, "format", pv_format_name(it->format));
 }
 
 /* Embedder options shared by init, add and query. */
@@ -129,6 +129,9 @@ static const char *vectors_name(int kind, int only)
 static int init_opts_apply(const cli_cmd *c, const pv_embedder_opts *e, int pool)
 {
     const char *n = e->name;
+    if (strcmp(n, "external") == 0)
+        return cli_usage_err(c, "%s", "a database of vectors computed elsewhere is made by "
+                                      "`pixvec import DB VECTORS.npy --paths PATHS.txt`");
     int pixels = strcmp(n, "pixels") == 0, vit = strcmp(n, "clip") == 0 ||
                                               strcmp(n, "dinov2") == 0 ||
                                               strcmp(n, "vitmae") == 0;
@@ -418,7 +421,8 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
                el > 0 ? (st.added + st.updated) / el : 0.0);
     json_decref(ui.fails);
     if (!json && st.seen == 0) /* a folder of other files, or a typo'd one */
-        printf("no image files found under %s%s (pixvec reads .jpg .jpeg .jpe .png; "
+        printf("no image files found under %s%s (pixvec reads .jpg .jpeg .jpe .png .webp .heic "
+               ".heif .hif .avif .tif .tiff .gif .bmp .dib; "
                "hidden folders are skipped)\n", argv[optind],
                argc - optind > 1 ? " and the rest" : "");
     return st.failed ? CLI_ERR : CLI_OK;
@@ -467,11 +471,16 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
                                        {"exact", no_argument, NULL, 'x'},
                                        {"index", required_argument, NULL, 'I'},
                                        {"nprobe", required_argument, NULL, 'p'},
-                                       {"no-rerank", no_argument, NULL, 'R'},
+                                       /* not 'R': that is --rgb (EMB_LONGOPTS) */
+                                       {"no-rerank", no_argument, NULL, 'Q'},
+                                       {"vector", required_argument, NULL, 'V'},
+                                       {"row", required_argument, NULL, 'w'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'}, {0}};
     pv_embedder_opts e = {.name = NULL};
     pv_query_opts qo = {.k = 10};
+    const char *vector_file = NULL; /* query --vector FILE.npy [--row N] */
+    long row = -1;
     pv_hit *hits = NULL;
     size_t n = 0;
     long k = 10, ef = 0, nprobe = 0;
@@ -483,7 +492,7 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
     while ((opt = cli_next_opt(argc, argv, "k:e:p:h", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
-        case 'R': qo.no_rerank = 1; break;
+        case 'Q': qo.no_rerank = 1; break;
         case 'x':
         case 'I': {
             char by[32];
@@ -516,6 +525,16 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
             if (cli_parse_int(optarg, 1, 100000, &ef) != 0)
                 return cli_usage_err(c, "--ef takes 1..100000, not '%s'", optarg);
             break;
+        case 'V':
+            if (text)
+                return cli_usage_err(c, "--vector applies to query, not search%s", "");
+            vector_file = optarg;
+            break;
+        case 'w':
+            if (text || cli_parse_int(optarg, 0, INT32_MAX, &row) != 0)
+                return cli_usage_err(c, "--row takes a row number from 0 (query --vector), "
+                                        "not '%s'", optarg);
+            break;
         default:
             if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
                 if (rc == -1)
@@ -524,10 +543,15 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
             }
         }
     }
-    if (optind != argc - 1)
+    if (row >= 0 && !vector_file)
+        return cli_usage_err(c, "--row applies to --vector only%s", "");
+    if (vector_file && optind != argc)
+        return cli_usage_err(c, "give a query image or --vector FILE.npy, not both ('%s')",
+                             argv[optind]);
+    if (!vector_file && optind != argc - 1)
         return cli_usage_err(c, "%s",
                              text ? "give exactly one text (quote it: \"a dog on a beach\")"
-                                  : "give exactly one query image");
+                                  : "give exactly one query image (or --vector FILE.npy)");
     if (nprobe && !qo.ivf)
         return cli_usage_err(c, "--nprobe applies to --index ivf only%s", "");
     if (ef && (qo.ivf || qo.exact))
@@ -541,8 +565,37 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
     qo.k = (int)k;
     qo.ef = (int)ef;
     qo.nprobe = (int)nprobe;
-    rc = text ? pv_query_text(ctx->db, argv[optind], &qo, &hits, &n)
-              : pv_query_image(ctx->db, argv[optind], &qo, &hits, &n);
+    if (vector_file) {
+        float *vecs = NULL;
+        uint64_t rows = 0;
+        uint32_t cols = 0;
+        int nd = 0;
+        char err[1024] = "";
+        rc = pv_npy_read(vector_file, &vecs, &rows, &cols, &nd, err, sizeof err);
+        if (rc != 0) {
+            cli_set_code(cli_code_of(rc));
+            return cli_fail(c->name, json, "%s", err);
+        }
+        if (row < 0 && rows != 1) {
+            pv_npy_free(vecs);
+            return cli_usage_err(c, "%s holds several vectors: pick one with --row N (from 0)",
+                                 vector_file);
+        }
+        if (row >= 0 && (uint64_t)row >= rows) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "%ld, but %s has %llu %s (from 0)", row,
+                     nd == 1 ? "the 1-D array" : "it", (unsigned long long)rows,
+                     cli_plural(rows, "row", "rows"));
+            pv_npy_free(vecs);
+            return cli_fail(c->name, json, "%s: --row %s", vector_file, msg);
+        }
+        rc = pv_query_vector(ctx->db, vecs + (size_t)(row < 0 ? 0 : row) * cols, cols, &qo,
+                             &hits, &n);
+        pv_npy_free(vecs);
+    } else {
+        rc = text ? pv_query_text(ctx->db, argv[optind], &qo, &hits, &n)
+                  : pv_query_image(ctx->db, argv[optind], &qo, &hits, &n);
+    }
     if (rc != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
     char why[160] = "";
@@ -561,7 +614,8 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
         rc = cli_print_json(json_pack("{s:b, s:o, s:i, s:s, s:i, s:I, s:s?, s:o}", "ok", 1,
                                   text ? "text" : "query",
                                   text ? cli_text_json(argv[optind])
-                                       : cli_name_json(argv[optind]),
+                                       : cli_name_json(vector_file ? vector_file
+                                                                   : argv[optind]),
                                   "k", (int)k, "index",
                                   qo.exact ? "exact" : qo.ivf ? "ivf" : "hnsw", "asked",
                                   (int)k, "returned", (json_int_t)n, "short_reason",
@@ -605,8 +659,8 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
         return rc;
     if ((rc = pv_db_info(ctx->db, &in)) != 0)
         return cli_fail(c->name, json, "%s", cli_db_msg(ctx, rc));
-    if (json)
-        return cli_print_json(json_pack(
+    if (json) {
+        json_t *doc = json_pack(
             "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, "
             "s:f, s:s, s:I, s:i}",
             "ok",
@@ -621,7 +675,14 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
             "cluster_k", (int)in.cluster_k, "dups_threshold", (double)in.dups_threshold,
             "vectors", vectors_name(in.vectors, in.compact_only), "coded", (json_int_t)in.coded,
             "code_bytes",
-            (int)in.code_bytes));
+            (int)in.code_bytes);
+        json_t *fm = json_object();
+        for (int f = 0; f < PV_NFORMATS; f++)
+            if (in.formats[f])
+                json_object_set_new(fm, pv_format_name(f), json_integer((json_int_t)in.formats[f]));
+        json_object_set_new(doc, "formats", fm);
+        return cli_print_json(doc);
+    }
     printf("database  %s\nformat    %u\nembedder  %s (%u dims)\nitems     %llu\n"
            "removed   %llu (tombstones)\nindex     HNSW M=%u ef_construction=%u, "
            "%llu nodes, %u levels\non disk   %.1f MiB (map %.1f MiB)\n",
@@ -641,6 +702,19 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
                in.compact_only && !in.float32_dropped
                    ? "; float32 dropped once the int8 ranges are final (65536 images)"
                    : "");
+    if (in.items) {
+        const char *sep = "";
+        printf("formats   ");
+        for (int f = 1; f <= PV_NFORMATS; f++) { /* "unknown" (0) last */
+            int k = f % PV_NFORMATS;
+            if (in.formats[k]) {
+                printf("%s%llu %s", sep, (unsigned long long)in.formats[k],
+                       k ? pv_format_name(k) : "not recorded");
+                sep = ", ";
+            }
+        }
+        printf("\n");
+    }
     if (in.ivf_nlist)
         printf("ivf       %u lists\n", in.ivf_nlist);
     if (in.cluster_k)
@@ -889,13 +963,18 @@ static int offered(const cli_ctx *ctx, const cli_cmd *c)
 static int cmd_help(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'}, {0}};
+                                       {"help", no_argument, NULL, 'h'},
+                                       {"man", no_argument, NULL, 'm'}, {0}};
     const cli_cmd *self = cli_find("help"), *c;
     int opt;
     cli_opt_reset();
     while ((opt = cli_next_opt(argc, argv, "h", lo)) != -1) {
         if (opt == 'h') {
             cli_print_help(stdout, self);
+            return CLI_OK;
+        }
+        if (opt == 'm') { /* the manual page, for the build (CMakeLists.txt) */
+            cli_print_man(stdout);
             return CLI_OK;
         }
         if (opt != 'j') {
@@ -1339,7 +1418,8 @@ const cli_cmd cli_commands[] = {
     {"add", cmd_add,
      "DB PATH... [--threads N] [--commit-every S] [--quiet] [--embedder E] [--size N] [--rgb] "
      "[--no-mirror] [--json]",
-     "Add images and folders (recursively: .jpg .jpeg .jpe .png files; hidden\n"
+     "Add images and folders (recursively: .jpg .jpeg .jpe .png .webp .heic\n"
+     ".heif .hif .avif .tif .tiff .gif .bmp .dib files, any case; hidden\n"
      "folders skipped; a file named directly is always tried). Decoding uses\n"
      "the file's bytes, not its name. Re-running skips unchanged files (path,\n"
      "size, mtime); a file whose content is stored under a path that no longer\n"
@@ -1358,9 +1438,9 @@ const cli_cmd cli_commands[] = {
      "  --json           print the summary as JSON",
      CMD_DB | CMD_WRITE},
     {"query", cmd_query,
-     "DB IMAGE [-k N] [-e EF] [--index hnsw|ivf|exact | --exact] [-p NPROBE] [--no-rerank] "
-     "[--embedder E] [--size N] [--rgb] [--no-mirror] [--json]",
-     "The k stored images most like IMAGE, by cosine similarity, found with the\n"
+     "DB IMAGE|--vector FILE.npy [--row N] [-k N] [-e EF] [--index hnsw|ivf|exact | --exact] "
+     "[-p NPROBE] [--no-rerank] [--embedder E] [--size N] [--rgb] [--no-mirror] [--json]",
+     "The k stored images most like IMAGE (or like a vector), by cosine similarity, found with the\n"
      "HNSW graph (or the IVF lists, or by scanning every vector). With the photo\n"
      "embedder the 64 nearest by cosine are compared aligned and ranked by\n"
      "that score.\n"
@@ -1375,6 +1455,11 @@ const cli_cmd cli_commands[] = {
      "                   exact: scan every vector\n"
      "  -p, --nprobe P   IVF lists scanned (default 8); --index ivf only\n"
      "  --exact          the same as --index exact\n"
+     "  --vector F.npy   query by a vector instead of an image: a .npy file of\n"
+     "                   float32 (or float64), 1-D, or 2-D with --row; it is\n"
+     "                   normalized. The only query of a database made by\n"
+     "                   `import` (its vectors came from elsewhere)\n"
+     "  --row N          the row of a 2-D --vector file (from 0)\n"
      "  --no-rerank      a database with f16 or i8 vectors (init --vectors): keep\n"
      "                   the scores of those copies instead of scoring the EF\n"
      "                   best candidates again in float32 (faster, less exact)\n"
@@ -1533,6 +1618,42 @@ const cli_cmd cli_commands[] = {
      "  --iters/--seed/--sample  as for cluster\n"
      "  --json           print the result as JSON",
      CMD_DB | CMD_WRITE | CMD_SUBCMD},
+    {"export", cmd_export, "DB --out PREFIX [--format npy|fvecs|jsonl] [--force] [--json]",
+     "Write the stored vectors (live images, in id order, one snapshot) for\n"
+     "FAISS, Milvus, Qdrant or numpy. The vectors are float32 as stored; a\n"
+     "database made with --vectors f16-only or i8-only that dropped its float32\n"
+     "gives its compact copies decoded (dequantized), and says so.\n"
+     "  --out PREFIX     where: PREFIX plus each format's extensions\n"
+     "  --format F       npy (default): PREFIX.npy (float32 '<f4', shape (N, D)),\n"
+     "                   PREFIX.ids.npy ('<u4', the item ids) and\n"
+     "                   PREFIX.paths.txt (one path a line; a backslash in a path\n"
+     "                   is written \\\\, a newline \\n, a carriage return \\r);\n"
+     "                   fvecs: PREFIX.fvecs (per vector an int32 D then D\n"
+     "                   float32, FAISS/TEXMEX) and the same ids and paths files;\n"
+     "                   jsonl: PREFIX.jsonl, one object a line {id, path, size,\n"
+     "                   mtime_ns (nanoseconds), hash (hex), width, height,\n"
+     "                   vector: [floats, 9 digits: float32 exactly]}\n"
+     "  --force          replace output files that exist (else refused)\n"
+     "  --json           {ok, format, items, dim, dequantized, files}\n"
+     "Files appear whole or not at all (written beside, then renamed).",
+     CMD_DB},
+    {"import", cmd_import, "DB VECTORS.npy --paths PATHS.txt [--normalize] [--json]",
+     "Make items of vectors computed elsewhere: row i of VECTORS.npy (float32,\n"
+     "or float64 converted; 2-D, C order) for the image on line i of PATHS.txt\n"
+     "(written as export writes it: \\\\, \\n and \\r escaped). DB is created when\n"
+     "it does not exist, for `external` vectors of that dimension: such a\n"
+     "database cannot embed images (add and query IMAGE refuse), and is queried\n"
+     "with `query --vector`; dups, cluster and map work on its vectors. An\n"
+     "existing database must be one that import made, of the same dimension.\n"
+     "Every row must be finite and of unit length (within 1e-3); errors name\n"
+     "the row, counting from 0 (numpy's numbering). Relative paths are taken\n"
+     "from the current folder; a path stored already is refused (rm it first).\n"
+     "Size, mtime, content hash, width and height come from each file that\n"
+     "exists (else 0). One transaction: all rows or none.\n"
+     "  --paths F        the paths file (required; as many lines as rows)\n"
+     "  --normalize      scale each row to unit length (a zero row is refused)\n"
+     "  --json           {ok, database, imported, dim, created}",
+     CMD_DB | CMD_WRITE},
     {"info", cmd_info, "DB [--json]",
      "Counts, embedder, dimension and size on disk.", CMD_DB},
     {"rm", cmd_rm, "DB PATH... [--json]",
@@ -1567,7 +1688,9 @@ const cli_cmd cli_commands[] = {
      "  --bail           a piped script stops at its first failing command,\n"
      "                   with that command's exit status",
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
-    {"help", cmd_help, "[COMMAND]", "List the commands, or one command's options.", 0},
+    {"help", cmd_help, "[COMMAND] [--man]",
+     "List the commands, or one command's options.\n"
+     "  --man            print the whole manual page, pixvec(1), in roff", 0},
     {"quit", cmd_quit, "", "Leave the shell (Ctrl-D does too).", CMD_SHELL_ONLY},
     {NULL, NULL, NULL, NULL, 0},
 };

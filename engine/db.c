@@ -262,7 +262,8 @@ int pv_db_create(const char *path, const pv_embedder_opts *emb,
     s.dim = e->dim;
     snprintf(s.model, sizeof s.model, "%s", e->model);
     memcpy(s.model_hash, e->model_hash, 16);
-    s.emb_size = e->in_w;
+    /* external: the dimension, which embed_create takes back as its size */
+    s.emb_size = embed_is_external(e) ? e->dim : e->in_w;
     s.emb_rgb = e->channels == 3;
     s.emb_flags = e->flags;
     s.chunk = STORE_DEFAULT_CHUNK;
@@ -397,6 +398,30 @@ hnsw_scratch *db_scratch(pv_db *db)
 
 /* ---- information ---------------------------------------------------------- */
 
+_Static_assert((int)PV_FMT_JPEG == (int)IMG_JPEG && (int)PV_FMT_PNG == (int)IMG_PNG &&
+                   (int)PV_FMT_WEBP == (int)IMG_WEBP && (int)PV_FMT_HEIF == (int)IMG_HEIF &&
+                   (int)PV_FMT_TIFF == (int)IMG_TIFF && (int)PV_FMT_GIF == (int)IMG_GIF &&
+                   (int)PV_FMT_BMP == (int)IMG_BMP && (int)PV_NFORMATS == (int)IMG_NKINDS,
+               "pixvec.h's PV_FMT_* are img.h's img_kind");
+
+const char *pv_format_name(int format) { return img_kind_name((img_kind)format); }
+
+/* Live items per recorded image format (ids below next_id). */
+static int count_formats(store_txn *t, uint32_t next_id, uint64_t counts[PV_NFORMATS])
+{
+    for (uint32_t id = 0; id < next_id; id++) {
+        store_item si;
+        int rc = store_item_get(t, id, &si);
+        if (rc != 0)
+            return rc;
+        if (si.flags & STORE_ITEM_DELETED)
+            continue;
+        uint32_t k = (si.flags & STORE_ITEM_KIND_MASK) >> STORE_ITEM_KIND_SHIFT;
+        counts[k < PV_NFORMATS ? k : PV_FMT_UNKNOWN]++;
+    }
+    return PV_OK;
+}
+
 int pv_db_info(pv_db *db, pv_info *out)
 {
     const store_schema *s;
@@ -426,6 +451,8 @@ int pv_db_info(pv_db *db, pv_info *out)
         rc = db_ivf_nlist(t, &info.ivf_nlist);
     if (rc == 0)
         rc = db_cluster_k(db, t, &info.cluster_k);
+    if (rc == 0)
+        rc = count_formats(t, c.next_id, info.formats);
     if (rc == 0 && s->codes) {
         codes_view v;
         if ((rc = codes_view_load(t, s, &v)) == 0)
@@ -446,7 +473,7 @@ int pv_db_info(pv_db *db, pv_info *out)
     info.deleted = c.deleted;
     info.next_id = c.next_id;
     info.dim = s->dim;
-    info.format = s->codes ? 2 : 1;
+    info.format = store_format(db->st);
     info.vectors = (int)s->codes;
     info.code_bytes = codes_bytes(s->codes, s->dim);
     info.compact_only = (int)s->codes_only;
@@ -617,6 +644,9 @@ int db_item_copy(uint32_t id, const store_item *si, pv_item *out)
     out->mtime_ns = si->mtime_ns;
     out->width = si->width;
     out->height = si->height;
+    out->format = (int)((si->flags & STORE_ITEM_KIND_MASK) >> STORE_ITEM_KIND_SHIFT);
+    if (out->format >= PV_NFORMATS)
+        out->format = PV_FMT_UNKNOWN;
     memcpy(out->hash, si->hash, 16);
     out->path = malloc((size_t)si->path_len + 1);
     if (!out->path)
@@ -919,6 +949,8 @@ int pv_embed_file(pv_db *db, const char *path, float *vec, uint32_t dim)
     memset(&im, 0, sizeof im);
     if (!db || !path || !vec)
         return PV_EINVAL;
+    if (embed_is_external(db->emb))
+        return db_fail(db, PV_EEMBEDDER, "%s: %s", path, EMBED_EXTERNAL_MSG);
     if (dim != db->emb->dim)
         return db_fail(db, PV_EEMBEDDER,
                        "vector of %u dims asked of a %u-dim database", dim,

@@ -195,6 +195,20 @@ int db_writer_begin(pv_db *db);
 int db_writer_begin_cancel(pv_db *db, const volatile int *cancel);
 void db_writer_end(pv_db *db);
 
+/* The one insert path (ingest.c), used by pv_add's batches and by
+ * pv_import_vectors, in write transaction t:
+ * db_insert_item writes the record it (path, hash) under id c->next_id:
+ * item record, path key, hash key; then counts it in c (next_id, live;
+ * the caller puts c once its items are in).
+ * db_insert_vectors then gives ids first..first+nnew-1 (the items just
+ * inserted) their vectors (nnew * dim floats, unit length): compact codes,
+ * HNSW tombstones of dead (ndead ids) and inserts, the vectors table, the
+ * IVF lists. */
+int db_insert_item(store_txn *t, store_counts *c, const store_item *it);
+int db_insert_vectors(pv_db *db, store_txn *t, uint32_t first, uint32_t nnew,
+                      const float *vecs, const uint32_t *dead, size_t ndead,
+                      unsigned threads);
+
 /* Begin a write txn, run fn, commit; on a full map abort, grow, redo. */
 int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),
              void *ctx);

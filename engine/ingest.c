@@ -67,6 +67,7 @@ typedef struct job {
     char reason[240];
     float *vec;
     uint32_t w, h;
+    uint32_t kind; /* img_kind */
     uint8_t hash[16];
     int done;
 } job;
@@ -101,7 +102,9 @@ static void report(ingest *in, const char *path, int err, const char *reason)
 
 static int has_image_ext(const char *name)
 {
-    static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".png"};
+    static const char *const exts[] = {".jpg",  ".jpeg", ".jpe", ".png", ".webp",
+                                       ".heic", ".heif", ".hif", ".avif", ".tif",
+                                       ".tiff", ".gif",  ".bmp", ".dib"};
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
         size_t e = strlen(exts[i]);
@@ -307,6 +310,7 @@ static void process_grab(ingest *in, grab *g, size_t lo, size_t hi)
             continue;
         j->w = im->orig_w;
         j->h = im->orig_h;
+        j->kind = im->kind;
         g->job[g->n++] = i;
         g->bytes += (size_t)im->w * im->h * im->channels;
         if (g->bytes >= HELD_BYTES)
@@ -363,8 +367,8 @@ typedef struct batch {
 
 /* The batch's graph work, after its records are written and before its
  * vectors are: tombstones, then one insert per new id. */
-static int batch_graph(pv_db *db, store_txn *t, batch *b, uint32_t first,
-                       uint32_t nnew)
+static int batch_graph(pv_db *db, store_txn *t, const uint32_t *dead, size_t ndead,
+                       uint32_t first, uint32_t nnew, const float *vecs, unsigned threads)
 {
     hnsw_scratch *s = db_scratch(db);
     graph *g = NULL;
@@ -373,15 +377,46 @@ static int batch_graph(pv_db *db, store_txn *t, batch *b, uint32_t first,
         return PV_ENOMEM;
     if ((rc = graph_open(db->st, t, 1, NULL, &g)) != 0)
         return rc;
-    for (size_t i = 0; i < b->ndead && rc == 0; i++)
-        rc = graph_delete(g, b->dead[i]);
-    graph_set_pending(g, first, nnew, b->newvecs);
+    for (size_t i = 0; i < ndead && rc == 0; i++)
+        rc = graph_delete(g, dead[i]);
+    graph_set_pending(g, first, nnew, vecs);
     if (rc == 0)
-        rc = graph_insert_batch(g, s, first, nnew, b->in->threads);
+        rc = graph_insert_batch(g, s, first, nnew, threads);
     if (rc == 0)
         rc = graph_flush(g);
     graph_close(g);
     return rc;
+}
+
+int db_insert_item(store_txn *t, store_counts *c, const store_item *it)
+{
+    int rc;
+    if ((rc = store_item_put(t, c->next_id, it)) != 0 ||
+        (rc = store_path_put(t, it->path, c->next_id)) != 0 ||
+        (rc = store_hash_add(t, it->hash, c->next_id)) != 0)
+        return rc;
+    c->next_id++;
+    c->live++;
+    return PV_OK;
+}
+
+int db_insert_vectors(pv_db *db, store_txn *t, uint32_t first, uint32_t nnew,
+                      const float *vecs, const uint32_t *dead, size_t ndead,
+                      unsigned threads)
+{
+    int rc;
+    /* codes first: a graph on codes only reads the batch's too */
+    if ((rc = codes_add(t, store_get_schema(db->st), first, nnew, vecs)) != 0)
+        return rc;
+    if ((nnew > 0 || ndead > 0) &&
+        (rc = batch_graph(db, t, dead, ndead, first, nnew, vecs, threads)) != 0)
+        return rc;
+    if (nnew > 0 && !store_vec_dropped(t) &&
+        (rc = store_vec_append(t, first, nnew, vecs)) != 0)
+        return rc;
+    if (nnew > 0 && (rc = db_ivf_add(db, t, first, nnew, vecs)) != 0)
+        return rc;
+    return PV_OK;
 }
 
 static int path_vanished(const char *path)
@@ -500,27 +535,16 @@ static int batch_body(pv_db *db, store_txn *t, batch *b)
         memcpy(it.hash, j->hash, 16);
         it.width = j->w;
         it.height = j->h;
-        it.flags = 0;
+        it.flags = (j->kind << STORE_ITEM_KIND_SHIFT) & STORE_ITEM_KIND_MASK;
         it.path = j->path;
         it.path_len = (uint16_t)strlen(j->path);
-        if ((rc = store_item_put(t, c.next_id, &it)) != 0 ||
-            (rc = store_path_put(t, j->path, c.next_id)) != 0 ||
-            (rc = store_hash_add(t, j->hash, c.next_id)) != 0)
+        if ((rc = db_insert_item(t, &c, &it)) != 0)
             return rc;
         memcpy(b->newvecs + (size_t)nnew * dim, j->vec, dim * sizeof(float));
         nnew++;
-        c.next_id++;
-        c.live++;
     }
-    /* codes first: a graph on codes only reads the batch's too */
-    if ((rc = codes_add(t, store_get_schema(db->st), first, nnew, b->newvecs)) != 0)
-        return rc;
-    if ((nnew > 0 || b->ndead > 0) && (rc = batch_graph(db, t, b, first, nnew)) != 0)
-        return rc;
-    if (nnew > 0 && !store_vec_dropped(t) &&
-        (rc = store_vec_append(t, first, nnew, b->newvecs)) != 0)
-        return rc;
-    if (nnew > 0 && (rc = db_ivf_add(db, t, first, nnew, b->newvecs)) != 0)
+    if ((rc = db_insert_vectors(db, t, first, nnew, b->newvecs, b->dead, b->ndead,
+                                b->in->threads)) != 0)
         return rc;
     return store_counts_put(t, &c);
 }
@@ -750,6 +774,8 @@ int pv_add(pv_db *db, const char *const *paths, size_t npaths,
 
     if (!db || (!paths && npaths))
         return PV_EINVAL;
+    if (embed_is_external(db->emb))
+        return db_fail(db, PV_EEMBEDDER, "%s (pixvec import adds more)", EMBED_EXTERNAL_MSG);
     db_interrupt_clear(db);
     if ((rc = db_writer_begin_cancel(db, opts ? opts->cancel : NULL)) != 0)
         return rc;

@@ -74,8 +74,10 @@ const char *pv_strerror(int err);
 #define PV_MAX_PIXELS (1u << 27)             /* 134 megapixels per image */
 #define PV_MAX_FILE_BYTES (512u << 20)       /* 512 MiB per image file */
 #define PV_MAX_PATH_BYTES 480                /* stored path length */
-#define PV_FORMAT_VERSION 2 /* newest on-disk format read and written: 1, and
-                             * 2 for databases with compact vectors */
+#define PV_VERSION_STRING "0.1.0" /* the library's version (CMakeLists.txt reads it) */
+#define PV_FORMAT_VERSION 3 /* newest on-disk format read: 1, 2 (compact
+                             * vectors) and 3 (items record their image
+                             * format), which every new database is */
 
 /* ---- opening and creating ------------------------------------------------ */
 
@@ -91,7 +93,13 @@ typedef struct pv_embedder_opts {
                         * size, rgb or model), or a transformer read from a
                         * Hugging Face checkpoint directory given as model:
                         * "clip" (image and text towers: text queries),
-                        * "dinov2" or "vitmae" (no size or rgb) */
+                        * "dinov2" or "vitmae" (no size or rgb); or
+                        * "external": vectors computed elsewhere, brought
+                        * in by pv_import_vectors; size is then their
+                        * dimension (1..1048576), and the database cannot
+                        * embed images (pv_add, pv_query_image and
+                        * pv_embed_file fail with PV_EEMBEDDER: query it
+                        * with pv_query_vector) */
     int size;
     int rgb;
     int no_mirror;     /* photo: a mirror image is not a near-duplicate
@@ -210,6 +218,23 @@ int pv_db_check_embedder(pv_db *db, const pv_embedder_opts *opts);
 
 /* ---- information --------------------------------------------------------- */
 
+/* Image formats, by the file's magic bytes (never its name), as items
+ * record them. PV_FMT_UNKNOWN: not recorded (an item added to a database
+ * made before format 3, or vectors imported from elsewhere). */
+enum {
+    PV_FMT_UNKNOWN = 0,
+    PV_FMT_JPEG,
+    PV_FMT_PNG,
+    PV_FMT_WEBP,
+    PV_FMT_HEIF, /* HEIC, AVIF and other HEIF images */
+    PV_FMT_TIFF,
+    PV_FMT_GIF,
+    PV_FMT_BMP,
+    PV_NFORMATS
+};
+/* "JPEG", "PNG", "WebP", "HEIF", "TIFF", "GIF", "BMP", or "unknown". */
+const char *pv_format_name(int format);
+
 typedef struct pv_info {
     uint64_t items;        /* live items */
     uint64_t graph_nodes;  /* nodes in the HNSW graph (tombstones included) */
@@ -234,6 +259,8 @@ typedef struct pv_info {
     uint32_t code_bytes;   /* bytes of one compact copy (0: none) */
     int compact_only;      /* pv_index_opts.compact_only at creation */
     int float32_dropped;   /* compact_only, and the float32 vectors are gone */
+    uint64_t formats[PV_NFORMATS]; /* live items per image format (PV_FMT_*;
+                            * every item record is read for these) */
 } pv_info;
 
 int pv_db_info(pv_db *db, pv_info *out);
@@ -279,7 +306,8 @@ typedef struct pv_add_opts {
 } pv_add_opts;
 
 /* Add files and folders. Folders are walked recursively and contribute the
- * files whose names end in .jpg, .jpeg, .jpe or .png (any case); a file named
+ * files whose names end in .jpg, .jpeg, .jpe, .png, .webp, .heic, .heif,
+ * .hif, .avif, .tif, .tiff, .gif, .bmp or .dib (any case); a file named
  * directly is always tried. Files are decoded by their magic bytes, never by
  * their name. Unchanged files (path, size, mtime) are skipped; a file whose
  * content is already stored under a path that no longer exists is taken as
@@ -332,6 +360,7 @@ typedef struct pv_item {
     int64_t mtime_ns;
     uint32_t width, height; /* as displayed (after EXIF orientation) */
     uint8_t hash[16];       /* XXH3-128 of the file's bytes */
+    int format;             /* PV_FMT_* */
 } pv_item;
 
 /* Every live item, ordered by id. */
@@ -721,6 +750,96 @@ typedef struct pv_quality {
 int pv_quality_report(pv_db *db, const pv_quality_opts *o, pv_quality **out);
 void pv_quality_free(pv_quality *q);
 
+/* ---- export and import ------------------------------------------------------ */
+
+/* Formats of pv_db_export (PREFIX is a path without extension):
+ * PV_EXPORT_NPY: PREFIX.npy, numpy format 1.0, '<f4', C order, shape
+ *   (N, D), the header padded so the data starts at a multiple of 64;
+ *   PREFIX.ids.npy, '<u4' shape (N,): row i's item id; PREFIX.paths.txt:
+ *   row i's path on line i+1, each line ended by '\n', its bytes as stored
+ *   (UTF-8 when the file system's names are) except that a backslash is
+ *   written as two ("\\"), a newline as "\n" and a carriage return as
+ *   "\r" (pv_paths_read reads them back).
+ * PV_EXPORT_FVECS: PREFIX.fvecs (TEXMEX/FAISS: per row an int32 D, then D
+ *   float32, little-endian), and the same PREFIX.ids.npy and .paths.txt.
+ * PV_EXPORT_JSONL: PREFIX.jsonl, one object a line: {"id", "path", "size",
+ *   "mtime_ns" (nanoseconds since the epoch), "hash" (32 hex digits,
+ *   XXH3-128), "width", "height", "vector": [D numbers, %.9g: each reads
+ *   back as the same float32]}; "path" is the exact name when it is valid
+ *   UTF-8 and does not begin with '"', else the CLI's quoted form
+ *   (README.md, "File names": "caf\xe9.jpg" in double quotes).
+ * Rows are the live items (removed ones skipped) in id order, their
+ * vectors as stored: float32, or for a database that keeps only f16 or i8
+ * copies (pv_index_opts.compact_only, once the float32 are dropped) those
+ * copies decoded to float32 (pv_export_stats.dequantized). */
+enum { PV_EXPORT_NPY = 0, PV_EXPORT_FVECS = 1, PV_EXPORT_JSONL = 2 };
+
+typedef struct pv_export_opts {
+    int format; /* PV_EXPORT_* (default NPY) */
+    int force;  /* 1: replace output files that exist; 0: PV_EEXIST naming
+                 * the first, nothing written */
+} pv_export_opts;
+
+typedef struct pv_export_stats {
+    uint64_t items;  /* rows written */
+    uint32_t dim;    /* values a row */
+    int dequantized; /* 1: the rows are compact copies decoded (see above) */
+} pv_export_stats;
+
+/* Write the live vectors of one read snapshot (writers may go on) to the
+ * files of o->format (o NULL: npy, no force). Streams row by row: memory
+ * holds one row, not the vectors (except a dequantized database's,
+ * decoded once). Each file is written to a temporary file beside it,
+ * fsynced, then renamed into place once all are complete; on any failure
+ * (PV_EIO, PV_EEXIST, PV_EINTR from pv_db_interrupt, ...) nothing is left
+ * behind and existing files are untouched. Works on a read-only handle.
+ * stats may be NULL. */
+int pv_db_export(pv_db *db, const char *prefix, const pv_export_opts *o,
+                 pv_export_stats *stats);
+
+/* Read a .npy file (untrusted): format 1.0, 2.0 or 3.0; dtype '<f4', or
+ * '<f8' converted to float32 (any other dtype is PV_EINVAL naming it);
+ * fortran_order False only; 1-D (one vector: *rows 1) or 2-D (*rows
+ * vectors of *cols values, 1..1048576); the data exactly rows * cols *
+ * itemsize bytes (PV_ECORRUPT: truncated or longer, or a malformed
+ * header). *data (rows * cols floats, malloc'd) is freed with pv_npy_free;
+ * ndim (may be NULL) gets 1 or 2. err names the file and the reason. */
+int pv_npy_read(const char *path, float **data, uint64_t *rows, uint32_t *cols, int *ndim,
+                char *err, size_t errlen);
+void pv_npy_free(float *data);
+
+/* Read a paths file as PV_EXPORT_NPY writes it: one path a line, "\\",
+ * "\n" and "\r" unescaped; a last line without '\n' counts. An empty
+ * line, a NUL byte, another backslash sequence or a line ending in a bare
+ * carriage return is PV_EINVAL naming the line (1-based). *paths (n
+ * strings) is freed with pv_paths_free. */
+int pv_paths_read(const char *file, char ***paths, size_t *n, char *err, size_t errlen);
+void pv_paths_free(char **paths, size_t n);
+
+typedef struct pv_import_opts {
+    int normalize; /* 1: scale each row to unit length (a zero row is
+                    * refused); 0: a row whose L2 norm is not 1 within
+                    * 1e-3 is refused */
+} pv_import_opts;
+
+/* Make items of n vectors computed elsewhere (n * dim floats, row i for
+ * paths[i]) in a database created with the "external" embedder of
+ * dimension dim (PV_EEMBEDDER for another embedder or dimension). Checked
+ * before anything is written, errors naming the row (counting from 0, as
+ * numpy does): a NaN or infinite value, or a norm not 1 without
+ * o->normalize (PV_ENUMERIC); a path that is empty, too long, named twice
+ * (PV_EINVAL), or stored already (PV_EEXIST: import never replaces).
+ * Relative paths are made absolute against the current directory (as
+ * pv_add does). For a path whose file exists, size, mtime, content hash
+ * (XXH3-128 of its bytes, as pv_add) and width and height (when it
+ * decodes) come from the file; otherwise size, mtime, width and height
+ * are 0 and the hash is XXH3-128 of "pixvec:no-file:" and the path. The
+ * items are inserted by pv_add's own insert path (records, HNSW graph,
+ * compact copies, IVF lists) in ONE write transaction: all or nothing.
+ * Takes the writer lock. imported (may be NULL) gets n. */
+int pv_import_vectors(pv_db *db, const float *vecs, size_t n, uint32_t dim,
+                      const char *const *paths, const pv_import_opts *o, size_t *imported);
+
 /* ---- images ------------------------------------------------------------- */
 
 /* Decode and embed one file with the database's embedder, without storing
@@ -729,7 +848,8 @@ int pv_embed_file(pv_db *db, const char *path, float *vec, uint32_t dim);
 
 /* ---- thumbnails, plots, moving files (used by `dups`) -------------------- */
 
-/* Decode the image at src (JPEG or PNG, EXIF orientation applied), scale it
+/* Decode the image at src (any format pixvec reads, EXIF orientation
+ * applied), scale it
  * by area averaging so that its longer side is at most max_side (never up),
  * and write it as a baseline RGB JPEG of the given quality (1..100) to dst,
  * through a temporary file renamed into place (dst is never left half

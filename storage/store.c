@@ -56,6 +56,7 @@ struct store {
     int has_ivf; /* the two tables exist (a read-only open of a database
                   * made before they did sees none) */
     store_schema schema;
+    uint32_t format; /* meta format: 1, 2 or 3 */
     int rdonly;
     int unlocked; /* read without LMDB's lock table (env_open) */
     /* Shared by every thread that begins a transaction: */
@@ -538,7 +539,7 @@ int store_create(const char *dir, const store_schema *s, store **out,
     if (rc == 0)
         rc = meta_put_raw(txn, st->meta, "magic", STORE_MAGIC, 8);
     if (rc == 0)
-        rc = meta_put_u32(txn, st->meta, "format", s->codes ? 2 : 1);
+        rc = meta_put_u32(txn, st->meta, "format", PV_FORMAT_VERSION);
     if (rc == 0 && s->codes)
         rc = meta_put_u32(txn, st->meta, "vec_codes", s->codes);
     if (rc == 0 && s->codes_only)
@@ -581,6 +582,7 @@ int store_create(const char *dir, const store_schema *s, store **out,
         goto done;
     }
     st->schema = *s;
+    st->format = PV_FORMAT_VERSION;
     st->has_ivf = 1;
     *out = st;
     st = NULL;
@@ -636,6 +638,7 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
         rc = PV_ENEWER;
         goto done;
     }
+    st->format = format;
     rc = read_schema(txn, st->meta, &st->schema, msg, sizeof msg);
     if (rc == 0 && (rc = open_dbis(st, txn, 0)) != 0) {
         snprintf(msg, sizeof msg, "a table is missing: %s", mdb_strerror(rc));
@@ -696,6 +699,8 @@ uint64_t store_snapshot(store_txn *t)
 {
     return t->key;
 }
+
+uint32_t store_format(const store *st) { return st->format; }
 
 const store_schema *store_get_schema(const store *st) { return &st->schema; }
 int store_is_rdonly(const store *st) { return st->rdonly; }
@@ -1295,7 +1300,7 @@ int store_item_get(store_txn *t, uint32_t id, store_item *it)
                        len == 0 ? "empty" : p[ITEM_HDR] != '/' ? "not absolute"
                                                              : "holds a NUL byte");
     flags = get_u32(p + 40);
-    if (flags & ~STORE_ITEM_DELETED)
+    if (flags & ~(STORE_ITEM_DELETED | (t->st->format >= 3 ? STORE_ITEM_KIND_MASK : 0)))
         return store_corrupt(t, "item %u: unknown flags 0x%x", id, flags);
     it->size = get_u64(p);
     it->mtime_ns = (int64_t)get_u64(p + 8);
@@ -1325,7 +1330,7 @@ int store_item_put(store_txn *t, uint32_t id, const store_item *it)
     memcpy(p + 16, it->hash, 16);
     put_u32(p + 32, it->width);
     put_u32(p + 36, it->height);
-    put_u32(p + 40, it->flags);
+    put_u32(p + 40, t->st->format >= 3 ? it->flags : it->flags & ~STORE_ITEM_KIND_MASK);
     put_u16(p + 44, it->path_len);
     memcpy(p + ITEM_HDR, it->path, it->path_len);
     t->chunks_valid = 0; /* a write may move pages */

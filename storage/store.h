@@ -33,7 +33,7 @@
  *   dim        4     u32 embedding dimension
  *   chunk      4     u32 vectors per chunk (fixed at create)
  *   embedder   <=63  embedder name, no NUL ("pixels")
- *   emb_size   4     u32 embedder input side (pixels)
+ *   emb_size   4     u32 embedder input side (pixels); "external": the dimension
  *   emb_rgb    4     u32 0 grey, 1 RGB
  *   emb_flags  4     u32 embedder options (absent: 0; written only when not 0)
  *   hnsw_m     4     u32 HNSW M (fixed at create)
@@ -62,7 +62,8 @@
  *               canonical form of XXH128_canonicalFromHash)
  *   32     4    u32 width as displayed
  *   36     4    u32 height as displayed
- *   40     4    u32 flags: bit 0 = deleted (tombstone)
+ *   40     4    u32 flags: bit 0 = deleted (tombstone); bits 8-15 the
+ *               image format (format 3 only; STORE_ITEM_KIND_MASK)
  *   44     2    u16 path length L
  *   46     L    path bytes (absolute, no NUL)
  *
@@ -101,6 +102,11 @@
 #define STORE_MAGIC "PIXVECDB"
 #define STORE_FULL (-100)           /* map full: abort, store_grow, retry */
 #define STORE_ITEM_DELETED 1u
+/* Flags bits 8-15: the file's image format (the engine's img_kind; 0 not
+ * recorded). Only format 3 databases keep them: store_item_put drops them
+ * in a format 1 or 2 one, which older pixvec still reads. */
+#define STORE_ITEM_KIND_SHIFT 8
+#define STORE_ITEM_KIND_MASK 0xff00u
 #define STORE_DEFAULT_CHUNK 1024u
 #define STORE_INITIAL_MAP (64u << 20)
 
@@ -165,6 +171,8 @@ int store_open(const char *dir, int rdonly, store **out, char *err,
 void store_close(store *st);
 
 const store_schema *store_get_schema(const store *st);
+/* The database's on-disk format version (meta format: 1, 2 or 3). */
+uint32_t store_format(const store *st);
 int store_is_rdonly(const store *st);
 /* 1 when a read-only store was opened without LMDB's reader lock table
  * (the user cannot write lock.mdb; see env_open in store.c): a writer at

@@ -108,6 +108,10 @@ Test(cli_msgs, options_refused)
     usage_says("--nprobe applies to --index ivf only", "query", F.db, q, "-p", "4");
     usage_says("--ef applies to the HNSW search only (not --exact)", "query", F.db, q, "--exact",
                "-e", "50");
+    /* --rgb is the embedder's (a grey database refuses it), not --no-rerank,
+     * which once shared its option letter */
+    cr_assert_eq(run("query", F.db, q, "--rgb"), 1, "%s", F.out);
+    cr_assert(strstr(F.err, "cannot take vectors of another embedder"), "%s", F.err);
 
     char db2[GEN_PATH_MAX];
     gen_path(db2, F.dir, "other.pvdb");

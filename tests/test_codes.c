@@ -116,7 +116,7 @@ Test(codes, i8_learns_at_1024_and_again_when_doubled)
     add_set(db, "a", 1000, 1);
     cr_assert_eq(pv_db_info(db, &in), 0);
     cr_assert_eq(in.vectors, PV_VECTORS_I8);
-    cr_assert_eq(in.format, 2);
+    cr_assert_eq(in.format, 3);
     cr_assert_eq(in.code_bytes, 64);
     cr_assert_eq(in.coded, 0, "no codes before %u vectors", PV_I8_TRAIN_MIN);
     cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
@@ -183,7 +183,9 @@ Test(codes, f16_codes_every_vector_and_serves_ivf)
     pv_db_close(db);
 }
 
-/* The damage is named; a clean database with float32 only stays format 1. */
+/* The damage is named. New databases are format 3; one of format 1 (made
+ * by an older pixvec) stays format 1 when written to, its items without a
+ * recorded image format, so that older pixvec still reads it. */
 Test(codes, damaged_codes_are_named)
 {
     pv_db *db = create(PV_VECTORS_I8, 0);
@@ -235,10 +237,20 @@ Test(codes, float32_databases_stay_format_1_and_cli_names_kinds)
 {
     pv_db *db = create(PV_VECTORS_F32, 0);
     pv_info in;
+    char err[512] = "";
     cr_assert_eq(pv_db_info(db, &in), 0);
-    cr_assert_eq(in.format, 1);
+    cr_assert_eq(in.format, 3);
     cr_assert_eq(in.vectors, PV_VECTORS_F32);
     cr_assert_eq(in.code_bytes, 0);
+    pv_db_close(db);
+    cr_assert_eq(gen_db_set_format(F.db, 1), 0);
+    cr_assert_eq(pv_db_open(F.db, 0, &db, err, sizeof err), 0, "%s", err);
+    add_set(db, "b", 4, 9);
+    cr_assert_eq(pv_db_info(db, &in), 0, "%s", pv_db_errmsg(db));
+    cr_assert_eq(in.format, 1);
+    cr_assert_eq(in.formats[PV_FMT_PNG], 0);
+    cr_assert_eq(in.formats[PV_FMT_UNKNOWN], 4, "not recorded in format 1");
+    cr_assert_eq(pv_db_verify(db), 0, "%s", pv_db_errmsg(db));
     pv_db_close(db);
     cr_assert_eq(cli_fix_run(&F, NULL, "init", F.dir, "--vectors", "i4", (char *)NULL), 2);
     cr_assert(strstr(F.err, "--vectors takes f32, f16, i8, f16-only or i8-only, not 'i4'"), "%s",

@@ -26,7 +26,15 @@ int embed_create(const char *name, uint32_t size, uint32_t rgb, const char *mode
         return embed_pixels_create(size, rgb, out, err, errlen);
     if (name && strcmp(name, "cnn") == 0)
         return embed_cnn_create(model, out, err, errlen);
-    snprintf(err, errlen, "unknown embedder '%s' (known: pixels, cnn, photo, clip, dinov2, vitmae)",
+    if (name && strcmp(name, EMBED_EXTERNAL_NAME) == 0) {
+        if (rgb || (model && model[0])) {
+            snprintf(err, errlen, "the external embedder takes only a dimension");
+            return PV_EINVAL;
+        }
+        return embed_external_create(size, out, err, errlen);
+    }
+    snprintf(err, errlen, "unknown embedder '%s' (known: pixels, cnn, photo, clip, dinov2, vitmae, "
+             "external)",
              name ? name : "(null)");
     return PV_EINVAL;
 }

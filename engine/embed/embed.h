@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "img.h"
 
@@ -85,6 +86,17 @@ int embed_photo_create(uint32_t flags, embedder **out, char *err, size_t errlen)
  * directory; flags EMBED_POOL_SUM (vitmae). */
 int embed_vit_create(const char *name, const char *model, uint32_t flags, embedder **out,
                      char *err, size_t errlen);
+/* external (embed_external.c): vectors imported from elsewhere, of dim
+ * values (embed_create's size); no image model, no text tower. */
+#define EMBED_EXTERNAL_NAME "external"
+int embed_external_create(uint32_t dim, embedder **out, char *err, size_t errlen);
+static inline int embed_is_external(const embedder *e)
+{
+    return e && e->ops->name && strcmp(e->ops->name, EMBED_EXTERNAL_NAME) == 0;
+}
+/* What pv_add and pv_query_image say on such a database. */
+#define EMBED_EXTERNAL_MSG                                                    \
+    "this database holds vectors imported from elsewhere; query it with --vector"
 
 /* Default `dups` thresholds, from bench/README.md's measurements (31
  * photographs x 7 variants, and Fashion-MNIST's nearest-neighbour scores).

@@ -23,14 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct img {
-    uint32_t w, h;          /* dimensions of px */
-    uint32_t channels;      /* 1 (grey) or 3 (RGB) */
-    uint32_t orig_w, orig_h;/* full-resolution size as displayed (after EXIF
-                               orientation), before any DCT scaling */
-    uint8_t *px;            /* w*h*channels bytes, malloc'd */
-} img;
-
 /* The kinds pixvec reads; the numbers are stored in item records
  * (STORE_ITEM_FORMAT): append, never renumber. */
 typedef enum {
@@ -44,6 +36,16 @@ typedef enum {
     IMG_BMP,
     IMG_NKINDS
 } img_kind;
+
+typedef struct img {
+    uint32_t w, h;          /* dimensions of px */
+    uint32_t channels;      /* 1 (grey) or 3 (RGB) */
+    uint32_t orig_w, orig_h;/* full-resolution size as displayed (after EXIF
+                               orientation), before any DCT scaling */
+    uint8_t *px;            /* w*h*channels bytes, malloc'd */
+    uint32_t kind;          /* the file's img_kind (set by img_decode) */
+} img;
+
 
 /* Memory limits of one decode, besides PV_MAX_PIXELS (bench/README.md gives
  * the peak RSS of `add` they lead to):

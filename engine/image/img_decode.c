@@ -864,23 +864,37 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
         pv_set_err(err, errlen, "empty file (0 bytes)");
         return PV_EEMPTY;
     }
-    switch (img_sniff(buf, n)) {
+    img_kind kind = img_sniff(buf, n);
+    int rc = PV_EFORMAT;
+    switch (kind) {
     case IMG_JPEG:
-        return jpeg_decode(buf, n, channels, min_w, min_h, out, err, errlen);
+        rc = jpeg_decode(buf, n, channels, min_w, min_h, out, err, errlen);
+        break;
     case IMG_PNG:
-        return png_decode(buf, n, channels, min_w, min_h, out, err, errlen);
+        rc = png_decode(buf, n, channels, min_w, min_h, out, err, errlen);
+        break;
     case IMG_WEBP:
-        return img_decode_webp(buf, n, channels, min_w, min_h, out, err, errlen);
+        rc = img_decode_webp(buf, n, channels, min_w, min_h, out, err, errlen);
+        break;
     case IMG_HEIF:
-        return img_decode_heif(buf, n, channels, min_w, min_h, out, err, errlen);
+        rc = img_decode_heif(buf, n, channels, min_w, min_h, out, err, errlen);
+        break;
     case IMG_TIFF:
-        return img_decode_tiff(buf, n, channels, min_w, min_h, out, err, errlen);
+        rc = img_decode_tiff(buf, n, channels, min_w, min_h, out, err, errlen);
+        break;
     case IMG_GIF:
-        return img_decode_gif(buf, n, channels, min_w, min_h, out, err, errlen);
+        rc = img_decode_gif(buf, n, channels, min_w, min_h, out, err, errlen);
+        break;
     case IMG_BMP:
-        return img_decode_bmp(buf, n, channels, min_w, min_h, out, err, errlen);
+        rc = img_decode_bmp(buf, n, channels, min_w, min_h, out, err, errlen);
+        break;
     default:
         break;
+    }
+    if (kind != IMG_UNKNOWN) {
+        if (rc == PV_OK)
+            out->kind = kind;
+        return rc;
     }
     /* Too short for a whole signature, but the start of one: truncated. */
     if ((n < sizeof png_magic && memcmp(buf, png_magic, n) == 0) ||

@@ -4,7 +4,10 @@
 # fuzz_records (half), fuzz_photo (an eighth), fuzz_bpe (CLIP's tokenizer on
 # query text, vocab.json and merges.txt) and fuzz_model (transformer
 # checkpoints: config.json, safetensors headers and bytes; tiny ones made
-# by tests/ref_vit.py with python3-torch) share the rest. fuzz_records
+# by tests/ref_vit.py with python3-torch) share the rest, after a third of
+# the time went to the image decoders (tests/fuzz/fuzz_image.c, built once
+# per format as fuzz_webp, fuzz_heif, fuzz_tiff, fuzz_gif and fuzz_bmp,
+# seeded from tests/fuzz/corpus/FORMAT/). fuzz_records
 # (tests/fuzz/fuzz_records.c), over every record type of a real database,
 # damages one database record after another (every table: meta, items,
 # paths, hashes, vectors, hnsw, hnsw_upper, ivf_centroids, ivf_lists,
@@ -26,7 +29,8 @@ if ! command -v clang >/dev/null || ! command -v clang++ >/dev/null; then
 fi
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPV_FUZZ=ON \
   -DPV_TESTS=OFF -DPV_BENCH=OFF -DPV_WERROR=ON >/dev/null
-decoders="webp heif tiff gif bmp"
+# the image decoders, and the .npy and paths readers of import (fuzz_npy)
+decoders="webp heif tiff gif bmp npy"
 cmake --build "$build" -j "$(nproc)" --target fuzz_records fuzz_photo fuzz_bpe fuzz_model \
   $(for f in $decoders; do printf 'fuzz_%s ' "$f"; done)
 
@@ -61,7 +65,9 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # shared by CLIP's tokenizer (tests/fuzz/fuzz_bpe.c: query text, vocab.json,
 # merges.txt) and the transformer checkpoints (tests/fuzz/fuzz_model.c).
 # A third of the time goes to the image decoders (tests/fuzz/fuzz_image.c,
-# one target each, seeded from tests/fuzz/corpus/FORMAT), the rest as before.
+# one target each, seeded from tests/fuzz/corpus/FORMAT) and the .npy and
+# paths readers (tests/fuzz/fuzz_npy.c, tests/fuzz/corpus/npy), the rest as
+# before.
 isecs=$((secs / 3))
 secs=$((secs - isecs))
 rsecs=$((secs / 2))
@@ -113,7 +119,7 @@ done
 PV_FUZZ_CKPT="$ckpt" "$build/fuzz_model" -max_total_time="$msecs" -max_len=16384 -timeout=30 \
   -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/fuzz-model-" "$mcorpus"
 
-per=$((isecs / 5))
+per=$((isecs / 6))
 [ "$per" -ge 1 ] || per=1
 for f in $decoders; do
   echo "== fuzz: fuzz_$f for $per s"
