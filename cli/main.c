@@ -72,7 +72,7 @@ int main(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("pixvec 0.1.0 (format %d)\n", PV_FORMAT_VERSION);
+        printf("pixvec %s (format %d)\n", PV_VERSION_STRING, PV_FORMAT_VERSION);
         return CLI_OK;
     }
     c = cli_find(argv[1]);
