@@ -249,7 +249,7 @@ Test(cli_json, messages_of_options_commands_and_help)
 
     /* the shell: usage in the shell's form, help lists quit there */
     run_text("shell DB", "query\nhelp\n");
-    cr_assert(strstr(F.err, "usage: query IMAGE [-k N]"), "%s", F.err);
+    cr_assert(strstr(F.err, "usage: query IMAGE|--vector FILE.npy [--row N] [-k N]"), "%s", F.err);
     cr_assert_null(strstr(F.err, "usage: pixvec query"), "%s", F.err);
     cr_assert(strstr(F.out, "  quit"), "%s", F.out);
     cr_assert_null(strstr(F.out, "  init"), "%s", F.out);

@@ -900,6 +900,7 @@ int img_decode(const uint8_t *buf, size_t n, uint32_t channels,
     if ((n < sizeof png_magic && memcmp(buf, png_magic, n) == 0) ||
         (n < sizeof jpeg_magic && memcmp(buf, jpeg_magic, n) == 0 && n >= 2) ||
         (n < 12 && n >= 4 && memcmp(buf, "RIFF", 4) == 0) ||
+        (n < 16 && n >= 8 && memcmp(buf + 4, "ftyp", 4) == 0) ||
         (n < 6 && n >= 3 && memcmp(buf, "GIF", 3) == 0) ||
         (n < 8 && n >= 4 && (memcmp(buf, "II*\0", 4) == 0 || memcmp(buf, "MM\0*", 4) == 0))) {
         pv_set_err(err, errlen,
