@@ -250,7 +250,7 @@ static int heif_precheck(const uint8_t *buf, size_t n, char *err, size_t errlen)
             uint64_t w, h;
             off = 4;
             if (t == FOURCC('i', 's', 'p', 'e') && hrd(b, &off, 4, &w) &&
-                hrd(b, &off, 4, &h) && (w * h > PV_MAX_PIXELS))
+                hrd(b, &off, 4, &h) && (w * h > IMG_MAX_PIXELS))
                 return hsize("an image's 'ispe'", w, h, err, errlen);
         }
     }

@@ -19,9 +19,9 @@ int img_check_pixels(uint32_t w, uint32_t h, char *err, size_t errlen)
         pv_set_err(err, errlen, "%ux%u pixels: the header gives a zero side", w, h);
         return PV_EDECODE;
     }
-    if ((uint64_t)w * h > PV_MAX_PIXELS) {
+    if ((uint64_t)w * h > IMG_MAX_PIXELS) {
         pv_set_err(err, errlen, "%ux%u pixels, more than the limit of %u", w, h,
-                   (unsigned)PV_MAX_PIXELS);
+                   (unsigned)IMG_MAX_PIXELS);
         return PV_ETOOBIG;
     }
     return PV_OK;
