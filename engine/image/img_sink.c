@@ -140,7 +140,9 @@ void img_sink_row(img_sink *s, const uint8_t *row)
 {
     if (s->px == NULL || s->y >= s->h)
         return;
-    if (s->area == NULL) {
+    if (s->area == NULL && s->sc == s->channels) {
+        memcpy(s->px + (size_t)s->y * s->w * s->channels, row, (size_t)s->w * s->channels);
+    } else if (s->area == NULL) {
         img_convert(row, s->sc, s->px + (size_t)s->y * s->w * s->channels,
                     s->channels, s->w);
     } else if (s->conv != NULL) {
