@@ -40,11 +40,10 @@ json_t *cli_item_json(const pv_item *it)
 {
     char hex[33];
     hash_hex(it->hash, hex);
-    return json_pack("{s:I, s:o, s:I, s:I, s:i, s:i, s:s, s:s}", "id",
-                     (json_int_t)it->id, "path", cli_name_json(it->path), "size",
-                     (json_int_t)it->size, "mtime_ns", (json_int_t)it->mtime_ns,
-                     "width", (int)it->width, "height", (int)it->height, "hash",
-                     hex, "format", pv_format_name(it->format));
+    return json_pack("{s:I, s:o, s:I, s:I, s:i, s:i, s:s, s:s}", "id", (json_int_t)it->id, "path",
+                     cli_name_json(it->path), "size", (json_int_t)it->size, "mtime_ns",
+                     (json_int_t)it->mtime_ns, "width", (int)it->width, "height", (int)it->height,
+                     "hash", hex, "format", pv_format_name(it->format));
 }
 
 /* Embedder options shared by init, add and query. */
@@ -130,8 +129,9 @@ static int init_opts_apply(const cli_cmd *c, const pv_embedder_opts *e, int pool
 {
     const char *n = e->name;
     if (strcmp(n, "external") == 0)
-        return cli_usage_err(c, "%s", "a database of vectors computed elsewhere is made by "
-                                      "`pixvec import DB VECTORS.npy --paths PATHS.txt`");
+        return cli_usage_err(c, "%s",
+                             "a database of vectors computed elsewhere is made by "
+                             "`pixvec import DB VECTORS.npy --paths PATHS.txt`");
     int pixels = strcmp(n, "pixels") == 0, vit = strcmp(n, "clip") == 0 ||
                                               strcmp(n, "dinov2") == 0 ||
                                               strcmp(n, "vitmae") == 0;
@@ -423,8 +423,8 @@ static int cmd_add(cli_ctx *ctx, int argc, char **argv)
     if (!json && st.seen == 0) /* a folder of other files, or a typo'd one */
         printf("no image files found under %s%s (pixvec reads .jpg .jpeg .jpe .png .webp .heic "
                ".heif .hif .avif .tif .tiff .gif .bmp .dib; "
-               "hidden folders are skipped)\n", argv[optind],
-               argc - optind > 1 ? " and the rest" : "");
+               "hidden folders are skipped)\n",
+               argv[optind], argc - optind > 1 ? " and the rest" : "");
     return st.failed ? CLI_ERR : CLI_OK;
 }
 
@@ -466,7 +466,8 @@ static const char *shown_path(const char *path, const char *cwd, size_t nc)
 /* query (an image) and search (a text): the same options and output. */
 static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, char **argv)
 {
-    static const struct option lo[] = {EMB_LONGOPTS, {"k", required_argument, NULL, 'k'},
+    static const struct option lo[] = {EMB_LONGOPTS,
+                                       {"k", required_argument, NULL, 'k'},
                                        {"ef", required_argument, NULL, 'e'},
                                        {"exact", no_argument, NULL, 'x'},
                                        {"index", required_argument, NULL, 'I'},
@@ -476,7 +477,8 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
                                        {"vector", required_argument, NULL, 'V'},
                                        {"row", required_argument, NULL, 'w'},
                                        {"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'}, {0}};
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0}};
     pv_embedder_opts e = {.name = NULL};
     pv_query_opts qo = {.k = 10};
     const char *vector_file = NULL; /* query --vector FILE.npy [--row N] */
@@ -492,7 +494,9 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
     while ((opt = cli_next_opt(argc, argv, "k:e:p:h", lo)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
-        case 'Q': qo.no_rerank = 1; break;
+        case 'Q':
+            qo.no_rerank = 1;
+            break;
         case 'x':
         case 'I': {
             char by[32];
@@ -532,8 +536,10 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
             break;
         case 'w':
             if (text || cli_parse_int(optarg, 0, INT32_MAX, &row) != 0)
-                return cli_usage_err(c, "--row takes a row number from 0 (query --vector), "
-                                        "not '%s'", optarg);
+                return cli_usage_err(c,
+                                     "--row takes a row number from 0 (query --vector), "
+                                     "not '%s'",
+                                     optarg);
             break;
         default:
             if ((rc = emb_opt(c, opt, optarg, &e, &given)) != CLI_OK) {
@@ -589,8 +595,8 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
             pv_npy_free(vecs);
             return cli_fail(c->name, json, "%s: --row %s", vector_file, msg);
         }
-        rc = pv_query_vector(ctx->db, vecs + (size_t)(row < 0 ? 0 : row) * cols, cols, &qo,
-                             &hits, &n);
+        rc = pv_query_vector(ctx->db, vecs + (size_t)(row < 0 ? 0 : row) * cols, cols, &qo, &hits,
+                             &n);
         pv_npy_free(vecs);
     } else {
         rc = text ? pv_query_text(ctx->db, argv[optind], &qo, &hits, &n)
@@ -611,15 +617,16 @@ static int query_or_search(cli_ctx *ctx, const cli_cmd *c, int text, int argc, c
                                                  (double)hits[i].score));
         /* A query image's name by the JSON rule; a text query is UTF-8
          * already (pv_query_text refuses anything else). */
-        rc = cli_print_json(json_pack("{s:b, s:o, s:i, s:s, s:i, s:I, s:s?, s:o}", "ok", 1,
-                                  text ? "text" : "query",
-                                  text ? cli_text_json(argv[optind])
-                                       : cli_name_json(vector_file ? vector_file
-                                                                   : argv[optind]),
-                                  "k", (int)k, "index",
-                                  qo.exact ? "exact" : qo.ivf ? "ivf" : "hnsw", "asked",
-                                  (int)k, "returned", (json_int_t)n, "short_reason",
-                                  why[0] ? why : NULL, "hits", arr));
+        rc = cli_print_json(
+            json_pack("{s:b, s:o, s:i, s:s, s:i, s:I, s:s?, s:o}", "ok", 1, text ? "text" : "query",
+                      text ? cli_text_json(argv[optind])
+                           : cli_name_json(vector_file ? vector_file : argv[optind]),
+                      "k", (int)k, "index",
+                      qo.exact ? "exact"
+                      : qo.ivf ? "ivf"
+                               : "hnsw",
+                      "asked", (int)k, "returned", (json_int_t)n, "short_reason",
+                      why[0] ? why : NULL, "hits", arr));
     } else {
         char cwd[PATH_MAX];
         size_t nc = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
@@ -663,19 +670,15 @@ static int cmd_info(cli_ctx *ctx, int argc, char **argv)
         json_t *doc = json_pack(
             "{s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, "
             "s:f, s:s, s:I, s:i}",
-            "ok",
-            1, "database", ctx->dbpath, "format", (int)in.format, "embedder",
-            in.embedder, "embedder_desc", in.embedder_desc, "dim", (int)in.dim,
-            "items", (json_int_t)in.items, "deleted", (json_int_t)in.deleted,
-            "next_id", (json_int_t)in.next_id, "chunk", (int)in.chunk,
-            "hnsw_m", (int)in.hnsw_m, "hnsw_ef_construction",
-            (int)in.hnsw_ef_construction, "graph_nodes", (json_int_t)in.graph_nodes,
-            "disk_bytes", (json_int_t)in.disk_bytes, "map_bytes",
-            (json_int_t)in.map_bytes, "ivf_nlist", (int)in.ivf_nlist,
-            "cluster_k", (int)in.cluster_k, "dups_threshold", (double)in.dups_threshold,
-            "vectors", vectors_name(in.vectors, in.compact_only), "coded", (json_int_t)in.coded,
-            "code_bytes",
-            (int)in.code_bytes);
+            "ok", 1, "database", ctx->dbpath, "format", (int)in.format, "embedder", in.embedder,
+            "embedder_desc", in.embedder_desc, "dim", (int)in.dim, "items", (json_int_t)in.items,
+            "deleted", (json_int_t)in.deleted, "next_id", (json_int_t)in.next_id, "chunk",
+            (int)in.chunk, "hnsw_m", (int)in.hnsw_m, "hnsw_ef_construction",
+            (int)in.hnsw_ef_construction, "graph_nodes", (json_int_t)in.graph_nodes, "disk_bytes",
+            (json_int_t)in.disk_bytes, "map_bytes", (json_int_t)in.map_bytes, "ivf_nlist",
+            (int)in.ivf_nlist, "cluster_k", (int)in.cluster_k, "dups_threshold",
+            (double)in.dups_threshold, "vectors", vectors_name(in.vectors, in.compact_only),
+            "coded", (json_int_t)in.coded, "code_bytes", (int)in.code_bytes);
         json_t *fm = json_object();
         for (int f = 0; f < PV_NFORMATS; f++)
             if (in.formats[f])
@@ -964,7 +967,8 @@ static int cmd_help(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
                                        {"help", no_argument, NULL, 'h'},
-                                       {"man", no_argument, NULL, 'm'}, {0}};
+                                       {"man", no_argument, NULL, 'm'},
+                                       {0}};
     const cli_cmd *self = cli_find("help"), *c;
     int opt;
     cli_opt_reset();
@@ -1440,7 +1444,8 @@ const cli_cmd cli_commands[] = {
     {"query", cmd_query,
      "DB IMAGE|--vector FILE.npy [--row N] [-k N] [-e EF] [--index hnsw|ivf|exact | --exact] "
      "[-p NPROBE] [--no-rerank] [--embedder E] [--size N] [--rgb] [--no-mirror] [--json]",
-     "The k stored images most like IMAGE (or like a vector), by cosine similarity, found with the\n"
+     "The k stored images most like IMAGE (or like a vector), by cosine similarity, found with "
+     "the\n"
      "HNSW graph (or the IVF lists, or by scanning every vector). With the photo\n"
      "embedder the 64 nearest by cosine are compared aligned and ranked by\n"
      "that score.\n"
@@ -1654,8 +1659,7 @@ const cli_cmd cli_commands[] = {
      "  --normalize      scale each row to unit length (a zero row is refused)\n"
      "  --json           {ok, database, imported, dim, created}",
      CMD_DB | CMD_WRITE},
-    {"info", cmd_info, "DB [--json]",
-     "Counts, embedder, dimension and size on disk.", CMD_DB},
+    {"info", cmd_info, "DB [--json]", "Counts, embedder, dimension and size on disk.", CMD_DB},
     {"rm", cmd_rm, "DB PATH... [--json]",
      "Remove stored images from the database (never the files themselves).\n"
      "PATH names one stored image; a folder is refused with a hint (its images:\n"
@@ -1666,8 +1670,8 @@ const cli_cmd cli_commands[] = {
      "  --files   also list the stored images whose files are gone from the disk\n"
      "            (exit status 1 when there are any)",
      CMD_DB},
-    {"vacuum", cmd_vacuum, "DB [--json]",
-     "Rebuild the HNSW graph without the removed items.", CMD_DB | CMD_WRITE},
+    {"vacuum", cmd_vacuum, "DB [--json]", "Rebuild the HNSW graph without the removed items.",
+     CMD_DB | CMD_WRITE},
     {"backup", cmd_backup, "DB DEST [--json]",
      "Write a compacted copy of the database to the new folder DEST: one\n"
      "consistent snapshot (others may keep adding meanwhile), without the free\n"
@@ -1690,7 +1694,8 @@ const cli_cmd cli_commands[] = {
      CMD_DB | CMD_WRITE | CMD_NO_SHELL},
     {"help", cmd_help, "[COMMAND] [--man]",
      "List the commands, or one command's options.\n"
-     "  --man            print the whole manual page, pixvec(1), in roff", 0},
+     "  --man            print the whole manual page, pixvec(1), in roff",
+     0},
     {"quit", cmd_quit, "", "Leave the shell (Ctrl-D does too).", CMD_SHELL_ONLY},
     {NULL, NULL, NULL, NULL, 0},
 };

@@ -23,11 +23,10 @@ static const char *const formats[] = {"npy", "fvecs", "jsonl"};
 
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option lo[] = {{"out", required_argument, NULL, 'o'},
-                                       {"format", required_argument, NULL, 'f'},
-                                       {"force", no_argument, NULL, 'F'},
-                                       {"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option lo[] = {
+        {"out", required_argument, NULL, 'o'}, {"format", required_argument, NULL, 'f'},
+        {"force", no_argument, NULL, 'F'},     {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},      {0}};
     const cli_cmd *c = cli_find("export");
     pv_export_opts eo = {PV_EXPORT_NPY, 0};
     pv_export_stats st = {0, 0, 0};
@@ -37,10 +36,18 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
     cli_opt_reset();
     while ((opt = cli_next_opt(argc, argv, "o:f:h", lo)) != -1) {
         switch (opt) {
-        case 'j': json = 1; break;
-        case 'h': cli_print_help(stdout, c); return CLI_OK;
-        case 'o': prefix = optarg; break;
-        case 'F': eo.force = 1; break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        case 'o':
+            prefix = optarg;
+            break;
+        case 'F':
+            eo.force = 1;
+            break;
         case 'f':
             eo.format = -1;
             for (int i = 0; i < 3; i++)
@@ -49,7 +56,9 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
             if (eo.format < 0)
                 return cli_usage_err(c, "--format takes npy, fvecs or jsonl, not '%s'", optarg);
             break;
-        default: cli_print_usage(stderr, c); return CLI_USAGE;
+        default:
+            cli_print_usage(stderr, c);
+            return CLI_USAGE;
         }
     }
     if (optind != argc)
@@ -73,9 +82,9 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
             json_array_append_new(files, cli_name_json(p));
         }
         return cli_print_json(json_pack("{s:b, s:s, s:I, s:i, s:b, s:o}", "ok", 1, "format",
-                                        formats[eo.format], "items", (json_int_t)st.items,
-                                        "dim", (int)st.dim, "dequantized", st.dequantized,
-                                        "files", files));
+                                        formats[eo.format], "items", (json_int_t)st.items, "dim",
+                                        (int)st.dim, "dequantized", st.dequantized, "files",
+                                        files));
     }
     printf("exported %llu %s of %u dims%s to ", (unsigned long long)st.items,
            cli_plural(st.items, "vector", "vectors"), st.dim,
@@ -109,7 +118,8 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
     static const struct option lo[] = {{"paths", required_argument, NULL, 'P'},
                                        {"normalize", no_argument, NULL, 'n'},
                                        {"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'}, {0}};
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0}};
     const cli_cmd *c = cli_find("import");
     pv_import_opts io = {0};
     const char *paths_file = NULL, *npy;
@@ -124,16 +134,26 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
     cli_opt_reset();
     while ((opt = cli_next_opt(argc, argv, "h", lo)) != -1) {
         switch (opt) {
-        case 'j': json = 1; break;
-        case 'h': cli_print_help(stdout, c); return CLI_OK;
-        case 'P': paths_file = optarg; break;
-        case 'n': io.normalize = 1; break;
-        default: cli_print_usage(stderr, c); return CLI_USAGE;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            cli_print_help(stdout, c);
+            return CLI_OK;
+        case 'P':
+            paths_file = optarg;
+            break;
+        case 'n':
+            io.normalize = 1;
+            break;
+        default:
+            cli_print_usage(stderr, c);
+            return CLI_USAGE;
         }
     }
     if (optind != argc - 1)
-        return cli_usage_err(c, "%s", optind >= argc ? "name the VECTORS.npy file"
-                                                     : "give one VECTORS.npy file");
+        return cli_usage_err(
+            c, "%s", optind >= argc ? "name the VECTORS.npy file" : "give one VECTORS.npy file");
     if (!paths_file)
         return cli_usage_err(c, "%s", "--paths PATHS.txt is required (one path a row)");
     npy = argv[optind];
@@ -143,8 +163,10 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
     }
     if (nd != 2) {
         cli_set_code("invalid_argument");
-        status = cli_fail(c->name, json, "%s: a 1-D array; import takes a 2-D array, one "
-                          "vector a row (x.reshape(1, -1) for one)", npy);
+        status = cli_fail(c->name, json,
+                          "%s: a 1-D array; import takes a 2-D array, one "
+                          "vector a row (x.reshape(1, -1) for one)",
+                          npy);
         goto done;
     }
     if ((rc = pv_paths_read(paths_file, &paths, &npaths, err, sizeof err)) != 0) {
@@ -154,9 +176,9 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
     }
     if (npaths != rows) {
         cli_set_code("invalid_argument");
-        status = cli_fail(c->name, json, "%s has %llu %s but %s has %zu %s: one path a row",
-                          npy, (unsigned long long)rows, cli_plural(rows, "row", "rows"),
-                          paths_file, npaths, cli_plural(npaths, "line", "lines"));
+        status = cli_fail(c->name, json, "%s has %llu %s but %s has %zu %s: one path a row", npy,
+                          (unsigned long long)rows, cli_plural(rows, "row", "rows"), paths_file,
+                          npaths, cli_plural(npaths, "line", "lines"));
         goto done;
     }
     snprintf(p, sizeof p, "%s/data.mdb", ctx->dbpath);

@@ -32,7 +32,8 @@ const char *pv_strerror(int err)
     case PV_EEXIST: return "database already exists";
     case PV_ENOTFOUND: return "not found";
     case PV_EDECODE: return "corrupt or truncated image";
-    case PV_EFORMAT: return "not an image format pixvec reads";
+    case PV_EFORMAT:
+        return "not an image format pixvec reads";
     case PV_ETOOBIG: return "image too large";
     case PV_EEMBEDDER: return "database uses another embedder";
     case PV_ESTORE: return "storage error";
@@ -404,7 +405,10 @@ _Static_assert((int)PV_FMT_JPEG == (int)IMG_JPEG && (int)PV_FMT_PNG == (int)IMG_
                    (int)PV_FMT_BMP == (int)IMG_BMP && (int)PV_NFORMATS == (int)IMG_NKINDS,
                "pixvec.h's PV_FMT_* are img.h's img_kind");
 
-const char *pv_format_name(int format) { return img_kind_name((img_kind)format); }
+const char *pv_format_name(int format)
+{
+    return img_kind_name((img_kind)format);
+}
 
 /* Live items per recorded image format (ids below next_id). */
 static int count_formats(store_txn *t, uint32_t next_id, uint64_t counts[PV_NFORMATS])

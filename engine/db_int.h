@@ -205,9 +205,8 @@ void db_writer_end(pv_db *db);
  * HNSW tombstones of dead (ndead ids) and inserts, the vectors table, the
  * IVF lists. */
 int db_insert_item(store_txn *t, store_counts *c, const store_item *it);
-int db_insert_vectors(pv_db *db, store_txn *t, uint32_t first, uint32_t nnew,
-                      const float *vecs, const uint32_t *dead, size_t ndead,
-                      unsigned threads);
+int db_insert_vectors(pv_db *db, store_txn *t, uint32_t first, uint32_t nnew, const float *vecs,
+                      const uint32_t *dead, size_t ndead, unsigned threads);
 
 /* Begin a write txn, run fn, commit; on a full map abort, grow, redo. */
 int db_write(pv_db *db, int (*fn)(pv_db *db, store_txn *t, void *ctx),

@@ -148,11 +148,11 @@ static void npy_header(FILE *f, const char *descr, uint64_t rows, uint32_t cols)
 {
     char dict[160], pre[10];
     int n = cols ? snprintf(dict, sizeof dict,
-                            "{'descr': '%s', 'fortran_order': False, 'shape': (%llu, %u), }",
-                            descr, (unsigned long long)rows, cols)
+                            "{'descr': '%s', 'fortran_order': False, 'shape': (%llu, %u), }", descr,
+                            (unsigned long long)rows, cols)
                  : snprintf(dict, sizeof dict,
-                            "{'descr': '%s', 'fortran_order': False, 'shape': (%llu,), }",
-                            descr, (unsigned long long)rows);
+                            "{'descr': '%s', 'fortran_order': False, 'shape': (%llu,), }", descr,
+                            (unsigned long long)rows);
     size_t total = 10 + (size_t)n + 1, pad = (64 - total % 64) % 64;
     uint16_t hlen = (uint16_t)(n + pad + 1);
     memcpy(pre, NPY_MAGIC, 6);
@@ -294,13 +294,12 @@ static void put_json_path(FILE *f, const char *p, size_t n)
     put_json_string(f, q, o);
 }
 
-static void put_json_row(FILE *f, uint32_t id, const store_item *it, const float *v,
-                         uint32_t dim)
+static void put_json_row(FILE *f, uint32_t id, const store_item *it, const float *v, uint32_t dim)
 {
     fprintf(f, "{\"id\": %u, \"path\": ", id);
     put_json_path(f, it->path, it->path_len);
-    fprintf(f, ", \"size\": %llu, \"mtime_ns\": %lld, \"hash\": \"",
-            (unsigned long long)it->size, (long long)it->mtime_ns);
+    fprintf(f, ", \"size\": %llu, \"mtime_ns\": %lld, \"hash\": \"", (unsigned long long)it->size,
+            (long long)it->mtime_ns);
     for (int i = 0; i < 16; i++)
         fprintf(f, "%02x", it->hash[i]);
     fprintf(f, "\", \"width\": %u, \"height\": %u, \"vector\": [", it->width, it->height);
@@ -311,8 +310,7 @@ static void put_json_row(FILE *f, uint32_t id, const store_item *it, const float
 
 /* ---- export ------------------------------------------------------------------ */
 
-int pv_db_export(pv_db *db, const char *prefix, const pv_export_opts *o,
-                 pv_export_stats *stats)
+int pv_db_export(pv_db *db, const char *prefix, const pv_export_opts *o, pv_export_stats *stats)
 {
     const int format = o ? o->format : PV_EXPORT_NPY, force = o && o->force;
     static const char *const exts[3][3] = {{".npy", ".ids.npy", ".paths.txt"},
@@ -535,8 +533,8 @@ int pv_npy_read(const char *path, float **data, uint64_t *rows, uint32_t *cols, 
         goto done;
     }
     if ((pre[6] != 1 && pre[6] != 2 && pre[6] != 3) || pre[7] != 0) {
-        pv_set_err(err, errlen, "%s: .npy format version %u.%u (pixvec reads 1.0, 2.0, 3.0)",
-                   path, pre[6], pre[7]);
+        pv_set_err(err, errlen, "%s: .npy format version %u.%u (pixvec reads 1.0, 2.0, 3.0)", path,
+                   pre[6], pre[7]);
         goto done;
     }
     if (pre[6] == 1) {
@@ -547,8 +545,7 @@ int pv_npy_read(const char *path, float **data, uint64_t *rows, uint32_t *cols, 
             pv_set_err(err, errlen, "%s: truncated .npy header", path);
             goto done;
         }
-        hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
-               (size_t)pre[11] << 24;
+        hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
         pre_len = 12;
     }
     if (hlen > NPY_MAX_HEADER || (uint64_t)(pre_len + hlen) > (uint64_t)sb.st_size) {
@@ -609,20 +606,26 @@ int pv_npy_read(const char *path, float **data, uint64_t *rows, uint32_t *cols, 
         item = 8;
     else {
         rc = PV_EINVAL;
-        pv_set_err(err, errlen, "%s: dtype '%s'; pixvec reads float32 ('<f4', or '<f8' "
-                   "converted): x.astype('<f4')", path, descr);
+        pv_set_err(err, errlen,
+                   "%s: dtype '%s'; pixvec reads float32 ('<f4', or '<f8' "
+                   "converted): x.astype('<f4')",
+                   path, descr);
         goto done;
     }
     if (fortran) {
         rc = PV_EINVAL;
-        pv_set_err(err, errlen, "%s: fortran_order True; save a C-ordered array "
-                   "(numpy.ascontiguousarray)", path);
+        pv_set_err(err, errlen,
+                   "%s: fortran_order True; save a C-ordered array "
+                   "(numpy.ascontiguousarray)",
+                   path);
         goto done;
     }
     if (nd != 1 && nd != 2) {
         rc = PV_EINVAL;
-        pv_set_err(err, errlen, "%s: a %d-D array; pixvec reads 1-D (one vector) or 2-D "
-                   "(one vector a row)", path, nd);
+        pv_set_err(err, errlen,
+                   "%s: a %d-D array; pixvec reads 1-D (one vector) or 2-D "
+                   "(one vector a row)",
+                   path, nd);
         goto done;
     }
     {
@@ -635,9 +638,11 @@ int pv_npy_read(const char *path, float **data, uint64_t *rows, uint32_t *cols, 
             goto done;
         }
         if (n > UINT64_MAX / 8 / d || n * d * item != have) {
-            pv_set_err(err, errlen, "%s: the shape says %llu x %llu values of %zu bytes, "
-                       "but the file holds %llu data bytes%s", path, (unsigned long long)n,
-                       (unsigned long long)d, item, (unsigned long long)have,
+            pv_set_err(err, errlen,
+                       "%s: the shape says %llu x %llu values of %zu bytes, "
+                       "but the file holds %llu data bytes%s",
+                       path, (unsigned long long)n, (unsigned long long)d, item,
+                       (unsigned long long)have,
                        n <= UINT64_MAX / 8 / d && n * d * item > have ? " (truncated)" : "");
             goto done;
         }
@@ -688,7 +693,10 @@ done:
     return rc;
 }
 
-void pv_npy_free(float *data) { free(data); }
+void pv_npy_free(float *data)
+{
+    free(data);
+}
 
 /* ---- reading a paths file -------------------------------------------------------- */
 
@@ -735,8 +743,10 @@ int pv_paths_read(const char *file, char ***paths, size_t *n, char *err, size_t 
                 char nx = k + 1 < e ? buf[k + 1] : 0;
                 if (nx != '\\' && nx != 'n' && nx != 'r') {
                     rc = PV_EINVAL;
-                    pv_set_err(err, errlen, "%s: line %zu: a backslash not followed by \\, n or "
-                               "r (write a backslash in a path as \\\\)", file, line);
+                    pv_set_err(err, errlen,
+                               "%s: line %zu: a backslash not followed by \\, n or "
+                               "r (write a backslash in a path as \\\\)",
+                               file, line);
                     goto done;
                 }
                 ch = nx == 'n' ? '\n' : nx == 'r' ? '\r' : '\\';
@@ -842,8 +852,10 @@ static int import_txn(pv_db *db, store_txn *t, void *vctx)
         store_item it;
         rc = store_path_get(t, x->rows[i].path, &id);
         if (rc == 0)
-            return db_fail(db, PV_EEXIST, "row %zu: %s is in the database already (item %u); "
-                           "remove it first (pixvec rm)", i, x->rows[i].path, id);
+            return db_fail(db, PV_EEXIST,
+                           "row %zu: %s is in the database already (item %u); "
+                           "remove it first (pixvec rm)",
+                           i, x->rows[i].path, id);
         if (rc != PV_ENOTFOUND)
             return rc;
         memset(&it, 0, sizeof it);
@@ -857,8 +869,8 @@ static int import_txn(pv_db *db, store_txn *t, void *vctx)
         if ((rc = db_insert_item(t, &c, &it)) != 0)
             return rc;
     }
-    if ((rc = db_insert_vectors(db, t, first, (uint32_t)x->n, x->vecs, NULL, 0,
-                                db_threads(0))) != 0)
+    if ((rc = db_insert_vectors(db, t, first, (uint32_t)x->n, x->vecs, NULL, 0, db_threads(0))) !=
+        0)
         return rc;
     return store_counts_put(t, &c);
 }
@@ -888,8 +900,8 @@ int pv_import_vectors(pv_db *db, const float *vecs, size_t n, uint32_t dim,
                        "elsewhere go into a database of their own (import creates one)",
                        db->emb->desc);
     if (dim != db->emb->dim)
-        return db_fail(db, PV_EEMBEDDER, "the vectors have %u dims; this database has %u",
-                       dim, db->emb->dim);
+        return db_fail(db, PV_EEMBEDDER, "the vectors have %u dims; this database has %u", dim,
+                       db->emb->dim);
     /* Every row finite, and of unit length (or made so). Rows are
      * numbered from 0, as numpy numbers them. */
     if (o && o->normalize && n && !(scaled = pv_alloc_array(n, (size_t)dim * sizeof(float))))
@@ -899,8 +911,8 @@ int pv_import_vectors(pv_db *db, const float *vecs, size_t n, uint32_t dim,
         double ss = 0;
         for (uint32_t j = 0; j < dim; j++) {
             if (!isfinite(v[j])) {
-                rc = db_fail(db, PV_ENUMERIC, "row %zu (counting from 0): value %u is %s", i,
-                             j, isnan(v[j]) ? "NaN" : "infinite");
+                rc = db_fail(db, PV_ENUMERIC, "row %zu (counting from 0): value %u is %s", i, j,
+                             isnan(v[j]) ? "NaN" : "infinite");
                 goto done;
             }
             ss += (double)v[j] * v[j];
@@ -908,16 +920,20 @@ int pv_import_vectors(pv_db *db, const float *vecs, size_t n, uint32_t dim,
         double norm = sqrt(ss);
         if (scaled) {
             if (!(norm > 0) || !isfinite(norm)) {
-                rc = db_fail(db, PV_ENUMERIC, "row %zu (counting from 0): a zero vector "
-                             "cannot be normalized", i);
+                rc = db_fail(db, PV_ENUMERIC,
+                             "row %zu (counting from 0): a zero vector "
+                             "cannot be normalized",
+                             i);
                 goto done;
             }
             for (uint32_t j = 0; j < dim; j++)
                 scaled[i * (size_t)dim + j] = (float)(v[j] / norm);
         } else if (!(fabs(norm - 1.0) <= NORM_TOL)) {
-            rc = db_fail(db, PV_ENUMERIC, "row %zu (counting from 0): L2 norm %.6g, not 1 "
+            rc = db_fail(db, PV_ENUMERIC,
+                         "row %zu (counting from 0): L2 norm %.6g, not 1 "
                          "(within %g); pixvec stores unit vectors (cosine = dot): normalize "
-                         "them (--normalize)", i, norm, NORM_TOL);
+                         "them (--normalize)",
+                         i, norm, NORM_TOL);
             goto done;
         }
     }
@@ -931,8 +947,8 @@ int pv_import_vectors(pv_db *db, const float *vecs, size_t n, uint32_t dim,
     for (size_t i = 0; i < n; i++, x.n++) {
         char abs[PATH_MAX];
         if (!paths[i] || !paths[i][0] || db_abs_path(paths[i], abs, sizeof abs) != 0) {
-            rc = db_fail(db, PV_EINVAL, "row %zu: bad path '%s'", i,
-                         paths[i] ? paths[i] : "(null)");
+            rc =
+                db_fail(db, PV_EINVAL, "row %zu: bad path '%s'", i, paths[i] ? paths[i] : "(null)");
             goto done;
         }
         if (strlen(abs) > PV_MAX_PATH_BYTES) {

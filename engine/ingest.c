@@ -102,9 +102,8 @@ static void report(ingest *in, const char *path, int err, const char *reason)
 
 static int has_image_ext(const char *name)
 {
-    static const char *const exts[] = {".jpg",  ".jpeg", ".jpe", ".png", ".webp",
-                                       ".heic", ".heif", ".hif", ".avif", ".tif",
-                                       ".tiff", ".gif",  ".bmp", ".dib"};
+    static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".png",  ".webp", ".heic", ".heif",
+                                       ".hif", ".avif", ".tif", ".tiff", ".gif",  ".bmp",  ".dib"};
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
         size_t e = strlen(exts[i]);
@@ -367,8 +366,8 @@ typedef struct batch {
 
 /* The batch's graph work, after its records are written and before its
  * vectors are: tombstones, then one insert per new id. */
-static int batch_graph(pv_db *db, store_txn *t, const uint32_t *dead, size_t ndead,
-                       uint32_t first, uint32_t nnew, const float *vecs, unsigned threads)
+static int batch_graph(pv_db *db, store_txn *t, const uint32_t *dead, size_t ndead, uint32_t first,
+                       uint32_t nnew, const float *vecs, unsigned threads)
 {
     hnsw_scratch *s = db_scratch(db);
     graph *g = NULL;
@@ -400,9 +399,8 @@ int db_insert_item(store_txn *t, store_counts *c, const store_item *it)
     return PV_OK;
 }
 
-int db_insert_vectors(pv_db *db, store_txn *t, uint32_t first, uint32_t nnew,
-                      const float *vecs, const uint32_t *dead, size_t ndead,
-                      unsigned threads)
+int db_insert_vectors(pv_db *db, store_txn *t, uint32_t first, uint32_t nnew, const float *vecs,
+                      const uint32_t *dead, size_t ndead, unsigned threads)
 {
     int rc;
     /* codes first: a graph on codes only reads the batch's too */
@@ -411,8 +409,7 @@ int db_insert_vectors(pv_db *db, store_txn *t, uint32_t first, uint32_t nnew,
     if ((nnew > 0 || ndead > 0) &&
         (rc = batch_graph(db, t, dead, ndead, first, nnew, vecs, threads)) != 0)
         return rc;
-    if (nnew > 0 && !store_vec_dropped(t) &&
-        (rc = store_vec_append(t, first, nnew, vecs)) != 0)
+    if (nnew > 0 && !store_vec_dropped(t) && (rc = store_vec_append(t, first, nnew, vecs)) != 0)
         return rc;
     if (nnew > 0 && (rc = db_ivf_add(db, t, first, nnew, vecs)) != 0)
         return rc;

@@ -74,10 +74,11 @@ const char *pv_strerror(int err);
 #define PV_MAX_PIXELS (1u << 27)             /* 134 megapixels per image */
 #define PV_MAX_FILE_BYTES (512u << 20)       /* 512 MiB per image file */
 #define PV_MAX_PATH_BYTES 480                /* stored path length */
-#define PV_VERSION_STRING "0.1.0" /* the library's version (CMakeLists.txt reads it) */
-#define PV_FORMAT_VERSION 3 /* newest on-disk format read: 1, 2 (compact
-                             * vectors) and 3 (items record their image
-                             * format), which every new database is */
+#define PV_VERSION_STRING "0.1.0"            /* the library's version (CMakeLists.txt reads it) */
+#define PV_FORMAT_VERSION                                                                          \
+    3 /* newest on-disk format read: 1, 2 (compact                                                 \
+       * vectors) and 3 (items record their image                                                  \
+       * format), which every new database is */
 
 /* ---- opening and creating ------------------------------------------------ */
 
@@ -87,19 +88,19 @@ typedef struct pv_db pv_db;
  * size: side of the square the image is resized to (0 = default 28).
  * rgb: 0 = grey (size*size dims), 1 = RGB (3*size*size dims). */
 typedef struct pv_embedder_opts {
-    const char *name;  /* "pixels" (default), "cnn" (MobileNetV2, 1280 dims),
-                        * "photo" (near-duplicate photographs: a
-                        * candidate vector plus an aligned comparison; no
-                        * size, rgb or model), or a transformer read from a
-                        * Hugging Face checkpoint directory given as model:
-                        * "clip" (image and text towers: text queries),
-                        * "dinov2" or "vitmae" (no size or rgb); or
-                        * "external": vectors computed elsewhere, brought
-                        * in by pv_import_vectors; size is then their
-                        * dimension (1..1048576), and the database cannot
-                        * embed images (pv_add, pv_query_image and
-                        * pv_embed_file fail with PV_EEMBEDDER: query it
-                        * with pv_query_vector) */
+    const char *name; /* "pixels" (default), "cnn" (MobileNetV2, 1280 dims),
+                       * "photo" (near-duplicate photographs: a
+                       * candidate vector plus an aligned comparison; no
+                       * size, rgb or model), or a transformer read from a
+                       * Hugging Face checkpoint directory given as model:
+                       * "clip" (image and text towers: text queries),
+                       * "dinov2" or "vitmae" (no size or rgb); or
+                       * "external": vectors computed elsewhere, brought
+                       * in by pv_import_vectors; size is then their
+                       * dimension (1..1048576), and the database cannot
+                       * embed images (pv_add, pv_query_image and
+                       * pv_embed_file fail with PV_EEMBEDDER: query it
+                       * with pv_query_vector) */
     int size;
     int rgb;
     int no_mirror;     /* photo: a mirror image is not a near-duplicate
@@ -260,7 +261,7 @@ typedef struct pv_info {
     int compact_only;      /* pv_index_opts.compact_only at creation */
     int float32_dropped;   /* compact_only, and the float32 vectors are gone */
     uint64_t formats[PV_NFORMATS]; /* live items per image format (PV_FMT_*;
-                            * every item record is read for these) */
+                                    * every item record is read for these) */
 } pv_info;
 
 int pv_db_info(pv_db *db, pv_info *out);
@@ -794,8 +795,7 @@ typedef struct pv_export_stats {
  * (PV_EIO, PV_EEXIST, PV_EINTR from pv_db_interrupt, ...) nothing is left
  * behind and existing files are untouched. Works on a read-only handle.
  * stats may be NULL. */
-int pv_db_export(pv_db *db, const char *prefix, const pv_export_opts *o,
-                 pv_export_stats *stats);
+int pv_db_export(pv_db *db, const char *prefix, const pv_export_opts *o, pv_export_stats *stats);
 
 /* Read a .npy file (untrusted): format 1.0, 2.0 or 3.0; dtype '<f4', or
  * '<f8' converted to float32 (any other dtype is PV_EINVAL naming it);

@@ -700,7 +700,10 @@ uint64_t store_snapshot(store_txn *t)
     return t->key;
 }
 
-uint32_t store_format(const store *st) { return st->format; }
+uint32_t store_format(const store *st)
+{
+    return st->format;
+}
 
 const store_schema *store_get_schema(const store *st) { return &st->schema; }
 int store_is_rdonly(const store *st) { return st->rdonly; }

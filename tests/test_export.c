@@ -26,8 +26,14 @@
 
 static cli_fix F;
 
-static void setup(void) { cli_fix_setup(&F); }
-static void teardown(void) { cli_fix_teardown(&F); }
+static void setup(void)
+{
+    cli_fix_setup(&F);
+}
+static void teardown(void)
+{
+    cli_fix_teardown(&F);
+}
 
 TestSuite(export, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -83,8 +89,8 @@ static size_t items(const char *db, pv_item **out, int ref)
         for (size_t i = 0; i < n; i++) {
             cr_assert_eq(pv_embed_file(h, it[i].path, v, in.dim), 0, "%s", pv_db_errmsg(h));
             cr_assert_eq(fwrite(v, sizeof *v, in.dim, f), in.dim);
-            json_array_append_new(arr, json_pack("{s:i, s:s}", "id", (int)it[i].id, "path",
-                                                 it[i].path));
+            json_array_append_new(arr,
+                                  json_pack("{s:i, s:s}", "id", (int)it[i].id, "path", it[i].path));
         }
         fclose(f);
         free(v);
@@ -223,8 +229,8 @@ Test(export, import_round_trip_query_vector)
     gen_path(rt, F.dir, "rt.pvdb");
     n = items(F.db, &it, 0);
     cr_assert_eq(run("export", F.db, "--out", at("e")), 0, "%s", F.err);
-    cr_assert_eq(run("import", rt, at("e.npy"), "--paths", at("e.paths.txt"), "--json"), 0,
-                 "%s", F.err);
+    cr_assert_eq(run("import", rt, at("e.npy"), "--paths", at("e.paths.txt"), "--json"), 0, "%s",
+                 F.err);
     j = cli_fix_json(&F);
     cr_assert_eq(json_integer_value(json_object_get(j, "imported")), 31);
     cr_assert(json_is_true(json_object_get(j, "created")));
@@ -254,12 +260,11 @@ Test(export, import_round_trip_query_vector)
         snprintf(row, sizeof row, "%d", r);
         cr_assert_eq(run("query", F.db, it[r].path, "--exact", "--json"), 0, "%s", F.err);
         int na = hit_paths(a, NULL, sa);
-        cr_assert_eq(run("query", rt, "--vector", at("e.npy"), "--row", row, "--exact",
-                         "--json"),
+        cr_assert_eq(run("query", rt, "--vector", at("e.npy"), "--row", row, "--exact", "--json"),
                      0, "%s", F.err);
         int nb = hit_paths(b, NULL, sb);
-        cr_assert_eq(run("query", rt, "--vector", at("e.npy"), "--row", row, "--json"), 0,
-                     "%s", F.err);
+        cr_assert_eq(run("query", rt, "--vector", at("e.npy"), "--row", row, "--json"), 0, "%s",
+                     F.err);
         int nc = hit_paths(c, NULL, NULL);
         cr_assert_eq(na, 10);
         cr_assert_eq(nb, 10);
@@ -304,7 +309,8 @@ static void refused(const char *db, const char *file, const char *paths, const c
 
 Test(export, import_refuses_bad_input)
 {
-    char rt[GEN_PATH_MAX], fresh[GEN_PATH_MAX], paths[GEN_PATH_MAX], short_paths[GEN_PATH_MAX], line[64];
+    char rt[GEN_PATH_MAX], fresh[GEN_PATH_MAX], paths[GEN_PATH_MAX], short_paths[GEN_PATH_MAX],
+        line[64];
     need_python();
     build(12, 0);
     gen_path(rt, F.dir, "rt.pvdb");
@@ -402,8 +408,7 @@ Test(export, output_exists_needs_force)
         cr_assert_str_eq(a, b);
         free(a);
         free(b);
-        cr_assert_eq(run("export", F.db, "--out", pre, "--format", fmt, "--force"), 0, "%s",
-                     F.err);
+        cr_assert_eq(run("export", F.db, "--out", pre, "--format", fmt, "--force"), 0, "%s", F.err);
         no_leftovers();
     }
     /* an npy export into a folder that does not exist: refused, nothing made */

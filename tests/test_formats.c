@@ -23,15 +23,22 @@
 #include "pixvec.h"
 
 static cli_fix F;
-static void setup(void) { cli_fix_setup(&F); }
-static void teardown(void) { cli_fix_teardown(&F); }
+static void setup(void)
+{
+    cli_fix_setup(&F);
+}
+static void teardown(void)
+{
+    cli_fix_teardown(&F);
+}
 TestSuite(formats, .init = setup, .fini = teardown);
 
 #define run(...) cli_fix_run(&F, NULL, __VA_ARGS__, (char *)NULL)
 
 /* The tool, or a failure naming the Debian package that has it. */
-#define TOOL(name, pkg) \
-    "command -v " name " >/dev/null || { echo '" name " is missing: scripts/setup.sh installs " pkg "' >&2; exit 1; }; "
+#define TOOL(name, pkg)                                                                            \
+    "command -v " name " >/dev/null || { echo '" name                                              \
+    " is missing: scripts/setup.sh installs " pkg "' >&2; exit 1; }; "
 
 static const char *const names[] = {"pic.jpg", "pic.png", "pic.webp", "pic.heic",
                                     "pic.tif", "pic.gif", "pic.bmp"};
@@ -56,11 +63,15 @@ static void make_files(void)
     /* a copy outside the folder, so the tools' inputs are not added twice */
     gen_path(src, F.dir, "src.png");
     cli_shell("cp '%s' '%s'", png, src);
-    cli_shell("cd '%s' && " TOOL("cwebp", "webp") "cwebp -quiet -lossless '%s' -o pic.webp && "
-              TOOL("heif-enc", "libheif-examples") "heif-enc -q 90 '%s' -o pic.heic >/dev/null && "
-              TOOL("convert", "imagemagick") "convert '%s' pic.tif && convert '%s' pic.gif && "
-              "convert '%s' BMP3:pic.bmp && mkdir broken && "
-              "for f in pic.*; do head -c $(( $(stat -c %%s $f) / 2 )) $f > broken/cut-$f; done",
+    cli_shell("cd '%s' && " TOOL("cwebp", "webp") "cwebp -quiet -lossless '%s' -o pic.webp "
+                                                  "&& " TOOL(
+                                                      "heif-enc",
+                                                      "libheif-examples") "heif-enc -q 90 '%s' -o "
+                                                                          "pic.heic >/dev/null "
+                                                                          "&& " TOOL("convert",
+                                                                                     "imagemagick") "convert '%s' pic.tif && convert '%s' pic.gif && "
+                                                                                                    "convert '%s' BMP3:pic.bmp && mkdir broken && "
+                                                                                                    "for f in pic.*; do head -c $(( $(stat -c %%s $f) / 2 )) $f > broken/cut-$f; done",
               F.imgs, src, src, src, src, src);
 }
 
@@ -84,8 +95,8 @@ Test(formats, every_format_added_counted_listed_grouped_and_thumbnailed, .timeou
     cr_assert_not_null(doc, "%s", F.out);
     json_t *fm = json_object_get(doc, "formats");
     for (int i = 0; i < NFMT; i++)
-        cr_assert_eq(json_integer_value(json_object_get(fm, pv_format_name(kinds[i]))), 1,
-                     "%s: %s", pv_format_name(kinds[i]), F.out);
+        cr_assert_eq(json_integer_value(json_object_get(fm, pv_format_name(kinds[i]))), 1, "%s: %s",
+                     pv_format_name(kinds[i]), F.out);
     cr_assert_eq(json_object_size(fm), NFMT, "%s", F.out);
     json_decref(doc);
     cr_assert_eq(run("info", F.db), 0, "%s", F.err);
@@ -122,8 +133,8 @@ Test(formats, every_format_added_counted_listed_grouped_and_thumbnailed, .timeou
     cr_assert_not_null(doc, "%s", F.out);
     json_t *groups = json_object_get(doc, "groups");
     cr_assert_eq(json_array_size(groups), 1, "%s", F.out);
-    cr_assert_eq(json_array_size(json_object_get(json_array_get(groups, 0), "members")), NFMT,
-                 "%s", F.out);
+    cr_assert_eq(json_array_size(json_object_get(json_array_get(groups, 0), "members")), NFMT, "%s",
+                 F.out);
     json_decref(doc);
 
     /* thumbnails, as the HTML reports make them */

@@ -20,8 +20,14 @@
 #endif
 
 static cli_fix F;
-static void setup(void) { cli_fix_setup(&F); }
-static void teardown(void) { cli_fix_teardown(&F); }
+static void setup(void)
+{
+    cli_fix_setup(&F);
+}
+static void teardown(void)
+{
+    cli_fix_teardown(&F);
+}
 TestSuite(install, .init = setup, .fini = teardown);
 
 #define run(...) cli_fix_run(&F, NULL, __VA_ARGS__, (char *)NULL)
@@ -55,8 +61,8 @@ Test(install, prefix_example_pkg_config_and_man_page, .timeout = 300)
     cr_assert_eq(mkdir(pics, 0755), 0);
     cr_assert_eq(gen_picture_set(pics, "p", 20, 48, 40, "png", 3), 0);
     gen_path(one, pics, "p0007.png");
-    cli_shell("'%s/bin/pixvec' init '%s' >/dev/null && '%s/bin/pixvec' add '%s' '%s' --quiet",
-              pre, F.db, pre, F.db, pics);
+    cli_shell("'%s/bin/pixvec' init '%s' >/dev/null && '%s/bin/pixvec' add '%s' '%s' --quiet", pre,
+              F.db, pre, F.db, pics);
 
     /* the example, built with pkg-config only (no path into the sources but
      * the example itself), linked to the installed libpixvec.so */

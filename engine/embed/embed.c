@@ -33,7 +33,8 @@ int embed_create(const char *name, uint32_t size, uint32_t rgb, const char *mode
         }
         return embed_external_create(size, out, err, errlen);
     }
-    snprintf(err, errlen, "unknown embedder '%s' (known: pixels, cnn, photo, clip, dinov2, vitmae, "
+    snprintf(err, errlen,
+             "unknown embedder '%s' (known: pixels, cnn, photo, clip, dinov2, vitmae, "
              "external)",
              name ? name : "(null)");
     return PV_EINVAL;

@@ -95,7 +95,7 @@ static inline int embed_is_external(const embedder *e)
     return e && e->ops->name && strcmp(e->ops->name, EMBED_EXTERNAL_NAME) == 0;
 }
 /* What pv_add and pv_query_image say on such a database. */
-#define EMBED_EXTERNAL_MSG                                                    \
+#define EMBED_EXTERNAL_MSG                                                                         \
     "this database holds vectors imported from elsewhere; query it with --vector"
 
 /* Default `dups` thresholds, from bench/README.md's measurements (31

@@ -26,7 +26,10 @@ static int external_embed(const embedder *e, const img *imgs, size_t n, float *o
     return PV_OK;
 }
 
-static void external_destroy(embedder *e) { free(e); }
+static void external_destroy(embedder *e)
+{
+    free(e);
+}
 
 static const embedder_ops external_ops = {
     .name = EMBED_EXTERNAL_NAME,
@@ -38,8 +41,8 @@ int embed_external_create(uint32_t dim, embedder **out, char *err, size_t errlen
 {
     embedder *e;
     if (dim < 1 || dim > STORE_MAX_DIM) {
-        snprintf(err, errlen, "external vectors need a dimension of 1..%u, not %u",
-                 STORE_MAX_DIM, dim);
+        snprintf(err, errlen, "external vectors need a dimension of 1..%u, not %u", STORE_MAX_DIM,
+                 dim);
         return PV_EINVAL;
     }
     if (!(e = calloc(1, sizeof *e)))

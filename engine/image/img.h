@@ -46,7 +46,6 @@ typedef struct img {
     uint32_t kind;          /* the file's img_kind (set by img_decode) */
 } img;
 
-
 /* Memory limits of one decode, besides PV_MAX_PIXELS (bench/README.md gives
  * the peak RSS of `add` they lead to):
  * IMG_HOLD_PIXELS: a PNG larger than the caller needs (or a JPEG still

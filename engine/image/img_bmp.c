@@ -72,13 +72,13 @@ enum {
 typedef struct bmp {
     const uint8_t *buf;
     size_t n;
-    uint32_t hs;          /* info header size */
+    uint32_t hs; /* info header size */
     uint32_t w, h, bpp, comp;
     int topdown;
-    size_t off;           /* pixel data */
-    uint32_t mask[4];     /* R, G, B, A (A 0: none) */
+    size_t off;       /* pixel data */
+    uint32_t mask[4]; /* R, G, B, A (A 0: none) */
     uint32_t shift[4], max[4];
-    uint8_t pal[256][3];  /* RGB; beyond the file's palette, black */
+    uint8_t pal[256][3]; /* RGB; beyond the file's palette, black */
 } bmp;
 
 static uint32_t le16(const uint8_t *p)
@@ -88,8 +88,7 @@ static uint32_t le16(const uint8_t *p)
 
 static uint32_t le32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* A mask's field of v, scaled to 0..255 (0 for an empty mask). */
@@ -122,9 +121,15 @@ static int bmp_header(bmp *b, char *err, size_t errlen)
     }
     b->hs = le32(buf + 14);
     switch (b->hs) {
-    case 12: case 40: case 52: case 56: case 108: case 124:
+    case 12:
+    case 40:
+    case 52:
+    case 56:
+    case 108:
+    case 124:
         break;
-    case 16: case 64:
+    case 16:
+    case 64:
         pv_set_err(err, errlen, "OS/2 2.x BMP (%u-byte info header) is not supported", b->hs);
         return PV_EDECODE;
     default:
@@ -148,8 +153,8 @@ static int bmp_header(bmp *b, char *err, size_t errlen)
         b->comp = le32(buf + 30);
         ncolors = le32(buf + 46);
         if (sw < 0 || sh == INT32_MIN) {
-            pv_set_err(err, errlen, "bad size in the header: width %d, height %d",
-                       (int)sw, (int)sh);
+            pv_set_err(err, errlen, "bad size in the header: width %d, height %d", (int)sw,
+                       (int)sh);
             return PV_EDECODE;
         }
         b->w = (uint32_t)sw;
@@ -184,8 +189,8 @@ static int bmp_header(bmp *b, char *err, size_t errlen)
         return PV_EDECODE;
     }
     if (!rc) {
-        pv_set_err(err, errlen, "%u bits a pixel with BMP compression %u is not supported",
-                   b->bpp, b->comp);
+        pv_set_err(err, errlen, "%u bits a pixel with BMP compression %u is not supported", b->bpp,
+                   b->comp);
         return PV_EDECODE;
     }
 
@@ -378,8 +383,8 @@ truncated:
  * grey by the sink's img_luma), skipped pixels white: the bytes alpha 0
  * through the sink would give, without a conversion a pixel, since a few
  * bytes of RLE can claim the largest image. */
-static int bmp_compressed(const bmp *b, img_sink *sink, uint8_t *row, uint32_t sc,
-                          char *err, size_t errlen)
+static int bmp_compressed(const bmp *b, img_sink *sink, uint8_t *row, uint32_t sc, char *err,
+                          size_t errlen)
 {
     size_t npix = (size_t)b->w * b->h;
     uint8_t *idx = pv_alloc_array(npix, 1), *set = pv_calloc_array(npix / 8 + 1, 1);
@@ -435,7 +440,8 @@ int img_decode_bmp(IMG_DECODER_ARGS)
         if (need > b.n - b.off) {
             pv_set_err(err, errlen,
                        "truncated: the pixel data needs %llu bytes at offset %zu, the file "
-                       "has %zu", (unsigned long long)need, b.off, b.n - b.off);
+                       "has %zu",
+                       (unsigned long long)need, b.off, b.n - b.off);
             rc = PV_EDECODE;
             goto done;
         }

@@ -129,10 +129,10 @@ img_kind img_sniff(const uint8_t *buf, size_t n)
     /* "BM" alone starts too much text: the info header's size must be one
      * of the versions BMP has (OS/2 1.x 12 to BITMAPV5HEADER 124). */
     if (n >= 18 && buf[0] == 'B' && buf[1] == 'M') {
-        uint32_t hs = buf[14] | (uint32_t)buf[15] << 8 | (uint32_t)buf[16] << 16 |
-                      (uint32_t)buf[17] << 24;
-        if (hs == 12 || hs == 16 || hs == 40 || hs == 52 || hs == 56 || hs == 64 ||
-            hs == 108 || hs == 124)
+        uint32_t hs =
+            buf[14] | (uint32_t)buf[15] << 8 | (uint32_t)buf[16] << 16 | (uint32_t)buf[17] << 24;
+        if (hs == 12 || hs == 16 || hs == 40 || hs == 52 || hs == 56 || hs == 64 || hs == 108 ||
+            hs == 124)
             return IMG_BMP;
     }
     return IMG_UNKNOWN;
@@ -141,14 +141,22 @@ img_kind img_sniff(const uint8_t *buf, size_t n)
 const char *img_kind_name(img_kind k)
 {
     switch (k) {
-    case IMG_JPEG: return "JPEG";
-    case IMG_PNG: return "PNG";
-    case IMG_WEBP: return "WebP";
-    case IMG_HEIF: return "HEIF";
-    case IMG_TIFF: return "TIFF";
-    case IMG_GIF: return "GIF";
-    case IMG_BMP: return "BMP";
-    default: return "unknown";
+    case IMG_JPEG:
+        return "JPEG";
+    case IMG_PNG:
+        return "PNG";
+    case IMG_WEBP:
+        return "WebP";
+    case IMG_HEIF:
+        return "HEIF";
+    case IMG_TIFF:
+        return "TIFF";
+    case IMG_GIF:
+        return "GIF";
+    case IMG_BMP:
+        return "BMP";
+    default:
+        return "unknown";
     }
 }
 

@@ -26,9 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IMG_DECODER_ARGS                                                      \
-    const uint8_t *buf, size_t n, uint32_t channels, uint32_t min_w,          \
-        uint32_t min_h, img *out, char *err, size_t errlen
+#define IMG_DECODER_ARGS                                                                           \
+    const uint8_t *buf, size_t n, uint32_t channels, uint32_t min_w, uint32_t min_h, img *out,     \
+        char *err, size_t errlen
 
 int img_decode_webp(IMG_DECODER_ARGS);
 int img_decode_heif(IMG_DECODER_ARGS);
@@ -70,8 +70,7 @@ static inline uint32_t img_over_white(uint32_t c, uint32_t a)
 
 /* npix pixels of sc samples (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) to
  * `channels` (1 or 3). */
-void img_convert(const uint8_t *src, uint32_t sc, uint8_t *dst,
-                 uint32_t channels, size_t npix);
+void img_convert(const uint8_t *src, uint32_t sc, uint8_t *dst, uint32_t channels, size_t npix);
 
 typedef struct img_sink {
     uint32_t w, h, sc, channels; /* source size and samples, wanted channels */
@@ -88,9 +87,8 @@ typedef struct img_sink {
  * (img_check_pixels), picks the reduced size for min_w x min_h as
  * displayed (img_reduce_size) and allocates the output. On failure the sink
  * holds nothing (img_sink_free is still fine). */
-int img_sink_begin(img_sink *s, uint32_t w, uint32_t h, uint32_t sc,
-                   uint32_t channels, uint32_t min_w, uint32_t min_h,
-                   int orientation, char *err, size_t errlen);
+int img_sink_begin(img_sink *s, uint32_t w, uint32_t h, uint32_t sc, uint32_t channels,
+                   uint32_t min_w, uint32_t min_h, int orientation, char *err, size_t errlen);
 /* The next row, w * sc bytes. Rows past h are ignored. */
 void img_sink_row(img_sink *s, const uint8_t *row);
 /* After all h rows: the image, oriented, to *out (which owns px after).

@@ -16,14 +16,12 @@
  * sink already in the caller's layout (RGB, or grey from a palette turned
  * to grey with the sink's img_luma), the same bytes alpha 0 through the
  * sink would give, with no per-pixel conversion: a tiny frame on a large
- * screen (a few bytes can claim 65535x2048) costs a copy a pixel. A first frame that extends beyond the logical screen
- * grows the screen to hold it (Chromium's GIFImageReader does this for the
- * first frame; encoders that write a 0x0 screen rely on it), so nothing of
- * the frame is lost. The screen as given, then the grown one, is checked
- * with img_check_pixels before anything is allocated for pixels. Indices
- * beyond the colour map (the LZW codes allow up to 255 whatever the map's
- * size) are read as opaque black; a frame with neither a local nor a
- * global colour map is refused.
+ * screen (a few bytes can claim 65535x2048) costs a copy a pixel. A first frame that extends beyond
+ * the logical screen grows the screen to hold it (Chromium's GIFImageReader does this for the first
+ * frame; encoders that write a 0x0 screen rely on it), so nothing of the frame is lost. The screen
+ * as given, then the grown one, is checked with img_check_pixels before anything is allocated for
+ * pixels. Indices beyond the colour map (the LZW codes allow up to 255 whatever the map's size) are
+ * read as opaque black; a frame with neither a local nor a global colour map is refused.
  *
  * Memory: a non-interlaced frame goes to the sink row by row, one screen
  * row at a time. An interlaced frame comes in four passes (rows
@@ -72,8 +70,7 @@ static int gif_read(GifFileType *gif, GifByteType *dst, int len)
 }
 
 /* giflib's error `code` while reading `where`, as a PV_E* and a reason. */
-static int gif_fail(const gif_src *s, int code, const char *where, char *err,
-                    size_t errlen)
+static int gif_fail(const gif_src *s, int code, const char *where, char *err, size_t errlen)
 {
     const char *what;
 

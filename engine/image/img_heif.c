@@ -127,7 +127,7 @@ typedef struct hspan {
     size_t n;
 } hspan;
 
-#define FOURCC(a, b, c, d)                                                    \
+#define FOURCC(a, b, c, d)                                                                         \
     ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
 /* len (0..8) big-endian bytes of s at *off into *v, moving *off on;
@@ -223,8 +223,8 @@ static int hderived(uint32_t type, const uint8_t *d, size_t n, char *err, size_t
         return PV_OK; /* a version libheif 1.15 refuses */
     if (!hrd(s, &off, field, &w) || !hrd(s, &off, field, &h))
         return PV_OK; /* too short: libheif refuses it */
-    return hsize(type == FOURCC('g', 'r', 'i', 'd') ? "grid image" : "overlay image", w,
-                 h, err, errlen);
+    return hsize(type == FOURCC('g', 'r', 'i', 'd') ? "grid image" : "overlay image", w, h, err,
+                 errlen);
 }
 
 static int heif_precheck(const uint8_t *buf, size_t n, char *err, size_t errlen)
@@ -249,8 +249,8 @@ static int heif_precheck(const uint8_t *buf, size_t n, char *err, size_t errlen)
         while (hbox(ipco, &pos, &t, &b)) {
             uint64_t w, h;
             off = 4;
-            if (t == FOURCC('i', 's', 'p', 'e') && hrd(b, &off, 4, &w) &&
-                hrd(b, &off, 4, &h) && (w * h > IMG_MAX_PIXELS))
+            if (t == FOURCC('i', 's', 'p', 'e') && hrd(b, &off, 4, &w) && hrd(b, &off, 4, &h) &&
+                (w * h > IMG_MAX_PIXELS))
                 return hsize("an image's 'ispe'", w, h, err, errlen);
         }
     }
@@ -275,12 +275,10 @@ static int heif_precheck(const uint8_t *buf, size_t n, char *err, size_t errlen)
     while (nd < cap && hbox(iinf, &pos, &t, &b)) {
         uint64_t id, it;
         off = 0;
-        if (t != FOURCC('i', 'n', 'f', 'e') || !hrd(b, &off, 1, &ver) || ver < 2 ||
-            ver > 3)
+        if (t != FOURCC('i', 'n', 'f', 'e') || !hrd(b, &off, 1, &ver) || ver < 2 || ver > 3)
             continue;
         off = 4;
-        if (!hrd(b, &off, ver == 2 ? 2 : 4, &id) || !hrd(b, &off, 2, &it) ||
-            !hrd(b, &off, 4, &it))
+        if (!hrd(b, &off, ver == 2 ? 2 : 4, &id) || !hrd(b, &off, 2, &it) || !hrd(b, &off, 4, &it))
             continue;
         if (it == FOURCC('g', 'r', 'i', 'd') || it == FOURCC('i', 'o', 'v', 'l')) {
             ids[nd] = (uint32_t)id;
@@ -392,8 +390,7 @@ static int heif_cut(const uint8_t *buf, size_t n)
 }
 
 /* A heif_error to a PV_E* code and a reason in err. */
-static int heif_fail(struct heif_error e, const uint8_t *buf, size_t n, char *err,
-                     size_t errlen)
+static int heif_fail(struct heif_error e, const uint8_t *buf, size_t n, char *err, size_t errlen)
 {
     char m[200];
 
@@ -410,8 +407,7 @@ static int heif_fail(struct heif_error e, const uint8_t *buf, size_t n, char *er
         pv_set_err(err, errlen, "truncated (a box runs past the end, %zu bytes): %s", n, m);
         return PV_EDECODE;
     }
-    if (e.code == heif_error_Unsupported_feature &&
-        e.subcode == heif_suberror_Unsupported_codec) {
+    if (e.code == heif_error_Unsupported_feature && e.subcode == heif_suberror_Unsupported_codec) {
         pv_set_err(err, errlen, "no decoder for this HEIF's codec (%s)", heif_codec(buf, n));
         return PV_EDECODE;
     }
@@ -450,8 +446,8 @@ int img_decode_heif(IMG_DECODER_ARGS)
     }
     /* A side past this cannot be within PV_MAX_PIXELS; libheif's default
      * (32768) is kept when it is the smaller. */
-    heif_context_set_maximum_image_size_limit(
-        ctx, PV_MAX_PIXELS < 32768u ? (int)PV_MAX_PIXELS : 32768);
+    heif_context_set_maximum_image_size_limit(ctx,
+                                              PV_MAX_PIXELS < 32768u ? (int)PV_MAX_PIXELS : 32768);
     heif_context_set_max_decoding_threads(ctx, 0);
 
     if ((rc = heif_precheck(buf, n, err, errlen)) != PV_OK)
@@ -498,8 +494,7 @@ int img_decode_heif(IMG_DECODER_ARGS)
     if (opts->version >= 4)
         opts->decoder_id = "aom";
     e = heif_decode_image(handle, &hi, heif_colorspace_RGB,
-                          alpha ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB,
-                          opts);
+                          alpha ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB, opts);
     if (e.code != heif_error_Ok || hi == NULL) {
         rc = e.code != heif_error_Ok ? heif_fail(e, buf, n, err, errlen) : PV_EDECODE;
         if (e.code == heif_error_Ok)
@@ -515,8 +510,7 @@ int img_decode_heif(IMG_DECODER_ARGS)
     plane = heif_image_get_plane_readonly(hi, heif_channel_interleaved, &stride);
     if (plane == NULL || iw <= 0 || ih <= 0 ||
         heif_image_get_bits_per_pixel(hi, heif_channel_interleaved) != (int)(8 * sc)) {
-        pv_set_err(err, errlen, "libheif gave no %u-bit %s image",
-                   8u * sc, alpha ? "RGBA" : "RGB");
+        pv_set_err(err, errlen, "libheif gave no %u-bit %s image", 8u * sc, alpha ? "RGBA" : "RGB");
         rc = PV_EDECODE;
         goto done;
     }

@@ -53,8 +53,8 @@ int img_exif_orientation(const uint8_t *exif, size_t n)
         exif_data_unset_option(ed, EXIF_DATA_OPTION_FOLLOW_SPECIFICATION);
         exif_data_load_data(ed, exif, (unsigned)n);
         e = exif_content_get_entry(ed->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);
-        if (e != NULL && e->format == EXIF_FORMAT_SHORT && e->components >= 1 &&
-            e->data != NULL && e->size >= 2)
+        if (e != NULL && e->format == EXIF_FORMAT_SHORT && e->components >= 1 && e->data != NULL &&
+            e->size >= 2)
             o = exif_get_short(e->data, exif_data_get_byte_order(ed));
         exif_data_unref(ed);
     }
@@ -62,8 +62,7 @@ int img_exif_orientation(const uint8_t *exif, size_t n)
     return o >= 1 && o <= 8 ? o : 1;
 }
 
-void img_convert(const uint8_t *src, uint32_t sc, uint8_t *dst,
-                 uint32_t channels, size_t npix)
+void img_convert(const uint8_t *src, uint32_t sc, uint8_t *dst, uint32_t channels, size_t npix)
 {
     for (size_t i = 0; i < npix; i++) {
         const uint8_t *s = src + i * sc;
@@ -93,9 +92,8 @@ void img_convert(const uint8_t *src, uint32_t sc, uint8_t *dst,
     }
 }
 
-int img_sink_begin(img_sink *s, uint32_t w, uint32_t h, uint32_t sc,
-                   uint32_t channels, uint32_t min_w, uint32_t min_h,
-                   int orientation, char *err, size_t errlen)
+int img_sink_begin(img_sink *s, uint32_t w, uint32_t h, uint32_t sc, uint32_t channels,
+                   uint32_t min_w, uint32_t min_h, int orientation, char *err, size_t errlen)
 {
     int rc;
 
@@ -143,8 +141,7 @@ void img_sink_row(img_sink *s, const uint8_t *row)
     if (s->area == NULL && s->sc == s->channels) {
         memcpy(s->px + (size_t)s->y * s->w * s->channels, row, (size_t)s->w * s->channels);
     } else if (s->area == NULL) {
-        img_convert(row, s->sc, s->px + (size_t)s->y * s->w * s->channels,
-                    s->channels, s->w);
+        img_convert(row, s->sc, s->px + (size_t)s->y * s->w * s->channels, s->channels, s->w);
     } else if (s->conv != NULL) {
         img_convert(row, s->sc, s->conv, s->channels, s->w);
         img_area_row(s->area, s->conv);

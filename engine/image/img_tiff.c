@@ -86,16 +86,16 @@
 typedef struct tiff_job {
     const uint8_t *buf;
     size_t n;
-    uint64_t pos;          /* the read position of tiff_read */
-    char msg[256];         /* libtiff's first error */
-    char warn[256];        /* and its first warning, for when no error came */
-    int lost;              /* a codec warned that data is missing */
+    uint64_t pos;   /* the read position of tiff_read */
+    char msg[256];  /* libtiff's first error */
+    char warn[256]; /* and its first warning, for when no error came */
+    int lost;       /* a codec warned that data is missing */
     TIFFOpenOptions *opts;
     TIFF *tif;
     TIFFRGBAImage rgba;
     int rgba_begun;
-    uint32_t *raster;      /* one band of ABGR pixels */
-    uint8_t *row;          /* one row of sc samples for the sink */
+    uint32_t *raster; /* one band of ABGR pixels */
+    uint8_t *row;     /* one row of sc samples for the sink */
     img_sink sink;
 } tiff_job;
 
@@ -118,7 +118,9 @@ static tmsize_t tiff_read(thandle_t h, void *dst, tmsize_t size)
 
 static tmsize_t tiff_write(thandle_t h, void *src, tmsize_t size)
 {
-    (void)h; (void)src; (void)size;
+    (void)h;
+    (void)src;
+    (void)size;
     return -1; /* opened "r": never asked */
 }
 
@@ -128,10 +130,17 @@ static toff_t tiff_seek(thandle_t h, toff_t off, int whence)
     uint64_t base;
 
     switch (whence) {
-    case SEEK_SET: base = 0; break;
-    case SEEK_CUR: base = j->pos; break;
-    case SEEK_END: base = j->n; break;
-    default: return (toff_t)-1;
+    case SEEK_SET:
+        base = 0;
+        break;
+    case SEEK_CUR:
+        base = j->pos;
+        break;
+    case SEEK_END:
+        base = j->n;
+        break;
+    default:
+        return (toff_t)-1;
     }
     if (off > UINT64_MAX / 2 || base + off > UINT64_MAX / 2)
         return (toff_t)-1;
@@ -153,13 +162,17 @@ static toff_t tiff_size(thandle_t h)
 /* Declined: libtiff reads through tiff_read instead ("m" says so too). */
 static int tiff_map(thandle_t h, void **base, toff_t *size)
 {
-    (void)h; (void)base; (void)size;
+    (void)h;
+    (void)base;
+    (void)size;
     return 0;
 }
 
 static void tiff_unmap(thandle_t h, void *base, toff_t size)
 {
-    (void)h; (void)base; (void)size;
+    (void)h;
+    (void)base;
+    (void)size;
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -179,21 +192,21 @@ static void tiff_keep(char *dst, size_t len, const char *fmt, va_list ap)
         dst[--k] = '\0';
 }
 
-static int tiff_on_error(TIFF *tif, void *user, const char *module, const char *fmt,
-                         va_list ap)
+static int tiff_on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
 {
     tiff_job *j = user;
-    (void)tif; (void)module;
+    (void)tif;
+    (void)module;
     tiff_keep(j->msg, sizeof j->msg, fmt, ap);
     return 1; /* handled: the process-wide handler (stderr) is not called */
 }
 
-static int tiff_on_warning(TIFF *tif, void *user, const char *module,
-                           const char *fmt, va_list ap)
+static int tiff_on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
 {
     tiff_job *j = user;
     char w[256] = "";
-    (void)tif; (void)module;
+    (void)tif;
+    (void)module;
     tiff_keep(w, sizeof w, fmt, ap);
     if (j->warn[0] == '\0')
         memcpy(j->warn, w, sizeof w);
@@ -222,8 +235,7 @@ static const char *tiff_reason(const tiff_job *j, const char *none)
 /* One band row of ABGR pixels to sc samples (1 grey, 3 RGB) over white.
  * premul: colour is premultiplied by alpha (c + 255 - a; clamped, since a
  * damaged file's colour may exceed its alpha). */
-static void tiff_row(const uint32_t *abgr, uint32_t w, uint32_t sc, int premul,
-                     uint8_t *dst)
+static void tiff_row(const uint32_t *abgr, uint32_t w, uint32_t sc, int premul, uint8_t *dst)
 {
     for (uint32_t x = 0; x < w; x++) {
         uint32_t p = abgr[x], a = TIFFGetA(p);
@@ -277,9 +289,8 @@ int img_decode_tiff(IMG_DECODER_ARGS)
     TIFFOpenOptionsSetMaxSingleMemAlloc(j->opts, IMG_TIFF_MAX_ALLOC);
     TIFFOpenOptionsSetErrorHandlerExtR(j->opts, tiff_on_error, j);
     TIFFOpenOptionsSetWarningHandlerExtR(j->opts, tiff_on_warning, j);
-    j->tif = TIFFClientOpenExt("TIFF", "rm", (thandle_t)j, tiff_read, tiff_write,
-                               tiff_seek, tiff_close, tiff_size, tiff_map,
-                               tiff_unmap, j->opts);
+    j->tif = TIFFClientOpenExt("TIFF", "rm", (thandle_t)j, tiff_read, tiff_write, tiff_seek,
+                               tiff_close, tiff_size, tiff_map, tiff_unmap, j->opts);
     if (j->tif == NULL) {
         pv_set_err(err, errlen, "TIFF header or first directory unreadable: %s",
                    tiff_reason(j, "no reason given"));
@@ -296,13 +307,12 @@ int img_decode_tiff(IMG_DECODER_ARGS)
         goto done;
     rc = PV_EDECODE;
     if (w > IMG_HOLD_PIXELS) {
-        pv_set_err(err, errlen, "TIFF rows of %u pixels, more than the limit of %u",
-                   w, (unsigned)IMG_HOLD_PIXELS);
+        pv_set_err(err, errlen, "TIFF rows of %u pixels, more than the limit of %u", w,
+                   (unsigned)IMG_HOLD_PIXELS);
         rc = PV_ETOOBIG;
         goto done;
     }
-    if (!TIFFRGBAImageOK(j->tif, emsg) ||
-        !TIFFRGBAImageBegin(&j->rgba, j->tif, 1, emsg)) {
+    if (!TIFFRGBAImageOK(j->tif, emsg) || !TIFFRGBAImageBegin(&j->rgba, j->tif, 1, emsg)) {
         const char *why = emsg[0] != '\0' ? emsg : tiff_reason(j, "no reason given");
         if (strncmp(why, "Sorry, ", 7) == 0)
             why += 7;
@@ -320,23 +330,21 @@ int img_decode_tiff(IMG_DECODER_ARGS)
     if (planar == PLANARCONFIG_SEPARATE)
         bufsize *= 4;
     if (bufsize > IMG_TIFF_MAX_ALLOC) {
-        pv_set_err(err, errlen,
-                   "TIFF %s of %llu bytes decoded, more than the limit of %u",
-                   TIFFIsTiled(j->tif) ? "tiles" : "strips",
-                   (unsigned long long)bufsize, (unsigned)IMG_TIFF_MAX_ALLOC);
+        pv_set_err(err, errlen, "TIFF %s of %llu bytes decoded, more than the limit of %u",
+                   TIFFIsTiled(j->tif) ? "tiles" : "strips", (unsigned long long)bufsize,
+                   (unsigned)IMG_TIFF_MAX_ALLOC);
         rc = PV_ETOOBIG;
         goto done;
     }
     photometric = j->rgba.photometric;
-    sc = (photometric == PHOTOMETRIC_MINISBLACK || photometric == PHOTOMETRIC_MINISWHITE)
-             ? 1 : 3;
+    sc = (photometric == PHOTOMETRIC_MINISBLACK || photometric == PHOTOMETRIC_MINISWHITE) ? 1 : 3;
     /* libtiff's putagreytile: 8-bit grey + alpha, unpremultiplied. */
     if (sc == 1 && j->rgba.isContig && j->rgba.bitspersample == 8 && j->rgba.alpha &&
         j->rgba.samplesperpixel == 2)
         premul = nextra >= 1 && extra != NULL && extra[0] == EXTRASAMPLE_ASSOCALPHA;
 
-    rc = img_sink_begin(&j->sink, w, h, sc, channels, min_w, min_h,
-                        j->rgba.orientation, err, errlen);
+    rc = img_sink_begin(&j->sink, w, h, sc, channels, min_w, min_h, j->rgba.orientation, err,
+                        errlen);
     if (rc != PV_OK)
         goto done;
     rc = PV_EDECODE;
@@ -357,9 +365,11 @@ int img_decode_tiff(IMG_DECODER_ARGS)
          * addresses rows in subsampling blocks: a band starting inside a
          * strip or tile is not safe there, and such files are rare */
         if (photometric == PHOTOMETRIC_YCBCR) {
-            pv_set_err(err, errlen, "TIFF YCbCr %s of %ux%u pixels, more than the "
-                       "limit of %u", TIFFIsTiled(j->tif) ? "tiles" : "strips", w,
-                       band, (unsigned)IMG_HOLD_PIXELS);
+            pv_set_err(err, errlen,
+                       "TIFF YCbCr %s of %ux%u pixels, more than the "
+                       "limit of %u",
+                       TIFFIsTiled(j->tif) ? "tiles" : "strips", w, band,
+                       (unsigned)IMG_HOLD_PIXELS);
             rc = PV_ETOOBIG;
             goto done;
         }

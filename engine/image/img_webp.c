@@ -73,7 +73,8 @@ static int webp_fail(VP8StatusCode st, const char *what, char *err, size_t errle
     case VP8_STATUS_NOT_ENOUGH_DATA:
         pv_set_err(err, errlen,
                    "truncated: the file ends before the WebP %s does (or its "
-                   "RIFF size claims more bytes than the file has)", what);
+                   "RIFF size claims more bytes than the file has)",
+                   what);
         return PV_EDECODE;
     case VP8_STATUS_BITSTREAM_ERROR:
         pv_set_err(err, errlen, "corrupt WebP %s (bitstream error)", what);
@@ -112,9 +113,9 @@ static int vp8x_canvas(const uint8_t *buf, size_t n, uint32_t *w, uint32_t *h)
 
 /* Decode buf whole (scaled to sw x sh when scale) into px, rows of
  * stride bytes, RGB or RGBA. */
-static int webp_decode_into(const uint8_t *buf, size_t n, int rgba, int scale,
-                            uint32_t sw, uint32_t sh, uint8_t *px, size_t stride,
-                            const char *what, char *err, size_t errlen)
+static int webp_decode_into(const uint8_t *buf, size_t n, int rgba, int scale, uint32_t sw,
+                            uint32_t sh, uint8_t *px, size_t stride, const char *what, char *err,
+                            size_t errlen)
 {
     WebPDecoderConfig cfg;
     VP8StatusCode st;
@@ -142,8 +143,8 @@ static int webp_decode_into(const uint8_t *buf, size_t n, int rgba, int scale,
 }
 
 /* Every row of a w x h image of sc samples to the sink. */
-static int webp_sink_all(img_sink *s, const uint8_t *px, uint32_t h, size_t stride,
-                         img *out, char *err, size_t errlen)
+static int webp_sink_all(img_sink *s, const uint8_t *px, uint32_t h, size_t stride, img *out,
+                         char *err, size_t errlen)
 {
     uint32_t y;
 
@@ -153,9 +154,9 @@ static int webp_sink_all(img_sink *s, const uint8_t *px, uint32_t h, size_t stri
 }
 
 /* The first frame of an animation: frame 1 on a transparent canvas. */
-static int webp_first_frame(WebPDemuxer *dmx, uint32_t cw, uint32_t ch,
-                            uint32_t channels, uint32_t min_w, uint32_t min_h,
-                            int orientation, img *out, char *err, size_t errlen)
+static int webp_first_frame(WebPDemuxer *dmx, uint32_t cw, uint32_t ch, uint32_t channels,
+                            uint32_t min_w, uint32_t min_h, int orientation, img *out, char *err,
+                            size_t errlen)
 {
     WebPIterator it;
     WebPBitstreamFeatures f;
@@ -211,8 +212,8 @@ static int webp_first_frame(WebPDemuxer *dmx, uint32_t cw, uint32_t ch,
         pv_set_err(err, errlen, "out of memory for a %ux%u frame", fw, fh);
         goto done;
     }
-    rc = webp_decode_into(it.fragment.bytes, it.fragment.size, 1, 0, fw, fh, frame,
-                          fstride, "first frame", err, errlen);
+    rc = webp_decode_into(it.fragment.bytes, it.fragment.size, 1, 0, fw, fh, frame, fstride,
+                          "first frame", err, errlen);
     if (rc != PV_OK)
         goto done;
     for (y = 0; y < ch; y++) {
@@ -287,8 +288,7 @@ int img_decode_webp(IMG_DECODER_ARGS)
         if (dmx == NULL || state != WEBP_DEMUX_DONE) {
             rc = PV_EDECODE;
             if (dmx != NULL)
-                pv_set_err(err, errlen,
-                           "truncated: the animated WebP ends before its last chunk");
+                pv_set_err(err, errlen, "truncated: the animated WebP ends before its last chunk");
             else if (state == WEBP_DEMUX_PARSE_ERROR)
                 pv_set_err(err, errlen, "corrupt animated WebP (its chunks do not parse)");
             else
@@ -323,8 +323,7 @@ int img_decode_webp(IMG_DECODER_ARGS)
         pv_set_err(err, errlen, "out of memory for %ux%u", sw, sh);
         goto done;
     }
-    rc = webp_decode_into(buf, n, sc == 4, scaled, sw, sh, px, stride, "image", err,
-                          errlen);
+    rc = webp_decode_into(buf, n, sc == 4, scaled, sw, sh, px, stride, "image", err, errlen);
     if (rc != PV_OK)
         goto done;
     if (!scaled && sc == channels) {
@@ -342,8 +341,8 @@ int img_decode_webp(IMG_DECODER_ARGS)
         goto done;
     }
     /* Scaled: the sink only converts and turns; whole: it reduces too. */
-    rc = img_sink_begin(&s, sw, sh, sc, channels, scaled ? 0 : min_w, scaled ? 0 : min_h,
-                        o, err, errlen);
+    rc = img_sink_begin(&s, sw, sh, sc, channels, scaled ? 0 : min_w, scaled ? 0 : min_h, o, err,
+                        errlen);
     if (rc == PV_OK)
         rc = webp_sink_all(&s, px, sh, stride, &im, err, errlen);
 done:

@@ -26,15 +26,15 @@ static void check(const img *im, uint32_t ch, uint32_t min_w, uint32_t min_h)
     uint32_t ow = im->orig_w, oh = im->orig_h;
     if (im->px == NULL || im->channels != ch || im->w == 0 || im->h == 0 ||
         (uint64_t)ow * oh > PV_MAX_PIXELS || (uint64_t)im->w * im->h > (uint64_t)ow * oh) {
-        fprintf(stderr, "fuzz_image: bad result %ux%u of %ux%u, %u channels\n", im->w,
-                im->h, ow, oh, im->channels);
+        fprintf(stderr, "fuzz_image: bad result %ux%u of %ux%u, %u channels\n", im->w, im->h, ow,
+                oh, im->channels);
         abort();
     }
     /* never smaller than asked, unless the image itself is */
     if ((min_w && im->w < min_w && im->w < ow && im->w < oh) ||
         (min_h && im->h < min_h && im->h < ow && im->h < oh)) {
-        fprintf(stderr, "fuzz_image: %ux%u is smaller than %ux%u asked\n", im->w, im->h,
-                min_w, min_h);
+        fprintf(stderr, "fuzz_image: %ux%u is smaller than %ux%u asked\n", im->w, im->h, min_w,
+                min_h);
         abort();
     }
     volatile uint32_t sum = 0; /* every byte readable (ASan) */
