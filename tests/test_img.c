@@ -15,109 +15,18 @@
 
 #include "gen.h"
 #include "img.h"
+#include "imgtest.h"
 #include "pixvec.h"
 
 static char dir[GEN_PATH_MAX];
 
-static void setup(void) { cr_assert_eq(gen_tmpdir(dir), 0, "mkdtemp failed"); }
-static void teardown(void) { gen_rmtree(dir); }
+static void setup(void) { imgt_tmpdir(dir); }
+static void teardown(void) { imgt_rmtree(dir); }
 
 TestSuite(img, .init = setup, .fini = teardown);
 
 /* Path of a file in the test's directory (static buffers, a few at a time). */
-static const char *tpath(const char *name)
-{
-    static char bufs[4][GEN_PATH_MAX];
-    static int next;
-    char *p = bufs[next++ % 4];
-    cr_assert_not_null(gen_path(p, dir, name));
-    return p;
-}
-
-static int decode_path(const char *path, uint32_t channels, uint32_t min_w,
-                       uint32_t min_h, img *out, char *err, size_t errlen)
-{
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    int rc = img_read_file(path, &buf, &n, err, errlen);
-    if (rc == PV_OK)
-        rc = img_decode(buf, n, channels, min_w, min_h, out, err, errlen);
-    free(buf);
-    return rc;
-}
-
-/* Decode `name` from the test directory; the decode must succeed. */
-static void decode_ok(const char *name, uint32_t ch, uint32_t min_w,
-                      uint32_t min_h, img *im)
-{
-    char err[256] = "";
-    cr_assert_eq(decode_path(tpath(name), ch, min_w, min_h, im, err, sizeof err),
-                 PV_OK, "%s: %s", name, err);
-    cr_assert_eq(im->channels, ch);
-    cr_assert_not_null(im->px);
-}
-
-/* The decode must fail with rc, leave *out alone (out-parameters are
- * written only on success) and say something containing want (or anything
- * when want is NULL). */
-static void decode_fails(const char *name, uint32_t ch, int rc, const char *want)
-{
-    char err[256] = "";
-    img im;
-    memset(&im, 0x5a, sizeof im);
-    cr_assert_eq(decode_path(tpath(name), ch, 0, 0, &im, err, sizeof err), rc,
-                 "%s: %s", name, err);
-    cr_assert_eq(im.w, 0x5a5a5a5au, "%s: out written on failure", name);
-    cr_assert_neq(err[0], '\0', "%s: no message", name);
-    cr_assert(want == NULL || strstr(err, want) != NULL, "%s: message \"%s\"",
-              name, err);
-}
-
-static void expect_size(const img *im, uint32_t w, uint32_t h, uint32_t ow,
-                        uint32_t oh)
-{
-    cr_assert(im->w == w && im->h == h && im->orig_w == ow && im->orig_h == oh,
-              "got %ux%u (orig %ux%u), want %ux%u (orig %ux%u)", im->w, im->h,
-              im->orig_w, im->orig_h, w, h, ow, oh);
-}
-
-static uint8_t *pattern(uint32_t w, uint32_t h, uint32_t c, uint32_t seed)
-{
-    uint8_t *p = malloc((size_t)w * h * c);
-    cr_assert_not_null(p);
-    gen_pattern(w, h, c, seed, p);
-    return p;
-}
-
-static uint8_t luma(uint32_t r, uint32_t g, uint32_t b)
-{
-    return (uint8_t)((19595u * r + 38470u * g + 7471u * b + 32768u) >> 16);
-}
-
-/* Mean and max absolute difference of two equal-sized buffers. */
-static void diff_stats(const uint8_t *a, const uint8_t *b, size_t n,
-                       double *mean, int *max)
-{
-    double sum = 0;
-    size_t i;
-    *max = 0;
-    for (i = 0; i < n; i++) {
-        int d = abs((int)a[i] - (int)b[i]);
-        sum += d;
-        if (d > *max)
-            *max = d;
-    }
-    *mean = sum / (double)n;
-}
-
-/* The largest absolute difference of two equal-sized buffers. */
-static int max_diff(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    double mean;
-    int max;
-    diff_stats(a, b, n, &mean, &max);
-    return max;
-}
+static const char *tpath(const char *name) { return imgt_path(dir, name); }
 
 /* ---- sniffing ---------------------------------------------------------------- */
 
@@ -140,23 +49,23 @@ Test(img, sniff)
 Test(img, jpeg_grey_roundtrip)
 {
     const uint32_t w = 96, h = 64;
-    uint8_t *src = pattern(w, h, 1, 1);
+    uint8_t *src = imgt_pattern(w, h, 1, 1);
     img im = {0};
     double mean;
     int max;
     size_t i;
 
     cr_assert_eq(gen_write_jpeg(tpath("g.jpg"), w, h, 1, src, 95, 0), 0);
-    decode_ok("g.jpg", 1, 0, 0, &im);
-    expect_size(&im, w, h, w, h);
-    diff_stats(src, im.px, (size_t)w * h, &mean, &max);
+    imgt_decode_ok(dir, "g.jpg", 1, 0, 0, &im);
+    imgt_expect_size(&im, w, h, w, h);
+    imgt_diff_stats(src, im.px, (size_t)w * h, &mean, &max);
     cr_assert_lt(mean, 1.5, "mean error %f", mean);
     cr_assert_lt(max, 40, "max error %d", max);
     img_free(&im);
     cr_assert_null(im.px);
 
     /* A grey file asked for as RGB: three equal channels. */
-    decode_ok("g.jpg", 3, 0, 0, &im);
+    imgt_decode_ok(dir, "g.jpg", 3, 0, 0, &im);
     for (i = 0; i < (size_t)w * h; i++)
         cr_assert(im.px[3 * i] == im.px[3 * i + 1] && im.px[3 * i] == im.px[3 * i + 2]);
     img_free(&im);
@@ -166,32 +75,32 @@ Test(img, jpeg_grey_roundtrip)
 Test(img, jpeg_rgb_roundtrip_and_grey_output)
 {
     const uint32_t w = 80, h = 56;
-    uint8_t *src = pattern(w, h, 3, 2), *grey;
+    uint8_t *src = imgt_pattern(w, h, 3, 2), *grey;
     img im = {0}, g = {0};
     double mean;
     int max;
     size_t i;
 
     cr_assert_eq(gen_write_jpeg(tpath("c.jpg"), w, h, 3, src, 95, 0), 0);
-    decode_ok("c.jpg", 3, 0, 0, &im);
-    expect_size(&im, w, h, w, h);
-    diff_stats(src, im.px, (size_t)w * h * 3, &mean, &max);
+    imgt_decode_ok(dir, "c.jpg", 3, 0, 0, &im);
+    imgt_expect_size(&im, w, h, w, h);
+    imgt_diff_stats(src, im.px, (size_t)w * h * 3, &mean, &max);
     cr_assert_lt(mean, 1.5, "mean error %f", mean);
     cr_assert_lt(max, 40, "max error %d", max);
     img_free(&im);
 
     /* 4:2:0 chroma (quality 85): colour edges blur, the rest stays close. */
     cr_assert_eq(gen_write_jpeg(tpath("s.jpg"), w, h, 3, src, 85, 0), 0);
-    decode_ok("s.jpg", 3, 0, 0, &im);
-    diff_stats(src, im.px, (size_t)w * h * 3, &mean, &max);
+    imgt_decode_ok(dir, "s.jpg", 3, 0, 0, &im);
+    imgt_diff_stats(src, im.px, (size_t)w * h * 3, &mean, &max);
     cr_assert_lt(mean, 6.0, "mean error %f", mean);
 
     /* The same file asked for as grey: close to the source's luma. */
-    decode_ok("c.jpg", 1, 0, 0, &g);
+    imgt_decode_ok(dir, "c.jpg", 1, 0, 0, &g);
     grey = malloc((size_t)w * h);
     for (i = 0; i < (size_t)w * h; i++)
-        grey[i] = luma(src[3 * i], src[3 * i + 1], src[3 * i + 2]);
-    diff_stats(grey, g.px, (size_t)w * h, &mean, &max);
+        grey[i] = imgt_luma(src[3 * i], src[3 * i + 1], src[3 * i + 2]);
+    imgt_diff_stats(grey, g.px, (size_t)w * h, &mean, &max);
     cr_assert_lt(mean, 2.0, "mean error %f", mean);
     free(grey);
     img_free(&im);
@@ -220,8 +129,8 @@ Test(img, jpeg_cmyk_adobe_inverted)
             p[3] = 255 - ink[3];
         }
     cr_assert_eq(gen_write_jpeg(tpath("k.jpg"), w, h, 4, px, 95, 0), 0);
-    decode_ok("k.jpg", 3, 0, 0, &im);
-    expect_size(&im, w, h, w, h);
+    imgt_decode_ok(dir, "k.jpg", 3, 0, 0, &im);
+    imgt_expect_size(&im, w, h, w, h);
     {
         const uint8_t *l = im.px + ((size_t)8 * w + 4) * 3;
         const uint8_t *r = im.px + ((size_t)8 * w + 28) * 3;
@@ -229,8 +138,8 @@ Test(img, jpeg_cmyk_adobe_inverted)
         cr_assert(r[0] < 15 && r[1] < 15 && r[2] > 240, "right %d %d %d", r[0], r[1], r[2]);
     }
     img_free(&im);
-    decode_ok("k.jpg", 1, 0, 0, &im);
-    cr_assert(abs((int)im.px[8 * w + 4] - luma(255, 0, 0)) <= 4);
+    imgt_decode_ok(dir, "k.jpg", 1, 0, 0, &im);
+    cr_assert(abs((int)im.px[8 * w + 4] - imgt_luma(255, 0, 0)) <= 4);
     img_free(&im);
     free(px);
 }
@@ -238,37 +147,25 @@ Test(img, jpeg_cmyk_adobe_inverted)
 Test(img, jpeg_dct_scaling)
 {
     const uint32_t w = 800, h = 600;
-    uint8_t *src = pattern(w, h, 1, 4);
+    uint8_t *src = imgt_pattern(w, h, 1, 4);
     img im = {0};
 
     cr_assert_eq(gen_write_jpeg(tpath("big.jpg"), w, h, 1, src, 85, 0), 0);
-    decode_ok("big.jpg", 1, 28, 28, &im);
-    expect_size(&im, 100, 75, 800, 600);
+    imgt_decode_ok(dir, "big.jpg", 1, 28, 28, &im);
+    imgt_expect_size(&im, 100, 75, 800, 600);
     img_free(&im);
     /* 1/8 would give 75 rows < 150: the next step, 1/4, gives exactly 150. */
-    decode_ok("big.jpg", 3, 150, 150, &im);
-    expect_size(&im, 200, 150, 800, 600);
+    imgt_decode_ok(dir, "big.jpg", 3, 150, 150, &im);
+    imgt_expect_size(&im, 200, 150, 800, 600);
     img_free(&im);
-    decode_ok("big.jpg", 1, 0, 0, &im);
-    expect_size(&im, 800, 600, 800, 600);
+    imgt_decode_ok(dir, "big.jpg", 1, 0, 0, &im);
+    imgt_expect_size(&im, 800, 600, 800, 600);
     img_free(&im);
     /* Asking for more than the image has: full size, not an error. */
-    decode_ok("big.jpg", 1, 1000, 1000, &im);
-    expect_size(&im, 800, 600, 800, 600);
+    imgt_decode_ok(dir, "big.jpg", 1, 1000, 1000, &im);
+    imgt_expect_size(&im, 800, 600, 800, 600);
     img_free(&im);
     free(src);
-}
-
-static int is_red(const img *im, uint32_t x, uint32_t y)
-{
-    const uint8_t *p = im->px + ((size_t)y * im->w + x) * 3;
-    return p[0] > 200 && p[1] < 60 && p[2] < 60;
-}
-
-static int is_green(const img *im, uint32_t x, uint32_t y)
-{
-    const uint8_t *p = im->px + ((size_t)y * im->w + x) * 3;
-    return p[1] > 200 && p[0] < 60 && p[2] < 60;
 }
 
 Test(img, jpeg_exif_orientation_6)
@@ -279,13 +176,13 @@ Test(img, jpeg_exif_orientation_6)
 
     gen_marked(w, h, 8, px);
     cr_assert_eq(gen_write_jpeg(tpath("o6.jpg"), w, h, 3, px, 95, 6), 0);
-    decode_ok("o6.jpg", 3, 0, 0, &im);
-    expect_size(&im, 32, 64, 32, 64);
+    imgt_decode_ok(dir, "o6.jpg", 3, 0, 0, &im);
+    imgt_expect_size(&im, 32, 64, 32, 64);
     /* Rotated 90 degrees clockwise: stored top-left shows at top-right,
      * stored top-right at bottom-right. */
-    cr_assert(is_red(&im, 28, 3), "red marker not at the top-right");
-    cr_assert(is_green(&im, 28, 60), "green marker not at the bottom-right");
-    cr_assert(!is_red(&im, 3, 3));
+    cr_assert(imgt_is_red(&im, 28, 3), "red marker not at the top-right");
+    cr_assert(imgt_is_green(&im, 28, 60), "green marker not at the bottom-right");
+    cr_assert(!imgt_is_red(&im, 3, 3));
     img_free(&im);
     free(px);
 }
@@ -307,14 +204,14 @@ Test(img, jpeg_exif_all_orientations)
         uint32_t cx[4], cy[4], dw = o >= 5 ? h : w, dh = o >= 5 ? w : h;
         snprintf(name, sizeof name, "o%d.jpg", o);
         cr_assert_eq(gen_write_jpeg(tpath(name), w, h, 3, px, 95, o), 0);
-        decode_ok(name, 3, 0, 0, &im);
-        expect_size(&im, dw, dh, dw, dh);
+        imgt_decode_ok(dir, name, 3, 0, 0, &im);
+        imgt_expect_size(&im, dw, dh, dw, dh);
         cx[0] = cx[2] = 3;
         cx[1] = cx[3] = im.w - 4;
         cy[0] = cy[1] = 3;
         cy[2] = cy[3] = im.h - 4;
-        cr_assert(is_red(&im, cx[red_at[o]], cy[red_at[o]]), "orientation %d red", o);
-        cr_assert(is_green(&im, cx[green_at[o]], cy[green_at[o]]),
+        cr_assert(imgt_is_red(&im, cx[red_at[o]], cy[red_at[o]]), "orientation %d red", o);
+        cr_assert(imgt_is_green(&im, cx[green_at[o]], cy[green_at[o]]),
                   "orientation %d green", o);
         img_free(&im);
     }
@@ -327,12 +224,12 @@ Test(img, jpeg_scaling_uses_displayed_size)
      * 100x150 as displayed, 1/4 (100x200) fits; judged on the stored size
      * (200x100) it would not. */
     const uint32_t w = 800, h = 400;
-    uint8_t *px = pattern(w, h, 3, 5);
+    uint8_t *px = imgt_pattern(w, h, 3, 5);
     img im = {0};
 
     cr_assert_eq(gen_write_jpeg(tpath("r.jpg"), w, h, 3, px, 80, 6), 0);
-    decode_ok("r.jpg", 3, 100, 150, &im);
-    expect_size(&im, 100, 200, 400, 800);
+    imgt_decode_ok(dir, "r.jpg", 3, 100, 150, &im);
+    imgt_expect_size(&im, 100, 200, 400, 800);
     img_free(&im);
     free(px);
 }
@@ -340,7 +237,7 @@ Test(img, jpeg_scaling_uses_displayed_size)
 Test(img, jpeg_truncated)
 {
     const uint32_t w = 128, h = 96;
-    uint8_t *px = pattern(w, h, 3, 6);
+    uint8_t *px = imgt_pattern(w, h, 3, 6);
     struct stat st;
     int k;
     const char *names[3] = {"t.jpg", "tp.jpg", "te.jpg"};
@@ -354,24 +251,24 @@ Test(img, jpeg_truncated)
          * which libjpeg cannot tell from truncation (see img_decode.c) */
         cr_assert_eq(gen_truncate(tpath(names[k]), k < 2 ? (size_t)st.st_size / 2
                                                          : (size_t)st.st_size - 2), 0);
-        decode_fails(names[k], 3, PV_EDECODE, "Premature end");
+        imgt_decode_fails(dir, names[k], 3, PV_EDECODE, "Premature end");
     }
     /* Cut inside the header */
     cr_assert_eq(gen_truncate(tpath(names[0]), 40), 0);
-    decode_fails(names[0], 1, PV_EDECODE, NULL);
+    imgt_decode_fails(dir, names[0], 1, PV_EDECODE, NULL);
     free(px);
 }
 
 Test(img, jpeg_too_big)
 {
-    uint8_t *px = pattern(16, 16, 1, 7);
+    uint8_t *px = imgt_pattern(16, 16, 1, 7);
 
     cr_assert_eq(gen_write_jpeg(tpath("h.jpg"), 16, 16, 1, px, 90, 0), 0);
     cr_assert_eq(gen_jpeg_set_size(tpath("h.jpg"), 60000, 60000), 0);
-    decode_fails("h.jpg", 1, PV_ETOOBIG, "60000x60000");
+    imgt_decode_fails(dir, "h.jpg", 1, PV_ETOOBIG, "60000x60000");
     /* Beyond libjpeg's own 65500 limit: still "too big", not "corrupt". */
     cr_assert_eq(gen_jpeg_set_size(tpath("h.jpg"), 65535, 65535), 0);
-    decode_fails("h.jpg", 1, PV_ETOOBIG, NULL);
+    imgt_decode_fails(dir, "h.jpg", 1, PV_ETOOBIG, NULL);
     free(px);
 }
 
@@ -380,29 +277,29 @@ Test(img, jpeg_too_big)
 Test(img, png_grey8_rgb8_exact)
 {
     const uint32_t w = 37, h = 23;
-    uint8_t *g = pattern(w, h, 1, 8), *c = pattern(w, h, 3, 9);
+    uint8_t *g = imgt_pattern(w, h, 1, 8), *c = imgt_pattern(w, h, 3, 9);
     img im = {0};
     size_t i;
 
     cr_assert_eq(gen_write_png(tpath("g.png"), w, h, GEN_PNG_GREY, 8, g, NULL), 0);
     cr_assert_eq(gen_write_png(tpath("c.png"), w, h, GEN_PNG_RGB, 8, c, NULL), 0);
-    decode_ok("g.png", 1, 0, 0, &im);
-    expect_size(&im, w, h, w, h);
+    imgt_decode_ok(dir, "g.png", 1, 0, 0, &im);
+    imgt_expect_size(&im, w, h, w, h);
     cr_assert_arr_eq(im.px, g, (size_t)w * h);
     img_free(&im);
 
-    decode_ok("c.png", 3, 0, 0, &im);
+    imgt_decode_ok(dir, "c.png", 3, 0, 0, &im);
     cr_assert_arr_eq(im.px, c, (size_t)w * h * 3);
     img_free(&im);
 
     /* RGB asked for as grey: Rec.601 luma, exactly. */
-    decode_ok("c.png", 1, 0, 0, &im);
+    imgt_decode_ok(dir, "c.png", 1, 0, 0, &im);
     for (i = 0; i < (size_t)w * h; i++)
-        cr_assert_eq(im.px[i], luma(c[3 * i], c[3 * i + 1], c[3 * i + 2]));
+        cr_assert_eq(im.px[i], imgt_luma(c[3 * i], c[3 * i + 1], c[3 * i + 2]));
     img_free(&im);
 
     /* Grey asked for as RGB: replicated. */
-    decode_ok("g.png", 3, 0, 0, &im);
+    imgt_decode_ok(dir, "g.png", 3, 0, 0, &im);
     for (i = 0; i < (size_t)w * h; i++) {
         cr_assert_eq(im.px[3 * i], g[i]);
         cr_assert_eq(im.px[3 * i + 2], g[i]);
@@ -411,8 +308,8 @@ Test(img, png_grey8_rgb8_exact)
 
     /* Larger than asked for on both sides: reduced while read to the
      * asked size itself, the area average of the full image. */
-    decode_ok("c.png", 3, 8, 8, &im);
-    expect_size(&im, 8, 8, w, h);
+    imgt_decode_ok(dir, "c.png", 3, 8, 8, &im);
+    imgt_expect_size(&im, 8, 8, w, h);
     {
         uint8_t small[8 * 8 * 3];
         cr_assert_eq(img_resize_area(c, w, h, 3, small, 8, 8), PV_OK);
@@ -420,8 +317,8 @@ Test(img, png_grey8_rgb8_exact)
     }
     img_free(&im);
     /* No larger than asked for on one side: whole, as it is. */
-    decode_ok("c.png", 3, 8, 23, &im);
-    expect_size(&im, w, h, w, h);
+    imgt_decode_ok(dir, "c.png", 3, 8, 23, &im);
+    imgt_expect_size(&im, w, h, w, h);
     cr_assert_arr_eq(im.px, c, (size_t)w * h * 3);
     img_free(&im);
     free(g);
@@ -440,7 +337,7 @@ Test(img, png_rgba_over_white)
     uint32_t i;
 
     cr_assert_eq(gen_write_png(tpath("a.png"), 4, 1, GEN_PNG_RGBA, 8, px, NULL), 0);
-    decode_ok("a.png", 3, 0, 0, &im);
+    imgt_decode_ok(dir, "a.png", 3, 0, 0, &im);
     for (i = 0; i < 4; i++) {
         uint32_t c, a = px[4 * i + 3];
         for (c = 0; c < 3; c++) {
@@ -452,8 +349,8 @@ Test(img, png_rgba_over_white)
     cr_assert(im.px[3] == 10 && im.px[5] == 30);
     img_free(&im);
 
-    decode_ok("a.png", 1, 0, 0, &im);
-    cr_assert(im.px[0] == 255 && im.px[1] == luma(10, 20, 30));
+    imgt_decode_ok(dir, "a.png", 1, 0, 0, &im);
+    cr_assert(im.px[0] == 255 && im.px[1] == imgt_luma(10, 20, 30));
     img_free(&im);
 }
 
@@ -466,7 +363,7 @@ Test(img, png_grey_alpha_and_trns_key)
     img im = {0};
 
     cr_assert_eq(gen_write_png(tpath("ga.png"), 3, 1, GEN_PNG_GREY_ALPHA, 8, ga, NULL), 0);
-    decode_ok("ga.png", 1, 0, 0, &im);
+    imgt_decode_ok(dir, "ga.png", 1, 0, 0, &im);
     cr_assert_arr_eq(im.px, want_ga, 3);
     img_free(&im);
 
@@ -474,7 +371,7 @@ Test(img, png_grey_alpha_and_trns_key)
     o.has_trans_color = 1;
     o.trans_color[0] = 7;
     cr_assert_eq(gen_write_png(tpath("k.png"), 3, 1, GEN_PNG_GREY, 8, g, &o), 0);
-    decode_ok("k.png", 1, 0, 0, &im);
+    imgt_decode_ok(dir, "k.png", 1, 0, 0, &im);
     cr_assert_arr_eq(im.px, want_g, 3);
     img_free(&im);
 }
@@ -484,14 +381,14 @@ Test(img, png_16bit)
     static const uint16_t c16[2 * 3] = {0xffff, 0, 0x8080, 0x1234, 0xfedc, 0x00ff};
     const uint32_t w = 16, h = 16;
     uint16_t *px = malloc((size_t)w * h * sizeof *px);
-    uint8_t *want = pattern(w, h, 1, 10);
+    uint8_t *want = imgt_pattern(w, h, 1, 10);
     img im = {0};
     size_t i;
 
     for (i = 0; i < (size_t)w * h; i++)
         px[i] = (uint16_t)(want[i] * 257u);
     cr_assert_eq(gen_write_png(tpath("g16.png"), w, h, GEN_PNG_GREY, 16, px, NULL), 0);
-    decode_ok("g16.png", 1, 0, 0, &im);
+    imgt_decode_ok(dir, "g16.png", 1, 0, 0, &im);
     cr_assert_arr_eq(im.px, want, (size_t)w * h);
     img_free(&im);
     free(px);
@@ -499,7 +396,7 @@ Test(img, png_16bit)
 
     /* RGB, values that are not multiples of 257 */
     cr_assert_eq(gen_write_png(tpath("c16.png"), 2, 1, GEN_PNG_RGB, 16, c16, NULL), 0);
-    decode_ok("c16.png", 3, 0, 0, &im);
+    imgt_decode_ok(dir, "c16.png", 3, 0, 0, &im);
     for (i = 0; i < 6; i++) /* scale_16: nearest 8-bit value */
         cr_assert_eq(im.px[i], (c16[i] * 255u + 32767u) / 65535u, "sample %zu", i);
     img_free(&im);
@@ -520,7 +417,7 @@ Test(img, png_palette_and_trns)
     o.palette = pal;
     o.npalette = 4;
     cr_assert_eq(gen_write_png(tpath("p.png"), w, h, GEN_PNG_PALETTE, 8, idx, &o), 0);
-    decode_ok("p.png", 3, 0, 0, &im);
+    imgt_decode_ok(dir, "p.png", 3, 0, 0, &im);
     for (i = 0; i < sizeof idx; i++)
         cr_assert_arr_eq(im.px + 3 * i, pal + 3 * idx[i], 3, "pixel %zu", i);
     img_free(&im);
@@ -529,7 +426,7 @@ Test(img, png_palette_and_trns)
     o.trans = alpha;
     o.ntrans = 2;
     cr_assert_eq(gen_write_png(tpath("p2.png"), w, h, GEN_PNG_PALETTE, 2, idx, &o), 0);
-    decode_ok("p2.png", 3, 0, 0, &im);
+    imgt_decode_ok(dir, "p2.png", 3, 0, 0, &im);
     for (i = 0; i < sizeof idx; i++) {
         static const uint8_t white[3] = {255, 255, 255};
         cr_assert_arr_eq(im.px + 3 * i, idx[i] == 1 ? white : pal + 3 * idx[i], 3,
@@ -546,13 +443,13 @@ Test(img, png_grey_low_bit_depths)
     size_t i;
 
     cr_assert_eq(gen_write_png(tpath("b1.png"), 8, 1, GEN_PNG_GREY, 1, one, NULL), 0);
-    decode_ok("b1.png", 1, 0, 0, &im);
+    imgt_decode_ok(dir, "b1.png", 1, 0, 0, &im);
     for (i = 0; i < 8; i++)
         cr_assert_eq(im.px[i], one[i] ? 255 : 0);
     img_free(&im);
 
     cr_assert_eq(gen_write_png(tpath("b4.png"), 4, 2, GEN_PNG_GREY, 4, four, NULL), 0);
-    decode_ok("b4.png", 1, 0, 0, &im);
+    imgt_decode_ok(dir, "b4.png", 1, 0, 0, &im);
     for (i = 0; i < 8; i++)
         cr_assert_eq(im.px[i], four[i] * 17);
     img_free(&im);
@@ -561,17 +458,17 @@ Test(img, png_grey_low_bit_depths)
 Test(img, png_interlaced_exact)
 {
     const uint32_t w = 29, h = 19; /* not multiples of 8: partial Adam7 blocks */
-    uint8_t *c = pattern(w, h, 3, 11), *g = pattern(w, h, 1, 12);
+    uint8_t *c = imgt_pattern(w, h, 3, 11), *g = imgt_pattern(w, h, 1, 12);
     gen_png_opts o = {0};
     img im = {0};
 
     o.interlace = 1;
     cr_assert_eq(gen_write_png(tpath("i.png"), w, h, GEN_PNG_RGB, 8, c, &o), 0);
     cr_assert_eq(gen_write_png(tpath("ig.png"), w, h, GEN_PNG_GREY, 8, g, &o), 0);
-    decode_ok("i.png", 3, 0, 0, &im);
+    imgt_decode_ok(dir, "i.png", 3, 0, 0, &im);
     cr_assert_arr_eq(im.px, c, (size_t)w * h * 3);
     img_free(&im);
-    decode_ok("ig.png", 1, 0, 0, &im);
+    imgt_decode_ok(dir, "ig.png", 1, 0, 0, &im);
     cr_assert_arr_eq(im.px, g, (size_t)w * h);
     img_free(&im);
     free(c);
@@ -588,8 +485,8 @@ Test(img, png_wider_than_libpng_default_limit)
 
     px[w - 1] = 200;
     cr_assert_eq(gen_write_png(tpath("wide.png"), w, 1, GEN_PNG_GREY, 8, px, NULL), 0);
-    decode_ok("wide.png", 1, 0, 0, &im);
-    expect_size(&im, w, 1, w, 1);
+    imgt_decode_ok(dir, "wide.png", 1, 0, 0, &im);
+    imgt_expect_size(&im, w, 1, w, 1);
     cr_assert_eq(im.px[w - 1], 200);
     img_free(&im);
     free(px);
@@ -598,28 +495,28 @@ Test(img, png_wider_than_libpng_default_limit)
 Test(img, png_truncated_and_corrupt)
 {
     const uint32_t w = 64, h = 64;
-    uint8_t *c = pattern(w, h, 3, 13);
+    uint8_t *c = imgt_pattern(w, h, 3, 13);
     struct stat st;
 
     cr_assert_eq(gen_write_png(tpath("t.png"), w, h, GEN_PNG_RGB, 8, c, NULL), 0);
     cr_assert_eq(stat(tpath("t.png"), &st), 0);
     cr_assert_eq(gen_truncate(tpath("t.png"), (size_t)st.st_size / 2), 0);
-    decode_fails("t.png", 3, PV_EDECODE, "truncated");
+    imgt_decode_fails(dir, "t.png", 3, PV_EDECODE, "truncated");
 
     /* Garbled compressed data: libpng notices it (bad filter, bad zlib
      * stream or CRC, whichever comes first). */
     cr_assert_eq(gen_write_png(tpath("x.png"), w, h, GEN_PNG_RGB, 8, c, NULL), 0);
     cr_assert_eq(gen_png_corrupt_idat(tpath("x.png"), 0), 0);
-    decode_fails("x.png", 3, PV_EDECODE, NULL);
+    imgt_decode_fails(dir, "x.png", 3, PV_EDECODE, NULL);
 
     /* Intact data, wrong CRC: still refused, in libpng's words. */
     cr_assert_eq(gen_write_png(tpath("y.png"), w, h, GEN_PNG_RGB, 8, c, NULL), 0);
     cr_assert_eq(gen_png_corrupt_idat(tpath("y.png"), 1), 0);
-    decode_fails("y.png", 3, PV_EDECODE, "CRC");
+    imgt_decode_fails(dir, "y.png", 3, PV_EDECODE, "CRC");
 
     /* Only the signature and part of IHDR. */
     cr_assert_eq(gen_truncate(tpath("x.png"), 20), 0);
-    decode_fails("x.png", 1, PV_EDECODE, NULL);
+    imgt_decode_fails(dir, "x.png", 1, PV_EDECODE, NULL);
     free(c);
 }
 
@@ -629,7 +526,7 @@ Test(img, png_too_big)
 
     cr_assert_eq(gen_write_png(tpath("h.png"), 16, 16, GEN_PNG_GREY, 8, px, NULL), 0);
     cr_assert_eq(gen_png_set_size(tpath("h.png"), 60000, 60000), 0);
-    decode_fails("h.png", 1, PV_ETOOBIG, "60000x60000");
+    imgt_decode_fails(dir, "h.png", 1, PV_ETOOBIG, "60000x60000");
 }
 
 /* ---- reduced while read ----------------------------------------------------------- */
@@ -680,11 +577,11 @@ static void *png_samples(uint32_t w, uint32_t h, int ct, int depth, uint32_t see
     const uint32_t spp = ct == GEN_PNG_RGB ? 3 : ct == GEN_PNG_RGBA ? 4
                        : ct == GEN_PNG_GREY_ALPHA ? 2 : 1;
     const size_t n = (size_t)w * h * spp;
-    uint8_t *a = pattern(w, h, spp, seed);
+    uint8_t *a = imgt_pattern(w, h, spp, seed);
     size_t i;
 
     if (depth == 16) {
-        uint8_t *b = pattern(w, h, spp, seed + 100);
+        uint8_t *b = imgt_pattern(w, h, spp, seed + 100);
         uint16_t *v = malloc(n * sizeof *v);
         cr_assert_not_null(v);
         for (i = 0; i < n; i++) /* low bytes of their own: rounding counts */
@@ -717,12 +614,12 @@ static void expect_like_full(const char *name, uint32_t ch, uint32_t mw,
     uint8_t *a = malloc(n), *b = malloc(n);
     int d;
 
-    decode_ok(name, ch, 0, 0, &full);
-    decode_ok(name, ch, mw, mh, &red);
-    expect_size(&red, want_w, want_h, full.w, full.h);
+    imgt_decode_ok(dir, name, ch, 0, 0, &full);
+    imgt_decode_ok(dir, name, ch, mw, mh, &red);
+    imgt_expect_size(&red, want_w, want_h, full.w, full.h);
     cr_assert_eq(img_resize_area(full.px, full.w, full.h, ch, a, mw, mh), PV_OK);
     cr_assert_eq(img_resize_area(red.px, red.w, red.h, ch, b, mw, mh), PV_OK);
-    d = max_diff(a, b, n);
+    d = imgt_max_diff(a, b, n);
     if (exact)
         cr_assert_eq(d, 0, "%s, %u channels, %ux%u: differs by %d", name, ch, mw, mh, d);
     else
@@ -783,7 +680,7 @@ Test(img, png_reduced_same_as_full_then_resize, .timeout = 120)
  * reduced along its length only; a tall one likewise. */
 Test(img, png_strips_reduced_along_their_length, .timeout = 120)
 {
-    uint8_t *c = pattern(20000, 220, 3, 51), *g = pattern(20, 300000, 1, 52);
+    uint8_t *c = imgt_pattern(20000, 220, 3, 51), *g = imgt_pattern(20, 300000, 1, 52);
     gen_png_opts o = {0};
 
     cr_assert_eq(gen_write_png(tpath("s.png"), 20000, 220, GEN_PNG_RGB, 8, c, NULL), 0);
@@ -809,7 +706,7 @@ Test(img, png_small_images_whole)
 
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint32_t w = cases[i][0], h = cases[i][1];
-        uint8_t *c = pattern(w, h, 4, (uint32_t)(60 + i));
+        uint8_t *c = imgt_pattern(w, h, 4, (uint32_t)(60 + i));
         gen_png_opts o = {0};
         img full = {0}, got = {0};
         int il;
@@ -817,9 +714,9 @@ Test(img, png_small_images_whole)
         for (il = 0; il <= 1; il++) {
             o.interlace = il;
             cr_assert_eq(gen_write_png(tpath("w.png"), w, h, GEN_PNG_RGBA, 8, c, &o), 0);
-            decode_ok("w.png", 3, 0, 0, &full);
-            decode_ok("w.png", 3, cases[i][2], cases[i][3], &got);
-            expect_size(&got, w, h, w, h);
+            imgt_decode_ok(dir, "w.png", 3, 0, 0, &full);
+            imgt_decode_ok(dir, "w.png", 3, cases[i][2], cases[i][3], &got);
+            imgt_expect_size(&got, w, h, w, h);
             cr_assert_arr_eq(got.px, full.px, (size_t)w * h * 3, "case %zu", i);
             img_free(&full);
             img_free(&got);
@@ -835,7 +732,7 @@ Test(img, png_small_images_whole)
 Test(img, jpeg_strips_reduced_while_read, .timeout = 120)
 {
     const uint32_t w = 16000, h = 300;
-    uint8_t *g = pattern(w, h, 1, 81), *k = pattern(w, h, 4, 82);
+    uint8_t *g = imgt_pattern(w, h, 1, 81), *k = imgt_pattern(w, h, 4, 82);
 
     cr_assert_eq(gen_write_jpeg(tpath("s.jpg"), w, h, 1, g, 90, 0), 0);
     /* 300/2 < 224: no DCT scaling; 4.8 megapixels: 53 x 224 by 224 */
@@ -916,7 +813,7 @@ static void bomb_bounded(const char *name, uint32_t side, uint32_t ch, uint32_t 
     cr_log_info("%s (%u^2) to %ux%u, %u channels: peak +%.1f MiB", name, side, out, out, ch,
                 mib);
     cr_assert_lt(mib, 16.0, "%s: decoding took %.1f MiB more", name, mib);
-    expect_size(&im, out, out, side, side);
+    imgt_expect_size(&im, out, out, side, side);
     expect_flat(&im, 255);
     img_free(&im);
 }
@@ -996,8 +893,8 @@ Test(img, jpeg_multiscan_bomb_refused, .timeout = 120)
     cr_assert_lt(mib, 16.0, "refusing took %.1f MiB", mib);
 
     cr_assert_eq(gen_write_jpeg_flat_multiscan(tpath("ms2.jpg"), 1000, 700), 0);
-    decode_ok("ms2.jpg", 3, 0, 0, &im);
-    expect_size(&im, 1000, 700, 1000, 700);
+    imgt_decode_ok(dir, "ms2.jpg", 3, 0, 0, &im);
+    imgt_expect_size(&im, 1000, 700, 1000, 700);
     expect_flat(&im, 128);
     img_free(&im);
 }
@@ -1015,7 +912,7 @@ Test(img, jpeg_progressive_within_limit, .timeout = 120)
     mib = decode_peak_mib("p.jpg", 3, 224, 224, &im, &rc, err, sizeof err);
     cr_assert_eq(rc, PV_OK, "%s", err);
     cr_log_info("4096^2 progressive JPEG: peak +%.1f MiB", mib);
-    expect_size(&im, 512, 512, 4096, 4096);
+    imgt_expect_size(&im, 512, 512, 4096, 4096);
     expect_flat(&im, 128);
     img_free(&im);
 }
@@ -1026,7 +923,7 @@ Test(img, jpeg_progressive_within_limit, .timeout = 120)
 Test(img, jpeg_strip_bounded, .timeout = 120)
 {
     const uint32_t w = 60000, h = 440;
-    uint8_t *c = pattern(w, h, 3, 83);
+    uint8_t *c = imgt_pattern(w, h, 3, 83);
     char err[256] = "";
     img im = {0};
     double mib;
@@ -1038,7 +935,7 @@ Test(img, jpeg_strip_bounded, .timeout = 120)
     cr_assert_eq(rc, PV_OK, "%s", err);
     cr_log_info("60000x440 JPEG to 224x224 RGB: peak +%.1f MiB", mib);
     cr_assert_lt(mib, 24.0, "decoding took %.1f MiB more", mib);
-    expect_size(&im, 18592, 224, w, h);
+    imgt_expect_size(&im, 18592, 224, w, h);
     img_free(&im);
 }
 
@@ -1053,7 +950,7 @@ Test(img, png_row_too_long)
     o.repeat_row = 1;
     cr_assert_eq(gen_write_png(tpath("long.png"), w, 2, GEN_PNG_RGBA, 16, row, &o), 0);
     free(row);
-    decode_fails("long.png", 3, PV_ETOOBIG, "row");
+    imgt_decode_fails(dir, "long.png", 3, PV_ETOOBIG, "row");
 }
 
 /* ---- files and formats ---------------------------------------------------------- */
@@ -1080,7 +977,8 @@ Test(img, not_an_image)
     char err[256];
 
     cr_assert_eq(gen_write_bytes(tpath("x.jpg"), text, sizeof text - 1), 0);
-    decode_fails("x.jpg", 1, PV_EFORMAT, "not an image format pixvec reads (it starts with 'hell')");
+    imgt_decode_fails(dir, "x.jpg", 1, PV_EFORMAT,
+                      "not an image format pixvec reads (it starts with 'hell')");
 
     cr_assert_eq(img_decode(bin, sizeof bin, 3, 0, 0, &im, err, sizeof err), PV_EFORMAT);
     cr_assert(strstr(err, "00 01 7f 80") != NULL, "message: %s", err);
@@ -1175,7 +1073,7 @@ Test(img, resize_constant_and_identity)
     }
     /* Same size: the pixels come back unchanged. */
     {
-        uint8_t *src = pattern(31, 17, 3, 14), *dst = malloc(31 * 17 * 3);
+        uint8_t *src = imgt_pattern(31, 17, 3, 14), *dst = malloc(31 * 17 * 3);
         cr_assert_eq(img_resize_area(src, 31, 17, 3, dst, 31, 17), PV_OK);
         cr_assert_arr_eq(dst, src, 31 * 17 * 3);
         free(src);
@@ -1297,7 +1195,7 @@ Test(img, resize_matches_two_pass_reference)
             sw *= 37;
             sh *= 29;
         }
-        src = pattern(sw, sh, ch, t);
+        src = imgt_pattern(sw, sh, ch, t);
         a = malloc((size_t)dw * dh * ch);
         b = malloc((size_t)dw * dh * ch);
         ref_resize_area(src, sw, sh, ch, a, dw, dh);
@@ -1322,7 +1220,7 @@ Test(img, area_streaming_orders)
 
     for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         const uint32_t sw = sizes[s][0], sh = sizes[s][1], dw = sizes[s][2], dh = sizes[s][3];
-        uint8_t *src = pattern(sw, sh, 3, (uint32_t)(70 + s));
+        uint8_t *src = imgt_pattern(sw, sh, 3, (uint32_t)(70 + s));
         uint8_t *want = malloc((size_t)dw * dh * 3), *got = malloc((size_t)dw * dh * 3);
         img_area *a = NULL;
         uint32_t pass, y;
@@ -1345,7 +1243,7 @@ Test(img, area_streaming_orders)
         }
         cr_assert_eq(img_area_finish(a), PV_OK);
         img_area_free(a);
-        cr_assert_leq(max_diff(want, got, (size_t)dw * dh * 3), 1, "case %zu", s);
+        cr_assert_leq(imgt_max_diff(want, got, (size_t)dw * dh * 3), 1, "case %zu", s);
 
         memset(got, 0, (size_t)dw * dh * 3);
         cr_assert_eq(img_area_new(sw, sh, 3, got, dw, dh, 0, &a), PV_OK);
@@ -1397,9 +1295,9 @@ Test(img, orient_all_eight)
         memcpy(im.px, src, 6);
         cr_assert_eq(img_orient(&im, o), PV_OK);
         if (o >= 5)
-            expect_size(&im, 3, 2, 3, 2);
+            imgt_expect_size(&im, 3, 2, 3, 2);
         else
-            expect_size(&im, 2, 3, 2, 3);
+            imgt_expect_size(&im, 2, 3, 2, 3);
         cr_assert_arr_eq(im.px, want[o], 6, "orientation %d", o);
         for (p = 1; p < o; p++)
             cr_assert(memcmp(want[p], want[o], 6) != 0);

@@ -17,114 +17,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "gen.h"
 #include "img.h"
+#include "imgtest.h"
 #include "pixvec.h"
 
 static char dir[GEN_PATH_MAX];
 
-static void setup(void) { cr_assert_eq(gen_tmpdir(dir), 0, "mkdtemp failed"); }
-static void teardown(void) { gen_rmtree(dir); }
+static void setup(void)
+{
+    imgt_tmpdir(dir);
+}
+static void teardown(void)
+{
+    imgt_rmtree(dir);
+}
 
 TestSuite(img_bmp, .init = setup, .fini = teardown);
 
-static const char *tpath(const char *name)
+static uint32_t rd16(const uint8_t *p)
 {
-    static char bufs[4][GEN_PATH_MAX];
-    static int next;
-    char *p = bufs[next++ % 4];
-    cr_assert_not_null(gen_path(p, dir, name));
-    return p;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
 }
-
-/* convert IN ARGS OUT in the test directory. */
-static void magick(const char *in, const char *args, const char *out)
+static uint32_t rd32(const uint8_t *p)
 {
-    char cmd[3 * GEN_PATH_MAX + 512];
-    int st;
-    snprintf(cmd, sizeof cmd, "cd '%s' && convert %s %s %s >convert.log 2>&1", dir, in, args,
-             out);
-    st = system(cmd);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-              "ImageMagick's convert failed (Debian package imagemagick, installed by "
-              "scripts/setup.sh): %s", cmd);
+    return rd16(p) | rd16(p + 2) << 16;
 }
-
-static uint8_t *slurp(const char *name, size_t *n)
+static void wr16(uint8_t *p, uint32_t v)
 {
-    uint8_t *b = NULL;
-    cr_assert_eq(gen_read_bytes(tpath(name), &b, n), 0, "cannot read %s", name);
-    return b;
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
 }
-
-static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t rd32(const uint8_t *p) { return rd16(p) | rd16(p + 2) << 16; }
-static void wr16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
-static void wr32(uint8_t *p, uint32_t v) { wr16(p, v), wr16(p + 2, v >> 16); }
-
-/* A picture of ncol distinct colours (ncol <= 256) in blocks and
- * diagonals, RGB. */
-static uint8_t *palette_picture(uint32_t w, uint32_t h, uint32_t ncol)
+static void wr32(uint8_t *p, uint32_t v)
 {
-    uint8_t *px = malloc((size_t)w * h * 3);
-    cr_assert_not_null(px);
-    for (uint32_t y = 0; y < h; y++)
-        for (uint32_t x = 0; x < w; x++) {
-            uint32_t i = (x / 3 + (y / 2) * 5 + (x * y) / 4) % ncol;
-            uint8_t *p = px + ((size_t)y * w + x) * 3;
-            if (ncol == 2) {
-                memset(p, i ? 255 : 0, 3);
-                continue;
-            }
-            p[0] = (uint8_t)(i * 53); /* odd multipliers: distinct mod 256 */
-            p[1] = (uint8_t)(i * 97 + 31);
-            p[2] = (uint8_t)(i * 151 + 7);
-        }
-    return px;
-}
-
-static int decode_mem(const uint8_t *b, size_t n, uint32_t ch, uint32_t mw, uint32_t mh,
-                      img *im, char *err, size_t errlen)
-{
-    return img_decode(b, n, ch, mw, mh, im, err, errlen);
-}
-
-static void decode_ok(const uint8_t *b, size_t n, uint32_t ch, img *im)
-{
-    char err[256] = "";
-    cr_assert_eq(decode_mem(b, n, ch, 0, 0, im, err, sizeof err), PV_OK, "decode: %s", err);
-    cr_assert_eq(im->channels, ch);
-    cr_assert_not_null(im->px);
-}
-
-static void decode_fails(const uint8_t *b, size_t n, int rc, const char *want)
-{
-    char err[256] = "";
-    img im;
-    memset(&im, 0x5a, sizeof im);
-    cr_assert_eq(decode_mem(b, n, 3, 0, 0, &im, err, sizeof err), rc, "rc for %zu bytes: %s",
-                 n, err);
-    cr_assert_eq(im.w, 0x5a5a5a5au, "out written on failure");
-    cr_assert_neq(err[0], '\0', "no message");
-    cr_assert(want == NULL || strstr(err, want) != NULL, "message \"%s\", want \"%s\"", err,
-              want);
-}
-
-/* Rec.601 luma as libjpeg and the sink compute it. */
-static uint8_t luma(const uint8_t *p)
-{
-    return (uint8_t)((19595u * p[0] + 38470u * p[1] + 7471u * p[2] + 32768u) >> 16);
-}
-
-static void expect_rgb(const img *im, uint32_t w, uint32_t h, const uint8_t *want)
-{
-    cr_assert(im->w == w && im->h == h && im->orig_w == w && im->orig_h == h,
-              "got %ux%u (orig %ux%u), want %ux%u", im->w, im->h, im->orig_w, im->orig_h, w, h);
-    for (size_t i = 0; i < (size_t)w * h * 3; i++)
-        cr_assert_eq(im->px[i], want[i], "row %zu col %zu channel %zu: %u, want %u",
-                     i / 3 / w, i / 3 % w, i % 3, im->px[i], want[i]);
+    wr16(p, v), wr16(p + 2, v >> 16);
 }
 
 /* The header fields of a file convert wrote, as the test expects them. */
@@ -136,8 +62,8 @@ static void expect_header(const uint8_t *b, size_t n, uint32_t hs, uint32_t bpp,
     fbpp = fhs == 12 ? rd16(b + 24) : rd16(b + 28);
     fcomp = fhs == 12 ? 0 : rd32(b + 30);
     cr_assert(fhs == hs && fbpp == bpp && fcomp == comp,
-              "convert wrote header %u, %u bits, compression %u; the test wants %u, %u, %u",
-              fhs, fbpp, fcomp, hs, bpp, comp);
+              "convert wrote header %u, %u bits, compression %u; the test wants %u, %u, %u", fhs,
+              fbpp, fcomp, hs, bpp, comp);
 }
 
 /* src (w x h RGB) to a PNG, through convert ARGS to FMT:out.bmp (FMT
@@ -146,22 +72,22 @@ static uint8_t *made_bmp(uint32_t w, uint32_t h, const uint8_t *src, const char 
                          const char *fmt, size_t *n)
 {
     char out[64];
-    cr_assert_eq(gen_write_png(tpath("src.png"), w, h, GEN_PNG_RGB, 8, src, NULL), 0);
+    imgt_write_png(dir, "src.png", w, h, 3, src);
     snprintf(out, sizeof out, "%s:out.bmp", fmt);
-    magick("src.png", args, out);
-    return slurp("out.bmp", n);
+    imgt_tool(dir, "convert", "imagemagick", "convert src.png %s %s", args, out);
+    return imgt_read(dir, "out.bmp", n);
 }
 
 /* Decode a convert-made file and compare it with its source. */
-static void roundtrip(uint32_t w, uint32_t h, const uint8_t *src, const char *args,
-                      const char *fmt, uint32_t hs, uint32_t bpp, uint32_t comp)
+static void roundtrip(uint32_t w, uint32_t h, const uint8_t *src, const char *args, const char *fmt,
+                      uint32_t hs, uint32_t bpp, uint32_t comp)
 {
     size_t n;
     uint8_t *b = made_bmp(w, h, src, args, fmt, &n);
     img im = {0};
     expect_header(b, n, hs, bpp, comp);
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, w, h, src);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, w, h, src);
     img_free(&im);
     free(b);
 }
@@ -220,11 +146,6 @@ static uint8_t *bmp_make(const bmp_spec *s, size_t *n)
     return b;
 }
 
-static uint8_t over_white(uint32_t c, uint32_t a)
-{
-    return (uint8_t)((c * a + 255u * (255u - a) + 127u) / 255u);
-}
-
 /* ---- convert's files ------------------------------------------------------ */
 
 Test(img_bmp, bmp3_24_and_32_bits)
@@ -241,8 +162,8 @@ Test(img_bmp, bmp3_24_and_32_bits)
 Test(img_bmp, bmp3_palettes_8_4_and_1_bits)
 {
     const uint32_t w = 37, h = 11;
-    uint8_t *p200 = palette_picture(w, h, 200), *p16 = palette_picture(w, h, 16);
-    uint8_t *p2 = palette_picture(w, h, 2);
+    uint8_t *p200 = imgt_palette_picture(w, h, 200), *p16 = imgt_palette_picture(w, h, 16);
+    uint8_t *p2 = imgt_palette_picture(w, h, 2);
     roundtrip(w, h, p200, "-type Palette -compress None", "BMP3", 40, 8, 0);
     roundtrip(w, h, p16, "-type Palette -compress None", "BMP3", 40, 4, 0);
     roundtrip(w, h, p2, "-monochrome", "BMP3", 40, 1, 0);
@@ -254,7 +175,7 @@ Test(img_bmp, bmp3_palettes_8_4_and_1_bits)
 Test(img_bmp, os2_bmp2)
 {
     const uint32_t w = 21, h = 9;
-    uint8_t *rgb = malloc(w * h * 3), *p16 = palette_picture(w, h, 16);
+    uint8_t *rgb = malloc(w * h * 3), *p16 = imgt_palette_picture(w, h, 16);
     gen_pattern(w, h, 3, 8, rgb);
     roundtrip(w, h, rgb, "-type TrueColor", "BMP2", 12, 24, 0);
     roundtrip(w, h, p16, "-type Palette -compress None", "BMP2", 12, 4, 0);
@@ -271,11 +192,12 @@ Test(img_bmp, v5_header_24_bits_and_grey_output)
 
     gen_pattern(w, h, 3, 9, src);
     roundtrip(w, h, src, "-type TrueColor", "BMP", 124, 24, 0);
-    b = slurp("out.bmp", &n);
-    decode_ok(b, n, 1, &im);
+    b = imgt_read(dir, "out.bmp", &n);
+    imgt_decode_mem_ok(b, n, 1, &im);
     for (size_t i = 0; i < w * h; i++)
-        cr_assert_eq(im.px[i], luma(src + 3 * i), "pixel %zu: %u, want %u", i, im.px[i],
-                     luma(src + 3 * i));
+        cr_assert_eq(im.px[i], imgt_luma(src[3 * i], src[3 * i + 1], src[3 * i + 2]),
+                     "pixel %zu: %u, want %u", i, im.px[i],
+                     imgt_luma(src[3 * i], src[3 * i + 1], src[3 * i + 2]));
     img_free(&im);
     free(b);
     free(src);
@@ -293,15 +215,15 @@ Test(img_bmp, v5_alpha_over_white)
     for (size_t i = 0; i < w * h; i++) {
         rgba[4 * i + 3] = (uint8_t)(i * 37); /* every kind of alpha, 0 and 255 too */
         for (int c = 0; c < 3; c++)
-            want[3 * i + c] = over_white(rgba[4 * i + c], rgba[4 * i + 3]);
+            want[3 * i + c] = imgt_over_white(rgba[4 * i + c], rgba[4 * i + 3]);
     }
-    cr_assert_eq(gen_write_png(tpath("a.png"), w, h, GEN_PNG_RGBA, 8, rgba, NULL), 0);
-    magick("a.png", "", "a.bmp");
-    b = slurp("a.bmp", &n);
+    imgt_write_png(dir, "a.png", w, h, 4, rgba);
+    imgt_tool(dir, "convert", "imagemagick", "convert a.png a.bmp");
+    b = imgt_read(dir, "a.bmp", &n);
     expect_header(b, n, 124, 32, 3);
     cr_assert_eq(rd32(b + 66), 0xff000000u, "no alpha mask");
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, w, h, want);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, w, h, want);
     img_free(&im);
     free(b);
     free(rgba);
@@ -343,17 +265,18 @@ Test(img_bmp, sixteen_bits_565_and_555)
 Test(img_bmp, rle8)
 {
     const uint32_t w = 45, h = 14;
-    uint8_t *src = palette_picture(w, h, 200), *b;
+    uint8_t *src = imgt_palette_picture(w, h, 200), *b;
     size_t n;
     img im = {0};
 
     roundtrip(w, h, src, "-type Palette -compress RLE", "BMP3", 40, 8, 1);
-    b = slurp("out.bmp", &n);
-    decode_ok(b, n, 3, &im);
+    b = imgt_read(dir, "out.bmp", &n);
+    imgt_decode_mem_ok(b, n, 3, &im);
     img_free(&im);
     /* cut in the middle of its data, and before its end-of-bitmap marker */
-    decode_fails(b, rd32(b + 10) + (n - rd32(b + 10)) / 2, PV_EDECODE, "truncated: the RLE data");
-    decode_fails(b, n - 4, PV_EDECODE, "truncated: the RLE data ends in row 14 of 14");
+    imgt_decode_mem_fails(b, rd32(b + 10) + (n - rd32(b + 10)) / 2, PV_EDECODE,
+                          "truncated: the RLE data");
+    imgt_decode_mem_fails(b, n - 4, PV_EDECODE, "truncated: the RLE data ends in row 14 of 14");
     free(src);
     free(b);
 }
@@ -372,14 +295,14 @@ static void flip_to_top_down(uint8_t *b, size_t n, uint32_t stride)
         memcpy(a, z, stride);
         memcpy(z, tmp, stride);
     }
-    wr32(b + 22, (uint32_t)-(int32_t)h);
+    wr32(b + 22, (uint32_t) - (int32_t)h);
     free(tmp);
 }
 
 Test(img_bmp, top_down)
 {
     const uint32_t w = 13, h = 7;
-    uint8_t *src = malloc(w * h * 3), *pal = palette_picture(w, h, 200), *b;
+    uint8_t *src = malloc(w * h * 3), *pal = imgt_palette_picture(w, h, 200), *b;
     size_t n;
     img im = {0};
 
@@ -388,16 +311,16 @@ Test(img_bmp, top_down)
     expect_header(b, n, 40, 24, 0);
     flip_to_top_down(b, n, 40);
     cr_assert_eq((int32_t)rd32(b + 22), -7);
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, w, h, src);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, w, h, src);
     img_free(&im);
     free(b);
 
     b = made_bmp(w, h, pal, "-type Palette -compress None", "BMP3", &n);
     expect_header(b, n, 40, 8, 0);
     flip_to_top_down(b, n, 16);
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, w, h, pal);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, w, h, pal);
     img_free(&im);
     free(b);
     free(src);
@@ -413,12 +336,12 @@ static const uint8_t pal4[4 * 3] = {10, 20, 30, 200, 0, 0, 0, 200, 0, 0, 0, 200}
 Test(img_bmp, rle4_runs_literals_and_deltas)
 {
     static const uint8_t data[] = {
-        5, 0x12,              /* row 0: 1 2 1 2 1 */
-        0, 3, 0x30, 0x10, 0, 0, /* 3 literal: 3 0 1 (padded), then EOL */
-        4, 0x33,              /* row 1: 3 3 3 3, then a delta of (2, 1) */
-        0, 2, 2, 1,           /* row 2 from x 6 */
-        9, 0x11,              /* 1 1: clipped at the row's end */
-        0, 1,                 /* end of bitmap: row 3 left out */
+        5, 0x12,                   /* row 0: 1 2 1 2 1 */
+        0, 3,    0x30, 0x10, 0, 0, /* 3 literal: 3 0 1 (padded), then EOL */
+        4, 0x33,                   /* row 1: 3 3 3 3, then a delta of (2, 1) */
+        0, 2,    2,    1,          /* row 2 from x 6 */
+        9, 0x11,                   /* 1 1: clipped at the row's end */
+        0, 1,                      /* end of bitmap: row 3 left out */
     };
     uint8_t want[8 * 4 * 3];
     static const int idx[4][8] = {{1, 2, 1, 2, 1, 3, 0, 1},
@@ -438,12 +361,13 @@ Test(img_bmp, rle4_runs_literals_and_deltas)
             else
                 memcpy(p, pal4 + 3 * idx[y][x], 3);
         }
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, 8, 4, want);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, 8, 4, want);
     img_free(&im);
-    decode_ok(b, n, 1, &im);
+    imgt_decode_mem_ok(b, n, 1, &im);
     for (size_t i = 0; i < 8 * 4; i++)
-        cr_assert_eq(im.px[i], luma(want + 3 * i), "pixel %zu", i);
+        cr_assert_eq(im.px[i], imgt_luma(want[3 * i], want[3 * i + 1], want[3 * i + 2]),
+                     "pixel %zu", i);
     img_free(&im);
     free(b);
 }
@@ -453,16 +377,15 @@ Test(img_bmp, index_beyond_the_palette_is_black)
 {
     static const uint8_t rows[2 * 4] = {0, 1, 7, 255, 1, 0, 2, 3}; /* bottom row first */
     static const uint8_t want[2 * 4 * 3] = {
-        200, 0, 0, 10, 20, 30, 0, 0, 0, 0, 0, 0,
-        10, 20, 30, 200, 0, 0, 0, 0, 0, 0, 0, 0,
+        200, 0, 0, 10, 20, 30, 0, 0, 0, 0, 0, 0, 10, 20, 30, 200, 0, 0, 0, 0, 0, 0, 0, 0,
     };
     bmp_spec s = {40, 4, 2, 8, 0, 2, pal4, 2, NULL, 0, rows, sizeof rows};
     size_t n;
     uint8_t *b = bmp_make(&s, &n);
     img im = {0};
 
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, 4, 2, want);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, 4, 2, want);
     img_free(&im);
     free(b);
 }
@@ -482,16 +405,16 @@ Test(img_bmp, default_masks)
     uint8_t *b = bmp_make(&s16, &n);
     img im = {0};
 
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, 2, 1, want16);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, 2, 1, want16);
     img_free(&im);
     free(b);
     /* a V5 header's alpha mask counts only with bit fields */
     s32.masks = amask;
     s32.nmasks = 4;
     b = bmp_make(&s32, &n);
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, 2, 1, want32);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, 2, 1, want32);
     img_free(&im);
     free(b);
 }
@@ -501,22 +424,22 @@ Test(img_bmp, alpha_bitfields)
 {
     static const uint32_t masks[4] = {0x0000ff00u, 0x00ff0000u, 0xff000000u, 0x000000ffu};
     uint8_t d[2 * 4] = {128, 10, 20, 30, 0, 40, 50, 60}; /* A R G B, little-endian */
-    uint8_t want[6] = {over_white(10, 128), over_white(20, 128), over_white(30, 128),
-                       255, 255, 255};
+    uint8_t want[6] = {imgt_over_white(10, 128), imgt_over_white(20, 128),
+                       imgt_over_white(30, 128), 255, 255, 255};
     uint8_t opaque[6] = {10, 20, 30, 40, 50, 60};
     bmp_spec s = {40, 2, 1, 32, 6, 0, NULL, 0, masks, 4, d, sizeof d};
     size_t n;
     uint8_t *b = bmp_make(&s, &n);
     img im = {0};
 
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, 2, 1, want);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, 2, 1, want);
     img_free(&im);
     free(b);
     d[0] = 0;
     b = bmp_make(&s, &n);
-    decode_ok(b, n, 3, &im);
-    expect_rgb(&im, 2, 1, opaque);
+    imgt_decode_mem_ok(b, n, 3, &im);
+    imgt_expect_rgb(&im, 2, 1, opaque);
     img_free(&im);
     free(b);
 }
@@ -526,19 +449,20 @@ Test(img_bmp, alpha_bitfields)
 Test(img_bmp, truncated)
 {
     const uint32_t w = 13, h = 7;
-    uint8_t *src = malloc(w * h * 3), *b, *p16 = palette_picture(w, h, 16);
+    uint8_t *src = malloc(w * h * 3), *b, *p16 = imgt_palette_picture(w, h, 16);
     size_t n;
 
     gen_pattern(w, h, 3, 4, src);
     b = made_bmp(w, h, src, "-type TrueColor", "BMP3", &n);
-    decode_fails(b, n - 1, PV_EDECODE, "truncated: the pixel data needs 280 bytes at offset 54");
-    decode_fails(b, n / 2, PV_EDECODE, "truncated: the pixel data");
-    decode_fails(b, 30, PV_EDECODE, "truncated");
-    decode_fails(b, 40, PV_EDECODE, "truncated: the file ends in the 40-byte info header");
+    imgt_decode_mem_fails(b, n - 1, PV_EDECODE,
+                          "truncated: the pixel data needs 280 bytes at offset 54");
+    imgt_decode_mem_fails(b, n / 2, PV_EDECODE, "truncated: the pixel data");
+    imgt_decode_mem_fails(b, 30, PV_EDECODE, "truncated");
+    imgt_decode_mem_fails(b, 40, PV_EDECODE, "truncated: the file ends in the 40-byte info header");
     free(b);
     b = made_bmp(w, h, p16, "-type Palette -compress None", "BMP3", &n);
     expect_header(b, n, 40, 4, 0);
-    decode_fails(b, 60, PV_EDECODE, "beyond the end of the file"); /* in the palette */
+    imgt_decode_mem_fails(b, 60, PV_EDECODE, "beyond the end of the file"); /* in the palette */
     free(b);
     free(p16);
     free(src);
@@ -547,7 +471,7 @@ Test(img_bmp, truncated)
 Test(img_bmp, bombs_refused)
 {
     const uint32_t w = 13, h = 7;
-    uint8_t *src = malloc(w * h * 3), *b, *pal = palette_picture(w, h, 200);
+    uint8_t *src = malloc(w * h * 3), *b, *pal = imgt_palette_picture(w, h, 200);
     size_t n;
     char err[256];
     img im = {0};
@@ -556,22 +480,22 @@ Test(img_bmp, bombs_refused)
     b = made_bmp(w, h, src, "-type TrueColor", "BMP3", &n);
     wr32(b + 18, 60000);
     wr32(b + 22, 60000);
-    decode_fails(b, n, PV_ETOOBIG, "60000x60000 pixels, more than the limit");
+    imgt_decode_mem_fails(b, n, PV_ETOOBIG, "60000x60000 pixels, more than the limit");
     /* within the pixel limit, but far more rows than the file holds */
     wr32(b + 18, 8000);
     wr32(b + 22, 8000);
-    decode_fails(b, n, PV_EDECODE, "truncated: the pixel data needs 192000000 bytes");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "truncated: the pixel data needs 192000000 bytes");
     free(b);
     b = made_bmp(w, h, pal, "-type Palette -compress RLE", "BMP3", &n);
     expect_header(b, n, 40, 8, 1);
     wr32(b + 18, 60000);
     wr32(b + 22, 60000);
-    decode_fails(b, n, PV_ETOOBIG, "60000x60000");
+    imgt_decode_mem_fails(b, n, PV_ETOOBIG, "60000x60000");
     /* RLE of 3000x2000 in a few bytes: decoded within the header's size,
      * reduced for a small minimum */
     wr32(b + 18, 3000);
     wr32(b + 22, 2000);
-    cr_assert_eq(decode_mem(b, n, 3, 32, 32, &im, err, sizeof err), PV_OK, "%s", err);
+    cr_assert_eq(img_decode(b, n, 3, 32, 32, &im, err, sizeof err), PV_OK, "%s", err);
     cr_assert(im.orig_w == 3000 && im.orig_h == 2000 && im.w < 3000);
     img_free(&im);
     free(b);
@@ -588,19 +512,19 @@ Test(img_bmp, bad_offsets_and_sizes)
     gen_pattern(w, h, 3, 4, src);
     b = made_bmp(w, h, src, "-type TrueColor", "BMP3", &n);
     wr32(b + 10, (uint32_t)n + 100);
-    decode_fails(b, n, PV_EDECODE, "beyond the end of the file");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "beyond the end of the file");
     wr32(b + 10, 0xffffffffu);
-    decode_fails(b, n, PV_EDECODE, "beyond the end of the file");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "beyond the end of the file");
     wr32(b + 10, 20);
-    decode_fails(b, n, PV_EDECODE, "inside the headers");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "inside the headers");
     wr32(b + 10, 54);
     wr32(b + 22, 0x80000000u); /* INT32_MIN */
-    decode_fails(b, n, PV_EDECODE, "height -2147483648");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "height -2147483648");
     wr32(b + 22, 0);
-    decode_fails(b, n, PV_EDECODE, "zero side");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "zero side");
     wr32(b + 22, 7);
     wr32(b + 18, (uint32_t)-13);
-    decode_fails(b, n, PV_EDECODE, "width -13");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "width -13");
     free(b);
     free(src);
 }
@@ -615,34 +539,34 @@ Test(img_bmp, unsupported_variants_refused)
 
     s.comp = 4; /* BI_JPEG */
     b = bmp_make(&s, &n);
-    decode_fails(b, n, PV_EDECODE, "JPEG inside a BMP");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "JPEG inside a BMP");
     free(b);
     s.comp = 5; /* BI_PNG */
     b = bmp_make(&s, &n);
-    decode_fails(b, n, PV_EDECODE, "PNG inside a BMP");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "PNG inside a BMP");
     free(b);
     s.comp = 11; /* BI_CMYK */
     b = bmp_make(&s, &n);
-    decode_fails(b, n, PV_EDECODE, "compression 11 is not supported");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "compression 11 is not supported");
     free(b);
     s.comp = 1; /* RLE8 at 24 bits */
     b = bmp_make(&s, &n);
-    decode_fails(b, n, PV_EDECODE, "24 bits a pixel with BMP compression 1");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "24 bits a pixel with BMP compression 1");
     free(b);
     s.comp = 0;
     s.bpp = 2;
     b = bmp_make(&s, &n);
-    decode_fails(b, n, PV_EDECODE, "2 bits a pixel");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "2 bits a pixel");
     free(b);
     s.bpp = 24;
     s.hs = 64; /* OS/2 2.x */
     b = bmp_make(&s, &n);
     cr_assert_eq(img_sniff(b, n), IMG_BMP);
-    decode_fails(b, n, PV_EDECODE, "OS/2 2.x");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "OS/2 2.x");
     free(b);
     s.hs = 16;
     b = bmp_make(&s, &n);
-    decode_fails(b, n, PV_EDECODE, "OS/2 2.x");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "OS/2 2.x");
     free(b);
     /* BI_BITFIELDS whose masks the file does not hold */
     s.hs = 40;
@@ -652,8 +576,8 @@ Test(img_bmp, unsupported_variants_refused)
     s.nmasks = 3;
     s.ndata = 0;
     b = bmp_make(&s, &n);
-    decode_fails(b, 60, PV_EDECODE, "bit masks");
-    decode_fails(b, n, PV_EDECODE, "truncated: the pixel data needs 32 bytes");
+    imgt_decode_mem_fails(b, 60, PV_EDECODE, "bit masks");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "truncated: the pixel data needs 32 bytes");
     free(b);
     /* a palette image with no room for a palette */
     s.bpp = 8;
@@ -661,6 +585,6 @@ Test(img_bmp, unsupported_variants_refused)
     s.nmasks = 0;
     s.ndata = sizeof data;
     b = bmp_make(&s, &n);
-    decode_fails(b, n, PV_EDECODE, "without a palette");
+    imgt_decode_mem_fails(b, n, PV_EDECODE, "without a palette");
     free(b);
 }

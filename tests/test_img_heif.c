@@ -34,26 +34,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli_run.h"
 #include "gen.h"
 #include "img.h"
 #include "img_formats.h"
+#include "imgtest.h"
 #include "pixvec.h"
 
 static char dir[GEN_PATH_MAX];
 
-static void setup(void) { cr_assert_eq(gen_tmpdir(dir), 0, "mkdtemp failed"); }
-static void teardown(void) { gen_rmtree(dir); }
+static void setup(void)
+{
+    imgt_tmpdir(dir);
+}
+static void teardown(void)
+{
+    imgt_rmtree(dir);
+}
 
 TestSuite(img_heif, .init = setup, .fini = teardown, .timeout = 60);
 
 static const char *tpath(const char *name)
 {
-    static char bufs[4][GEN_PATH_MAX];
-    static int next;
-    char *p = bufs[next++ % 4];
-    cr_assert_not_null(gen_path(p, dir, name));
-    return p;
+    return imgt_path(dir, name);
 }
 
 /* heif-enc ARGS... -o dir/out: fails the test (naming the package) when the
@@ -61,37 +63,19 @@ static const char *tpath(const char *name)
 #define heif_enc(out, ...) heif_enc_run(out, (const char *[]){__VA_ARGS__, NULL})
 static void heif_enc_run(const char *out, const char **args)
 {
-    char *argv[32], outp[GEN_PATH_MAX], errp[GEN_PATH_MAX], dst[GEN_PATH_MAX];
-    char *o = NULL, *e = NULL;
-    int k = 0, status;
+    char line[2048] = "heif-enc";
+    size_t k = strlen(line);
 
-    argv[k++] = "heif-enc";
-    for (; *args != NULL && k < 28; args++)
-        argv[k++] = (char *)*args;
-    argv[k++] = "-o";
-    snprintf(dst, sizeof dst, "%s", tpath(out));
-    argv[k++] = dst;
-    argv[k] = NULL;
-    snprintf(outp, sizeof outp, "%s", tpath("heif-enc.out"));
-    snprintf(errp, sizeof errp, "%s", tpath("heif-enc.err"));
-    status = cli_wait(cli_spawn("heif-enc", argv, NULL, outp, errp), "heif-enc", outp, errp,
-                      &o, &e);
-    cr_assert_neq(status, 127, "heif-enc is not installed (Debian package libheif-examples; "
-                               "scripts/setup.sh installs it)");
-    cr_assert_eq(status, 0, "heif-enc %s failed (%d): %s", out, status, e);
-    free(o);
-    free(e);
+    for (; *args != NULL; args++) {
+        int m = snprintf(line + k, sizeof line - k, " %s", *args);
+        cr_assert(m >= 0 && (size_t)m < sizeof line - k, "heif-enc: arguments too long");
+        k += (size_t)m;
+    }
+    imgt_tool(dir, "heif-enc", "libheif-examples", "%s -o %s", line, out);
 }
 
-static uint8_t *read_all(const char *name, size_t *n)
-{
-    uint8_t *b = NULL;
-    cr_assert_eq(gen_read_bytes(tpath(name), &b, n), 0, "cannot read %s", name);
-    return b;
-}
-
-static int decode_buf(const uint8_t *b, size_t n, uint32_t ch, uint32_t mw, uint32_t mh,
-                      img *im, char *err, size_t errlen)
+static int decode_buf(const uint8_t *b, size_t n, uint32_t ch, uint32_t mw, uint32_t mh, img *im,
+                      char *err, size_t errlen)
 {
     memset(im, 0, sizeof *im);
     err[0] = '\0';
@@ -102,7 +86,7 @@ static void decode_ok(const char *name, uint32_t ch, uint32_t mw, uint32_t mh, i
 {
     char err[256];
     size_t n;
-    uint8_t *b = read_all(name, &n);
+    uint8_t *b = imgt_read(dir, name, &n);
     cr_assert_eq(img_sniff(b, n), IMG_HEIF, "%s is not sniffed as HEIF", name);
     int rc = decode_buf(b, n, ch, mw, mh, im, err, sizeof err);
     free(b);
@@ -121,33 +105,21 @@ static void fails_buf(const char *what, const uint8_t *b, size_t n, int rc, cons
     cr_assert_eq(got, rc, "%s: got %d (%s), want %d", what, got, err, rc);
     cr_assert_eq(im.w, 0x5a5a5a5au, "%s: out written on failure", what);
     cr_assert_neq(err[0], '\0', "%s: no message", what);
-    cr_assert(want == NULL || strstr(err, want) != NULL, "%s: message \"%s\", want \"%s\"",
-              what, err, want);
-}
-
-static double mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += abs((int)a[i] - (int)b[i]);
-    return s / (double)n;
+    cr_assert(want == NULL || strstr(err, want) != NULL, "%s: message \"%s\", want \"%s\"", what,
+              err, want);
 }
 
 /* A w x h RGB picture written as dir/name (PNG); its pixels returned. */
 static uint8_t *png_picture(const char *name, uint32_t w, uint32_t h, uint32_t seed)
 {
-    uint8_t *px = malloc((size_t)w * h * 3);
-    cr_assert_not_null(px);
-    gen_pattern(w, h, 3, seed, px);
-    cr_assert_eq(gen_write_png(tpath(name), w, h, GEN_PNG_RGB, 8, px, NULL), 0);
+    uint8_t *px = imgt_pattern(w, h, 3, seed);
+    imgt_write_png(dir, name, w, h, 3, px);
     return px;
 }
 
 static void expect_size(const img *im, uint32_t w, uint32_t h)
 {
-    cr_assert(im->w == w && im->h == h && im->orig_w == w && im->orig_h == h,
-              "got %ux%u (orig %ux%u), want %ux%u", im->w, im->h, im->orig_w, im->orig_h, w,
-              h);
+    imgt_expect_size(im, w, h, w, h);
 }
 
 /* ---- pictures ------------------------------------------------------------- */
@@ -159,7 +131,7 @@ Test(img_heif, heic_lossy)
     heif_enc("a.heic", "-q", "90", tpath("a.png"));
     decode_ok("a.heic", 3, 0, 0, &im);
     expect_size(&im, 128, 96);
-    double d = mean_abs_diff(im.px, src, 128 * 96 * 3);
+    double d = imgt_mean_diff(im.px, src, 128 * 96 * 3);
     cr_assert_lt(d, 4.0, "mean abs difference %.2f", d);
     cr_assert_gt(d, 0.0, "a lossy HEIC came back exact: not the file we made?");
     img_free(&im);
@@ -173,7 +145,7 @@ Test(img_heif, heic_odd_size)
     heif_enc("a.heic", "-q", "90", tpath("a.png"));
     decode_ok("a.heic", 3, 0, 0, &im);
     expect_size(&im, 63, 47);
-    double d = mean_abs_diff(im.px, src, 63 * 47 * 3); /* 5.3 here: small and busy */
+    double d = imgt_mean_diff(im.px, src, 63 * 47 * 3); /* 5.3 here: small and busy */
     cr_assert_lt(d, 7.0, "mean abs difference %.2f", d);
     img_free(&im);
     free(src);
@@ -194,7 +166,7 @@ Test(img_heif, heic_lossless)
     for (size_t i = 0; i < 64 * 48 * 3; i++)
         if (abs((int)im.px[i] - (int)src[i]) > mx)
             mx = abs((int)im.px[i] - (int)src[i]);
-    double d = mean_abs_diff(im.px, src, 64 * 48 * 3);
+    double d = imgt_mean_diff(im.px, src, 64 * 48 * 3);
     cr_assert(mx <= 1 && d < 0.6, "lossless HEIC: max difference %d, mean %.3f", mx, d);
     img_free(&im);
     free(src);
@@ -215,7 +187,7 @@ Test(img_heif, heic_alpha_over_white)
     heif_enc("a.heic", "-q", "90", tpath("a.png"));
     decode_ok("a.heic", 3, 0, 0, &im);
     expect_size(&im, w, h);
-    double d = mean_abs_diff(im.px, want, w * h * 3);
+    double d = imgt_mean_diff(im.px, want, w * h * 3);
     cr_assert_lt(d, 4.0, "mean abs difference %.2f from the source over white", d);
     /* the transparent left column is white, the opaque right one is not */
     cr_assert_geq(im.px[(h / 2 * w) * 3], 245, "left edge %u", im.px[(h / 2 * w) * 3]);
@@ -231,7 +203,7 @@ Test(img_heif, avif_lossy_and_alpha)
     heif_enc("a.avif", "-A", "-q", "90", tpath("a.png"));
     decode_ok("a.avif", 3, 0, 0, &im);
     expect_size(&im, 64, 48);
-    double d = mean_abs_diff(im.px, src, 64 * 48 * 3);
+    double d = imgt_mean_diff(im.px, src, 64 * 48 * 3);
     cr_assert_lt(d, 5.0, "mean abs difference %.2f", d);
     img_free(&im);
 
@@ -244,7 +216,7 @@ Test(img_heif, avif_lossy_and_alpha)
     cr_assert_eq(gen_write_png(tpath("b.png"), 64, 48, GEN_PNG_RGBA, 8, rgba, NULL), 0);
     heif_enc("b.avif", "-A", "-q", "90", tpath("b.png"));
     decode_ok("b.avif", 3, 0, 0, &im);
-    d = mean_abs_diff(im.px, src, 64 * 48 * 3);
+    d = imgt_mean_diff(im.px, src, 64 * 48 * 3);
     cr_assert_lt(d, 5.0, "mean abs difference %.2f (alpha)", d);
     img_free(&im);
     free(rgba);
@@ -260,7 +232,7 @@ Test(img_heif, grey_output)
     heif_enc("a.heic", "-q", "90", tpath("a.png"));
     decode_ok("a.heic", 1, 0, 0, &im);
     expect_size(&im, 96, 64);
-    double d = mean_abs_diff(im.px, luma, 96 * 64);
+    double d = imgt_mean_diff(im.px, luma, 96 * 64);
     cr_assert_lt(d, 3.0, "mean abs difference %.2f from the luma", d);
     img_free(&im);
     free(src);
@@ -280,7 +252,7 @@ Test(img_heif, ten_bit_heic_to_8_bits)
 
     /* it is 10-bit */
     size_t n;
-    uint8_t *b = read_all("a.heic", &n);
+    uint8_t *b = imgt_read(dir, "a.heic", &n);
     struct heif_context *ctx = heif_context_alloc();
     struct heif_image_handle *hd = NULL;
     cr_assert_eq(heif_context_read_from_memory_without_copy(ctx, b, n, NULL).code, 0);
@@ -293,7 +265,7 @@ Test(img_heif, ten_bit_heic_to_8_bits)
     img im;
     decode_ok("a.heic", 3, 0, 0, &im);
     expect_size(&im, w, h);
-    double d = mean_abs_diff(im.px, px, w * h * 3);
+    double d = imgt_mean_diff(im.px, px, w * h * 3);
     cr_assert_lt(d, 4.0, "mean abs difference %.2f", d);
     img_free(&im);
     free(px);
@@ -308,12 +280,11 @@ Test(img_heif, reduced_decode)
     heif_enc("a.heic", "-q", "80", tpath("a.png"));
     decode_ok("a.heic", 3, 32, 32, &im);
     cr_assert(im.orig_w == w && im.orig_h == h, "orig %ux%u", im.orig_w, im.orig_h);
-    cr_assert(im.w >= 32 && im.h >= 32 && im.w < w && im.h < h, "reduced to %ux%u", im.w,
-              im.h);
+    cr_assert(im.w >= 32 && im.h >= 32 && im.w < w && im.h < h, "reduced to %ux%u", im.w, im.h);
     /* what area-averaging the source to that size gives */
     uint8_t *want = malloc((size_t)im.w * im.h * 3);
     cr_assert_eq(img_resize_area(src, w, h, 3, want, im.w, im.h), PV_OK);
-    double d = mean_abs_diff(im.px, want, (size_t)im.w * im.h * 3);
+    double d = imgt_mean_diff(im.px, want, (size_t)im.w * im.h * 3);
     cr_assert_lt(d, 3.0, "mean abs difference %.2f at %ux%u", d, im.w, im.h);
     img_free(&im);
     free(want);
@@ -355,7 +326,7 @@ Test(img_heif, jpeg_exif_orientation_through_heif_enc)
     gen_marked(128, 96, 32, px);
     cr_assert_eq(gen_write_jpeg(tpath("a.jpg"), 128, 96, 3, px, 95, 6), 0);
     heif_enc("a.heic", "-q", "90", tpath("a.jpg"));
-    uint8_t *b = read_all("a.heic", &n);
+    uint8_t *b = imgt_read(dir, "a.heic", &n);
     int irot = has_box(b, n, "irot");
     cr_assert(has_box(b, n, "Exif"), "heif-enc dropped the EXIF item");
     free(b);
@@ -366,8 +337,7 @@ Test(img_heif, jpeg_exif_orientation_through_heif_enc)
     } else { /* Debian's 1.15: stored pixels, no irot, the EXIF tag kept */
         expect_size(&im, 128, 96);
         cr_assert_eq(red_corner(&im, 32), TOP_LEFT,
-                     "red at corner %d: the EXIF orientation was applied",
-                     red_corner(&im, 32));
+                     "red at corner %d: the EXIF orientation was applied", red_corner(&im, 32));
     }
     img_free(&im);
     free(px);
@@ -389,8 +359,8 @@ static int encode_oriented(const char *path, const uint8_t *px, int w, int h,
         struct heif_encoding_options *opt = heif_encoding_options_alloc();
         int stride;
         if (heif_context_get_encoder_for_format(ctx, heif_compression_HEVC, &enc).code != 0 ||
-            heif_image_create(w, h, heif_colorspace_RGB, heif_chroma_interleaved_RGB, &hi)
-                    .code != 0 ||
+            heif_image_create(w, h, heif_colorspace_RGB, heif_chroma_interleaved_RGB, &hi).code !=
+                0 ||
             heif_image_add_plane(hi, heif_channel_interleaved, w, h, 8).code != 0)
             _exit(1);
         heif_encoder_set_lossy_quality(enc, 90);
@@ -418,7 +388,7 @@ Test(img_heif, irot_applied)
     gen_marked(w, h, 32, px);
     cr_assert_eq(encode_oriented(tpath("a.heic"), px, w, h, heif_orientation_rotate_90_cw), 0,
                  "libheif could not encode");
-    uint8_t *b = read_all("a.heic", &n);
+    uint8_t *b = imgt_read(dir, "a.heic", &n);
     cr_assert(has_box(b, n, "irot"), "libheif wrote no irot");
     free(b);
     decode_ok("a.heic", 3, 0, 0, &im);
@@ -429,20 +399,17 @@ Test(img_heif, irot_applied)
     /* reduced while it comes in: the minimum is as displayed */
     decode_ok("a.heic", 3, 48, 64, &im);
     cr_assert(im.orig_w == 96 && im.orig_h == 128, "orig %ux%u", im.orig_w, im.orig_h);
-    cr_assert_eq(red_corner(&im, 16), TOP_RIGHT, "reduced: red at corner %d",
-                 red_corner(&im, 16));
+    cr_assert_eq(red_corner(&im, 16), TOP_RIGHT, "reduced: red at corner %d", red_corner(&im, 16));
     img_free(&im);
 
     /* EXIF 4 (flip top to bottom): 'imir', red at the bottom left */
-    cr_assert_eq(encode_oriented(tpath("b.heic"), px, w, h, heif_orientation_flip_vertically),
-                 0);
-    b = read_all("b.heic", &n);
+    cr_assert_eq(encode_oriented(tpath("b.heic"), px, w, h, heif_orientation_flip_vertically), 0);
+    b = imgt_read(dir, "b.heic", &n);
     cr_assert(has_box(b, n, "imir"), "libheif wrote no imir");
     free(b);
     decode_ok("b.heic", 3, 0, 0, &im);
     expect_size(&im, 128, 96);
-    cr_assert_eq(red_corner(&im, 32), BOTTOM_LEFT, "imir: red at corner %d",
-                 red_corner(&im, 32));
+    cr_assert_eq(red_corner(&im, 32), BOTTOM_LEFT, "imir: red at corner %d", red_corner(&im, 32));
     img_free(&im);
     free(px);
 }
@@ -470,7 +437,7 @@ Test(img_heif, ispe_bomb_refused_before_decoding)
     free(png_picture("a.png", 64, 48, 1));
     heif_enc("a.heic", "-q", "50", tpath("a.png"));
     size_t n;
-    uint8_t *b = read_all("a.heic", &n);
+    uint8_t *b = imgt_read(dir, "a.heic", &n);
     /* past libheif's side limit (32768): refused while the file is read */
     cr_assert_geq(patch_ispe(b, n, 60000, 60000), 1);
     fails_buf("ispe 60000x60000", b, n, PV_ETOOBIG, "60000x60000");
@@ -491,14 +458,14 @@ Test(img_heif, grid_bomb_refused)
     free(png_picture("a.png", 64, 48, 1));
     heif_enc("a.heic", "-q", "50", tpath("a.png"));
     size_t n, i;
-    uint8_t *b = read_all("a.heic", &n);
+    uint8_t *b = imgt_read(dir, "a.heic", &n);
     for (i = 4; i + 16 <= n && memcmp(b + i, "idat", 4) != 0; i++)
         ;
     cr_assert_lt(i + 16, n, "heif-enc wrote no grid ('idat') for 64x48");
     uint8_t *g = b + i + 4; /* version, flags, rows-1, columns-1, w16, h16 */
     cr_assert_eq(g[1] & 1, 0);
-    cr_assert(g[4] == 0 && g[5] == 64 && g[6] == 0 && g[7] == 48, "grid %u %u %u %u", g[4],
-              g[5], g[6], g[7]);
+    cr_assert(g[4] == 0 && g[5] == 64 && g[6] == 0 && g[7] == 48, "grid %u %u %u %u", g[4], g[5],
+              g[6], g[7]);
     g[4] = g[6] = 32000 >> 8;
     g[5] = g[7] = 32000 & 255;
     fails_buf("grid 32000x32000", b, n, PV_ETOOBIG, "grid image: 32000x32000 pixels");
@@ -510,7 +477,7 @@ Test(img_heif, truncated)
     free(png_picture("a.png", 64, 48, 2));
     heif_enc("a.heic", "-q", "80", tpath("a.png"));
     size_t n;
-    uint8_t *b = read_all("a.heic", &n);
+    uint8_t *b = imgt_read(dir, "a.heic", &n);
     const size_t cuts[] = {20, 40, 100, n / 2, n - 100, n - 10, n - 1};
     for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
         char what[64];
@@ -525,7 +492,7 @@ Test(img_heif, ftyp_only)
     free(png_picture("a.png", 64, 48, 2));
     heif_enc("a.heic", "-q", "80", tpath("a.png"));
     size_t n;
-    uint8_t *b = read_all("a.heic", &n);
+    uint8_t *b = imgt_read(dir, "a.heic", &n);
     size_t ftyp = (size_t)b[0] << 24 | (size_t)b[1] << 16 | (size_t)b[2] << 8 | b[3];
     cr_assert(ftyp >= 16 && ftyp < n && memcmp(b + 4, "ftyp", 4) == 0);
     cr_assert_eq(img_sniff(b, ftyp), IMG_HEIF);
@@ -538,7 +505,7 @@ Test(img_heif, no_primary_image)
     free(png_picture("a.png", 64, 48, 2));
     heif_enc("a.heic", "-q", "80", tpath("a.png"));
     size_t n, i;
-    uint8_t *b = read_all("a.heic", &n);
+    uint8_t *b = imgt_read(dir, "a.heic", &n);
     for (i = 4; i + 4 <= n && memcmp(b + i, "pitm", 4) != 0; i++)
         ;
     cr_assert_lt(i + 4, n, "no pitm");
@@ -560,13 +527,11 @@ Test(img_heif, no_decoder_for_codec)
     heif_deinit();
     cr_assert_eq(heif_have_decoder_for_format(heif_compression_AV1), 0);
     size_t n;
-    uint8_t *b = read_all("a.avif", &n);
-    fails_buf("AVIF without decoders", b, n, PV_EDECODE,
-              "no decoder for this HEIF's codec (AV1)");
+    uint8_t *b = imgt_read(dir, "a.avif", &n);
+    fails_buf("AVIF without decoders", b, n, PV_EDECODE, "no decoder for this HEIF's codec (AV1)");
     free(b);
-    b = read_all("a.heic", &n);
-    fails_buf("HEIC without decoders", b, n, PV_EDECODE,
-              "no decoder for this HEIF's codec (HEVC)");
+    b = imgt_read(dir, "a.heic", &n);
+    fails_buf("HEIC without decoders", b, n, PV_EDECODE, "no decoder for this HEIF's codec (HEVC)");
     free(b);
 }
 
@@ -576,11 +541,11 @@ Test(img_heif, sniff)
     heif_enc("a.avif", "-A", "-q", "80", tpath("a.png"));
     heif_enc("a.heic", "-q", "80", tpath("a.png"));
     size_t n;
-    uint8_t *b = read_all("a.heic", &n);
+    uint8_t *b = imgt_read(dir, "a.heic", &n);
     cr_assert_eq(img_sniff(b, n), IMG_HEIF);
     cr_assert_str_eq(img_kind_name(img_sniff(b, n)), "HEIF");
     free(b);
-    b = read_all("a.avif", &n);
+    b = imgt_read(dir, "a.avif", &n);
     cr_assert_eq(img_sniff(b, n), IMG_HEIF);
     free(b);
 }
