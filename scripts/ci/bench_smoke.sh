@@ -56,6 +56,7 @@ smoke run_dups "hnswlib on the same vectors" bash bench/run_dups.sh --n 2000
 smoke run_photo "pair precision, recall and F1" bash bench/run_photo.sh --small
 smoke run_vit "cold-process queries" bash bench/run_vit.sh --small
 smoke run_map "## pixvec maps vs" bash bench/run_map.sh --small
+smoke run_formats "## Decoding per format" bash bench/run_formats.sh --small
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench_smoke: failed: ${failed[*]}"
