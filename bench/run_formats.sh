@@ -43,7 +43,7 @@ SET=$DATA/formats-$N
 if [ ! -f "$SET/done" ]; then
   rm -rf "$SET"
   mkdir -p "$SET/all"
-  bash bench/pkg_photos.sh "$SET/all" lomiri-wallpapers-20.04 ukui-wallpapers >/dev/null
+  bash bench/pkg_photos.sh "$SET/all" lomiri-wallpapers-20.04 ukui-wallpapers >/dev/null 2>&1
   mkdir -p "$SET/jpg"
   # the first N JPEGs by name
   find "$SET/all" -name '*.jpg' | LC_ALL=C sort | head -n "$N" | while read -r f; do
@@ -52,12 +52,14 @@ if [ ! -f "$SET/done" ]; then
   for fmt in png webp heic tif gif bmp; do mkdir -p "$SET/$fmt"; done
   for f in "$SET"/jpg/*.jpg; do
     b=$(basename "$f" .jpg)
-    convert "$f" "$SET/png/$b.png"
-    cwebp -quiet -q 90 "$f" -o "$SET/webp/$b.webp"
+    # -strip: the wallpapers' XMP would become a PNG zTXt chunk past
+    # Pillow's decompression limit (it refuses the file)
+    convert "$f" -strip "$SET/png/$b.png"
+    cwebp -quiet -q 90 -metadata none "$f" -o "$SET/webp/$b.webp"
     heif-enc -q 90 "$f" -o "$SET/heic/$b.heic" >/dev/null
-    convert "$f" -compress lzw "$SET/tif/$b.tif"
-    convert "$f" "$SET/gif/$b.gif"
-    convert "$f" "BMP3:$SET/bmp/$b.bmp"
+    convert "$f" -strip -compress lzw "$SET/tif/$b.tif"
+    convert "$f" -strip "$SET/gif/$b.gif"
+    convert "$f" -strip "BMP3:$SET/bmp/$b.bmp"
   done
   rm -rf "$SET/all"
   touch "$SET/done"
