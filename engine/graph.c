@@ -179,7 +179,9 @@ static int own_chunk(graph *g, uint32_t c)
         return rc;
     if (g->l0own[c])
         return PV_OK;
-    buf = pv_alloc_array(g->C, g->rec_bytes);
+    /* zeroed: a node's unused link slots are written out with its record,
+     * and must not carry whatever the heap held before (valgrind saw it) */
+    buf = pv_calloc_array(g->C, g->rec_bytes);
     if (!buf)
         return PV_ENOMEM;
     if (g->l0n[c])
