@@ -19,6 +19,14 @@
 #error "PIXVEC_BUILD_DIR must name the build tree"
 #endif
 
+/* The AddressSanitizer build's libpixvec.so needs the example built the
+ * same way (its runtime must come first). */
+#if defined(__SANITIZE_ADDRESS__)
+#define EXAMPLE_FLAGS "-fsanitize=address,undefined"
+#else
+#define EXAMPLE_FLAGS ""
+#endif
+
 static cli_fix F;
 static void setup(void)
 {
@@ -68,10 +76,10 @@ Test(install, prefix_example_pkg_config_and_man_page, .timeout = 300)
      * the example itself), linked to the installed libpixvec.so */
     char ex[GEN_PATH_MAX];
     gen_path(ex, F.dir, "similar");
-    cli_shell("cc -std=c11 -Wall -Werror '%s/examples/similar.c' -o '%s' "
+    cli_shell("%s -std=c11 -Wall -Werror " EXAMPLE_FLAGS " '%s/examples/similar.c' -o '%s' "
               "$(PKG_CONFIG_PATH='%s/pkgconfig' pkg-config --cflags --libs pixvec) "
               "-Wl,-rpath,'%s' 2>'%s'",
-              PIXVEC_SRC_DIR, ex, lib, lib, F.errp);
+              PV_TEST_CC, PIXVEC_SRC_DIR, ex, lib, lib, F.errp);
     cli_shell("ldd '%s' | grep -q '%s/libpixvec.so.0'", ex, lib);
     cli_shell("'%s' '%s' '%s' 3 >'%s'", ex, F.db, one, F.outp);
     char *out = cli_slurp(F.outp);
