@@ -52,7 +52,7 @@ int embed_external_create(uint32_t dim, embedder **out, char *err, size_t errlen
     /* What `quality` decodes files at for their grey statistics: small. */
     e->channels = 1;
     e->in_w = e->in_h = 32;
-    snprintf(e->desc, sizeof e->desc, "external %u dims (imported vectors)", dim);
+    snprintf(e->desc, sizeof e->desc, "external (imported vectors)");
     /* Not measured: the vectors' model is unknown. As clip's. */
     e->dups_threshold = EMBED_VIT_DUPS_THRESHOLD;
     *out = e;
