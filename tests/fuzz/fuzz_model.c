@@ -156,7 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t px[W * H * 3];
         for (size_t i = 0; i < sizeof px; i++)
             px[i] = (uint8_t)(i * 37 % 251);
-        img im = {W, H, 3, W, H, px};
+        img im = {.w = W, .h = H, .channels = 3, .orig_w = W, .orig_h = H, .px = px};
         float *v = malloc(e->dim * sizeof(float));
         if (!v)
             die("out of memory", "");
