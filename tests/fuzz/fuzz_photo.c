@@ -43,7 +43,8 @@ static void make_vectors(void)
     img ims[2];
     char err[256];
     for (int m = 0; m < 2; m++) {
-        ims[m] = (img){.w = W, .h = H, .channels = 1, .orig_w = W, .orig_h = H, .px = malloc(W * H)};
+        ims[m] =
+            (img){.w = W, .h = H, .channels = 1, .orig_w = W, .orig_h = H, .px = malloc(W * H)};
         if (!ims[m].px)
             die("out of memory");
     }
