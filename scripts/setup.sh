@@ -23,6 +23,8 @@ PKGS=(
   webp libheif-examples libtiff-tools
   # the export tests read what pixvec writes with numpy and FAISS
   python3-faiss
+  # the install test renders the man page with groff
+  groff-base
 )
 bench=0 ci=0 list=0
 for a in "$@"; do
