@@ -31,6 +31,7 @@ while [ $# -gt 0 ]; do
 done
 BUILD=${PV_BENCH_BUILD:-build-bench}
 DATA=${PV_BENCH_DATA:-/tmp/pixvec-bench}
+mkdir -p "${PV_BENCH_WORK:-/tmp}"
 WORK=$(mktemp -d "${PV_BENCH_WORK:-/tmp}/pixvec-formats.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 [ "${PV_BENCH_SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh --bench >/dev/null
